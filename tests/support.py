@@ -1,0 +1,100 @@
+"""Helpers for driving a cycle in tests: times, payloads, and a World around a service."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from workflow import sample
+from workflow.domain import State, Trigger
+from workflow.service.core import EVALUATION, Service, load_snapshot
+from workflow.service.cycles import open_cycle
+from workflow.service.org import import_org
+from workflow.service.scoring_inputs import framework_of
+from workflow.service.transition import Outcome, fire
+from workflow.settings import PROJECT_ROOT
+
+DATA = Path(__file__).resolve().parent / "data"
+CONFIG = PROJECT_ROOT / "config"
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def at(text: str) -> datetime:
+    """A local Viet Nam time ('2026-05-04 09:00') as an aware UTC instant."""
+    return datetime.fromisoformat(text).replace(tzinfo=VN).astimezone(UTC)
+
+
+@dataclass
+class World:
+    """A service with an organisation and an open cycle, and short ways to act in it."""
+
+    svc: Service
+    cycle_id: str
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def ids(self) -> dict[str, int]:
+        with self.svc.store.read() as s:
+            rows = s.execute(select(EVALUATION.c.reviewee_id, EVALUATION.c.id)
+                             .where(EVALUATION.c.cycle_id == self.cycle_id)).all()
+        return {r.reviewee_id: r.id for r in rows}
+
+    def ev(self, reviewee_id: str) -> int:
+        return self.ids()[reviewee_id]
+
+    def row(self, reviewee_id: str) -> dict[str, Any]:
+        with self.svc.store.read() as s:
+            r = s.execute(select(EVALUATION).where(EVALUATION.c.id == self.ev(reviewee_id))).one()
+        return dict(r._mapping)
+
+    def state(self, reviewee_id: str) -> State:
+        return State(self.row(reviewee_id)["state"])
+
+    def framework(self, reviewee_id: str) -> Any:
+        with self.svc.store.read() as s:
+            return framework_of(load_snapshot(self.svc, s, self.ev(reviewee_id), lock=False))
+
+    def peers_of(self, reviewee_id: str) -> list[str]:
+        with self.svc.store.read() as s:
+            snap = load_snapshot(self.svc, s, self.ev(reviewee_id), lock=False)
+        return sorted(snap.view.peers)
+
+    def fire(self, reviewee_id: str, trigger: Trigger, actor: str, payload: Any = None,
+             reason: str | None = None, when: str = "2026-05-05 09:00") -> Outcome:
+        return fire(self.svc, self.ev(reviewee_id), trigger, actor, payload, reason,
+                    now=at(when))
+
+    def submit_self(self, reviewee_id: str, level: float = 0.8,
+                    when: str = "2026-05-05 09:00") -> Outcome:
+        payload = sample.self_assessment(self.framework(reviewee_id), self.rng, level)
+        return self.fire(reviewee_id, Trigger.SUBMIT_SELF_ASSESSMENT, reviewee_id, payload,
+                         when=when)
+
+    def answer_peers(self, reviewee_id: str, level: float = 0.8,
+                     when: str = "2026-05-08 09:00") -> None:
+        for peer in self.peers_of(reviewee_id):
+            payload = sample.peer_input(self.framework(reviewee_id), self.rng, level)
+            self.fire(reviewee_id, Trigger.SUBMIT_PEER_INPUT, peer, payload, when=when)
+
+    def score(self, reviewee_id: str, by: str | None = None, level: float = 0.8,
+              when: str = "2026-05-12 09:00", **kw: Any) -> Outcome:
+        scorer = by or self.row(reviewee_id)["supervisor_id"]
+        payload = kw.get("payload") or sample.score(self.framework(reviewee_id), self.rng, level)
+        return self.fire(reviewee_id, Trigger.SUBMIT_SCORE, scorer, payload, when=when)
+
+
+def small_world(svc: Service, opened_at: str = "2026-05-02 10:00") -> World:
+    import_org(svc, DATA / "small_org.csv", now=at("2026-05-01 09:00"))
+    open_cycle(svc, DATA / "small_cycle.yaml", now=at(opened_at))
+    return World(svc, "t-2026-04")
+
+
+def sample_world(svc: Service, opened_at: str = "2026-05-02 10:00") -> World:
+    import_org(svc, CONFIG / "organisation.csv", now=at("2026-05-01 09:00"))
+    open_cycle(svc, CONFIG / "cycles" / "sample-2026-04.yaml", now=at(opened_at))
+    return World(svc, "snv-2026-04")

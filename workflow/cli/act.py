@@ -1,0 +1,204 @@
+"""Acting on evaluations from the command line: the same service calls the web app makes.
+
+Payloads are JSON files in the form the web form posts (see README "Scripting").
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from workflow.cli.main import Context, fail, main, parse_now, pass_context
+from workflow.domain import Trigger
+from workflow.scoring import shown
+from workflow.service import calibration, records
+from workflow.service.transition import fire
+
+HUMAN_TRIGGERS = [t.value for t in Trigger if t not in (
+    Trigger.SELF_ASSESSMENT_MISSED, Trigger.PEER_INPUT_CLOSED, Trigger.APPEAL_WINDOW_CLOSED,
+    Trigger.APPROVE_CALIBRATION)]
+
+
+def read_payload(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{path}: cannot be read ({exc.strerror})", 2)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}", 2)
+    if not isinstance(data, dict):
+        fail(f"{path}: expected a JSON object", 2)
+    return data
+
+
+@main.command("act")
+@click.argument("evaluation_id", type=int)
+@click.argument("action", type=click.Choice(HUMAN_TRIGGERS))
+@click.option("--by", "actor", required=True, help="The person acting (employee id).")
+@click.option("--file", "payload_file", type=click.Path(dir_okay=False),
+              help="The submission, as JSON.")
+@click.option("--reason", help="Reason (cancel, reopen).")
+@pass_context
+def act(ctx: Context, evaluation_id: int, action: str, actor: str, payload_file: str | None,
+        reason: str | None) -> None:
+    """Do ACTION on EVALUATION_ID as a person (submit, score, appeal, decide...)."""
+    outcome = fire(ctx.service(), evaluation_id, Trigger(action), actor,
+                   read_payload(payload_file), reason, now=ctx.now())
+    line = f"evaluation {evaluation_id}: {outcome.from_state.value} -> {outcome.to_state.value}"
+    if outcome.score is not None:
+        line += f" (score {shown(Decimal(outcome.score))}, {outcome.class_id})"
+    click.echo(line)
+
+
+@main.command("cancel")
+@click.argument("evaluation_id", type=int)
+@click.option("--by", "actor", required=True)
+@click.option("--reason", required=True)
+@pass_context
+def cancel(ctx: Context, evaluation_id: int, actor: str, reason: str) -> None:
+    """Cancel an evaluation (transfer, long leave, created in error)."""
+    outcome = fire(ctx.service(), evaluation_id, Trigger.CANCEL, actor, None, reason,
+                   now=ctx.now())
+    click.echo(f"evaluation {evaluation_id}: {outcome.from_state.value} -> cancelled")
+
+
+@main.command("reopen")
+@click.argument("evaluation_id", type=int)
+@click.option("--by", "actor", required=True)
+@click.option("--reason", required=True)
+@pass_context
+def reopen(ctx: Context, evaluation_id: int, actor: str, reason: str) -> None:
+    """Reopen a finalised evaluation for scoring again."""
+    fire(ctx.service(), evaluation_id, Trigger.REOPEN, actor, None, reason, now=ctx.now())
+    click.echo(f"evaluation {evaluation_id}: finalised -> supervisor_scoring")
+
+
+@main.command("extend")
+@click.argument("evaluation_id", type=int)
+@click.option("--until", "until", required=True, callback=parse_now, metavar="ISO",
+              help="The new deadline (local time of the cycle unless an offset is given).")
+@click.option("--reason", required=True)
+@click.option("--approved-by", required=True, help="Who approved the extension.")
+@click.option("--by", "actor", required=True)
+@pass_context
+def extend(ctx: Context, evaluation_id: int, until: datetime, reason: str, approved_by: str,
+           actor: str) -> None:
+    """Extend the current phase's deadline of one evaluation."""
+    records.extend(ctx.service(), evaluation_id, until, reason, approved_by, actor,
+                   now=ctx.now())
+    click.echo(f"evaluation {evaluation_id}: deadline moved to {until.isoformat()}")
+
+
+@main.command("reassign")
+@click.argument("evaluation_id", type=int)
+@click.option("--supervisor", help="The new supervisor.")
+@click.option("--peer", help="OLD:NEW, replacing a peer who has not answered.")
+@click.option("--reason", required=True)
+@click.option("--by", "actor", required=True)
+@pass_context
+def reassign(ctx: Context, evaluation_id: int, supervisor: str | None, peer: str | None,
+             reason: str, actor: str) -> None:
+    """Give an evaluation another supervisor or peer, on the record."""
+    svc = ctx.service()
+    if bool(supervisor) == bool(peer):
+        fail("give exactly one of --supervisor or --peer OLD:NEW", 2)
+    if supervisor:
+        records.reassign_supervisor(svc, evaluation_id, supervisor, reason, actor, now=ctx.now())
+        click.echo(f"evaluation {evaluation_id}: supervisor is now {supervisor}")
+        return
+    old, sep, new = (peer or "").partition(":")
+    if not sep or not old or not new:
+        fail(f"--peer {peer!r}: expected OLD:NEW (two employee ids)", 2)
+    records.reassign_peer(svc, evaluation_id, old, new, reason, actor, now=ctx.now())
+    click.echo(f"evaluation {evaluation_id}: peer {old} replaced by {new}")
+
+
+@main.command("delegate")
+@click.argument("cycle_id")
+@click.option("--supervisor", required=True)
+@click.option("--to", "acting", required=True, help="The acting supervisor.")
+@click.option("--until", "until", required=True, callback=parse_now, metavar="ISO")
+@click.option("--reason", required=True)
+@click.option("--by", "actor", required=True)
+@pass_context
+def delegate(ctx: Context, cycle_id: str, supervisor: str, acting: str, until: datetime,
+             reason: str, actor: str) -> None:
+    """Let an acting supervisor score for a supervisor until a date."""
+    n = records.delegate(ctx.service(), cycle_id, supervisor, acting, until, reason, actor,
+                         now=ctx.now())
+    click.echo(f"{acting} acts for {supervisor} on {n} evaluation(s) until {until.isoformat()}")
+
+
+@main.command("override")
+@click.argument("evaluation_id", type=int)
+@click.option("--override", "override_id", required=True,
+              help="e.g. discipline_reprimand_or_higher")
+@click.option("--document", required=True, help="The source document (decision number).")
+@click.option("--by", "actor", required=True)
+@pass_context
+def override(ctx: Context, evaluation_id: int, override_id: str, document: str,
+             actor: str) -> None:
+    """Record a fact that forces a class regardless of the score."""
+    records.record_override(ctx.service(), evaluation_id, override_id, document, actor,
+                            now=ctx.now())
+    click.echo(f"evaluation {evaluation_id}: {override_id} recorded ({document})")
+
+
+@main.group("calibration")
+def calibration_group() -> None:
+    """The quota pools of a cycle: the meter, moves, approval."""
+
+
+@calibration_group.command("show")
+@click.argument("cycle_id")
+@pass_context
+def calibration_show(ctx: Context, cycle_id: str) -> None:
+    """The quota meter of every pool and who breaks it."""
+    v = calibration.view(ctx.service(), cycle_id)
+    click.echo(f"cycle {cycle_id}: calibrator {v.calibrator_id}; {v.waiting} waiting in "
+               f"calibration, {v.not_yet_scored} not scored yet")
+    for m in v.meters:
+        mark = "BREAKS" if m.breaks else "holds"
+        click.echo(f"  {m.pool:<18} excellent {m.limited} / allowed {m.allowed} "
+                   f"(well completed {m.relative}, ratio {m.ratio}) {mark}")
+    for member in v.members:
+        if member["final_class"] == "excellent":
+            click.echo(f"    excellent: {member['evaluation_id']} {member['reviewee_id']} "
+                       f"{member['reviewee_name']} score {str(member['score'])[:6]} "
+                       f"({member['task_group']})")
+    click.echo("can approve" if v.can_approve else "cannot approve yet")
+
+
+@calibration_group.command("move")
+@click.argument("evaluation_id", type=int)
+@click.option("--to", "to_class", default="well_completed", show_default=True)
+@click.option("--reason", required=True)
+@click.option("--by", "actor", required=True)
+@pass_context
+def calibration_move(ctx: Context, evaluation_id: int, to_class: str, reason: str,
+                     actor: str) -> None:
+    """Move one evaluation down from excellent, with a reason."""
+    calibration.move_class(ctx.service(), evaluation_id, to_class, reason, actor, now=ctx.now())
+    click.echo(f"evaluation {evaluation_id}: class moved to {to_class}")
+
+
+@calibration_group.command("approve")
+@click.argument("cycle_id")
+@click.option("--by", "actor", required=True)
+@pass_context
+def calibration_approve(ctx: Context, cycle_id: str, actor: str) -> None:
+    """Approve the calibration: the pool moves on to the appeal window."""
+    n = calibration.approve(ctx.service(), cycle_id, actor, now=ctx.now())
+    click.echo(f"cycle {cycle_id}: calibration approved; {n} evaluations in the appeal window")
+
+
+

@@ -1,0 +1,101 @@
+"""`kpi status`, `kpi score explain`, `kpi audit verify`."""
+
+from __future__ import annotations
+
+import click
+
+from workflow.cli.cycle import local
+from workflow.cli.main import Context, main, pass_context
+from workflow.cycle_config import PHASE_ORDER
+from workflow.domain import State
+from workflow.service.queries import explain, status, verify_audit
+
+STATE_COLUMNS = [*PHASE_ORDER, State.FINALISED, State.CANCELLED]
+SHORT = {
+    State.SELF_ASSESSMENT: "self", State.PEER_INPUT: "peer",
+    State.SUPERVISOR_SCORING: "scoring", State.CALIBRATION: "calib",
+    State.APPEAL_WINDOW: "window", State.APPEAL_REVIEW: "appeal",
+    State.FINALISED: "final", State.CANCELLED: "cancel",
+}
+
+
+@main.command("status")
+@click.argument("cycle_id", required=False)
+@pass_context
+def status_cmd(ctx: Context, cycle_id: str | None) -> None:
+    """Progress by state and unit, overdue items, dead letters."""
+    st = status(ctx.service(), cycle_id, now=ctx.now())
+    if not st.cycles:
+        click.echo("no cycle is open; open one with `kpi cycle open FILE`")
+    for cs in st.cycles:
+        total = sum(cs.by_state.values())
+        click.echo(f"cycle {cs.cycle_id}: {cs.name} ({total} evaluations)")
+        header = f"  {'unit':<8}{'name':<30}" + "".join(f"{SHORT[s]:>9}" for s in STATE_COLUMNS)
+        click.echo(header)
+        for unit_id in sorted(cs.by_unit):
+            counts = cs.by_unit[unit_id]
+            click.echo(f"  {unit_id:<8}{cs.unit_names.get(unit_id, '')[:29]:<30}"
+                       + "".join(f"{counts.get(s.value, 0):>9}" for s in STATE_COLUMNS))
+        click.echo(f"  {'total':<38}" + "".join(f"{cs.by_state.get(s.value, 0):>9}"
+                                                for s in STATE_COLUMNS))
+        flags = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in cs.flags.items() if v)
+        if flags:
+            click.echo(f"  flags: {flags}")
+        click.echo(f"  overdue: {cs.overdue_count}")
+        for o in cs.overdue:
+            click.echo(f"    {o['evaluation_id']:>7} {o['reviewee_name']:<28} {o['state']:<19} "
+                       f"due {local(o['due_at'], 'Asia/Ho_Chi_Minh')}"  # type: ignore[arg-type]
+                       f" waiting on {o['waiting_on'] or '-'}"
+                       + (f" (escalated {o['escalation_level']})" if o["escalation_level"] else ""))
+    outbox = ", ".join(f"{k} {v}" for k, v in sorted(st.outbox.items())) or "empty"
+    click.echo(f"outbox: {outbox}")
+    for d in st.dead_letters:
+        click.echo(f"  dead letter {d['id']}: {d['event']} to {d['recipient_email']} after "
+                   f"{d['attempts']} attempts: {d['last_error']}")
+
+
+@main.group("score")
+def score_group() -> None:
+    """Scores: their breakdown."""
+
+
+@score_group.command("explain")
+@click.argument("evaluation_id", type=int)
+@pass_context
+def explain_cmd(ctx: Context, evaluation_id: int) -> None:
+    """The score's breakdown, line by line, recomputed from the stored inputs."""
+    e = explain(ctx.service(), evaluation_id)
+    click.echo(f"evaluation {e.evaluation_id}: {e.reviewee_name} ({e.reviewee_id}), {e.state}")
+    if e.result is None:
+        click.echo("not scored yet")
+        return
+    stamp = e.stamp
+    click.echo(f"rules: regime {stamp.get('regime_id')} v{stamp.get('regime_version')}, "
+               f"framework {stamp.get('framework_id')} v{stamp.get('framework_version')} "
+               f"({str(stamp.get('framework_hash', ''))[:12]})")
+    for line in e.result.lines:
+        click.echo(line.text)
+    if e.calibration_note:
+        click.echo(f"Final class: {e.final_class} ({e.calibration_note})")
+    if e.recomputed_matches is False:
+        click.echo(f"WARNING: the stored score {e.stored_score} differs from the recomputed "
+                   "one", err=True)
+        raise SystemExit(1)
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@pass_context
+def audit_verify(ctx: Context) -> None:
+    """Check the hash chain; name the first broken row."""
+    result = verify_audit(ctx.service())
+    if result.ok:
+        click.echo(f"audit chain intact: {result.rows} rows")
+        return
+    click.echo(f"audit chain BROKEN at row {result.first_broken_seq}: {result.problem} "
+               f"({result.rows} rows verified before it)", err=True)
+    raise SystemExit(1)

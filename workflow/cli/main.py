@@ -1,0 +1,81 @@
+"""The `kpi` command group: settings, the clock, and one clear line per user error."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from workflow.bootstrap import build_service
+from workflow.clock import parse_instant, utc_now
+from workflow.errors import KpiError
+from workflow.service.core import Service
+from workflow.settings import Settings, load_settings
+
+
+class Context:
+    """What every command gets: settings, the service (built on first use), the clock."""
+
+    def __init__(self, now: datetime | None) -> None:
+        self.fixed_now = now
+        self._settings: Settings | None = None
+        self._service: Service | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    def service(self, *, check_schema: bool = True) -> Service:
+        if self._service is None:
+            self._service = build_service(self.settings, check_schema=check_schema)
+        return self._service
+
+    def now(self) -> datetime:
+        return self.fixed_now or utc_now()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"kpi: error: {message}", err=True)
+    sys.exit(code)
+
+
+class KpiGroup(click.Group):
+    """Turns the engine's errors into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KpiError as exc:
+            fail(str(exc), exc.exit_code)
+        except OperationalError as exc:
+            fail(f"the database cannot be used: {exc.orig}")
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+
+def parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None
+              ) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group(cls=KpiGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--now", "now", metavar="ISO", callback=parse_now, envvar="KPI_NOW",
+              help="Act as if it were this time (simulations and tests); local times are "
+                   "read in Asia/Ho_Chi_Minh.")
+@click.pass_context
+def main(ctx: click.Context, now: datetime | None) -> None:
+    """kpi-workflow: KPI evaluation cycles for public servants."""
+    ctx.obj = Context(now)
+
+
+pass_context = click.make_pass_decorator(Context)

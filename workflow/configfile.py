@@ -1,0 +1,137 @@
+"""Loading YAML configuration files so that every error names file, line and key.
+
+The files admins write (cycles, regimes, frameworks) are parsed with PyYAML's
+composer, which keeps the position of every node. Validation is done by pydantic
+models; its error locations (``("phases", "peer_input", "due")``) are mapped back to
+the line where that key stands, so the message an admin reads is
+``config/cycles/april.yaml:17: phases.peer_input.due: ...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from workflow.errors import ConfigFileError, ConfigFileErrors
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _NoDatesLoader(yaml.SafeLoader):
+    """A safe loader that leaves dates and times as strings.
+
+    PyYAML turns ``2026-02-30`` into an error with no line of ours and ``08:00`` into
+    the sexagesimal 480; pydantic parses strings with clear messages instead.
+    """
+
+
+_NoDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:timestamp",)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+# YAML 1.1 reads 08:00 as a base-60 integer; keep anything with a colon a string.
+for _first, _resolvers in list(_NoDatesLoader.yaml_implicit_resolvers.items()):
+    _NoDatesLoader.yaml_implicit_resolvers[_first] = [
+        (tag, rx)
+        for tag, rx in _resolvers
+        if not (tag == "tag:yaml.org,2002:int" and rx.pattern.find(":") >= 0)
+    ]
+
+
+class LoadedFile:
+    """A parsed YAML file: its data, its node tree (for line numbers) and its hash."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+        self.content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        try:
+            self.node = yaml.compose(text, Loader=_NoDatesLoader)
+            self.data: Any = yaml.load(text, Loader=_NoDatesLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            line = mark.line + 1 if mark is not None else None
+            raise ConfigFileError(str(path), line, "", f"not valid YAML: {exc.problem}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigFileError(str(path), None, "", f"not valid YAML: {exc}") from exc
+        if self.data is None:
+            raise ConfigFileError(str(path), None, "", "the file is empty")
+        if not isinstance(self.data, dict):
+            raise ConfigFileError(str(path), 1, "", "expected a mapping of keys at the top level")
+
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """The 1-based line of the deepest node of ``loc`` that exists in the file."""
+        node = self.node
+        line = node.start_mark.line + 1 if node is not None else None
+        for part in loc:
+            child = None
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if str(key_node.value) == str(part):
+                        child = value_node
+                        line = key_node.start_mark.line + 1
+                        break
+            elif (isinstance(node, yaml.SequenceNode) and isinstance(part, int)
+                  and 0 <= part < len(node.value)):
+                child = node.value[part]
+                line = child.start_mark.line + 1
+            if child is None:
+                break
+            node = child
+        return line
+
+    def error(self, loc: Sequence[str | int], problem: str) -> ConfigFileError:
+        """An error at ``loc`` (a key path) with the line where it stands."""
+        return ConfigFileError(str(self.path), self.line_of(loc), _dotted(loc), problem)
+
+
+def read_yaml(path: str | Path) -> LoadedFile:
+    """Read and parse ``path``; a missing or unreadable file is a ConfigFileError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigFileError(str(p), None, "", "no such file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(str(p), None, "", "not UTF-8 text") from exc
+    except OSError as exc:
+        raise ConfigFileError(str(p), None, "", f"cannot be read ({exc.strerror})") from exc
+    return LoadedFile(p, text)
+
+
+def validate(loaded: LoadedFile, model: type[ModelT],
+             context: dict[str, Any] | None = None) -> ModelT:
+    """Validate the file's data with a pydantic model, reporting every error with its line."""
+    try:
+        return model.model_validate(loaded.data, context=context)
+    except ValidationError as exc:
+        errors = [loaded.error(_clean_loc(err["loc"]), _explain(err)) for err in exc.errors()]
+        raise (errors[0] if len(errors) == 1 else ConfigFileErrors(errors)) from None
+
+
+def _clean_loc(loc: Sequence[Any]) -> list[str | int]:
+    # pydantic adds the names of union members and validators to locations
+    # ("function-after[...]", "tagged-union[...]"): they are not keys of the file.
+    return [p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function")))]
+
+
+def _explain(err: Any) -> str:
+    msg = str(err["msg"])
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling against the documented keys)"
+    if kind == "missing":
+        return "required, but missing"
+    return msg.removeprefix("Value error, ")
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

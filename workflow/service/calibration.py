@@ -1,0 +1,177 @@
+"""Calibration of a cycle's quota pools: the meter, moves down with reasons, approval.
+
+Calibration never changes a score: it may only move an evaluation from the quota's
+limited class (excellent) to the class below it (well completed), each move with a
+reason, while the evaluation waits in calibration. The calibrator cannot approve
+while any pool breaks its quota or while some evaluation has not reached
+calibration yet; approval moves every evaluation waiting in calibration on together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlmodel import Session
+
+from workflow.clock import utc_now
+from workflow.domain import Role, State, Trigger
+from workflow.errors import (
+    CalibrationError,
+    CycleNotFound,
+    EvaluationNotFound,
+    NotPermitted,
+    SubmissionInvalid,
+)
+from workflow.scoring.quota import PoolMember, PoolMeter, meters
+from workflow.service import pool
+from workflow.service.core import EVALUATION, Service, load_people, load_snapshots
+from workflow.service.rules import CycleRules
+from workflow.service.transition import REASON_LIMIT, Change, plan, write
+from workflow.store import audit
+from workflow.store.tables import CalibrationApproval, CalibrationMove, Cycle
+
+MOVE = CalibrationMove.__table__  # type: ignore[attr-defined]
+APPROVAL = CalibrationApproval.__table__  # type: ignore[attr-defined]
+BEFORE_CALIBRATION = pool.BEFORE_CALIBRATION
+
+
+@dataclass(frozen=True)
+class CalibrationView:
+    cycle_id: str
+    calibrator_id: str | None
+    meters: list[PoolMeter]
+    waiting: int  # evaluations in calibration
+    not_yet_scored: int  # evaluations still before calibration
+    exception_ratio: Decimal | None
+    exception_decision: str | None
+    members: list[dict[str, Any]]  # the pool, for the calibration page
+
+    @property
+    def breaking(self) -> list[PoolMeter]:
+        return [m for m in self.meters if m.breaks]
+
+    @property
+    def can_approve(self) -> bool:
+        return self.waiting > 0 and self.not_yet_scored == 0 and not self.breaking
+
+
+def _rules_and_cycle(svc: Service, session: Session, cycle_id: str) -> tuple[CycleRules, Cycle]:
+    cycle = session.get(Cycle, cycle_id)
+    if cycle is None:
+        raise CycleNotFound(cycle_id)
+    return svc.rules.get(session, cycle_id), cycle
+
+
+def view(svc: Service, cycle_id: str, session: Session | None = None) -> CalibrationView:
+    """The pools of ``cycle_id`` with their quota meters, for the calibrator."""
+    if session is None:
+        with svc.store.read() as s:
+            return view(svc, cycle_id, s)
+    rules, cycle = _rules_and_cycle(svc, session, cycle_id)
+    quota = rules.regime.quota
+    rows = session.execute(
+        select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.task_group,
+               EVALUATION.c.unit_id, EVALUATION.c.state, EVALUATION.c.score,
+               EVALUATION.c.score_class, EVALUATION.c.final_class)
+        .where(EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.state != State.CANCELLED.value)
+        .order_by(EVALUATION.c.unit_id, EVALUATION.c.reviewee_id)
+    ).all()
+    members = [PoolMember(r.id, r.reviewee_id, r.task_group, r.final_class) for r in rows]
+    ratio = rules.config.calibration.exception_ratio
+    pool_meters = meters(quota, members, ratio) if quota else []
+    people = load_people(session, [r.reviewee_id for r in rows])
+    return CalibrationView(
+        cycle_id=cycle_id, calibrator_id=cycle.calibrator_id, meters=pool_meters,
+        waiting=sum(1 for r in rows if r.state == State.CALIBRATION.value),
+        not_yet_scored=sum(1 for r in rows if r.state in BEFORE_CALIBRATION),
+        exception_ratio=ratio, exception_decision=rules.config.calibration.exception_decision,
+        members=[{
+            "evaluation_id": r.id, "reviewee_id": r.reviewee_id,
+            "reviewee_name": people[r.reviewee_id].full_name if r.reviewee_id in people else "",
+            "unit_id": r.unit_id, "task_group": r.task_group, "state": r.state,
+            "score": r.score, "score_class": r.score_class, "final_class": r.final_class,
+        } for r in rows],
+    )
+
+
+def move_class(svc: Service, evaluation_id: int, to_class: str, reason: str, actor_id: str,
+               *, now: datetime | None = None) -> None:
+    """Move one evaluation down from the limited class, with a reason; the score stays."""
+    now = now or utc_now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise SubmissionInvalid(evaluation_id, {"reason": "a calibration move needs a reason"})
+    if len(reason) > REASON_LIMIT:
+        raise SubmissionInvalid(evaluation_id, {"reason": f"at most {REASON_LIMIT} characters"})
+    with svc.store.write() as session:
+        snap = load_snapshots(svc, session, [evaluation_id]).get(evaluation_id)
+        if snap is None:
+            raise EvaluationNotFound(evaluation_id)
+        if actor_id != snap.view.calibrator_id:
+            raise NotPermitted(evaluation_id, actor_id, "move_class",
+                               "only the cycle's calibrator moves classes")
+        if snap.state is not State.CALIBRATION:
+            raise CalibrationError(f"evaluation {evaluation_id} is in {snap.state.value}; "
+                                   "classes move only while it waits in calibration")
+        quota = snap.rules.regime.quota
+        current = snap.row["final_class"]
+        if quota is None:
+            raise CalibrationError(f"regime {snap.rules.regime.id} has no quota to calibrate")
+        if current != quota.limited_class or to_class != quota.may_move_to:
+            raise CalibrationError(
+                f"evaluation {evaluation_id} is {current}; calibration may only move "
+                f"{quota.limited_class} down to {quota.may_move_to}, never change a score")
+        change = Change(evaluation_id, snap.row["cycle_id"], snap.version, snap.state,
+                        snap.state, "move_class", actor_id, Role.CALIBRATOR, now,
+                        {"final_class": to_class, "updated_at": now})
+        change.audit.append(audit.AuditEntry(
+            actor_id=actor_id, role=Role.CALIBRATOR.value, at=now, trigger="move_class",
+            evaluation_id=evaluation_id, cycle_id=snap.row["cycle_id"],
+            from_state=snap.state.value, to_state=snap.state.value, reason=reason,
+            payload={"from_class": current, "to_class": to_class}))
+        session.execute(insert(MOVE).values(
+            cycle_id=snap.row["cycle_id"], evaluation_id=evaluation_id, from_class=current,
+            to_class=to_class, reason=reason, moved_by=actor_id, moved_at=now))
+        write(svc, session, [change])
+
+
+def approve(svc: Service, cycle_id: str, actor_id: str, *, now: datetime | None = None
+            ) -> int:
+    """Approve the cycle's calibration: every evaluation in calibration moves on together."""
+    now = now or utc_now()
+    with svc.store.write() as session:
+        _, cycle = _rules_and_cycle(svc, session, cycle_id)
+        if actor_id != cycle.calibrator_id:
+            raise NotPermitted(0, actor_id, "approve_calibration",
+                               f"only the calibrator of cycle {cycle_id} "
+                               f"({cycle.calibrator_id}) approves it")
+        current = view(svc, cycle_id, session)
+        if current.not_yet_scored:
+            raise CalibrationError(
+                f"cycle {cycle_id}: {current.not_yet_scored} evaluation(s) have not reached "
+                "calibration yet; the pool is complete only when every one is scored")
+        if current.breaking:
+            worst = "; ".join(f"{m.pool}: {m.limited} excellent, at most {m.allowed} allowed "
+                              f"({m.relative} well completed)" for m in current.breaking)
+            raise CalibrationError(f"cycle {cycle_id}: the quota does not hold: {worst}. "
+                                   "Move some excellent down to well completed, with reasons.")
+        ids = [int(r) for r in session.execute(
+            select(EVALUATION.c.id).where(EVALUATION.c.cycle_id == cycle_id,
+                                          EVALUATION.c.state == State.CALIBRATION.value)
+        ).scalars()]
+        if not ids:
+            raise CalibrationError(f"cycle {cycle_id}: no evaluation waits in calibration")
+        snaps = load_snapshots(svc, session, ids)
+        changes = [plan(svc, session, snap, Trigger.APPROVE_CALIBRATION, actor_id, now=now)
+                   for snap in snaps.values()]
+        pool.cancel_timers(session, cycle_id, now)
+        session.execute(insert(APPROVAL).values(
+            cycle_id=cycle_id, approved_by=actor_id, approved_at=now,
+            pools={m.pool: {"limited": m.limited, "relative": m.relative,
+                            "allowed": m.allowed} for m in current.meters}))
+        write(svc, session, changes)
+    return len(changes)

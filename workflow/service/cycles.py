@@ -1,0 +1,341 @@
+"""Opening a cycle: who is in it, in which part, and their first tasks.
+
+``plan_population`` decides, from the organisation and the cycle file, each
+reviewee's supervisor (or named evaluator), framework and peers, and who is left
+out and why. `kpi cycle check` prints that plan; `kpi cycle open` writes it, set-based,
+one unit and task group at a time so that memory stays flat with the size of the
+organisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlmodel import Session
+
+from workflow.clock import utc_now
+from workflow.cycle_config import LoadedCycle, load_cycle
+from workflow.domain import Role, State
+from workflow.errors import CycleError
+from workflow.scoring.model import Framework
+from workflow.service.core import ASSIGNMENT, EVALUATION, PERSON, PersonInfo, Service
+from workflow.service.notices import Mail, make_mail
+from workflow.service.rules import CycleRules, load_rules_from_files, store_rulebook
+from workflow.service.timers import phase_timers
+from workflow.service.transition import DEADLINE, write_mail
+from workflow.states import SPECS
+from workflow.store import audit
+from workflow.store.tables import Cycle, Unit
+from workflow.timing import phase_window
+
+CYCLE = Cycle.__table__  # type: ignore[attr-defined]
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Member:
+    """A person as the cycle sees them."""
+
+    id: str
+    full_name: str
+    email: str
+    unit_id: str
+    position_group: str
+    task_group: str
+    supervisor_id: str | None
+    is_leader: bool
+    locale: str
+    timezone: str | None
+
+
+@dataclass(frozen=True)
+class PlannedEvaluation:
+    member: Member
+    supervisor_id: str
+    framework: Framework
+    peers: tuple[str, ...]
+    named_evaluator: bool = False
+
+
+@dataclass
+class PopulationPlan:
+    evaluations: list[PlannedEvaluation] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (person id, why)
+    problems: list[str] = field(default_factory=list)  # block opening
+    tops: list[str] = field(default_factory=list)  # people with no supervisor
+    calibrator_id: str | None = None
+
+
+def _members(session: Session, rules: CycleRules) -> Iterator[list[Member]]:
+    """The cycle's people grouped by (unit, task group), streamed in that order."""
+    units = rules.config.population.units
+    stmt = select(PERSON).where(PERSON.c.active.is_(True))
+    if units != "all":
+        stmt = stmt.where(PERSON.c.unit_id.in_(list(units)))
+    stmt = stmt.order_by(PERSON.c.unit_id, PERSON.c.task_group, PERSON.c.id)
+    group: list[Member] = []
+    key: tuple[str, str] | None = None
+    for r in session.execute(stmt.execution_options(yield_per=CHUNK)):
+        member = Member(r.id, r.full_name, r.email, r.unit_id, r.position_group, r.task_group,
+                        r.supervisor_id, r.is_leader, r.locale, r.timezone)
+        if key is not None and (member.unit_id, member.task_group) != key:
+            yield group
+            group = []
+        key = (member.unit_id, member.task_group)
+        group.append(member)
+    if group:
+        yield group
+
+
+def pick_peers(cycle_id: str, reviewee: Member, group: Sequence[Member], count: int,
+               supervisors: Mapping[str, str]) -> tuple[str, ...]:
+    """Up to ``count`` colleagues of the same unit and task group, the same every run.
+
+    Nobody is their own peer, and nobody who scores the reviewee (or whom the
+    reviewee scores) is their peer.
+    """
+    boss = supervisors.get(reviewee.id)
+    candidates = [m.id for m in group
+                  if m.id not in (reviewee.id, boss) and supervisors.get(m.id) != reviewee.id]
+
+    def rank(candidate: str) -> str:
+        return hashlib.sha256(f"{cycle_id}:{reviewee.id}:{candidate}".encode()).hexdigest()
+
+    return tuple(sorted(candidates, key=rank)[:count])
+
+
+def _check_people_exist(session: Session, rules: CycleRules, plan: PopulationPlan) -> None:
+    config = rules.config
+    named = {
+        **{f"evaluators.{k}": v for k, v in config.evaluators.items()},
+        **{f"evaluators (key) {k}": k for k in config.evaluators},
+        **({"calibration.calibrator": config.calibration.calibrator}
+           if config.calibration.calibrator else {}),
+        **({"appeal_reviewer": config.appeal_reviewer} if config.appeal_reviewer else {}),
+        **{f"admins[{i}]": a for i, a in enumerate(config.admins)},
+    }
+    found = {r.id for r in session.execute(
+        select(PERSON.c.id).where(PERSON.c.id.in_(list(named.values()))))}
+    for key, person_id in named.items():
+        if person_id not in found:
+            plan.problems.append(f"{key}: {person_id!r} is not in the organisation")
+    if config.population.units != "all":
+        unit_table = Unit.__table__  # type: ignore[attr-defined]
+        known = {r.id for r in session.execute(select(unit_table.c.id))}
+        for unit in config.population.units:
+            if unit not in known:
+                plan.problems.append(f"population.units: unit {unit!r} is not in the "
+                                     "organisation")
+
+
+def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan
+                ) -> Iterator[list[PlannedEvaluation]]:
+    """Planned evaluations one unit and task group at a time; fills plan's left_out/problems."""
+    config = rules.config
+    supervisors = {r.id: r.supervisor_id for r in session.execute(
+        select(PERSON.c.id, PERSON.c.supervisor_id).where(PERSON.c.supervisor_id.is_not(None)))}
+    missing_framework: dict[str, list[str]] = {}
+    for group in _members(session, rules):
+        planned: list[PlannedEvaluation] = []
+        for m in group:
+            if m.id in config.population.exclude:
+                plan.left_out.append((m.id, f"excluded by the cycle file: "
+                                            f"{config.population.exclude[m.id]}"))
+                continue
+            if m.supervisor_id is None:
+                plan.tops.append(m.id)
+            evaluator = m.supervisor_id or config.evaluators.get(m.id)
+            if evaluator is None:
+                plan.left_out.append((m.id, "top of the tree: no supervisor, and the cycle "
+                                            "file names no evaluator for them (evaluators: "
+                                            f"{{{m.id}: EVALUATOR_ID}})"))
+                continue
+            framework = rules.framework_for_group(m.position_group)
+            if framework is None:
+                missing_framework.setdefault(m.position_group, []).append(m.id)
+                continue
+            peers: tuple[str, ...] = ()
+            if config.enabled(State.PEER_INPUT):
+                peers = pick_peers(config.id, m, group, config.peers.per_person, supervisors)
+            planned.append(PlannedEvaluation(m, evaluator, framework, peers,
+                                             m.supervisor_id is None))
+        yield planned
+    for position_group, ids in missing_framework.items():
+        shown_ids = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        plan.problems.append(
+            f"position group {position_group!r} ({shown_ids}) has no framework among "
+            f"{', '.join(config.frameworks)}; add it to a framework's position_groups")
+
+
+def _calibrator(rules: CycleRules, plan: PopulationPlan) -> str | None:
+    """The named calibrator, else the head of the agency (the one person at the top)."""
+    config = rules.config
+    if config.calibration.calibrator:
+        return config.calibration.calibrator
+    if not config.enabled(State.CALIBRATION):
+        return None
+    tops = plan.tops
+    if len(tops) == 1:
+        return tops[0]
+    plan.problems.append(
+        "calibration.calibrator: name the calibrator (the head of the agency); "
+        f"{'no' if not tops else len(tops)} person(s) without a supervisor found "
+        f"({', '.join(tops[:5])})")
+    return None
+
+
+def plan_population(svc: Service, session: Session, rules: CycleRules) -> PopulationPlan:
+    """The whole plan in memory (for `kpi cycle check` and tests)."""
+    plan = PopulationPlan()
+    _check_people_exist(session, rules, plan)
+    for group in plan_groups(session, rules, plan):
+        plan.evaluations.extend(group)
+    plan.calibrator_id = _calibrator(rules, plan)
+    return plan
+
+
+@dataclass
+class OpenReport:
+    cycle_id: str
+    evaluations: int
+    left_out: list[tuple[str, str]]
+    emails: int
+    by_unit: dict[str, int]
+
+
+def load_for_open(svc: Service, path: str | Path) -> tuple[LoadedCycle, CycleRules]:
+    loaded = load_cycle(path)
+    return loaded, load_rules_from_files(loaded, svc.settings.config_dir)
+
+
+def open_cycle(svc: Service, path: str | Path, *, actor_id: str = "cli",
+               now: datetime | None = None) -> OpenReport:
+    """Create the cycle's evaluations in self_assessment and queue the first emails.
+
+    One transaction: either the whole cycle is open, or nothing was written.
+    """
+    now = now or utc_now()
+    loaded, rules = load_for_open(svc, path)
+    config = rules.config
+    with svc.store.write() as session:
+        if session.get(Cycle, config.id) is not None:
+            raise CycleError(f"cycle {config.id!r} is already open; a new period needs a new "
+                             "cycle file with its own id")
+        plan = PopulationPlan()
+        _check_people_exist(session, rules, plan)
+        if plan.problems:
+            raise CycleError("cannot open the cycle:\n" + "\n".join(plan.problems))
+        regime_hash = store_rulebook(session, "regime", rules.regime.id, rules.regime.version,
+                                     (svc.settings.config_dir / "regimes" /
+                                      f"{rules.regime.id}.yaml").read_text("utf-8"), now)
+        for fw in rules.frameworks.values():
+            store_rulebook(session, "framework", fw.id, fw.version,
+                           (svc.settings.config_dir / "frameworks" / f"{fw.id}.yaml")
+                           .read_text("utf-8"), now)
+        store_rulebook(session, "cycle", config.id, 1, loaded.text, now)
+        calibrator = config.calibration.calibrator
+        session.execute(insert(CYCLE).values(
+            id=config.id, name=config.name, period_kind=config.period.kind,
+            period_start=config.period.start, period_end=config.period.end,
+            timezone=config.timezone, regime_id=rules.regime.id, regime_hash=regime_hash,
+            config_hash=loaded.content_hash, calibration_enabled=config.enabled(State.CALIBRATION),
+            peer_input_enabled=config.enabled(State.PEER_INPUT), calibrator_id=calibrator,
+            opened_at=now, opened_by=actor_id))
+        svc.rules.put(rules)
+        report = OpenReport(config.id, 0, [], 0, {})
+        for group in plan_groups(session, rules, plan):
+            if plan.problems:
+                continue  # keep walking to report every problem, write nothing more
+            _write_group(svc, session, rules, group, report, now, actor_id)
+        if not calibrator and config.enabled(State.CALIBRATION):
+            calibrator = _calibrator(rules, plan)
+            session.execute(CYCLE.update().where(CYCLE.c.id == config.id)
+                            .values(calibrator_id=calibrator))
+        if plan.problems:
+            raise CycleError("cannot open the cycle:\n" + "\n".join(plan.problems))
+        if report.evaluations == 0:
+            raise CycleError(f"cycle {config.id!r} has nobody to evaluate; check "
+                             "population.units and `kpi org import`")
+        report.left_out = plan.left_out
+        audit.append(session, [audit.AuditEntry(
+            actor_id=actor_id, role=Role.ADMIN.value, at=now, trigger="open_cycle",
+            cycle_id=config.id, reason=f"{report.evaluations} evaluations",
+            payload={"config_hash": loaded.content_hash})])
+    return report
+
+
+def _write_group(svc: Service, session: Session, rules: CycleRules,
+                 group: Sequence[PlannedEvaluation], report: OpenReport, now: datetime,
+                 actor_id: str) -> None:
+    if not group:
+        return
+    config = rules.config
+    window = phase_window(config, rules.calendar, State.SELF_ASSESSMENT, now)
+    rows = [{
+        "cycle_id": config.id, "reviewee_id": e.member.id, "unit_id": e.member.unit_id,
+        "task_group": e.member.task_group, "position_group": e.member.position_group,
+        "is_leader": e.member.is_leader, "framework_id": e.framework.id,
+        "framework_hash": e.framework.content_hash, "supervisor_id": e.supervisor_id,
+        "appeal_reviewer_id": None, "state": State.SELF_ASSESSMENT.value, "version": 1,
+        "phase_entered_at": now, "phase_opens_at": window.opens_at, "due_at": window.due_at,
+        "escalation_level": 0, "self_assessment_missing": False,
+        "peer_quorum_not_reached": False, "escalated": False, "extended": False,
+        "reopened": False, "created_at": now, "updated_at": now,
+    } for e in group]
+    ids: dict[str, int] = {}
+    for start in range(0, len(rows), CHUNK):
+        result = session.execute(insert(EVALUATION).returning(EVALUATION.c.id,
+                                                              EVALUATION.c.reviewee_id),
+                                 rows[start:start + CHUNK])
+        ids.update({r.reviewee_id: r.id for r in result})
+    assignments = [{
+        "evaluation_id": ids[e.member.id], "person_id": peer, "role": Role.PEER.value,
+        "status": "pending", "valid_from": now, "valid_until": None, "created_by": actor_id,
+        "reason": "picked for the cycle",
+    } for e in group for peer in e.peers]
+    if assignments:
+        session.execute(insert(ASSIGNMENT), assignments)
+    people = {e.member.id: _person(e.member) for e in group}
+    timers: list[dict[str, Any]] = []
+    mail = Mail([], [])
+    entries: list[audit.AuditEntry] = []
+    notice = SPECS[State.SELF_ASSESSMENT].on_enter[0]
+    for e in group:
+        eid = ids[e.member.id]
+        timers += phase_timers(rules, eid, window, [e.member.id], people)
+        context = {
+            "cycle_id": config.id, "cycle_name": config.name,
+            "period_start": config.period.start.isoformat(),
+            "period_end": config.period.end.isoformat(), "evaluation_id": eid,
+            "reviewee_id": e.member.id, "reviewee_name": e.member.full_name,
+            "state": State.SELF_ASSESSMENT.value, "due_at": window.due_at.isoformat(),
+            "cycle_timezone": config.timezone, "trigger": "open_cycle", "reason": None,
+        }
+        mail.extend(make_mail(svc, event=notice.event, person=people[e.member.id],
+                              dedupe_key=f"ev:{eid}:v1:{notice.event}:{e.member.id}",
+                              context=context, now=now, evaluation_id=eid,
+                              available_at=window.opens_at, link_expires_at=window.due_at,
+                              cycle_tz=config.timezone))
+        entries.append(audit.AuditEntry(
+            actor_id=actor_id, role=Role.ADMIN.value, at=now, trigger="open",
+            evaluation_id=eid, cycle_id=config.id, to_state=State.SELF_ASSESSMENT.value,
+            payload={"supervisor_id": e.supervisor_id, "framework": e.framework.content_hash,
+                     "peers": list(e.peers)}))
+        report.by_unit[e.member.unit_id] = report.by_unit.get(e.member.unit_id, 0) + 1
+    for start in range(0, len(timers), CHUNK * 3):
+        session.execute(insert(DEADLINE), timers[start:start + CHUNK * 3])
+    write_mail(session, mail)
+    audit.append(session, entries)
+    report.evaluations += len(group)
+    report.emails += len(mail.outbox)
+
+
+def _person(m: Member) -> PersonInfo:
+    return PersonInfo(m.id, m.full_name, m.email, m.locale, m.timezone, m.supervisor_id,
+                      m.unit_id, True)

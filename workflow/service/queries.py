@@ -1,0 +1,168 @@
+"""Read-only use cases: status, score explanation, audit verification.
+
+Status aggregates in SQL (GROUP BY), never row by row, so it answers as fast for a
+province as for a unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import case, func, select
+from sqlmodel import Session
+
+from workflow.clock import utc_now
+from workflow.domain import OPEN_STATES, State, SubmissionKind
+from workflow.errors import CycleNotFound
+from workflow.scoring import ScoreResult, shown
+from workflow.service.core import EVALUATION, Service, load_people, load_snapshot
+from workflow.service.scoring_inputs import compute, submissions_of
+from workflow.store import audit
+from workflow.store.tables import Cycle, Outbox, Unit
+
+OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+CYCLE = Cycle.__table__  # type: ignore[attr-defined]
+UNIT = Unit.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class CycleStatus:
+    cycle_id: str
+    name: str
+    by_state: dict[str, int] = field(default_factory=dict)
+    by_unit: dict[str, dict[str, int]] = field(default_factory=dict)  # unit -> state -> n
+    unit_names: dict[str, str] = field(default_factory=dict)
+    overdue: list[dict[str, object]] = field(default_factory=list)
+    overdue_count: int = 0
+    flags: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Status:
+    cycles: list[CycleStatus]
+    outbox: dict[str, int]
+    dead_letters: list[dict[str, object]]
+
+
+def status(svc: Service, cycle_id: str | None = None, *, now: datetime | None = None,
+           overdue_limit: int = 20) -> Status:
+    """Progress by state and unit, overdue items, and the outbox (dead letters first)."""
+    now = now or utc_now()
+    with svc.store.read() as session:
+        cycles_q = select(CYCLE.c.id, CYCLE.c.name).order_by(CYCLE.c.opened_at)
+        if cycle_id:
+            cycles_q = cycles_q.where(CYCLE.c.id == cycle_id)
+        cycles = session.execute(cycles_q).all()
+        if cycle_id and not cycles:
+            raise CycleNotFound(cycle_id)
+        units = dict(session.execute(select(UNIT.c.id, UNIT.c.name)).all())
+        out: list[CycleStatus] = []
+        for c in cycles:
+            cs = CycleStatus(c.id, c.name)
+            for unit_id, state, n in session.execute(
+                select(EVALUATION.c.unit_id, EVALUATION.c.state, func.count())
+                .where(EVALUATION.c.cycle_id == c.id)
+                .group_by(EVALUATION.c.unit_id, EVALUATION.c.state)
+            ):
+                cs.by_unit.setdefault(unit_id, {})[state] = n
+                cs.by_state[state] = cs.by_state.get(state, 0) + n
+                cs.unit_names[unit_id] = units.get(unit_id, unit_id)
+            cs.flags = _flag_sums(session, c.id)
+            overdue_filter = (EVALUATION.c.cycle_id == c.id, EVALUATION.c.due_at < now,
+                              EVALUATION.c.state.in_([s.value for s in OPEN_STATES]))
+            cs.overdue_count = int(session.execute(
+                select(func.count()).select_from(EVALUATION).where(*overdue_filter)
+            ).scalar_one())
+            rows = session.execute(
+                select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.state,
+                       EVALUATION.c.due_at, EVALUATION.c.supervisor_id,
+                       EVALUATION.c.appeal_reviewer_id, EVALUATION.c.escalation_level)
+                .where(*overdue_filter).order_by(EVALUATION.c.due_at).limit(overdue_limit)
+            ).all()
+            people = load_people(session, [r.reviewee_id for r in rows])
+            cs.overdue = [{
+                "evaluation_id": r.id, "reviewee_id": r.reviewee_id,
+                "reviewee_name": people[r.reviewee_id].full_name if r.reviewee_id in people
+                else r.reviewee_id,
+                "state": r.state, "due_at": r.due_at, "waiting_on": _waiting_on(r),
+                "escalation_level": r.escalation_level,
+            } for r in rows]
+            out.append(cs)
+        outbox = dict(session.execute(
+            select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)).all())
+        dead = [dict(r._mapping) for r in session.execute(
+            select(OUTBOX.c.id, OUTBOX.c.event, OUTBOX.c.recipient_email, OUTBOX.c.attempts,
+                   OUTBOX.c.last_error, OUTBOX.c.evaluation_id)
+            .where(OUTBOX.c.status == "dead").order_by(OUTBOX.c.id).limit(50))]
+    return Status(out, outbox, dead)
+
+
+def _flag_sums(session: Session, cycle_id: str) -> dict[str, int]:
+    names = ("self_assessment_missing", "peer_quorum_not_reached", "escalated", "extended",
+             "reopened")
+    cols = [func.sum(case((EVALUATION.c[n].is_(True), 1), else_=0)) for n in names]
+    row = session.execute(
+        select(*cols).where(EVALUATION.c.cycle_id == cycle_id)).one()
+    return {n: int(v or 0) for n, v in zip(names, row, strict=True)}
+
+
+def _waiting_on(row: object) -> str | None:
+    state = State(row.state)  # type: ignore[attr-defined]
+    if state is State.SUPERVISOR_SCORING:
+        return row.supervisor_id  # type: ignore[attr-defined, no-any-return]
+    if state in (State.SELF_ASSESSMENT, State.APPEAL_WINDOW):
+        return row.reviewee_id  # type: ignore[attr-defined, no-any-return]
+    if state is State.APPEAL_REVIEW:
+        return row.appeal_reviewer_id  # type: ignore[attr-defined, no-any-return]
+    return None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    evaluation_id: int
+    reviewee_id: str
+    reviewee_name: str
+    state: str
+    stored_score: str | None
+    stored_class: str | None
+    final_class: str | None
+    result: ScoreResult | None
+    stamp: dict[str, object]
+    recomputed_matches: bool | None
+    calibration_note: str | None
+
+
+def explain(svc: Service, evaluation_id: int) -> Explanation:
+    """Recompute the score from the stored submissions with the stamped rules, line by line."""
+    with svc.store.read() as session:
+        snap = load_snapshot(svc, session, evaluation_id, lock=False)
+        people = load_people(session, [snap.row["reviewee_id"]])
+        revisions = [p for p in submissions_of(session, evaluation_id,
+                                               SubmissionKind.APPEAL_DECISION)
+                     if p.get("decision") == "revise_score"]
+        scores = submissions_of(session, evaluation_id, SubmissionKind.SUPERVISOR_SCORE)
+        basis = revisions[-1]["score"] if revisions else (scores[-1] if scores else None)
+        result = compute(session, snap, basis) if basis is not None else None
+    row = snap.row
+    matches = None
+    if result is not None and row["score"] is not None:
+        matches = Decimal(row["score"]) == result.total
+    note = None
+    if row["final_class"] and row["score_class"] and row["final_class"] != row["score_class"]:
+        note = (f"calibration moved the class from {row['score_class']} to "
+                f"{row['final_class']}; the score did not change")
+    person = people.get(row["reviewee_id"])
+    return Explanation(evaluation_id, row["reviewee_id"],
+                       person.full_name if person else row["reviewee_id"], row["state"],
+                       row["score"], row["score_class"], row["final_class"], result,
+                       dict(row["score_stamp"] or {}), matches, note)
+
+
+def verify_audit(svc: Service) -> audit.VerifyResult:
+    with svc.store.read() as session:
+        return audit.verify(session)
+
+
+__all__ = ["explain", "shown", "status", "verify_audit"]

@@ -1,0 +1,309 @@
+"""Actions on the record beside the transitions: extend, reassign, delegate, overrides.
+
+None of them changes the state; each is a compare-and-set on the evaluation's
+version with an audit row, like a transition, and tells the people concerned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from workflow import permissions
+from workflow.calendar import zone
+from workflow.clock import utc_now
+from workflow.domain import TERMINAL_STATES, Role, State, SubmissionKind, TimerKind
+from workflow.errors import NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
+from workflow.service.core import (
+    EVALUATION,
+    PersonInfo,
+    Service,
+    Snapshot,
+    load_people,
+    load_snapshot,
+    load_snapshots,
+)
+from workflow.service.notices import STATE_ACTIONS, notices_for, recipients
+from workflow.service.scoring_inputs import compute, submissions_of
+from workflow.service.timers import phase_timers, timer_row
+from workflow.service.transition import (
+    REASON_LIMIT,
+    Change,
+    base_context,
+    result_context,
+    write,
+)
+from workflow.states import SPECS, Notice
+from workflow.store import audit
+from workflow.store.tables import Extension, OverrideFact
+from workflow.timing import PhaseWindow, overdue_time
+
+EXTENSION = Extension.__table__  # type: ignore[attr-defined]
+OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
+
+
+def _reason(evaluation_id: int, reason: str | None, field: str = "reason") -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise SubmissionInvalid(evaluation_id, {field: "required"})
+    if len(text) > REASON_LIMIT:
+        raise SubmissionInvalid(evaluation_id, {field: f"at most {REASON_LIMIT} characters"})
+    return text
+
+
+def _record(snap: Snapshot, action: str, actor_id: str, role: Role, now: datetime,
+            values: dict[str, Any], reason: str, payload: Any) -> Change:
+    change = Change(snap.id, snap.row["cycle_id"], snap.version, snap.state, snap.state,
+                    action, actor_id, role, now, {**values, "updated_at": now})
+    change.audit.append(audit.AuditEntry(
+        actor_id=actor_id, role=role.value, at=now, trigger=action, evaluation_id=snap.id,
+        cycle_id=snap.row["cycle_id"], from_state=snap.state.value, to_state=snap.state.value,
+        reason=reason, payload=payload))
+    return change
+
+
+def _replan(snap: Snapshot, change: Change, people: Mapping[str, PersonInfo], now: datetime,
+            row: Mapping[str, Any], *, due_moved: bool) -> None:
+    """Replace the phase's pending timers after its due time or its people changed.
+
+    When the deadline moved (an extension) every pending timer is planned again. When
+    only the people changed, their reminders are, and, if the phase is already overdue,
+    the overdue notices restart for the new people; the deadline and the escalation
+    ladder keep their rows.
+    """
+    spec = SPECS[snap.state]
+    if spec.deadline is None or row["due_at"] is None:
+        return
+    window = PhaseWindow(snap.state, row["phase_opens_at"], row["due_at"])
+    who = recipients(snap, spec.waits_on, snap.view.admins, now, row) if spec.waits_on else []
+    timers = phase_timers(snap.rules, snap.id, window, who, people, not_before=now)
+    if due_moved:
+        change.timers = timers
+        change.cancel_kinds = tuple(k.value for k in TimerKind)
+        return
+    change.timers = [t for t in timers if t["kind"] == TimerKind.REMINDER.value]
+    change.cancel_kinds = (TimerKind.REMINDER.value, TimerKind.OVERDUE.value)
+    if row["due_at"] <= now and spec.deadline.escalates:
+        rules = snap.rules
+        for person_id in who:
+            person = people.get(person_id)
+            tz = zone(person.timezone) if person and person.timezone else zone(rules.tz_name)
+            repeat = 1
+            while (fire_at := overdue_time(rules.config, rules.calendar, window, repeat, tz)) \
+                    is not None and fire_at <= now:
+                repeat += 1
+            if fire_at is not None:
+                change.timers.append(timer_row(snap.id, snap.state, TimerKind.OVERDUE, fire_at,
+                                               repeat, person_id))
+
+
+def _people(session: Any, snap: Snapshot, *extra: str | None) -> dict[str, PersonInfo]:
+    return load_people(session, {snap.row["reviewee_id"], snap.row["supervisor_id"],
+                                 snap.row["appeal_reviewer_id"], snap.view.calibrator_id,
+                                 *snap.pending_peers(), *snap.view.admins,
+                                 *snap.view.escalation_supervisors,
+                                 *(d.person_id for d in snap.view.acting_supervisors), *extra})
+
+
+def extend(svc: Service, evaluation_id: int, new_due_at: datetime, reason: str,
+           approved_by: str, actor_id: str, *, now: datetime | None = None) -> Change:
+    """Move the current phase's deadline later, on the record; reminders follow it."""
+    now = now or utc_now()
+    text = _reason(evaluation_id, reason)
+    with svc.store.write() as session:
+        snap = load_snapshot(svc, session, evaluation_id)
+        role = permissions.check_record("extend", actor_id, snap.view, now)
+        if snap.state in TERMINAL_STATES or snap.row["due_at"] is None:
+            raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}: it has no "
+                                "deadline to extend")
+        if not approved_by.strip():
+            raise SubmissionInvalid(evaluation_id, {"approved_by": "required"})
+        if new_due_at <= snap.row["due_at"] or new_due_at <= now:
+            raise SubmissionInvalid(evaluation_id, {"new_due_at": (
+                f"must be after the current deadline {snap.row['due_at']:%Y-%m-%d %H:%M} UTC "
+                "and after now")})
+        change = _record(snap, "extend", actor_id, role, now,
+                         {"due_at": new_due_at, "extended": True}, text,
+                         {"phase": snap.state.value, "old": snap.row["due_at"],
+                          "new": new_due_at, "approved_by": approved_by})
+        row = {**snap.row, **change.values}
+        people = _people(session, snap)
+        _replan(snap, change, people, now, row, due_moved=True)
+        session.execute(insert(EXTENSION).values(
+            evaluation_id=evaluation_id, phase=snap.state.value, old_due_at=snap.row["due_at"],
+            new_due_at=new_due_at, reason=text, approved_by=approved_by.strip(),
+            created_by=actor_id, created_at=now))
+        spec = SPECS[snap.state]
+        if spec.waits_on:
+            context = {**base_context(snap, row, people), "reason": text,
+                       "old_due_at": snap.row["due_at"].isoformat()}
+            change.mail = notices_for(svc, snap, [Notice("extension_granted", spec.waits_on)],
+                                      people=people, context=context,
+                                      key=f"ev:{evaluation_id}:v{snap.version + 1}", now=now,
+                                      row=row, link_expires_at=new_due_at)
+            for m in change.mail.outbox:  # the extension mail carries the task link too
+                m["context"]["action"] = STATE_ACTIONS.get(snap.state, ("", Role.ADMIN))[0]
+        write(svc, session, [change])
+    return change
+
+
+def reassign_supervisor(svc: Service, evaluation_id: int, new_supervisor_id: str, reason: str,
+                        actor_id: str, *, now: datetime | None = None) -> Change:
+    """Give the evaluation another supervisor (mid-cycle), on the record."""
+    now = now or utc_now()
+    text = _reason(evaluation_id, reason)
+    with svc.store.write() as session:
+        snap = load_snapshot(svc, session, evaluation_id)
+        role = permissions.check_record("reassign", actor_id, snap.view, now)
+        people = _people(session, snap, new_supervisor_id)
+        if new_supervisor_id not in people:
+            raise PersonNotFound(new_supervisor_id)
+        if new_supervisor_id == snap.row["reviewee_id"]:
+            raise SubmissionInvalid(evaluation_id, {"supervisor": "nobody supervises themselves"})
+        if snap.state in TERMINAL_STATES:
+            raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}; reopen it "
+                                "first")
+        change = _record(snap, "reassign_supervisor", actor_id, role, now,
+                         {"supervisor_id": new_supervisor_id}, text,
+                         {"from": snap.row["supervisor_id"], "to": new_supervisor_id})
+        row = {**snap.row, **change.values}
+        if snap.state is State.SUPERVISOR_SCORING:
+            _replan(snap, change, people, now, row, due_moved=False)
+            change.mail = notices_for(
+                svc, snap, [Notice("task_supervisor_scoring", "supervisor")], people=people,
+                context={**base_context(snap, row, people), "reason": text},
+                key=f"ev:{evaluation_id}:v{snap.version + 1}", now=now, row=row,
+                link_expires_at=row["due_at"])
+        write(svc, session, [change])
+    return change
+
+
+def reassign_peer(svc: Service, evaluation_id: int, old_peer_id: str, new_peer_id: str,
+                  reason: str, actor_id: str, *, now: datetime | None = None) -> Change:
+    """Replace a peer who has not answered yet."""
+    now = now or utc_now()
+    text = _reason(evaluation_id, reason)
+    with svc.store.write() as session:
+        snap = load_snapshot(svc, session, evaluation_id)
+        role = permissions.check_record("reassign", actor_id, snap.view, now)
+        if snap.state not in (State.SELF_ASSESSMENT, State.PEER_INPUT):
+            raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}; peers can "
+                                "only change before peer input closes")
+        old = [a for a in snap.assignments if a["role"] == Role.PEER.value
+               and a["person_id"] == old_peer_id and a["status"] == "pending"]
+        if not old:
+            raise SubmissionInvalid(evaluation_id, {"peer": f"{old_peer_id} is not a peer who "
+                                                    "still has to answer"})
+        people = _people(session, snap, new_peer_id)
+        if new_peer_id not in people:
+            raise PersonNotFound(new_peer_id)
+        if new_peer_id in (snap.row["reviewee_id"], snap.row["supervisor_id"]) or \
+                new_peer_id in snap.view.peers:
+            raise SubmissionInvalid(evaluation_id, {"peer": (
+                f"{new_peer_id} cannot be a peer here: nobody is their own peer, the "
+                "supervisor is not a peer, and nobody is asked twice")})
+        change = _record(snap, "reassign_peer", actor_id, role, now, {}, text,
+                         {"from": old_peer_id, "to": new_peer_id})
+        change.assignment_status.append((old[0]["id"], "withdrawn"))
+        change.new_assignments.append({
+            "evaluation_id": evaluation_id, "person_id": new_peer_id, "role": Role.PEER.value,
+            "status": "pending", "valid_from": now, "valid_until": None,
+            "created_by": actor_id, "reason": text})
+        if snap.state is State.PEER_INPUT:
+            snap.assignments = [a for a in snap.assignments if a["id"] != old[0]["id"]] + [
+                {"id": -1, "role": Role.PEER.value, "person_id": new_peer_id,
+                 "status": "pending"}]
+            row = {**snap.row, **change.values}
+            _replan(snap, change, people, now, row, due_moved=False)
+            new_only = Snapshot(snap.row, snap.rules, snap.view,
+                                [a for a in snap.assignments if a["person_id"] == new_peer_id])
+            change.mail = notices_for(
+                svc, new_only, [Notice("task_peer_input", "peers")], people=people,
+                context={**base_context(snap, row, people)},
+                key=f"ev:{evaluation_id}:v{snap.version + 1}", now=now, row=row,
+                link_expires_at=row["due_at"])
+        write(svc, session, [change])
+    return change
+
+
+def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
+             valid_until: datetime, reason: str, actor_id: str, *,
+             now: datetime | None = None) -> int:
+    """Let ``acting_id`` score for ``supervisor_id`` until ``valid_until`` in one cycle."""
+    now = now or utc_now()
+    text = _reason(0, reason)
+    if valid_until <= now:
+        raise SubmissionInvalid(None, {"until": "must be in the future"})
+    with svc.store.write() as session:
+        ids = [int(i) for i in session.execute(
+            select(EVALUATION.c.id).where(
+                EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.supervisor_id == supervisor_id,
+                EVALUATION.c.state.not_in([s.value for s in TERMINAL_STATES]))).scalars()]
+        if not ids:
+            raise WorkflowError(f"{supervisor_id} has no open evaluation to delegate in cycle "
+                                f"{cycle_id}")
+        snaps = load_snapshots(svc, session, ids)
+        people = load_people(session, [acting_id, supervisor_id])
+        if acting_id not in people:
+            raise PersonNotFound(acting_id)
+        changes = []
+        for snap in snaps.values():
+            if acting_id == snap.row["reviewee_id"]:
+                continue  # nobody scores themselves; that one stays with the supervisor
+            role = permissions.check_record("delegate", actor_id, snap.view, now)
+            change = _record(snap, "delegate", actor_id, role, now, {}, text,
+                             {"acting": acting_id, "until": valid_until})
+            change.new_assignments.append({
+                "evaluation_id": snap.id, "person_id": acting_id,
+                "role": Role.ACTING_SUPERVISOR.value, "status": "pending", "valid_from": now,
+                "valid_until": valid_until, "created_by": actor_id, "reason": text})
+            changes.append(change)
+        if not changes:
+            raise NotPermitted(0, actor_id, "delegate", "nothing left to delegate")
+        write(svc, session, changes)
+    return len(changes)
+
+
+def record_override(svc: Service, evaluation_id: int, override_id: str, source_document: str,
+                    actor_id: str, *, now: datetime | None = None) -> Change:
+    """Record a fact that forces a class (discipline, a conclusion) with its source document.
+
+    If the evaluation is already scored and not final, its class is recomputed now.
+    """
+    now = now or utc_now()
+    document = _reason(evaluation_id, source_document, "source_document")
+    with svc.store.write() as session:
+        snap = load_snapshot(svc, session, evaluation_id)
+        role = permissions.check_record("record_override", actor_id, snap.view, now)
+        known = {o.id for o in snap.rules.regime.overrides}
+        if override_id not in known:
+            raise SubmissionInvalid(evaluation_id, {"override": (
+                f"{override_id!r} is not an override of regime {snap.rules.regime.id}; "
+                f"known: {', '.join(sorted(known))}")})
+        if snap.state is State.FINALISED:
+            raise WorkflowError(f"evaluation {evaluation_id} is finalised; reopen it first")
+        session.execute(insert(OVERRIDE).values(
+            evaluation_id=evaluation_id, override_id=override_id, source_document=document,
+            recorded_by=actor_id, recorded_at=now))
+        values: dict[str, Any] = {}
+        scores = submissions_of(session, evaluation_id, SubmissionKind.SUPERVISOR_SCORE)
+        if snap.row["score"] is not None and scores:
+            result = compute(session, snap, scores[-1])
+            values = {"score_class": result.class_id, "final_class": result.class_id,
+                      "score_stamp": {**(snap.row["score_stamp"] or {}),
+                                      "forced_by": list(result.forced_by)}}
+        change = _record(snap, "record_override", actor_id, role, now, values, document,
+                         {"override": override_id})
+        if values and snap.state is State.APPEAL_WINDOW:
+            row = {**snap.row, **change.values}
+            people = _people(session, snap)
+            change.mail = notices_for(
+                svc, snap, [Notice("result", "reviewee")], people=people,
+                context={**base_context(snap, row, people), **result_context(snap, row)},
+                key=f"ev:{evaluation_id}:v{snap.version + 1}", now=now, row=row,
+                link_expires_at=row["due_at"])
+        write(svc, session, [change])
+    return change

@@ -1,0 +1,399 @@
+"""`kpi tick`: one idempotent sweep that runs everything due as of ``now``.
+
+Deadlines are rows (``deadline``). A sweep round takes the evaluations with the
+earliest due rows, locks them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers
+share the work; the write lock on SQLite), then fires each evaluation's due rows in
+time order, marks them done, and writes all the changes of the round at once.
+Locking the evaluation first and its rows second is the same order a person's
+action takes, so the two never deadlock.
+
+Each row fires once: it is marked in the transaction that applies its effect. After
+downtime, rounds repeat until nothing is due, so every missed deadline fires once
+and in order; a reminder whose deadline has already passed is skipped, not sent.
+A phase entered because a deadline passed opens at that deadline's instant, not at
+the time of the sweep: the calendar is the same however often the sweep runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlmodel import Session
+
+from workflow.calendar import zone
+from workflow.domain import Role, State, TimerKind, TimerStatus
+from workflow.permissions import SYSTEM_ACTOR
+from workflow.service import pool
+from workflow.service.core import (
+    EVALUATION,
+    PersonInfo,
+    Service,
+    Snapshot,
+    load_people,
+    load_snapshots,
+)
+from workflow.service.notices import STATE_ACTIONS, Mail, make_mail, recipients
+from workflow.service.timers import timer_row
+from workflow.service.transition import (
+    DEADLINE,
+    Change,
+    base_context,
+    plan,
+    write,
+    write_mail,
+)
+from workflow.states import SPECS
+from workflow.store import audit
+from workflow.store.tables import Cycle
+from workflow.timing import PhaseWindow, overdue_time
+
+log = logging.getLogger("kpi.sweep")
+
+
+@dataclass
+class SweepReport:
+    rounds: int = 0
+    fired: Counter[str] = field(default_factory=Counter)  # by timer kind
+    skipped: int = 0  # stale reminders, rows of a phase already left
+    transitions: Counter[str] = field(default_factory=Counter)  # by trigger
+    escalations: int = 0
+    emails: int = 0
+
+    def summary(self) -> str:
+        moved = ", ".join(f"{k} {v}" for k, v in sorted(self.transitions.items())) or "none"
+        fired = ", ".join(f"{k} {v}" for k, v in sorted(self.fired.items())) or "none"
+        return (f"sweep: {sum(self.fired.values())} deadline rows fired ({fired}); "
+                f"transitions: {moved}; {self.escalations} escalations; "
+                f"{self.skipped} skipped; {self.emails} emails queued; {self.rounds} rounds")
+
+
+@dataclass
+class _Round:
+    changes: list[Change] = field(default_factory=list)
+    mail: Mail = field(default_factory=lambda: Mail([], []))
+    marks: list[dict[str, Any]] = field(default_factory=list)
+    new_timers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def tick(svc: Service, now: datetime, *, batch: int = 500, max_rounds: int | None = None
+         ) -> SweepReport:
+    """Run every deadline row due at ``now``, in rounds of ``batch`` evaluations."""
+    report = SweepReport()
+    while max_rounds is None or report.rounds < max_rounds:
+        with svc.store.write() as session:
+            done = _round(svc, session, now, batch, report)
+        if not done:
+            break
+        report.rounds += 1
+    log.info(report.summary())
+    return report
+
+
+def _round(svc: Service, session: Session, now: datetime, batch: int,
+           report: SweepReport) -> int:
+    fired = _pool_round(svc, session, now, batch, report)
+    candidates = session.execute(
+        select(DEADLINE.c.evaluation_id)
+        .where(DEADLINE.c.status == TimerStatus.PENDING.value, DEADLINE.c.fire_at <= now,
+               DEADLINE.c.evaluation_id.is_not(None))
+        .order_by(DEADLINE.c.fire_at, DEADLINE.c.id)
+        .limit(batch * 4)
+    ).scalars().all()
+    ids = list(dict.fromkeys(candidates))[:batch]
+    if not ids:
+        return fired
+    snaps = load_snapshots(svc, session, ids, lock=True, skip_locked=True)
+    if not snaps:
+        return fired
+    rows = session.execute(
+        select(DEADLINE)
+        .where(DEADLINE.c.evaluation_id.in_(list(snaps)),
+               DEADLINE.c.status == TimerStatus.PENDING.value, DEADLINE.c.fire_at <= now)
+        .order_by(DEADLINE.c.evaluation_id, DEADLINE.c.fire_at, DEADLINE.c.id)
+        .with_for_update()
+    ).all()
+    timers: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        timers.setdefault(r.evaluation_id, []).append(dict(r._mapping))
+    people = _people_for(session, snaps.values())
+    work = _Round()
+    for eid, snap in snaps.items():
+        for timer in timers.get(eid, []):
+            if _fire(svc, session, snap, timer, now, people, work, report):
+                break  # the evaluation changed: its later rows wait for the next round
+    if not work.marks:
+        return fired
+    session.execute(
+        update(DEADLINE).where(DEADLINE.c.id == bindparam("_tid"))
+        .values(status=bindparam("_status"), done_at=bindparam("_done")), work.marks)
+    write(svc, session, work.changes)
+    if work.new_timers:
+        session.execute(insert(DEADLINE), work.new_timers)
+    write_mail(session, work.mail)
+    report.emails += len(work.mail.outbox) + sum(len(c.mail.outbox) for c in work.changes)
+    return fired + len(work.marks)
+
+
+def _pool_round(svc: Service, session: Session, now: datetime, batch: int,
+                report: SweepReport) -> int:
+    """Fire the due rows of calibration pools (rows of a cycle, not of an evaluation)."""
+    rows = [dict(r._mapping) for r in session.execute(
+        select(DEADLINE)
+        .where(DEADLINE.c.status == TimerStatus.PENDING.value, DEADLINE.c.fire_at <= now,
+               DEADLINE.c.evaluation_id.is_(None))
+        .order_by(DEADLINE.c.fire_at, DEADLINE.c.id).limit(batch)
+        .with_for_update(skip_locked=True))]
+    if not rows:
+        return 0
+    work = _Round()
+    entries: list[audit.AuditEntry] = []
+    for timer in rows:
+        _fire_pool(svc, session, timer, now, work, entries, report)
+    session.execute(
+        update(DEADLINE).where(DEADLINE.c.id == bindparam("_tid"))
+        .values(status=bindparam("_status"), done_at=bindparam("_done")), work.marks)
+    if work.new_timers:
+        session.execute(insert(DEADLINE), work.new_timers)
+    write_mail(session, work.mail)
+    audit.append(session, entries)
+    report.emails += len(work.mail.outbox)
+    return len(rows)
+
+
+def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: datetime,
+               work: _Round, entries: list[audit.AuditEntry], report: SweepReport) -> None:
+    cycle = session.get(Cycle, timer["cycle_id"])
+    before, waiting = pool.counts(session, timer["cycle_id"])
+    if cycle is None or not cycle.calibrator_id or before or not waiting:
+        _mark(work, timer, TimerStatus.CANCELLED, now)  # approved, or reopened since
+        report.skipped += 1
+        return
+    rules = svc.rules.get(session, cycle.id)
+    due = session.execute(select(func.min(EVALUATION.c.due_at)).where(
+        EVALUATION.c.cycle_id == cycle.id,
+        EVALUATION.c.state == State.CALIBRATION.value)).scalar_one()
+    kind = TimerKind(timer["kind"])
+    people = load_people(session, [cycle.calibrator_id])
+    calibrator = people.get(cycle.calibrator_id)
+    context = {"cycle_id": cycle.id, "cycle_name": rules.config.name,
+               "state": State.CALIBRATION.value, "evaluations": waiting,
+               "due_at": due.isoformat() if due else None, "cycle_timezone": rules.tz_name,
+               "timer_kind": kind.value, "timer_seq": timer["seq"]}
+    window = PhaseWindow(State.CALIBRATION, timer["fire_at"], due or timer["fire_at"])
+
+    def send(event: str, person: PersonInfo | None, extra: Mapping[str, Any] | None = None,
+             link: bool = True) -> None:
+        if person is None:
+            return
+        work.mail.extend(make_mail(
+            svc, event=event, person=person, dedupe_key=f"ct:{timer['id']}:{event}:{person.id}",
+            context={**context, **(extra or {})}, now=now, evaluation_id=None,
+            link=STATE_ACTIONS[State.CALIBRATION] if link else None,
+            link_expires_at=due, cycle_tz=rules.tz_name))
+
+    if kind is TimerKind.REMINDER:
+        if due is not None and now >= due:
+            _mark(work, timer, TimerStatus.SKIPPED, now)
+            report.skipped += 1
+            return
+        send("reminder", calibrator)
+    elif kind in (TimerKind.DUE, TimerKind.OVERDUE):
+        send("overdue", calibrator)
+        repeat = 1 if kind is TimerKind.DUE else timer["seq"] + 1
+        tz = zone(calibrator.timezone) if calibrator and calibrator.timezone else \
+            zone(rules.tz_name)
+        fire_at = overdue_time(rules.config, rules.calendar, window, repeat, tz)
+        if fire_at is not None:
+            work.new_timers.append(timer_row(None, State.CALIBRATION, TimerKind.OVERDUE,
+                                             fire_at, repeat, cycle.calibrator_id, cycle.id))
+    elif kind is TimerKind.ESCALATION and timer["seq"] < len(rules.config.escalation):
+        step = rules.config.escalation[timer["seq"]]
+        above = None
+        if step.to == "assignee_supervisor":
+            above = (calibrator.supervisor_id if calibrator else None) or \
+                rules.config.evaluators.get(cycle.calibrator_id)
+        targets = [above] if above else sorted(svc.admins(rules))
+        level = timer["seq"] + 1
+        for person in load_people(session, targets).values():
+            send("escalation", person, {"escalation_level": level, "escalated_to": step.to,
+                                        "assignee_name": calibrator.full_name
+                                        if calibrator else cycle.calibrator_id}, link=False)
+        entries.append(audit.AuditEntry(
+            actor_id=SYSTEM_ACTOR, role=Role.SYSTEM.value, at=now, trigger="escalate",
+            cycle_id=cycle.id, from_state=State.CALIBRATION.value,
+            to_state=State.CALIBRATION.value,
+            reason=f"calibration pool, step {level}: to {', '.join(targets) or 'nobody'}",
+            payload={"step": level, "to": targets}))
+        report.escalations += 1
+    _mark(work, timer, TimerStatus.DONE, now)
+    report.fired[kind.value] += 1
+
+
+def _people_for(session: Session, snaps: Any) -> dict[str, PersonInfo]:
+    ids: set[str | None] = set()
+    for s in snaps:
+        ids.update({s.row["reviewee_id"], s.row["supervisor_id"], s.row["appeal_reviewer_id"],
+                    s.view.calibrator_id, *s.pending_peers(), *s.view.admins,
+                    *s.view.escalation_supervisors,
+                    *(d.person_id for d in s.view.acting_supervisors)})
+    people = load_people(session, ids)
+    # The people above them, for escalation.
+    above = {p.supervisor_id for p in people.values()} - set(people)
+    people.update(load_people(session, above))
+    return people
+
+
+def _mark(work: _Round, timer: Mapping[str, Any], status: TimerStatus, now: datetime) -> None:
+    work.marks.append({"_tid": timer["id"], "_status": status.value, "_done": now})
+
+
+def _fire(svc: Service, session: Session, snap: Snapshot, timer: Mapping[str, Any],
+          now: datetime, people: Mapping[str, PersonInfo], work: _Round,
+          report: SweepReport) -> bool:
+    """Apply one due row; True when it changed the evaluation (its version moved on)."""
+    kind = TimerKind(timer["kind"])
+    if timer["phase"] != snap.row["state"]:
+        _mark(work, timer, TimerStatus.CANCELLED, now)
+        report.skipped += 1
+        return False
+    spec = SPECS[snap.state]
+    if kind is TimerKind.DUE and spec.deadline and spec.deadline.moves_with:
+        change = plan(svc, session, snap, spec.deadline.moves_with, SYSTEM_ACTOR, now=now,
+                      entered_at=timer["fire_at"], people=people)
+        work.changes.append(change)
+        _mark(work, timer, TimerStatus.DONE, now)
+        report.fired[kind.value] += 1
+        report.transitions[change.action] += 1
+        return True
+    if kind is TimerKind.ESCALATION:
+        escalation = _escalate(svc, snap, timer, now, people)
+        _mark(work, timer, TimerStatus.DONE, now)
+        if escalation is None:
+            return False
+        work.changes.append(escalation)
+        report.fired[kind.value] += 1
+        report.escalations += 1
+        return True
+    waiting = (set(recipients(snap, spec.waits_on, snap.view.admins, now))
+               if spec.waits_on else set())
+    if kind is TimerKind.REMINDER:
+        due = snap.row["due_at"]
+        if (due is not None and now >= due) or timer["recipient_id"] not in waiting:
+            _mark(work, timer, TimerStatus.SKIPPED, now)  # stale, or nothing left to do
+            report.skipped += 1
+            return False
+        _notify(svc, snap, "reminder", [timer["recipient_id"]], timer, now, people, work)
+    elif kind is TimerKind.DUE:  # a state that never moves alone: overdue from now on
+        _notify(svc, snap, "overdue", sorted(waiting), timer, now, people, work)
+        _plan_overdue(snap, sorted(waiting), 1, people, work)
+    elif kind is TimerKind.OVERDUE:
+        if timer["recipient_id"] not in waiting:
+            _mark(work, timer, TimerStatus.SKIPPED, now)
+            report.skipped += 1
+            return False
+        _notify(svc, snap, "overdue", [timer["recipient_id"]], timer, now, people, work)
+        _plan_overdue(snap, [timer["recipient_id"]], timer["seq"] + 1, people, work)
+    _mark(work, timer, TimerStatus.DONE, now)
+    report.fired[kind.value] += 1
+    return False
+
+
+def _window(snap: Snapshot) -> PhaseWindow:
+    return PhaseWindow(snap.state, snap.row["phase_opens_at"], snap.row["due_at"])
+
+
+def _plan_overdue(snap: Snapshot, who: list[str], repeat: int,
+                  people: Mapping[str, PersonInfo], work: _Round) -> None:
+    rules = snap.rules
+    for person_id in who:
+        person = people.get(person_id)
+        tz = zone(person.timezone) if person and person.timezone else zone(rules.tz_name)
+        fire_at = overdue_time(rules.config, rules.calendar, _window(snap), repeat, tz)
+        if fire_at is not None:
+            work.new_timers.append(timer_row(snap.id, snap.state, TimerKind.OVERDUE, fire_at,
+                                             repeat, person_id))
+
+
+def _dedupe_key(timer: Mapping[str, Any], event: str, person_id: str) -> str:
+    return f"tm:{timer['id']}:{event}:{person_id}"
+
+
+def _notify(svc: Service, snap: Snapshot, event: str, who: list[str], timer: Mapping[str, Any],
+            now: datetime, people: Mapping[str, PersonInfo], work: _Round,
+            extra: Mapping[str, Any] | None = None) -> None:
+    context = base_context(snap, snap.row, people)
+    context.update(timer_kind=timer["kind"], timer_seq=timer["seq"], **(extra or {}))
+    link = STATE_ACTIONS.get(snap.state)
+    for person_id in who:
+        person = people.get(person_id)
+        if person is None or not person.active:
+            continue
+        work.mail.extend(make_mail(
+            svc, event=event, person=person, dedupe_key=_dedupe_key(timer, event, person_id),
+            context=context, now=now, evaluation_id=snap.id, link=link,
+            link_expires_at=snap.row["due_at"], cycle_tz=snap.rules.tz_name))
+
+
+def _assignee(snap: Snapshot) -> str | None:
+    """Who must act in an escalating state (calibration escalates as a pool)."""
+    if snap.state is State.SUPERVISOR_SCORING:
+        return snap.view.supervisor_id
+    if snap.state is State.APPEAL_REVIEW:
+        return snap.view.appeal_reviewer_id
+    return None
+
+
+def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], now: datetime,
+              people: Mapping[str, PersonInfo]) -> Change | None:
+    """A step of the ladder: tell someone higher up; in scoring they may then score."""
+    config = snap.rules.config
+    if timer["seq"] >= len(config.escalation):
+        return None
+    step = config.escalation[timer["seq"]]
+    assignee = _assignee(snap)
+    target_ids: list[str] = []
+    if step.to == "assignee_supervisor" and assignee:
+        person = people.get(assignee)
+        above = (person.supervisor_id if person else None) or config.evaluators.get(assignee)
+        if above and above != snap.row["reviewee_id"]:
+            target_ids = [above]
+    if not target_ids:  # "admins", or nobody above the assignee
+        target_ids = sorted(snap.view.admins)
+    level = timer["seq"] + 1
+    values = {"escalation_level": level, "escalated": True, "updated_at": now}
+    change = Change(snap.id, snap.row["cycle_id"], snap.version, snap.state, snap.state,
+                    "escalate", SYSTEM_ACTOR, Role.SYSTEM, now, values)
+    context = base_context(snap, snap.row, people)
+    context.update(escalation_level=level, escalated_to=step.to,
+                   assignee_name=people[assignee].full_name if assignee and assignee in people
+                   else assignee)
+    link = None
+    if snap.state is State.SUPERVISOR_SCORING and step.to == "assignee_supervisor":
+        link = ("score", Role.ESCALATION_SUPERVISOR)
+    for person_id in target_ids:
+        person = people.get(person_id)
+        if person is None:
+            continue
+        change.mail.extend(make_mail(
+            svc, event="escalation", person=person,
+            dedupe_key=_dedupe_key(timer, "escalation", person_id), context=context,
+            now=now, evaluation_id=snap.id, link=link, link_expires_at=snap.row["due_at"],
+            cycle_tz=snap.rules.tz_name))
+        if link is not None:
+            change.new_assignments.append({
+                "evaluation_id": snap.id, "person_id": person_id,
+                "role": Role.ESCALATION_SUPERVISOR.value, "status": "pending",
+                "valid_from": now, "valid_until": None, "created_by": SYSTEM_ACTOR,
+                "reason": f"escalation step {level}: {snap.state.value} overdue"})
+    change.audit.append(audit.AuditEntry(
+        actor_id=SYSTEM_ACTOR, role=Role.SYSTEM.value, at=now, trigger="escalate",
+        evaluation_id=snap.id, cycle_id=snap.row["cycle_id"], from_state=snap.state.value,
+        to_state=snap.state.value, reason=f"step {level}: to {', '.join(target_ids) or 'nobody'}",
+        payload={"step": level, "to": target_ids}))
+    return change

@@ -1,0 +1,19 @@
+"""finalised: terminal and read-only; only an admin may reopen it, with a reason."""
+
+from __future__ import annotations
+
+from workflow.domain import State, Trigger
+from workflow.states.base import Notice, StateSpec
+
+SPEC = StateSpec(
+    state=State.FINALISED,
+    summary="Terminal, read-only, exported to the personnel record.",
+    waits_on=None,
+    deadline=None,
+    on_enter=(Notice("finalised", "reviewee"),),
+    on_enter_by={
+        Trigger.UPHOLD_SCORE: (Notice("appeal_decided", "reviewee"),),
+        Trigger.REVISE_SCORE: (Notice("appeal_decided", "reviewee"),
+                               Notice("appeal_decided", "supervisor")),
+    },
+)

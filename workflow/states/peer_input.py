@@ -1,0 +1,36 @@
+"""peer_input: nominated colleagues give advisory input, anonymous to the reviewee.
+
+Fewer answers than the regime's ``peer_min_responses`` are withheld from everyone:
+with two answers, each peer could be identified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workflow.domain import State, Trigger
+from workflow.scoring.model import Framework
+from workflow.states.base import DeadlineRule, Notice, StateSpec
+from workflow.states.forms import FieldErrors, criteria_points, text
+
+
+def validate_peer_input(payload: Mapping[str, Any], framework: Framework) -> dict[str, Any]:
+    """Points on the peer-rated criteria and a comment."""
+    errors = FieldErrors()
+    clean = {
+        "criteria": criteria_points(payload, framework, errors, only_peer_rated=True),
+        "comment": text(payload.get("comment"), "comment", errors),
+    }
+    errors.raise_if_any()
+    return clean
+
+
+SPEC = StateSpec(
+    state=State.PEER_INPUT,
+    summary="Nominated peers answer; closes when all have answered or at the deadline.",
+    waits_on="peers",
+    deadline=DeadlineRule(moves_with=Trigger.PEER_INPUT_CLOSED),
+    on_enter=(Notice("task_peer_input", "peers"),),
+    validators={Trigger.SUBMIT_PEER_INPUT: validate_peer_input},
+)

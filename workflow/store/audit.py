@@ -1,0 +1,159 @@
+"""The audit log: append-only rows, each hash-chained to the one before.
+
+A row's hash covers its own fields, the hash of its payload and the previous row's
+hash, so changing, removing or reordering any row breaks every hash after it.
+``audit_head`` holds the end of the chain: appending locks it (``FOR UPDATE`` on
+PostgreSQL, the write lock on SQLite), which keeps the chain linear when several
+workers write at once, and lets ``verify`` notice rows cut off the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session
+
+from workflow.store.tables import AuditEvent, AuditHead
+
+GENESIS_HASH = "0" * 64
+_AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+
+
+def canonical(value: Any) -> bytes:
+    """A stable byte form of JSON-like data: sorted keys, no spaces, Decimals as text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode("utf-8")
+
+
+def payload_hash(payload: Any) -> str:
+    return hashlib.sha256(canonical(payload)).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What happened, before it gets its place in the chain."""
+
+    actor_id: str
+    role: str
+    at: datetime
+    trigger: str
+    evaluation_id: int | None = None
+    cycle_id: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    reason: str | None = None
+    payload: Any = None
+
+
+def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
+    at: datetime = row["at"]
+    return {
+        "seq": row["seq"],
+        "evaluation_id": row["evaluation_id"],
+        "cycle_id": row["cycle_id"],
+        "actor_id": row["actor_id"],
+        "role": row["role"],
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "from_state": row["from_state"],
+        "to_state": row["to_state"],
+        "trigger": row["trigger"],
+        "reason": row["reason"],
+        "payload_hash": row["payload_hash"],
+    }
+
+
+def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical(_hashed_fields(row))).hexdigest()
+
+
+def ensure_head(session: Session) -> None:
+    """Create the chain's head row if the database is new."""
+    if session.execute(select(_HEAD.c.id)).first() is None:
+        session.execute(insert(_HEAD).values(id=1, last_seq=0, last_hash=GENESIS_HASH))
+
+
+def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -> list[int]:
+    """Append ``entries`` to the chain in this transaction; returns their sequence numbers.
+
+    Call it last in a transaction: it locks the head until commit.
+    """
+    if not entries:
+        return []
+    head = session.execute(
+        select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+    ).one()
+    seq, prev = int(head.last_seq), str(head.last_hash)
+    rows: list[dict[str, Any]] = []
+    seqs: list[int] = []
+    for entry in entries:
+        seq += 1
+        row = {
+            "seq": seq,
+            "evaluation_id": entry.evaluation_id,
+            "cycle_id": entry.cycle_id,
+            "actor_id": entry.actor_id,
+            "role": entry.role,
+            "at": entry.at,
+            "from_state": entry.from_state,
+            "to_state": entry.to_state,
+            "trigger": entry.trigger,
+            "reason": entry.reason,
+            "payload_hash": payload_hash(entry.payload),
+            "prev_hash": prev,
+        }
+        prev = row["row_hash"] = row_hash(prev, row)
+        rows.append(row)
+        seqs.append(seq)
+        if len(rows) >= chunk:
+            session.execute(insert(_AUDIT), rows)
+            rows = []
+    if rows:
+        session.execute(insert(_AUDIT), rows)
+    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=seq, last_hash=prev))
+    return seqs
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    rows: int
+    ok: bool
+    first_broken_seq: int | None = None
+    problem: str | None = None
+
+
+def verify(session: Session, batch: int = 10_000) -> VerifyResult:
+    """Walk the whole chain; report the first row that does not follow from the one before."""
+    expected_seq, prev = 1, GENESIS_HASH
+    count = 0
+    stmt = select(_AUDIT).order_by(_AUDIT.c.seq).execution_options(yield_per=batch)
+    for row in _stream(session, stmt):
+        mapping = dict(row._mapping)
+        seq = mapping["seq"]
+        if seq != expected_seq:
+            return VerifyResult(count, False, expected_seq,
+                                f"row {expected_seq} is missing (next row is {seq})")
+        if mapping["prev_hash"] != prev:
+            return VerifyResult(count, False, seq, "its prev_hash is not the previous row's hash")
+        if row_hash(prev, mapping) != mapping["row_hash"]:
+            return VerifyResult(count, False, seq,
+                                "its content does not match its hash (the row was changed)")
+        prev = mapping["row_hash"]
+        expected_seq += 1
+        count += 1
+    head = session.execute(select(_HEAD.c.last_seq, _HEAD.c.last_hash)).first()
+    if head is not None and (head.last_seq != count or head.last_hash != prev):
+        return VerifyResult(count, False, count + 1,
+                            f"the chain ends at row {count} but its head says row {head.last_seq}"
+                            " (rows were removed from the end)")
+    return VerifyResult(count, True)
+
+
+def _stream(session: Session, stmt: Any) -> Iterable[Any]:
+    yield from session.execute(stmt)

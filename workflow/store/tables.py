@@ -1,0 +1,318 @@
+"""The tables. SQLModel classes used for the schema and for reading; writes on hot
+paths go through SQLAlchemy Core statements on the same tables.
+
+Conventions: instants are aware UTC datetimes (``UTCDateTime``); scores are Decimal
+strings (SQLite has no decimal type, and a float would lose the exact value);
+ids of people, units and cycles are the organisation's own strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store; use aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _instant(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json(default: Any = None) -> Any:
+    return Field(default=default, sa_column=Column(JSON, nullable=default is None))
+
+
+class Unit(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=300)
+
+
+class Position(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=300)  # the position's title
+    position_group: str = Field(max_length=64)
+
+
+class Person(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)  # employee_id
+    full_name: str = Field(max_length=300)
+    email: str = Field(max_length=320, unique=True)
+    unit_id: str = Field(foreign_key="unit.id", index=True, max_length=64)
+    position_id: str = Field(foreign_key="position.id", max_length=300)
+    position_group: str = Field(max_length=64)
+    supervisor_id: str | None = Field(default=None, foreign_key="person.id", index=True,
+                                      max_length=64)
+    task_group: str = Field(max_length=64)
+    locale: str = Field(default="vi", max_length=8)
+    is_leader: bool = False
+    timezone: str | None = Field(default=None, max_length=64)
+    active: bool = True
+    updated_at: datetime = _instant()
+
+
+class Rulebook(SQLModel, table=True):
+    """A regime, framework or cycle file exactly as used, so any score can be recomputed."""
+
+    __table_args__ = (UniqueConstraint("kind", "content_hash"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # regime | framework | cycle
+    name: str = Field(max_length=64)
+    version: int = 1
+    content_hash: str = Field(max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    stored_at: datetime = _instant()
+
+
+class Cycle(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    period_kind: str = Field(max_length=16)
+    period_start: date
+    period_end: date
+    timezone: str = Field(max_length=64)
+    regime_id: str = Field(max_length=64)
+    regime_hash: str = Field(max_length=64)
+    config_hash: str = Field(max_length=64)  # Rulebook(kind="cycle") holds the text
+    calibration_enabled: bool = True
+    peer_input_enabled: bool = True
+    calibrator_id: str | None = Field(default=None, max_length=64)
+    opened_at: datetime = _instant()
+    opened_by: str = Field(max_length=64)
+
+
+class Evaluation(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "reviewee_id"),
+        Index("ix_evaluation_cycle_state", "cycle_id", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(foreign_key="cycle.id", max_length=64)
+    reviewee_id: str = Field(foreign_key="person.id", index=True, max_length=64)
+    unit_id: str = Field(max_length=64)
+    task_group: str = Field(max_length=64)
+    position_group: str = Field(max_length=64)
+    is_leader: bool = False
+    framework_id: str = Field(max_length=64)
+    framework_hash: str = Field(max_length=64)
+    supervisor_id: str | None = Field(default=None, index=True, max_length=64)
+    appeal_reviewer_id: str | None = Field(default=None, max_length=64)
+    state: str = Field(max_length=32)
+    version: int = 1
+    phase_entered_at: datetime = _instant()
+    phase_opens_at: datetime = _instant()
+    due_at: datetime | None = _instant(nullable=True, index=True)
+    escalation_level: int = 0
+    self_assessment_missing: bool = False
+    peer_quorum_not_reached: bool = False
+    escalated: bool = False
+    extended: bool = False
+    reopened: bool = False
+    score: str | None = Field(default=None, max_length=40)
+    score_class: str | None = Field(default=None, max_length=32)  # by score and overrides
+    final_class: str | None = Field(default=None, max_length=32)  # after calibration
+    scored_by: str | None = Field(default=None, max_length=64)
+    scored_at: datetime | None = _instant(nullable=True)
+    score_stamp: dict[str, Any] | None = _json()
+    created_at: datetime = _instant()
+    updated_at: datetime = _instant()
+
+
+class Assignment(SQLModel, table=True):
+    """Someone asked to act on an evaluation beside its fixed parts: peers, delegations."""
+
+    __table_args__ = (Index("ix_assignment_person_role", "person_id", "role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    person_id: str = Field(foreign_key="person.id", max_length=64)
+    role: str = Field(max_length=32)  # peer | acting_supervisor | escalation_supervisor
+    status: str = Field(default="pending", max_length=16)  # pending | answered | withdrawn
+    valid_from: datetime = _instant()
+    valid_until: datetime | None = _instant(nullable=True)
+    created_by: str = Field(max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class Submission(SQLModel, table=True):
+    """Everything anyone handed in; append-only."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    kind: str = Field(max_length=32)
+    author_id: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    payload: dict[str, Any] = _json(default={})
+    payload_hash: str = Field(max_length=64)
+    submitted_at: datetime = _instant()
+
+
+class Draft(SQLModel, table=True):
+    """A form saved but not submitted; replaced on each save, deleted on submit."""
+
+    __table_args__ = (UniqueConstraint("evaluation_id", "author_id", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id")
+    author_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    payload: dict[str, Any] = _json(default={})
+    saved_at: datetime = _instant()
+
+
+class Deadline(SQLModel, table=True):
+    """A timer as a row: the sweep fires it once when ``fire_at`` has passed.
+
+    Most belong to one evaluation; the calibration deadline belongs to a cycle's
+    pool (``evaluation_id`` empty, ``cycle_id`` set): one calibrator, one clock.
+    """
+
+    __table_args__ = (
+        Index(
+            "ix_deadline_pending_fire_at",
+            "fire_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int | None = Field(default=None, foreign_key="evaluation.id", index=True)
+    cycle_id: str | None = Field(default=None, foreign_key="cycle.id", index=True,
+                                 max_length=64)
+    phase: str = Field(max_length=32)
+    kind: str = Field(max_length=16)
+    seq: int = 0
+    recipient_id: str | None = Field(default=None, max_length=64)
+    fire_at: datetime = _instant()
+    status: str = Field(default="pending", max_length=16)
+    done_at: datetime | None = _instant(nullable=True)
+
+
+class Extension(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    phase: str = Field(max_length=32)
+    old_due_at: datetime | None = _instant(nullable=True)
+    new_due_at: datetime = _instant()
+    reason: str = Field(max_length=2000)
+    approved_by: str = Field(max_length=64)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _instant()
+
+
+class OverrideFact(SQLModel, table=True):
+    """A fact that forces a class (discipline, a conclusion), with its source document."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    override_id: str = Field(max_length=64)
+    source_document: str = Field(max_length=500)
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = _instant()
+
+
+class CalibrationMove(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(foreign_key="cycle.id", index=True, max_length=64)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    from_class: str = Field(max_length=32)
+    to_class: str = Field(max_length=32)
+    reason: str = Field(max_length=2000)
+    moved_by: str = Field(max_length=64)
+    moved_at: datetime = _instant()
+
+
+class CalibrationApproval(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(foreign_key="cycle.id", index=True, max_length=64)
+    approved_by: str = Field(max_length=64)
+    approved_at: datetime = _instant()
+    pools: dict[str, Any] = _json(default={})  # the quota meter at approval
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only; each row's hash covers its content and the previous row's hash."""
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    evaluation_id: int | None = Field(default=None, index=True)
+    cycle_id: str | None = Field(default=None, max_length=64)
+    actor_id: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    at: datetime = _instant()
+    from_state: str | None = Field(default=None, max_length=32)
+    to_state: str | None = Field(default=None, max_length=32)
+    trigger: str = Field(max_length=40)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    payload_hash: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    row_hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """One row: the end of the chain. Updating it serialises appends across workers."""
+
+    id: int = Field(default=1, primary_key=True)
+    last_seq: int = 0
+    last_hash: str = Field(max_length=64)
+
+
+class Outbox(SQLModel, table=True):
+    """Mail to send, written in the transaction that caused it."""
+
+    __table_args__ = (
+        Index("ix_outbox_status_available", "status", "available_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
+    event: str = Field(max_length=64)
+    evaluation_id: int | None = Field(default=None, index=True)
+    recipient_id: str | None = Field(default=None, max_length=64)
+    recipient_email: str = Field(max_length=320)
+    recipient_name: str = Field(max_length=300)
+    locale: str = Field(max_length=8)
+    timezone: str = Field(max_length=64)
+    context: dict[str, Any] = _json(default={})
+    status: str = Field(default="pending", max_length=16)  # pending|sending|sent|dead
+    attempts: int = 0
+    available_at: datetime = _instant()
+    lease_until: datetime | None = _instant(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: str = Field(max_length=300)
+    created_at: datetime = _instant()
+    sent_at: datetime | None = _instant(nullable=True)
+
+
+class AccessToken(SQLModel, table=True):
+    """A personal link: the token is only stored hashed; scoped and expiring."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    person_id: str = Field(foreign_key="person.id", index=True, max_length=64)
+    evaluation_id: int | None = Field(default=None, index=True)
+    role: str = Field(max_length=32)
+    action: str = Field(max_length=40)
+    expires_at: datetime = _instant()
+    used_at: datetime | None = _instant(nullable=True)
+    created_at: datetime = _instant()
+
+
+ALL_TABLES = [
+    Unit, Position, Person, Rulebook, Cycle, Evaluation, Assignment, Submission, Draft,
+    Deadline, Extension, OverrideFact, CalibrationMove, CalibrationApproval, AuditEvent,
+    AuditHead, Outbox, AccessToken,
+]
