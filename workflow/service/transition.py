@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -313,6 +313,16 @@ def _trigger_effects(session: Session, snap: Snapshot, change: Change, trigger: 
                          "breakdown": breakdown},
         )
     elif trigger is Trigger.LODGE_APPEAL:
+        # One appeal per evaluation, even after an admin reopens it: the reopening is
+        # itself the correction an appeal would have asked for.
+        earlier = session.execute(
+            select(SUBMISSION.c.submitted_at).where(
+                SUBMISSION.c.evaluation_id == snap.id,
+                SUBMISSION.c.kind == SubmissionKind.APPEAL.value)).first()
+        if earlier is not None:
+            raise WorkflowError(
+                f"evaluation {snap.id} was already appealed on "
+                f"{earlier.submitted_at:%Y-%m-%d}; an evaluation can be appealed only once")
         people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"]]))
         reviewer = _appeal_reviewer(snap, people)
         if reviewer is None:
