@@ -1,0 +1,178 @@
+"""`kpi org import`: idempotent upsert, and every bad row named with nothing imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.support import CONFIG, DATA
+from workflow.errors import OrgImportError
+from workflow.service.core import PERSON, Service
+from workflow.service.org import REQUIRED_COLUMNS, import_org
+
+HEADER = ",".join(REQUIRED_COLUMNS)
+GOOD = [
+    "B1,Nguyễn Văn Bình,binh@x.gov.vn,U1,Phòng Một,Trưởng phòng,leader,,A,vi,true",
+    "B2,Trần Thị Lan,lan@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,vi,false",
+    "B3,Lê Minh An,an@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,en,false",
+]
+
+
+def write(tmp_path: Path, lines: list[str], header: str = HEADER, name: str = "org.csv",
+          encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join([header, *lines]) + "\n", encoding=encoding)
+    return path
+
+
+def people(svc: Service) -> int:
+    with svc.store.read() as s:
+        return int(s.execute(select(func.count()).select_from(PERSON)).scalar_one())
+
+
+def test_the_sample_organisation_imports_and_reimports_unchanged(svc: Service) -> None:
+    first = import_org(svc, CONFIG / "organisation.csv")
+    assert len(first.added) == 59 and not first.changed
+    again = import_org(svc, CONFIG / "organisation.csv")
+    assert (len(again.added), len(again.changed), len(again.unchanged)) == (0, 0, 59)
+
+
+def test_changes_are_reported_field_by_field(svc: Service, tmp_path: Path) -> None:
+    import_org(svc, write(tmp_path, GOOD))
+    moved = [*GOOD[:2],
+             "B3,Lê Minh An,an.le@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B2,C,vi,false"]
+    report = import_org(svc, write(tmp_path, moved))
+    assert report.changed == {"B3": ["email", "supervisor_id", "locale"]}
+    assert sorted(report.unchanged) == ["B1", "B2"]
+
+
+def test_a_supervisor_may_come_later_in_the_file(svc: Service, tmp_path: Path) -> None:
+    report = import_org(svc, write(tmp_path, list(reversed(GOOD))))
+    assert sorted(report.added) == ["B1", "B2", "B3"]
+
+
+def test_people_left_out_of_the_file_are_kept(svc: Service, tmp_path: Path) -> None:
+    import_org(svc, write(tmp_path, GOOD))
+    report = import_org(svc, write(tmp_path, GOOD[:2]))
+    assert report.not_in_file == 1 and people(svc) == 3
+
+
+BAD_ROWS = [
+    ("unknown supervisor", ["B4,Đỗ Hà,ha@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B9,C,vi,"
+                            "false"], "line 5|:5: unknown supervisor 'B9'"),
+    ("duplicate id", ["B2,Trần Thị Lan Hai,lan2@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,"
+                      "B1,C,vi,false"], ":5: employee_id B2 is also on line 3"),
+    ("duplicate email", ["B4,Đỗ Hà,LAN@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,vi,"
+                         "false"], ":5: email LAN@x.gov.vn is also used by B2 (line 3)"),
+    ("malformed email", ["B4,Đỗ Hà,ha at x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,vi,"
+                         "false"], ":5: email 'ha at x.gov.vn' is not an email address"),
+    ("unknown unit", ["B4,Đỗ Hà,ha@x.gov.vn,U9,,Chuyên viên,specialist,B1,C,vi,false"],
+     ":5: unknown unit 'U9'"),
+    ("bad locale", ["B4,Đỗ Hà,ha@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,fr,false"],
+     ":5: locale 'fr' is not one of vi, en"),
+    ("bad leader flag", ["B4,Đỗ Hà,ha@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,vi,"
+                         "maybe"], ":5: is_leader 'maybe' is not true or false"),
+    ("empty name", ["B4,,ha@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,vi,false"],
+     ":5: full_name is empty"),
+    ("own supervisor", ["B4,Đỗ Hà,ha@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B4,C,vi,"
+                        "false"], ":5: supervisor_id is the person themselves"),
+    ("unit named twice", ["B4,Đỗ Hà,ha@x.gov.vn,U1,Phòng Hai,Chuyên viên,specialist,B1,C,vi,"
+                          "false"], ":5: unit U1 is named 'Phòng Hai' here but 'Phòng Một' on "
+                                    "line 2"),
+    ("comma without quotes", ["B4,Đỗ, Hà,ha@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,"
+                              "vi,false"], ":5: has 12 fields, the header has 11"),
+    ("bad timezone", [], None),
+]
+
+
+@pytest.mark.parametrize(("case", "rows", "message"), BAD_ROWS, ids=[c[0] for c in BAD_ROWS])
+def test_a_bad_row_is_named_and_nothing_is_imported(svc: Service, tmp_path: Path, case: str,
+                                                    rows: list[str], message: str) -> None:
+    with pytest.raises(OrgImportError) as info:
+        import_org(svc, write(tmp_path, GOOD + rows))
+    text = str(info.value)
+    assert any(m in text for m in message.split("|")), text
+    assert "nothing was imported" in text
+    assert people(svc) == 0, case
+
+
+def test_a_supervisor_cycle_is_refused(svc: Service, tmp_path: Path) -> None:
+    rows = ["C1,Một,c1@x.gov.vn,U1,Phòng Một,CV,specialist,C2,C,vi,false",
+            "C2,Hai,c2@x.gov.vn,U1,Phòng Một,CV,specialist,C3,C,vi,false",
+            "C3,Ba,c3@x.gov.vn,U1,Phòng Một,CV,specialist,C1,C,vi,false"]
+    with pytest.raises(OrgImportError, match=r"supervisor cycle: C1 -> C2 -> C3 -> C1"):
+        import_org(svc, write(tmp_path, GOOD + rows))
+    assert people(svc) == 0
+
+
+def test_a_cycle_through_people_already_imported_is_refused(svc: Service,
+                                                            tmp_path: Path) -> None:
+    import_org(svc, write(tmp_path, GOOD))
+    # B1 now reports to B2, who reports to B1.
+    with pytest.raises(OrgImportError, match="supervisor cycle"):
+        import_org(svc, write(tmp_path, ["B1,Nguyễn Văn Bình,binh@x.gov.vn,U1,Phòng Một,"
+                                         "Trưởng phòng,leader,B2,A,vi,true"]))
+
+
+def test_every_bad_row_is_reported_at_once(svc: Service, tmp_path: Path) -> None:
+    rows = [r[1][0] for r in BAD_ROWS[:4]]
+    with pytest.raises(OrgImportError) as info:
+        import_org(svc, write(tmp_path, GOOD + rows))
+    assert len(info.value.problems) >= 4
+
+
+def test_a_missing_column_is_named(svc: Service, tmp_path: Path) -> None:
+    header = HEADER.replace(",task_group", "")
+    with pytest.raises(OrgImportError, match=r":1: missing column\(s\): task_group"):
+        import_org(svc, write(tmp_path, [], header=header))
+
+
+def test_an_unknown_column_is_named(svc: Service, tmp_path: Path) -> None:
+    with pytest.raises(OrgImportError, match=r"unknown column\(s\): phone"):
+        import_org(svc, write(tmp_path, [r + ",0900" for r in GOOD], header=HEADER + ",phone"))
+
+
+def test_an_excel_file_saved_in_windows_1258_is_refused_clearly(svc: Service,
+                                                                tmp_path: Path) -> None:
+    path = tmp_path / "org.csv"
+    path.write_bytes(("\n".join([HEADER, *GOOD])).encode("utf-8").replace(
+        "ễ".encode(), b"\xd4\xe5"))
+    with pytest.raises(OrgImportError, match="not UTF-8 text; save the sheet as 'CSV UTF-8'"):
+        import_org(svc, path)
+
+
+def test_a_byte_order_mark_from_excel_is_fine(svc: Service, tmp_path: Path) -> None:
+    path = tmp_path / "org.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join([HEADER, *GOOD]).encode("utf-8"))
+    assert len(import_org(svc, path).added) == 3
+
+
+def test_an_empty_file_and_a_header_only_file_are_refused(svc: Service,
+                                                          tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(OrgImportError, match="the file is empty"):
+        import_org(svc, empty)
+    with pytest.raises(OrgImportError, match="only its header"):
+        import_org(svc, write(tmp_path, []))
+
+
+def test_a_missing_file_is_named(svc: Service, tmp_path: Path) -> None:
+    with pytest.raises(OrgImportError, match="no such file"):
+        import_org(svc, tmp_path / "nope.csv")
+
+
+def test_an_optional_timezone_column_is_checked(svc: Service, tmp_path: Path) -> None:
+    rows = [r + ",Asia/Ho_Chi_Minh" for r in GOOD[:2]] + [GOOD[2] + ",Mars/Olympus"]
+    with pytest.raises(OrgImportError, match=r":4: timezone: unknown time zone 'Mars/Olympus'"):
+        import_org(svc, write(tmp_path, rows, header=HEADER + ",timezone"))
+
+
+def test_an_email_taken_by_someone_in_the_organisation_is_refused(svc: Service,
+                                                                  tmp_path: Path) -> None:
+    import_org(svc, DATA / "small_org.csv")
+    with pytest.raises(OrgImportError, match="already belongs to S1"):
+        import_org(svc, write(tmp_path, ["Z1,Z,lan@snv.example.gov.vn,P1,Phòng Một,CV,"
+                                         "specialist,,C,vi,false"]))
