@@ -97,6 +97,8 @@ def main() -> None:
     peak = {k: max(m for _, m in v) for k, v in runs.items()}
     triggers = n * len(PATH)
     s_time, p_time = best["static"][0], best["per evaluation"][0]
+    s_row = f"{s_time:.2f} s | {triggers / s_time:,.0f} | {peak['static']:.1f} MiB"
+    p_row = f"{p_time:.2f} s | {triggers / p_time:,.0f} | {peak['per evaluation']:.1f} MiB"
     body = f"""## The state machine: one static Machine against a Machine per evaluation
 
 Command: `.venv/bin/python -m bench.machine {n}` (best time of 3 runs; memory from a
@@ -108,8 +110,8 @@ scoring -> calibration -> appeal window -> finalised), {triggers:,} triggers in 
 
 | variant | time | triggers/s | peak memory while alive |
 | --- | --- | --- | --- |
-| one static Machine (the engine) | {s_time:.2f} s | {triggers / s_time:,.0f} | {peak['static']:.1f} MiB |
-| a Machine per evaluation (baseline) | {p_time:.2f} s | {triggers / p_time:,.0f} | {peak['per evaluation']:.1f} MiB |
+| one static Machine (the engine) | {s_row} |
+| a Machine per evaluation (baseline) | {p_row} |
 
 Ratio: the static machine is {p_time / s_time:.1f}x faster; a kept machine costs
 {peak['per evaluation'] * 1024 / n:.1f} KiB per evaluation, the static one nothing per
