@@ -18,7 +18,9 @@ import holidays
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -124,12 +126,26 @@ class WorkingDaysAfter(_Strict):
     _t = field_validator("at", mode="before")(lambda v: None if v is None else _parse_time(v))
 
 
+def _due_kind(value: object) -> str:
+    return _RELATIVE if isinstance(value, dict | WorkingDaysAfter) else _ABSOLUTE
+
+
+# Tags of the two forms of a due. With a tag pydantic reports only the errors of the
+# form the admin wrote; the tags contain "[" so that error locations drop them
+# (``configfile._clean_loc``), and the message names the key as written.
+_ABSOLUTE, _RELATIVE = "due[local date-time]", "due[working days]"
+Due = Annotated[
+    Annotated[datetime, Tag(_ABSOLUTE)] | Annotated[WorkingDaysAfter, Tag(_RELATIVE)],
+    Discriminator(_due_kind),
+]
+
+
 class Phase(_Strict):
     """When one phase's task can be acted on and when it is due."""
 
     enabled: bool = True
     opens: datetime | None = None  # earliest local time the task can be done
-    due: datetime | WorkingDaysAfter
+    due: Due
 
     @field_validator("opens", mode="before")
     @classmethod
@@ -141,9 +157,10 @@ class Phase(_Strict):
     def _due(cls, v: object) -> object:
         if isinstance(v, dict):
             return v
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            raise ValueError(f"{v!r}: write {{working_days: {v}}} for {v} working days after "
-                             "the phase opens, or a local date-time such as "
+        number = str(v).strip()
+        if re.fullmatch(r"-?\d+(\.\d+)?", number):  # YAML numbers arrive as text
+            raise ValueError(f"{number}: write {{working_days: {number}}} for {number} working "
+                             "days after the phase opens, or a local date-time such as "
                              "'2026-05-07 17:00'")
         return _parse_local_datetime(v)
 

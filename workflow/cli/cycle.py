@@ -113,7 +113,7 @@ def _phases(rules: CycleRules, opened_at: datetime) -> None:
                 moved.append(f"  phases.{state.value}.opens {phase.opens:%a %Y-%m-%d %H:%M} is "
                              f"a day off ({why}): the task emails go out then anyway")
         entered = window.due_at
-    click.echo("deadlines on a day off: " + ("none" if not moved else ""))
+    click.echo("deadlines on a day off:" + ("" if moved else " none"))
     for line in moved:
         click.echo(line)
     start = opened_at.astimezone(zone(tz)).date()
@@ -129,7 +129,7 @@ def _emails_table(sim: Simulation, names: dict[str, PersonInfo], tz: str) -> Non
     click.echo("")
     click.echo("emails if nobody acts, by the recipient's local day and time:")
     day = None
-    for e in sim.emails:
+    for e in sorted(sim.emails, key=lambda e: (e.local.replace(tzinfo=None), e.recipient_id)):
         if e.local_day != day:
             day = e.local_day
             click.echo(f"  {day:%a %Y-%m-%d}")

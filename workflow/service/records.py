@@ -356,6 +356,7 @@ class BulkExtension:
     dry_run: bool
     extended: list[PlannedExtension] = field(default_factory=list)
     unchanged: list[tuple[int, str, str]] = field(default_factory=list)  # (id, reviewee, why)
+    timezone: str = "Asia/Ho_Chi_Minh"  # the cycle's, to show the dates in
 
 
 def shifted_due(rules: CycleRules, old_due: datetime, working_days: int) -> datetime:
@@ -394,6 +395,7 @@ def extend_many(svc: Service, cycle_id: str, phase: State, reason: str, approved
     report = BulkExtension(cycle_id, phase, unit_id, dry_run)
     with (svc.store.read() if dry_run else svc.store.write()) as session:
         rules = svc.rules.get(session, cycle_id)
+        report.timezone = rules.tz_name
         stmt = select(EVALUATION.c.id).where(EVALUATION.c.cycle_id == cycle_id,
                                              EVALUATION.c.state == phase.value)
         if unit_id:

@@ -244,8 +244,10 @@ def _people_for(session: Session, snaps: Any) -> dict[str, PersonInfo]:
                     *s.view.escalation_supervisors,
                     *(d.person_id for d in s.view.acting_supervisors)})
     people = load_people(session, ids)
-    # The people above them, for escalation.
-    above = {p.supervisor_id for p in people.values()} - set(people)
+    # The people above them, for escalation: their supervisors, or for the head of
+    # the agency the evaluator the cycle file names.
+    named = {v for s in snaps for v in s.rules.config.evaluators.values()}
+    above = ({p.supervisor_id for p in people.values()} | named) - set(people)
     people.update(load_people(session, above))
     return people
 
