@@ -478,3 +478,17 @@ def test_a_bulk_extension_of_calibration_moves_the_pools_deadline(world: World) 
     assert who(world.svc, "extension_granted") == ["D1"]
     tick(world.svc, at("2026-05-15 18:00"))  # the old deadline passes quietly
     assert who(world.svc, "overdue") == []
+
+
+def test_a_calibration_extension_after_an_escalation_goes_on_from_that_step(
+        world: World) -> None:
+    all_to_calibration(world)  # due 15 May 17:00; step 1 on 19 May 08:00
+    tick(world.svc, at("2026-05-19 09:00"))
+    assert who(world.svc, "escalation") == ["UB1"]
+    records.extend_many(world.svc, world.cycle_id, State.CALIBRATION, "the director is ill",
+                        "UB1", "A1", until=at("2026-05-27 17:00"), now=at("2026-05-19 10:00"))
+    with world.svc.store.read() as s:
+        pending = s.execute(select(DEADLINE.c.kind, DEADLINE.c.seq, DEADLINE.c.fire_at).where(
+            DEADLINE.c.evaluation_id.is_(None), DEADLINE.c.status == "pending",
+            DEADLINE.c.kind == TimerKind.ESCALATION.value)).all()
+    assert [tuple(r) for r in pending] == [("escalation", 1, at("2026-06-02 08:00"))]

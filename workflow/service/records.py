@@ -470,11 +470,17 @@ def _move_pool_deadline(svc: Service, session: Any, rules: CycleRules, report: B
     """The calibration pool's own timers follow its new deadline; the calibrator is told."""
     cycle = session.get(Cycle, rules.cycle_id)
     new_due = max(p.new_due_at for p in report.extended)
+    # The ladder goes on from the step this round of the pool reached (a reopened
+    # evaluation makes a new round: the steps of the last one do not count).
+    opened = session.execute(select(func.min(EVALUATION.c.phase_opens_at)).where(
+        EVALUATION.c.cycle_id == rules.cycle_id,
+        EVALUATION.c.state == State.CALIBRATION.value)).scalar_one()
     taken = session.execute(
         select(func.max(DEADLINE.c.seq)).where(
             DEADLINE.c.cycle_id == rules.cycle_id, DEADLINE.c.evaluation_id.is_(None),
             DEADLINE.c.kind == TimerKind.ESCALATION.value,
-            DEADLINE.c.status == TimerStatus.DONE.value)).scalar_one()
+            DEADLINE.c.status == TimerStatus.DONE.value,
+            DEADLINE.c.fire_at >= opened)).scalar_one()
     pool.cancel_timers(session, rules.cycle_id, now)
     if cycle is None or not cycle.calibrator_id:
         return

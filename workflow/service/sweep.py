@@ -8,8 +8,13 @@ Locking the evaluation first and its rows second is the same order a person's
 action takes, so the two never deadlock.
 
 Each row fires once: it is marked in the transaction that applies its effect. After
-downtime, rounds repeat until nothing is due, so every missed deadline fires once
-and in order; a reminder whose deadline has already passed is skipped, not sent.
+downtime, rounds repeat until nothing is due, so every missed deadline and
+escalation step fires once and in order. What was only true at the time is not said
+late: a reminder whose deadline has passed, or that a later due reminder replaces
+("2 days left" beside "due today"), is skipped; the overdue series goes on from the
+next repeat after now, not in a burst; a task whose phase opened and closed while
+nobody swept is not handed out. The decisions shared with the pre-launch
+simulation live in ``timers.py``.
 A phase entered because a deadline passed opens at that deadline's instant, not at
 the time of the sweep: the calendar is the same however often the sweep runs.
 """
@@ -124,11 +129,12 @@ def _round(svc: Service, session: Session, now: datetime, batch: int,
         .order_by(DEADLINE.c.evaluation_id, DEADLINE.c.fire_at, DEADLINE.c.id)
         .with_for_update()
     ).all()
+    due_rows = [dict(r._mapping) for r in rows]
     timers: dict[int, list[dict[str, Any]]] = {}
-    for r in rows:
-        timers.setdefault(r.evaluation_id, []).append(dict(r._mapping))
+    for row in due_rows:
+        timers.setdefault(row["evaluation_id"], []).append(row)
     people = _people_for(session, snaps.values())
-    work = _Round(superseded=superseded_reminders([dict(r._mapping) for r in rows]))
+    work = _Round(superseded=superseded_reminders(due_rows))
     for eid, snap in snaps.items():
         for timer in timers.get(eid, []):
             if _fire(svc, session, snap, timer, now, people, work, report):
