@@ -461,10 +461,6 @@ class CycleFile(_Strict):
                 f"{self.peers.min_responses} is more than per_person "
                 f"({self.peers.per_person}): unless reviewees nominate more peers, every "
                 "peer answer is withheld")))
-        if not self.admins:
-            notes.append((("admins",), (
-                "no admins named in the cycle file: the last escalation step goes to the "
-                "admins of the settings only")))
         return notes
 
     # --- derived -----------------------------------------------------------------

@@ -94,6 +94,7 @@ def fired(output: str) -> int:
     return int(output.split("sweep: ")[1].split(" deadline rows fired", maxsplit=1)[0])
 
 
+@pytest.mark.slow
 def test_two_processes_ticking_one_sqlite_file_at_once_have_each_effect_once(
         new_service: Callable[..., Service], tmp_path: Path) -> None:
     prepared = new_service("prepared.sqlite3")

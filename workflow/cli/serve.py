@@ -83,7 +83,11 @@ def configure_logging() -> None:
               "(default: the setting sweep_interval_seconds).")
 @pass_context
 def serve(ctx: Context, sweep_interval: float | None) -> None:
-    """Run the deadline sweeper until SIGTERM or Ctrl-C; then stop cleanly."""
+    """Run the deadline sweeper until SIGTERM or Ctrl-C; then stop cleanly.
+
+    The sweeps run on the wall clock (`--now` does not apply); the first one runs at
+    start-up and catches up whatever fell due while nothing was running.
+    """
     configure_logging()
     svc = ctx.service()
     interval = sweep_interval or ctx.settings.sweep_interval_seconds
