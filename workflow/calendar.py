@@ -1,22 +1,31 @@
-"""Working days and phase times. Pure: dates in, dates out.
+"""Working days and local times. Pure: dates in, dates out.
 
 Built on the ``holidays`` package, which already knows Viet Nam's days off, the
-substituted ones and the swapped working Saturdays (``weekend_workdays``). A cycle
-adds its own extra days off and extra working days on top. Times are aware
-datetimes; a local time is turned into an instant with the zone of the cycle (for
-deadlines) or of the recipient (for reminders).
+substituted ones and the swapped working Saturdays (``weekend_workdays``), and does
+the arithmetic (``get_nth_working_day``, ``get_working_days_count``). A cycle adds
+its own extra days off and extra working days on top: they are applied to the
+package's own holiday object, year by year as it fills itself in, so the package's
+arithmetic sees them and we keep no calendar of our own.
+
+Times are aware datetimes; a local time is turned into an instant with the zone of
+the cycle (for deadlines) or of the recipient (for reminders).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+
+# Holiday names are shown to admins by `kpi cycle check`; the package would
+# otherwise pick a language from the environment (LANG), and the same file would
+# print differently on two machines.
+HOLIDAY_LANGUAGE = "en_US"
 
 
 def zone(name: str) -> ZoneInfo:
@@ -25,7 +34,7 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as "
-                         "Asia/Ho_Chi_Minh)") from None
+                         "Asia/Ho_Chi_Minh or Europe/Paris)") from None
 
 
 def at_local(day: date, clock: time, tz: ZoneInfo) -> datetime:
@@ -33,24 +42,49 @@ def at_local(day: date, clock: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
 
 
+def country_calendar(country: str, extra_days_off: Mapping[date, str],
+                     extra_working_days: frozenset[date]) -> Any:
+    """The ``holidays`` object of ``country`` with a cycle's own days applied.
+
+    The package fills a year in when a date of that year is first looked at
+    (``_populate``); the subclass applies the cycle's days right after, so they hold
+    for every year the arithmetic walks into, and a swapped day can cancel one of the
+    package's (an extra working day on a public holiday, an extra day off on a
+    swapped working Saturday).
+    """
+    base = type(holidays.country_holidays(country))
+
+    class CycleHolidays(base):  # type: ignore[misc, valid-type]
+        def _populate(self, year: int) -> None:
+            super()._populate(year)
+            for day in extra_working_days:
+                if day.year == year and day in self:
+                    self.pop(day)
+                if day.weekday() >= 5:
+                    self.weekend_workdays.add(day)
+            for day, name in extra_days_off.items():
+                # Another year's substitutions may name this date too: always drop it.
+                self.weekend_workdays.discard(day)
+                if day.year == year:
+                    self[day] = name
+
+    return CycleHolidays(language=HOLIDAY_LANGUAGE)
+
+
 @dataclass(frozen=True)
 class WorkingCalendar:
     """Public holidays of a country plus a cycle's own days off and working days."""
 
     country: str = "VN"
-    extra_days_off: Mapping[date, str] | None = None
+    extra_days_off: Mapping[date, str] = field(default_factory=dict)
     extra_working_days: frozenset[date] = frozenset()
 
     @cached_property
     def _holidays(self) -> Any:
-        h = holidays.country_holidays(self.country)
-        for day, name in (self.extra_days_off or {}).items():
-            h[day] = name
-        return h
+        return country_calendar(self.country, self.extra_days_off, self.extra_working_days)
 
     def is_working_day(self, day: date) -> bool:
-        if day in self.extra_working_days:
-            return True
+        """A weekday that is no holiday, or a swapped working weekend day."""
         return bool(self._holidays.is_working_day(day))
 
     def day_off_reason(self, day: date) -> str | None:
@@ -60,48 +94,47 @@ class WorkingCalendar:
         name = self._holidays.get(day)
         return str(name) if name else "weekend"
 
+    def working_day_reason(self, day: date) -> str | None:
+        """Why a weekend ``day`` is worked (a swapped Saturday); None otherwise."""
+        if day.weekday() < 5 or not self.is_working_day(day):
+            return None
+        if day in self.extra_working_days:
+            return "working day (cycle calendar)"
+        return "swapped working day"
+
     def add_working_days(self, day: date, n: int) -> date:
-        """The n-th working day after ``day`` (n >= 1); n == 0: ``day`` or the next working day."""
-        if n < 0:
-            return self.subtract_working_days(day, -n)
-        current = day
-        if n == 0:
-            while not self.is_working_day(current):
-                current += timedelta(days=1)
-            return current
-        while n:
-            current += timedelta(days=1)
-            if self.is_working_day(current):
-                n -= 1
-        return current
+        """The n-th working day after ``day`` (before it when n < 0).
+
+        n == 0: ``day`` itself if it is a working day, else the next working day.
+        """
+        return self._holidays.get_nth_working_day(day, n)  # type: ignore[no-any-return]
 
     def subtract_working_days(self, day: date, n: int) -> date:
-        """The n-th working day before ``day``; n == 0: ``day`` or the working day before it."""
-        current = day
-        if n == 0:
-            while not self.is_working_day(current):
-                current -= timedelta(days=1)
-            return current
-        while n:
-            current -= timedelta(days=1)
-            if self.is_working_day(current):
-                n -= 1
-        return current
+        """The n-th working day before ``day``; n == 0: ``day`` or the working day before."""
+        if n == 0 and self.is_working_day(day):
+            return day
+        return self._holidays.get_nth_working_day(day, -max(n, 1))  # type: ignore[no-any-return]
 
     def working_days_between(self, start: date, end: date) -> int:
         """Working days in (start, end]: how many working days after ``start`` ``end`` is."""
-        count, current = 0, start
-        while current < end:
-            current += timedelta(days=1)
-            if self.is_working_day(current):
-                count += 1
-        return count
+        if end <= start:
+            return 0
+        return int(self._holidays.get_working_days_count(start + timedelta(days=1), end))
 
-    def days_off(self, start: date, end: date) -> Iterable[tuple[date, str]]:
+    def days_off(self, start: date, end: date) -> Iterator[tuple[date, str]]:
         """Every day in [start, end] that is not a working day, with its reason."""
         current = start
         while current <= end:
             reason = self.day_off_reason(current)
+            if reason:
+                yield current, reason
+            current += timedelta(days=1)
+
+    def swapped_working_days(self, start: date, end: date) -> Iterator[tuple[date, str]]:
+        """Every weekend day in [start, end] that is worked, with why."""
+        current = start
+        while current <= end:
+            reason = self.working_day_reason(current)
             if reason:
                 yield current, reason
             current += timedelta(days=1)

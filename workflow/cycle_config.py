@@ -7,6 +7,8 @@ check`` and ``kpi cycle open`` both start by loading it through ``load_cycle``.
 
 from __future__ import annotations
 
+import re
+from calendar import monthrange
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +18,9 @@ import holidays
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -43,44 +47,74 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_DATETIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
 def _parse_time(value: object) -> time:
     if isinstance(value, time):
         return value
     text = str(value).strip()
-    try:
-        return time.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a time of day (expected HH:MM, e.g. 17:00)") from None
+    match = _TIME.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a time of day (expected HH:MM on the 24-hour "
+                         "clock, e.g. 08:00 or 17:00)")
+    hour, minute, second = (int(g or 0) for g in match.groups())
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"{text!r} is not a time of day: hours go 00..23 and minutes "
+                         "00..59 (midnight is 00:00 of the next day)")
+    return time(hour, minute, second)
+
+
+def _checked_date(text: str, year: int, month: int, day: int) -> date:
+    if not 1 <= month <= 12:
+        raise ValueError(f"{text!r} is not a date that exists: there is no month {month}")
+    last = monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        raise ValueError(f"{text!r} is not a date that exists: {date(year, month, 1):%B %Y} "
+                         f"has {last} days")
+    return date(year, month, day)
 
 
 def _parse_date(value: object) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     text = str(value).strip()
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(
-            f"{text!r} is not a date that exists (expected YYYY-MM-DD; {exc})") from None
+    match = _DATE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a date (expected YYYY-MM-DD, e.g. 2026-05-04)")
+    return _checked_date(text, *(int(g) for g in match.groups()))
 
 
-def _parse_local_datetime(value: object) -> datetime:
+def _parse_local_datetime(value: object, *, date_only_at: time | None = None) -> datetime:
+    """A local date-time; a bare date means ``date_only_at`` on that day (00:00 if None)."""
     if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            raise ValueError(f"{value}: give a local time without an offset; the cycle's "
+                             "timezone applies")
         return value
     text = str(value).strip()
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(
-            f"{text!r} is not a date-time that exists (expected YYYY-MM-DD HH:MM; {exc})"
-        ) from None
-    if parsed.tzinfo is not None:
-        raise ValueError(f"{text!r}: give a local time without an offset; the cycle's "
-                         "timezone applies")
-    return parsed
+    if _DATE.match(text):
+        return datetime.combine(_parse_date(text), date_only_at or time(0, 0))
+    match = _DATETIME.match(text)
+    if match is None:
+        if re.search(r"(Z|[+-]\d{2}:?\d{2})$", text):
+            raise ValueError(f"{text!r}: give a local time without an offset; the cycle's "
+                             "timezone applies")
+        raise ValueError(f"{text!r} is not a local date-time (expected YYYY-MM-DD HH:MM, "
+                         "e.g. 2026-05-07 17:00)")
+    y, mo, d, h, mi, sec = (int(g or 0) for g in match.groups())
+    day = _checked_date(text, y, mo, d)
+    clock = _parse_time(f"{h:02d}:{mi:02d}:{sec:02d}")
+    return datetime.combine(day, clock)
 
 
 LocalTime = Annotated[time, Field(description="HH:MM local")]
+Problem = tuple[tuple[str | int, ...], str]  # (key path, what is wrong)
+
+# Beyond this, an absolute date is a typo (2062 for 2026), not a plan.
+MAX_DAYS_AFTER_PERIOD = 366
 
 
 class WorkingDaysAfter(_Strict):
@@ -92,12 +126,26 @@ class WorkingDaysAfter(_Strict):
     _t = field_validator("at", mode="before")(lambda v: None if v is None else _parse_time(v))
 
 
+def _due_kind(value: object) -> str:
+    return _RELATIVE if isinstance(value, dict | WorkingDaysAfter) else _ABSOLUTE
+
+
+# Tags of the two forms of a due. With a tag pydantic reports only the errors of the
+# form the admin wrote; the tags contain "[" so that error locations drop them
+# (``configfile._clean_loc``), and the message names the key as written.
+_ABSOLUTE, _RELATIVE = "due[local date-time]", "due[working days]"
+Due = Annotated[
+    Annotated[datetime, Tag(_ABSOLUTE)] | Annotated[WorkingDaysAfter, Tag(_RELATIVE)],
+    Discriminator(_due_kind),
+]
+
+
 class Phase(_Strict):
     """When one phase's task can be acted on and when it is due."""
 
     enabled: bool = True
     opens: datetime | None = None  # earliest local time the task can be done
-    due: datetime | WorkingDaysAfter
+    due: Due
 
     @field_validator("opens", mode="before")
     @classmethod
@@ -109,6 +157,11 @@ class Phase(_Strict):
     def _due(cls, v: object) -> object:
         if isinstance(v, dict):
             return v
+        number = str(v).strip()
+        if re.fullmatch(r"-?\d+(\.\d+)?", number):  # YAML numbers arrive as text
+            raise ValueError(f"{number}: write {{working_days: {number}}} for {number} working "
+                             "days after the phase opens, or a local date-time such as "
+                             "'2026-05-07 17:00'")
         return _parse_local_datetime(v)
 
 
@@ -132,7 +185,11 @@ class Overdue(_Strict):
 
 
 class EscalationStep(_Strict):
-    """N working days after the deadline, tell someone higher up (who may then act)."""
+    """N working days after the deadline, tell someone higher up (who may then act).
+
+    ``assignee_supervisor``: the supervisor of whoever must act (in supervisor
+    scoring they may then score themselves); ``admins``: the cycle's admins.
+    """
 
     after_working_days: int = Field(ge=0, le=60)
     to: Literal["assignee_supervisor", "admins"]
@@ -143,9 +200,15 @@ class EscalationStep(_Strict):
 
 class DayOff(_Strict):
     date: date
-    name: str = "day off (cycle calendar)"
+    name: str = Field(default="day off (cycle calendar)", min_length=1, max_length=200)
 
     _d = field_validator("date", mode="before")(_parse_date)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_date(cls, v: object) -> object:
+        # `- 2026-05-04` is as clear as `- {date: 2026-05-04}`: accept both.
+        return {"date": v} if isinstance(v, str | date) else v
 
 
 class Holidays(_Strict):
@@ -169,6 +232,9 @@ class Holidays(_Strict):
         return v
 
 
+PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
 class Period(_Strict):
     kind: Literal["month", "quarter", "year"]
     start: date
@@ -180,6 +246,10 @@ class Period(_Strict):
     def _ordered(self) -> Period:
         if self.end < self.start:
             raise ValueError(f"the period ends ({self.end}) before it starts ({self.start})")
+        months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month + 1
+        if months > PERIOD_MONTHS[self.kind]:
+            raise ValueError(f"a {self.kind} cannot run from {self.start} to {self.end} "
+                             f"({months} calendar months); check kind, start and end")
         return self
 
 
@@ -207,6 +277,10 @@ class Calibration(_Strict):
 class Population(_Strict):
     units: Literal["all"] | tuple[Identifier, ...] = "all"
     exclude: dict[Identifier, str] = Field(default_factory=dict)  # person id -> reason
+
+
+# Only these phases can be switched off; the others are the evaluation itself.
+OPTIONAL_PHASES = {State.PEER_INPUT: "peers", State.CALIBRATION: "calibration"}
 
 
 class CycleFile(_Strict):
@@ -239,6 +313,31 @@ class CycleFile(_Strict):
 
     _dt = field_validator("deadline_time", mode="before")(_parse_time)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: object) -> object:
+        """A due given as a bare date is due at ``deadline_time`` that day; a phase that
+        ``peers``/``calibration`` switch off may be left out of ``phases``."""
+        if not isinstance(data, dict) or not isinstance(data.get("phases"), dict):
+            return data
+        try:
+            clock = _parse_time(data.get("deadline_time", "17:00"))
+        except ValueError:
+            clock = None  # reported on deadline_time itself
+        phases: dict[str, object] = {}
+        for name, phase in data["phases"].items():
+            due = phase.get("due") if isinstance(phase, dict) else None
+            if clock is not None and isinstance(due, str) and _DATE.match(due.strip()):
+                phases[name] = {**phase, "due": f"{due.strip()} {clock:%H:%M}"}
+            else:
+                phases[name] = phase
+        for state, key in OPTIONAL_PHASES.items():
+            section = data.get(key)
+            off = isinstance(section, dict) and section.get("enabled") is False
+            if off and state.value not in phases:
+                phases[state.value] = {"enabled": False, "due": {"working_days": 0}}
+        return {**data, "phases": phases}
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
@@ -249,22 +348,69 @@ class CycleFile(_Strict):
     @classmethod
     def _phase_names(cls, v: object, info: ValidationInfo) -> object:
         if isinstance(v, dict):
-            known = {s.value for s in PHASE_ORDER}
+            known = [s.value for s in PHASE_ORDER]
             for key in v:
                 if key not in known:
-                    raise ValueError(f"unknown phase {key!r}; phases are {', '.join(known)}")
-            missing = [p.value for p in PHASE_ORDER if p.value not in v]
+                    raise ValueError(f"unknown phase {key!r}; the phases are "
+                                     f"{', '.join(known)}")
+            missing = [p for p in known if p not in v]
             if missing:
                 raise ValueError(f"every phase needs a due time; missing: {', '.join(missing)}")
         return v
 
-    def cross_checks(self) -> list[tuple[tuple[str | int, ...], str]]:
+    def cross_checks(self) -> list[Problem]:
         """Problems that involve several keys, each with the key path to report it at."""
-        problems: list[tuple[tuple[str | int, ...], str]] = []
+        problems = self._date_checks()
+        for state in PHASE_ORDER:
+            if not self.phases[state].enabled and state not in OPTIONAL_PHASES:
+                problems.append((("phases", state.value, "enabled"), (
+                    f"{state.value} cannot be switched off; only "
+                    f"{', '.join(s.value for s in OPTIONAL_PHASES)} can")))
+        steps = [s.after_working_days for s in self.escalation]
+        if steps != sorted(steps):
+            problems.append((("escalation",), (
+                f"steps must be listed in the order they happen (after_working_days "
+                f"{', '.join(map(str, steps))})")))
+        seen_steps: set[tuple[int, str]] = set()
+        for i, step in enumerate(self.escalation):
+            if (step.after_working_days, step.to) in seen_steps:
+                problems.append((("escalation", i), (
+                    f"the same step twice ({step.to} after {step.after_working_days} "
+                    "working days)")))
+            seen_steps.add((step.after_working_days, step.to))
+        seen_reminders: set[tuple[int, time]] = set()
+        for i, reminder in enumerate(self.reminders):
+            key = (reminder.working_days_before, reminder.at)
+            if key in seen_reminders:
+                problems.append((("reminders", i), (
+                    f"the same reminder twice ({reminder.working_days_before} working days "
+                    f"before, at {reminder.at:%H:%M})")))
+            seen_reminders.add(key)
+        off = {d.date for d in self.holidays.extra_days_off}
+        for i, day in enumerate(self.holidays.extra_working_days):
+            if day in off:
+                problems.append((("holidays", "extra_working_days", i), (
+                    f"{day} is also listed in extra_days_off; a day is either off or worked")))
+        if self.peers.enabled and self.phases[State.PEER_INPUT].enabled \
+                and self.peers.per_person == 0:
+            problems.append((("peers", "per_person"), (
+                "is 0 while peer input is on: nobody would be asked; set peers.enabled: false "
+                "to switch peer input off")))
+        for pid in self.population.exclude:
+            if pid in self.evaluators:
+                problems.append((("evaluators", pid), "this person is excluded from the cycle"))
+        return problems
+
+    def _date_checks(self) -> list[Problem]:
+        problems: list[Problem] = []
         end_of_period = datetime.combine(self.period.end, time(23, 59))
+        too_late = datetime.combine(self.period.end, time(0, 0)).toordinal() \
+            + MAX_DAYS_AFTER_PERIOD
         last: tuple[State, str, datetime] | None = None
         for state in PHASE_ORDER:
             phase = self.phases[state]
+            if not phase.enabled:
+                continue
             for label, value in (("opens", phase.opens), ("due", phase.due)):
                 if not isinstance(value, datetime):
                     continue
@@ -274,22 +420,48 @@ class CycleFile(_Strict):
                         f"{value:%Y-%m-%d %H:%M} is before the period ends "
                         f"({self.period.end}); nothing can be due before there is something "
                         "to evaluate")))
+                elif value.toordinal() > too_late:
+                    problems.append((loc, (
+                        f"{value:%Y-%m-%d} is more than {MAX_DAYS_AFTER_PERIOD} days after "
+                        f"the period ends ({self.period.end}); check the year")))
                 if last and value < last[2]:
                     problems.append((loc, (
                         f"phases out of order: {value:%Y-%m-%d %H:%M} comes before "
-                        f"{last[0].value}.{last[1]} ({last[2]:%Y-%m-%d %H:%M})")))
+                        f"{last[0].value}.{last[1]} ({last[2]:%Y-%m-%d %H:%M}); phases run "
+                        f"in the order {', '.join(s.value for s in PHASE_ORDER)}")))
                 last = (state, label, value)
             if phase.opens and isinstance(phase.due, datetime) and phase.due <= phase.opens:
                 problems.append((("phases", state.value, "due"),
                                  f"{phase.due:%Y-%m-%d %H:%M} is not after opens "
                                  f"({phase.opens:%Y-%m-%d %H:%M})"))
-        steps = [s.after_working_days for s in self.escalation]
-        if steps != sorted(steps):
-            problems.append((("escalation",), "steps must be listed in the order they happen"))
-        for pid in self.population.exclude:
-            if pid in self.evaluators:
-                problems.append((("evaluators", pid), "this person is excluded from the cycle"))
         return problems
+
+    def advice(self) -> list[Problem]:
+        """Things that are allowed but probably not meant; `kpi cycle check` prints them."""
+        notes: list[Problem] = []
+        base = WorkingCalendar(self.holidays.country)  # without the cycle's own days
+        for i, d in enumerate(self.holidays.extra_days_off):
+            if not base.is_working_day(d.date):
+                notes.append((("holidays", "extra_days_off", i), (
+                    f"{d.date} is already a day off ({base.day_off_reason(d.date)}); "
+                    "listing it changes nothing")))
+        for i, day in enumerate(self.holidays.extra_working_days):
+            if base.is_working_day(day):
+                notes.append((("holidays", "extra_working_days", i), (
+                    f"{day} ({day:%A}) is already a working day; listing it changes nothing")))
+        for i, reminder in enumerate(self.reminders):
+            if reminder.working_days_before == 0 and reminder.at >= self.deadline_time:
+                notes.append((("reminders", i, "at"), (
+                    f"{reminder.at:%H:%M} on the due day is not before the deadline "
+                    f"({self.deadline_time:%H:%M}): this reminder is never sent for phases "
+                    "due at deadline_time")))
+        if self.peers.enabled and self.peers.min_responses is not None \
+                and self.peers.min_responses > self.peers.per_person:
+            notes.append((("peers", "min_responses"), (
+                f"{self.peers.min_responses} is more than per_person "
+                f"({self.peers.per_person}): unless reviewees nominate more peers, every "
+                "peer answer is withheld")))
+        return notes
 
     # --- derived -----------------------------------------------------------------
 
@@ -323,6 +495,10 @@ class LoadedCycle:
 
     def error(self, loc: tuple[str | int, ...], problem: str) -> Exception:
         return self._loaded.error(loc, problem)
+
+    def advice(self) -> list[str]:
+        """The file's advisory notes, each as ``file:line: key: note``."""
+        return [str(self._loaded.error(loc, note)) for loc, note in self.config.advice()]
 
 
 def load_cycle(path: str | Path) -> LoadedCycle:

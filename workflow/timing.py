@@ -90,3 +90,17 @@ def overdue_time(cycle: CycleFile, cal: WorkingCalendar, window: PhaseWindow, re
     due_day = window.due_at.astimezone(zone(cycle.timezone)).date()
     day = cal.add_working_days(due_day, repeat * cycle.overdue.every_working_days)
     return at_local(day, cycle.overdue.at, recipient_tz)
+
+
+def next_overdue(cycle: CycleFile, cal: WorkingCalendar, window: PhaseWindow, repeat: int,
+                 recipient_tz: ZoneInfo, after: datetime) -> tuple[int, datetime] | None:
+    """The first overdue notice from the ``repeat``-th on that falls after ``after``.
+
+    After downtime the repeats that fell while nobody swept are not sent in a burst:
+    the one sent at catch-up stands for them, the series goes on from the next one.
+    """
+    while (fire_at := overdue_time(cycle, cal, window, repeat, recipient_tz)) is not None:
+        if fire_at > after:
+            return repeat, fire_at
+        repeat += 1
+    return None

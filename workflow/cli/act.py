@@ -13,8 +13,10 @@ from typing import Any
 
 import click
 
+from workflow.cli.cycle import local
 from workflow.cli.main import Context, fail, main, parse_now, pass_context
-from workflow.domain import Trigger
+from workflow.cycle_config import PHASE_ORDER
+from workflow.domain import State, Trigger
 from workflow.scoring import shown
 from workflow.service import calibration, records
 from workflow.service.transition import fire
@@ -96,6 +98,42 @@ def extend(ctx: Context, evaluation_id: int, until: datetime, reason: str, appro
     records.extend(ctx.service(), evaluation_id, until, reason, approved_by, actor,
                    now=ctx.now())
     click.echo(f"evaluation {evaluation_id}: deadline moved to {until.isoformat()}")
+
+
+@main.command("extend-bulk")
+@click.argument("cycle_id")
+@click.option("--phase", required=True, type=click.Choice([s.value for s in PHASE_ORDER]),
+              help="Extend every evaluation now in this phase.")
+@click.option("--unit", "unit_id", help="Only this unit (not for calibration: one pool).")
+@click.option("--until", "until", callback=parse_now, metavar="ISO",
+              help="The new deadline (local time of the cycle unless an offset is given).")
+@click.option("--working-days", type=click.IntRange(min=1),
+              help="Or: move each deadline this many working days later.")
+@click.option("--reason", required=True)
+@click.option("--approved-by", required=True, help="Who approved the extension.")
+@click.option("--by", "actor", required=True)
+@click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
+@pass_context
+def extend_bulk(ctx: Context, cycle_id: str, phase: str, unit_id: str | None,
+                until: datetime | None, working_days: int | None, reason: str,
+                approved_by: str, actor: str, dry_run: bool) -> None:
+    """Extend the deadline of a whole phase of CYCLE_ID, or of one unit in it."""
+    if (until is None) == (working_days is None):
+        fail("give exactly one of --until ISO or --working-days N", 2)
+    report = records.extend_many(ctx.service(), cycle_id, State(phase), reason, approved_by,
+                                 actor, until=until, working_days=working_days,
+                                 unit_id=unit_id, dry_run=dry_run, now=ctx.now())
+    verb = "would move" if dry_run else "moved"
+    for e in report.extended:
+        click.echo(f"  {e.evaluation_id:>7}  {e.reviewee_id:<10} {e.unit_id:<8} "
+                   f"{local(e.old_due_at, report.timezone)} -> "
+                   f"{local(e.new_due_at, report.timezone)}")
+    for eid, reviewee, why in report.unchanged:
+        click.echo(f"  {eid:>7}  {reviewee:<10} unchanged: {why}")
+    scope = f"unit {unit_id} of " if unit_id else ""
+    click.echo(f"{scope}cycle {cycle_id}, {phase}: {verb} {len(report.extended)} deadline(s), "
+               f"{len(report.unchanged)} unchanged"
+               + ("; dry run: nothing was changed" if dry_run else ""))
 
 
 @main.command("reassign")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections import Counter
 from datetime import datetime
 
 import click
@@ -10,8 +13,11 @@ from sqlalchemy import select
 from workflow.calendar import zone
 from workflow.cli.main import Context, main, parse_now, pass_context
 from workflow.cycle_config import PHASE_ORDER
-from workflow.service.core import EVALUATION, load_people
-from workflow.service.cycles import load_for_open, open_cycle, plan_population
+from workflow.domain import State
+from workflow.service.core import EVALUATION, PersonInfo, load_people
+from workflow.service.cycles import load_for_open, open_cycle
+from workflow.service.rules import CycleRules
+from workflow.service.simulate import Simulation, simulate_cycle
 from workflow.service.sweep import tick
 from workflow.timing import phase_window
 
@@ -29,39 +35,42 @@ def cycle() -> None:
 
 @cycle.command("check")
 @click.argument("cycle_file", type=click.Path(dir_okay=False))
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Print only the simulated emails, as CSV (one row per email).")
 @pass_context
-def check_cmd(ctx: Context, cycle_file: str) -> None:
-    """Validate CYCLE_FILE and print its calendar and who is in it."""
+def check_cmd(ctx: Context, cycle_file: str, as_csv: bool) -> None:
+    """Validate CYCLE_FILE and print its simulated calendar before launch.
+
+    The phases' dates, the deadlines that fall on a day off and where they move, who
+    is in the cycle, and who gets which email on which day if nobody acts (the
+    deadlines alone), for the organisation in the database. The cycle opens at
+    `--now` (before the command name), by default now.
+    """
     svc = ctx.service()
     loaded, rules = load_for_open(svc, cycle_file)
+    opened_at = ctx.now()
+    with svc.store.read() as session:
+        plan, sim = simulate_cycle(svc, session, rules, opened_at)
+        names = load_people(session, {e.recipient_id for e in sim.emails}
+                            | {e.member.id for e in plan.evaluations})
+    if as_csv:
+        _emails_csv(sim, names)
+        if plan.problems:
+            for problem in plan.problems:
+                click.echo(f"problem: {problem}", err=True)
+            raise SystemExit(2)
+        return
     config = rules.config
     tz = config.timezone
     click.echo(f"cycle {config.id}: {config.name}")
     click.echo(f"period {config.period.kind} {config.period.start} .. {config.period.end}, "
                f"timezone {tz}, regime {rules.regime.id} v{rules.regime.version}")
-    click.echo("")
-    click.echo("phases, if each runs its full time:")
-    entered = ctx.now()
-    for state in PHASE_ORDER:
-        if not config.enabled(state):
-            click.echo(f"  {state.value:<20} off")
-            continue
-        window = phase_window(config, rules.calendar, state, entered)
-        moved = ""
-        if window.moved_from is not None:
-            moved = (f"  (set for {local(window.moved_from, tz)}, a {window.moved_because}: "
-                     "moved to the next working day)")
-        click.echo(f"  {state.value:<20} opens {local(window.opens_at, tz)}  "
-                   f"due {local(window.due_at, tz)}{moved}")
-        entered = window.due_at
-    first = phase_window(config, rules.calendar, PHASE_ORDER[0], ctx.now()).opens_at
-    days_off = list(rules.calendar.days_off(first.astimezone(zone(tz)).date(),
-                                            entered.astimezone(zone(tz)).date()))
-    holidays = [(d, why) for d, why in days_off if why != "weekend"]
-    if holidays:
-        click.echo("days off on the way: " + "; ".join(f"{d} {why}" for d, why in holidays))
-    with svc.store.read() as session:
-        plan = plan_population(svc, session, rules)
+    for note in loaded.advice():
+        click.echo(f"note: {note}")
+    if not svc.admins(rules) and any(s.to == "admins" for s in config.escalation):
+        click.echo("note: nobody is an admin (admins in the settings and in the cycle file): "
+                   "escalations to the admins reach nobody")
+    _phases(rules, opened_at)
     click.echo("")
     by_unit: dict[str, int] = {}
     for e in plan.evaluations:
@@ -72,11 +81,94 @@ def check_cmd(ctx: Context, cycle_file: str) -> None:
         click.echo(f"calibrator: {plan.calibrator_id}")
     for pid, why in plan.left_out:
         click.echo(f"left out: {pid}: {why}")
+    _emails_table(sim, names, tz)
     if plan.problems:
         for problem in plan.problems:
             click.echo(f"problem: {problem}", err=True)
         raise SystemExit(2)
     click.echo(f"{loaded.path}: ok")
+
+
+def _phases(rules: CycleRules, opened_at: datetime) -> None:
+    """Each phase's window if each runs its full time, and the deadlines moved off days off."""
+    config, cal = rules.config, rules.calendar
+    tz = config.timezone
+    click.echo("")
+    click.echo(f"phases, if each runs its full time (opened {local(opened_at, tz)}):")
+    entered = opened_at
+    moved: list[str] = []
+    for state in PHASE_ORDER:
+        if not config.enabled(state):
+            click.echo(f"  {state.value:<20} off")
+            continue
+        window = phase_window(config, cal, state, entered)
+        phase = config.phase(state)
+        length = "" if isinstance(phase.due, datetime) else \
+            f"  ({phase.due.working_days} working days)"
+        click.echo(f"  {state.value:<20} opens {local(window.opens_at, tz)}  "
+                   f"due {local(window.due_at, tz)}{length}")
+        if window.moved_from is not None:
+            moved.append(f"  phases.{state.value}.due {local(window.moved_from, tz)} is a day "
+                         f"off ({window.moved_because}): moved to {local(window.due_at, tz)}")
+        if phase.opens is not None:
+            why = cal.day_off_reason(phase.opens.date())
+            if why:
+                moved.append(f"  phases.{state.value}.opens {phase.opens:%a %Y-%m-%d %H:%M} is "
+                             f"a day off ({why}): the task emails go out then anyway")
+        entered = window.due_at
+    click.echo("deadlines on a day off:" + ("" if moved else " none"))
+    for line in moved:
+        click.echo(line)
+    start = opened_at.astimezone(zone(tz)).date()
+    end = entered.astimezone(zone(tz)).date()
+    holidays = [f"{d:%a %d %b} {why}" for d, why in cal.days_off(start, end) if why != "weekend"]
+    swapped = [f"{d:%a %d %b} {why}" for d, why in cal.swapped_working_days(start, end)]
+    click.echo("days off on the way: " + ("; ".join(holidays) or "weekends only"))
+    if swapped:
+        click.echo("weekend days worked: " + "; ".join(swapped))
+
+
+def _emails_table(sim: Simulation, names: dict[str, PersonInfo], tz: str) -> None:
+    click.echo("")
+    click.echo("emails if nobody acts, by the recipient's local day and time:")
+    day = None
+    for e in sorted(sim.emails, key=lambda e: (e.local.replace(tzinfo=None), e.recipient_id)):
+        if e.local_day != day:
+            day = e.local_day
+            click.echo(f"  {day:%a %Y-%m-%d}")
+        person = names.get(e.recipient_id)
+        about = f"about {e.reviewee_id}" if e.reviewee_id else "calibration pool"
+        zone_note = "" if e.timezone == tz else f" ({e.timezone})"
+        click.echo(f"    {e.local:%H:%M}{zone_note}  {e.event:<22} {e.recipient_id:<10} "
+                   f"{(person.full_name if person else '')[:28]:<28} {about}")
+    totals = Counter(e.event for e in sim.emails)
+    click.echo(f"  {len(sim.emails)} emails: "
+               + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
+    ends = Counter((end.state.value, bool(end.waiting_on)) for end in sim.ends)
+    click.echo("in the end, nobody acting: " + ", ".join(
+        f"{n} in {state}" + (" waiting on named people" if waiting else "")
+        for (state, waiting), n in sorted(ends.items())))
+    for end in sim.ends:
+        if not end.waiting_on and end.state not in (State.FINALISED, State.CANCELLED):
+            click.echo(f"problem: {end.reviewee_id} ends in {end.state.value} waiting on "
+                       "nobody", err=True)
+
+
+CSV_COLUMNS = ("local_date", "local_time", "timezone", "at_utc", "event", "recipient_id",
+               "recipient_name", "recipient_email", "reviewee_id", "phase")
+
+
+def _emails_csv(sim: Simulation, names: dict[str, PersonInfo]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in sim.emails:
+        person = names.get(e.recipient_id)
+        writer.writerow([f"{e.local_day}", f"{e.local:%H:%M}", e.timezone,
+                         e.at.isoformat(timespec="minutes"), e.event, e.recipient_id,
+                         person.full_name if person else "", person.email if person else "",
+                         e.reviewee_id or "", e.phase.value])
+    click.echo(out.getvalue(), nl=False)
 
 
 @cycle.command("open")

@@ -6,17 +6,19 @@ version with an audit row, like a transition, and tells the people concerned.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from workflow import permissions
-from workflow.calendar import zone
+from workflow.calendar import at_local, zone
 from workflow.clock import utc_now
-from workflow.domain import TERMINAL_STATES, Role, State, SubmissionKind, TimerKind
+from workflow.domain import TERMINAL_STATES, Role, State, SubmissionKind, TimerKind, TimerStatus
 from workflow.errors import NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
+from workflow.service import pool
 from workflow.service.core import (
     EVALUATION,
     PersonInfo,
@@ -26,20 +28,23 @@ from workflow.service.core import (
     load_snapshot,
     load_snapshots,
 )
-from workflow.service.notices import STATE_ACTIONS, notices_for, recipients
+from workflow.service.notices import STATE_ACTIONS, make_mail, notices_for, recipients
+from workflow.service.rules import CycleRules
 from workflow.service.scoring_inputs import compute, submissions_of
-from workflow.service.timers import phase_timers, timer_row
+from workflow.service.timers import overdue_rows, phase_timers
 from workflow.service.transition import (
+    DEADLINE,
     REASON_LIMIT,
     Change,
     base_context,
     result_context,
     write,
+    write_mail,
 )
 from workflow.states import SPECS, Notice
 from workflow.store import audit
-from workflow.store.tables import Extension, OverrideFact
-from workflow.timing import PhaseWindow, overdue_time
+from workflow.store.tables import Cycle, Extension, OverrideFact
+from workflow.timing import PhaseWindow
 
 EXTENSION = Extension.__table__  # type: ignore[attr-defined]
 OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
@@ -79,7 +84,9 @@ def _replan(snap: Snapshot, change: Change, people: Mapping[str, PersonInfo], no
         return
     window = PhaseWindow(snap.state, row["phase_opens_at"], row["due_at"])
     who = recipients(snap, spec.waits_on, snap.view.admins, now, row) if spec.waits_on else []
-    timers = phase_timers(snap.rules, snap.id, window, who, people, not_before=now)
+    # The ladder goes on from the step it reached; steps taken are not taken again.
+    timers = phase_timers(snap.rules, snap.id, window, who, people, not_before=now,
+                          escalation_from=row["escalation_level"])
     if due_moved:
         change.timers = timers
         change.cancel_kinds = tuple(k.value for k in TimerKind)
@@ -87,17 +94,7 @@ def _replan(snap: Snapshot, change: Change, people: Mapping[str, PersonInfo], no
     change.timers = [t for t in timers if t["kind"] == TimerKind.REMINDER.value]
     change.cancel_kinds = (TimerKind.REMINDER.value, TimerKind.OVERDUE.value)
     if row["due_at"] <= now and spec.deadline.escalates:
-        rules = snap.rules
-        for person_id in who:
-            person = people.get(person_id)
-            tz = zone(person.timezone) if person and person.timezone else zone(rules.tz_name)
-            repeat = 1
-            while (fire_at := overdue_time(rules.config, rules.calendar, window, repeat, tz)) \
-                    is not None and fire_at <= now:
-                repeat += 1
-            if fire_at is not None:
-                change.timers.append(timer_row(snap.id, snap.state, TimerKind.OVERDUE, fire_at,
-                                               repeat, person_id))
+        change.timers += overdue_rows(snap.rules, snap.id, window, who, people, 1, now)
 
 
 def _people(session: Any, snap: Snapshot, *extra: str | None) -> dict[str, PersonInfo]:
@@ -106,6 +103,45 @@ def _people(session: Any, snap: Snapshot, *extra: str | None) -> dict[str, Perso
                                  *snap.pending_peers(), *snap.view.admins,
                                  *snap.view.escalation_supervisors,
                                  *(d.person_id for d in snap.view.acting_supervisors), *extra})
+
+
+def _pool_level(state: State) -> bool:
+    deadline = SPECS[state].deadline
+    return bool(deadline and deadline.pool_level)
+
+
+def _extension(svc: Service, snap: Snapshot, new_due_at: datetime, text: str,
+               approved_by: str, actor_id: str, role: Role, now: datetime,
+               people: Mapping[str, PersonInfo], bulk: Mapping[str, Any] | None = None
+               ) -> tuple[Change, dict[str, Any]]:
+    """One evaluation's extension: the change (timers replanned, people told) and its
+    ``extension`` row. Later phases are planned when they are entered, from then: a
+    relative deadline after this one moves with it, an absolute one stays."""
+    change = _record(snap, "extend", actor_id, role, now,
+                     {"due_at": new_due_at, "extended": True}, text,
+                     {"phase": snap.state.value, "old": snap.row["due_at"],
+                      "new": new_due_at, "approved_by": approved_by, **(bulk or {})})
+    row = {**snap.row, **change.values}
+    _replan(snap, change, people, now, row, due_moved=True)
+    spec = SPECS[snap.state]
+    if spec.waits_on:
+        context = {**base_context(snap, row, people), "reason": text,
+                   "old_due_at": snap.row["due_at"].isoformat()}
+        for person_id in recipients(snap, spec.waits_on, snap.view.admins, now, row):
+            person = people.get(person_id)
+            if person is None or not person.active:
+                continue
+            # The extension mail carries a fresh link to the task, valid to the new date.
+            change.mail.extend(make_mail(
+                svc, event="extension_granted", person=person,
+                dedupe_key=f"ev:{snap.id}:v{snap.version + 1}:extension_granted:{person_id}",
+                context=context, now=now, evaluation_id=snap.id,
+                link=STATE_ACTIONS[snap.state], link_expires_at=new_due_at,
+                cycle_tz=snap.rules.tz_name))
+    extension = {"evaluation_id": snap.id, "phase": snap.state.value,
+                 "old_due_at": snap.row["due_at"], "new_due_at": new_due_at, "reason": text,
+                 "approved_by": approved_by, "created_by": actor_id, "created_at": now}
+    return change, extension
 
 
 def extend(svc: Service, evaluation_id: int, new_due_at: datetime, reason: str,
@@ -119,33 +155,20 @@ def extend(svc: Service, evaluation_id: int, new_due_at: datetime, reason: str,
         if snap.state in TERMINAL_STATES or snap.row["due_at"] is None:
             raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}: it has no "
                                 "deadline to extend")
+        if _pool_level(snap.state):
+            raise WorkflowError(
+                f"evaluation {evaluation_id} is in {snap.state.value}, whose deadline belongs "
+                f"to the whole pool of cycle {snap.row['cycle_id']}: extend it with "
+                f"`kpi extend-bulk {snap.row['cycle_id']} --phase {snap.state.value}`")
         if not approved_by.strip():
             raise SubmissionInvalid(evaluation_id, {"approved_by": "required"})
         if new_due_at <= snap.row["due_at"] or new_due_at <= now:
             raise SubmissionInvalid(evaluation_id, {"new_due_at": (
                 f"must be after the current deadline {snap.row['due_at']:%Y-%m-%d %H:%M} UTC "
                 "and after now")})
-        change = _record(snap, "extend", actor_id, role, now,
-                         {"due_at": new_due_at, "extended": True}, text,
-                         {"phase": snap.state.value, "old": snap.row["due_at"],
-                          "new": new_due_at, "approved_by": approved_by})
-        row = {**snap.row, **change.values}
-        people = _people(session, snap)
-        _replan(snap, change, people, now, row, due_moved=True)
-        session.execute(insert(EXTENSION).values(
-            evaluation_id=evaluation_id, phase=snap.state.value, old_due_at=snap.row["due_at"],
-            new_due_at=new_due_at, reason=text, approved_by=approved_by.strip(),
-            created_by=actor_id, created_at=now))
-        spec = SPECS[snap.state]
-        if spec.waits_on:
-            context = {**base_context(snap, row, people), "reason": text,
-                       "old_due_at": snap.row["due_at"].isoformat()}
-            change.mail = notices_for(svc, snap, [Notice("extension_granted", spec.waits_on)],
-                                      people=people, context=context,
-                                      key=f"ev:{evaluation_id}:v{snap.version + 1}", now=now,
-                                      row=row, link_expires_at=new_due_at)
-            for m in change.mail.outbox:  # the extension mail carries the task link too
-                m["context"]["action"] = STATE_ACTIONS.get(snap.state, ("", Role.ADMIN))[0]
+        change, row = _extension(svc, snap, new_due_at, text, approved_by.strip(), actor_id,
+                                 role, now, _people(session, snap))
+        session.execute(insert(EXTENSION), [row])
         write(svc, session, [change])
     return change
 
@@ -307,3 +330,176 @@ def record_override(svc: Service, evaluation_id: int, override_id: str, source_d
                 link_expires_at=row["due_at"])
         write(svc, session, [change])
     return change
+
+
+# --- bulk extension ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedExtension:
+    """One evaluation whose deadline a bulk extension moves (or would move)."""
+
+    evaluation_id: int
+    reviewee_id: str
+    unit_id: str
+    old_due_at: datetime
+    new_due_at: datetime
+
+
+@dataclass
+class BulkExtension:
+    """What ``extend_many`` changed, or with ``dry_run`` would change."""
+
+    cycle_id: str
+    phase: State
+    unit_id: str | None
+    dry_run: bool
+    extended: list[PlannedExtension] = field(default_factory=list)
+    unchanged: list[tuple[int, str, str]] = field(default_factory=list)  # (id, reviewee, why)
+    timezone: str = "Asia/Ho_Chi_Minh"  # the cycle's, to show the dates in
+
+
+def shifted_due(rules: CycleRules, old_due: datetime, working_days: int) -> datetime:
+    """``old_due`` moved ``working_days`` working days later, at the same local time."""
+    tz = zone(rules.tz_name)
+    local = old_due.astimezone(tz)
+    day = rules.calendar.add_working_days(local.date(), working_days)
+    return at_local(day, local.time().replace(tzinfo=None), tz)
+
+
+def extend_many(svc: Service, cycle_id: str, phase: State, reason: str, approved_by: str,
+                actor_id: str, *, until: datetime | None = None,
+                working_days: int | None = None, unit_id: str | None = None,
+                dry_run: bool = False, now: datetime | None = None) -> BulkExtension:
+    """Extend every evaluation of ``cycle_id`` in ``phase`` (of one unit, or all).
+
+    The new deadline is ``until``, or each one's own deadline ``working_days`` later.
+    One transaction: every evaluation is extended, or none. With ``dry_run`` nothing
+    is written and the report lists what would change. In calibration the deadline
+    is the pool's: the whole pool moves, and ``unit_id`` is refused.
+    """
+    now = now or utc_now()
+    text = _reason(0, reason)
+    if (until is None) == (working_days is None):
+        raise SubmissionInvalid(None, {"until": "give either a new date or a number of "
+                                                "working days, not both"})
+    if working_days is not None and working_days < 1:
+        raise SubmissionInvalid(None, {"working_days": "must be at least 1"})
+    if not approved_by.strip():
+        raise SubmissionInvalid(None, {"approved_by": "required"})
+    if phase in TERMINAL_STATES:
+        raise WorkflowError(f"{phase.value} has no deadline to extend")
+    if unit_id and _pool_level(phase):
+        raise WorkflowError(f"{phase.value} has one deadline for the whole pool of cycle "
+                            f"{cycle_id}; extend it without a unit")
+    report = BulkExtension(cycle_id, phase, unit_id, dry_run)
+    with (svc.store.read() if dry_run else svc.store.write()) as session:
+        rules = svc.rules.get(session, cycle_id)
+        report.timezone = rules.tz_name
+        stmt = select(EVALUATION.c.id).where(EVALUATION.c.cycle_id == cycle_id,
+                                             EVALUATION.c.state == phase.value)
+        if unit_id:
+            stmt = stmt.where(EVALUATION.c.unit_id == unit_id)
+        ids = [int(i) for i in session.execute(stmt.order_by(EVALUATION.c.id)).scalars()]
+        if not ids:
+            where = f" of unit {unit_id}" if unit_id else ""
+            raise WorkflowError(f"cycle {cycle_id} has no evaluation{where} in {phase.value}")
+        changes: list[Change] = []
+        rows: list[dict[str, Any]] = []
+        bulk = {"bulk": {"phase": phase.value, "unit": unit_id}}
+        for start in range(0, len(ids), BULK_CHUNK):
+            snaps = load_snapshots(svc, session, ids[start:start + BULK_CHUNK],
+                                   lock=not dry_run)
+            people = _people_of(session, snaps.values())
+            for snap in snaps.values():
+                role = permissions.check_record("extend", actor_id, snap.view, now)
+                old = snap.row["due_at"]
+                if old is None:
+                    report.unchanged.append((snap.id, snap.row["reviewee_id"], "no deadline yet"))
+                    continue
+                new = until if until is not None else shifted_due(rules, old, working_days or 0)
+                if new <= old or new <= now:
+                    report.unchanged.append((snap.id, snap.row["reviewee_id"], (
+                        f"its deadline {old:%Y-%m-%d %H:%M} UTC is already as late, or the new "
+                        "one has passed")))
+                    continue
+                report.extended.append(PlannedExtension(snap.id, snap.row["reviewee_id"],
+                                                        snap.row["unit_id"], old, new))
+                if dry_run:
+                    continue
+                if _pool_level(phase):
+                    change = _record(snap, "extend", actor_id, role, now,
+                                     {"due_at": new, "extended": True}, text,
+                                     {"phase": phase.value, "old": old, "new": new,
+                                      "approved_by": approved_by.strip(), **bulk})
+                    rows.append({"evaluation_id": snap.id, "phase": phase.value,
+                                 "old_due_at": old, "new_due_at": new, "reason": text,
+                                 "approved_by": approved_by.strip(), "created_by": actor_id,
+                                 "created_at": now})
+                else:
+                    change, row = _extension(svc, snap, new, text, approved_by.strip(),
+                                             actor_id, role, now, people, bulk)
+                    rows.append(row)
+                changes.append(change)
+        if dry_run or not changes:
+            return report
+        if _pool_level(phase):
+            _move_pool_deadline(svc, session, rules, report, text, now)
+        for start in range(0, len(rows), BULK_CHUNK):
+            session.execute(insert(EXTENSION), rows[start:start + BULK_CHUNK])
+        for start in range(0, len(changes), BULK_CHUNK):
+            write(svc, session, changes[start:start + BULK_CHUNK])
+    return report
+
+
+BULK_CHUNK = 1000
+
+
+def _people_of(session: Any, snaps: Iterable[Snapshot]) -> dict[str, PersonInfo]:
+    ids: set[str | None] = set()
+    for snap in snaps:
+        ids.update({snap.row["reviewee_id"], snap.row["supervisor_id"],
+                    snap.row["appeal_reviewer_id"], snap.view.calibrator_id,
+                    *snap.pending_peers(), *snap.view.admins, *snap.view.escalation_supervisors,
+                    *(d.person_id for d in snap.view.acting_supervisors)})
+    return load_people(session, ids)
+
+
+def _move_pool_deadline(svc: Service, session: Any, rules: CycleRules, report: BulkExtension,
+                        text: str, now: datetime) -> None:
+    """The calibration pool's own timers follow its new deadline; the calibrator is told."""
+    cycle = session.get(Cycle, rules.cycle_id)
+    new_due = max(p.new_due_at for p in report.extended)
+    # The ladder goes on from the step this round of the pool reached (a reopened
+    # evaluation makes a new round: the steps of the last one do not count).
+    opened = session.execute(select(func.min(EVALUATION.c.phase_opens_at)).where(
+        EVALUATION.c.cycle_id == rules.cycle_id,
+        EVALUATION.c.state == State.CALIBRATION.value)).scalar_one()
+    taken = session.execute(
+        select(func.max(DEADLINE.c.seq)).where(
+            DEADLINE.c.cycle_id == rules.cycle_id, DEADLINE.c.evaluation_id.is_(None),
+            DEADLINE.c.kind == TimerKind.ESCALATION.value,
+            DEADLINE.c.status == TimerStatus.DONE.value,
+            DEADLINE.c.fire_at >= opened)).scalar_one()
+    pool.cancel_timers(session, rules.cycle_id, now)
+    if cycle is None or not cycle.calibrator_id:
+        return
+    people = load_people(session, [cycle.calibrator_id])
+    window = PhaseWindow(State.CALIBRATION, now, new_due)  # nothing is planned before now
+    timers = phase_timers(rules, None, window, [cycle.calibrator_id], people, not_before=now,
+                          cycle_id=rules.cycle_id,
+                          escalation_from=0 if taken is None else taken + 1)
+    session.execute(insert(DEADLINE), timers)
+    person = people.get(cycle.calibrator_id)
+    if person is None:
+        return
+    mail = make_mail(
+        svc, event="extension_granted", person=person,
+        dedupe_key=f"cycle:{rules.cycle_id}:calibration_extended:{new_due.isoformat()}",
+        context={"cycle_id": rules.cycle_id, "cycle_name": rules.config.name,
+                 "state": State.CALIBRATION.value, "evaluations": len(report.extended),
+                 "due_at": new_due.isoformat(), "cycle_timezone": rules.tz_name,
+                 "reason": text},
+        now=now, evaluation_id=None, link=STATE_ACTIONS[State.CALIBRATION],
+        link_expires_at=new_due, cycle_tz=rules.tz_name)
+    write_mail(session, mail)

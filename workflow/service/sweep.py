@@ -8,8 +8,13 @@ Locking the evaluation first and its rows second is the same order a person's
 action takes, so the two never deadlock.
 
 Each row fires once: it is marked in the transaction that applies its effect. After
-downtime, rounds repeat until nothing is due, so every missed deadline fires once
-and in order; a reminder whose deadline has already passed is skipped, not sent.
+downtime, rounds repeat until nothing is due, so every missed deadline and
+escalation step fires once and in order. What was only true at the time is not said
+late: a reminder whose deadline has passed, or that a later due reminder replaces
+("2 days left" beside "due today"), is skipped; the overdue series goes on from the
+next repeat after now, not in a burst; a task whose phase opened and closed while
+nobody swept is not handed out. The decisions shared with the pre-launch
+simulation live in ``timers.py``.
 A phase entered because a deadline passed opens at that deadline's instant, not at
 the time of the sweep: the calendar is the same however often the sweep runs.
 """
@@ -26,7 +31,6 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlmodel import Session
 
-from workflow.calendar import zone
 from workflow.domain import Role, State, TimerKind, TimerStatus
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.service import pool
@@ -38,8 +42,14 @@ from workflow.service.core import (
     load_people,
     load_snapshots,
 )
-from workflow.service.notices import STATE_ACTIONS, Mail, make_mail, recipients
-from workflow.service.timers import timer_row
+from workflow.service.notices import STATE_ACTIONS, Mail, hash_token, make_mail, recipients
+from workflow.service.timers import (
+    assignee_of,
+    escalation_role,
+    escalation_targets,
+    overdue_rows,
+    superseded_reminders,
+)
 from workflow.service.transition import (
     DEADLINE,
     Change,
@@ -51,7 +61,7 @@ from workflow.service.transition import (
 from workflow.states import SPECS
 from workflow.store import audit
 from workflow.store.tables import Cycle
-from workflow.timing import PhaseWindow, overdue_time
+from workflow.timing import PhaseWindow
 
 log = logging.getLogger("kpi.sweep")
 
@@ -79,6 +89,7 @@ class _Round:
     mail: Mail = field(default_factory=lambda: Mail([], []))
     marks: list[dict[str, Any]] = field(default_factory=list)
     new_timers: list[dict[str, Any]] = field(default_factory=list)
+    superseded: set[int] = field(default_factory=set)  # stale reminder rows (downtime)
 
 
 def tick(svc: Service, now: datetime, *, batch: int = 500, max_rounds: int | None = None
@@ -118,11 +129,12 @@ def _round(svc: Service, session: Session, now: datetime, batch: int,
         .order_by(DEADLINE.c.evaluation_id, DEADLINE.c.fire_at, DEADLINE.c.id)
         .with_for_update()
     ).all()
+    due_rows = [dict(r._mapping) for r in rows]
     timers: dict[int, list[dict[str, Any]]] = {}
-    for r in rows:
-        timers.setdefault(r.evaluation_id, []).append(dict(r._mapping))
+    for row in due_rows:
+        timers.setdefault(row["evaluation_id"], []).append(row)
     people = _people_for(session, snaps.values())
-    work = _Round()
+    work = _Round(superseded=superseded_reminders(due_rows))
     for eid, snap in snaps.items():
         for timer in timers.get(eid, []):
             if _fire(svc, session, snap, timer, now, people, work, report):
@@ -151,7 +163,7 @@ def _pool_round(svc: Service, session: Session, now: datetime, batch: int,
         .with_for_update(skip_locked=True))]
     if not rows:
         return 0
-    work = _Round()
+    work = _Round(superseded=superseded_reminders(rows))
     entries: list[audit.AuditEntry] = []
     for timer in rows:
         _fire_pool(svc, session, timer, now, work, entries, report)
@@ -198,7 +210,7 @@ def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: da
             link_expires_at=due, cycle_tz=rules.tz_name))
 
     if kind is TimerKind.REMINDER:
-        if due is not None and now >= due:
+        if (due is not None and now >= due) or timer["id"] in work.superseded:
             _mark(work, timer, TimerStatus.SKIPPED, now)
             report.skipped += 1
             return
@@ -206,19 +218,14 @@ def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: da
     elif kind in (TimerKind.DUE, TimerKind.OVERDUE):
         send("overdue", calibrator)
         repeat = 1 if kind is TimerKind.DUE else timer["seq"] + 1
-        tz = zone(calibrator.timezone) if calibrator and calibrator.timezone else \
-            zone(rules.tz_name)
-        fire_at = overdue_time(rules.config, rules.calendar, window, repeat, tz)
-        if fire_at is not None:
-            work.new_timers.append(timer_row(None, State.CALIBRATION, TimerKind.OVERDUE,
-                                             fire_at, repeat, cycle.calibrator_id, cycle.id))
+        work.new_timers += overdue_rows(rules, None, window, [cycle.calibrator_id],
+                                        {cycle.calibrator_id: calibrator} if calibrator else {},
+                                        repeat, now, cycle.id)
     elif kind is TimerKind.ESCALATION and timer["seq"] < len(rules.config.escalation):
         step = rules.config.escalation[timer["seq"]]
-        above = None
-        if step.to == "assignee_supervisor":
-            above = (calibrator.supervisor_id if calibrator else None) or \
-                rules.config.evaluators.get(cycle.calibrator_id)
-        targets = [above] if above else sorted(svc.admins(rules))
+        calibrators = {cycle.calibrator_id: calibrator} if calibrator else {}
+        targets, _ = escalation_targets(rules.config, step, cycle.calibrator_id, calibrators,
+                                        svc.admins(rules))
         level = timer["seq"] + 1
         for person in load_people(session, targets).values():
             send("escalation", person, {"escalation_level": level, "escalated_to": step.to,
@@ -243,8 +250,10 @@ def _people_for(session: Session, snaps: Any) -> dict[str, PersonInfo]:
                     *s.view.escalation_supervisors,
                     *(d.person_id for d in s.view.acting_supervisors)})
     people = load_people(session, ids)
-    # The people above them, for escalation.
-    above = {p.supervisor_id for p in people.values()} - set(people)
+    # The people above them, for escalation: their supervisors, or for the head of
+    # the agency the evaluator the cycle file names.
+    named = {v for s in snaps for v in s.rules.config.evaluators.values()}
+    above = ({p.supervisor_id for p in people.values()} | named) - set(people)
     people.update(load_people(session, above))
     return people
 
@@ -266,6 +275,7 @@ def _fire(svc: Service, session: Session, snap: Snapshot, timer: Mapping[str, An
     if kind is TimerKind.DUE and spec.deadline and spec.deadline.moves_with:
         change = plan(svc, session, snap, spec.deadline.moves_with, SYSTEM_ACTOR, now=now,
                       entered_at=timer["fire_at"], people=people)
+        _drop_closed_tasks(change, now)
         work.changes.append(change)
         _mark(work, timer, TimerStatus.DONE, now)
         report.fired[kind.value] += 1
@@ -284,21 +294,24 @@ def _fire(svc: Service, session: Session, snap: Snapshot, timer: Mapping[str, An
                if spec.waits_on else set())
     if kind is TimerKind.REMINDER:
         due = snap.row["due_at"]
-        if (due is not None and now >= due) or timer["recipient_id"] not in waiting:
+        if (due is not None and now >= due) or timer["id"] in work.superseded \
+                or timer["recipient_id"] not in waiting:
             _mark(work, timer, TimerStatus.SKIPPED, now)  # stale, or nothing left to do
             report.skipped += 1
             return False
         _notify(svc, snap, "reminder", [timer["recipient_id"]], timer, now, people, work)
     elif kind is TimerKind.DUE:  # a state that never moves alone: overdue from now on
         _notify(svc, snap, "overdue", sorted(waiting), timer, now, people, work)
-        _plan_overdue(snap, sorted(waiting), 1, people, work)
+        work.new_timers += overdue_rows(snap.rules, snap.id, _window(snap), sorted(waiting),
+                                        people, 1, now)
     elif kind is TimerKind.OVERDUE:
         if timer["recipient_id"] not in waiting:
             _mark(work, timer, TimerStatus.SKIPPED, now)
             report.skipped += 1
             return False
         _notify(svc, snap, "overdue", [timer["recipient_id"]], timer, now, people, work)
-        _plan_overdue(snap, [timer["recipient_id"]], timer["seq"] + 1, people, work)
+        work.new_timers += overdue_rows(snap.rules, snap.id, _window(snap),
+                                        [timer["recipient_id"]], people, timer["seq"] + 1, now)
     _mark(work, timer, TimerStatus.DONE, now)
     report.fired[kind.value] += 1
     return False
@@ -306,18 +319,6 @@ def _fire(svc: Service, session: Session, snap: Snapshot, timer: Mapping[str, An
 
 def _window(snap: Snapshot) -> PhaseWindow:
     return PhaseWindow(snap.state, snap.row["phase_opens_at"], snap.row["due_at"])
-
-
-def _plan_overdue(snap: Snapshot, who: list[str], repeat: int,
-                  people: Mapping[str, PersonInfo], work: _Round) -> None:
-    rules = snap.rules
-    for person_id in who:
-        person = people.get(person_id)
-        tz = zone(person.timezone) if person and person.timezone else zone(rules.tz_name)
-        fire_at = overdue_time(rules.config, rules.calendar, _window(snap), repeat, tz)
-        if fire_at is not None:
-            work.new_timers.append(timer_row(snap.id, snap.state, TimerKind.OVERDUE, fire_at,
-                                             repeat, person_id))
 
 
 def _dedupe_key(timer: Mapping[str, Any], event: str, person_id: str) -> str:
@@ -340,15 +341,6 @@ def _notify(svc: Service, snap: Snapshot, event: str, who: list[str], timer: Map
             link_expires_at=snap.row["due_at"], cycle_tz=snap.rules.tz_name))
 
 
-def _assignee(snap: Snapshot) -> str | None:
-    """Who must act in an escalating state (calibration escalates as a pool)."""
-    if snap.state is State.SUPERVISOR_SCORING:
-        return snap.view.supervisor_id
-    if snap.state is State.APPEAL_REVIEW:
-        return snap.view.appeal_reviewer_id
-    return None
-
-
 def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], now: datetime,
               people: Mapping[str, PersonInfo]) -> Change | None:
     """A step of the ladder: tell someone higher up; in scoring they may then score."""
@@ -356,15 +348,11 @@ def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], now: datet
     if timer["seq"] >= len(config.escalation):
         return None
     step = config.escalation[timer["seq"]]
-    assignee = _assignee(snap)
-    target_ids: list[str] = []
-    if step.to == "assignee_supervisor" and assignee:
-        person = people.get(assignee)
-        above = (person.supervisor_id if person else None) or config.evaluators.get(assignee)
-        if above and above != snap.row["reviewee_id"]:
-            target_ids = [above]
-    if not target_ids:  # "admins", or nobody above the assignee
-        target_ids = sorted(snap.view.admins)
+    assignee = assignee_of(snap.state, snap.view.supervisor_id, snap.view.appeal_reviewer_id,
+                           snap.view.calibrator_id)
+    target_ids, above = escalation_targets(config, step, assignee, people, snap.view.admins,
+                                           snap.row["reviewee_id"])
+    role = escalation_role(snap.state, above)
     level = timer["seq"] + 1
     values = {"escalation_level": level, "escalated": True, "updated_at": now}
     change = Change(snap.id, snap.row["cycle_id"], snap.version, snap.state, snap.state,
@@ -373,23 +361,21 @@ def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], now: datet
     context.update(escalation_level=level, escalated_to=step.to,
                    assignee_name=people[assignee].full_name if assignee and assignee in people
                    else assignee)
-    link = None
-    if snap.state is State.SUPERVISOR_SCORING and step.to == "assignee_supervisor":
-        link = ("score", Role.ESCALATION_SUPERVISOR)
+    link = (STATE_ACTIONS[snap.state][0], role) if role is not None else None
     for person_id in target_ids:
         person = people.get(person_id)
-        if person is None:
+        if person is None or not person.active:
             continue
         change.mail.extend(make_mail(
             svc, event="escalation", person=person,
             dedupe_key=_dedupe_key(timer, "escalation", person_id), context=context,
             now=now, evaluation_id=snap.id, link=link, link_expires_at=snap.row["due_at"],
             cycle_tz=snap.rules.tz_name))
-        if link is not None:
+        if role is not None and person_id not in snap.view.escalation_supervisors:
             change.new_assignments.append({
-                "evaluation_id": snap.id, "person_id": person_id,
-                "role": Role.ESCALATION_SUPERVISOR.value, "status": "pending",
-                "valid_from": now, "valid_until": None, "created_by": SYSTEM_ACTOR,
+                "evaluation_id": snap.id, "person_id": person_id, "role": role.value,
+                "status": "pending", "valid_from": now, "valid_until": None,
+                "created_by": SYSTEM_ACTOR,
                 "reason": f"escalation step {level}: {snap.state.value} overdue"})
     change.audit.append(audit.AuditEntry(
         actor_id=SYSTEM_ACTOR, role=Role.SYSTEM.value, at=now, trigger="escalate",
@@ -397,3 +383,23 @@ def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], now: datet
         to_state=snap.state.value, reason=f"step {level}: to {', '.join(target_ids) or 'nobody'}",
         payload={"step": level, "to": target_ids}))
     return change
+
+
+def _drop_closed_tasks(change: Change, now: datetime) -> None:
+    """After downtime, do not hand out a task whose phase has already closed.
+
+    A phase entered at a past deadline's instant may be due before the sweep catches
+    up with it: its task emails (and their links) would ask for something nobody can
+    do any more. Its deadline still fires, in the next round, in order.
+    """
+    due = change.values.get("due_at")
+    if due is None or due > now:
+        return
+    tasks = {n.event for n in SPECS[change.to_state].on_enter}
+    dropped = [m for m in change.mail.outbox if m["event"] in tasks]
+    if not dropped:
+        return
+    hashes = {hash_token(str(m["context"]["action_url"]).rsplit("/", 1)[1])
+              for m in dropped if m["context"].get("action_url")}
+    change.mail.outbox = [m for m in change.mail.outbox if m["event"] not in tasks]
+    change.mail.tokens = [t for t in change.mail.tokens if t["token_hash"] not in hashes]
