@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from tests.conftest import make_settings
 from tests.support import CONFIG, DATA, World
 from workflow.cli import main
 from workflow.demo import run_demo
@@ -22,6 +23,7 @@ from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
+from workflow.store.db import Store
 
 NY = ZoneInfo("America/New_York")
 
@@ -68,8 +70,6 @@ def test_a_us_5_cfr_430_cycle_runs_on_the_same_engine(svc: Service) -> None:
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory, schema_template: Path) -> str:
     """The demo's database, played once for the tests of this module."""
-    from tests.conftest import make_settings
-    from workflow.store.db import Store
 
     path = tmp_path_factory.mktemp("demo") / "kpi.sqlite3"
     url = f"sqlite:///{path}"
@@ -100,8 +100,6 @@ def test_kpi_score_explain_works_on_the_demo_cycle(demo_db: str,
 
 
 def test_every_score_of_the_demo_is_recomputed_exactly_from_its_stamp(demo_db: str) -> None:
-    from tests.conftest import make_settings
-    from workflow.store.db import Store
 
     svc = Service(Store(demo_db), make_settings(demo_db))
     try:

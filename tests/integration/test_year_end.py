@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests.integration.test_scoring_leaders import give
-from tests.support import DATA, World, at
+from tests.support import CONFIG, DATA, World, at
 from workflow.cli import main
 from workflow.domain import State, Trigger
 from workflow.errors import CalibrationError, SubmissionInvalid
 from workflow.service import calibration, records
 from workflow.service.core import Service
-from workflow.service.cycles import open_cycle
+from workflow.service.cycles import load_for_open, open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
@@ -247,3 +247,9 @@ def test_a_monthly_cycle_takes_no_imports(year: World, tmp_path: Path) -> None:
     csv.write_text(GOOD_CSV, encoding="utf-8")
     with pytest.raises(Exception, match="has no period_mean criterion"):
         import_periods(year.svc, "t-2026-03", csv, "A1", now=at("2026-12-01 09:00"))
+
+
+def test_the_sample_year_end_cycle_file_is_ready_to_open(svc: Service) -> None:
+    loaded, rules = load_for_open(svc, CONFIG / "cycles" / "sample-2026-year.yaml")
+    assert loaded.config.period.kind == "year"
+    assert [fw.id for fw in rules.frameworks.values()] == ["vn-year-end"]
