@@ -77,6 +77,11 @@ def test_unit_results_count_everyone_below_the_leader(world: World) -> None:
     assert Decimal(world.row("H1")["score"]) == 93
     assert Decimal(world.row("D1")["score"]) == 93
     assert world.row("S4")["score_class"] == "not_completed"
+    lines = [line.text("en") for line in explain(world.svc, world.ev("D1")).lines]
+    assert "    6 people under their management scored, 1 below «Completed»: 50% of the " \
+           "points" in lines  # H1 and, below H1, S1-S4 and A1
+    assert "No self-assessment (its deadline passed): it is left out, not counted as zero" \
+        in lines
 
 
 def test_an_override_below_a_leader_recomputes_them_on_the_record(world: World) -> None:
@@ -105,6 +110,16 @@ def test_scoring_someone_after_their_leader_recomputes_the_leader(world: World) 
     give(world, "S4", "0.5", 1)  # S4: not completed
     assert Decimal(world.row("H1")["score"]) == 93
     assert len(audit_rows(world, "H1", "recompute_unit_results")) == 1
+
+
+def test_a_leader_scored_before_anyone_below_gets_unit_results_once_they_are(
+        world: World) -> None:
+    give(world, "H1", "1", 4)  # unit results left out: own items and organising scaled up
+    assert Decimal(world.row("H1")["score"]) == 100
+    give(world, "S1", "0.5", 1)  # not completed
+    [entry] = audit_rows(world, "H1", "recompute_unit_results")
+    assert "unit results left out (nobody scored yet) -> 50%, score 100.00 -> 93.00" \
+        in entry.reason
 
 
 def approve(w: World, when: str = "2026-05-15 10:00") -> None:

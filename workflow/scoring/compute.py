@@ -405,7 +405,7 @@ def stamp(result: ScoreResult) -> dict[str, Any]:
             }
             if isinstance(c.detail, UnitResultsDetail):
                 entry["unit_results"] = {
-                    "share": str(to_decimal(c.detail.share)),
+                    "share": None if c.raw is None else str(to_decimal(c.detail.share)),
                     "below": [s.reviewee_id for s in c.detail.below],
                     "scored": len(c.detail.scored), "not_scored": c.detail.not_scored}
             breakdown.append(entry)

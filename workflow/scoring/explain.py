@@ -140,9 +140,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "w_supervisor": {"en": "supervisor {w}", "vi": "cấp trên {w}"},
     "w_self": {"en": "own {w}", "vi": "cá nhân {w}"},
     "w_peer": {"en": "colleagues {w}", "vi": "đồng nghiệp {w}"},
-    "self_missing": {"en": "no self-assessment (missed its deadline): nothing left out of the "
-                           "score for it",
-                     "vi": "không có tự đánh giá (quá hạn): điểm không bị trừ vì thế"},
+    "self_missing": {"en": "No self-assessment (its deadline passed): it is left out, not "
+                           "counted as zero",
+                     "vi": "Không có bản tự đánh giá (quá hạn): không tính, không bị coi là 0 "
+                           "điểm"},
     # ratio
     "ratio": {"en": "actual {actual} against a target of {target}: {share}%",
               "vi": "thực hiện {actual} so với chỉ tiêu {target}: {share}%"},
@@ -294,7 +295,7 @@ def _why(code: str | None) -> dict[str, str]:
     return msg(f"miss_{code or 'not_given'}")
 
 
-def _rubric_lines(c: CriterionResult, d: RubricDetail, self_missing: bool) -> list[Line]:
+def _rubric_lines(c: CriterionResult, d: RubricDetail) -> list[Line]:
     parts: list[dict[str, str]] = []
     for source, key in ((Source.SUPERVISOR, "src_supervisor"), (Source.SELF, "src_self"),
                         (Source.PEER, "src_peer")):
@@ -307,10 +308,7 @@ def _rubric_lines(c: CriterionResult, d: RubricDetail, self_missing: bool) -> li
     if len(d.weights) > 1:
         weights = [msg(f"w_{s.value}", w=Num(w, 4, strip=True)) for s, w in d.weights.items()]
         parts.append(msg("weights", weights=join(weights, ", ")))
-    lines = [Line(c.criterion.id, "input", 2, join(parts))] if parts else []
-    if self_missing and c.criterion.kind.value == "rubric" and Source.SELF not in d.given:
-        lines.append(Line(c.criterion.id, "input", 2, msg("self_missing")))
-    return lines
+    return [Line(c.criterion.id, "input", 2, join(parts))] if parts else []
 
 
 def _task_lines(c: CriterionResult, d: TasksResult) -> list[Line]:
@@ -374,10 +372,10 @@ def _period_lines(c: CriterionResult, d: PeriodMeanDetail, regime: Regime) -> li
     return lines
 
 
-def _detail_lines(c: CriterionResult, regime: Regime, self_missing: bool) -> list[Line]:
+def _detail_lines(c: CriterionResult, regime: Regime) -> list[Line]:
     d = c.detail
     if isinstance(d, RubricDetail):
-        return _rubric_lines(c, d, self_missing)
+        return _rubric_lines(c, d)
     if isinstance(d, RatioDetail):
         share = d.actual / d.target
         key = "ratio_capped" if d.capped else "ratio"
@@ -393,8 +391,8 @@ def _detail_lines(c: CriterionResult, regime: Regime, self_missing: bool) -> lis
     return []
 
 
-def _group_lines(g: GroupResult, shown_points: Mapping[str, Decimal], regime: Regime,
-                 self_missing: bool) -> list[Line]:
+def _group_lines(g: GroupResult, shown_points: Mapping[str, Decimal], regime: Regime
+                 ) -> list[Line]:
     gmax = Num(g.group.max, 2, strip=True)
     subtotal = sum((shown_points[c.criterion.id] for c in g.criteria if c.raw is not None),
                    Decimal(0))
@@ -417,7 +415,7 @@ def _group_lines(g: GroupResult, shown_points: Mapping[str, Decimal], regime: Re
                            factor=Num(c.factor, 4, strip=True), counted=shown)
             lines.append(Line(c.criterion.id, "criterion", 1, text, to_decimal(c.counted),
                               f"{shown:.2f}", c.criterion.max, adds_to_total=True))
-        lines.extend(_detail_lines(c, regime, self_missing))
+        lines.extend(_detail_lines(c, regime))
     if g.group.combine == "sum" and g.renormalised:
         lines.append(Line(g.group.id, "renormalised", 1, msg(
             "renormalised", present=Num(g.present_max, 2, strip=True), max=gmax,
@@ -442,8 +440,10 @@ def lines(result: ScoreResult, *, self_missing: bool = False) -> list[Line]:
     shown_values = apportion([c.counted for c in present], total_shown)
     shown_points = {c.criterion.id: v for c, v in zip(present, shown_values, strict=True)}
     out: list[Line] = []
+    if self_missing:
+        out.append(Line("self_assessment", "note", 0, msg("self_missing")))
     for g in result.groups:
-        out.extend(_group_lines(g, shown_points, regime, self_missing))
+        out.extend(_group_lines(g, shown_points, regime))
     exact = to_decimal(result.exact_total)
     scale = Num(regime.scale, 2, strip=True)
     if exact.quantize(CENT, rounding=ROUND_HALF_UP) != total_shown:

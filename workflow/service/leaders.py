@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from workflow.domain import Role, State
 from workflow.permissions import SYSTEM_ACTOR
-from workflow.scoring import shown
+from workflow.scoring import ScoreNotComputable, shown
 from workflow.scoring.model import CriterionKind
 from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshots
 from workflow.service.notices import notices_for
@@ -90,12 +90,13 @@ def _ancestors(session: Session, cycle_id: str, evaluation_ids: Sequence[int]) -
 def _unit_share(stamp: dict[str, Any] | None) -> str | None:
     for entry in (stamp or {}).get("breakdown", []):
         if "unit_results" in entry:
-            return str(entry["unit_results"]["share"])
+            share = entry["unit_results"]["share"]
+            return None if share is None else str(share)
     return None
 
 
 def _percent(share: str | None) -> str:
-    return "-" if share is None else f"{Decimal(share) * 100:.0f}%"
+    return "left out (nobody scored yet)" if share is None else f"{Decimal(share) * 100:.0f}%"
 
 
 def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
@@ -117,7 +118,10 @@ def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
             basis = score_basis(session, leader_id)
             if basis is None:
                 continue
-            result = compute(session, snap, basis)
+            try:
+                result = compute(session, snap, basis)
+            except ScoreNotComputable:  # cannot happen with a rubric beside unit results;
+                continue  # if a framework has none, the leader keeps the score on record
             old_score, old_class = snap.row["score"], snap.row["score_class"]
             if Decimal(old_score) == result.total and old_class == result.class_id:
                 continue
