@@ -208,7 +208,7 @@ def test_deputies_are_scored_on_the_areas_assigned_to_them(
     assert Decimal(w.row("P2")["score"]) == 93  # P2's area has Y2 not completed
     assert Decimal(w.row("D1")["score"]) == 93  # the director manages both areas
     lines = [line.text("en") for line in explain(svc, w.ev("P2")).lines]
-    assert "      below «Completed»: Y2 (not_completed)" in lines
+    assert "      below «Completed»: Y2 (Not completed)" in lines
 
 
 def test_override_is_a_fact_with_its_document_author_and_time(world: World) -> None:

@@ -110,5 +110,5 @@ def test_unit_results_name_who_is_below() -> None:
     en = texts(lines(score(VN, LEADER, inputs)))
     assert "    2 people under their management scored, 1 below «Completed»: 50% of the " \
            "points" in en
-    assert "      below «Completed»: P1 (not_completed)" in en
+    assert "      below «Completed»: P1 (Not completed)" in en
     assert "      1 not scored yet: recomputed when they are" in en

@@ -119,6 +119,7 @@ class ScoringInputs:
     periods: Sequence[PeriodScore] | None = None  # period_mean: the shorter periods
 
     def override_notes(self) -> list[OverrideNote]:
+        """The override facts, ids given alone read as facts without a document."""
         return [o if isinstance(o, OverrideNote) else OverrideNote(o) for o in self.overrides]
 
 

@@ -55,9 +55,11 @@ class Line:
     adds_to_total: bool = False
 
     def text(self, lang: str = "en") -> str:
+        """The line in one language, indented by its level."""
         return "  " * self.level + self.label[lang]
 
     def as_dict(self) -> dict[str, Any]:
+        """The line as JSON-ready data (both languages)."""
         return {"key": self.key, "kind": self.kind, "level": self.level,
                 "label": dict(self.label),
                 "points": None if self.points is None else str(self.points),
@@ -78,11 +80,13 @@ class Num:
 
 
 def pct(value: Fraction) -> Num:
+    """A share (0..1) as a percentage, without trailing zeros."""
     return Num(value * 100, 2, strip=True)
 
 
 def number(value: Decimal | Fraction | int, lang: str, places: int = 2, strip: bool = False
            ) -> str:
+    """A number half-up to ``places``, with the decimal separator of ``lang``."""
     d = to_decimal(value) if isinstance(value, Fraction) else Decimal(value)
     text = f"{d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
     if strip and "." in text:
@@ -111,6 +115,7 @@ def msg(key: str, **params: object) -> dict[str, str]:
 
 
 def join(parts: Sequence[Mapping[str, str]], sep: str = "; ") -> dict[str, str]:
+    """Bilingual parts joined into one bilingual text."""
     return {lang: sep.join(p[lang] for p in parts) for lang in LANGS}
 
 
@@ -341,7 +346,8 @@ def _unit_lines(c: CriterionResult, d: UnitResultsDetail, regime: Regime) -> lis
     if d.below:
         lines.append(Line(c.criterion.id, "input", 3, msg(
             "unit_below", threshold=threshold,
-            ids=[f"{s.reviewee_id} ({s.class_id})" for s in d.below])))
+            ids=[{lang: f"{s.reviewee_id} ({getattr(regime.band(s.class_id or '').label, lang)})"
+                  for lang in LANGS} for s in d.below])))
     if d.not_scored:
         lines.append(Line(c.criterion.id, "input", 3, msg("unit_not_scored", n=d.not_scored)))
     return lines
@@ -408,8 +414,8 @@ def _group_lines(g: GroupResult, shown_points: Mapping[str, Decimal], regime: Re
                 "missing", label=label, why=_why(c.missing)), max=c.criterion.max))
         else:
             shown = shown_points[c.criterion.id]
-            if c.factor == 1:
-                text = msg("criterion", label=label, points=c.raw, max=cmax)
+            if c.factor == 1:  # the apportioned value: the lines add up to the total shown
+                text = msg("criterion", label=label, points=shown, max=cmax)
             else:
                 text = msg("criterion_scaled", label=label, points=c.raw, max=cmax,
                            factor=Num(c.factor, 4, strip=True), counted=shown)

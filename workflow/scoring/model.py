@@ -304,6 +304,7 @@ class Regime(_Strict):
         return problems
 
     def group(self, group_id: str) -> PointGroup:
+        """The point group ``group_id`` (KeyError if there is none)."""
         for g in self.groups:
             if g.id == group_id:
                 return g
@@ -314,6 +315,7 @@ class Regime(_Strict):
         return [c.id for c in self.classes].index(class_id)
 
     def band(self, class_id: str) -> ClassBand:
+        """The class ``class_id`` with its threshold and labels."""
         return self.classes[self.class_index(class_id)]
 
     def class_by_score(self, total: Decimal | Fraction) -> str:
@@ -328,6 +330,7 @@ class Regime(_Strict):
         return above[-1].min if above else None
 
     def override(self, override_id: str) -> Override:
+        """The override ``override_id`` (KeyError if there is none)."""
         for o in self.overrides:
             if o.id == override_id:
                 return o
@@ -402,12 +405,14 @@ class Framework(_Strict):
         return problems
 
     def criterion(self, criterion_id: str) -> Criterion:
+        """The criterion ``criterion_id`` (KeyError if there is none)."""
         for c in self.criteria:
             if c.id == criterion_id:
                 return c
         raise KeyError(criterion_id)
 
     def has(self, kind: CriterionKind) -> bool:
+        """Whether some criterion is of ``kind``."""
         return any(c.kind is kind for c in self.criteria)
 
     def check_against(self, regime: Regime) -> list[Problem]:

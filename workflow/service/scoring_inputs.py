@@ -68,6 +68,7 @@ def source_input(payload: Mapping[str, Any]) -> SourceInput:
 
 def submissions_of(session: Session, evaluation_id: int, kind: SubmissionKind
                    ) -> list[dict[str, Any]]:
+    """Every submission of ``kind`` on the evaluation, oldest first, with its author."""
     rows = session.execute(
         select(SUBMISSION.c.payload, SUBMISSION.c.author_id)
         .where(SUBMISSION.c.evaluation_id == evaluation_id, SUBMISSION.c.kind == kind.value)
@@ -88,6 +89,7 @@ def score_basis(session: Session, evaluation_id: int) -> dict[str, Any] | None:
 
 
 def framework_of(snap: Snapshot) -> Framework:
+    """The framework the evaluation was opened with (by content hash)."""
     fw = snap.rules.frameworks.get(snap.row["framework_hash"])
     if fw is None:
         raise KeyError(f"framework {snap.row['framework_hash'][:12]} of evaluation {snap.id}")
