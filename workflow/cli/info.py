@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from workflow.cli.cycle import local
@@ -61,25 +63,32 @@ def score_group() -> None:
 
 @score_group.command("explain")
 @click.argument("evaluation_id", type=int)
+@click.option("--lang", type=click.Choice(["en", "vi"]), default="en", show_default=True,
+              help="The language of the lines (vi: Vietnamese).")
+@click.option("--json", "as_json", is_flag=True,
+              help="The structured lines with both languages' labels, as JSON.")
 @pass_context
-def explain_cmd(ctx: Context, evaluation_id: int) -> None:
+def explain_cmd(ctx: Context, evaluation_id: int, lang: str, as_json: bool) -> None:
     """The score's breakdown, line by line, recomputed from the stored inputs."""
     e = explain(ctx.service(), evaluation_id)
-    click.echo(f"evaluation {e.evaluation_id}: {e.reviewee_name} ({e.reviewee_id}), {e.state}")
-    if e.result is None:
-        click.echo("not scored yet")
-        return
-    stamp = e.stamp
-    click.echo(f"rules: regime {stamp.get('regime_id')} v{stamp.get('regime_version')}, "
-               f"framework {stamp.get('framework_id')} v{stamp.get('framework_version')} "
-               f"({str(stamp.get('framework_hash', ''))[:12]})")
-    for line in e.result.lines:
-        click.echo(line.text)
-    if e.calibration_note:
-        click.echo(f"Final class: {e.final_class} ({e.calibration_note})")
-    if e.recomputed_matches is False:
-        click.echo(f"WARNING: the stored score {e.stored_score} differs from the recomputed "
-                   "one", err=True)
+    if as_json:
+        click.echo(json.dumps({
+            "evaluation_id": e.evaluation_id, "reviewee_id": e.reviewee_id,
+            "reviewee_name": e.reviewee_name, "locale": e.locale, "state": e.state,
+            "score": e.stored_score, "class": e.stored_class, "final_class": e.final_class,
+            "recomputed_matches": e.recomputed_matches, "stale": e.stale,
+            "lines": [line.as_dict() for line in e.lines]}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"evaluation {e.evaluation_id}: {e.reviewee_name} ({e.reviewee_id}), "
+                   f"{e.state}")
+        if e.result is None:
+            click.echo("not scored yet")
+            return
+        for line in e.lines:
+            click.echo(line.text(lang))
+    if e.recomputed_matches is False and not e.stale:
+        click.echo(f"WARNING: the stored score {e.stored_score} ({e.stored_class}) differs "
+                   "from the recomputed one", err=True)
         raise SystemExit(1)
 
 

@@ -1,46 +1,84 @@
 """Computing a score and a class from the inputs of one evaluation. Pure.
 
-Every step appends an ``ExplainLine`` so that ``kpi score explain``, the result
-email and the result page show the same breakdown, and the lines of the criteria
-add up to the total. Decimals throughout; rounding happens only when shown.
+The computation is exact: points are ``fractions.Fraction`` until they leave this
+module, so a total that is mathematically 90 is never 89.999... and the class is
+decided on the exact value. Outside, scores are ``Decimal`` (28 significant
+digits, the same string every time), rounded half-up to two places only when
+shown (``workflow.scoring.explain``).
+
+The combination (DESIGN.md, "Scoring"):
+- each rubric criterion is the weighted mean of the sources that gave it and carry
+  a weight (the supervisor; the reviewee and the peers when the regime weighs them);
+  a source nobody could give (self-assessment missing, peers below the quorum) is
+  left out and the weights of the others renormalised, never counted as zero;
+- a criterion nobody could give (no assigned items, nobody under a leader scored
+  yet, no period worked) is left out of its group and the others are scaled up to
+  the group's maximum; a group where nothing at all can be given cannot be scored
+  (``ScoreNotComputable``): counting it as zero would be the very thing the rule
+  forbids, and scaling the other groups up would let an empty task list earn the
+  task points;
+- the total is the sum of the groups; the class is the band of the exact total,
+  then capped by the regime's class rules (critical criteria) and by the recorded
+  override facts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
+from fractions import Fraction
+from typing import Any
 
-from workflow.scoring.model import Criterion, CriterionKind, Framework, Regime, Source
+from workflow.errors import SubmissionInvalid
+from workflow.scoring.model import (
+    ClassRule,
+    Criterion,
+    CriterionKind,
+    Framework,
+    Override,
+    PointGroup,
+    Regime,
+    Source,
+)
+from workflow.scoring.periods import PeriodScore, PeriodSelection, select_periods
+from workflow.scoring.tasks import TaskItem, TasksResult, Waiver, task_results
 
-ZERO = Decimal(0)
-ONE = Decimal(1)
+ZERO = Fraction(0)
+ONE = Fraction(1)
+_DECIMALS = Context(prec=28, rounding=ROUND_HALF_EVEN)
+
+__all__ = ["TaskItem", "Waiver"]
 
 
-def shown(value: Decimal) -> str:
-    """How a score is shown to people: half-up to two places."""
+def to_decimal(value: Fraction) -> Decimal:
+    """An exact fraction as the Decimal that is stored: 28 significant digits, always the same."""
+    return _DECIMALS.divide(Decimal(value.numerator), Decimal(value.denominator))
+
+
+def shown(value: Decimal | Fraction) -> str:
+    """Half-up to two places: how a number is shown to people (never how it is decided)."""
+    if isinstance(value, Fraction):
+        value = to_decimal(value)
     return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-@dataclass(frozen=True)
-class Waiver:
-    """A deduction waived for an objective cause, confirmed by a named approver."""
+# Why a criterion could not be given (explain has the same in both languages).
+MISSING = {
+    "not_given": "not given by anyone who counts",
+    "no_actual": "no actual value given",
+    "no_items": "no assigned items",
+    "no_subordinates": "nobody under their management in the cycle",
+    "none_scored": "nobody under their management scored yet",
+    "no_period": "no period worked in the cycle's period",
+}
 
-    approver: str
-    reason: str
+
+class ScoreNotComputable(SubmissionInvalid):
+    """A whole point group has nothing that can be scored; nothing was stored."""
 
 
-@dataclass(frozen=True)
-class TaskItem:
-    """One assigned product or work item of the period (Decree 335, Art 14)."""
-
-    title: str
-    completed: bool
-    meets_requirements: bool = False
-    failed_assessments: int = 0
-    delays: int = 0
-    quality_waiver: Waiver | None = None
-    progress_waiver: Waiver | None = None
+# --- inputs -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -53,196 +91,333 @@ class SourceInput:
 
 
 @dataclass(frozen=True)
+class Subordinate:
+    """Someone a leader manages, with their class in the cycle (None: not scored yet)."""
+
+    reviewee_id: str
+    class_id: str | None
+
+
+@dataclass(frozen=True)
+class OverrideNote:
+    """A recorded override fact: which, its source document, who recorded it and when."""
+
+    override_id: str
+    source_document: str = ""
+    recorded_by: str = ""
+    recorded_at: str = ""  # ISO instant
+
+
+@dataclass(frozen=True)
 class ScoringInputs:
     supervisor: SourceInput
     self_assessment: SourceInput | None = None  # None: missing (deadline passed)
     peers: Sequence[SourceInput] = ()  # only when the quorum was reached
-    subordinate_classes: Sequence[str] | None = None  # leaders' unit results
-    overrides: Sequence[str] = ()  # ids of recorded override facts
+    subordinates: Sequence[Subordinate] | None = None  # leaders' unit results
+    overrides: Sequence[OverrideNote | str] = ()  # recorded override facts
     is_leader: bool = False
+    periods: Sequence[PeriodScore] | None = None  # period_mean: the shorter periods
+
+    def override_notes(self) -> list[OverrideNote]:
+        """The override facts, ids given alone read as facts without a document."""
+        return [o if isinstance(o, OverrideNote) else OverrideNote(o) for o in self.overrides]
+
+
+# --- what each kind of criterion found --------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ExplainLine:
-    """One line of the breakdown. ``points`` is set on lines that add to the total."""
+class RubricDetail:
+    given: Mapping[Source, Fraction]  # each source's points (peers: their mean)
+    weights: Mapping[Source, Fraction]  # the sources that count, with their weights
+    peer_answers: int = 0
 
-    key: str  # criterion or group id, or a step name
-    text: str
-    points: Decimal | None = None
-    max: Decimal | None = None
-    adds_to_total: bool = False
+
+@dataclass(frozen=True)
+class RatioDetail:
+    actual: Fraction
+    target: Fraction
+    cap: Fraction
+    capped: bool
+
+
+@dataclass(frozen=True)
+class UnitResultsDetail:
+    threshold_class: str
+    scored: tuple[Subordinate, ...]
+    below: tuple[Subordinate, ...]
+    not_scored: int
+    share: Fraction
+    scope: str
+
+
+@dataclass(frozen=True)
+class PeriodMeanDetail:
+    of_group: str
+    of_group_max: Fraction
+    selection: PeriodSelection
+    mean: Fraction | None  # the group's weighted mean points over the periods used
+
+
+Detail = RubricDetail | RatioDetail | TasksResult | UnitResultsDetail | PeriodMeanDetail | None
 
 
 @dataclass(frozen=True)
 class CriterionResult:
-    criterion_id: str
-    group: str
-    points: Decimal | None  # None: nobody could give it; renormalised away
-    max: Decimal
+    criterion: Criterion
+    raw: Fraction | None  # points out of the criterion's max; None: nobody could give it
+    counted: Fraction  # what it adds to the total (after renormalisation)
+    factor: Fraction  # counted = raw x factor
+    detail: Detail
+    missing: str | None = None  # why it could not be given: a code explain knows
+
+    @property
+    def criterion_id(self) -> str:
+        return self.criterion.id
+
+    @property
+    def max(self) -> Decimal:
+        return self.criterion.max
+
+    @property
+    def points(self) -> Decimal | None:
+        return None if self.raw is None else to_decimal(self.raw)
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    group: PointGroup
+    criteria: tuple[CriterionResult, ...]
+    present_max: Fraction  # sum (or count, for mean) of what could be given
+    points: Fraction
+
+    @property
+    def renormalised(self) -> bool:
+        """Some criterion could not be given, so the others were scaled up."""
+        return any(c.raw is None for c in self.criteria)
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule: ClassRule
+    criteria: tuple[str, ...]  # the critical criteria below the rule's share
+
+
+@dataclass(frozen=True)
+class OverrideHit:
+    override: Override
+    notes: tuple[OverrideNote, ...]  # the facts recorded (a document each)
+    applies: bool  # False: a leaders-only override on someone who leads nobody
 
 
 @dataclass(frozen=True)
 class ScoreResult:
-    total: Decimal
-    class_id: str
-    score_class_id: str  # the class the total alone gives, before overrides
-    forced_by: tuple[str, ...]
-    criteria: tuple[CriterionResult, ...]
-    groups: Mapping[str, Decimal]
-    lines: tuple[ExplainLine, ...]
-    stamp: Mapping[str, str]
+    regime: Regime
+    framework: Framework
+    exact_total: Fraction
+    class_id: str  # after class rules and overrides
+    score_class_id: str  # the class the total alone gives
+    groups: tuple[GroupResult, ...]
+    rule_hits: tuple[RuleHit, ...]
+    override_hits: tuple[OverrideHit, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return to_decimal(self.exact_total)
+
+    @property
+    def criteria(self) -> tuple[CriterionResult, ...]:
+        return tuple(c for g in self.groups for c in g.criteria)
+
+    @property
+    def forced_by(self) -> tuple[str, ...]:
+        """Ids of the class rules and overrides that lowered (or would lower) the class."""
+        return tuple([h.rule.id for h in self.rule_hits]
+                     + [h.override.id for h in self.override_hits if h.applies])
+
+    @property
+    def stamp(self) -> dict[str, Any]:
+        return stamp(self)
 
 
-def task_components(items: Sequence[TaskItem], rules_quality: Decimal, rules_progress: Decimal
-                    ) -> tuple[Decimal, Decimal, Decimal, list[str]]:
-    """Quantity, quality and progress (each 0..1) of a list of assigned items."""
-    assigned = Decimal(len(items))
-    notes: list[str] = []
-    completed = sum((ONE for i in items if i.completed), ZERO)
-    quality = ZERO
-    progress = ZERO
-    for n, item in enumerate(items, 1):
-        if item.completed and item.meets_requirements:
-            if item.failed_assessments and item.quality_waiver is None:
-                q = max(ZERO, ONE - rules_quality * item.failed_assessments)
-                notes.append(f"item {n} ({item.title}): quality -{rules_quality * 100:.0f}% x "
-                             f"{item.failed_assessments} failed assessment(s)")
-            else:
-                q = ONE
-                if item.failed_assessments:
-                    notes.append(f"item {n} ({item.title}): quality deduction waived by "
-                                 f"{item.quality_waiver.approver if item.quality_waiver else ''}: "
-                                 f"{item.quality_waiver.reason if item.quality_waiver else ''}")
-            quality += q
-        if item.completed:
-            if item.delays and item.progress_waiver is None:
-                p = max(ZERO, ONE - rules_progress * item.delays)
-                notes.append(f"item {n} ({item.title}): progress -{rules_progress * 100:.0f}% x "
-                             f"{item.delays} delay(s)")
-            else:
-                p = ONE
-                if item.delays and item.progress_waiver:
-                    notes.append(f"item {n} ({item.title}): progress deduction waived by "
-                                 f"{item.progress_waiver.approver}: {item.progress_waiver.reason}")
-            progress += p
-    return completed / assigned, quality / assigned, progress / assigned, notes
+# --- computing ------------------------------------------------------------------------
 
 
-def _rubric(c: Criterion, regime: Regime, inputs: ScoringInputs) -> tuple[Decimal | None, str]:
-    given: dict[Source, Decimal] = {}
+def _rubric(c: Criterion, regime: Regime, inputs: ScoringInputs
+            ) -> tuple[Fraction | None, RubricDetail, str | None]:
+    given: dict[Source, Fraction] = {}
     if c.id in inputs.supervisor.points:
-        given[Source.SUPERVISOR] = inputs.supervisor.points[c.id]
+        given[Source.SUPERVISOR] = Fraction(inputs.supervisor.points[c.id])
     if inputs.self_assessment is not None and c.id in inputs.self_assessment.points:
-        given[Source.SELF] = inputs.self_assessment.points[c.id]
-    if c.peer_rated:
-        peer_points = [p.points[c.id] for p in inputs.peers if c.id in p.points]
-        if peer_points:
-            given[Source.PEER] = sum(peer_points, ZERO) / len(peer_points)
-    weights = {s: regime.source_weights.get(s, ZERO) for s in given}
+        given[Source.SELF] = Fraction(inputs.self_assessment.points[c.id])
+    peer_points = [Fraction(p.points[c.id]) for p in inputs.peers if c.id in p.points] \
+        if c.peer_rated else []
+    if peer_points:
+        given[Source.PEER] = sum(peer_points, ZERO) / len(peer_points)
+    weights = {s: Fraction(regime.source_weights.get(s, 0)) for s in given}
     counted = {s: w for s, w in weights.items() if w > 0}
+    detail = RubricDetail(given, counted, len(peer_points))
     if not counted:
-        return None, "not given"
+        return None, detail, "not_given"
     weight_sum = sum(counted.values(), ZERO)
     points = sum((given[s] * w for s, w in counted.items()), ZERO) / weight_sum
-    parts = [f"{s.value} {shown(given[s])}" + ("" if s in counted else " (advisory)")
-             for s in given]
-    if len(counted) > 1 or weight_sum != ONE:
-        parts.append("weights " + ", ".join(f"{s.value} {w}" for s, w in counted.items()))
-    return points, "; ".join(parts)
+    return min(points, Fraction(c.max)), detail, None
+
+
+def _ratio(c: Criterion, inputs: ScoringInputs
+           ) -> tuple[Fraction | None, RatioDetail | None, str | None]:
+    actual = inputs.supervisor.actuals.get(c.id)
+    if actual is None or c.target is None:
+        return None, None, "no_actual"
+    share = Fraction(actual) / Fraction(c.target)
+    cap = Fraction(c.cap)
+    detail = RatioDetail(Fraction(actual), Fraction(c.target), cap, share > cap)
+    return min(share, cap) * Fraction(c.max), detail, None
+
+
+def _tasks(c: Criterion, regime: Regime, inputs: ScoringInputs
+           ) -> tuple[Fraction | None, TasksResult | None, str | None]:
+    items = inputs.supervisor.tasks
+    if not items:
+        return None, None, "no_items"
+    result = task_results(items, Fraction(regime.tasks.quality_deduction_per_failed_assessment),
+                          Fraction(regime.tasks.progress_deduction_per_delay))
+    return result.mean * Fraction(c.max), result, None
+
+
+def _unit_results(c: Criterion, regime: Regime, inputs: ScoringInputs
+                  ) -> tuple[Fraction | None, UnitResultsDetail | None, str | None]:
+    rule = regime.unit_results
+    if rule is None or inputs.subordinates is None:
+        return None, None, "no_subordinates"
+    scored = tuple(s for s in inputs.subordinates if s.class_id is not None)
+    not_scored = len(inputs.subordinates) - len(scored)
+    floor = regime.class_index(rule.all_at_least)
+    below = tuple(s for s in scored if regime.class_index(s.class_id or "") > floor)
+    share = Fraction(rule.share_when_all if not below else rule.share_otherwise)
+    detail = UnitResultsDetail(rule.all_at_least, scored, below, not_scored, share, rule.scope)
+    if not scored:
+        return None, detail, "no_subordinates" if not inputs.subordinates else "none_scored"
+    return share * Fraction(c.max), detail, None
+
+
+def _period_mean(c: Criterion, regime: Regime, inputs: ScoringInputs
+                 ) -> tuple[Fraction | None, PeriodMeanDetail | None, str | None]:
+    group = regime.group(c.of_group or "")
+    selection = select_periods(inputs.periods or (), [g.id for g in regime.groups])
+    mean = selection.mean(group.id)
+    detail = PeriodMeanDetail(group.id, Fraction(group.max), selection, mean)
+    if mean is None:
+        return None, detail, "no_period"
+    return mean * Fraction(c.max) / Fraction(group.max), detail, None
 
 
 def _criterion(c: Criterion, regime: Regime, inputs: ScoringInputs
-               ) -> tuple[Decimal | None, list[str]]:
+               ) -> tuple[Fraction | None, Detail, str | None]:
     if c.kind is CriterionKind.RUBRIC:
-        points, detail = _rubric(c, regime, inputs)
-        return points, [detail]
+        return _rubric(c, regime, inputs)
     if c.kind is CriterionKind.RATIO:
-        actual = inputs.supervisor.actuals.get(c.id)
-        if actual is None or c.target is None:
-            return None, ["no actual value given"]
-        share = min(actual / c.target, c.cap)
-        return share * c.max, [f"actual {actual} / target {c.target}"
-                               + (f" capped at {c.cap}" if actual / c.target > c.cap else "")]
+        return _ratio(c, inputs)
     if c.kind is CriterionKind.TASKS:
-        items = inputs.supervisor.tasks
-        if not items:
-            return None, ["no assigned items"]
-        qty, qual, prog, notes = task_components(
-            items, regime.tasks.quality_deduction_per_failed_assessment,
-            regime.tasks.progress_deduction_per_delay)
-        mean = (qty + qual + prog) / 3
-        detail = (f"{len(items)} items: quantity {shown(qty * 100)}%, "
-                  f"quality {shown(qual * 100)}%, progress {shown(prog * 100)}%; "
-                  f"mean {shown(mean * 100)}%")
-        return mean * c.max, [detail, *notes]
-    # UNIT_RESULTS
-    rule = regime.unit_results
-    classes = inputs.subordinate_classes
-    if rule is None or not classes:
-        return None, ["no subordinate results yet"]
-    floor = regime.class_index(rule.all_at_least)
-    below = [k for k in classes if regime.class_index(k) > floor]
-    share = rule.share_when_all if not below else rule.share_otherwise
-    detail = (f"{len(classes)} subordinates, {len(below)} below {rule.all_at_least}: "
-              f"{shown(share * 100)}%")
-    return share * c.max, [detail]
+        return _tasks(c, regime, inputs)
+    if c.kind is CriterionKind.UNIT_RESULTS:
+        return _unit_results(c, regime, inputs)
+    return _period_mean(c, regime, inputs)
+
+
+def _group(g: PointGroup, framework: Framework, regime: Regime, inputs: ScoringInputs
+           ) -> GroupResult:
+    computed = [(c, *_criterion(c, regime, inputs)) for c in framework.criteria
+                if c.group == g.id]
+    present = [(c, raw) for c, raw, _, _ in computed if raw is not None]
+    if not present:
+        why = "; ".join(f"{c.id}: {MISSING.get(missing or '', missing)}"
+                        for c, _, _, missing in computed)
+        raise ScoreNotComputable(None, {g.id: (
+            f"nothing in {g.label.en!r} can be scored ({why}); a group is never counted as "
+            "zero: give its inputs (the assigned items, the periods worked), or cancel the "
+            "evaluation with a reason")})
+    gmax = Fraction(g.max)
+    results: list[CriterionResult] = []
+    if g.combine == "sum":
+        present_max = sum((Fraction(c.max) for c, _ in present), ZERO)
+        factors = {c.id: gmax / present_max for c, _ in present}
+    else:  # mean: each criterion counts equally, as its share of its own maximum
+        present_max = Fraction(len(present))
+        factors = {c.id: gmax / (Fraction(c.max) * len(present)) for c, _ in present}
+    for c, raw, detail, missing in computed:
+        if raw is None:
+            results.append(CriterionResult(c, None, ZERO, ZERO, detail, missing))
+        else:
+            factor = factors[c.id]
+            results.append(CriterionResult(c, raw, raw * factor, factor, detail))
+    points = sum((r.counted for r in results), ZERO)
+    return GroupResult(g, tuple(results), present_max, points)
 
 
 def score(regime: Regime, framework: Framework, inputs: ScoringInputs) -> ScoreResult:
-    """The total, the class and the breakdown of one evaluation."""
-    lines: list[ExplainLine] = []
-    results: list[CriterionResult] = []
-    groups: dict[str, Decimal] = {}
-    for g in regime.groups:
-        criteria = [c for c in framework.criteria if c.group == g.id]
-        computed = [(c, *_criterion(c, regime, inputs)) for c in criteria]
-        present_max = sum((c.max for c, p, _ in computed if p is not None), ZERO)
-        factor = g.max / present_max if present_max else ZERO
-        lines.append(ExplainLine(g.id, f"{g.label.en} (at most {g.max})", max=g.max))
-        for c, points, details in computed:
-            results.append(CriterionResult(c.id, g.id, points, c.max))
-            if points is None:
-                lines.append(ExplainLine(c.id, f"  {c.label.en}: {details[0]}; left out, "
-                                         "the others are scaled up", max=c.max))
-                continue
-            scaled = points * factor
-            text = f"  {c.label.en}: {shown(points)} / {c.max} ({details[0]})"
-            if factor != ONE:
-                text += f" x {shown(factor)} renormalised = {shown(scaled)}"
-            lines.append(ExplainLine(c.id, text, scaled, c.max, adds_to_total=True))
-            lines.extend(ExplainLine(c.id, f"    {note}") for note in details[1:])
-        groups[g.id] = sum((p * factor for _, p, _ in computed if p is not None), ZERO)
-        if present_max and factor != ONE:
-            lines.append(ExplainLine(
-                g.id, f"  renormalised: the criteria given carry {present_max} of {g.max} "
-                "points, so each is scaled by " + shown(factor)))
-        elif not present_max:
-            lines.append(ExplainLine(g.id, "  nothing could be given in this group"))
-    total = sum(groups.values(), ZERO)
-    score_class = next(c.id for c in regime.classes if total >= c.min)
-    forced = tuple(
-        o.id for o in regime.overrides
-        if o.id in inputs.overrides and (inputs.is_leader or not o.leaders_only)
-    )
+    """The total, the class and everything the breakdown shows, for one evaluation.
+
+    Raises ScoreNotComputable when a whole point group has nothing to score.
+    """
+    groups = tuple(_group(g, framework, regime, inputs) for g in regime.groups)
+    total = sum((g.points for g in groups), ZERO)
+    score_class = regime.class_by_score(total)
     class_id = score_class
-    for override_id in forced:
-        o = next(o for o in regime.overrides if o.id == override_id)
-        if regime.class_index(o.forces_class) > regime.class_index(class_id):
-            class_id = o.forces_class
-    lines.append(ExplainLine("total", f"Total: {shown(total)} / {regime.scale}", total,
-                             regime.scale))
-    band = regime.band(score_class)
-    lines.append(ExplainLine("class", f"Class by score: {band.label.en} (from {band.min})"))
-    for override_id in forced:
-        o = next(o for o in regime.overrides if o.id == override_id)
-        lines.append(ExplainLine(
-            "override", f"Override: {o.label.en} -> {regime.band(o.forces_class).label.en}"))
-    stamp = {
-        "regime_id": regime.id,
-        "regime_version": str(regime.version),
-        "framework_id": framework.id,
-        "framework_version": str(framework.version),
-        "framework_hash": framework.content_hash,
+    rule_hits: list[RuleHit] = []
+    for rule in regime.class_rules:
+        below = tuple(r.criterion.id for g in groups for r in g.criteria
+                      if r.criterion.critical and r.raw is not None
+                      and r.raw < Fraction(rule.share) * Fraction(r.criterion.max))
+        if below:
+            rule_hits.append(RuleHit(rule, below))
+            class_id = regime.lower(class_id, rule.forces_class)
+    notes = inputs.override_notes()
+    override_hits: list[OverrideHit] = []
+    for o in regime.overrides:
+        mine = tuple(n for n in notes if n.override_id == o.id)
+        if not mine:
+            continue
+        applies = inputs.is_leader or not o.leaders_only
+        override_hits.append(OverrideHit(o, mine, applies))
+        if applies:
+            class_id = regime.lower(class_id, o.forces_class)
+    return ScoreResult(regime, framework, total, class_id, score_class, groups,
+                       tuple(rule_hits), tuple(override_hits))
+
+
+def stamp(result: ScoreResult) -> dict[str, Any]:
+    """What is stored with every score so that it can be recomputed and shown years later.
+
+    The rules (regime id and version, framework id, version and content hash), the
+    class rules and overrides that capped the class, the points of each group (the
+    year-end mean reads them) and the breakdown per criterion: its labels, its
+    points out of its max, and what it counted for after renormalisation.
+    """
+    fw = result.framework
+    breakdown = []
+    for g in result.groups:
+        for c in g.criteria:
+            entry: dict[str, Any] = {
+                "criterion": c.criterion.id, "group": g.group.id,
+                "label": {"en": c.criterion.label.en, "vi": c.criterion.label.vi},
+                "points": None if c.raw is None else str(to_decimal(c.raw)),
+                "max": str(c.criterion.max), "counted": str(to_decimal(c.counted)),
+            }
+            if isinstance(c.detail, UnitResultsDetail):
+                entry["unit_results"] = {
+                    "share": None if c.raw is None else str(to_decimal(c.detail.share)),
+                    "below": [s.reviewee_id for s in c.detail.below],
+                    "scored": len(c.detail.scored), "not_scored": c.detail.not_scored}
+            breakdown.append(entry)
+    return {
+        "regime_id": result.regime.id,
+        "regime_version": str(result.regime.version),
+        "framework_id": fw.id,
+        "framework_version": str(fw.version),
+        "framework_hash": fw.content_hash,
+        "exact_total": str(result.exact_total),
+        "forced_by": list(result.forced_by),
+        "groups": {g.group.id: str(to_decimal(g.points)) for g in result.groups},
+        "breakdown": breakdown,
     }
-    return ScoreResult(total, class_id, score_class, forced, tuple(results), groups,
-                       tuple(lines), stamp)

@@ -26,7 +26,7 @@ from workflow.errors import (
     NotPermitted,
     SubmissionInvalid,
 )
-from workflow.scoring.quota import PoolMember, PoolMeter, meters
+from workflow.scoring.quota import PoolMember, PoolMeter, breaking_members, meters
 from workflow.service import pool
 from workflow.service.core import EVALUATION, Service, load_people, load_snapshots
 from workflow.service.rules import CycleRules
@@ -83,6 +83,7 @@ def view(svc: Service, cycle_id: str, session: Session | None = None) -> Calibra
     members = [PoolMember(r.id, r.reviewee_id, r.task_group, r.final_class) for r in rows]
     ratio = rules.config.calibration.exception_ratio
     pool_meters = meters(quota, members, ratio) if quota else []
+    breaking = breaking_members(quota, members, ratio) if quota else {}
     people = load_people(session, [r.reviewee_id for r in rows])
     return CalibrationView(
         cycle_id=cycle_id, calibrator_id=cycle.calibrator_id, meters=pool_meters,
@@ -94,6 +95,7 @@ def view(svc: Service, cycle_id: str, session: Session | None = None) -> Calibra
             "reviewee_name": people[r.reviewee_id].full_name if r.reviewee_id in people else "",
             "unit_id": r.unit_id, "task_group": r.task_group, "state": r.state,
             "score": r.score, "score_class": r.score_class, "final_class": r.final_class,
+            "breaks": breaking.get(r.id, []),  # the pools whose quota this one breaks
         } for r in rows],
     )
 
@@ -149,7 +151,9 @@ def approve(svc: Service, cycle_id: str, actor_id: str, *, now: datetime | None 
             raise NotPermitted(0, actor_id, "approve_calibration",
                                f"only the calibrator of cycle {cycle_id} "
                                f"({cycle.calibrator_id}) approves it")
+        rules = svc.rules.get(session, cycle_id)
         current = view(svc, cycle_id, session)
+        _check_exception(rules, current)
         if current.not_yet_scored:
             raise CalibrationError(
                 f"cycle {cycle_id}: {current.not_yet_scored} evaluation(s) have not reached "
@@ -169,9 +173,43 @@ def approve(svc: Service, cycle_id: str, actor_id: str, *, now: datetime | None 
         changes = [plan(svc, session, snap, Trigger.APPROVE_CALIBRATION, actor_id, now=now)
                    for snap in snaps.values()]
         pool.cancel_timers(session, cycle_id, now)
+        pools = {m.pool: {"limited": m.limited, "relative": m.relative, "allowed": m.allowed,
+                          "ratio": str(m.ratio), "metered": m.metered}
+                 for m in current.meters}
+        record: dict[str, Any] = {"pools": pools, "evaluations": len(changes)}
+        if current.exception_ratio is not None:
+            record["exception_ratio"] = str(current.exception_ratio)
+            record["exception_decision"] = current.exception_decision
         session.execute(insert(APPROVAL).values(
-            cycle_id=cycle_id, approved_by=actor_id, approved_at=now,
-            pools={m.pool: {"limited": m.limited, "relative": m.relative,
-                            "allowed": m.allowed} for m in current.meters}))
+            cycle_id=cycle_id, approved_by=actor_id, approved_at=now, pools=record))
         write(svc, session, changes)
+        audit.append(session, [audit.AuditEntry(
+            actor_id=actor_id, role=Role.CALIBRATOR.value, at=now,
+            trigger="approve_calibration_pools", cycle_id=cycle_id,
+            reason=_approval_reason(current), payload=record)])
     return len(changes)
+
+
+def _check_exception(rules: CycleRules, current: CalibrationView) -> None:
+    """An exception ratio needs its decision on record and stays within the regime's ceiling."""
+    quota = rules.regime.quota
+    ratio = current.exception_ratio
+    if ratio is None or quota is None:
+        return
+    if not (current.exception_decision or "").strip():
+        raise CalibrationError(f"cycle {current.cycle_id}: the exception ratio {ratio} needs "
+                               "calibration.exception_decision, the decision on record")
+    ceiling = quota.exception_max_ratio
+    if ceiling is not None and ratio > ceiling:
+        raise CalibrationError(f"cycle {current.cycle_id}: the exception ratio {ratio} is above "
+                               f"the most regime {rules.regime.id} allows ({ceiling})")
+
+
+def _approval_reason(current: CalibrationView) -> str:
+    held = "; ".join(f"{m.pool} {m.limited}/{m.allowed}" + ("" if m.metered else " (not metered)")
+                     for m in current.meters)
+    text = f"every pool holds its quota: {held or 'no quota'}"
+    if current.exception_ratio is not None:
+        text += (f"; exception ratio {current.exception_ratio} by decision "
+                 f"{current.exception_decision}")
+    return text

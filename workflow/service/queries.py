@@ -14,13 +14,17 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from workflow.clock import utc_now
-from workflow.domain import OPEN_STATES, State, SubmissionKind
+from workflow.domain import OPEN_STATES, State, SubmissionKind, Trigger
 from workflow.errors import CycleNotFound
-from workflow.scoring import ScoreResult, shown
-from workflow.service.core import EVALUATION, Service, load_people, load_snapshot
-from workflow.service.scoring_inputs import compute, submissions_of
+from workflow.scoring import Line, ScoreResult, lines, shown
+from workflow.scoring.explain import msg
+from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshot
+from workflow.service.scoring_inputs import SUBMISSION, compute, score_basis
 from workflow.store import audit
-from workflow.store.tables import Cycle, Outbox, Unit
+from workflow.store.tables import AuditEvent, CalibrationMove, Cycle, Outbox, Unit
+
+MOVE = CalibrationMove.__table__  # type: ignore[attr-defined]
+AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 
 OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 CYCLE = Cycle.__table__  # type: ignore[attr-defined]
@@ -124,6 +128,7 @@ class Explanation:
     evaluation_id: int
     reviewee_id: str
     reviewee_name: str
+    locale: str  # the reviewee's language: the one the result email and page use
     state: str
     stored_score: str | None
     stored_class: str | None
@@ -132,32 +137,95 @@ class Explanation:
     stamp: dict[str, object]
     recomputed_matches: bool | None
     calibration_note: str | None
+    lines: list[Line] = field(default_factory=list)  # the breakdown, in both languages
+    stale: bool = False  # finalised, and the unit results changed after (see the lines)
 
 
 def explain(svc: Service, evaluation_id: int) -> Explanation:
-    """Recompute the score from the stored submissions with the stamped rules, line by line."""
+    """Recompute the score from the stored submissions with the stamped rules, line by line.
+
+    The lines are the score's breakdown (``workflow.scoring.explain``) with the facts
+    on the record around it: the appeal revision it comes from, calibration moves and
+    quota caps, recomputations of a leader's unit results.
+    """
     with svc.store.read() as session:
         snap = load_snapshot(svc, session, evaluation_id, lock=False)
         people = load_people(session, [snap.row["reviewee_id"]])
-        revisions = [p for p in submissions_of(session, evaluation_id,
-                                               SubmissionKind.APPEAL_DECISION)
-                     if p.get("decision") == "revise_score"]
-        scores = submissions_of(session, evaluation_id, SubmissionKind.SUPERVISOR_SCORE)
-        basis = revisions[-1]["score"] if revisions else (scores[-1] if scores else None)
+        basis = score_basis(session, evaluation_id)
         result = compute(session, snap, basis) if basis is not None else None
+        facts = _facts(session, snap)
     row = snap.row
+    regime = snap.rules.regime
     matches = None
     if result is not None and row["score"] is not None:
-        matches = Decimal(row["score"]) == result.total
+        matches = (Decimal(row["score"]) == result.total
+                   and row["score_class"] == result.class_id)
     note = None
     if row["final_class"] and row["score_class"] and row["final_class"] != row["score_class"]:
         note = (f"calibration moved the class from {row['score_class']} to "
                 f"{row['final_class']}; the score did not change")
+    out: list[Line] = []
+    stamp = dict(row["score_stamp"] or {})
+    if result is not None:
+        out.append(Line("rules", "rules", 0, msg(
+            "rules", regime=result.regime.id, regime_version=result.regime.version,
+            framework=result.framework.id, framework_version=result.framework.version,
+            hash=result.framework.content_hash[:12])))
+        out.extend(facts["revision"])
+        out.extend(lines(result, self_missing=bool(row["self_assessment_missing"])))
+        out.extend(facts["moves"])
+        cap = stamp.get("quota_cap")
+        if isinstance(cap, dict):
+            out.append(Line("quota", "quota", 0, msg(
+                "quota_cap", cls=regime.band(str(cap["class"])).label,
+                to_cls=regime.band(str(cap["to"])).label, pools=list(cap["pools"]))))
+        out.extend(facts["recomputed"])
+        if row["final_class"] and row["final_class"] != result.class_id:
+            out.append(Line("final_class", "final_class", 0, msg(
+                "final_class", cls=regime.band(row["final_class"]).label)))
+    stale = bool(facts["stale"]) and row["state"] == State.FINALISED.value and matches is False
+    if stale:
+        out.extend(facts["stale"])
     person = people.get(row["reviewee_id"])
     return Explanation(evaluation_id, row["reviewee_id"],
-                       person.full_name if person else row["reviewee_id"], row["state"],
+                       person.full_name if person else row["reviewee_id"],
+                       person.locale if person else "vi", row["state"],
                        row["score"], row["score_class"], row["final_class"], result,
-                       dict(row["score_stamp"] or {}), matches, note)
+                       stamp, matches, note, out, stale)
+
+
+def _facts(session: Session, snap: Snapshot) -> dict[str, list[Line]]:
+    """What the record says happened to the score and class, as bilingual lines."""
+    regime = snap.rules.regime
+    out: dict[str, list[Line]] = {"revision": [], "moves": [], "recomputed": [], "stale": []}
+    revisions = session.execute(
+        select(SUBMISSION.c.author_id, SUBMISSION.c.submitted_at, SUBMISSION.c.payload)
+        .where(SUBMISSION.c.evaluation_id == snap.id,
+               SUBMISSION.c.kind == SubmissionKind.APPEAL_DECISION.value)
+        .order_by(SUBMISSION.c.id)).all()
+    revised = [r for r in revisions if r.payload.get("decision") == Trigger.REVISE_SCORE.value]
+    if revised:
+        r = revised[-1]
+        out["revision"].append(Line("appeal", "appeal", 0, msg(
+            "appeal_revised", by=r.author_id, at=f"{r.submitted_at:%Y-%m-%d}",
+            reason=r.payload.get("reason") or "-")))
+    for m in session.execute(select(MOVE).where(MOVE.c.evaluation_id == snap.id)
+                             .order_by(MOVE.c.id)):
+        out["moves"].append(Line("calibration", "calibration", 0, msg(
+            "calibration", from_cls=regime.band(m.from_class).label,
+            to_cls=regime.band(m.to_class).label, by=m.moved_by, at=f"{m.moved_at:%Y-%m-%d}",
+            reason=m.reason)))
+    for a in session.execute(
+            select(AUDIT.c.trigger, AUDIT.c.at, AUDIT.c.reason)
+            .where(AUDIT.c.evaluation_id == snap.id,
+                   AUDIT.c.trigger.in_(["recompute_unit_results", "unit_results_stale"]))
+            .order_by(AUDIT.c.seq)):
+        if a.trigger == "recompute_unit_results":
+            out["recomputed"].append(Line("recomputed", "recomputed", 0, msg(
+                "recomputed", at=f"{a.at:%Y-%m-%d}", reason=a.reason or "")))
+        else:
+            out["stale"].append(Line("stale", "stale", 0, msg("stale", reason=a.reason or "")))
+    return out
 
 
 def verify_audit(svc: Service) -> audit.VerifyResult:

@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select
 from workflow import permissions
 from workflow.calendar import at_local, zone
 from workflow.clock import utc_now
-from workflow.domain import TERMINAL_STATES, Role, State, SubmissionKind, TimerKind, TimerStatus
+from workflow.domain import TERMINAL_STATES, Role, State, TimerKind, TimerStatus
 from workflow.errors import NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
 from workflow.service import pool
 from workflow.service.core import (
@@ -30,7 +30,7 @@ from workflow.service.core import (
 )
 from workflow.service.notices import STATE_ACTIONS, make_mail, notices_for, recipients
 from workflow.service.rules import CycleRules
-from workflow.service.scoring_inputs import compute, submissions_of
+from workflow.service.scoring_inputs import compute, score_basis, scored_values
 from workflow.service.timers import overdue_rows, phase_timers
 from workflow.service.transition import (
     DEADLINE,
@@ -294,32 +294,37 @@ def record_override(svc: Service, evaluation_id: int, override_id: str, source_d
                     actor_id: str, *, now: datetime | None = None) -> Change:
     """Record a fact that forces a class (discipline, a conclusion) with its source document.
 
-    If the evaluation is already scored and not final, its class is recomputed now.
+    The fact is a row of its own (which override, the document, who, when) and an
+    audit row. If the evaluation is already scored and not final, its class is
+    recomputed now (the score does not change); a leader above it follows.
     """
     now = now or utc_now()
     document = _reason(evaluation_id, source_document, "source_document")
     with svc.store.write() as session:
         snap = load_snapshot(svc, session, evaluation_id)
         role = permissions.check_record("record_override", actor_id, snap.view, now)
-        known = {o.id for o in snap.rules.regime.overrides}
+        regime = snap.rules.regime
+        known = {o.id for o in regime.overrides}
         if override_id not in known:
             raise SubmissionInvalid(evaluation_id, {"override": (
-                f"{override_id!r} is not an override of regime {snap.rules.regime.id}; "
-                f"known: {', '.join(sorted(known))}")})
-        if snap.state is State.FINALISED:
-            raise WorkflowError(f"evaluation {evaluation_id} is finalised; reopen it first")
+                f"{override_id!r} is not an override of regime {regime.id}; "
+                f"known: {', '.join(sorted(known)) or 'none'}")})
+        if regime.override(override_id).leaders_only and not snap.row["is_leader"]:
+            raise SubmissionInvalid(evaluation_id, {"override": (
+                f"{override_id} concerns leaders only, and {snap.row['reviewee_id']} leads "
+                "nobody in the organisation")})
+        if snap.state in TERMINAL_STATES:
+            raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}; an override "
+                                "is recorded on an open evaluation (reopen a finalised one first)")
         session.execute(insert(OVERRIDE).values(
             evaluation_id=evaluation_id, override_id=override_id, source_document=document,
             recorded_by=actor_id, recorded_at=now))
         values: dict[str, Any] = {}
-        scores = submissions_of(session, evaluation_id, SubmissionKind.SUPERVISOR_SCORE)
-        if snap.row["score"] is not None and scores:
-            result = compute(session, snap, scores[-1])
-            values = {"score_class": result.class_id, "final_class": result.class_id,
-                      "score_stamp": {**(snap.row["score_stamp"] or {}),
-                                      "forced_by": list(result.forced_by)}}
+        basis = score_basis(session, evaluation_id)
+        if snap.row["score"] is not None and basis is not None:
+            values = scored_values(session, snap, compute(session, snap, basis))
         change = _record(snap, "record_override", actor_id, role, now, values, document,
-                         {"override": override_id})
+                         {"override": override_id, "source_document": document})
         if values and snap.state is State.APPEAL_WINDOW:
             row = {**snap.row, **change.values}
             people = _people(session, snap)

@@ -71,19 +71,13 @@ def load_rules_from_files(loaded: LoadedCycle, config_dir: Path) -> CycleRules:
     """The cycle's regime and frameworks read from ``config_dir``; errors name each file."""
     cycle = loaded.config
     regime_path = _rule_file(config_dir, "regimes", cycle.regime)
-    regime = load_regime(regime_path)
-    if regime.id != cycle.regime:
-        raise ConfigFileError(str(regime_path), None, "id", f"is {regime.id!r} but the file "
-                              f"name says {cycle.regime!r}")
+    regime = load_regime(regime_path, expected_id=cycle.regime)
     frameworks: dict[str, Framework] = {}
     groups: dict[str, str] = {}
     errors: list[ConfigFileError] = []
     for fw_id in cycle.frameworks:
         path = _rule_file(config_dir, "frameworks", fw_id)
-        fw = load_framework(path, regime)
-        if fw.id != fw_id:
-            errors.append(ConfigFileError(str(path), None, "id", f"is {fw.id!r} but the file name "
-                                          f"says {fw_id!r}"))
+        fw = load_framework(path, regime, expected_id=fw_id)
         for group in fw.position_groups:
             if group in groups:
                 errors.append(ConfigFileError(str(path), None, "position_groups",

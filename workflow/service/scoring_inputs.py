@@ -1,22 +1,45 @@
-"""Gathering what a score is computed from: the submissions, the overrides, the team."""
+"""Gathering what a score is computed from, and the columns a score is stored in.
+
+The inputs: the submissions (the supervisor's score, the reviewee's proposal, the
+peers' answers when the quorum was reached), the recorded override facts, the
+people a leader manages with their classes, and, for a longer period (the year
+end), the finalised shorter periods of the same person with the imported ones.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from workflow.domain import State, SubmissionKind
-from workflow.scoring import ScoreResult, ScoringInputs, SourceInput, TaskItem, Waiver, score
-from workflow.scoring.model import Framework
+from workflow.domain import State, SubmissionKind, Trigger
+from workflow.scoring import (
+    OverrideNote,
+    PeriodScore,
+    ScoreResult,
+    ScoringInputs,
+    SourceInput,
+    Subordinate,
+    TaskItem,
+    Waiver,
+    score,
+)
+from workflow.scoring.model import CriterionKind, Framework
+from workflow.scoring.periods import PeriodStatus
+from workflow.service import quota_guard
 from workflow.service.core import EVALUATION, Snapshot
-from workflow.store.tables import OverrideFact, Submission
+from workflow.store.tables import AuditEvent, Cycle, ImportedPeriod, OverrideFact, Submission
 
 SUBMISSION = Submission.__table__  # type: ignore[attr-defined]
 OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
+CYCLE = Cycle.__table__  # type: ignore[attr-defined]
+IMPORTED = ImportedPeriod.__table__  # type: ignore[attr-defined]
+AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+SCORED_STATES = (State.CALIBRATION, State.APPEAL_WINDOW, State.APPEAL_REVIEW, State.FINALISED)
 
 
 def source_input(payload: Mapping[str, Any]) -> SourceInput:
@@ -45,6 +68,7 @@ def source_input(payload: Mapping[str, Any]) -> SourceInput:
 
 def submissions_of(session: Session, evaluation_id: int, kind: SubmissionKind
                    ) -> list[dict[str, Any]]:
+    """Every submission of ``kind`` on the evaluation, oldest first, with its author."""
     rows = session.execute(
         select(SUBMISSION.c.payload, SUBMISSION.c.author_id)
         .where(SUBMISSION.c.evaluation_id == evaluation_id, SUBMISSION.c.kind == kind.value)
@@ -53,44 +77,172 @@ def submissions_of(session: Session, evaluation_id: int, kind: SubmissionKind
     return [dict(r.payload, _author=r.author_id) for r in rows]
 
 
+def score_basis(session: Session, evaluation_id: int) -> dict[str, Any] | None:
+    """The score payload in force: the last appeal revision, else the last supervisor score."""
+    revisions = [p for p in submissions_of(session, evaluation_id,
+                                           SubmissionKind.APPEAL_DECISION)
+                 if p.get("decision") == Trigger.REVISE_SCORE.value]
+    if revisions:
+        return dict(revisions[-1]["score"])
+    scores = submissions_of(session, evaluation_id, SubmissionKind.SUPERVISOR_SCORE)
+    return scores[-1] if scores else None
+
+
 def framework_of(snap: Snapshot) -> Framework:
+    """The framework the evaluation was opened with (by content hash)."""
     fw = snap.rules.frameworks.get(snap.row["framework_hash"])
     if fw is None:
         raise KeyError(f"framework {snap.row['framework_hash'][:12]} of evaluation {snap.id}")
     return fw
 
 
+def override_notes(session: Session, evaluation_id: int) -> list[OverrideNote]:
+    """The override facts recorded on an evaluation, oldest first."""
+    return [OverrideNote(r.override_id, r.source_document, r.recorded_by,
+                         r.recorded_at.isoformat())
+            for r in session.execute(
+                select(OVERRIDE.c.override_id, OVERRIDE.c.source_document,
+                       OVERRIDE.c.recorded_by, OVERRIDE.c.recorded_at)
+                .where(OVERRIDE.c.evaluation_id == evaluation_id).order_by(OVERRIDE.c.id))]
+
+
+def subordinates_of(session: Session, snap: Snapshot) -> list[Subordinate]:
+    """The people the reviewee manages in this cycle, with their classes.
+
+    ``scope: subtree``: everyone below them in the cycle's supervisor tree (a recursive
+    query, so a head of agency sees the whole agency); ``direct``: their direct reports.
+    Cancelled evaluations are not counted, but the tree goes on through them.
+    """
+    rule = snap.rules.regime.unit_results
+    cycle_id, leader = snap.row["cycle_id"], snap.row["reviewee_id"]
+    if rule is not None and rule.scope == "subtree":
+        below = (select(EVALUATION.c.reviewee_id)
+                 .where(EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.supervisor_id == leader)
+                 .cte("below", recursive=True))
+        deeper = EVALUATION.alias("deeper")
+        below = below.union(select(deeper.c.reviewee_id).where(
+            deeper.c.cycle_id == cycle_id, deeper.c.supervisor_id == below.c.reviewee_id))
+        who = EVALUATION.c.reviewee_id.in_(select(below.c.reviewee_id))
+    else:
+        who = EVALUATION.c.supervisor_id == leader
+    rows = session.execute(
+        select(EVALUATION.c.reviewee_id, EVALUATION.c.final_class, EVALUATION.c.score_class)
+        .where(EVALUATION.c.cycle_id == cycle_id, who,
+               EVALUATION.c.reviewee_id != leader,
+               EVALUATION.c.state != State.CANCELLED.value)
+        .order_by(EVALUATION.c.reviewee_id)).all()
+    return [Subordinate(r.reviewee_id, r.final_class or r.score_class) for r in rows]
+
+
+def _cancel_reasons(session: Session, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(AUDIT.c.evaluation_id, AUDIT.c.reason)
+        .where(AUDIT.c.evaluation_id.in_(ids), AUDIT.c.trigger == Trigger.CANCEL.value)
+        .order_by(AUDIT.c.seq)).all()
+    return {r.evaluation_id: r.reason or "" for r in rows}
+
+
+def periods_of(session: Session, snap: Snapshot) -> list[PeriodScore]:
+    """The shorter periods of the reviewee within this cycle's period, with the imported ones.
+
+    Those of this database: every cycle of the same regime whose period lies inside
+    this one (this cycle excluded); finalised ones are worked, cancelled ones carry
+    the reason they were cancelled (leave, transfer), others are not finalised yet.
+    """
+    period = snap.rules.config.period
+    reviewee = snap.row["reviewee_id"]
+    rows = session.execute(
+        select(EVALUATION.c.id, EVALUATION.c.state, EVALUATION.c.score,
+               EVALUATION.c.final_class, EVALUATION.c.score_stamp, CYCLE.c.id.label("cycle"),
+               CYCLE.c.period_start, CYCLE.c.period_end)
+        .join(CYCLE, CYCLE.c.id == EVALUATION.c.cycle_id)
+        .where(EVALUATION.c.reviewee_id == reviewee,
+               CYCLE.c.id != snap.row["cycle_id"],
+               CYCLE.c.regime_id == snap.rules.regime.id,
+               CYCLE.c.period_start >= period.start, CYCLE.c.period_end <= period.end)
+        .order_by(CYCLE.c.period_start, CYCLE.c.id)).all()
+    rows = [r for r in rows if (r.period_start, r.period_end) != (period.start, period.end)]
+    reasons = _cancel_reasons(session, [r.id for r in rows
+                                        if r.state == State.CANCELLED.value])
+    out: list[PeriodScore] = []
+    for r in rows:
+        status: PeriodStatus = ("worked" if r.state == State.FINALISED.value else
+                                "cancelled" if r.state == State.CANCELLED.value else "open")
+        groups = {k: Decimal(v) for k, v in ((r.score_stamp or {}).get("groups") or {}).items()}
+        out.append(PeriodScore(r.cycle, r.period_start, r.period_end, status,
+                               groups if status == "worked" else {},
+                               Decimal(r.score) if r.score and status == "worked" else None,
+                               r.final_class if status == "worked" else None, "",
+                               reasons.get(r.id, "")))
+    for r in session.execute(
+            select(IMPORTED).where(IMPORTED.c.cycle_id == snap.row["cycle_id"],
+                                   IMPORTED.c.person_id == reviewee)
+            .order_by(IMPORTED.c.period_start)):
+        status = "worked" if r.status == "worked" else "leave"
+        start: date = r.period_start
+        out.append(PeriodScore(
+            f"{start:%Y-%m}", start, r.period_end, status,
+            {k: Decimal(v) for k, v in (r.groups or {}).items()},
+            Decimal(r.total) if r.total else None, r.class_id, r.source_agency, r.document))
+    return out
+
+
 def inputs_for(session: Session, snap: Snapshot, supervisor_payload: Mapping[str, Any]
                ) -> ScoringInputs:
     """Everything the score of ``snap`` depends on, with ``supervisor_payload`` as the score."""
+    framework = framework_of(snap)
     selfs = submissions_of(session, snap.id, SubmissionKind.SELF_ASSESSMENT)
     peers = submissions_of(session, snap.id, SubmissionKind.PEER_INPUT)
     # Fewer answers than the quorum are withheld from everyone, the score included.
     if len(peers) < snap.rules.min_peer_responses:
         peers = []
-    overrides = [r.override_id for r in session.execute(
-        select(OVERRIDE.c.override_id).where(OVERRIDE.c.evaluation_id == snap.id))]
-    subordinate_classes = None
-    if snap.row["is_leader"]:
-        subordinate_classes = [
-            r.final_class or r.score_class for r in session.execute(
-                select(EVALUATION.c.final_class, EVALUATION.c.score_class).where(
-                    EVALUATION.c.cycle_id == snap.row["cycle_id"],
-                    EVALUATION.c.supervisor_id == snap.row["reviewee_id"],
-                    EVALUATION.c.state != State.CANCELLED.value,
-                    EVALUATION.c.score_class.is_not(None)))
-        ]
     return ScoringInputs(
         supervisor=source_input(supervisor_payload),
         self_assessment=source_input(selfs[-1]) if selfs else None,
         peers=[source_input(p) for p in peers],
-        subordinate_classes=subordinate_classes,
-        overrides=overrides,
+        subordinates=(subordinates_of(session, snap)
+                      if framework.has(CriterionKind.UNIT_RESULTS) else None),
+        overrides=override_notes(session, snap.id),
         is_leader=bool(snap.row["is_leader"]),
+        periods=periods_of(session, snap) if framework.has(CriterionKind.PERIOD_MEAN) else None,
     )
 
 
 def compute(session: Session, snap: Snapshot, supervisor_payload: Mapping[str, Any]
             ) -> ScoreResult:
+    """The score of ``snap`` with ``supervisor_payload`` as the score given."""
     return score(snap.rules.regime, framework_of(snap),
                  inputs_for(session, snap, supervisor_payload))
+
+
+def scored_values(session: Session, snap: Snapshot, result: ScoreResult) -> dict[str, Any]:
+    """The evaluation's columns for a (re)computed score: score, classes, stamp.
+
+    The final class is the class of the score, except that calibration has a say:
+    while the evaluation waits in calibration, a move the calibrator made stands as
+    long as the score still earns the limited class; after the pool's calibration was
+    approved, the limited class is given only where the pool still has room for it
+    (else the class the quota moves it to, on the record in the stamp), so a later
+    appeal or recomputation never breaks an approved quota.
+    """
+    quota = snap.rules.regime.quota
+    final = result.class_id
+    stored = result.stamp
+    moved = (quota is not None and snap.state is State.CALIBRATION
+             and snap.row["score_class"] == quota.limited_class
+             and snap.row["final_class"] == quota.may_move_to)
+    if moved and quota is not None and final == quota.limited_class:
+        final = quota.may_move_to
+    else:
+        full = quota_guard.full_pools(session, snap, final)
+        if full and quota is not None:
+            stored["quota_cap"] = {"class": final, "to": quota.may_move_to, "pools": full}
+            final = quota.may_move_to
+    return {"score": str(result.total), "score_class": result.class_id, "final_class": final,
+            "score_stamp": stored}
+
+
+__all__ = ["SCORED_STATES", "compute", "framework_of", "inputs_for", "score_basis",
+           "scored_values", "source_input", "submissions_of"]

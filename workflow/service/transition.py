@@ -34,8 +34,8 @@ from workflow.errors import (
     TransitionNotAllowed,
     WorkflowError,
 )
-from workflow.scoring import shown
-from workflow.service import pool
+from workflow.scoring import shown, shown_total
+from workflow.service import leaders, pool
 from workflow.service.core import (
     ASSIGNMENT,
     EVALUATION,
@@ -46,7 +46,7 @@ from workflow.service.core import (
     load_snapshot,
 )
 from workflow.service.notices import Mail, notices_for, recipients
-from workflow.service.scoring_inputs import compute, framework_of
+from workflow.service.scoring_inputs import compute, framework_of, scored_values
 from workflow.service.timers import phase_timers
 from workflow.states import SPECS, Notice
 from workflow.store import audit
@@ -167,7 +167,10 @@ def result_context(snap: Snapshot, row: Mapping[str, Any]) -> dict[str, Any]:
     """The facts a result email shows: score, class, breakdown, appeal deadline."""
     regime = snap.rules.regime
     class_id = row.get("final_class") or row.get("score_class")
-    ctx: dict[str, Any] = {"score": shown_or_none(row.get("score")), "class_id": class_id}
+    score = row.get("score")
+    ctx: dict[str, Any] = {"class_id": class_id,
+                           "score": None if score in (None, "")
+                           else f"{shown_total(Decimal(str(score)), regime):.2f}"}
     if class_id:
         band = regime.band(class_id)
         ctx["class_label"] = {"en": band.label.en, "vi": band.label.vi}
@@ -296,21 +299,14 @@ def _trigger_effects(session: Session, snap: Snapshot, change: Change, trigger: 
                                      if a["role"] == Role.PEER.value and a["status"] == "pending"]
     elif trigger in (Trigger.SUBMIT_SCORE, Trigger.REVISE_SCORE):
         score_payload = clean["score"] if trigger is Trigger.REVISE_SCORE else clean
-        result = compute(session, snap, score_payload)
-        fw = framework_of(snap)
-        breakdown = [
-            {"criterion": c.criterion_id,
-             "label": {"en": fw.criterion(c.criterion_id).label.en,
-                       "vi": fw.criterion(c.criterion_id).label.vi},
-             "points": None if c.points is None else str(c.points), "max": str(c.max)}
-            for c in result.criteria
-        ]
+        try:
+            result = compute(session, snap, score_payload)
+        except SubmissionInvalid as exc:
+            raise SubmissionInvalid(snap.id, exc.fields) from None
         values.update(
-            score=str(result.total), score_class=result.class_id, final_class=result.class_id,
+            scored_values(session, snap, result),
             scored_by=change.actor_id if trigger is Trigger.SUBMIT_SCORE else snap.row["scored_by"],
             scored_at=change.at,
-            score_stamp={**result.stamp, "forced_by": list(result.forced_by),
-                         "breakdown": breakdown},
         )
     elif trigger is Trigger.LODGE_APPEAL:
         # One appeal per evaluation, even after an admin reopens it: the reopening is
@@ -370,8 +366,13 @@ def insert_ignoring_duplicates(session: Session, table: Any, rows: Sequence[dict
     session.execute(stmt, list(rows))
 
 
-def write(svc: Service, session: Session, changes: Sequence[Change]) -> None:
-    """Store planned changes in the current transaction: CAS updates, then the rows."""
+def write(svc: Service, session: Session, changes: Sequence[Change], *,
+          follow_up: bool = True) -> None:
+    """Store planned changes in the current transaction: CAS updates, then the rows.
+
+    With ``follow_up`` (always, except for the follow-ups themselves), a change of
+    someone's class then recomputes the unit results of the leaders above them.
+    """
     if not changes:
         return
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
@@ -433,6 +434,8 @@ def write(svc: Service, session: Session, changes: Sequence[Change]) -> None:
     mail.extend(pool.open_if_complete(svc, session, touched, changes[0].at))
     write_mail(session, mail)
     audit.append(session, [entry for ch in changes for entry in ch.audit])
+    if follow_up:
+        leaders.recompute_above(svc, session, changes, changes[0].at)
 
 
 def write_mail(session: Session, mail: Mail) -> None:

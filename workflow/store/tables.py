@@ -226,6 +226,30 @@ class OverrideFact(SQLModel, table=True):
     recorded_at: datetime = _instant()
 
 
+class ImportedPeriod(SQLModel, table=True):
+    """A period score sent by a person's former agency, for a year-end cycle.
+
+    Decree 335: the agency where the person works at classification time classifies
+    them, with the monthly and quarterly results the old agency sends. Imported by
+    `kpi year-end import`; read with the cycle's own periods by ``period_mean``.
+    """
+
+    __table_args__ = (UniqueConstraint("cycle_id", "person_id", "period_start"),)
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(foreign_key="cycle.id", index=True, max_length=64)
+    person_id: str = Field(foreign_key="person.id", index=True, max_length=64)
+    source_agency: str = Field(max_length=300)
+    period_start: date
+    period_end: date
+    status: str = Field(max_length=16)  # worked | leave
+    groups: dict[str, Any] = _json(default={})  # points per group of the regime (strings)
+    total: str | None = Field(default=None, max_length=40)
+    class_id: str | None = Field(default=None, max_length=32)  # as the old agency classed it
+    document: str = Field(max_length=500)  # the old agency's dispatch sending the results
+    imported_by: str = Field(max_length=64)
+    imported_at: datetime = _instant()
+
+
 class CalibrationMove(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     cycle_id: str = Field(foreign_key="cycle.id", index=True, max_length=64)
@@ -313,6 +337,6 @@ class AccessToken(SQLModel, table=True):
 
 ALL_TABLES = [
     Unit, Position, Person, Rulebook, Cycle, Evaluation, Assignment, Submission, Draft,
-    Deadline, Extension, OverrideFact, CalibrationMove, CalibrationApproval, AuditEvent,
-    AuditHead, Outbox, AccessToken,
+    Deadline, Extension, OverrideFact, ImportedPeriod, CalibrationMove, CalibrationApproval,
+    AuditEvent, AuditHead, Outbox, AccessToken,
 ]

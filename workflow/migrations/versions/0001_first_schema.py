@@ -205,6 +205,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_evaluation_reviewee_id'), ['reviewee_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_evaluation_supervisor_id'), ['supervisor_id'], unique=False)
 
+    op.create_table('importedperiod',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('cycle_id', sa.String(length=64), nullable=False),
+    sa.Column('person_id', sa.String(length=64), nullable=False),
+    sa.Column('source_agency', sa.String(length=300), nullable=False),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('period_end', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('groups', sa.JSON(), nullable=False),
+    sa.Column('total', sa.String(length=40), nullable=True),
+    sa.Column('class_id', sa.String(length=32), nullable=True),
+    sa.Column('document', sa.String(length=500), nullable=False),
+    sa.Column('imported_by', sa.String(length=64), nullable=False),
+    sa.Column('imported_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['cycle_id'], ['cycle.id'], ),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('cycle_id', 'person_id', 'period_start')
+    )
+    with op.batch_alter_table('importedperiod', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_importedperiod_cycle_id'), ['cycle_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_importedperiod_person_id'), ['person_id'], unique=False)
+
     op.create_table('assignment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('evaluation_id', sa.Integer(), nullable=False),
@@ -349,6 +372,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_assignment_evaluation_id'))
 
     op.drop_table('assignment')
+    with op.batch_alter_table('importedperiod', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_importedperiod_person_id'))
+        batch_op.drop_index(batch_op.f('ix_importedperiod_cycle_id'))
+
+    op.drop_table('importedperiod')
     with op.batch_alter_table('evaluation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_evaluation_supervisor_id'))
         batch_op.drop_index(batch_op.f('ix_evaluation_reviewee_id'))

@@ -1,0 +1,131 @@
+"""Decree 335 Art 14: the task results of a period over its assigned items. Pure.
+
+- quantity = items completed / items assigned;
+- quality = completed items meeting the content requirements / items assigned, an
+  item losing ``quality_deduction_per_failed_assessment`` (25%) of its quality
+  point for each failed assessment;
+- progress = completed items on time / items assigned, an item losing
+  ``progress_deduction_per_delay`` (25%) of its progress point for each delay;
+- a deduction is waived only for an objective cause confirmed by a named approver
+  with a reason; a waiver without both is ignored, and the breakdown says so;
+- the task score is the mean of the three.
+
+Exact fractions throughout: a third stays a third until it is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+ZERO = Fraction(0)
+ONE = Fraction(1)
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """A deduction waived for an objective cause, confirmed by a named approver."""
+
+    approver: str
+    reason: str
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.approver.strip()) and bool(self.reason.strip())
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    """One assigned product or work item of the period (Decree 335, Art 14)."""
+
+    title: str
+    completed: bool
+    meets_requirements: bool = False
+    failed_assessments: int = 0
+    delays: int = 0
+    quality_waiver: Waiver | None = None
+    progress_waiver: Waiver | None = None
+
+
+NoteKind = Literal["not_completed", "not_meeting", "quality_deduction", "progress_deduction",
+                   "quality_waived", "progress_waived", "quality_waiver_ignored",
+                   "progress_waiver_ignored"]
+
+
+@dataclass(frozen=True)
+class ItemNote:
+    """Why one item did not earn its full point in quality or progress (or was spared)."""
+
+    item: int  # 1-based position in the list
+    title: str
+    kind: NoteKind
+    count: int = 0  # failed assessments or delays
+    share_lost: Fraction = ZERO  # of the item's quality or progress point
+    approver: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TasksResult:
+    assigned: int
+    completed: int
+    meeting: int  # completed and meeting the requirements
+    quantity: Fraction  # each 0..1
+    quality: Fraction
+    progress: Fraction
+    notes: tuple[ItemNote, ...]
+
+    @property
+    def mean(self) -> Fraction:
+        return (self.quantity + self.quality + self.progress) / 3
+
+
+_KINDS: dict[str, tuple[NoteKind, NoteKind, NoteKind]] = {
+    "quality": ("quality_waived", "quality_waiver_ignored", "quality_deduction"),
+    "progress": ("progress_waived", "progress_waiver_ignored", "progress_deduction"),
+}
+
+
+def _deduction(item: TaskItem, n: int, count: int, per: Fraction, waiver: Waiver | None,
+               what: Literal["quality", "progress"], notes: list[ItemNote]) -> Fraction:
+    """The item's quality or progress point after ``count`` deductions of ``per`` each."""
+    if count == 0:
+        return ONE
+    waived, ignored, deducted = _KINDS[what]
+    if waiver is not None and waiver.valid:
+        notes.append(ItemNote(n, item.title, waived, count, ZERO, waiver.approver.strip(),
+                              waiver.reason.strip()))
+        return ONE
+    if waiver is not None:
+        notes.append(ItemNote(n, item.title, ignored, count))
+    kept = max(ZERO, ONE - per * count)
+    notes.append(ItemNote(n, item.title, deducted, count, ONE - kept))
+    return kept
+
+
+def task_results(items: Sequence[TaskItem], quality_deduction: Fraction,
+                 progress_deduction: Fraction) -> TasksResult:
+    """Quantity, quality and progress (each 0..1) of a non-empty list of assigned items."""
+    if not items:
+        raise ValueError("task_results needs at least one assigned item")
+    notes: list[ItemNote] = []
+    completed = meeting = 0
+    quality = progress = ZERO
+    for n, item in enumerate(items, 1):
+        if not item.completed:
+            notes.append(ItemNote(n, item.title, "not_completed"))
+            continue
+        completed += 1
+        if item.meets_requirements:
+            meeting += 1
+            quality += _deduction(item, n, item.failed_assessments, quality_deduction,
+                                  item.quality_waiver, "quality", notes)
+        else:
+            notes.append(ItemNote(n, item.title, "not_meeting"))
+        progress += _deduction(item, n, item.delays, progress_deduction, item.progress_waiver,
+                               "progress", notes)
+    assigned = len(items)
+    return TasksResult(assigned, completed, meeting, Fraction(completed, assigned),
+                       quality / assigned, progress / assigned, tuple(notes))

@@ -1,0 +1,169 @@
+"""A leader's unit results follow the classes of the people they manage.
+
+Decree 335: a leader's unit-results component is 100% when everyone they manage is
+at least "completed", 50% otherwise. Those classes can change after the leader was
+scored: someone is scored later, an appeal is revised, an override is recorded,
+an evaluation is cancelled. ``recompute_above`` runs in the transaction of that
+change (``transition.write`` calls it) and recomputes every scored leader above the
+changed evaluations, the nearest first, so that a head of agency sees the new class
+of a head of unit recomputed a moment before. Each recomputation that changes
+something is a change of its own on the leader's evaluation: a compare-and-set,
+an audit row saying why, and, in the appeal window, a new result email.
+
+A finalised leader is not changed (finalised is read-only): the audit row records
+that the unit results are now different, and an admin may reopen the evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from workflow.domain import Role, State
+from workflow.permissions import SYSTEM_ACTOR
+from workflow.scoring import ScoreNotComputable, shown
+from workflow.scoring.model import CriterionKind
+from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshots
+from workflow.service.notices import notices_for
+from workflow.service.scoring_inputs import (
+    SCORED_STATES,
+    compute,
+    framework_of,
+    score_basis,
+    scored_values,
+)
+from workflow.states import Notice
+from workflow.store import audit
+
+CLASS_COLUMNS = frozenset({"score_class", "final_class"})
+MAX_DEPTH = 64  # a supervisor tree deeper than this is a loop in the data
+
+
+def _touched(changes: Sequence[Any]) -> dict[str, list[Any]]:
+    """The changes that may alter someone's class or membership, by cycle."""
+    out: dict[str, list[Any]] = {}
+    for ch in changes:
+        if CLASS_COLUMNS & ch.values.keys() or (ch.moves and ch.to_state is State.CANCELLED):
+            out.setdefault(ch.cycle_id, []).append(ch)
+    return out
+
+
+def _ancestors(session: Session, cycle_id: str, evaluation_ids: Sequence[int]) -> list[int]:
+    """Evaluations above the given ones in the cycle's supervisor tree, nearest first."""
+    rows = session.execute(
+        select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.supervisor_id)
+        .where(EVALUATION.c.id.in_(list(evaluation_ids)))).all()
+    evaluation_of = {r.reviewee_id: r.id for r in rows}  # person -> evaluation in the cycle
+    supervisor_of = {r.id: r.supervisor_id for r in rows}  # evaluation -> supervisor
+    frontier = {s for s in supervisor_of.values() if s}
+    for _ in range(MAX_DEPTH):
+        frontier -= evaluation_of.keys()
+        if not frontier:
+            break
+        found = session.execute(
+            select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.supervisor_id)
+            .where(EVALUATION.c.cycle_id == cycle_id,
+                   EVALUATION.c.reviewee_id.in_(sorted(frontier)))).all()
+        frontier = set()
+        for r in found:
+            evaluation_of[r.reviewee_id] = r.id
+            supervisor_of[r.id] = r.supervisor_id
+            if r.supervisor_id:
+                frontier.add(r.supervisor_id)
+    parent = {e: evaluation_of.get(s) if s else None for e, s in supervisor_of.items()}
+
+    def height(i: int) -> int:  # steps to the top of the tree
+        n, node = 0, parent.get(i)
+        while node is not None and n < MAX_DEPTH:
+            n, node = n + 1, parent.get(node)
+        return n
+
+    above = {p for p in parent.values() if p is not None}
+    return sorted(above, key=lambda i: (-height(i), i))
+
+
+def _unit_share(stamp: dict[str, Any] | None) -> str | None:
+    for entry in (stamp or {}).get("breakdown", []):
+        if "unit_results" in entry:
+            share = entry["unit_results"]["share"]
+            return None if share is None else str(share)
+    return None
+
+
+def _percent(share: str | None) -> str:
+    return "left out (nobody scored yet)" if share is None else f"{Decimal(share) * 100:.0f}%"
+
+
+def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
+                    now: datetime) -> None:
+    """Recompute the unit results of every scored leader above the changed evaluations."""
+    from workflow.service.transition import Change, write  # noqa: PLC0415  (transition calls us)
+
+    for cycle_id, touched in _touched(changes).items():
+        rules = svc.rules.get(session, cycle_id)
+        if rules.regime.unit_results is None:
+            continue
+        ids = sorted({ch.evaluation_id for ch in touched})
+        cause = ", ".join(sorted({f"{ch.action} on evaluation {ch.evaluation_id} by "
+                                  f"{ch.actor_id}" for ch in touched}))
+        for leader_id in _ancestors(session, cycle_id, ids):
+            snap = load_snapshots(svc, session, [leader_id]).get(leader_id)
+            if snap is None or not _recomputable(snap):
+                continue
+            basis = score_basis(session, leader_id)
+            if basis is None:
+                continue
+            try:
+                result = compute(session, snap, basis)
+            except ScoreNotComputable:  # cannot happen with a rubric beside unit results;
+                continue  # if a framework has none, the leader keeps the score on record
+            old_score, old_class = snap.row["score"], snap.row["score_class"]
+            if Decimal(old_score) == result.total and old_class == result.class_id:
+                continue
+            values = scored_values(session, snap, result)
+            reason = (f"the classes of the people they manage changed ({cause}): unit results "
+                      f"{_percent(_unit_share(snap.row['score_stamp']))} -> "
+                      f"{_percent(_unit_share(values['score_stamp']))}, score "
+                      f"{shown(Decimal(old_score))} -> {shown(result.total)}, class "
+                      f"{old_class} -> {result.class_id}")
+            entry = audit.AuditEntry(
+                actor_id=SYSTEM_ACTOR, role=Role.SYSTEM.value, at=now,
+                trigger="recompute_unit_results" if snap.state is not State.FINALISED
+                else "unit_results_stale",
+                evaluation_id=leader_id, cycle_id=cycle_id, from_state=snap.state.value,
+                to_state=snap.state.value, reason=reason,
+                payload={"score": str(result.total), "class": result.class_id})
+            if snap.state is State.FINALISED:
+                audit.append(session, [entry])
+                continue
+            change = Change(leader_id, cycle_id, snap.version, snap.state, snap.state,
+                            "recompute_unit_results", SYSTEM_ACTOR, Role.SYSTEM, now,
+                            {**values, "updated_at": now})
+            change.audit.append(entry)
+            if snap.state is State.APPEAL_WINDOW:
+                _tell_the_leader(svc, session, snap, change, reason, now)
+            write(svc, session, [change], follow_up=False)
+
+
+def _recomputable(snap: Snapshot) -> bool:
+    return (snap.state in SCORED_STATES and snap.row["score"] is not None
+            and framework_of(snap).has(CriterionKind.UNIT_RESULTS))
+
+
+def _tell_the_leader(svc: Service, session: Session, snap: Snapshot, change: Any, reason: str,
+                     now: datetime) -> None:
+    from workflow.service.transition import base_context, result_context  # noqa: PLC0415
+
+    row = {**snap.row, **change.values}
+    people = load_people(session, [snap.row["reviewee_id"]])
+    change.mail = notices_for(
+        svc, snap, [Notice("result", "reviewee")], people=people,
+        context={**base_context(snap, row, people), **result_context(snap, row),
+                 "reason": reason},
+        key=f"ev:{snap.id}:v{snap.version + 1}", now=now, row=row,
+        link_expires_at=row["due_at"])
