@@ -8,7 +8,7 @@ page uses. Handlers stay short: read, call the service, render.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from workflow.domain import State
 from workflow.scoring.model import Labels
 from workflow.service.core import PersonInfo, Service, load_people
+from workflow.service.transition import shown_or_none
 from workflow.web.i18n import local_time, pick_locale, problem, translator
 from workflow.web.security import (
     CSRF_COOKIE,
@@ -54,7 +55,6 @@ class Web:
     signer: Signer
     secure_cookies: bool
     demo: DemoHooks | None = None
-    _people_cache: dict[str, PersonInfo] = field(default_factory=dict)
 
     def person(self, person_id: str) -> PersonInfo | None:
         with self.svc.store.read() as session:
@@ -144,7 +144,7 @@ class Req:
         return {
             "t": t, "locale": locale, "other_locale": "en" if locale == "vi" else "vi",
             "when": lambda instant, tz=None: local_time(instant, tz or self.tz, locale),
-            "label": label, "state_label": state_label,
+            "label": label, "state_label": state_label, "num": shown_or_none,
             "problem": lambda text: problem(text, locale),
             "person": self.person, "acting": self.acting, "csrf_token": self.csrf_token(),
             "here": quote(here, safe=""), "now": self.now(),

@@ -91,6 +91,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "class_unscored": ("not scored yet", "chưa chấm"),
     # common words
     "due": ("Due", "Hạn"),
+    "opens_at": ("This task opens on {when}; it cannot be submitted before then.",
+                 "Nhiệm vụ này mở từ {when}; chưa thể gửi trước thời điểm đó."),
     "due_at": ("Due {when}", "Hạn chót {when}"),
     "overdue": ("overdue", "quá hạn"),
     "state": ("State", "Trạng thái"),

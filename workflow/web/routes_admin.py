@@ -13,12 +13,14 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from workflow.clock import parse_instant
-from workflow.domain import Trigger
+from workflow.cycle_config import PHASE_ORDER
+from workflow.domain import State, Trigger
 from workflow.errors import NotPermitted, SubmissionInvalid, WorkflowError
 from workflow.service import pages, queries, records, resend, transition
 from workflow.web.context import Req, form_fields, get_req
 
 router = APIRouter(prefix="/admin")
+STATE_COLUMNS = [s.value for s in (*PHASE_ORDER, State.FINALISED, State.CANCELLED)]
 ReqDep = Annotated[Req, Depends(get_req)]
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
 
@@ -40,7 +42,7 @@ def dashboard(req: Req, *, message: str | None = None, errors: Mapping[str, str]
     query = req.request.query_params.get("q", "").strip()[:100]
     found = {cycle_id: pages.find_evaluations(req.svc, cycle_id, query)
              for cycle_id, _ in cycles} if query else {}
-    return req.render("admin.html", status=status, statuses=statuses, outbox=overall.outbox,
+    return req.render("admin.html", status=status, states=STATE_COLUMNS, statuses=statuses, outbox=overall.outbox,
                       dead=overall.dead_letters, query=query, found=found, message=message,
                       errors=errors or {}, values=values or {})
 
@@ -84,7 +86,7 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
                                values=values, op=op, status=403)
     file = pages.evaluation_file(req.svc, evaluation_id)
     now = req.now()
-    reason = fields.get("reason", "")
+    reason = fields.get(f"{op}_reason", "")
     try:
         if op == "extend":
             until, problems = _instant(fields.get("new_due", ""), file.timezone, "new_due")
@@ -117,7 +119,8 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
             return evaluation_page(req, evaluation_id, status=422, values=values, op=op,
                                    errors={"_form": f"unknown action {op[:40]!r}"})
     except SubmissionInvalid as exc:
-        return evaluation_page(req, evaluation_id, errors=exc.fields, values=values, op=op,
+        problems = {f"{op}_reason" if k == "reason" else k: v for k, v in exc.fields.items()}
+        return evaluation_page(req, evaluation_id, errors=problems, values=values, op=op,
                                status=422)
     except NotPermitted:
         raise
