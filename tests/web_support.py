@@ -77,7 +77,7 @@ class WebWorld:
         return client
 
     def email_of(self, person: str) -> str:
-        from workflow.service.core import PERSON  # noqa: PLC0415
+        from workflow.service.core import PERSON
 
         with self.svc.store.read() as s:
             return str(s.execute(select(PERSON.c.email).where(PERSON.c.id == person))

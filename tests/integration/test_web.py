@@ -222,7 +222,7 @@ def test_peer_input_is_anonymous_to_the_supervisor(web: WebWorld) -> None:
     text = text_of(page.text)
     assert "ý kiến của 0" in text and "ý kiến của 1" in text
     with web.svc.store.read() as s:
-        from workflow.service.core import PERSON  # noqa: PLC0415
+        from workflow.service.core import PERSON
 
         names = dict(s.execute(select(PERSON.c.id, PERSON.c.full_name)).all())
     for peer in peers:
@@ -335,7 +335,7 @@ def test_supervisor_scores_with_a_draft_then_submits(web: WebWorld) -> None:
 
 
 def everyone_scored(web: WebWorld) -> None:
-    from tests.integration.test_full_cycle import to_calibration  # noqa: PLC0415
+    from tests.integration.test_full_cycle import to_calibration
 
     to_calibration(web.world, {"S1": 0.97, "S2": 0.97})
     web.clock.set("2026-05-15 10:00")
@@ -379,7 +379,7 @@ def test_calibrator_moves_down_with_a_reason_then_approves(web: WebWorld) -> Non
 
 
 def to_appeal_window(web: WebWorld) -> None:
-    from tests.integration.test_full_cycle import approve  # noqa: PLC0415
+    from tests.integration.test_full_cycle import approve
 
     everyone_scored(web)
     approve(web.world)
@@ -391,7 +391,6 @@ def test_result_page_shows_score_class_breakdown_and_the_appeal_deadline(
     to_appeal_window(web)
     page = web.client.get(web.link("S2", "result"))  # S2 reads English
     text = text_of(page.text)
-    row = web.world.row("S2")
     assert page.status_code == 200
     assert "Score" in text and "Class:" in text and "Breakdown" in text
     assert "until" in text and "2026" in text
@@ -442,7 +441,7 @@ def test_accepting_the_result_finalises_it(web: WebWorld) -> None:
 
 
 def test_admin_dashboard_shows_progress_overdue_and_dead_letters(web: WebWorld) -> None:
-    from sqlalchemy import update  # noqa: PLC0415
+    from sqlalchemy import update
 
     with web.svc.store.write() as s:
         s.execute(update(OUTBOX).where(OUTBOX.c.recipient_id == "S4")

@@ -8,7 +8,7 @@ their authors, and fewer answers than the cycle's ``min_responses`` are withheld
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -31,6 +31,7 @@ from workflow.service.scoring_inputs import framework_of, submissions_of
 from workflow.store.tables import Cycle, Extension
 
 CYCLE = Cycle.__table__  # type: ignore[attr-defined]
+FAR_PAST = datetime(1970, 1, 1, tzinfo=UTC)
 EXTENSION = Extension.__table__  # type: ignore[attr-defined]
 
 
@@ -178,7 +179,7 @@ class Team:
     def next_to_score(self) -> TeamMember | None:
         """The waiting evaluation due first (then by name): the one to score next."""
         waiting = [m for m in self.members if m.state is State.SUPERVISOR_SCORING]
-        waiting.sort(key=lambda m: (m.due_at is None, m.due_at or datetime.min, m.reviewee_name))
+        waiting.sort(key=lambda m: (m.due_at is None, m.due_at or FAR_PAST, m.reviewee_name))
         return waiting[0] if waiting else None
 
 

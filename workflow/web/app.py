@@ -37,11 +37,11 @@ MIN_SECRET_LENGTH = 16
 
 def _environment(svc: Service) -> jinja2.Environment:
     folder = svc.settings.templates_dir / "web"
-    env = jinja2.Environment(
+    # Autoescape everything (every template is HTML); an unknown variable is an error.
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         auto_reload=False)
-    return env
 
 
 def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,

@@ -24,13 +24,11 @@ SPARE_ROWS = 2
 def unflatten(fields: Mapping[str, str], prefix: str = "") -> dict[str, Any]:
     """``{"a.b[1].c": "x"}`` to ``{"a": {"b": {1: {"c": "x"}}}}`` (indexes as int keys)."""
     out: dict[str, Any] = {}
-    for name, value in fields.items():
-        if prefix:
-            if not name.startswith(prefix):
-                continue
-            name = name[len(prefix):]
+    for full_name, value in fields.items():
+        if not full_name.startswith(prefix):
+            continue
         node: dict[Any, Any] = out
-        parts = name.split(".")
+        parts = full_name[len(prefix):].split(".")
         keys: list[Any] = []
         for part in parts:
             m = _PART.match(part)

@@ -413,7 +413,7 @@ def pick_locale(choice: str | None, person_locale: str | None, accept_language: 
     """The page's language: the switch, then the person's locale, then the browser's."""
     for candidate in (choice, person_locale):
         if candidate in LOCALES:
-            return candidate  # type: ignore[return-value]
+            return str(candidate)
     for part in (accept_language or "").split(","):
         tag = part.split(";")[0].strip().lower()[:2]
         if tag in LOCALES:

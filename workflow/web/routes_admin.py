@@ -42,7 +42,8 @@ def dashboard(req: Req, *, message: str | None = None, errors: Mapping[str, str]
     query = req.request.query_params.get("q", "").strip()[:100]
     found = {cycle_id: pages.find_evaluations(req.svc, cycle_id, query)
              for cycle_id, _ in cycles} if query else {}
-    return req.render("admin.html", status=status, states=STATE_COLUMNS, statuses=statuses, outbox=overall.outbox,
+    return req.render("admin.html", status=status, states=STATE_COLUMNS, statuses=statuses,
+                      outbox=overall.outbox,
                       dead=overall.dead_letters, query=query, found=found, message=message,
                       errors=errors or {}, values=values or {})
 

@@ -49,7 +49,7 @@ def home(req: ReqDep) -> Response:
 
 
 @router.get("/lang/{locale}")
-def switch_language(locale: str, req: ReqDep, next: str = "/") -> Response:  # noqa: A002
+def switch_language(locale: str, req: ReqDep, next: str = "/") -> Response:
     response = req.redirect(safe_next(next))
     if locale in ("vi", "en"):
         response.set_cookie(LANG_COOKIE, locale, samesite="lax", secure=req.web.secure_cookies,

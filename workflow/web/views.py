@@ -40,8 +40,9 @@ def _extra(fields: Mapping[str, str] | None) -> int:
 
 
 def self_assessment(req: Req, file: EvaluationFile, post_to: str, *,
-                    values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
-                    status: int = 200, saved_at: datetime | None = None, extra_rows: int = 0,
+                    values: Mapping[str, str] | None = None,
+                    errors: Mapping[str, str] | None = None, status: int = 200,
+                    saved_at: datetime | None = None, extra_rows: int = 0,
                     author_id: str | None = None) -> HTMLResponse:
     if values is None:
         draft = drafts.load(req.svc, file.id, author_id or file.reviewee.id,
