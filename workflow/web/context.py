@@ -145,6 +145,7 @@ class Req:
             "t": t, "locale": locale, "other_locale": "en" if locale == "vi" else "vi",
             "when": lambda instant, tz=None: local_time(instant, tz or self.tz, locale),
             "label": label, "state_label": state_label, "num": shown_or_none,
+            "filled": filled,
             "problem": lambda text: problem(text, locale),
             "person": self.person, "acting": self.acting, "csrf_token": self.csrf_token(),
             "here": quote(here, safe=""), "now": self.now(),
@@ -173,6 +174,12 @@ class Req:
                             samesite="lax", secure=self.web.secure_cookies, path="/",
                             max_age=int(SESSION_LIFETIME.total_seconds()))
         return response
+
+
+def filled(prefix: str, values: Mapping[str, str], errors: Mapping[str, str]) -> bool:
+    """Whether any field under ``prefix`` has a value or a problem (to open its section)."""
+    return any(k.startswith(prefix) and (v or "").strip() for k, v in values.items()) or \
+        any(k.startswith(prefix) for k in errors)
 
 
 class SignInNeeded(Exception):

@@ -142,6 +142,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                        "Miễn trừ khấu trừ chất lượng (nguyên nhân khách quan)"),
     "progress_waiver": ("Progress deduction waived (objective cause)",
                         "Miễn trừ khấu trừ tiến độ (nguyên nhân khách quan)"),
+    "waivers": ("Deductions waived for an objective cause",
+                "Miễn trừ khấu trừ do nguyên nhân khách quan"),
     "waiver_approver": ("Approved by", "Người xác nhận"),
     "waiver_reason": ("Objective cause", "Nguyên nhân khách quan"),
     "add_rows": ("Add more rows (saves the draft)", "Thêm dòng (lưu nháp)"),

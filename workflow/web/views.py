@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi.responses import HTMLResponse
@@ -129,4 +130,10 @@ def calibration_page(req: Req, cycle_id: str, post_to: str, *,
                       cycle_name=rules.config.name, cycle_id=cycle_id,
                       pool_label=lambda p: pool_label(req, p), errors=errors or {},
                       message=message, values=values or {},
-                      ratio_text=f"{(quota.max_ratio * 100).normalize()}%" if quota else "")
+                      ratio_text=percent(quota.max_ratio) if quota else "")
+
+
+def percent(ratio: Decimal) -> str:
+    """0.2 as "20%" (never "2E+1%")."""
+    text = f"{ratio * 100:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
