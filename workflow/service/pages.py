@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 
 from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES, Role, State, SubmissionKind
+from workflow.errors import EvaluationNotFound
 from workflow.permissions import EvaluationView
 from workflow.scoring.model import Framework, Labels, Regime
 from workflow.service.core import (
@@ -27,7 +28,7 @@ from workflow.service.core import (
     load_snapshot,
 )
 from workflow.service.queries import UNIT
-from workflow.service.scoring_inputs import framework_of, submissions_of
+from workflow.service.scoring_inputs import SUBMISSION, framework_of
 from workflow.store.tables import Cycle, Extension
 
 CYCLE = Cycle.__table__  # type: ignore[attr-defined]
@@ -121,11 +122,17 @@ def evaluation_file(svc: Service, evaluation_id: int) -> EvaluationFile:
         cycle = session.get(Cycle, row["cycle_id"])
         unit_name = session.execute(select(UNIT.c.name).where(
             UNIT.c.id == row["unit_id"])).scalar() or row["unit_id"]
-        selfs = submissions_of(session, snap.id, SubmissionKind.SELF_ASSESSMENT)
-        peers = submissions_of(session, snap.id, SubmissionKind.PEER_INPUT)
-        scores = submissions_of(session, snap.id, SubmissionKind.SUPERVISOR_SCORE)
-        appeals = submissions_of(session, snap.id, SubmissionKind.APPEAL)
-        decisions = submissions_of(session, snap.id, SubmissionKind.APPEAL_DECISION)
+        # Every submission of the evaluation in one query, in the order they came.
+        handed_in: dict[str, list[dict[str, Any]]] = {}
+        for r in session.execute(select(SUBMISSION.c.kind, SUBMISSION.c.payload)
+                                 .where(SUBMISSION.c.evaluation_id == snap.id)
+                                 .order_by(SUBMISSION.c.id)):
+            handed_in.setdefault(r.kind, []).append(dict(r.payload))
+        selfs = handed_in.get(SubmissionKind.SELF_ASSESSMENT.value, [])
+        peers = handed_in.get(SubmissionKind.PEER_INPUT.value, [])
+        scores = handed_in.get(SubmissionKind.SUPERVISOR_SCORE.value, [])
+        appeals = handed_in.get(SubmissionKind.APPEAL.value, [])
+        decisions = handed_in.get(SubmissionKind.APPEAL_DECISION.value, [])
         extensions = [dict(r._mapping) for r in session.execute(
             select(EXTENSION).where(EXTENSION.c.evaluation_id == snap.id)
             .order_by(EXTENSION.c.id))]
@@ -148,6 +155,37 @@ def evaluation_file(svc: Service, evaluation_id: int) -> EvaluationFile:
         decision=_strip(decisions[-1]) if decisions else None,
         peer_assignments=peer_rows, extensions=extensions,
     )
+
+
+def framework_of_evaluation(svc: Service, evaluation_id: int) -> Framework:
+    """The framework an evaluation is scored by (one small query; the rules are cached)."""
+    with svc.store.read() as session:
+        row = session.execute(select(EVALUATION.c.cycle_id, EVALUATION.c.framework_hash)
+                              .where(EVALUATION.c.id == evaluation_id)).first()
+        if row is None:
+            raise EvaluationNotFound(evaluation_id)
+        return svc.rules.get(session, row.cycle_id).frameworks[row.framework_hash]
+
+
+class LazyFile:
+    """An evaluation's file read only when a page needs more than its framework.
+
+    A form that is submitted successfully needs only the framework (to read the form);
+    the whole file is read when the page is drawn again (a problem to show).
+    """
+
+    def __init__(self, svc: Service, evaluation_id: int) -> None:
+        self._svc = svc
+        self.id = evaluation_id
+        self.framework = framework_of_evaluation(svc, evaluation_id)
+        self._file: EvaluationFile | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._file is None:
+            self._file = evaluation_file(self._svc, self.id)
+        return getattr(self._file, name)
 
 
 # --- a scorer's team ----------------------------------------------------------------

@@ -75,6 +75,14 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     return app
 
 
+def from_environment() -> FastAPI:
+    """The app on the configured database (``KPI_*`` settings), for
+    ``uvicorn --factory workflow.web.app:from_environment`` and `kpi serve`."""
+    from workflow.bootstrap import build_service  # noqa: PLC0415 (composition root)
+
+    return create_app(build_service())
+
+
 def _error_pages(app: FastAPI) -> None:
     def page(request: Request, status: int, title: str, message: str) -> Response:
         req = Req(request.app.state.web, request)

@@ -9,7 +9,7 @@ field it concerns, with nothing stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
@@ -108,7 +108,7 @@ def act_by_link(token: str, req: ReqDep, fields: FormDep) -> Response:
     if grant.action == "calibrate":
         return calibrate(req, grant, fields, post_to)
     assert grant.evaluation_id is not None
-    file = pages.evaluation_file(req.svc, grant.evaluation_id)
+    file = cast(EvaluationFile, pages.LazyFile(req.svc, grant.evaluation_id))
     handler = {
         "self_assessment": _self_assessment, "peer_input": _peer_input, "score": _score,
         "respond": _respond, "appeal_review": _appeal_review,
