@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.support import World, small_world
 from tests.web_support import WebWorld, make_web, score_fields, self_fields, text_of
-from workflow.domain import State, SubmissionKind
+from workflow.domain import State, SubmissionKind, Trigger
 from workflow.service import calibration, drafts, pages
 from workflow.service.core import Service
 from workflow.service.sweep import tick
@@ -504,3 +504,42 @@ def test_admin_delegates_scoring_to_an_acting_supervisor(web: WebWorld) -> None:
     assert done.status_code == 200, text_of(done.text)
     team = web.sign_in("S4").get("/team")
     assert "Phạm Thị Lan" in text_of(team.text)
+
+
+def test_admin_reassigns_a_supervisor_and_a_peer_and_reopens_a_finalised_one(
+        web: WebWorld) -> None:
+    browser = web.sign_in("A1")
+    eid = web.world.ev("S1")
+    path = f"/admin/e/{eid}"
+    token = web.csrf(browser, path)
+    unknown = browser.post(path, data={"op": "reassign_supervisor", "new_supervisor": "X9",
+                                       "reassign_supervisor_reason": "x", "csrf_token": token})
+    assert unknown.status_code == 409 and web.world.row("S1")["supervisor_id"] == "H1"
+    moved = browser.post(path, data={"op": "reassign_supervisor", "new_supervisor": "D1",
+                                     "reassign_supervisor_reason": "H1 nghỉ hưu",
+                                     "csrf_token": token})
+    assert moved.status_code == 200 and web.world.row("S1")["supervisor_id"] == "D1"
+    old = web.world.peers_of("S1")[0]
+    new = next(p for p in ("S2", "S3", "S4") if p not in web.world.peers_of("S1"))
+    swapped = browser.post(path, data={"op": "reassign_peer", "old_peer": old, "new_peer": new,
+                                       "reassign_peer_reason": "ốm dài ngày",
+                                       "csrf_token": token})
+    assert swapped.status_code == 200, text_of(swapped.text)
+    assert new in web.world.peers_of("S1") and old not in web.world.peers_of("S1")
+    to_appeal_window(web)
+    web.world.fire("S1", Trigger.ACCEPT_RESULT, "S1", {}, when="2026-05-18 09:00")
+    assert web.world.state("S1") is State.FINALISED
+    reopened = browser.post(path, data={"op": "reopen", "reopen_reason": "sai sót nhập liệu",
+                                        "csrf_token": token})
+    assert reopened.status_code == 200
+    assert web.world.state("S1") is State.SUPERVISOR_SCORING
+
+
+def test_a_non_admin_cannot_act_on_the_record(web: WebWorld) -> None:
+    browser = web.sign_in("H1")
+    eid = web.world.ev("S1")
+    token = web.csrf(browser, "/team")
+    refused = browser.post(f"/admin/e/{eid}", data={"op": "cancel", "cancel_reason": "x",
+                                                    "csrf_token": token})
+    assert refused.status_code == 403
+    assert web.world.state("S1") is State.SELF_ASSESSMENT

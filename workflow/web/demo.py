@@ -172,11 +172,12 @@ def jumper(svc: Service, clock: DemoClock) -> Callable[[], tuple[datetime, str] 
 
 
 def mail_source(svc: Service, folder: Path | None) -> Callable[[], list[CaughtMail]]:
-    """Caught .eml files when a mail catcher writes them, else the outbox itself."""
+    """Caught .eml files when a mail catcher writes them, else the outbox itself: the
+    emails of the demo's own time and all the protagonist's, not the seeded crowd's."""
 
     def mails() -> list[CaughtMail]:
         if folder is not None and folder.is_dir() and any(folder.glob("*.eml")):
             return read_eml_folder(folder)
-        return outbox_messages(svc)
+        return outbox_messages(svc, since=DEMO_START, also_to=PROTAGONIST)
 
     return mails

@@ -358,6 +358,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                    "liên kết để đóng vai người nhận."),
     "mail_to": ("To", "Người nhận"),
     "mail_subject": ("Subject", "Tiêu đề"),
+    "mail_body": ("What it says", "Nội dung"),
     "mail_none": ("No email yet.", "Chưa có email nào."),
     "mail_link": ("Open the link", "Mở đường liên kết"),
 }

@@ -17,7 +17,7 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from workflow.service.core import Service
 from workflow.service.transition import OUTBOX
@@ -60,10 +60,15 @@ def read_eml_folder(folder: Path) -> list[CaughtMail]:
     return [read_eml(p) for p in files]
 
 
-def outbox_messages(svc: Service, limit: int = 300) -> list[CaughtMail]:
-    """The outbox rows as messages (event, recipient, link), newest first."""
+def outbox_messages(svc: Service, limit: int = 300, *, since: datetime | None = None,
+                    also_to: str | None = None) -> list[CaughtMail]:
+    """The outbox rows as messages (event, recipient, link), newest first; with ``since``
+    only those queued from then on (and every one to ``also_to``)."""
+    stmt = select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(limit)
+    if since is not None:
+        stmt = stmt.where(or_(OUTBOX.c.created_at >= since, OUTBOX.c.recipient_id == also_to))
     with svc.store.read() as session:
-        rows = session.execute(select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(limit)).all()
+        rows = session.execute(stmt).all()
     out = []
     for r in rows:
         ctx = r.context or {}

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
-from workflow.errors import NotPermitted, SubmissionInvalid, WorkflowError
+from workflow.errors import NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
 from workflow.service import pages, queries, records, resend, transition
 from workflow.web.context import Req, form_fields, get_req
 
@@ -125,6 +125,11 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
                                status=422)
     except NotPermitted:
         raise
+    except PersonNotFound as exc:
+        field = {"reassign_supervisor": "new_supervisor", "reassign_peer": "new_peer"}.get(
+            op, "_form")
+        return evaluation_page(req, evaluation_id, values=values, op=op, status=409,
+                               errors={field: str(exc)})
     except WorkflowError as exc:
         return evaluation_page(req, evaluation_id, values=values, op=op, status=409,
                                errors={"_form": req.t("cannot_do", message=str(exc))})
@@ -152,6 +157,8 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     except SubmissionInvalid as exc:
         return dashboard(req, errors={f"{cycle_id}.{k}": v for k, v in exc.fields.items()},
                          values=values, status=422)
+    except PersonNotFound as exc:
+        return dashboard(req, errors={"_form": str(exc)}, values=values, status=409)
     except WorkflowError as exc:
         return dashboard(req, errors={"_form": req.t("cannot_do", message=str(exc))},
                          values=values, status=409)
