@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from tests.support import World, small_world
 from tests.web_support import Clock
-from workflow.service.core import Service
 from workflow.web import create_app
 
 CHROMIUM = os.environ.get("KPI_CHROMIUM", "/usr/bin/chromium")
@@ -55,11 +55,11 @@ def free_port() -> int:
 class LiveServer:
     """The app on uvicorn in a thread, on a free loopback port."""
 
-    def __init__(self, svc: Service, clock: Clock) -> None:
-        self.port = free_port()
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(svc, clock=clock), host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="off")
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -83,13 +83,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def world(svc: Service) -> World:
+def world(svc: Any) -> World:
     return small_world(svc)
 
 
 @pytest.fixture
 def live(world: World, clock: Clock) -> Iterator[LiveServer]:
-    with LiveServer(world.svc, clock) as server:
+    with LiveServer(create_app(world.svc, clock=clock)) as server:
         yield server
 
 

@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import LiveServer, free_port
@@ -18,20 +17,6 @@ from workflow.web import DemoHooks, create_app
 from workflow.web.demo import DemoClock, jumper, mail_source, prepare
 
 pytestmark = pytest.mark.browser
-
-
-class DemoServer(LiveServer):
-    def __init__(self, svc: Service, port: int) -> None:  # noqa: D107
-        clock = DemoClock()
-        self.port = port
-        self.base = f"http://127.0.0.1:{port}"
-        app = create_app(svc, clock=clock, demo=DemoHooks(jump=jumper(svc, clock),
-                                                          mails=mail_source(svc, None)))
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning", lifespan="off"))
-        import threading
-
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
 
 
 def open_mail(page: Page, base: str, subject: str, nth: int = 0) -> None:
@@ -47,7 +32,10 @@ def test_a_newcomer_clicks_one_evaluation_through_the_demo(
     svc = new_service("demo.sqlite3")
     svc.settings = replace(svc.settings, base_url=f"http://127.0.0.1:{port}")
     plan = prepare(svc, PROJECT_ROOT / "config", lambda _line: None)
-    with DemoServer(svc, port) as live:
+    clock = DemoClock()
+    app = create_app(svc, clock=clock, demo=DemoHooks(jump=jumper(svc, clock),
+                                                      mails=mail_source(svc, None)))
+    with LiveServer(app, port) as live:
         # 1. The reviewee, from the link the demo prints.
         page.goto(plan.self_assessment_link)
         for field in page.get_by_label("Điểm bạn tự đề xuất (0 đến 10)").all():
