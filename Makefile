@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench migration diagram clean
+.PHONY: demo test lint typecheck pytest bench migration diagram clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ typecheck: $(STAMP)
 # pytest exits 5 when it collected no test: that fails the target like any error.
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# Debian's chromium for the browser tests (tests/e2e skip with a message without it).
+browser:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-mono
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -1,7 +1,8 @@
-"""`kpi demo`: the sample cycle on a fresh SQLite file, narrated."""
+"""`kpi demo`: the sample cycle on a fresh SQLite file, in the browser or narrated."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -11,23 +12,71 @@ import click
 from workflow.cli.main import Context, main, pass_context
 from workflow.demo import run_demo
 from workflow.service.core import Service
+from workflow.settings import Settings
 from workflow.store.db import Store
 
 
 @main.command("demo")
 @click.option("--dir", "workdir", default="var/demo", show_default=True,
               type=click.Path(file_okay=False), help="Where the demo keeps its database.")
+@click.option("--narrated", is_flag=True,
+              help="Play the whole cycle in simulated time and print it, without a browser.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
 @pass_context
-def demo_cmd(ctx: Context, workdir: str) -> None:
+def demo_cmd(ctx: Context, workdir: str, narrated: bool, host: str, port: int) -> None:
     """A complete demo on SQLite with the sample organisation and cycle."""
     folder = Path(workdir)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     url = f"sqlite:///{folder / 'kpi.sqlite3'}"
     settings = replace(ctx.settings, database_url=url)
+    if narrated:
+        svc = Service(Store(url), settings)
+        run_demo(svc, settings.config_dir, click.echo)
+        click.echo(f"\nThe demo's database is {folder / 'kpi.sqlite3'}; look around with\n"
+                   f"  KPI_DATABASE_URL={url} .venv/bin/kpi status\n"
+                   f"  KPI_DATABASE_URL={url} .venv/bin/kpi score explain 10\n"
+                   f"  KPI_DATABASE_URL={url} .venv/bin/kpi audit verify")
+        return
+    serve_web_demo(settings, folder, url, host, port)
+
+
+def serve_web_demo(settings: Settings, folder: Path, url: str, host: str, port: int) -> None:
+    """Seed the live demo, print who to play and where, and serve it until Ctrl-C."""
+    import uvicorn  # noqa: PLC0415 (only the web demo needs the server)
+
+    from workflow.web import DemoHooks, create_app  # noqa: PLC0415
+    from workflow.web.demo import DemoClock, jumper, mail_source, prepare  # noqa: PLC0415
+
+    base = f"http://{host}:{port}"
+    settings = replace(settings, base_url=base,
+                       secret_key=settings.secret_key or secrets.token_urlsafe(32))
     svc = Service(Store(url), settings)
-    run_demo(svc, settings.config_dir, click.echo)
-    click.echo(f"\nThe demo's database is {folder / 'kpi.sqlite3'}; look around with\n"
-               f"  KPI_DATABASE_URL={url} .venv/bin/kpi status\n"
-               f"  KPI_DATABASE_URL={url} .venv/bin/kpi score explain 10\n"
-               f"  KPI_DATABASE_URL={url} .venv/bin/kpi audit verify")
+    click.echo("Preparing the demo: the sample organisation, the April 2026 cycle, and "
+               "everyone's part except one reviewee's...")
+    plan = prepare(svc, settings.config_dir, click.echo)
+    clock = DemoClock()
+    app = create_app(svc, clock=clock, demo=DemoHooks(
+        jump=jumper(svc, clock), mails=mail_source(svc, folder / "mail")))
+    click.echo(f"""
+The demo runs at {base}/ (its calendar says Monday 4 May 2026; the button
+"Jump to the next deadline" on every page moves it on). Play one evaluation:
+
+ 1. The reviewee, {plan.protagonist_name} ({plan.protagonist}): open
+      {plan.self_assessment_link}
+    fill in the self-assessment (save a draft if you like) and submit it.
+ 2. Two colleagues give anonymous peer input: open {base}/demo/mail (every email
+    the system sends is caught there) and answer both "task_peer_input" emails.
+ 3. The supervisor, {plan.supervisor_name}: sign in at {base}/sign-in with
+    {plan.supervisor_email} (the sign-in link arrives in {base}/demo/mail), open
+    "My team" and score {plan.protagonist_name}.
+ 4. The calibrator (the director): the "task_calibration" email in {base}/demo/mail;
+    move "excellent" results down with a reason until the quota holds, approve.
+ 5. The reviewee again: the "result" email; accept the result, or appeal with reasons.
+ 6. The appeal reviewer: the "task_appeal_review" email; uphold or revise.
+
+Stop with Ctrl-C. The database is {folder / 'kpi.sqlite3'}. `kpi demo --narrated`
+plays a whole cycle without a browser.
+""")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

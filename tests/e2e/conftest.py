@@ -1,0 +1,106 @@
+"""Browser tests: Playwright drives Debian's chromium against the app served by uvicorn.
+
+Without /usr/bin/chromium the tests skip with a message saying how to run them; with
+KPI_REQUIRE_BROWSER=1 (set by .ci/run) a missing browser fails them instead. Never
+`playwright install`: it downloads a browser, which this project does not use.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from tests.support import World, small_world
+from tests.web_support import Clock
+from workflow.web import create_app
+
+CHROMIUM = os.environ.get("KPI_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+HOW_TO = ("the browser tests need Debian's chromium: `sudo apt-get install -y chromium "
+          "fonts-noto-mono` (or set KPI_CHROMIUM to a Chromium binary), then `make test`")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
+        return
+    if os.environ.get("KPI_REQUIRE_BROWSER") == "1":
+        raise pytest.UsageError(f"KPI_REQUIRE_BROWSER=1 but {CHROMIUM} is missing: {HOW_TO}")
+    skip = pytest.mark.skip(reason=HOW_TO)
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_type_launch_args, "executable_path": CHROMIUM}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """The app on uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start within 10 s")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def world(svc: Any) -> World:
+    return small_world(svc)
+
+
+@pytest.fixture
+def live(world: World, clock: Clock) -> Iterator[LiveServer]:
+    with LiveServer(create_app(world.svc, clock=clock)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    # A browser set to Vietnamese, as in the agencies; pages of people whose locale is
+    # English still come in English.
+    return {**browser_context_args, "locale": "vi-VN"}

@@ -1,0 +1,45 @@
+"""The live web demo: seeded so that one evaluation is left to click through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+
+from tests.web_support import CSRF, text_of
+from workflow.domain import State
+from workflow.service.core import Service
+from workflow.settings import PROJECT_ROOT
+from workflow.web import DemoHooks, create_app
+from workflow.web.demo import DEMO_START, DemoClock, jumper, mail_source, prepare
+
+
+def test_demo_leaves_the_protagonist_to_play_and_its_clock_jumps_to_deadlines(
+        new_service: Callable[..., Service]) -> None:
+    svc = new_service("demo.sqlite3")
+    plan = prepare(svc, PROJECT_ROOT / "config", lambda _line: None)
+    clock = DemoClock()
+    assert clock() - DEMO_START < timedelta(minutes=1)
+    app = create_app(svc, clock=clock, demo=DemoHooks(jump=jumper(svc, clock),
+                                                      mails=mail_source(svc, None)))
+    browser = TestClient(app, base_url="http://kpi.test")
+    page = browser.get(plan.self_assessment_link.removeprefix("http://kpi.test"))
+    assert page.status_code == 200 and plan.protagonist_name in page.text
+    assert "Bản demo" in page.text  # the demo bar with its clock control
+    mails = browser.get("/demo/mail")
+    assert mails.status_code == 200 and "task_calibration" not in mails.text
+    token = CSRF.search(mails.text)
+    assert token
+    jumped = browser.post("/demo/clock/next", data={"csrf_token": token.group(1)})
+    assert jumped.status_code == 200 and "Đồng hồ đã chuyển" in text_of(jumped.text)
+    assert clock() > DEMO_START + timedelta(hours=1)
+    with svc.store.read() as s:
+        from sqlalchemy import select
+
+        from workflow.service.core import EVALUATION
+
+        states = {r.reviewee_id: r.state for r in s.execute(
+            select(EVALUATION.c.reviewee_id, EVALUATION.c.state))}
+    assert states[plan.protagonist] == State.SELF_ASSESSMENT.value
+    assert {s for p, s in states.items() if p != plan.protagonist} == {State.CALIBRATION.value}

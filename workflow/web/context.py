@@ -1,0 +1,204 @@
+"""What every request handler works with: the app's parts (``Web``) and one request (``Req``).
+
+``Req`` knows who is asking (a signed-in person, or the holder of a personal link),
+the page's language, the CSRF value, and renders a template with the helpers every
+page uses. Handlers stay short: read, call the service, render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.datastructures import UploadFile
+
+from workflow.domain import State
+from workflow.scoring.model import Labels
+from workflow.service.core import PersonInfo, Service, load_people
+from workflow.service.transition import shown_or_none
+from workflow.web.i18n import local_time, pick_locale, problem, translator
+from workflow.web.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    SESSION_LIFETIME,
+    Signer,
+)
+
+DEFAULT_TZ = "Asia/Ho_Chi_Minh"
+MAX_FORM_BYTES = 1_000_000
+MAX_FORM_FIELDS = 3000
+
+
+@dataclass
+class DemoHooks:
+    """What the demo adds to the app: its clock control and its caught emails."""
+
+    jump: Callable[[], tuple[datetime, str] | None]  # to the next deadline; None: none left
+    mails: Callable[[], list[Any]]  # the caught emails, newest first
+
+
+@dataclass
+class Web:
+    """The app's parts, built once by ``create_app``."""
+
+    svc: Service
+    clock: Callable[[], datetime]
+    env: jinja2.Environment
+    signer: Signer
+    secure_cookies: bool
+    demo: DemoHooks | None = None
+
+    def person(self, person_id: str) -> PersonInfo | None:
+        with self.svc.store.read() as session:
+            return load_people(session, [person_id]).get(person_id)
+
+
+class Req:
+    """One request: who asks, in which language, and how to answer with a page."""
+
+    def __init__(self, web: Web, request: Request) -> None:
+        self.web = web
+        self.request = request
+        self.svc = web.svc
+        person_id = web.signer.session_person(request.cookies.get(SESSION_COOKIE))
+        self.person: PersonInfo | None = None
+        if person_id:
+            person = web.person(person_id)
+            self.person = person if person is not None and person.active else None
+        self.acting: PersonInfo | None = None  # the holder of a personal link
+        self._csrf_cookie = request.cookies.get(CSRF_COOKIE) or None
+        self._csrf_new: str | None = None
+        self._now: datetime | None = None
+
+    # --- who and when -------------------------------------------------------------
+
+    def now(self) -> datetime:
+        if self._now is None:
+            self._now = self.web.clock()
+        return self._now
+
+    @property
+    def who(self) -> PersonInfo | None:
+        return self.acting or self.person
+
+    @property
+    def locale(self) -> str:
+        who = self.who
+        return pick_locale(self.request.cookies.get(LANG_COOKIE), who.locale if who else None,
+                           self.request.headers.get("accept-language"))
+
+    @property
+    def tz(self) -> str:
+        who = self.who
+        return (who.timezone if who and who.timezone else None) or DEFAULT_TZ
+
+    def require_person(self) -> PersonInfo:
+        if self.person is None:
+            raise SignInNeeded()
+        return self.person
+
+    # --- CSRF ---------------------------------------------------------------------
+
+    def csrf_token(self) -> str:
+        value = self._csrf_cookie or self._csrf_new
+        if value is None:
+            value = self._csrf_new = self.web.signer.new_csrf_value()
+        return self.web.signer.csrf_token(value)
+
+    def csrf_ok(self, fields: Mapping[str, str]) -> bool:
+        return self.web.signer.csrf_ok(self._csrf_cookie, fields.get(CSRF_FIELD))
+
+    # --- answering ----------------------------------------------------------------
+
+    def t(self, key: str, **values: object) -> str:
+        return translator(self.locale)(key, **values)
+
+    def when(self, instant: datetime | None, tz: str | None = None) -> str:
+        return local_time(instant, tz or self.tz, self.locale)
+
+    def helpers(self) -> dict[str, Any]:
+        locale = self.locale
+        t = translator(locale)
+        path = self.request.url.path
+        query = self.request.url.query
+        here = path + (f"?{query}" if query else "")
+
+        def label(labels: Labels | Mapping[str, str] | None) -> str:
+            if labels is None:
+                return ""
+            if isinstance(labels, Labels):
+                return labels.vi if locale == "vi" else labels.en
+            return str(labels.get(locale) or labels.get("en") or "")
+
+        def state_label(state: State | str) -> str:
+            return t(f"state_{State(state).value}")
+
+        return {
+            "t": t, "locale": locale, "other_locale": "en" if locale == "vi" else "vi",
+            "when": lambda instant, tz=None: local_time(instant, tz or self.tz, locale),
+            "label": label, "state_label": state_label, "num": shown_or_none,
+            "filled": filled,
+            "problem": lambda text: problem(text, locale),
+            "person": self.person, "acting": self.acting, "csrf_token": self.csrf_token(),
+            "here": quote(here, safe=""), "now": self.now(),
+            "demo": self.web.demo is not None, "demo_now": self.when(self.now(), DEFAULT_TZ),
+        }
+
+    def _cookies(self, response: HTMLResponse | RedirectResponse) -> None:
+        if self._csrf_new is not None:
+            response.set_cookie(CSRF_COOKIE, self._csrf_new, httponly=True, samesite="lax",
+                                secure=self.web.secure_cookies, path="/")
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.web.env.get_template(template).render(**self.helpers(), **context)
+        response = HTMLResponse(html, status_code=status)
+        self._cookies(response)
+        return response
+
+    def redirect(self, url: str) -> RedirectResponse:
+        response = RedirectResponse(url, status_code=303)
+        self._cookies(response)
+        return response
+
+    def start_session(self, person_id: str, url: str) -> RedirectResponse:
+        response = self.redirect(url)
+        response.set_cookie(SESSION_COOKIE, self.web.signer.session(person_id), httponly=True,
+                            samesite="lax", secure=self.web.secure_cookies, path="/",
+                            max_age=int(SESSION_LIFETIME.total_seconds()))
+        return response
+
+
+def filled(prefix: str, values: Mapping[str, str], errors: Mapping[str, str]) -> bool:
+    """Whether any field under ``prefix`` has a value or a problem (to open its section)."""
+    return any(k.startswith(prefix) and (v or "").strip() for k, v in values.items()) or \
+        any(k.startswith(prefix) for k in errors)
+
+
+class SignInNeeded(Exception):
+    """A page for signed-in people was asked for without a session."""
+
+
+def get_req(request: Request) -> Req:
+    return Req(request.app.state.web, request)
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The posted form's text fields (the last value of a repeated name wins)."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        raise HTTPException(status_code=413, detail="the form is too large")
+    form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
+    out: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            continue
+        out[key] = value
+    return out

@@ -1,0 +1,183 @@
+"""The live web demo: a seeded cycle to click through in a browser, on a demo clock.
+
+The sample cycle runs in May 2026, so the demo keeps its own clock: it starts on the
+sample cycle's first working morning (Monday 4 May 2026, 13:00 in Ha Noi) and runs on
+from there at the speed of the wall clock. A button on every page jumps it to the
+next deadline and runs the sweep, so a newcomer can also watch reminders, missed
+deadlines and escalations happen.
+
+Everyone in the sample organisation has already done their part except one
+reviewee, the *protagonist*: their self-assessment, their peers' answers, their
+supervisor's score, the calibration, the result and the appeal are left to the
+person trying the demo. Every email the engine queues is shown on /demo/mail.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from workflow import sample
+from workflow.clock import utc_now
+from workflow.domain import State, TimerStatus, Trigger
+from workflow.service.core import EVALUATION, PERSON, Service, load_snapshot
+from workflow.service.cycles import open_cycle
+from workflow.service.org import import_org
+from workflow.service.scoring_inputs import framework_of
+from workflow.service.setup import init_database
+from workflow.service.sweep import tick
+from workflow.service.transition import DEADLINE, OUTBOX, fire
+from workflow.web.mailbox import CaughtMail, outbox_messages, read_eml_folder
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+CYCLE_FILE = Path("cycles") / "sample-2026-04.yaml"
+CYCLE_ID = "snv-2026-04"
+PROTAGONIST = "SNV042"  # a specialist of the civil-servant management unit
+LEADERS_LAST = ("SNV040", "SNV041", "SNV022", "SNV023", "SNV004", "SNV005",
+                "SNV002", "SNV003", "SNV001")  # scored after their teams
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=VN).astimezone(UTC)
+
+
+DEMO_START = local("2026-05-04 13:00")
+
+
+@dataclass
+class DemoClock:
+    """The demo's "now": its start plus the wall-clock time since, plus any jumps."""
+
+    start: datetime = DEMO_START
+    began: datetime = field(default_factory=utc_now)
+    jumped: timedelta = timedelta(0)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self) -> datetime:
+        return self.start + (utc_now() - self.began) + self.jumped
+
+    def move_to(self, when: datetime) -> None:
+        with self.lock:
+            self.jumped += when - self()
+
+
+@dataclass(frozen=True)
+class LiveDemo:
+    """What the person trying the demo needs: who to play and which links to open."""
+
+    protagonist: str
+    protagonist_name: str
+    supervisor: str
+    supervisor_name: str
+    supervisor_email: str
+    self_assessment_link: str
+
+
+def _ids(svc: Service, state: State | None = None) -> dict[str, int]:
+    with svc.store.read() as s:
+        stmt = select(EVALUATION.c.reviewee_id, EVALUATION.c.id).where(
+            EVALUATION.c.cycle_id == CYCLE_ID)
+        if state is not None:
+            stmt = stmt.where(EVALUATION.c.state == state.value)
+        return {r.reviewee_id: r.id for r in s.execute(stmt)}
+
+
+def _snapshot(svc: Service, evaluation_id: int) -> Any:
+    with svc.store.read() as s:
+        return load_snapshot(svc, s, evaluation_id, lock=False)
+
+
+def _level(person_id: str) -> float:
+    return 0.55 + (int(person_id[-3:]) * 37 % 100) / 300
+
+
+def link_for(svc: Service, person: str, event: str) -> str | None:
+    with svc.store.read() as s:
+        for (context,) in s.execute(select(OUTBOX.c.context).where(
+                OUTBOX.c.recipient_id == person, OUTBOX.c.event == event)
+                .order_by(OUTBOX.c.id.desc())):
+            if context.get("action_url"):
+                return str(context["action_url"])
+    return None
+
+
+def prepare(svc: Service, config_dir: Path, say: Callable[[str], None] = print) -> LiveDemo:
+    """Seed the sample cycle and play everyone's part but the protagonist's."""
+    rng = random.Random(335)
+    init_database(svc)
+    import_org(svc, config_dir / "organisation.csv", actor_id="demo",
+               now=local("2026-05-01 09:00"))
+    opened = open_cycle(svc, config_dir / CYCLE_FILE, actor_id="SNV060",
+                        now=local("2026-05-02 10:00"))
+    say(f"cycle {opened.cycle_id} opened: {opened.evaluations} evaluations")
+    now = local("2026-05-04 09:00")
+    for person, eid in sorted(_ids(svc, State.SELF_ASSESSMENT).items()):
+        if person != PROTAGONIST:
+            fw = framework_of(_snapshot(svc, eid))
+            fire(svc, eid, Trigger.SUBMIT_SELF_ASSESSMENT, person,
+                 sample.self_assessment(fw, rng, _level(person)), now=now)
+    now = local("2026-05-04 10:00")
+    for _person, eid in sorted(_ids(svc, State.PEER_INPUT).items()):
+        snap = _snapshot(svc, eid)
+        for peer in snap.pending_peers():
+            fire(svc, eid, Trigger.SUBMIT_PEER_INPUT, peer,
+                 sample.peer_input(framework_of(snap), rng, _level(peer)), now=now)
+    now = local("2026-05-04 11:00")
+    waiting = _ids(svc, State.SUPERVISOR_SCORING)
+    order = sorted(waiting, key=lambda p: (p in LEADERS_LAST and LEADERS_LAST.index(p), p))
+    for person in order:
+        snap = _snapshot(svc, waiting[person])
+        fire(svc, waiting[person], Trigger.SUBMIT_SCORE, snap.row["supervisor_id"],
+             sample.score(framework_of(snap), rng, _level(person)), now=now)
+    with svc.store.read() as s:
+        row = s.execute(select(EVALUATION.c.supervisor_id).where(
+            EVALUATION.c.cycle_id == CYCLE_ID, EVALUATION.c.reviewee_id == PROTAGONIST)).one()
+        people = {r.id: r for r in s.execute(select(PERSON.c.id, PERSON.c.full_name,
+                                                    PERSON.c.email))}
+    boss = people[row.supervisor_id]
+    link = link_for(svc, PROTAGONIST, "task_self_assessment")
+    assert link is not None
+    return LiveDemo(PROTAGONIST, people[PROTAGONIST].full_name, boss.id, boss.full_name,
+                    boss.email, link)
+
+
+def next_deadline(svc: Service, now: datetime) -> datetime | None:
+    with svc.store.read() as s:
+        value = s.execute(select(func.min(DEADLINE.c.fire_at)).where(
+            DEADLINE.c.status == TimerStatus.PENDING.value, DEADLINE.c.fire_at > now)
+        ).scalar()
+    return value if isinstance(value, datetime) else None
+
+
+def jumper(svc: Service, clock: DemoClock) -> Callable[[], tuple[datetime, str] | None]:
+    """The demo control: move the clock just past the next deadline and run the sweep."""
+
+    def jump() -> tuple[datetime, str] | None:
+        due = next_deadline(svc, clock())
+        if due is None:
+            return None
+        clock.move_to(due + timedelta(minutes=1))
+        report = tick(svc, clock())
+        return clock(), report.summary()
+
+    return jump
+
+
+def mail_source(svc: Service, folder: Path | None) -> Callable[[], list[CaughtMail]]:
+    """Caught .eml files when a mail catcher writes them, else the outbox itself: the
+    emails of the demo's own time and all the protagonist's, not the seeded crowd's."""
+
+    def mails() -> list[CaughtMail]:
+        if folder is not None and folder.is_dir() and any(folder.glob("*.eml")):
+            return read_eml_folder(folder)
+        return outbox_messages(svc, since=DEMO_START, also_to=PROTAGONIST)
+
+    return mails

@@ -1,0 +1,179 @@
+"""The admin dashboard: progress per unit and state, overdue items, dead letters, and the
+actions on the record (extend, reassign, delegate, cancel, reopen, send again).
+
+Only admins of a cycle (settings or the cycle file) see it; the service checks the
+role again on every action."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, Response
+
+from workflow.clock import parse_instant
+from workflow.cycle_config import PHASE_ORDER
+from workflow.domain import State, Trigger
+from workflow.errors import NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
+from workflow.service import pages, queries, records, resend, transition
+from workflow.web.context import Req, form_fields, get_req
+
+router = APIRouter(prefix="/admin")
+STATE_COLUMNS = [s.value for s in (*PHASE_ORDER, State.FINALISED, State.CANCELLED)]
+ReqDep = Annotated[Req, Depends(get_req)]
+FormDep = Annotated[dict[str, str], Depends(form_fields)]
+
+
+def _admin_cycles(req: Req) -> list[tuple[str, str]]:
+    person = req.require_person()
+    cycles = pages.workload(req.svc, person.id, now=req.now()).admin_cycles
+    if not cycles:
+        raise NotPermitted(0, person.id, "admin", "only admins see the dashboard")
+    return cycles
+
+
+def dashboard(req: Req, *, message: str | None = None, errors: Mapping[str, str] | None = None,
+              values: Mapping[str, str] | None = None, status: int = 200) -> HTMLResponse:
+    cycles = _admin_cycles(req)
+    statuses = [queries.status(req.svc, cycle_id, now=req.now()).cycles[0]
+                for cycle_id, _name in cycles]
+    overall = queries.status(req.svc, cycles[0][0], now=req.now())
+    query = req.request.query_params.get("q", "").strip()[:100]
+    found = {cycle_id: pages.find_evaluations(req.svc, cycle_id, query)
+             for cycle_id, _ in cycles} if query else {}
+    return req.render("admin.html", status=status, states=STATE_COLUMNS, statuses=statuses,
+                      outbox=overall.outbox,
+                      dead=overall.dead_letters, query=query, found=found, message=message,
+                      errors=errors or {}, values=values or {})
+
+
+@router.get("", response_class=HTMLResponse)
+def admin_home(req: ReqDep) -> Response:
+    return dashboard(req)
+
+
+def evaluation_page(req: Req, evaluation_id: int, *, message: str | None = None,
+                    errors: Mapping[str, str] | None = None,
+                    values: Mapping[str, str] | None = None, op: str = "",
+                    status: int = 200) -> HTMLResponse:
+    person = req.require_person()
+    file = pages.evaluation_file(req.svc, evaluation_id)
+    if person.id not in file.view.admins:
+        raise NotPermitted(evaluation_id, person.id, "admin", "only the cycle's admins see it")
+    return req.render("admin_evaluation.html", status=status, file=file, message=message,
+                      errors=errors or {}, values=values or {}, op=op)
+
+
+@router.get("/e/{evaluation_id}", response_class=HTMLResponse)
+def admin_evaluation(evaluation_id: int, req: ReqDep) -> Response:
+    return evaluation_page(req, evaluation_id)
+
+
+def _instant(text: str, tz: str, field: str) -> tuple[object, dict[str, str]]:
+    try:
+        return parse_instant(text.replace("T", " ") if text else "", tz), {}
+    except ValueError:
+        return None, {field: "not a date and time (e.g. 2026-05-10 17:00)"}
+
+
+@router.post("/e/{evaluation_id}", response_class=HTMLResponse)
+def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
+    person = req.require_person()
+    op = fields.get("op", "")
+    values = {k: v for k, v in fields.items() if k != "csrf_token"}
+    if not req.csrf_ok(fields):
+        return evaluation_page(req, evaluation_id, errors={"_form": req.t("csrf_failed")},
+                               values=values, op=op, status=403)
+    file = pages.evaluation_file(req.svc, evaluation_id)
+    now = req.now()
+    reason = fields.get(f"{op}_reason", "")
+    try:
+        if op == "extend":
+            until, problems = _instant(fields.get("new_due", ""), file.timezone, "new_due")
+            if problems:
+                raise SubmissionInvalid(evaluation_id, problems)
+            records.extend(req.svc, evaluation_id, until, reason,  # type: ignore[arg-type]
+                           fields.get("approved_by", ""), person.id, now=now)
+            what = req.t("extend")
+        elif op == "reassign_supervisor":
+            records.reassign_supervisor(req.svc, evaluation_id,
+                                        fields.get("new_supervisor", "").strip(), reason,
+                                        person.id, now=now)
+            what = req.t("reassign_supervisor")
+        elif op == "reassign_peer":
+            records.reassign_peer(req.svc, evaluation_id, fields.get("old_peer", ""),
+                                  fields.get("new_peer", "").strip(), reason, person.id, now=now)
+            what = req.t("reassign_peer")
+        elif op == "cancel":
+            transition.fire(req.svc, evaluation_id, Trigger.CANCEL, person.id, None, reason,
+                            now=now)
+            what = req.t("cancel")
+        elif op == "reopen":
+            transition.fire(req.svc, evaluation_id, Trigger.REOPEN, person.id, None, reason,
+                            now=now)
+            what = req.t("reopen")
+        elif op == "resend":
+            resend.resend_task(req.svc, evaluation_id, person.id, now=now)
+            what = req.t("resend_task")
+        else:
+            return evaluation_page(req, evaluation_id, status=422, values=values, op=op,
+                                   errors={"_form": f"unknown action {op[:40]!r}"})
+    except SubmissionInvalid as exc:
+        problems = {f"{op}_reason" if k == "reason" else k: v for k, v in exc.fields.items()}
+        return evaluation_page(req, evaluation_id, errors=problems, values=values, op=op,
+                               status=422)
+    except NotPermitted:
+        raise
+    except PersonNotFound as exc:
+        field = {"reassign_supervisor": "new_supervisor", "reassign_peer": "new_peer"}.get(
+            op, "_form")
+        return evaluation_page(req, evaluation_id, values=values, op=op, status=409,
+                               errors={field: str(exc)})
+    except WorkflowError as exc:
+        return evaluation_page(req, evaluation_id, values=values, op=op, status=409,
+                               errors={"_form": req.t("cannot_do", message=str(exc))})
+    return evaluation_page(req, evaluation_id, message=req.t("done_admin", what=what))
+
+
+@router.post("/cycle/{cycle_id}/delegate", response_class=HTMLResponse)
+def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
+    person = req.require_person()
+    if cycle_id not in {c for c, _ in _admin_cycles(req)}:
+        raise NotPermitted(0, person.id, "delegate", f"not an admin of {cycle_id}")
+    values = {f"{cycle_id}.{k}": v for k, v in fields.items() if k != "csrf_token"}
+    if not req.csrf_ok(fields):
+        return dashboard(req, errors={"_form": req.t("csrf_failed")}, values=values,
+                         status=403)
+    with req.svc.store.read() as session:
+        tz = req.svc.rules.get(session, cycle_id).tz_name
+    until, problems = _instant(fields.get("until", ""), tz, "until")
+    try:
+        if problems:
+            raise SubmissionInvalid(None, problems)
+        n = records.delegate(req.svc, cycle_id, fields.get("supervisor", "").strip(),
+                             fields.get("acting", "").strip(), until,  # type: ignore[arg-type]
+                             fields.get("reason", ""), person.id, now=req.now())
+    except SubmissionInvalid as exc:
+        return dashboard(req, errors={f"{cycle_id}.{k}": v for k, v in exc.fields.items()},
+                         values=values, status=422)
+    except PersonNotFound as exc:
+        return dashboard(req, errors={"_form": str(exc)}, values=values, status=409)
+    except WorkflowError as exc:
+        return dashboard(req, errors={"_form": req.t("cannot_do", message=str(exc))},
+                         values=values, status=409)
+    return dashboard(req, message=req.t("done_admin", what=f"{req.t('delegate')} ({n})"))
+
+
+@router.post("/outbox/{outbox_id}/resend", response_class=HTMLResponse)
+def admin_resend(outbox_id: int, req: ReqDep, fields: FormDep) -> Response:
+    person = req.require_person()
+    _admin_cycles(req)
+    if not req.csrf_ok(fields):
+        return dashboard(req, errors={"_form": req.t("csrf_failed")}, status=403)
+    try:
+        resend.requeue_dead_letter(req.svc, outbox_id, person.id, now=req.now())
+    except WorkflowError as exc:
+        return dashboard(req, errors={"_form": req.t("cannot_do", message=str(exc))},
+                         status=409)
+    return dashboard(req, message=req.t("done_admin", what=f"{req.t('resend')} #{outbox_id}"))

@@ -1,0 +1,205 @@
+"""Pages for signed-in people: sign in and out, what waits for me, my team, scoring one
+evaluation, deciding an appeal, calibrating a cycle. Each checks the person's role on
+the evaluation or cycle before showing anything; the service checks it again on
+every action."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, Response
+
+from workflow.domain import SCORER_ROLES, State, SubmissionKind, Trigger
+from workflow.errors import NotPermitted, SubmissionInvalid, WorkflowError
+from workflow.permissions import roles_of
+from workflow.service import access, drafts, pages, transition
+from workflow.service.pages import EvaluationFile
+from workflow.web import forms, views
+from workflow.web.context import Req, form_fields, get_req
+from workflow.web.routes_task import (
+    _problems,
+    appeal_decision,
+    calibration_action,
+    revise_problems,
+    score_outcome_message,
+)
+from workflow.web.security import LANG_COOKIE, SESSION_COOKIE
+
+router = APIRouter()
+ReqDep = Annotated[Req, Depends(get_req)]
+FormDep = Annotated[dict[str, str], Depends(form_fields)]
+
+
+def safe_next(raw: str | None) -> str:
+    """Only a path on this site (never ``//host`` or a scheme): no open redirect."""
+    path = unquote(raw or "/")
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(req: ReqDep) -> Response:
+    if req.person is None:
+        return req.render("landing.html")
+    work = pages.workload(req.svc, req.person.id, now=req.now())
+    return req.render("home.html", work=work)
+
+
+@router.get("/lang/{locale}")
+def switch_language(locale: str, req: ReqDep, next: str = "/") -> Response:
+    response = req.redirect(safe_next(next))
+    if locale in ("vi", "en"):
+        response.set_cookie(LANG_COOKIE, locale, samesite="lax", secure=req.web.secure_cookies,
+                            max_age=365 * 86400, path="/")
+    return response
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_form(req: ReqDep) -> Response:
+    return req.render("sign_in.html", values={}, errors={})
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+def sign_in_request(req: ReqDep, fields: FormDep) -> Response:
+    email = fields.get("email", "").strip()
+    if not req.csrf_ok(fields):
+        return req.render("sign_in.html", status=403, values={"email": email},
+                          errors={"_form": req.t("csrf_failed")})
+    if not email or "@" not in email or len(email) > 320:
+        return req.render("sign_in.html", status=422, values={"email": email},
+                          errors={"email": "required" if not email else
+                                  "not an email address (name@agency.gov.vn)"})
+    access.request_sign_in(req.svc, email, now=req.now())
+    minutes = int(access.SIGN_IN_LIFETIME.total_seconds() // 60)
+    return req.render("sign_in_sent.html", email=email, minutes=minutes)
+
+
+@router.post("/sign-out")
+def sign_out(req: ReqDep, fields: FormDep) -> Response:
+    response = req.redirect("/")
+    if req.csrf_ok(fields):
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/team", response_class=HTMLResponse)
+def team_page(req: ReqDep, cycle: str | None = None) -> Response:
+    person = req.require_person()
+    team = pages.team(req.svc, person.id, cycle_id=cycle or None, now=req.now())
+    return req.render("team.html", team=team, next_one=team.next_to_score(),
+                      done=req.request.query_params.get("done"))
+
+
+def _scorer_file(req: Req, evaluation_id: int) -> EvaluationFile:
+    person = req.require_person()
+    file = pages.evaluation_file(req.svc, evaluation_id)
+    if not roles_of(person.id, file.view, req.now()) & SCORER_ROLES \
+            or person.id == file.reviewee.id:
+        raise NotPermitted(evaluation_id, person.id, "score", "only its scorers see it")
+    return file
+
+
+@router.get("/e/{evaluation_id}/score", response_class=HTMLResponse)
+def score_page(evaluation_id: int, req: ReqDep) -> Response:
+    file = _scorer_file(req, evaluation_id)
+    return views.score(req, file, f"/e/{evaluation_id}/score", req.require_person().id)
+
+
+@router.post("/e/{evaluation_id}/score", response_class=HTMLResponse)
+def score_submit(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
+    file = _scorer_file(req, evaluation_id)
+    person = req.require_person()
+    post_to = f"/e/{evaluation_id}/score"
+    values = views.form_values(fields)
+    extra = views._extra(fields)
+    if not req.csrf_ok(fields):
+        return views.score(req, file, post_to, person.id, values=values, status=403,
+                           errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+    op = fields.get("op", "")
+    if op in ("save_draft", "add_rows"):
+        extra += 3 if op == "add_rows" else 0
+        try:
+            drafts.save(req.svc, evaluation_id, person.id, SubmissionKind.SUPERVISOR_SCORE,
+                        values, now=req.now())
+        except (WorkflowError, SubmissionInvalid) as exc:
+            return views.score(req, file, post_to, person.id, values=values, status=409,
+                               errors=_problems(req, exc), extra_rows=extra)
+        return views.score(req, file, post_to, person.id, values=values, saved_at=req.now(),
+                           extra_rows=extra)
+    payload = forms.payload(fields, file.framework, texts=("comment",))
+    try:
+        outcome = transition.fire(req.svc, evaluation_id, Trigger.SUBMIT_SCORE, person.id,
+                                  payload, now=req.now(),
+                                  expected_state=State.SUPERVISOR_SCORING)
+    except SubmissionInvalid as exc:
+        return views.score(req, file, post_to, person.id, values=values, status=422,
+                           errors=_problems(req, exc), extra_rows=extra)
+    drafts.discard(req.svc, evaluation_id, person.id)
+    team = pages.team(req.svc, person.id, now=req.now())
+    return req.render("team.html", team=team, next_one=team.next_to_score(),
+                      message=score_outcome_message(req, file, outcome))
+
+
+def _reviewer_file(req: Req, evaluation_id: int) -> EvaluationFile:
+    person = req.require_person()
+    file = pages.evaluation_file(req.svc, evaluation_id)
+    if file.appeal_reviewer_id != person.id:
+        raise NotPermitted(evaluation_id, person.id, "appeal_review",
+                           "only its appeal reviewer sees it")
+    return file
+
+
+@router.get("/e/{evaluation_id}/appeal", response_class=HTMLResponse)
+def appeal_page(evaluation_id: int, req: ReqDep) -> Response:
+    file = _reviewer_file(req, evaluation_id)
+    return views.appeal_review(req, file, f"/e/{evaluation_id}/appeal")
+
+
+@router.post("/e/{evaluation_id}/appeal", response_class=HTMLResponse)
+def appeal_decide(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
+    file = _reviewer_file(req, evaluation_id)
+    person = req.require_person()
+    post_to = f"/e/{evaluation_id}/appeal"
+    values = views.form_values(fields)
+    extra = views._extra(fields)
+    if not req.csrf_ok(fields):
+        return views.appeal_review(req, file, post_to, values=values, status=403,
+                                   errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+    op = fields.get("op", "")
+    if op == "add_rows":
+        return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
+    trigger, payload = appeal_decision(fields, file, op)
+    try:
+        transition.fire(req.svc, evaluation_id, trigger, person.id, payload, now=req.now(),
+                        expected_state=State.APPEAL_REVIEW)
+    except SubmissionInvalid as exc:
+        problems = _problems(req, exc)
+        if trigger is Trigger.REVISE_SCORE:
+            problems = revise_problems(problems)
+        return views.appeal_review(req, file, post_to, values=values, errors=problems,
+                                   status=422, extra_rows=extra)
+    return req.render("done.html", message=req.t("done_decided"))
+
+
+def _calibrator(req: Req, cycle_id: str) -> str:
+    person = req.require_person()
+    work = pages.workload(req.svc, person.id, now=req.now())
+    if cycle_id not in {c for c, _n, _w in work.calibrations}:
+        raise NotPermitted(0, person.id, "calibrate", f"only the calibrator of {cycle_id} "
+                           "sees its calibration")
+    return person.id
+
+
+@router.get("/calibration/{cycle_id}", response_class=HTMLResponse)
+def calibration_page(cycle_id: str, req: ReqDep) -> Response:
+    _calibrator(req, cycle_id)
+    return views.calibration_page(req, cycle_id, f"/calibration/{cycle_id}")
+
+
+@router.post("/calibration/{cycle_id}", response_class=HTMLResponse)
+def calibration_post(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
+    person_id = _calibrator(req, cycle_id)
+    return calibration_action(req, cycle_id, person_id, fields, f"/calibration/{cycle_id}")

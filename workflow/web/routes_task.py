@@ -1,0 +1,322 @@
+"""Personal links: ``/t/{token}`` opens the one task the link was emailed for.
+
+GET shows the task's page; POST does what the page's form asks (``op``): save a draft,
+submit, accept, appeal, uphold, revise, move a class, approve, or sign in. Every POST
+checks the CSRF token first; every problem comes back on the same page, beside the
+field it concerns, with nothing stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, Response
+
+from workflow.domain import State, SubmissionKind, Trigger
+from workflow.errors import CalibrationError, SubmissionInvalid, WorkflowError
+from workflow.service import access, calibration, drafts, pages
+from workflow.service.access import DeadlinePassed, Grant
+from workflow.service.pages import EvaluationFile
+from workflow.service.transition import Outcome, shown_or_none
+from workflow.web import forms, views
+from workflow.web.context import Req, form_fields, get_req
+
+router = APIRouter()
+ReqDep = Annotated[Req, Depends(get_req)]
+FormDep = Annotated[dict[str, str], Depends(form_fields)]
+
+
+def _grant(req: Req, token: str) -> Grant:
+    grant = access.resolve(req.svc, token, now=req.now())
+    req.acting = grant.person
+    return grant
+
+
+def calibrator_cycle(req: Req, grant: Grant) -> str:
+    """The cycle a calibration link is for: the one asked for, among the person's own."""
+    work = pages.workload(req.svc, grant.person_id, now=req.now())
+    own = [c for c, _name, waiting in work.calibrations if waiting] or \
+        [c for c, _name, _w in work.calibrations]
+    asked = req.request.query_params.get("cycle")
+    if asked in own:
+        return str(asked)
+    if not own:
+        raise access.LinkClosed(None, State.CALIBRATION.value)
+    return own[0]
+
+
+def show(req: Req, grant: Grant, post_to: str) -> HTMLResponse:
+    """The page of a link, freshly read."""
+    if grant.action == access.SIGN_IN_ACTION:
+        return req.render("sign_in_confirm.html", post_to=post_to, who=grant.person)
+    if grant.action == "calibrate":
+        cycle_id = calibrator_cycle(req, grant)
+        return views.calibration_page(req, cycle_id, f"{post_to}?cycle={cycle_id}")
+    assert grant.evaluation_id is not None
+    file = pages.evaluation_file(req.svc, grant.evaluation_id)
+    if grant.action == "self_assessment":
+        return views.self_assessment(req, file, post_to, author_id=grant.person_id)
+    if grant.action == "peer_input":
+        return views.peer_input(req, file, post_to)
+    if grant.action == "score":
+        return views.score(req, file, post_to, grant.person_id)
+    if grant.action == "respond":
+        return views.result(req, file, post_to)
+    if grant.action == "appeal_review":
+        return views.appeal_review(req, file, post_to)
+    raise access.LinkUnknown()
+
+
+@router.get("/t/{token}", response_class=HTMLResponse)
+def open_link(token: str, req: ReqDep) -> Response:
+    grant = _grant(req, token)
+    return show(req, grant, f"/t/{token}")
+
+
+def _posted_evaluation(fields: Mapping[str, str]) -> int | None:
+    raw = fields.get("evaluation_id", "")
+    return int(raw) if raw.isdigit() else -1 if raw else None
+
+
+def _token(post_to: str) -> str:
+    return post_to.removeprefix("/t/").partition("?")[0]
+
+
+def _fire(req: Req, token: str, trigger: Trigger, payload: Mapping[str, object] | None,
+          fields: Mapping[str, str], reason: str | None = None) -> Outcome:
+    return access.fire_by_link(req.svc, token, trigger, payload, reason,
+                               evaluation_id=_posted_evaluation(fields), now=req.now())
+
+
+def done(req: Req, message: str) -> HTMLResponse:
+    return req.render("done.html", message=message)
+
+
+@router.post("/t/{token}", response_class=HTMLResponse)
+def act_by_link(token: str, req: ReqDep, fields: FormDep) -> Response:
+    grant = _grant(req, token)
+    post_to = f"/t/{token}"
+    op = fields.get("op", "")
+    if grant.action == access.SIGN_IN_ACTION:
+        if not req.csrf_ok(fields):
+            return req.render("sign_in_confirm.html", status=403, post_to=post_to,
+                              who=grant.person, errors={"_form": req.t("csrf_failed")})
+        person = access.sign_in(req.svc, token, now=req.now())
+        return req.start_session(person.id, "/")
+    if grant.action == "calibrate":
+        return calibrate(req, grant, fields, post_to)
+    assert grant.evaluation_id is not None
+    file = cast(EvaluationFile, pages.LazyFile(req.svc, grant.evaluation_id))
+    handler = {
+        "self_assessment": _self_assessment, "peer_input": _peer_input, "score": _score,
+        "respond": _respond, "appeal_review": _appeal_review,
+    }[grant.action]
+    if not req.csrf_ok(fields):
+        return handler(req, grant, file, fields, post_to, op, csrf_failed=True)
+    return handler(req, grant, file, fields, post_to, op)
+
+
+def _problems(req: Req, exc: Exception) -> dict[str, str]:
+    """An engine refusal as problems to show on the form."""
+    if isinstance(exc, SubmissionInvalid):
+        return dict(exc.fields)
+    if isinstance(exc, DeadlinePassed):
+        return {"_form": req.t("deadline_passed", when=req.when(exc.due_at))}
+    return {"_form": req.t("cannot_do", message=str(exc))}
+
+
+def _self_assessment(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
+                     post_to: str, op: str, csrf_failed: bool = False) -> HTMLResponse:
+    values = views.form_values(fields)
+    extra = views._extra(fields)
+    if csrf_failed:
+        return views.self_assessment(req, file, post_to, values=values, status=403,
+                                     errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+    if op in ("save_draft", "add_rows"):
+        extra += 3 if op == "add_rows" else 0
+        try:
+            access.check_deadline(file.state, file.due_at, file.id, req.now())
+            drafts.save(req.svc, file.id, grant.person_id, SubmissionKind.SELF_ASSESSMENT,
+                        values, now=req.now())
+        except (WorkflowError, SubmissionInvalid) as exc:
+            return views.self_assessment(req, file, post_to, values=values, status=409,
+                                         errors=_problems(req, exc), extra_rows=extra)
+        return views.self_assessment(req, file, post_to, values=values, saved_at=req.now(),
+                                     extra_rows=extra)
+    payload = forms.payload(fields, file.framework, texts=("note",))
+    try:
+        _fire(req, _token(post_to), Trigger.SUBMIT_SELF_ASSESSMENT, payload, fields)
+    except (SubmissionInvalid, DeadlinePassed) as exc:
+        return views.self_assessment(req, file, post_to, values=values, errors=_problems(req, exc),
+                                     status=422 if isinstance(exc, SubmissionInvalid) else 409,
+                                     extra_rows=extra)
+    return done(req, req.t("done_self"))
+
+
+def _peer_input(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
+                post_to: str, op: str, csrf_failed: bool = False) -> HTMLResponse:
+    values = views.form_values(fields)
+    if csrf_failed:
+        return views.peer_input(req, file, post_to, values=values, status=403,
+                                errors={"_form": req.t("csrf_failed")})
+    payload = forms.payload(fields, file.framework, texts=("comment",))
+    payload.pop("tasks", None)
+    payload.pop("ratios", None)
+    try:
+        _fire(req, _token(post_to), Trigger.SUBMIT_PEER_INPUT, payload, fields)
+    except (SubmissionInvalid, DeadlinePassed) as exc:
+        return views.peer_input(req, file, post_to, values=values, errors=_problems(req, exc),
+                                status=422 if isinstance(exc, SubmissionInvalid) else 409)
+    return done(req, req.t("done_peer"))
+
+
+def score_outcome_message(req: Req, file: EvaluationFile, outcome: Outcome) -> str:
+    klass = outcome.class_id or ""
+    label = file.regime.band(klass).label if klass else None
+    shown = (label.vi if req.locale == "vi" else label.en) if label else klass
+    return req.t("done_scored", name=file.reviewee.full_name,
+                 score=views_score(outcome.score), klass=shown)
+
+
+def views_score(score: str | None) -> str:
+    return shown_or_none(score) or "—"
+
+
+def _score(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
+           post_to: str, op: str, csrf_failed: bool = False) -> HTMLResponse:
+    values = views.form_values(fields)
+    extra = views._extra(fields)
+    if csrf_failed:
+        return views.score(req, file, post_to, grant.person_id, values=values, status=403,
+                           errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+    if op in ("save_draft", "add_rows"):
+        extra += 3 if op == "add_rows" else 0
+        try:
+            drafts.save(req.svc, file.id, grant.person_id, SubmissionKind.SUPERVISOR_SCORE,
+                        values, now=req.now())
+        except (WorkflowError, SubmissionInvalid) as exc:
+            return views.score(req, file, post_to, grant.person_id, values=values, status=409,
+                               errors=_problems(req, exc), extra_rows=extra)
+        return views.score(req, file, post_to, grant.person_id, values=values,
+                           saved_at=req.now(), extra_rows=extra)
+    payload = forms.payload(fields, file.framework, texts=("comment",))
+    try:
+        outcome = _fire(req, _token(post_to), Trigger.SUBMIT_SCORE, payload, fields)
+    except (SubmissionInvalid, DeadlinePassed) as exc:
+        return views.score(req, file, post_to, grant.person_id, values=values,
+                           errors=_problems(req, exc), status=422, extra_rows=extra)
+    return done(req, score_outcome_message(req, file, outcome))
+
+
+def _respond(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
+             post_to: str, op: str, csrf_failed: bool = False) -> HTMLResponse:
+    values = views.form_values(fields)
+    if csrf_failed:
+        return views.result(req, file, post_to, values=values, status=403,
+                            errors={"_form": req.t("csrf_failed")})
+    try:
+        if op == "accept":
+            _fire(req, _token(post_to), Trigger.ACCEPT_RESULT, {}, fields)
+            return done(req, req.t("done_accepted"))
+        _fire(req, _token(post_to), Trigger.LODGE_APPEAL, {"reasons": fields.get("reasons", "")},
+              fields)
+    except (SubmissionInvalid, DeadlinePassed) as exc:
+        return views.result(req, file, post_to, values=values, errors=_problems(req, exc),
+                            status=422 if isinstance(exc, SubmissionInvalid) else 409)
+    return done(req, req.t("done_appealed"))
+
+
+def revise_problems(errors: Mapping[str, str]) -> dict[str, str]:
+    """The revise form's problems under its own field names (``score.*``, ``revise_reason``)."""
+    out: dict[str, str] = {}
+    for key, value in errors.items():
+        if key == "reason":
+            out["revise_reason"] = value
+        elif key in ("_form", "score"):
+            out["_form" if key == "_form" else "score"] = value
+        else:
+            out[f"score.{key}"] = value
+    return out
+
+
+def appeal_decision(fields: Mapping[str, str], file: EvaluationFile, op: str
+                    ) -> tuple[Trigger, dict[str, object]]:
+    if op == "uphold":
+        return Trigger.UPHOLD_SCORE, {"reason": fields.get("reason", "")}
+    score = forms.payload(fields, file.framework, prefix="score.", texts=("comment",))
+    return Trigger.REVISE_SCORE, {"reason": fields.get("revise_reason", ""), "score": score}
+
+
+def _appeal_review(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
+                   post_to: str, op: str, csrf_failed: bool = False) -> HTMLResponse:
+    values = views.form_values(fields)
+    extra = views._extra(fields)
+    if csrf_failed:
+        return views.appeal_review(req, file, post_to, values=values, status=403,
+                                   errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+    if op == "add_rows":
+        return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
+    trigger, payload = appeal_decision(fields, file, op)
+    try:
+        _fire(req, _token(post_to), trigger, payload, fields)
+    except (SubmissionInvalid, DeadlinePassed) as exc:
+        problems = _problems(req, exc)
+        if trigger is Trigger.REVISE_SCORE:
+            problems = revise_problems(problems)
+        return views.appeal_review(req, file, post_to, values=values, errors=problems,
+                                   status=422, extra_rows=extra)
+    return done(req, req.t("done_decided"))
+
+
+def calibrate(req: Req, grant: Grant, fields: Mapping[str, str], post_to: str) -> HTMLResponse:
+    """A calibration form: move one evaluation down with a reason, or approve the pool."""
+    cycle_id = calibrator_cycle(req, grant)
+    return calibration_action(req, cycle_id, grant.person_id, fields,
+                              f"{post_to}?cycle={cycle_id}",
+                              on_approve=lambda: access.use_link(req.svc, grant, now=req.now()))
+
+
+def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[str, str],
+                       post_to: str, on_approve: object = None) -> HTMLResponse:
+    values = views.form_values(fields)
+    if not req.csrf_ok(fields):
+        return views.calibration_page(req, cycle_id, post_to, values=values, status=403,
+                                      errors={"_form": req.t("csrf_failed")})
+    op = fields.get("op", "")
+    try:
+        if op == "approve":
+            n = calibration.approve(req.svc, cycle_id, person_id, now=req.now())
+            if callable(on_approve):
+                on_approve()
+            return views.calibration_page(req, cycle_id, post_to,
+                                          message=req.t("approved", n=n))
+        raw = fields.get("evaluation_id", "")
+        evaluation_id = int(raw) if raw.isdigit() else -1
+        with req.svc.store.read() as session:
+            quota = req.svc.rules.get(session, cycle_id).regime.quota
+        to_class = quota.may_move_to if quota else ""
+        members = {m["evaluation_id"]: m for m in calibration.view(req.svc, cycle_id).members}
+        if evaluation_id not in members:
+            return views.calibration_page(req, cycle_id, post_to, values=values, status=422,
+                                          errors={"_form": req.t("link_mismatch")})
+        calibration.move_class(req.svc, evaluation_id, to_class, fields.get("reason", ""),
+                               person_id, now=req.now())
+    except SubmissionInvalid as exc:
+        eid = fields.get("evaluation_id", "")
+        errors = {f"reason.{eid}" if k == "reason" else k: v for k, v in exc.fields.items()}
+        return views.calibration_page(req, cycle_id, post_to, values=values, status=422,
+                                      errors=errors)
+    except CalibrationError as exc:
+        return views.calibration_page(req, cycle_id, post_to, values=values, status=409,
+                                      errors={"_form": req.t("cannot_do", message=str(exc))})
+    name = members[evaluation_id]["reviewee_name"]
+    return views.calibration_page(req, cycle_id, post_to, message=req.t(
+        "moved", name=name, to=_class_label(req, cycle_id, to_class)))
+
+
+def _class_label(req: Req, cycle_id: str, class_id: str) -> str:
+    with req.svc.store.read() as session:
+        band = req.svc.rules.get(session, cycle_id).regime.band(class_id)
+    return band.label.vi if req.locale == "vi" else band.label.en

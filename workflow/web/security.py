@@ -1,0 +1,110 @@
+"""Sessions, CSRF tokens and the security headers of every response.
+
+- The session cookie holds the signed-in person's id, signed with ``KPI_SECRET_KEY``
+  by itsdangerous (timestamped: it stops working after ``SESSION_LIFETIME``). It is
+  HttpOnly, SameSite=Lax, and Secure whenever the app is served over https.
+- CSRF: double submit. A random value lives in its own cookie; every form carries
+  the same value signed (hidden field ``csrf_token``); a POST whose field is missing,
+  forged, too old or for another cookie is refused and nothing is stored. A site
+  elsewhere can neither read the cookie nor sign a value.
+- Headers: a strict Content-Security-Policy (no script at all, styles and forms
+  only from this site), no framing, no MIME sniffing, and ``Referrer-Policy:
+  no-referrer`` so a personal link in the address bar never leaks to another site.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SESSION_COOKIE = "kpi_session"
+CSRF_COOKIE = "kpi_csrf"
+LANG_COOKIE = "kpi_lang"
+CSRF_FIELD = "csrf_token"
+SESSION_LIFETIME = timedelta(hours=8)
+CSRF_LIFETIME = timedelta(hours=12)
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy",
+     b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+     b"frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: adds the headers above; pages are never cached."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.extra = [*SECURITY_HEADERS, *([HSTS] if https else [])]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [h for h in self.extra if h[0] not in names]
+                if not static and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Signs sessions and CSRF values with the app's secret key."""
+
+    secret_key: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_session",
+                           URLSafeTimedSerializer(self.secret_key, salt="kpi-session"))
+        object.__setattr__(self, "_csrf", URLSafeTimedSerializer(self.secret_key, salt="kpi-csrf"))
+
+    def session(self, person_id: str) -> str:
+        return str(self._session.dumps({"p": person_id}))  # type: ignore[attr-defined]
+
+    def session_person(self, cookie: str | None) -> str | None:
+        if not cookie:
+            return None
+        try:
+            data = self._session.loads(  # type: ignore[attr-defined]
+                cookie, max_age=int(SESSION_LIFETIME.total_seconds()))
+        except BadSignature:
+            return None
+        person = data.get("p") if isinstance(data, dict) else None
+        return person if isinstance(person, str) else None
+
+    @staticmethod
+    def new_csrf_value() -> str:
+        return secrets.token_urlsafe(24)
+
+    def csrf_token(self, cookie_value: str) -> str:
+        return str(self._csrf.dumps(cookie_value))  # type: ignore[attr-defined]
+
+    def csrf_ok(self, cookie_value: str | None, field: str | None) -> bool:
+        if not cookie_value or not field:
+            return False
+        try:
+            signed = self._csrf.loads(  # type: ignore[attr-defined]
+                field, max_age=int(CSRF_LIFETIME.total_seconds()))
+        except BadSignature:
+            return False
+        return isinstance(signed, str) and secrets.compare_digest(signed, cookie_value)

@@ -1,0 +1,139 @@
+"""The task pages, each drawn the same way whether it was reached by a personal link or
+by a signed-in person: self-assessment, peer input, scoring, result, appeal review,
+calibration. Each takes the values to show and the problems to show beside them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+
+from workflow.domain import State, SubmissionKind
+from workflow.scoring.model import CriterionKind, Framework, Quota
+from workflow.service import calibration, drafts
+from workflow.service.pages import EvaluationFile
+from workflow.web import forms
+from workflow.web.context import Req
+
+FORM_META = ("csrf_token", "op", "evaluation_id", "extra_rows")
+
+
+def form_values(fields: Mapping[str, str]) -> dict[str, str]:
+    """What the person typed, without the form's own hidden fields."""
+    return {k: v for k, v in fields.items() if k not in FORM_META}
+
+
+def criteria_of(framework: Framework, *, peer_only: bool = False) -> dict[str, Any]:
+    rubric = [c for c in framework.criteria if c.kind is CriterionKind.RUBRIC
+              and (c.peer_rated or not peer_only)]
+    ratios = [] if peer_only else [c for c in framework.criteria
+                                   if c.kind is CriterionKind.RATIO]
+    has_tasks = not peer_only and any(c.kind is CriterionKind.TASKS for c in framework.criteria)
+    return {"rubric": rubric, "ratios": ratios, "has_tasks": has_tasks}
+
+
+def _extra(fields: Mapping[str, str] | None) -> int:
+    raw = (fields or {}).get("extra_rows", "0")
+    return min(60, int(raw)) if raw.isdigit() else 0
+
+
+def self_assessment(req: Req, file: EvaluationFile, post_to: str, *,
+                    values: Mapping[str, str] | None = None,
+                    errors: Mapping[str, str] | None = None, status: int = 200,
+                    saved_at: datetime | None = None, extra_rows: int = 0,
+                    author_id: str | None = None) -> HTMLResponse:
+    if values is None:
+        draft = drafts.load(req.svc, file.id, author_id or file.reviewee.id,
+                            SubmissionKind.SELF_ASSESSMENT)
+        values, saved_at = (draft if draft else ({}, None))
+    return req.render("self_assessment.html", status=status, file=file, post_to=post_to,
+                      values=values, errors=errors or {}, saved_at=saved_at,
+                      rows=forms.task_rows(values, extra=extra_rows), extra_rows=extra_rows,
+                      **criteria_of(file.framework))
+
+
+def peer_input(req: Req, file: EvaluationFile, post_to: str, *,
+               values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
+               status: int = 200) -> HTMLResponse:
+    return req.render("peer_input.html", status=status, file=file, post_to=post_to,
+                      values=values or {}, errors=errors or {},
+                      **criteria_of(file.framework, peer_only=True))
+
+
+def score_prefill(file: EvaluationFile) -> dict[str, str]:
+    """Start from the reviewee's proposal: their points and their items, not their notes."""
+    values = forms.fields_from_payload(file.self_assessment)
+    return {k: v for k, v in values.items()
+            if not k.endswith(".evidence") and k not in ("note", "comment")}
+
+
+def score(req: Req, file: EvaluationFile, post_to: str, scorer_id: str, *,
+          values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
+          status: int = 200, saved_at: datetime | None = None, extra_rows: int = 0
+          ) -> HTMLResponse:
+    if values is None:
+        draft = drafts.load(req.svc, file.id, scorer_id, SubmissionKind.SUPERVISOR_SCORE)
+        values, saved_at = draft if draft else (score_prefill(file), None)
+    return req.render("score.html", status=status, file=file, post_to=post_to, values=values,
+                      errors=errors or {}, saved_at=saved_at, extra_rows=extra_rows,
+                      rows=forms.task_rows(values, extra=extra_rows),
+                      open=file.state is State.SUPERVISOR_SCORING,
+                      **criteria_of(file.framework))
+
+
+def result(req: Req, file: EvaluationFile, post_to: str, *,
+           values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
+           status: int = 200) -> HTMLResponse:
+    return req.render("result.html", status=status, file=file, post_to=post_to,
+                      values=values or {}, errors=errors or {},
+                      open=file.state is State.APPEAL_WINDOW)
+
+
+def appeal_review(req: Req, file: EvaluationFile, post_to: str, *,
+                  values: Mapping[str, str] | None = None,
+                  errors: Mapping[str, str] | None = None, status: int = 200,
+                  extra_rows: int = 0) -> HTMLResponse:
+    if values is None:
+        values = forms.fields_from_payload(file.score_payload, prefix="score.")
+    return req.render("appeal_review.html", status=status, file=file, post_to=post_to,
+                      values=values, errors=errors or {}, extra_rows=extra_rows,
+                      rows=forms.task_rows(values, prefix="score.", extra=extra_rows),
+                      open=file.state is State.APPEAL_REVIEW, **criteria_of(file.framework))
+
+
+def pool_label(req: Req, pool: str) -> str:
+    if pool == "agency":
+        return req.t("pool_agency")
+    return req.t("pool_task_group", group=pool.partition(":")[2])
+
+
+def calibration_page(req: Req, cycle_id: str, post_to: str, *,
+                     errors: Mapping[str, str] | None = None, message: str | None = None,
+                     values: Mapping[str, str] | None = None, status: int = 200
+                     ) -> HTMLResponse:
+    view = calibration.view(req.svc, cycle_id)
+    with req.svc.store.read() as session:
+        rules = req.svc.rules.get(session, cycle_id)
+    quota: Quota | None = rules.regime.quota
+    breaking = {m.pool for m in view.breaking}
+    members = []
+    for m in view.members:
+        pools = {"agency", f"task_group:{m['task_group']}"}
+        members.append({**m, "breaks": bool(quota) and m["final_class"] == quota.limited_class
+                        and bool(pools & breaking)} if quota else {**m, "breaks": False})
+    labels = {c.id: c.label for c in rules.regime.classes}
+    return req.render("calibration.html", status=status, view=view, quota=quota,
+                      members=members, class_labels=labels, post_to=post_to,
+                      cycle_name=rules.config.name, cycle_id=cycle_id,
+                      pool_label=lambda p: pool_label(req, p), errors=errors or {},
+                      message=message, values=values or {},
+                      ratio_text=percent(quota.max_ratio) if quota else "")
+
+
+def percent(ratio: Decimal) -> str:
+    """0.2 as "20%" (never "2E+1%")."""
+    text = f"{ratio * 100:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
