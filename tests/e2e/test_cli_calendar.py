@@ -7,9 +7,11 @@ import csv
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -201,14 +203,18 @@ def test_kpi_serve_sweeps_on_its_interval_and_stops_cleanly_on_sigterm(
     # The sample cycle opened in May 2026: today all its deadlines are long due.
     ok(kpi("--now", "2026-05-02T10:00", "cycle", "open", str(SAMPLE)))
     settings = tmp_path / "settings.toml"
-    settings.write_text(f'database_url = "{db}"\nsweep_interval_seconds = 1\n',
-                        encoding="utf-8")
+    settings.write_text(f'database_url = "{db}"\nsweep_interval_seconds = 1\n'
+                        'secret_key = "a-test-secret-of-some-length"\n', encoding="utf-8")
     env = {**os.environ, "KPI_SETTINGS": str(settings)}
     env.pop("KPI_DATABASE_URL", None)
+    env.pop("KPI_SECRET_KEY", None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     log = tmp_path / "serve.log"
     with log.open("w") as err:
-        proc = subprocess.Popen([KPI, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=err,
-                                text=True)
+        proc = subprocess.Popen([KPI, "serve", "--port", str(port)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)
     engine = create_engine(db)
 
     def moved() -> int:
@@ -222,6 +228,9 @@ def test_kpi_serve_sweeps_on_its_interval_and_stops_cleanly_on_sigterm(
                 and time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()
             time.sleep(0.2)
+        # The web app runs in the same process.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as page:
+            assert page.status == 200
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     finally:
@@ -236,6 +245,7 @@ def test_kpi_serve_sweeps_on_its_interval_and_stops_cleanly_on_sigterm(
     assert sweeps[1].endswith("sweep: 0 deadline rows fired (none); transitions: none; "
                               "0 escalations; 0 skipped; 0 emails queued; 0 rounds")
     assert "sweeper started: every 1 s" in output
-    assert output.index("SIGTERM received") < output.index("deadline sweeper stopped") \
-        < output.index("kpi serve stopped")
+    assert output.index("SIGTERM received") < output.index(f"web app on http://127.0.0.1:{port} "
+                                                           "stopped") \
+        < output.index("deadline sweeper stopped") < output.index("kpi serve stopped")
     assert "Traceback" not in output

@@ -1,9 +1,11 @@
-"""`kpi serve`: the long-running process. For now it runs the deadline sweeper.
+"""`kpi serve`: the long-running process: the web app, the deadline sweeper and the
+mail dispatcher, or only some of them (``--role``).
 
 It is a list of components, each started in turn and stopped in reverse order when
-SIGTERM or SIGINT arrives (or when one fails to start). The web app and the mail
-dispatcher join the list as components of their own: a starter returns something
-with ``stop()``.
+SIGTERM or SIGINT arrives (or when one fails to start): a starter returns something
+with ``stop()``. At national scale several processes share one PostgreSQL database:
+web processes behind a reverse proxy, and worker processes that claim due deadlines
+and mail with SKIP LOCKED (README, "Running at scale").
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from types import FrameType
 from typing import Protocol
 
 import click
+import uvicorn
 
 from workflow.cli.main import Context, main, pass_context
+from workflow.errors import KpiError
 from workflow.scheduler import start_sweeper
+from workflow.service.core import Service
+from workflow.web import create_app
 
 log = logging.getLogger("kpi.serve")
 
@@ -77,13 +83,46 @@ def configure_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class WebServer:
+    """uvicorn serving the web app in a thread, stopped like the other components."""
+
+    def __init__(self, svc: Service, host: str, port: int) -> None:
+        config = uvicorn.Config(create_app(svc), host=host, port=port, lifespan="off",
+                                log_level="info", proxy_headers=True, server_header=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="kpi-web", daemon=True)
+
+    def start(self) -> WebServer:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():  # uvicorn gave up (port taken, bad host)
+                raise KpiError(f"the web server could not start on {self.server.config.host}:"
+                               f"{self.server.config.port}; see the log line above")
+            self.thread.join(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+ROLES = ("all", "web", "worker")
+
+
 @main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address the web app listens on (put a reverse proxy in front).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--role", type=click.Choice(ROLES), default="all", show_default=True,
+              help="web: only the web app; worker: only the deadline sweeper and the mail "
+                   "dispatcher; all: everything in one process.")
 @click.option("--sweep-interval", type=click.FloatRange(min=0.1), default=None,
               metavar="SECONDS", help="Seconds between deadline sweeps "
               "(default: the setting sweep_interval_seconds).")
 @pass_context
-def serve(ctx: Context, sweep_interval: float | None) -> None:
-    """Run the deadline sweeper until SIGTERM or Ctrl-C; then stop cleanly.
+def serve(ctx: Context, host: str, port: int, role: str, sweep_interval: float | None
+          ) -> None:
+    """Run the web app, the deadline sweeper and the mail dispatcher until SIGTERM.
 
     The sweeps run on the wall clock (`--now` does not apply); the first one runs at
     start-up and catches up whatever fell due while nothing was running.
@@ -91,9 +130,12 @@ def serve(ctx: Context, sweep_interval: float | None) -> None:
     configure_logging()
     svc = ctx.service()
     interval = sweep_interval or ctx.settings.sweep_interval_seconds
-    components: list[Starter] = [
-        ("deadline sweeper", lambda: start_sweeper(svc, interval)),
-    ]
+    components: list[Starter] = []
+    if role in ("all", "worker"):
+        components.append(("deadline sweeper", lambda: start_sweeper(svc, interval)))
+    if role in ("all", "web"):
+        components.append((f"web app on http://{host}:{port}",
+                           lambda: WebServer(svc, host, port).start()))
     stop = threading.Event()
     restore = stop_on_signals(stop)
     try:
