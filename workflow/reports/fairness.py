@@ -156,7 +156,8 @@ def assess(facts: CycleFacts, found: Gaps | None, rules: SignalRules | None = No
         if unit_sd is not None and unit_sd < rules.same_score_sd:
             report.signals.append(Signal(
                 SAME_SCORE, u.unit_id, f"{u.name} ({u.unit_id})", u.scores.n,
-                f"standard deviation {unit_sd:.2f} points (scores {u.low:.2f} to {u.high:.2f})",
+                f"standard deviation {unit_sd:.2f} points (scores {u.low or 0:.2f} to "
+                f"{u.high or 0:.2f})",
                 "Nearly everyone in this unit got the same score."))
     if found is not None:
         names = facts.names
