@@ -1,0 +1,45 @@
+"""`kpi report` (CSV, XLSX, HTML, decision lists) and `kpi record`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from workflow.cli.main import Context, main, pass_context
+from workflow.reports.decisions import LISTS
+from workflow.reports.export import write_list, write_record, write_report
+
+
+@main.command("report")
+@click.argument("cycle_id")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="FILE.csv, FILE.xlsx or FILE.html: the extension chooses the format.")
+@click.option("--list", "which", type=click.Choice(LISTS),
+              help="A decision list instead of the report, as CSV.")
+@click.option("--below", metavar="CLASS",
+              help="For --list training: the class people stayed under (default completed).")
+@pass_context
+def report_cmd(ctx: Context, cycle_id: str, out: Path, which: str | None,
+               below: str | None) -> None:
+    """A cycle's results: one row per evaluation (CSV, XLSX) or the report with charts
+    (HTML); or, with --list, who is not completed, excellent, or in need of training."""
+    svc = ctx.service()
+    if which:
+        written = write_list(svc, cycle_id, which, out, below)
+    else:
+        if below:
+            raise click.UsageError("--below applies to --list training only")
+        written = write_report(svc, cycle_id, out, now=ctx.now())
+    click.echo(f"{written.path}: {written.rows} {written.what}")
+
+
+@main.command("record")
+@click.argument("person_id")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="FILE.html or FILE.pdf.")
+@pass_context
+def record_cmd(ctx: Context, person_id: str, out: Path) -> None:
+    """A person's evaluations with their breakdown, audit trail and the chain's check."""
+    written = write_record(ctx.service(), person_id, out, now=ctx.now())
+    click.echo(f"{written.path}: {written.rows} {written.what}")

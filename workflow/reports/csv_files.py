@@ -1,0 +1,66 @@
+"""CSV output: the per-evaluation report and the decision lists.
+
+UTF-8 with a byte-order mark, so that a spreadsheet opens the Vietnamese names
+right. A text cell that a spreadsheet would run as a formula (it starts with
+``= + - @``, a tab or a carriage return) gets a leading apostrophe: the reasons
+and names are typed by people.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from workflow.reports.rows import EvaluationRow
+from workflow.reports.table import Column
+from workflow.scoring import shown
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: str) -> str:
+    """Text a spreadsheet shows as text, never runs."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def cell(kind: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if kind == "score":
+        return shown(Decimal(value))
+    if kind == "bool":
+        return "yes" if value else "no"
+    if kind == "datetime" and isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if kind == "int":
+        return str(int(value))
+    return safe_text(str(value))
+
+
+def write_rows(out: TextIO, cols: Sequence[Column], rows: Iterable[EvaluationRow]) -> int:
+    writer = csv.writer(out)
+    writer.writerow([c.header for c in cols])
+    n = 0
+    for row in rows:
+        writer.writerow([cell(c.kind, c.value(row)) for c in cols])
+        n += 1
+    return n
+
+
+def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """A plain table (decision lists): text made safe, numbers as shown to people."""
+    n = 0
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([
+                shown(v) if isinstance(v, Decimal) else
+                "" if v is None else safe_text(v) if isinstance(v, str) else str(v)
+                for v in row])
+            n += 1
+    return n

@@ -1,0 +1,131 @@
+"""The XLSX workbook: a summary sheet, then one sheet per unit.
+
+Written with openpyxl in write-only mode: rows go to disk as they come, so a cycle
+of 100,000 evaluations takes no more memory than one of ten. Every sheet has its
+header row (and the identifying columns) frozen and a number format per column.
+Text is always stored as text: a reason typed as ``=1+1`` is never a formula.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from workflow.reports.facts import CycleFacts
+from workflow.reports.rows import EvaluationRow
+from workflow.reports.table import Column
+
+FORMATS = {"int": "0", "score": "0.00", "datetime": "yyyy-mm-dd hh:mm", "share": "0.0%"}
+BOLD = Font(bold=True)
+FROZEN = "D2"  # the header row and id, employee id and name stay in view
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+def sheet_title(unit_id: str, used: set[str]) -> str:
+    """A valid, unique sheet name (at most 31 characters, none of []:*?/\\)."""
+    base = _BAD_SHEET_CHARS.sub("_", unit_id).strip("'")[:31] or "unit"
+    title, n = base, 1
+    while title.lower() in used:
+        n += 1
+        title = f"{base[:28]}~{n}"
+    used.add(title.lower())
+    return title
+
+
+def _cell(ws: WriteOnlyWorksheet, value: Any, kind: str = "text", bold: bool = False
+          ) -> Any:
+    if isinstance(value, Decimal):
+        value = float(value)  # Excel keeps doubles; the format shows two places
+    c = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str):
+        c.data_type = "s"  # never a formula, whatever the text starts with
+    if kind in FORMATS:
+        c.number_format = FORMATS[kind]
+    if bold:
+        c.font = BOLD
+    return c
+
+
+def _header(ws: WriteOnlyWorksheet, headers: Sequence[str]) -> None:
+    ws.append([_cell(ws, h, bold=True) for h in headers])
+
+
+def _summary(wb: Workbook, facts: CycleFacts) -> None:
+    ws = wb.create_sheet("Summary")
+    ws.freeze_panes = "B5"
+    classes = [c.id for c in facts.classes]
+    widths = [12, 30, 12, 10, *([16] * len(classes)), 12, 18]
+    for i, w in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+    ws.append([_cell(ws, f"{facts.name} ({facts.cycle_id})", bold=True)])
+    ws.append([_cell(ws, f"Period {facts.period_start} to {facts.period_end}; "
+                         f"regime {facts.regime.id}; times in {facts.timezone}")])
+    ws.append([])
+    _header(ws, ["unit_id", "unit", "evaluations", "scored",
+                 *[f"class:{c}" for c in classes], "mean_score", "excellent_share"])
+    limited = facts.regime.quota.limited_class if facts.regime.quota else None
+    relative = facts.regime.quota.relative_to if facts.regime.quota else None
+    for u in facts.units:
+        share = (u.classes.get(limited or "", 0) / u.classes[relative]
+                 if relative and u.classes.get(relative) else None)
+        ws.append([_cell(ws, u.unit_id), _cell(ws, u.name), _cell(ws, u.evaluations, "int"),
+                   _cell(ws, u.scored, "int"),
+                   *[_cell(ws, u.classes.get(c, 0), "int") for c in classes],
+                   _cell(ws, u.scores.mean, "score"), _cell(ws, share, "share")])
+    totals = facts.class_totals()
+    ws.append([_cell(ws, "total", bold=True), _cell(ws, ""),
+               _cell(ws, facts.evaluations, "int", True), _cell(ws, facts.scored, "int", True),
+               *[_cell(ws, totals.get(c, 0), "int", True) for c in classes]])
+    ws.append([])
+    ws.append([_cell(ws, "Quota pools", bold=True)])
+    if facts.regime.quota:
+        q = facts.regime.quota
+        _header(ws, ["pool", "", q.limited_class, q.relative_to, "allowed", "holds"])
+        for m in facts.meters:
+            ws.append([_cell(ws, m.pool), _cell(ws, ""), _cell(ws, m.limited, "int"),
+                       _cell(ws, m.relative, "int"), _cell(ws, m.allowed, "int"),
+                       _cell(ws, not m.breaks)])
+    ws.append([])
+    ws.append([_cell(ws, "On time per phase", bold=True)])
+    _header(ws, ["phase", "", "on_time", "late", "still_open", "on_time_rate"])
+    for t in facts.timeliness:
+        ws.append([_cell(ws, t.phase), _cell(ws, ""), _cell(ws, t.on_time, "int"),
+                   _cell(ws, t.late, "int"), _cell(ws, t.still_open, "int"),
+                   _cell(ws, t.rate, "share")])
+    ws.append([])
+    ws.append([_cell(ws, "Flags", bold=True)])
+    for name, n in facts.flags.items():
+        ws.append([_cell(ws, name), _cell(ws, ""), _cell(ws, n, "int")])
+
+
+def write_workbook(path: Path, facts: CycleFacts, cols: Sequence[Column],
+                   rows: Iterable[EvaluationRow]) -> int:
+    """Summary first, then a sheet per unit in unit order; returns the rows written."""
+    wb = Workbook(write_only=True)
+    _summary(wb, facts)
+    used = {"summary"}
+    ws: Any = None
+    current: str | None = None
+    n = 0
+    for row in rows:
+        if row.unit_id != current:
+            current = row.unit_id
+            ws = wb.create_sheet(sheet_title(row.unit_id, used))
+            ws.freeze_panes = FROZEN
+            for i, c in enumerate(cols, 1):
+                ws.column_dimensions[get_column_letter(i)].width = c.width
+            _header(ws, [c.header for c in cols])
+        assert ws is not None
+        ws.append([_cell(ws, c.value(row), c.kind) for c in cols])
+        n += 1
+    wb.save(path)
+    return n
