@@ -46,6 +46,13 @@ class Demo:
     svc: Service
     say: Callable[[str], None]
     rng: random.Random
+    # Delivers the outbox as of a time (`kpi demo`: to its mail catcher), after each day.
+    deliver: Callable[[datetime], None] | None = None
+    last: datetime | None = None
+
+    def flush(self) -> None:
+        if self.deliver is not None and self.last is not None:
+            self.deliver(self.last)
 
     def ids(self, state: State | None = None) -> dict[str, int]:
         with self.svc.store.read() as s:
@@ -69,8 +76,11 @@ class Demo:
         return f"{states}; {mails} emails in the outbox"
 
     def day(self, when: str, what: str) -> datetime:
+        self.flush()  # the mail of the day before, at that day's time
         now = at(when)
         report = tick(self.svc, now)
+        self.last = now
+        self.flush()
         self.say(f"\n{when}  {what}")
         if sum(report.fired.values()):
             self.say(f"  clock: {report.summary()}")
@@ -89,9 +99,11 @@ def level_of(person_id: str) -> float:
     return 0.55 + (int(person_id[-3:]) * 37 % 100) / 300
 
 
-def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None]) -> None:
-    """Play the sample cycle from opening to the last appeal, narrating each day."""
-    d = Demo(svc, say, random.Random(335))
+def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None],
+             deliver: Callable[[datetime], None] | None = None) -> None:
+    """Play the sample cycle from opening to the last appeal, narrating each day;
+    ``deliver(now)`` sends the outbox as of each day, if given."""
+    d = Demo(svc, say, random.Random(335), deliver)
     init_database(svc)
     report = import_org(svc, config_dir / "organisation.csv", actor_id="demo",
                         now=at("2026-05-01 09:00"))
@@ -206,5 +218,6 @@ def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None]) -> None
 
     d.day("2026-06-01 09:00", "the appeal window has closed: silence is acceptance")
     say(f"  {d.counts()}")
+    d.flush()
     result = verify_audit(svc)
     say(f"\naudit chain: {'intact' if result.ok else 'BROKEN'}, {result.rows} rows")

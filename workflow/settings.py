@@ -48,7 +48,19 @@ class Settings:
     smtp_password: str = ""
     smtp_tls: str = "none"
     smtp_timeout_seconds: float = 20.0
+    # Mail delivery (notifications/): see the README, "Email".
+    smtp_send_timeout_seconds: float = 60.0  # one whole message, all its SMTP commands
+    smtp_validate_certs: bool = True
+    smtp_local_hostname: str = ""  # EHLO name; empty: the domain of mail_from
     mail_from: str = "kpi-workflow <kpi@localhost>"
+    mail_batch_size: int = 100  # outbox rows claimed (and sent on one connection) at once
+    mail_lease_seconds: int = 300  # a claimed row whose sender died is retried after this
+    mail_max_attempts: int = 10  # transient failures before a message becomes a dead letter
+    mail_retry_base_seconds: float = 30.0  # backoff: base * 2**(attempt-1), jittered
+    mail_retry_max_seconds: float = 6 * 3600.0
+    mail_interval_seconds: float = 10.0  # how often `kpi serve` looks at the outbox
+    digest_enabled: bool = True  # supervisors' per-item mails folded into one a day
+    digest_at: str = "08:00"  # local time of the recipient
     config_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "config")
     templates_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "templates")
     admins: tuple[str, ...] = ()
@@ -98,20 +110,31 @@ def _flatten(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_INTS = ("smtp_port", "sweep_interval_seconds", "mail_batch_size", "mail_lease_seconds",
+         "mail_max_attempts")
+_FLOATS = ("smtp_timeout_seconds", "smtp_send_timeout_seconds", "mail_retry_base_seconds",
+           "mail_retry_max_seconds", "mail_interval_seconds")
+_BOOLS = ("smtp_validate_certs", "digest_enabled")
+
+
 def _coerce(values: dict[str, Any], source: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if key in ("smtp_port", "sweep_interval_seconds"):
+        if key in _INTS:
             try:
                 out[key] = int(value)
             except (TypeError, ValueError):
                 raise ConfigError(
                     f"{source}: {key} must be a whole number, got {value!r}") from None
-        elif key == "smtp_timeout_seconds":
+        elif key in _FLOATS:
             try:
                 out[key] = float(value)
             except (TypeError, ValueError):
                 raise ConfigError(f"{source}: {key} must be a number, got {value!r}") from None
+        elif key in _BOOLS:
+            out[key] = _boolean(key, value, source)
+        elif key == "digest_at":
+            out[key] = _clock_time(key, value, source)
         elif key in ("config_dir", "templates_dir"):
             out[key] = Path(value)
         elif key == "admins":
@@ -127,3 +150,22 @@ def _coerce(values: dict[str, Any], source: str) -> dict[str, Any]:
         else:
             out[key] = str(value)
     return out
+
+
+def _boolean(key: str, value: Any, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
+
+
+def _clock_time(key: str, value: Any, source: str) -> str:
+    text = str(value).strip()
+    hour, _, minute = text.partition(":")
+    if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+        raise ConfigError(f"{source}: {key} must be a local time HH:MM, got {value!r}")
+    return f"{int(hour):02d}:{int(minute):02d}"

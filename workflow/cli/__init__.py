@@ -6,6 +6,7 @@ from workflow.cli import (  # noqa: F401  (registers the commands)
     cycle,
     demo,
     info,
+    mail,
     report,
     serve,
     setup,

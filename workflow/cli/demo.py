@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from notifications.catcher import MailCatcher
+from notifications.dispatcher import DeliveryReport, send_due, start_dispatcher
 from workflow.cli.main import Context, main, pass_context
 from workflow.demo import run_demo
 from workflow.service.core import Service
@@ -30,16 +32,30 @@ def demo_cmd(ctx: Context, workdir: str, narrated: bool, host: str, port: int) -
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     url = f"sqlite:///{folder / 'kpi.sqlite3'}"
-    settings = replace(ctx.settings, database_url=url)
-    if narrated:
-        svc = Service(Store(url), settings)
-        run_demo(svc, settings.config_dir, click.echo)
-        click.echo(f"\nThe demo's database is {folder / 'kpi.sqlite3'}; look around with\n"
-                   f"  KPI_DATABASE_URL={url} .venv/bin/kpi status\n"
-                   f"  KPI_DATABASE_URL={url} .venv/bin/kpi score explain 10\n"
-                   f"  KPI_DATABASE_URL={url} .venv/bin/kpi audit verify")
-        return
-    serve_web_demo(settings, folder, url, host, port)
+    with MailCatcher(folder / "mail") as catcher:  # the demo's mail goes here, not out
+        settings = replace(ctx.settings, database_url=url, smtp_host=catcher.host,
+                           smtp_port=catcher.port, smtp_tls="none", smtp_user="",
+                           smtp_password="")
+        if narrated:
+            play_narrated(settings, folder, url)
+        else:
+            serve_web_demo(settings, folder, url, host, port)
+
+
+def play_narrated(settings: Settings, folder: Path, url: str) -> None:
+    """The whole cycle in simulated time, each day's mail delivered to the catcher."""
+    reports: list[DeliveryReport] = []
+    svc = Service(Store(url), settings)
+    run_demo(svc, settings.config_dir, click.echo,
+             deliver=lambda now: reports.append(send_due(svc, now=now)))
+    sent = sum(r.sent for r in reports)
+    click.echo(f"\n{sent} emails delivered to the demo's mail catcher "
+               f"({sum(r.digests for r in reports)} of them supervisors' digests): one .eml "
+               f"file each in {folder / 'mail'}; open them with any mail client")
+    click.echo(f"\nThe demo's database is {folder / 'kpi.sqlite3'}; look around with\n"
+               f"  KPI_DATABASE_URL={url} .venv/bin/kpi status\n"
+               f"  KPI_DATABASE_URL={url} .venv/bin/kpi score explain 10\n"
+               f"  KPI_DATABASE_URL={url} .venv/bin/kpi audit verify")
 
 
 def serve_web_demo(settings: Settings, folder: Path, url: str, host: str, port: int) -> None:
@@ -59,6 +75,9 @@ def serve_web_demo(settings: Settings, folder: Path, url: str, host: str, port: 
     clock = DemoClock()
     app = create_app(svc, clock=clock, demo=DemoHooks(
         jump=jumper(svc, clock), mails=mail_source(svc, folder / "mail")))
+    # The dispatcher delivers on the demo's clock to the catcher; the printed link was
+    # read before it starts (a sent row keeps no link).
+    dispatcher = start_dispatcher(svc, interval=1.0, now=clock)
     click.echo(f"""
 The demo runs at {base}/ (its calendar says Monday 4 May 2026; the button
 "Jump to the next deadline" on every page moves it on). Play one evaluation:
@@ -79,4 +98,7 @@ The demo runs at {base}/ (its calendar says Monday 4 May 2026; the button
 Stop with Ctrl-C. The database is {folder / 'kpi.sqlite3'}. `kpi demo --narrated`
 plays a whole cycle without a browser.
 """)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        dispatcher.stop()

@@ -54,6 +54,8 @@ def status_cmd(ctx: Context, cycle_id: str | None) -> None:
     for d in st.dead_letters:
         click.echo(f"  dead letter {d['id']}: {d['event']} to {d['recipient_email']} after "
                    f"{d['attempts']} attempts: {d['last_error']}")
+    if st.dead_letters:
+        click.echo("  send them again, once the cause is fixed, with `kpi mail retry [ID...]`")
 
 
 @main.group("score")

@@ -3,6 +3,10 @@
 Rendering happens later, in the dispatcher (``notifications``); here we decide who
 gets which event, with which facts (the context), a stable dedupe key (a re-run can
 never queue the same notice twice), and a Message-ID derived from that key.
+
+A supervisor's per-item notices (``folds_into_digest``) are written ``held`` until
+their next digest time; ``fold_digests`` then turns each recipient's held rows into
+one ``digest`` row listing the items still waiting for them.
 """
 
 from __future__ import annotations
@@ -11,13 +15,24 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from itertools import groupby
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from workflow.calendar import zone
 from workflow.domain import Role, State
-from workflow.service.core import PersonInfo, Service, Snapshot
+from workflow.errors import PersonNotFound
+from workflow.service.core import EVALUATION, PersonInfo, Service, Snapshot, load_people
 from workflow.states.base import Notice, Recipient
+from workflow.store.tables import AccessToken, Outbox
+
+OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+TOKEN = AccessToken.__table__  # type: ignore[attr-defined]
 
 TOKEN_BYTES = 24
 LINK_GRACE = timedelta(days=30)
@@ -107,12 +122,17 @@ def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
         ctx["action_url"] = f"{svc.settings.base_url.rstrip('/')}/t/{raw}"
     ctx.setdefault("action_url", None)
     ctx["recipient_name"] = person.full_name
+    tz_name = person.timezone or cycle_tz
+    status, when = "pending", available_at or now
+    if hold_for_digest(svc, event, person.id, ctx, when, tz_name):
+        ctx["noticed_at"] = when.isoformat()
+        status, when = HELD, digest_instant(when, tz_name, svc.settings.digest_at)
     row = {
         "dedupe_key": dedupe_key, "event": event, "evaluation_id": evaluation_id,
         "recipient_id": person.id, "recipient_email": person.email,
         "recipient_name": person.full_name, "locale": person.locale,
-        "timezone": person.timezone or cycle_tz, "context": ctx, "status": "pending",
-        "attempts": 0, "available_at": available_at or now, "lease_until": None,
+        "timezone": tz_name, "context": ctx, "status": status,
+        "attempts": 0, "available_at": when, "lease_until": None,
         "last_error": None,
         "message_id": message_id(dedupe_key, svc.settings.mail_from, svc.settings.base_url),
         "created_at": now, "sent_at": None,
@@ -139,3 +159,236 @@ def notices_for(svc: Service, snap: Snapshot, notices: Iterable[Notice], *,
                 link_expires_at=link_expires_at, cycle_tz=snap.rules.tz_name,
             ))
     return mail
+
+
+# --- the supervisors' daily digest ----------------------------------------------------
+
+DIGEST_EVENT = "digest"
+HELD = "held"  # waits for the recipient's next digest time
+FOLDED = "folded"  # went into a digest (or was no longer pending by then): never sent alone
+# Per-item notices a scorer gets while an evaluation waits for their score.
+SCORING_NOTICES = frozenset({"task_supervisor_scoring", "reminder", "overdue"})
+# The sweep that fires 08:00's reminders runs a little after 08:00: notices made
+# within this margin after the digest hour still make that morning's digest, and a
+# digest is folded only this long after its hour, once they are all in.
+DIGEST_SETTLE = timedelta(minutes=5)
+# Which of an item's notices are the most pressing, to show one line per evaluation.
+URGENCY = ("self_assessment_missed", "task_supervisor_scoring", "reminder", "overdue")
+
+
+def folds_into_digest(event: str, recipient_id: str, context: Mapping[str, Any]) -> bool:
+    """Whether a notice is one a supervisor gets per item, so it belongs in their digest.
+
+    Folded: a new scoring task, its reminders and overdue notices (to the supervisor,
+    an acting supervisor or an escalation supervisor), and the news that a reviewee
+    missed the self-assessment (to the supervisor). Not folded: escalations (they
+    hand over a right to act and are urgent), appeals, results, cancellations,
+    extensions, calibration (one per pool), and anything for a reviewee or a peer.
+    """
+    if context.get("evaluation_id") is None:
+        return False
+    if event in SCORING_NOTICES:
+        return context.get("state") == State.SUPERVISOR_SCORING.value
+    if event == "self_assessment_missed":
+        return recipient_id != context.get("reviewee_id")
+    return False
+
+
+def digest_instant(after: datetime, tz_name: str, at: str) -> datetime:
+    """The digest a notice made at ``after`` goes into: the first local time ``at``
+    ("HH:MM") in ``tz_name`` at or after ``after - DIGEST_SETTLE``, in UTC."""
+    tz = zone(tz_name)
+    local = (after - DIGEST_SETTLE).astimezone(tz)
+    hour, minute = (int(x) for x in at.split(":"))
+    day = local.date()
+    candidate = datetime.combine(day, time(hour, minute), tzinfo=tz)
+    if candidate < local:
+        candidate = datetime.combine(day + timedelta(days=1), time(hour, minute), tzinfo=tz)
+    return candidate.astimezone(UTC)
+
+
+def hold_for_digest(svc: Service, event: str, recipient_id: str, context: Mapping[str, Any],
+                    available_at: datetime, tz_name: str) -> bool:
+    """Hold this notice for the digest? Never when that would tell of a task too late.
+
+    A task or reminder whose deadline falls before the recipient's next digest goes
+    out at once; an overdue notice or a missed self-assessment always waits (the
+    deadline has already passed, and the digest comes within a day).
+    """
+    if not svc.settings.digest_enabled or not folds_into_digest(event, recipient_id, context):
+        return False
+    if event in ("overdue", "self_assessment_missed") or not context.get("due_at"):
+        return True
+    due = datetime.fromisoformat(str(context["due_at"]))
+    return digest_instant(available_at, tz_name, svc.settings.digest_at) <= due
+
+
+def scrub_links(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context without the raw personal tokens (kept only until the mail is sent)."""
+    out = dict(context)
+    if out.get("action_url"):
+        out["action_url"] = None
+        out["links_removed"] = True
+    if isinstance(out.get("items"), list):
+        out["items"] = [{**item, "action_url": None} for item in out["items"]]
+        out["links_removed"] = True
+    return out
+
+
+@dataclass
+class DigestReport:
+    digests: int = 0  # digest rows queued
+    folded: int = 0  # held rows folded into them
+    omitted: int = 0  # held rows whose item no longer waited for the recipient
+
+
+def fold_digests(svc: Service, now: datetime, *, limit: int = 2000) -> DigestReport:
+    """Turn held notices whose digest time has come (``DIGEST_SETTLE`` ago) into one
+    digest row per recipient.
+
+    One transaction. Each held row becomes ``folded``: listed in the digest when its
+    evaluation still waits in the same state, omitted (and said so in its context)
+    when the recipient acted since. The raw tokens move into the digest row. All the
+    due rows of one recipient make one digest; on PostgreSQL, rows another worker is
+    folding are skipped, and the digest's dedupe key names its first row, so two
+    workers never drop each other's items.
+    """
+    report = DigestReport()
+    with svc.store.write() as session:
+        held = [dict(r._mapping) for r in session.execute(
+            select(OUTBOX).where(OUTBOX.c.status == HELD,
+                                 OUTBOX.c.available_at <= now - DIGEST_SETTLE)
+            .order_by(OUTBOX.c.recipient_email, OUTBOX.c.available_at, OUTBOX.c.id)
+            .limit(limit).with_for_update(skip_locked=True))]
+        if not held:
+            return report
+        states = _evaluation_states(session, {r["evaluation_id"] for r in held})
+        digests: list[dict[str, Any]] = []
+        marks: list[dict[str, Any]] = []
+        # One digest per recipient: normally the rows of this morning; after downtime,
+        # everything held since, in one mail rather than one per missed morning.
+        for email, group in groupby(held, key=lambda r: r["recipient_email"]):
+            rows = list(group)
+            instant = max(r["available_at"] for r in rows)
+            waiting = [r for r in rows if _still_waiting(r, states)]
+            listed_ids = {r["id"] for r in waiting}
+            key = (f"digest:{rows[0]['recipient_id'] or email}:{instant:%Y%m%dT%H%MZ}:"
+                   f"{rows[0]['id']}")
+            if waiting:
+                digests.extend(_digest_row(svc, session, rows[0], waiting, key, instant, now))
+                report.digests += 1
+            for r in rows:
+                listed = r["id"] in listed_ids
+                ctx = {**scrub_links(r["context"]), "digest": key if listed else None}
+                if not listed:
+                    ctx["omitted"] = (f"by {instant:%Y-%m-%d %H:%M} UTC the evaluation was "
+                                      f"{states.get(r['evaluation_id'], 'gone')}")
+                    report.omitted += 1
+                else:
+                    report.folded += 1
+                marks.append({"_oid": r["id"], "_ctx": ctx})
+        _insert_ignoring_duplicates(session, digests)
+        session.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("_oid"))
+                        .values(status=FOLDED, context=bindparam("_ctx"), lease_until=None,
+                                last_error=None), marks)
+    return report
+
+
+def _evaluation_states(session: Session, ids: set[int | None]) -> dict[int, str]:
+    wanted = sorted(i for i in ids if i is not None)
+    out: dict[int, str] = {}
+    for start in range(0, len(wanted), 900):
+        out.update({r.id: r.state for r in session.execute(
+            select(EVALUATION.c.id, EVALUATION.c.state)
+            .where(EVALUATION.c.id.in_(wanted[start:start + 900])))})
+    return out
+
+
+def _still_waiting(row: Mapping[str, Any], states: Mapping[int, str]) -> bool:
+    state = states.get(row["evaluation_id"])
+    if row["event"] == "self_assessment_missed":  # news for whoever will score
+        return state in (State.PEER_INPUT.value, State.SUPERVISOR_SCORING.value)
+    return state is not None and state == row["context"].get("state")
+
+
+def _digest_row(svc: Service, session: Session, first: Mapping[str, Any],
+                rows: list[dict[str, Any]], key: str, instant: datetime, now: datetime
+                ) -> list[dict[str, Any]]:
+    items: dict[int, dict[str, Any]] = {}
+    for r in rows:  # in time order: later notices of an item refine the earlier ones
+        c = r["context"]
+        item = items.setdefault(r["evaluation_id"], {
+            "evaluation_id": r["evaluation_id"], "cycle_id": c.get("cycle_id"),
+            "cycle_name": c.get("cycle_name"), "reviewee_id": c.get("reviewee_id"),
+            "reviewee_name": c.get("reviewee_name"), "state": c.get("state"),
+            "due_at": None, "action_url": None, "notices": [], "self_assessment_missing": False,
+            "escalation_level": 0,
+        })
+        if r["event"] == "self_assessment_missed":
+            item["self_assessment_missing"] = True
+        else:
+            item["state"] = c.get("state")
+        if r["event"] not in item["notices"]:
+            item["notices"].append(r["event"])
+        item["due_at"] = c.get("due_at") or item["due_at"]
+        item["action_url"] = c.get("action_url") or item["action_url"]
+    listed = sorted(items.values(), key=lambda i: (i["due_at"] or "9999", i["reviewee_name"] or ""))
+    for item in listed:
+        item["notices"].sort(key=URGENCY.index)
+        item["most_urgent"] = item["notices"][-1]
+    person = PersonInfo(first["recipient_id"] or "", first["recipient_name"],
+                        first["recipient_email"], first["locale"], first["timezone"], None, "",
+                        True)
+    # The rest of what waits for them, told in earlier mails: counted, so that the
+    # digest is the whole picture, without minting new links for it.
+    also_waiting = int(session.execute(
+        select(func.count()).select_from(EVALUATION).where(
+            EVALUATION.c.supervisor_id == first["recipient_id"],
+            EVALUATION.c.state == State.SUPERVISOR_SCORING.value,
+            EVALUATION.c.id.not_in(list(items)))).scalar_one())
+    context = {"items": listed, "digest_at": instant.isoformat(),
+               "cycle_names": sorted({i["cycle_name"] for i in listed if i["cycle_name"]}),
+               "overdue_count": sum(1 for i in listed if i["most_urgent"] == "overdue"),
+               "also_waiting": also_waiting}
+    return make_mail(svc, event=DIGEST_EVENT, person=person, dedupe_key=key, context=context,
+                     now=now, evaluation_id=None, available_at=instant,
+                     cycle_tz=first["timezone"]).outbox
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(dialect.insert(OUTBOX).on_conflict_do_nothing(
+        index_elements=["dedupe_key"]), rows)
+
+
+# --- a sign-in link -------------------------------------------------------------------
+
+SIGN_IN_EVENT = "sign_in"
+
+
+def queue_sign_in(svc: Service, person_id: str, *, now: datetime, role: Role,
+                  valid_for: timedelta = timedelta(minutes=30)) -> str:
+    """Queue a sign-in link for ``person_id`` (token stored hashed); its Message-ID.
+
+    The link is ``{base_url}/t/{token}`` like a task link; its token row has action
+    ``sign_in``, no evaluation, and expires after ``valid_for``.
+    """
+    with svc.store.write() as session:
+        person = load_people(session, [person_id]).get(person_id)
+        if person is None or not person.active:
+            raise PersonNotFound(person_id)
+        expires = now + valid_for
+        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        session.execute(TOKEN.insert().values(
+            token_hash=hash_token(raw), person_id=person_id, evaluation_id=None,
+            role=role.value, action=SIGN_IN_EVENT, expires_at=expires, used_at=None,
+            created_at=now))
+        key = f"signin:{person_id}:{hash_token(raw)[:16]}"
+        rows = make_mail(svc, event=SIGN_IN_EVENT, person=person, dedupe_key=key,
+                         context={"expires_at": expires.isoformat(),
+                                  "action_url": f"{svc.settings.base_url.rstrip('/')}/t/{raw}"},
+                         now=now, evaluation_id=None).outbox
+        _insert_ignoring_duplicates(session, rows)
+    return str(rows[0]["message_id"])

@@ -35,7 +35,7 @@ from workflow.service.scoring_inputs import framework_of
 from workflow.service.setup import init_database
 from workflow.service.sweep import tick
 from workflow.service.transition import DEADLINE, OUTBOX, fire
-from workflow.web.mailbox import CaughtMail, outbox_messages, read_eml_folder
+from workflow.web.mailbox import CaughtMail, caught_messages, outbox_messages
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 CYCLE_FILE = Path("cycles") / "sample-2026-04.yaml"
@@ -172,12 +172,12 @@ def jumper(svc: Service, clock: DemoClock) -> Callable[[], tuple[datetime, str] 
 
 
 def mail_source(svc: Service, folder: Path | None) -> Callable[[], list[CaughtMail]]:
-    """Caught .eml files when a mail catcher writes them, else the outbox itself: the
+    """What the demo's mail catcher received (``folder``), else the outbox itself: the
     emails of the demo's own time and all the protagonist's, not the seeded crowd's."""
 
     def mails() -> list[CaughtMail]:
-        if folder is not None and folder.is_dir() and any(folder.glob("*.eml")):
-            return read_eml_folder(folder)
+        if folder is not None:
+            return caught_messages(svc, folder, since=DEMO_START, also_to=PROTAGONIST)
         return outbox_messages(svc, since=DEMO_START, also_to=PROTAGONIST)
 
     return mails

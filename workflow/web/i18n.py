@@ -290,6 +290,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "outbox_sending": ("being sent", "đang gửi"),
     "outbox_sent": ("sent", "đã gửi"),
     "outbox_dead": ("undeliverable", "không gửi được"),
+    "outbox_held": ("held for the daily digest", "chờ gộp vào thư tổng hợp trong ngày"),
+    "outbox_folded": ("sent in a daily digest", "đã gửi trong thư tổng hợp"),
     "flag_self_assessment_missing": ("no self-assessment", "không tự đánh giá"),
     "flag_peer_quorum_not_reached": ("peer input withheld", "không đủ góp ý"),
     "flag_escalated": ("escalated", "đã chuyển cấp trên"),

@@ -1,9 +1,8 @@
 """The demo's caught emails, as the demo page lists them.
 
 Two sources behind one small function each, so the demo can use whichever it has:
-``read_eml_folder`` reads messages saved as ``.eml`` files (what a mail catcher
-writes) with the standard ``email`` package; ``outbox_messages`` shows the outbox
-rows themselves, for a demo that does not send mail at all.
+``caught_messages`` reads what the demo's mail catcher received over SMTP;
+``outbox_messages`` shows the outbox rows themselves, for tests that send no mail.
 """
 
 from __future__ import annotations
@@ -11,14 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from sqlalchemy import or_, select
 
+from notifications.catcher import list_caught, read_caught
 from workflow.service.core import Service
 from workflow.service.transition import OUTBOX
 
@@ -35,29 +32,25 @@ class CaughtMail:
     links: list[str] = field(default_factory=list)
 
 
-def _text_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain", "html"))
-    return part.get_content() if part is not None else ""
-
-
-def read_eml(path: Path) -> CaughtMail:
-    with path.open("rb") as handle:
-        message = BytesParser(policy=policy.default).parse(handle)
-    assert isinstance(message, EmailMessage)
-    text = _text_of(message)
-    date = message.get("Date")
-    return CaughtMail(id=path.stem, to=str(message.get("To", "")),
-                      subject=str(message.get("Subject", "")),
-                      sent_at=parsedate_to_datetime(str(date)) if date else None, text=text,
-                      links=list(dict.fromkeys(LINK.findall(text))))
-
-
-def read_eml_folder(folder: Path) -> list[CaughtMail]:
-    """Every ``.eml`` file in ``folder``, newest first."""
-    if not folder.is_dir():
-        return []
-    files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [read_eml(p) for p in files]
+def caught_messages(svc: Service, folder: Path, *, since: datetime,
+                    also_to: str | None = None) -> list[CaughtMail]:
+    """The messages the demo's mail catcher kept in ``folder`` (read with
+    ``notifications.catcher``), newest first: those queued from ``since`` on and every one
+    to ``also_to``; the seeded crowd's older mail is left out by its Message-ID."""
+    stmt = select(OUTBOX.c.message_id).where(
+        or_(OUTBOX.c.created_at >= since, OUTBOX.c.recipient_id == also_to))
+    with svc.store.read() as session:
+        wanted = set(session.execute(stmt).scalars())
+    out = []
+    for summary in reversed(list_caught(folder)):
+        if summary.message_id not in wanted:
+            continue
+        message = read_caught(folder, summary.id)
+        date = parsedate_to_datetime(summary.date) if summary.date else None
+        out.append(CaughtMail(id=summary.id, to=summary.to, subject=summary.subject,
+                              sent_at=date, text=message.text,
+                              links=list(dict.fromkeys(LINK.findall(message.text)))))
+    return out
 
 
 def outbox_messages(svc: Service, limit: int = 300, *, since: datetime | None = None,
