@@ -16,12 +16,14 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, func, select, text
 
+from notifications.testing import RecordingServer
 from tests.support import CONFIG
 from workflow.cli import main
 from workflow.domain import State
@@ -94,8 +96,17 @@ def test_cycle_check_csv_has_one_row_per_simulated_email(db: str) -> None:
     table = ok(kpi("--now", "2026-05-02T10:00", "cycle", "check", str(SAMPLE)))
     out = ok(kpi("--now", "2026-05-02T10:00", "cycle", "check", "--csv", str(SAMPLE)))
     rows = list(csv.DictReader(io.StringIO(out)))
-    total = int(table.split(" emails: ")[0].rsplit("\n", 1)[1])
-    assert len(rows) == total > 1000
+    sent = int(table.split(" emails sent: ")[0].rsplit("\n", 1)[1])
+    held = int(table.split(" notices to supervisors go into their daily digest")[0]
+               .rsplit("\n", 1)[1])
+    assert len(rows) == sent + held and sent > 500 and held > 500
+    assert sum(r["delivery"] == "digest" for r in rows) == held
+    # A held notice waits for its recipient's 08:00 digest, itself a row of that instant.
+    for r in (r for r in rows if r["delivery"] == "digest"):
+        assert r["local_time"] == "08:00" and r["phase"] in ("supervisor_scoring", "peer_input")
+    digests = {(r["recipient_id"], r["at_utc"]) for r in rows if r["event"] == "digest"}
+    assert digests == {(r["recipient_id"], r["at_utc"]) for r in rows
+                       if r["delivery"] == "digest"}
     first = rows[0]
     assert (first["local_date"], first["local_time"], first["event"], first["recipient_id"],
             first["reviewee_id"], first["phase"]) == (
@@ -149,10 +160,13 @@ def test_extend_bulk_dry_run_lists_and_changes_nothing_then_extends(db: str) -> 
 
 
 def tick_times(predicted: list[dict[str, str]]) -> list[str]:
-    """When to run `kpi tick`: three fixed times a day, and at each instant the
-    simulation says something is due (a sweep every minute would be there too)."""
+    """When to run `kpi tick` and `kpi mail send`: three fixed times a day, at each
+    instant the simulation says something is due, and just after each digest's time
+    (a sweep and a dispatcher every minute would be there too)."""
     days = sorted({date.fromisoformat(r["local_date"]) for r in predicted})
     times = {datetime.fromisoformat(r["at_utc"]) for r in predicted}
+    times |= {datetime.fromisoformat(r["at_utc"]) + timedelta(minutes=6)
+              for r in predicted if r["event"] == "digest"}
     day = date(2026, 5, 2)
     while day <= days[-1] + timedelta(days=3):
         for hour in ("00:30", "12:00", "23:30"):
@@ -162,21 +176,39 @@ def tick_times(predicted: list[dict[str, str]]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_cycle_driven_only_by_kpi_tick_sends_what_the_simulation_promised(db: str) -> None:
+def test_a_cycle_driven_by_kpi_tick_and_mail_send_delivers_what_cycle_check_promised(
+        db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     out = ok(kpi("--now", "2026-05-02T10:00", "cycle", "check", "--csv", str(SAMPLE)))
     rows = list(csv.DictReader(io.StringIO(out)))
     predicted = Counter((r["event"], r["recipient_id"], r["local_date"]) for r in rows)
+    delivered = Counter((r["event"], r["recipient_id"], r["local_date"]) for r in rows
+                        if r["delivery"] == "alone")
+    assert predicted["digest", "SNV002", "2026-05-08"] == 1  # the director's first digest
     ok(kpi("--now", "2026-05-02T10:00", "cycle", "open", str(SAMPLE)))
-    for now in tick_times(rows):
-        ok(kpi("tick", "--now", now))
+    with RecordingServer() as smtp:
+        monkeypatch.setenv("KPI_SMTP_PORT", str(smtp.port))
+        for now in tick_times(rows):
+            ok(kpi("tick", "--now", now))
+            ok(kpi("--now", now, "mail", "send"))
+        received = smtp.message_ids()
     engine = create_engine(db)
     with engine.connect() as c:
-        sent = Counter(
-            (r.event, r.recipient_id, str(r.available_at.replace(tzinfo=UTC)
-                                          .astimezone(ZoneInfo(r.timezone)).date()))
-            for r in c.execute(select(OUTBOX.c.event, OUTBOX.c.recipient_id,
-                                      OUTBOX.c.available_at, OUTBOX.c.timezone)))
-        assert sent == predicted
+        outbox = c.execute(select(OUTBOX.c.event, OUTBOX.c.recipient_id, OUTBOX.c.available_at,
+                                  OUTBOX.c.timezone, OUTBOX.c.status,
+                                  OUTBOX.c.message_id)).all()
+
+        def day_of(r: Any) -> tuple[str, str, str]:
+            local_day = r.available_at.replace(tzinfo=UTC).astimezone(ZoneInfo(r.timezone))
+            return (r.event, r.recipient_id, str(local_day.date()))
+
+        # Every notice the calendar foresaw was made, on the day it said ...
+        assert Counter(day_of(r) for r in outbox) == predicted
+        # ... and what reached the SMTP server is what it said would be sent, once each:
+        # the notices not held, and the digests the held ones went into.
+        assert {r.status for r in outbox} == {"sent", "folded"}
+        sent = [r for r in outbox if r.status == "sent"]
+        assert Counter(day_of(r) for r in sent) == delivered
+        assert sorted(received) == sorted(r.message_id for r in sent)
         # Every evaluation is finalised or waits on a named, active person.
         waiting = c.execute(
             select(EVALUATION.c.reviewee_id, EVALUATION.c.state, PERSON.c.id, PERSON.c.active)
@@ -186,11 +218,12 @@ def test_a_cycle_driven_only_by_kpi_tick_sends_what_the_simulation_promised(db: 
             assert state == State.FINALISED.value or (supervisor and active), reviewee
         assert c.execute(select(func.count()).where(
             DEADLINE.c.status == "pending")).scalar_one() == 0  # nothing left to fire
-        by_event = Counter(event for event, _, _ in sent.elements())
+        by_event = Counter(event for event, _, _ in predicted.elements())
     engine.dispose()
     # The calendar promised reminders, missed-deadline notices, overdue and escalations.
     assert by_event["reminder"] > 0 and by_event["escalation"] == 2 * 58
     assert by_event["self_assessment_missed"] == 2 * 58
+    assert by_event["digest"] > 0
     status = ok(kpi("--now", "2026-06-01T09:00", "status", "snv-2026-04"))
     assert "escalated 58" in status
 

@@ -242,9 +242,14 @@ def test_overdue_notices_repeat_every_working_day_up_to_the_maximum(
                 "2026-05-19 08:00"):
         tick(svc, at(day))
     overdue = mails(svc, "overdue", w.ev("S1"))
-    assert [(m["recipient_id"], m["available_at"]) for m in overdue] == [
-        ("H1", at("2026-05-13 17:00")), ("H1", at("2026-05-14 08:00")),
-        ("H1", at("2026-05-15 08:00"))]
+    # Made at the deadline and each working morning after; each waits for H1's next
+    # 08:00 digest (the one made at 08:00 still makes that morning's).
+    assert [(m["recipient_id"], m["context"]["noticed_at"]) for m in overdue] == [
+        ("H1", at("2026-05-13 17:00").isoformat()), ("H1", at("2026-05-14 08:00").isoformat()),
+        ("H1", at("2026-05-15 08:00").isoformat())]
+    assert [(m["status"], m["available_at"]) for m in overdue] == [
+        ("held", at("2026-05-14 08:00")), ("held", at("2026-05-14 08:00")),
+        ("held", at("2026-05-15 08:00"))]
     assert timers(svc, w.ev("S1"), kind=TimerKind.OVERDUE.value, status="pending") == []
 
 

@@ -16,9 +16,8 @@ from notifications.dispatcher import start_dispatcher
 from notifications.testing import RecordingServer
 from tests.support import DATA, at, small_world
 from workflow.cli import main
-from workflow.domain import Role
+from workflow.service.access import request_sign_in
 from workflow.service.core import Service
-from workflow.service.notices import queue_sign_in
 from workflow.service.transition import OUTBOX
 from workflow.store.db import Store
 
@@ -83,7 +82,7 @@ def test_the_dispatcher_thread_sends_as_mail_arrives_and_stops_cleanly(
     handle = start_dispatcher(svc, interval=30, now=lambda: now)
     try:
         wait_for(lambda: len(smtp.received) == 7)
-        queue_sign_in(svc, "H1", now=now, role=Role.SUPERVISOR)
+        assert request_sign_in(svc, "hung@snv.example.gov.vn", now=now)
         handle.wake()  # no need to wait for the 30 s interval
         wait_for(lambda: len(smtp.received) == 8)
         assert handle.running and handle.alert is None

@@ -5,7 +5,7 @@ lost."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from tests.integration.test_email_delivery import answer_peers, body
 from tests.support import World, at, small_world
 from workflow.domain import State
 from workflow.service.core import Service
-from workflow.service.notices import digest_instant, fold_digests, hold_for_digest
+from workflow.service.notices import digest_hold, digest_instant, fold_digests
 from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
 from workflow.store.tables import Person
@@ -192,25 +192,33 @@ def test_a_missed_self_assessment_folds_for_the_supervisor_not_the_reviewee(
     assert text.count("Lưu ý: không nhận được bản tự đánh giá") == len(to_h1)
 
 
-def test_a_task_due_before_the_next_digest_is_not_held(
-        new_service: Callable[..., Service]) -> None:
-    svc = new_service()
+def test_a_task_due_before_the_next_digest_is_not_held() -> None:
     context = {"evaluation_id": 1, "state": "supervisor_scoring", "reviewee_id": "S1",
                "due_at": at("2026-05-06 07:00").isoformat()}
     tz = "Asia/Ho_Chi_Minh"
     late = at("2026-05-05 18:00")  # next digest 08:00 tomorrow: after the deadline
-    assert digest_instant(late, tz, "08:00") == at("2026-05-06 08:00")
-    assert digest_instant(at("2026-05-06 08:04"), tz, "08:00") == at("2026-05-06 08:00")
+    tomorrow = at("2026-05-06 08:00")
+    assert digest_instant(late, tz, "08:00") == tomorrow
+    assert digest_instant(at("2026-05-06 08:04"), tz, "08:00") == tomorrow
     assert digest_instant(at("2026-05-06 08:06"), tz, "08:00") == at("2026-05-07 08:00")
-    assert not hold_for_digest(svc, "task_supervisor_scoring", "H1", context, late, tz)
-    assert not hold_for_digest(svc, "reminder", "H1", context, late, tz)
-    assert hold_for_digest(svc, "overdue", "H1", context, late, tz)  # news of a past deadline
+
+    def hold(event: str, who: str, ctx: dict[str, object], digest_at: str | None = "08:00"
+             ) -> datetime | None:
+        return digest_hold(event, who, ctx, late, tz, digest_at)
+
+    assert hold("task_supervisor_scoring", "H1", context) is None
+    assert hold("reminder", "H1", context) is None
+    assert hold("overdue", "H1", context) == tomorrow  # news of a past deadline
     early = {**context, "due_at": at("2026-05-06 17:00").isoformat()}
-    assert hold_for_digest(svc, "task_supervisor_scoring", "H1", early, late, tz)
+    assert hold("task_supervisor_scoring", "H1", early) == tomorrow
+    assert hold("task_supervisor_scoring", "H1", early, digest_at=None) is None  # digest off
     for event in ("escalation", "result", "appeal_lodged", "cancelled", "task_calibration"):
-        assert not hold_for_digest(svc, event, "H1", early, late, tz)
+        assert hold(event, "H1", early) is None
     peer = {**early, "state": "peer_input"}
-    assert not hold_for_digest(svc, "reminder", "S2", peer, late, tz)
+    assert hold("reminder", "S2", peer) is None
+    missed = {**early, "state": "peer_input"}
+    assert hold("self_assessment_missed", "H1", missed) == tomorrow
+    assert hold("self_assessment_missed", "S1", missed) is None  # the reviewee's own news
 
 
 def test_folding_twice_never_makes_two_digests_of_the_same_rows(

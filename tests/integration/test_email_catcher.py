@@ -66,7 +66,7 @@ def test_reading_a_caught_message_takes_only_its_listed_ids(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_kpi_demo_delivers_every_email_to_its_catcher(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--dir", str(folder)])
+    result = CliRunner().invoke(main, ["demo", "--narrated", "--dir", str(folder)])
     assert result.exit_code == 0, result.output
     caught = list_caught(folder / "mail")
     store = Store(f"sqlite:///{folder / 'kpi.sqlite3'}")

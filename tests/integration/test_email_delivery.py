@@ -21,11 +21,12 @@ from notifications.testing import RecordingServer
 from tests.conftest import make_settings
 from tests.support import DATA, World, at
 from workflow import sample
-from workflow.domain import Role, Trigger
+from workflow.domain import Trigger
 from workflow.service import calibration, records
+from workflow.service.access import request_sign_in
 from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import open_cycle
-from workflow.service.notices import fold_digests, message_id, queue_sign_in
+from workflow.service.notices import fold_digests, message_id
 from workflow.service.org import import_org
 from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
@@ -88,7 +89,7 @@ def drive_every_event(svc: Service) -> World:
     w.fire("S1", Trigger.REOPEN, "A1", reason="Quyết định 12/QĐ điều chỉnh mục 3",
            when="2026-05-22 09:00")
     tick(svc, at("2026-06-01 09:00"))  # the appeal window closes for the silent
-    queue_sign_in(svc, "H1", now=at("2026-06-01 09:00"), role=Role.SUPERVISOR)
+    assert request_sign_in(svc, "hung@snv.example.gov.vn", now=at("2026-06-01 09:00"))
     return w
 
 

@@ -32,6 +32,7 @@ from workflow.domain import State, TimerKind, TimerStatus
 from workflow.scheduler import start_sweeper, sweep_once
 from workflow.service.core import EVALUATION, Service
 from workflow.service.cycles import load_for_open
+from workflow.service.notices import fold_digests
 from workflow.service.org import import_org
 from workflow.service.queries import verify_audit
 from workflow.service.simulate import simulate_cycle
@@ -276,17 +277,40 @@ def test_the_simulation_predicts_the_sweeps_emails_across_time_zones(
     predicted = Counter((e.event, e.recipient_id, str(e.local_day)) for e in sim.emails)
     # Sweep at each instant something is due (as a sweep every minute would) and at
     # fixed times of day; the outbox rows carry the sweep's time, compared by local day.
+    # The held notices are folded into digests just after their time, as the
+    # dispatcher (running every minute) would.
+    digest_times = {e.at + timedelta(minutes=6) for e in sim.emails if e.event == "digest"}
     times = {e.at for e in sim.emails} | {at(f"2026-05-{day:02d} {hour}")
                                           for day in range(2, 32)
                                           for hour in ("00:30", "12:00", "23:30")}
-    for now in sorted(times):
+    for now in sorted(times | digest_times):
         tick(svc, now)
+        if now in digest_times:
+            fold_digests(svc, now)
     assert outbox_days(svc) == predicted
+    assert any(e.held for e in sim.emails) and any(k[0] == "digest" for k in predicted)
     assert any(e.timezone == "America/New_York" for e in sim.emails)
     ends = {e.reviewee_id: (e.state, e.waiting_on) for e in sim.ends}
     assert ends["S1"] == (State.SUPERVISOR_SCORING, ("H1", "D1"))
     assert ends["D1"] == (State.SUPERVISOR_SCORING, ("UB1",))
     assert {w.state(p) for p in w.ids()} == {State.SUPERVISOR_SCORING}
+
+
+def test_with_the_digest_off_the_simulation_and_the_sweep_send_every_notice_alone(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    svc = new_service(digest_enabled=False)
+    make_world(svc, tmp_path)
+    _, rules = load_for_open(svc, tmp_path / "cycle.yaml")
+    with svc.store.read() as s:
+        _, sim = simulate_cycle(svc, s, rules, at("2026-05-02 10:00"))
+    assert not any(e.held for e in sim.emails)
+    assert "digest" not in {e.event for e in sim.emails} and sim.delivered == sim.emails
+    for now in sorted({e.at for e in sim.emails}):
+        tick(svc, now)
+    assert outbox_days(svc) == Counter((e.event, e.recipient_id, str(e.local_day))
+                                       for e in sim.emails)
+    with svc.store.read() as s:
+        assert set(s.execute(select(OUTBOX.c.status)).scalars()) == {"pending"}
 
 
 def test_the_simulation_of_the_sample_organisation_reads_the_database(svc: Service) -> None:
@@ -296,5 +320,6 @@ def test_the_simulation_of_the_sample_organisation_reads_the_database(svc: Servi
         plan, sim = simulate_cycle(svc, s, rules, at("2026-05-02 10:00"))
     first = sim.emails[0]
     assert (first.event, first.at) == ("task_self_assessment", at("2026-05-04 08:00"))
-    assert len({e.reviewee_id for e in sim.emails}) == len(plan.evaluations) == 58
+    assert len({e.reviewee_id for e in sim.emails if e.event != "digest"}) == 58
+    assert len(plan.evaluations) == 58
     assert all(end.waiting_on for end in sim.ends)

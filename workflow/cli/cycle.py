@@ -16,6 +16,7 @@ from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State
 from workflow.service.core import EVALUATION, PersonInfo, load_people
 from workflow.service.cycles import load_for_open, open_cycle
+from workflow.service.notices import DIGEST_EVENT
 from workflow.service.rules import CycleRules
 from workflow.service.simulate import Simulation, simulate_cycle
 from workflow.service.sweep import tick
@@ -138,12 +139,21 @@ def _emails_table(sim: Simulation, names: dict[str, PersonInfo], tz: str) -> Non
             click.echo(f"  {day:%a %Y-%m-%d}")
         person = names.get(e.recipient_id)
         about = f"about {e.reviewee_id}" if e.reviewee_id else "calibration pool"
+        if e.event == DIGEST_EVENT:
+            about = "the day's items, one email"
+        elif e.held:
+            about += ", in the digest"
         zone_note = "" if e.timezone == tz else f" ({e.timezone})"
         click.echo(f"    {e.local:%H:%M}{zone_note}  {e.event:<22} {e.recipient_id:<10} "
                    f"{(person.full_name if person else '')[:28]:<28} {about}")
-    totals = Counter(e.event for e in sim.emails)
-    click.echo(f"  {len(sim.emails)} emails: "
+    delivered = sim.delivered
+    totals = Counter(e.event for e in delivered)
+    click.echo(f"  {len(delivered)} emails sent: "
                + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
+    held = len(sim.emails) - len(delivered)
+    if held:
+        click.echo(f"  {held} notices to supervisors go into their daily digest rather than "
+                   "alone")
     ends = Counter((end.state.value, bool(end.waiting_on)) for end in sim.ends)
     click.echo("in the end, nobody acting: " + ", ".join(
         f"{n} in {state}" + (" waiting on named people" if waiting else "")
@@ -154,8 +164,10 @@ def _emails_table(sim: Simulation, names: dict[str, PersonInfo], tz: str) -> Non
                        "nobody", err=True)
 
 
+# `delivery`: "alone", or "digest" for a notice that goes out inside the recipient's
+# digest of that instant (itself a row, event "digest").
 CSV_COLUMNS = ("local_date", "local_time", "timezone", "at_utc", "event", "recipient_id",
-               "recipient_name", "recipient_email", "reviewee_id", "phase")
+               "recipient_name", "recipient_email", "reviewee_id", "phase", "delivery")
 
 
 def _emails_csv(sim: Simulation, names: dict[str, PersonInfo]) -> None:
@@ -167,7 +179,7 @@ def _emails_csv(sim: Simulation, names: dict[str, PersonInfo]) -> None:
         writer.writerow([f"{e.local_day}", f"{e.local:%H:%M}", e.timezone,
                          e.at.isoformat(timespec="minutes"), e.event, e.recipient_id,
                          person.full_name if person else "", person.email if person else "",
-                         e.reviewee_id or "", e.phase.value])
+                         e.reviewee_id or "", e.phase.value, "digest" if e.held else "alone"])
     click.echo(out.getvalue(), nl=False)
 
 

@@ -26,8 +26,7 @@ from sqlmodel import Session
 
 from workflow.calendar import zone
 from workflow.domain import Role, State
-from workflow.errors import PersonNotFound
-from workflow.service.core import EVALUATION, PersonInfo, Service, Snapshot, load_people
+from workflow.service.core import EVALUATION, PersonInfo, Service, Snapshot
 from workflow.states.base import Notice, Recipient
 from workflow.store.tables import AccessToken, Outbox
 
@@ -124,9 +123,10 @@ def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
     ctx["recipient_name"] = person.full_name
     tz_name = person.timezone or cycle_tz
     status, when = "pending", available_at or now
-    if hold_for_digest(svc, event, person.id, ctx, when, tz_name):
+    held_until = digest_hold(event, person.id, ctx, when, tz_name, digest_setting(svc))
+    if held_until is not None:
         ctx["noticed_at"] = when.isoformat()
-        status, when = HELD, digest_instant(when, tz_name, svc.settings.digest_at)
+        status, when = HELD, held_until
     row = {
         "dedupe_key": dedupe_key, "event": event, "evaluation_id": evaluation_id,
         "recipient_id": person.id, "recipient_email": person.email,
@@ -207,20 +207,36 @@ def digest_instant(after: datetime, tz_name: str, at: str) -> datetime:
     return candidate.astimezone(UTC)
 
 
-def hold_for_digest(svc: Service, event: str, recipient_id: str, context: Mapping[str, Any],
-                    available_at: datetime, tz_name: str) -> bool:
-    """Hold this notice for the digest? Never when that would tell of a task too late.
+def digest_hold(event: str, recipient_id: str, context: Mapping[str, Any],
+                available_at: datetime, tz_name: str, digest_at: str | None) -> datetime | None:
+    """The digest instant this notice waits for, or None when it goes out on its own.
 
-    A task or reminder whose deadline falls before the recipient's next digest goes
-    out at once; an overdue notice or a missed self-assessment always waits (the
-    deadline has already passed, and the digest comes within a day).
+    Pure, so that the calendar simulation decides exactly as the sweep does.
+    ``digest_at`` None means the digest is switched off. A task or reminder whose
+    deadline falls before the recipient's next digest goes out at once; an overdue
+    notice or a missed self-assessment always waits (the deadline has already passed,
+    and the digest comes within a day).
     """
-    if not svc.settings.digest_enabled or not folds_into_digest(event, recipient_id, context):
-        return False
+    if digest_at is None or not folds_into_digest(event, recipient_id, context):
+        return None
+    instant = digest_instant(available_at, tz_name, digest_at)
     if event in ("overdue", "self_assessment_missed") or not context.get("due_at"):
-        return True
+        return instant
     due = datetime.fromisoformat(str(context["due_at"]))
-    return digest_instant(available_at, tz_name, svc.settings.digest_at) <= due
+    return instant if instant <= due else None
+
+
+def digest_setting(svc: Service) -> str | None:
+    """The local time of the digest ("HH:MM"), or None when the digest is off."""
+    return svc.settings.digest_at if svc.settings.digest_enabled else None
+
+
+def still_waiting_in(event: str, item_state: str | None, state_now: str | None) -> bool:
+    """Whether a held notice still belongs in the digest: its evaluation, now in
+    ``state_now``, still waits for the recipient as when the notice was made."""
+    if event == "self_assessment_missed":  # news for whoever will score
+        return state_now in (State.PEER_INPUT.value, State.SUPERVISOR_SCORING.value)
+    return state_now is not None and state_now == item_state
 
 
 def scrub_links(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -305,10 +321,8 @@ def _evaluation_states(session: Session, ids: set[int | None]) -> dict[int, str]
 
 
 def _still_waiting(row: Mapping[str, Any], states: Mapping[int, str]) -> bool:
-    state = states.get(row["evaluation_id"])
-    if row["event"] == "self_assessment_missed":  # news for whoever will score
-        return state in (State.PEER_INPUT.value, State.SUPERVISOR_SCORING.value)
-    return state is not None and state == row["context"].get("state")
+    return still_waiting_in(row["event"], row["context"].get("state"),
+                            states.get(row["evaluation_id"]))
 
 
 def _digest_row(svc: Service, session: Session, first: Mapping[str, Any],
@@ -361,34 +375,3 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(dialect.insert(OUTBOX).on_conflict_do_nothing(
         index_elements=["dedupe_key"]), rows)
-
-
-# --- a sign-in link -------------------------------------------------------------------
-
-SIGN_IN_EVENT = "sign_in"
-
-
-def queue_sign_in(svc: Service, person_id: str, *, now: datetime, role: Role,
-                  valid_for: timedelta = timedelta(minutes=30)) -> str:
-    """Queue a sign-in link for ``person_id`` (token stored hashed); its Message-ID.
-
-    The link is ``{base_url}/t/{token}`` like a task link; its token row has action
-    ``sign_in``, no evaluation, and expires after ``valid_for``.
-    """
-    with svc.store.write() as session:
-        person = load_people(session, [person_id]).get(person_id)
-        if person is None or not person.active:
-            raise PersonNotFound(person_id)
-        expires = now + valid_for
-        raw = secrets.token_urlsafe(TOKEN_BYTES)
-        session.execute(TOKEN.insert().values(
-            token_hash=hash_token(raw), person_id=person_id, evaluation_id=None,
-            role=role.value, action=SIGN_IN_EVENT, expires_at=expires, used_at=None,
-            created_at=now))
-        key = f"signin:{person_id}:{hash_token(raw)[:16]}"
-        rows = make_mail(svc, event=SIGN_IN_EVENT, person=person, dedupe_key=key,
-                         context={"expires_at": expires.isoformat(),
-                                  "action_url": f"{svc.settings.base_url.rstrip('/')}/t/{raw}"},
-                         now=now, evaluation_id=None).outbox
-        _insert_ignoring_duplicates(session, rows)
-    return str(rows[0]["message_id"])

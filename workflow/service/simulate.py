@@ -11,6 +11,12 @@ where a deadline leads, ``notices.recipients`` for who is waited on), in the ord
 the sweep fires rows (time, then the order the rows were planned). Nobody acting,
 every evaluation ends in a state that never moves alone, waiting on named people
 (supervisor scoring), or finalised if the calendar gets it there.
+
+The supervisors' daily digest is predicted too, with the sweep's own rule
+(``notices.digest_hold``): a notice that folds into a digest is listed with
+``held`` set and the digest's instant as its time, and each recipient's digest of
+that instant is an email of its own (event ``digest``), sent when at least one of
+its items still waits for them then, as ``notices.fold_digests`` decides.
 """
 
 from __future__ import annotations
@@ -30,7 +36,13 @@ from workflow.domain import Role, State, TimerKind, Trigger
 from workflow.permissions import EvaluationView
 from workflow.service.core import PersonInfo, Service, Snapshot, load_people
 from workflow.service.cycles import PlannedEvaluation, PopulationPlan, plan_population
-from workflow.service.notices import recipients
+from workflow.service.notices import (
+    DIGEST_EVENT,
+    DIGEST_SETTLE,
+    digest_hold,
+    recipients,
+    still_waiting_in,
+)
 from workflow.service.rules import CycleRules
 from workflow.service.timers import (
     assignee_of,
@@ -53,6 +65,9 @@ class PlannedEmail:
     reviewee_id: str | None  # whose evaluation it is about (None: a calibration pool)
     phase: State  # the phase the evaluation is in when it is sent
     timezone: str  # the recipient's (the cycle's when they have none)
+    # Waits for the recipient's digest (``at`` is the digest's instant) and goes out
+    # inside it, not alone.
+    held: bool = False
 
     @property
     def local(self) -> datetime:
@@ -76,6 +91,11 @@ class SimulatedEnd:
 @dataclass
 class Simulation:
     emails: list[PlannedEmail] = field(default_factory=list)  # sorted by time
+
+    @property
+    def delivered(self) -> list[PlannedEmail]:
+        """The messages that reach an inbox: the emails not held, and the digests."""
+        return [e for e in self.emails if not e.held]
     ends: list[SimulatedEnd] = field(default_factory=list)
     windows: dict[str, list[PhaseWindow]] = field(default_factory=dict)  # reviewee -> phases
 
@@ -88,24 +108,43 @@ class _Walk:
     queue: list[tuple[datetime, int, dict[str, Any]]]
     emails: list[PlannedEmail]
     windows: list[PhaseWindow]
+    digest_at: str | None  # the digest's local time, None when it is off
+    states: list[tuple[datetime, State]]  # when it entered each state, in order
+
+    def state_at(self, instant: datetime) -> State:
+        current = self.states[0][1]
+        for since, state in self.states:
+            if since > instant:
+                break
+            current = state
+        return current
 
 
 def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, PersonInfo],
-             admins: Iterable[str], opened_at: datetime) -> Simulation:
+             admins: Iterable[str], opened_at: datetime, *, digest_at: str | None = None
+             ) -> Simulation:
     """Every email the deadlines cause for ``plan`` opened at ``opened_at``, nobody acting.
 
     Pure: ``people`` holds everyone the emails may go to (reviewees, supervisors,
-    peers, the people above them, admins).
+    peers, the people above them, admins). ``digest_at`` is the supervisors' digest
+    time ("HH:MM", the recipient's local time), None when the digest is off.
     """
     admin_ids = frozenset(admins)
     result = Simulation()
     seq = count()  # the order rows are planned in, as the sweep's row ids
+    # (recipient, digest instant) -> whether each held item still waits then
+    digests: dict[tuple[str, datetime], list[bool]] = {}
     for number, planned in enumerate(plan.evaluations, start=1):
         walk = _open(rules, planned, number, people, admin_ids, opened_at, plan.calibrator_id,
-                     seq)
+                     seq, digest_at)
         while walk.queue:
             fire_at, _, timer = heapq.heappop(walk.queue)
             _fire(rules, walk, timer, fire_at, people, seq)
+        for e in walk.emails:
+            if e.held:  # folded once the digest's time has settled, as the dispatcher does
+                then = walk.state_at(e.at + DIGEST_SETTLE)
+                digests.setdefault((e.recipient_id, e.at), []).append(
+                    still_waiting_in(e.event, e.phase.value, then.value))
         snap = walk.snap
         spec = SPECS[snap.state]
         waiting = tuple(recipients(snap, spec.waits_on, admin_ids, walk.windows[-1].due_at,
@@ -113,6 +152,12 @@ def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, Perso
         result.ends.append(SimulatedEnd(planned.member.id, snap.state, waiting))
         result.emails.extend(walk.emails)
         result.windows[planned.member.id] = walk.windows
+    for (recipient_id, instant), items_waiting in digests.items():
+        if any(items_waiting):
+            person = people[recipient_id]
+            result.emails.append(PlannedEmail(instant, DIGEST_EVENT, recipient_id, None,
+                                              State.SUPERVISOR_SCORING,
+                                              person.timezone or rules.tz_name))
     result.emails.sort(key=lambda e: (e.at, e.recipient_id, e.event, e.reviewee_id or ""))
     return result
 
@@ -128,12 +173,14 @@ def simulate_cycle(svc: Service, session: Session, rules: CycleRules,
     # The people above supervisors (and above them) for the escalation ladder.
     above = {p.supervisor_id for p in people.values()} | set(rules.config.evaluators.values())
     people.update(load_people(session, above - set(people)))
-    return plan, simulate(rules, plan, people, svc.admins(rules), opened_at)
+    digest_at = svc.settings.digest_at if svc.settings.digest_enabled else None
+    return plan, simulate(rules, plan, people, svc.admins(rules), opened_at,
+                          digest_at=digest_at)
 
 
 def _open(rules: CycleRules, planned: PlannedEvaluation, number: int,
           people: Mapping[str, PersonInfo], admins: frozenset[str], opened_at: datetime,
-          calibrator_id: str | None, seq: Any) -> _Walk:
+          calibrator_id: str | None, seq: Any, digest_at: str | None) -> _Walk:
     """The evaluation as `kpi cycle open` writes it: in self_assessment, peers asked."""
     member = planned.member
     state = State.SELF_ASSESSMENT
@@ -150,7 +197,8 @@ def _open(rules: CycleRules, planned: PlannedEvaluation, number: int,
     view = EvaluationView(id=number, reviewee_id=member.id,
                           supervisor_id=planned.supervisor_id, calibrator_id=calibrator_id,
                           peers=dict.fromkeys(planned.peers, "pending"), admins=admins)
-    walk = _Walk(Snapshot(row, rules, view, assignments), [], [], [window])
+    walk = _Walk(Snapshot(row, rules, view, assignments), [], [], [window], digest_at,
+                 [(opened_at, state)])
     for notice in SPECS[state].on_enter:
         _send(rules, walk, notice, window.opens_at, people)
     _plan_phase(rules, walk, window, people, opened_at, seq)
@@ -179,12 +227,19 @@ def _send(rules: CycleRules, walk: _Walk, notice: Notice | str, at: datetime,
         assert not isinstance(notice, str)
         to = recipients(snap, notice.to, snap.view.admins, at, snap.row)
     sent = []
+    due = snap.row["due_at"]
+    # What the sweep's context says of the item, for the digest's rule.
+    item = {"evaluation_id": snap.id, "state": snap.state.value,
+            "reviewee_id": snap.row["reviewee_id"], "due_at": due.isoformat() if due else None}
     for person_id in to:
         person = people.get(person_id)
         if person is None or not person.active:
             continue
-        walk.emails.append(PlannedEmail(at, event, person_id, snap.row["reviewee_id"],
-                                        snap.state, person.timezone or rules.tz_name))
+        tz_name = person.timezone or rules.tz_name
+        held_until = digest_hold(event, person_id, item, at, tz_name, walk.digest_at)
+        walk.emails.append(PlannedEmail(held_until or at, event, person_id,
+                                        snap.row["reviewee_id"], snap.state, tz_name,
+                                        held=held_until is not None))
         sent.append(person_id)
     return sent
 
@@ -248,6 +303,7 @@ def _move(rules: CycleRules, walk: _Walk, trigger: Trigger, now: datetime,
     else:
         row.update(phase_opens_at=now, due_at=None)
     snap.row = row
+    walk.states.append((now, dest))
     opens = row["phase_opens_at"]
     for notice in (*missed, *SPECS[dest].notices_on_enter(trigger)):
         _send(rules, walk, notice, max(now, opens), people)
