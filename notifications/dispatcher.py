@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from notifications.compose import BadAddress, Sender, compose
-from notifications.outbox import Claimed, Outcome, Result, claim, reap, record, requeue_dead
+from notifications.outbox import Claimed, Outcome, Result, claim, reap, record
 from notifications.render import RenderError, render
 from notifications.sender import (
     ConnectFailed,
@@ -40,6 +40,7 @@ from workflow.clock import utc_now
 from workflow.errors import DeliveryError
 from workflow.service.core import Service
 from workflow.service.notices import fold_digests
+from workflow.service.resend import requeue_dead_letters
 
 T = TypeVar("T")
 
@@ -263,11 +264,11 @@ def run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return pool.submit(lambda: asyncio.run(make())).result()
 
 
-def retry_dead(svc: Service, *, now: datetime | None = None,
-               ids: list[int] | None = None) -> tuple[int, DeliveryReport]:
+def retry_dead(svc: Service, *, now: datetime | None = None, ids: list[int] | None = None,
+               actor_id: str = "cli") -> tuple[int, DeliveryReport]:
     """Make dead letters pending again (all, or ``ids``) and deliver them (`kpi mail retry`)."""
     when = now or utc_now()
-    count = requeue_dead(svc, when, ids)
+    count = requeue_dead_letters(svc, ids, actor_id, now=when)
     return count, send_due(svc, now=now)
 
 

@@ -17,7 +17,7 @@ same Message-ID, so it can be recognised as the same message.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -167,17 +167,6 @@ def record(svc: Service, now: datetime, results: Sequence[Result], *,
 
 def _limit(text: str | None) -> str | None:
     return None if text is None else text[:2000]
-
-
-def requeue_dead(svc: Service, now: datetime, ids: Iterable[int] | None = None) -> int:
-    """Make dead letters (all, or those of ``ids``) pending again with fresh attempts."""
-    with svc.store.write() as session:
-        stmt = (update(OUTBOX).where(OUTBOX.c.status == RowStatus.DEAD)
-                .values(status=RowStatus.PENDING.value, attempts=0, available_at=now,
-                        lease_until=None))
-        if ids is not None:
-            stmt = stmt.where(OUTBOX.c.id.in_(list(ids)))
-        return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 def row_for_preview(svc: Service, outbox_id: int) -> dict[str, Any] | None:

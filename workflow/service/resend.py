@@ -8,7 +8,7 @@ email later is not locked out.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -32,25 +32,41 @@ TASK_NOTICES: Mapping[State, Notice] = {
 }
 
 
-def requeue_dead_letter(svc: Service, outbox_id: int, actor_id: str, *,
-                        now: datetime | None = None) -> None:
-    """Put a dead letter back in the queue, its attempts reset; the same Message-ID."""
+def requeue_dead_letters(svc: Service, outbox_ids: Sequence[int] | None, actor_id: str, *,
+                         now: datetime | None = None) -> int:
+    """Put dead letters (those of ``outbox_ids``, or all when None) back in the queue,
+    their attempts reset, each keeping its Message-ID; how many.
+
+    One transaction, an audit row per message. Naming a message that does not exist
+    or is not a dead letter is an error and requeues nothing. Used by the dashboard's
+    "send again" and by `kpi mail retry`.
+    """
     now = now or utc_now()
     with svc.store.write() as session:
-        row = session.execute(select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.evaluation_id,
-                                     OUTBOX.c.event, OUTBOX.c.recipient_id)
-                              .where(OUTBOX.c.id == outbox_id)).first()
-        if row is None:
-            raise NotFound(f"outbox message {outbox_id} does not exist")
-        if row.status != "dead":
-            raise WorkflowError(f"outbox message {outbox_id} is {row.status}, not a dead "
-                                "letter; only dead letters are sent again")
-        session.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(
+        stmt = select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.evaluation_id, OUTBOX.c.event,
+                      OUTBOX.c.recipient_id)
+        if outbox_ids is None:
+            rows = session.execute(stmt.where(OUTBOX.c.status == "dead")).all()
+        else:
+            wanted = sorted(set(outbox_ids))
+            rows = session.execute(stmt.where(OUTBOX.c.id.in_(wanted))).all()
+            found = {r.id: r.status for r in rows}
+            for outbox_id in wanted:
+                if outbox_id not in found:
+                    raise NotFound(f"outbox message {outbox_id} does not exist; `kpi status` "
+                                   "lists the dead letters")
+                if found[outbox_id] != "dead":
+                    raise WorkflowError(f"outbox message {outbox_id} is {found[outbox_id]}, "
+                                        "not a dead letter; only dead letters are sent again")
+        if not rows:
+            return 0
+        session.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(
             status="pending", attempts=0, available_at=now, lease_until=None, last_error=None))
         audit.append(session, [audit.AuditEntry(
             actor_id=actor_id, role=Role.ADMIN.value, at=now, trigger="resend_dead_letter",
-            evaluation_id=row.evaluation_id, reason=f"{row.event} to {row.recipient_id}",
-            payload={"outbox_id": outbox_id})])
+            evaluation_id=r.evaluation_id, reason=f"{r.event} to {r.recipient_id}",
+            payload={"outbox_id": r.id}) for r in rows])
+    return len(rows)
 
 
 def resend_task(svc: Service, evaluation_id: int, actor_id: str, *,
