@@ -535,6 +535,29 @@ def test_admin_reassigns_a_supervisor_and_a_peer_and_reopens_a_finalised_one(
     assert web.world.state("S1") is State.SUPERVISOR_SCORING
 
 
+def test_the_dashboard_links_each_cycle_to_its_report_with_charts_and_signals(
+        web: WebWorld) -> None:
+    everyone_scored(web)
+    browser = web.sign_in("A1")
+    path = f"/admin/cycle/{web.world.cycle_id}/report"
+    assert f'href="{path}"' in browser.get("/admin").text
+    page = browser.get(path)
+    assert page.status_code == 200
+    assert page.text.count("<svg") >= 2  # the class distribution and the histogram
+    assert "Classes per unit" in page.text and "Fairness signals" in page.text
+    assert browser.get("/admin/cycle/no-such-cycle/report").status_code == 404
+    assert web.sign_in("H1").get(path).status_code == 403  # a supervisor, not an admin
+
+
+def test_the_calibration_page_shows_the_fairness_signals_as_information(
+        web: WebWorld) -> None:
+    everyone_scored(web)
+    page = web.sign_in("D1").get(f"/calibration/{web.world.cycle_id}")
+    assert page.status_code == 200
+    assert "Dấu hiệu bất thường của kỳ đánh giá" in page.text
+    assert 'class="kpi-signals"' in page.text and "Method:" in page.text
+
+
 def test_a_non_admin_cannot_act_on_the_record(web: WebWorld) -> None:
     browser = web.sign_in("H1")
     eid = web.world.ev("S1")

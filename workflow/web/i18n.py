@@ -270,6 +270,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "overdue_items": ("Overdue ({n})", "Quá hạn ({n})"),
     "waiting_on": ("Waiting on", "Đang chờ"),
     "dead_letters": ("Undeliverable emails", "Email không gửi được"),
+    "report_link": ("Report, charts and fairness signals",
+                    "Báo cáo, biểu đồ và dấu hiệu bất thường"),
+    "report_title": ("Report: {cycle}", "Báo cáo: {cycle}"),
+    "back_to_dashboard": ("Back to the dashboard", "Quay lại bảng điều khiển"),
+    "signals_summary": ("Fairness signals for this cycle (information only: nothing changes "
+                        "by itself)", "Dấu hiệu bất thường của kỳ đánh giá (chỉ để tham khảo: "
+                        "không tự động thay đổi kết quả)"),
     "no_dead_letters": ("None.", "Không có."),
     "attempts": ("Attempts", "Số lần thử"),
     "error": ("Error", "Lỗi"),

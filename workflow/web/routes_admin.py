@@ -11,11 +11,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
-from workflow.errors import NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
+from workflow.errors import NotFound, NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
+from workflow.reports.html import cycle_report_fragment
 from workflow.service import pages, queries, records, resend, transition
 from workflow.web.context import Req, form_fields, get_req
 
@@ -51,6 +53,20 @@ def dashboard(req: Req, *, message: str | None = None, errors: Mapping[str, str]
 @router.get("", response_class=HTMLResponse)
 def admin_home(req: ReqDep) -> Response:
     return dashboard(req)
+
+
+@router.get("/cycle/{cycle_id}/report", response_class=HTMLResponse)
+def admin_report(cycle_id: str, req: ReqDep) -> Response:
+    """The cycle's report with its charts and fairness signals, as `kpi report` writes it
+    to HTML. Its own page: at national scale the figures take a while to gather."""
+    cycles = dict(_admin_cycles(req))
+    if cycle_id not in cycles:
+        raise NotFound(f"cycle {cycle_id} is not one of yours to administer; the dashboard "
+                       "lists the cycles you may see")
+    # The fragment comes from our own report templates, autoescaped there.
+    report = Markup(cycle_report_fragment(req.svc, cycle_id, now=req.now()))
+    return req.render("admin_report.html", cycle_id=cycle_id, cycle_name=cycles[cycle_id],
+                      report=report)
 
 
 def evaluation_page(req: Req, evaluation_id: int, *, message: str | None = None,
@@ -172,7 +188,7 @@ def admin_resend(outbox_id: int, req: ReqDep, fields: FormDep) -> Response:
     if not req.csrf_ok(fields):
         return dashboard(req, errors={"_form": req.t("csrf_failed")}, status=403)
     try:
-        resend.requeue_dead_letter(req.svc, outbox_id, person.id, now=req.now())
+        resend.requeue_dead_letters(req.svc, [outbox_id], person.id, now=req.now())
     except WorkflowError as exc:
         return dashboard(req, errors={"_form": req.t("cannot_do", message=str(exc))},
                          status=409)

@@ -10,8 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from workflow.domain import State, SubmissionKind
+from workflow.reports.html import fairness_fragment
 from workflow.scoring.model import CriterionKind, Framework, Quota
 from workflow.service import calibration, drafts
 from workflow.service.pages import EvaluationFile
@@ -130,7 +132,10 @@ def calibration_page(req: Req, cycle_id: str, post_to: str, *,
                       cycle_name=rules.config.name, cycle_id=cycle_id,
                       pool_label=lambda p: pool_label(req, p), errors=errors or {},
                       message=message, values=values or {},
-                      ratio_text=percent(quota.max_ratio) if quota else "")
+                      ratio_text=percent(quota.max_ratio) if quota else "",
+                      # Information for the calibrator, never an automatic change; the
+                      # fragment comes from our own autoescaped report templates.
+                      signals=Markup(fairness_fragment(req.svc, cycle_id)))
 
 
 def percent(ratio: Decimal) -> str:
