@@ -8,6 +8,7 @@ needs no JavaScript and no file beside it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -208,4 +209,8 @@ def write_pdf(html: str, path: Path) -> None:
     except (ImportError, OSError) as exc:
         raise KpiError(f"PDF output needs WeasyPrint and the Pango library ({exc}); write "
                        f"{path.with_suffix('.html').name} instead") from None
-    HTML(string=html).write_pdf(path)
+    with warnings.catch_warnings():
+        # WeasyPrint warns, on systems without libharfbuzz-subset, that a future version
+        # will need it; the PDF is right either way and the reader cannot act on it.
+        warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
+        HTML(string=html).write_pdf(path)
