@@ -20,6 +20,7 @@ from tests.support import at, small_world
 from workflow.cli import main
 from workflow.service.core import Service
 from workflow.service.notices import message_id
+from workflow.service.queries import AUDIT
 from workflow.service.transition import OUTBOX
 
 OPENING = at("2026-05-04 08:00")  # the seven self-assessment tasks of the small world
@@ -137,12 +138,24 @@ def test_550_for_one_recipient_is_a_dead_letter_shown_and_resent_on_request(
     assert f"dead letter {dead['id']}: task_self_assessment to {target}" in status.output
     assert "550 5.1.1 no such mailbox" in status.output
     assert "kpi mail retry" in status.output
+    # Naming a message that is not a dead letter, or none at all, requeues nothing.
+    for wrong, why in ((dead["id"] + 1, "is sent, not a dead letter"),
+                       (99999, "outbox message 99999 does not exist")):
+        refused = CliRunner().invoke(main, ["--now", "2026-05-04T09:00", "mail", "retry",
+                                            str(dead["id"]), str(wrong)], env=env)
+        assert refused.exit_code != 0 and why in refused.output + refused.stderr
+        assert [r["status"] for r in rows(world_svc) if r["id"] == dead["id"]] == ["dead"]
     # The mailbox is fixed; an admin sends the dead letter again.
     retry = CliRunner().invoke(main, ["--now", "2026-05-04T09:00", "mail", "retry"], env=env)
     assert retry.exit_code == 0, retry.output
     assert "1 dead letters queued again" in retry.output and "mail: 1 sent" in retry.output
     assert {r["status"] for r in rows(world_svc)} == {"sent"}
     assert [r.message_id for r in smtp.by_recipient(target)] == [dead["message_id"]]
+    with world_svc.store.read() as s:  # on the record, by whom
+        audited = s.execute(select(AUDIT.c.actor_id, AUDIT.c.reason).where(
+            AUDIT.c.trigger == "resend_dead_letter")).all()
+    reason = f"task_self_assessment to {dead['recipient_id']}"
+    assert [tuple(a) for a in audited] == [("cli", reason)]
 
 
 def test_wrong_credentials_alert_and_use_up_no_attempt(new_service: Callable[..., Service]
