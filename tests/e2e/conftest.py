@@ -8,21 +8,28 @@ KPI_REQUIRE_BROWSER=1 (set by .ci/run) a missing browser fails them instead. Nev
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserType, Playwright, sync_playwright
+from sqlalchemy import select
 
+from notifications.dispatcher import send_due
+from notifications.testing import RecordingServer
 from tests.support import World, small_world
 from tests.web_support import Clock
+from workflow.service.core import PERSON
 from workflow.web import create_app
 
 CHROMIUM = os.environ.get("KPI_CHROMIUM", "/usr/bin/chromium")
@@ -115,8 +122,46 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def world(svc: Any) -> World:
-    return small_world(svc)
+def smtp() -> Iterator[RecordingServer]:
+    """A real SMTP server on loopback: the browser tests open the links it receives."""
+    with RecordingServer() as server:
+        yield server
+
+
+@pytest.fixture
+def world(new_service: Callable[..., Any], smtp: RecordingServer) -> World:
+    return small_world(new_service(smtp_port=smtp.port))
+
+
+@dataclass
+class Inbox:
+    """Everyone's mail as the SMTP server received it, delivered on the app's clock."""
+
+    world: World
+    smtp: RecordingServer
+    clock: Clock
+
+    def link(self, person: str, event: str) -> str:
+        """The path of the link in ``person``'s latest ``event`` email, after delivering
+        what is due (the dispatcher's job in `kpi serve`)."""
+        send_due(self.world.svc, now=self.clock())
+        with self.world.svc.store.read() as s:
+            email = s.execute(select(PERSON.c.email).where(PERSON.c.id == person)).scalar_one()
+        for received in reversed(self.smtp.by_recipient(email)):
+            message = received.message
+            if message["X-KPI-Event"] != event:
+                continue
+            part = message.get_body(preferencelist=("plain",))
+            assert part is not None, f"the {event} email to {person} has no text part"
+            found = re.search(r"https?://\S+/t/[\w-]+", part.get_content())
+            assert found, f"the {event} email to {person} has no link"
+            return urlsplit(found.group(0)).path
+        raise AssertionError(f"no {event} email to {person} ({email}) reached the SMTP server")
+
+
+@pytest.fixture
+def inbox(world: World, smtp: RecordingServer, clock: Clock) -> Inbox:
+    return Inbox(world, smtp, clock)
 
 
 @pytest.fixture

@@ -2,60 +2,50 @@
 the reviewee, a peer, the supervisor, the calibrator, the reviewee's appeal and the
 reviewer's decision. A screenshot of each page is kept in tests/artifacts/.
 
-The links come from the outbox rows the engine wrote (the email dispatcher is not on
-this branch yet): exactly the ``action_url`` each email carries.
+Each link is read from the email as a real SMTP server on loopback received it
+(``inbox.link``: the dispatcher delivers what is due, the test parses the text part).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import Inbox, LiveServer
 from tests.support import World
 from tests.web_support import Clock
 from workflow.domain import State
 from workflow.service import calibration
 from workflow.service.core import PERSON
-from workflow.service.transition import OUTBOX
 
 pytestmark = pytest.mark.browser
-
-
-def link(world: World, person: str, event: str) -> str:
-    with world.svc.store.read() as s:
-        for (context,) in s.execute(select(OUTBOX.c.context).where(
-                OUTBOX.c.recipient_id == person, OUTBOX.c.event == event)
-                .order_by(OUTBOX.c.id.desc())):
-            if context.get("action_url"):
-                return urlsplit(context["action_url"]).path
-    raise AssertionError(f"no {event} email to {person}")
 
 
 def shot(page: Page, artifacts: Path, name: str) -> None:
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
 
-def sign_in(page: Page, live: LiveServer, world: World, person: str) -> None:
+def sign_in(page: Page, live: LiveServer, world: World, inbox: Inbox, person: str
+            ) -> None:
     with world.svc.store.read() as s:
         email = s.execute(select(PERSON.c.email).where(PERSON.c.id == person)).scalar_one()
     page.goto(f"{live.base}/sign-in")
     page.get_by_label("Địa chỉ email").fill(email)
     page.get_by_role("button", name="Gửi đường liên kết đăng nhập").click()
     expect(page.get_by_role("heading", name="Hãy kiểm tra email")).to_be_visible()
-    page.goto(live.base + link(world, person, "sign_in"))
+    page.goto(live.base + inbox.link(person, "sign_in"))
     page.get_by_role("button", name="Đăng nhập").click()
     expect(page.get_by_text("Đã đăng nhập")).to_be_visible()
 
 
 def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
-        page: Page, live: LiveServer, world: World, clock: Clock, artifacts: Path) -> None:
+        page: Page, live: LiveServer, world: World, clock: Clock, artifacts: Path,
+        inbox: Inbox) -> None:
     # The reviewee opens the link from the task email and submits.
-    page.goto(live.base + link(world, "S1", "task_self_assessment"))
+    page.goto(live.base + inbox.link("S1", "task_self_assessment"))
     expect(page.get_by_role("heading", name="Tự đánh giá: Phạm Thị Lan")).to_be_visible()
     for label in page.get_by_label("Điểm bạn tự đề xuất (0 đến 10)").all():
         label.fill("9")
@@ -72,7 +62,7 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
 
     # Each peer answers through their own link.
     for n, peer in enumerate(world.peers_of("S1")):
-        page.goto(live.base + link(world, peer, "task_peer_input"))
+        page.goto(live.base + inbox.link(peer, "task_peer_input"))
         for field in page.get_by_label("Điểm (từ 0 đến 10)").all():
             field.fill("8")
         page.get_by_label("Nhận xét").fill(f"Phối hợp tốt ({n})")
@@ -84,7 +74,7 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
 
     # The supervisor signs in, sees the team and scores S1.
     clock.set("2026-05-08 09:00")
-    sign_in(page, live, world, "H1")
+    sign_in(page, live, world, inbox, "H1")
     page.get_by_role("link", name="Đơn vị của tôi").click()
     shot(page, artifacts, "03-team")
     page.get_by_role("link", name="Người cần chấm tiếp theo: Phạm Thị Lan").click()
@@ -104,7 +94,7 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
         world.score(person, level=0.97 if person == "S2" else 0.8, when="2026-05-08 10:00")
     clock.set("2026-05-11 09:00")
     page.get_by_role("button", name="Đăng xuất").click()
-    sign_in(page, live, world, "D1")
+    sign_in(page, live, world, inbox, "D1")
     page.goto(f"{live.base}/calibration/{world.cycle_id}")
     shot(page, artifacts, "05-calibration")
     for member in calibration.view(world.svc, world.cycle_id).members:
@@ -120,7 +110,7 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
 
     # The reviewee reads the result and appeals before the deadline shown.
     clock.set("2026-05-12 09:00")
-    page.goto(live.base + link(world, "S1", "result"))
+    page.goto(live.base + inbox.link("S1", "result"))
     expect(page.get_by_text("Chi tiết điểm")).to_be_visible()
     shot(page, artifacts, "06-result")
     page.get_by_label("Lý do khiếu nại").fill("Sản phẩm thứ hai hoàn thành đúng hạn.")
@@ -131,7 +121,7 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
     # The appeal reviewer signs in and upholds the score.
     reviewer = world.row("S1")["appeal_reviewer_id"]
     page.get_by_role("button", name="Đăng xuất").click()
-    sign_in(page, live, world, reviewer)
+    sign_in(page, live, world, inbox, reviewer)
     page.get_by_role("link", name="Phạm Thị Lan").click()
     expect(page.get_by_text("Sản phẩm thứ hai hoàn thành đúng hạn.")).to_be_visible()
     shot(page, artifacts, "07-appeal-review")
@@ -142,24 +132,24 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
 
 
 def test_admin_dashboard_and_a_wrong_field_in_a_browser(
-        page: Page, live: LiveServer, world: World, artifacts: Path) -> None:
-    page.goto(live.base + link(world, "S2", "task_self_assessment"))  # S2 reads English
+        page: Page, live: LiveServer, world: World, artifacts: Path, inbox: Inbox) -> None:
+    page.goto(live.base + inbox.link("S2", "task_self_assessment"))  # S2 reads English
     page.get_by_label("Your proposed points (0 to 10)").first.fill("NaN")
     page.get_by_role("button", name="Submit", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("must be a finite number")
     field = page.locator("#f-criteria-political_quality-points")
     expect(field).to_have_attribute("aria-invalid", "true")
     shot(page, artifacts, "08-self-assessment-errors")
-    sign_in(page, live, world, "A1")
+    sign_in(page, live, world, inbox, "A1")
     page.goto(f"{live.base}/admin")
     expect(page.get_by_text("Tiến độ theo đơn vị và trạng thái")).to_be_visible()
     shot(page, artifacts, "09-admin")
 
 
 def test_keyboard_phone_width_and_visible_focus(
-        page: Page, live: LiveServer, world: World, artifacts: Path) -> None:
+        page: Page, live: LiveServer, world: World, artifacts: Path, inbox: Inbox) -> None:
     page.set_viewport_size({"width": 375, "height": 740})
-    page.goto(live.base + link(world, "S1", "task_self_assessment"))
+    page.goto(live.base + inbox.link("S1", "task_self_assessment"))
     page.keyboard.press("Tab")
     skip = page.get_by_role("link", name="Chuyển đến nội dung")
     expect(skip).to_be_focused()
