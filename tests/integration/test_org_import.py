@@ -48,6 +48,21 @@ def test_changes_are_reported_field_by_field(svc: Service, tmp_path: Path) -> No
     assert sorted(report.unchanged) == ["B1", "B2"]
 
 
+def test_two_people_swap_addresses_and_a_newcomer_takes_a_freed_one(
+        svc: Service, tmp_path: Path) -> None:
+    import_org(svc, write(tmp_path, GOOD))
+    swapped = [GOOD[0],
+               "B2,Trần Thị Lan,an@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,vi,false",
+               "B3,Lê Minh An,an.le@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,en,false",
+               "B4,Phạm Văn Tú,lan@x.gov.vn,U1,Phòng Một,Chuyên viên,specialist,B1,C,vi,false"]
+    report = import_org(svc, write(tmp_path, swapped))
+    assert report.added == ["B4"] and report.changed == {"B2": ["email"], "B3": ["email"]}
+    with svc.store.read() as s:
+        emails = dict(s.execute(select(PERSON.c.id, PERSON.c.email)).all())
+    assert emails == {"B1": "binh@x.gov.vn", "B2": "an@x.gov.vn", "B3": "an.le@x.gov.vn",
+                      "B4": "lan@x.gov.vn"}
+
+
 def test_a_supervisor_may_come_later_in_the_file(svc: Service, tmp_path: Path) -> None:
     report = import_org(svc, write(tmp_path, list(reversed(GOOD))))
     assert sorted(report.added) == ["B1", "B2", "B3"]

@@ -270,6 +270,14 @@ def _upsert(session: Any, people: dict[str, dict[str, Any]], units: dict[str, tu
         elif existing_positions[title] != group:
             session.execute(update(POSITION).where(POSITION.c.id == title)
                             .values(position_group=group))
+    # Addresses that change hands within the file (two people swapping, or a newcomer
+    # taking the address of someone who moves to a new one): the unique index is
+    # checked per statement, so everyone whose address changes lets go of it first.
+    for pid, person in people.items():
+        before = existing.get(pid)
+        if before is not None and before["email"] != person["email"]:
+            session.execute(update(PERSON).where(PERSON.c.id == pid)
+                            .values(email=f"{pid}@moving.kpi.invalid"))
     # Insert new people without supervisors first: a supervisor may be added later
     # in the same file, and the foreign key is checked per statement.
     new_rows = [dict(p, supervisor_id=None, active=True, updated_at=now)
