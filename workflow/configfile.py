@@ -10,6 +10,7 @@ the line where that key stands, so the message an admin reads is
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +42,16 @@ for _first, _resolvers in list(_NoDatesLoader.yaml_implicit_resolvers.items()):
         for tag, rx in _resolvers
         if not (tag == "tag:yaml.org,2002:int" and rx.pattern.find(":") >= 0)
     ]
+
+
+# YAML 1.1 reads yes/no/on/off/y/n as booleans: a unit called "NO" or "OFF" would
+# turn into False. Only true and false are booleans here, as in YAML 1.2.
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+for _first, _resolvers in list(_NoDatesLoader.yaml_implicit_resolvers.items()):
+    _NoDatesLoader.yaml_implicit_resolvers[_first] = [
+        (tag, rx) for tag, rx in _resolvers if tag != _BOOL_TAG]
+_NoDatesLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 class LoadedFile:

@@ -288,3 +288,12 @@ def test_advice_names_what_is_allowed_but_probably_not_meant(tmp_path: Path) -> 
         "FILE:18: reminders[0].at: 17:30 on the due day is not before the deadline (17:00): "
         "this reminder is never sent for phases due at deadline_time",
     ]
+
+
+def test_unit_ids_that_yaml_1_1_reads_as_booleans_stay_names(tmp_path: Path) -> None:
+    # "NO" (a Norwegian desk), "OFF" (an office): YAML 1.1 makes them False; here only
+    # true and false are booleans, and switches written yes/no still work.
+    text = GOOD + "population:\n  units: [NO, OFF, On]\ncalibration: {enabled: no}\n"
+    config = load_cycle(write(tmp_path, text)).config
+    assert config.population.units == ("NO", "OFF", "On")
+    assert not config.enabled(State.CALIBRATION)
