@@ -127,6 +127,46 @@ def test_cycle_check_names_the_line_of_a_bad_calendar(db: str, tmp_path: Path) -
         "IANA name such as Asia/Ho_Chi_Minh or Europe/Paris)")
 
 
+# --- kpi extend, kpi delegate: dates typed in the cycle's time zone ------------------------
+
+
+def test_extend_and_delegate_read_a_local_until_in_the_cycles_time_zone(
+        db: str, tmp_path: Path) -> None:
+    tokyo = tmp_path / "tokyo.yaml"
+    tokyo.write_text(SAMPLE.read_text(encoding="utf-8").replace(
+        "timezone: Asia/Ho_Chi_Minh", "timezone: Asia/Tokyo"), encoding="utf-8")
+    ok(kpi("--now", "2026-05-02T10:00", "cycle", "open", str(tokyo)))
+    engine = create_engine(db)
+    with engine.connect() as c:
+        eid = c.execute(select(EVALUATION.c.id).where(
+            EVALUATION.c.reviewee_id == "SNV030")).scalar_one()
+    who = ["--reason", "sick leave", "--approved-by", "SNV001", "--by", "SNV060"]
+    out = ok(kpi("--now", "2026-05-05T09:00", "extend", str(eid), "--until",
+                 "2026-05-12T17:00", *who))
+    assert out.strip() == f"evaluation {eid}: deadline moved to Tue 2026-05-12 17:00 (Asia/Tokyo)"
+    with engine.connect() as c:
+        due = c.execute(select(EVALUATION.c.due_at).where(EVALUATION.c.id == eid)).scalar_one()
+    assert due.replace(tzinfo=UTC) == datetime(2026, 5, 12, 8, 0, tzinfo=UTC)  # 17:00 in Tokyo
+    # An explicit offset is taken as given.
+    ok(kpi("--now", "2026-05-05T09:00", "extend", str(eid), "--until",
+           "2026-05-13T17:00+07:00", *who))
+    with engine.connect() as c:
+        due = c.execute(select(EVALUATION.c.due_at).where(EVALUATION.c.id == eid)).scalar_one()
+    assert due.replace(tzinfo=UTC) == datetime(2026, 5, 13, 10, 0, tzinfo=UTC)
+    engine.dispose()
+    wrong = kpi("extend", str(eid), "--until", "next friday", *who)
+    assert wrong.exit_code == 2 and "'next friday' is not an ISO date-time" in wrong.stderr
+    missing = kpi("extend", "999999", "--until", "2026-05-12T17:00", *who)
+    assert missing.exit_code == 1 and "evaluation 999999 does not exist" in missing.stderr
+    out = ok(kpi("--now", "2026-05-05T09:00", "delegate", "snv-2026-04", "--supervisor",
+                 "SNV002", "--to", "SNV003", "--until", "2026-05-30T17:00", "--reason",
+                 "mission abroad", "--by", "SNV060"))
+    assert out.strip().endswith("until Sat 2026-05-30 17:00 (Asia/Tokyo)")
+    unknown = kpi("delegate", "no-such-cycle", "--supervisor", "SNV002", "--to", "SNV003",
+                  "--until", "2026-05-30T17:00", "--reason", "x", "--by", "SNV060")
+    assert unknown.exit_code == 1 and "cycle 'no-such-cycle' does not exist" in unknown.stderr
+
+
 # --- kpi extend-bulk ----------------------------------------------------------------------
 
 

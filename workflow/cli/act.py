@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from workflow.cli.cycle import local
-from workflow.cli.main import Context, fail, main, parse_now, pass_context
+from workflow.cli.main import Context, fail, main, pass_context
+from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
 from workflow.scoring import shown
@@ -24,6 +25,14 @@ from workflow.service.transition import fire
 HUMAN_TRIGGERS = [t.value for t in Trigger if t not in (
     Trigger.SELF_ASSESSMENT_MISSED, Trigger.PEER_INPUT_CLOSED, Trigger.APPEAL_WINDOW_CLOSED,
     Trigger.APPROVE_CALIBRATION)]
+
+
+def cycle_instant(text: str, tz: str) -> datetime:
+    """A date-time typed for a cycle's deadline: local to the cycle without an offset."""
+    try:
+        return parse_instant(text, tz)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--until'") from None
 
 
 def read_payload(path: str | None) -> dict[str, Any]:
@@ -86,18 +95,20 @@ def reopen(ctx: Context, evaluation_id: int, actor: str, reason: str) -> None:
 
 @main.command("extend")
 @click.argument("evaluation_id", type=int)
-@click.option("--until", "until", required=True, callback=parse_now, metavar="ISO",
+@click.option("--until", "until_text", required=True, metavar="ISO",
               help="The new deadline (local time of the cycle unless an offset is given).")
 @click.option("--reason", required=True)
 @click.option("--approved-by", required=True, help="Who approved the extension.")
 @click.option("--by", "actor", required=True)
 @pass_context
-def extend(ctx: Context, evaluation_id: int, until: datetime, reason: str, approved_by: str,
+def extend(ctx: Context, evaluation_id: int, until_text: str, reason: str, approved_by: str,
            actor: str) -> None:
     """Extend the current phase's deadline of one evaluation."""
-    records.extend(ctx.service(), evaluation_id, until, reason, approved_by, actor,
-                   now=ctx.now())
-    click.echo(f"evaluation {evaluation_id}: deadline moved to {until.isoformat()}")
+    svc = ctx.service()
+    tz = records.cycle_timezone(svc, evaluation_id=evaluation_id)
+    until = cycle_instant(until_text, tz)
+    records.extend(svc, evaluation_id, until, reason, approved_by, actor, now=ctx.now())
+    click.echo(f"evaluation {evaluation_id}: deadline moved to {local(until, tz)} ({tz})")
 
 
 @main.command("extend-bulk")
@@ -105,7 +116,7 @@ def extend(ctx: Context, evaluation_id: int, until: datetime, reason: str, appro
 @click.option("--phase", required=True, type=click.Choice([s.value for s in PHASE_ORDER]),
               help="Extend every evaluation now in this phase.")
 @click.option("--unit", "unit_id", help="Only this unit (not for calibration: one pool).")
-@click.option("--until", "until", callback=parse_now, metavar="ISO",
+@click.option("--until", "until_text", metavar="ISO",
               help="The new deadline (local time of the cycle unless an offset is given).")
 @click.option("--working-days", type=click.IntRange(min=1),
               help="Or: move each deadline this many working days later.")
@@ -115,11 +126,15 @@ def extend(ctx: Context, evaluation_id: int, until: datetime, reason: str, appro
 @click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
 @pass_context
 def extend_bulk(ctx: Context, cycle_id: str, phase: str, unit_id: str | None,
-                until: datetime | None, working_days: int | None, reason: str,
+                until_text: str | None, working_days: int | None, reason: str,
                 approved_by: str, actor: str, dry_run: bool) -> None:
     """Extend the deadline of a whole phase of CYCLE_ID, or of one unit in it."""
-    if (until is None) == (working_days is None):
+    if (until_text is None) == (working_days is None):
         fail("give exactly one of --until ISO or --working-days N", 2)
+    until = None
+    if until_text is not None:
+        until = cycle_instant(until_text, records.cycle_timezone(ctx.service(),
+                                                                 cycle_id=cycle_id))
     report = records.extend_many(ctx.service(), cycle_id, State(phase), reason, approved_by,
                                  actor, until=until, working_days=working_days,
                                  unit_id=unit_id, dry_run=dry_run, now=ctx.now())
@@ -164,16 +179,21 @@ def reassign(ctx: Context, evaluation_id: int, supervisor: str | None, peer: str
 @click.argument("cycle_id")
 @click.option("--supervisor", required=True)
 @click.option("--to", "acting", required=True, help="The acting supervisor.")
-@click.option("--until", "until", required=True, callback=parse_now, metavar="ISO")
+@click.option("--until", "until_text", required=True, metavar="ISO",
+              help="Until when (local time of the cycle unless an offset is given).")
 @click.option("--reason", required=True)
 @click.option("--by", "actor", required=True)
 @pass_context
-def delegate(ctx: Context, cycle_id: str, supervisor: str, acting: str, until: datetime,
+def delegate(ctx: Context, cycle_id: str, supervisor: str, acting: str, until_text: str,
              reason: str, actor: str) -> None:
     """Let an acting supervisor score for a supervisor until a date."""
-    n = records.delegate(ctx.service(), cycle_id, supervisor, acting, until, reason, actor,
+    svc = ctx.service()
+    tz = records.cycle_timezone(svc, cycle_id=cycle_id)
+    until = cycle_instant(until_text, tz)
+    n = records.delegate(svc, cycle_id, supervisor, acting, until, reason, actor,
                          now=ctx.now())
-    click.echo(f"{acting} acts for {supervisor} on {n} evaluation(s) until {until.isoformat()}")
+    click.echo(f"{acting} acts for {supervisor} on {n} evaluation(s) until "
+               f"{local(until, tz)} ({tz})")
 
 
 @main.command("override")

@@ -17,7 +17,13 @@ from workflow import permissions
 from workflow.calendar import at_local, zone
 from workflow.clock import utc_now
 from workflow.domain import TERMINAL_STATES, Role, State, TimerKind, TimerStatus
-from workflow.errors import NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
+from workflow.errors import (
+    EvaluationNotFound,
+    NotPermitted,
+    PersonNotFound,
+    SubmissionInvalid,
+    WorkflowError,
+)
 from workflow.service import pool
 from workflow.service.core import (
     EVALUATION,
@@ -142,6 +148,20 @@ def _extension(svc: Service, snap: Snapshot, new_due_at: datetime, text: str,
                  "old_due_at": snap.row["due_at"], "new_due_at": new_due_at, "reason": text,
                  "approved_by": approved_by, "created_by": actor_id, "created_at": now}
     return change, extension
+
+
+def cycle_timezone(svc: Service, *, cycle_id: str | None = None,
+                   evaluation_id: int | None = None) -> str:
+    """The timezone of a cycle (or of an evaluation's cycle): where a local date-time
+    typed for one of its deadlines is read."""
+    with svc.store.read() as session:
+        if evaluation_id is not None:
+            cycle_id = session.execute(select(EVALUATION.c.cycle_id).where(
+                EVALUATION.c.id == evaluation_id)).scalar()
+            if cycle_id is None:
+                raise EvaluationNotFound(evaluation_id)
+        assert cycle_id is not None, "give a cycle or an evaluation"
+        return svc.rules.get(session, cycle_id).tz_name
 
 
 def extend(svc: Service, evaluation_id: int, new_due_at: datetime, reason: str,
