@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from tests.support import World, small_world
 from tests.web_support import WebWorld, make_web, score_fields, self_fields, text_of
 from workflow.domain import State, SubmissionKind, Trigger
+from workflow.scoring import shown
 from workflow.service import calibration, drafts, pages
 from workflow.service.core import Service
 from workflow.service.sweep import tick
@@ -395,6 +397,16 @@ def test_result_page_shows_score_class_breakdown_and_the_appeal_deadline(
     assert "Score" in text and "Class:" in text and "Breakdown" in text
     assert "until" in text and "2026" in text
     assert "moved your class" in text  # calibrated down from excellent
+
+
+def test_scores_are_written_with_the_readers_decimal_mark(web: WebWorld) -> None:
+    to_appeal_window(web)
+    scores = {p: web.world.row(p)["score"] for p in ("S1", "S2")}
+    english = text_of(web.client.get(web.link("S2", "result")).text)
+    assert f"Score {shown(Decimal(scores['S2']))} of 100" in english
+    vietnamese = text_of(web.client.get(web.link("S1", "result")).text)
+    written = shown(Decimal(scores["S1"])).replace(".", ",")
+    assert "," in written and f"Điểm {written}/100" in vietnamese
 
 
 def test_reviewee_appeals_with_reasons_and_the_reviewer_decides(web: WebWorld) -> None:

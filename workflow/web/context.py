@@ -18,6 +18,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
+from notifications.render import number
 from workflow.domain import State
 from workflow.scoring.model import Labels
 from workflow.service.core import PersonInfo, Service, load_people
@@ -35,6 +36,13 @@ from workflow.web.security import (
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
 MAX_FORM_BYTES = 1_000_000
 MAX_FORM_FIELDS = 3000
+
+
+def localized_score(value: object, locale: str) -> str | None:
+    """A score as shown (two places at most, half-up), written the locale's way:
+    83,5 in Vietnamese, 83.5 in English, as the emails write it."""
+    text = shown_or_none(value)
+    return None if text is None else number(text, locale)
 
 
 @dataclass
@@ -144,7 +152,8 @@ class Req:
         return {
             "t": t, "locale": locale, "other_locale": "en" if locale == "vi" else "vi",
             "when": lambda instant, tz=None: local_time(instant, tz or self.tz, locale),
-            "label": label, "state_label": state_label, "num": shown_or_none,
+            "label": label, "state_label": state_label,
+            "num": lambda value: localized_score(value, locale),
             "filled": filled,
             "problem": lambda text: problem(text, locale),
             "person": self.person, "acting": self.acting, "csrf_token": self.csrf_token(),

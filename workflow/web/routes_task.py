@@ -19,9 +19,9 @@ from workflow.errors import CalibrationError, SubmissionInvalid, WorkflowError
 from workflow.service import access, calibration, drafts, pages
 from workflow.service.access import DeadlinePassed, Grant
 from workflow.service.pages import EvaluationFile
-from workflow.service.transition import Outcome, shown_or_none
+from workflow.service.transition import Outcome
 from workflow.web import forms, views
-from workflow.web.context import Req, form_fields, get_req
+from workflow.web.context import Req, form_fields, get_req, localized_score
 
 router = APIRouter()
 ReqDep = Annotated[Req, Depends(get_req)]
@@ -177,11 +177,7 @@ def score_outcome_message(req: Req, file: EvaluationFile, outcome: Outcome) -> s
     label = file.regime.band(klass).label if klass else None
     shown = (label.vi if req.locale == "vi" else label.en) if label else klass
     return req.t("done_scored", name=file.reviewee.full_name,
-                 score=views_score(outcome.score), klass=shown)
-
-
-def views_score(score: str | None) -> str:
-    return shown_or_none(score) or "—"
+                 score=localized_score(outcome.score, req.locale) or "—", klass=shown)
 
 
 def _score(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
