@@ -283,7 +283,7 @@ def report(backend: str, size: int, org: dict[str, Any], idle: dict[str, Any],
         "scoring; no peers, no calibration; one reminder, one escalation step.",
         "",
         "Peak memory: each step runs in a child process of its own; the figure is that "
-        "child's peak resident set size (`getrusage(RUSAGE_SELF).ru_maxrss`), which "
+        "child's peak resident set size (VmHWM in /proc/self/status), which "
         f"includes the interpreter and the imports: a child that only imports and "
         f"connects peaks at {idle['peak_rss_mib']:.0f} MiB. The web server's is its VmHWM.",
         "",
