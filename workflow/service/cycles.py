@@ -30,7 +30,7 @@ from workflow.service.rules import CycleRules, load_rules_from_files, store_rule
 from workflow.service.timers import phase_timers
 from workflow.service.transition import DEADLINE, write_mail
 from workflow.states import SPECS
-from workflow.store import audit
+from workflow.store import audit, bulk
 from workflow.store.tables import Cycle, Unit
 from workflow.timing import phase_window
 
@@ -138,10 +138,11 @@ def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan
                 ) -> Iterator[list[PlannedEvaluation]]:
     """Planned evaluations one unit and task group at a time; fills plan's left_out/problems."""
     config = rules.config
-    supervisors = {r.id: r.supervisor_id for r in session.execute(
-        select(PERSON.c.id, PERSON.c.supervisor_id).where(PERSON.c.supervisor_id.is_not(None)))}
     missing_framework: dict[str, list[str]] = {}
     for group in _members(session, rules):
+        # Peers come from the same group, so the supervisors pick_peers needs are the
+        # group's own: no map of the whole organisation is held.
+        supervisors = {m.id: m.supervisor_id for m in group if m.supervisor_id is not None}
         planned: list[PlannedEvaluation] = []
         for m in group:
             if m.id in config.population.exclude:
@@ -249,10 +250,18 @@ def open_cycle(svc: Service, path: str | Path, *, actor_id: str = "cli",
             opened_at=now, opened_by=actor_id))
         svc.rules.put(rules)
         report = OpenReport(config.id, 0, [], 0, {})
+        # Groups are small (a unit's task group): gather them into chunks of about
+        # CHUNK evaluations, so each table gets one statement per chunk.
+        pending: list[PlannedEvaluation] = []
         for group in plan_groups(session, rules, plan):
             if plan.problems:
                 continue  # keep walking to report every problem, write nothing more
-            _write_group(svc, session, rules, group, report, now, actor_id)
+            pending.extend(group)
+            if len(pending) >= CHUNK:
+                _write_chunk(svc, session, rules, pending, report, now, actor_id)
+                pending = []
+        if pending and not plan.problems:
+            _write_chunk(svc, session, rules, pending, report, now, actor_id)
         if not calibrator and config.enabled(State.CALIBRATION):
             calibrator = _calibrator(rules, plan)
             session.execute(CYCLE.update().where(CYCLE.c.id == config.id)
@@ -270,9 +279,10 @@ def open_cycle(svc: Service, path: str | Path, *, actor_id: str = "cli",
     return report
 
 
-def _write_group(svc: Service, session: Session, rules: CycleRules,
+def _write_chunk(svc: Service, session: Session, rules: CycleRules,
                  group: Sequence[PlannedEvaluation], report: OpenReport, now: datetime,
                  actor_id: str) -> None:
+    """Write one chunk of planned evaluations: one insert per table, set-based."""
     if not group:
         return
     config = rules.config
@@ -288,27 +298,31 @@ def _write_group(svc: Service, session: Session, rules: CycleRules,
         "peer_quorum_not_reached": False, "escalated": False, "extended": False,
         "reopened": False, "created_at": now, "updated_at": now,
     } for e in group]
-    ids: dict[str, int] = {}
-    for start in range(0, len(rows), CHUNK):
-        result = session.execute(insert(EVALUATION).returning(EVALUATION.c.id,
-                                                              EVALUATION.c.reviewee_id),
-                                 rows[start:start + CHUNK])
-        ids.update({r.reviewee_id: r.id for r in result})
+    ids = {r.reviewee_id: r.id for r in bulk.insert_returning(
+        session, EVALUATION, rows, (EVALUATION.c.id, EVALUATION.c.reviewee_id), CHUNK)}
     assignments = [{
         "evaluation_id": ids[e.member.id], "person_id": peer, "role": Role.PEER.value,
         "status": "pending", "valid_from": now, "valid_until": None, "created_by": actor_id,
         "reason": "picked for the cycle",
     } for e in group for peer in e.peers]
-    if assignments:
-        session.execute(insert(ASSIGNMENT), assignments)
+    bulk.insert_rows(session, ASSIGNMENT, assignments)
     people = {e.member.id: _person(e.member) for e in group}
     timers: list[dict[str, Any]] = []
     mail = Mail([], [])
     entries: list[audit.AuditEntry] = []
     notice = SPECS[State.SELF_ASSESSMENT].on_enter[0]
+    # Every reviewee's timers are the same instants but for their time zone: work
+    # them out once per zone, then copy them with the evaluation and the recipient.
+    by_zone: dict[str | None, list[dict[str, Any]]] = {}
     for e in group:
         eid = ids[e.member.id]
-        timers += phase_timers(rules, eid, window, [e.member.id], people)
+        template = by_zone.get(e.member.timezone)
+        if template is None:
+            template = by_zone[e.member.timezone] = phase_timers(
+                rules, None, window, [e.member.id], people)
+        timers += [{**t, "evaluation_id": eid,
+                    "recipient_id": e.member.id if t["recipient_id"] is not None else None}
+                   for t in template]
         context = {
             "cycle_id": config.id, "cycle_name": config.name,
             "period_start": config.period.start.isoformat(),
@@ -328,8 +342,7 @@ def _write_group(svc: Service, session: Session, rules: CycleRules,
             payload={"supervisor_id": e.supervisor_id, "framework": e.framework.content_hash,
                      "peers": list(e.peers)}))
         report.by_unit[e.member.unit_id] = report.by_unit.get(e.member.unit_id, 0) + 1
-    for start in range(0, len(timers), CHUNK * 3):
-        session.execute(insert(DEADLINE), timers[start:start + CHUNK * 3])
+    bulk.insert_rows(session, DEADLINE, timers, CHUNK * 3)
     write_mail(session, mail)
     audit.append(session, entries)
     report.evaluations += len(group)
