@@ -44,16 +44,12 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
                     **overrides)  # type: ignore[arg-type]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "both_stores: run the test on SQLite and on PostgreSQL (contract suite)")
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise ``backend``: both stores for ``both_stores`` tests, else SQLite."""
     if "backend" not in metafunc.fixturenames:
         return
-    if metafunc.definition.get_closest_marker("both_stores") is None:
+    if metafunc.definition.get_closest_marker("both_stores") is None \
+            or metafunc.definition.get_closest_marker("sqlite_only") is not None:
         metafunc.parametrize("backend", ["sqlite"], indirect=True, ids=["sqlite"])
         return
     metafunc.parametrize("backend", [
