@@ -1,10 +1,26 @@
-"""Fixtures: a real SQLite file per test, initialised with the real migrations."""
+"""Fixtures: a real database per test, initialised with the real migrations.
+
+``svc`` and ``new_service`` run on the store the ``backend`` fixture names. By default
+that is SQLite only (a copy of one migrated file per test). A module or test marked
+``both_stores`` runs on SQLite AND PostgreSQL: the contract suite, the same tests
+against both stores. On PostgreSQL one migrated template database is made per test
+session, each test gets its own ``CREATE DATABASE ... TEMPLATE`` copy, dropped after
+it; every database of the session carries the session's prefix and whatever is left
+is dropped at the end.
+
+Without a PostgreSQL on 127.0.0.1:5432 (or ``KPI_TEST_PG_DSN``) the PostgreSQL
+params skip with a message saying how to run them; with ``KPI_REQUIRE_POSTGRES=1``
+(CI) they fail instead.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,12 +29,42 @@ from workflow.service.setup import init_database
 from workflow.settings import PROJECT_ROOT, Settings
 from workflow.store.db import Store
 
+BACKENDS = ("sqlite", "postgresql")
+PG_ADMIN_DSN = os.environ.get(
+    "KPI_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3")
+HOW_TO_RUN_PG = ("start PostgreSQL on 127.0.0.1:5432 with trust auth for user postgres "
+                 "(`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) "
+                 "or set KPI_TEST_PG_DSN; README, Running the tests")
+
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
     return Settings(database_url=database_url, config_dir=PROJECT_ROOT / "config",
                     templates_dir=PROJECT_ROOT / "templates",
                     base_url="http://kpi.test", secret_key="test-secret-key-0123456789",
                     **overrides)  # type: ignore[arg-type]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``backend``: both stores for ``both_stores`` tests, else SQLite."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("both_stores") is None \
+            or metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        metafunc.parametrize("backend", ["sqlite"], indirect=True, ids=["sqlite"])
+        return
+    metafunc.parametrize("backend", [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ], indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store this test runs on: ``sqlite`` or ``postgresql``."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+# --- SQLite ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -31,15 +77,109 @@ def schema_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# --- PostgreSQL -----------------------------------------------------------------
+
+
+def pg_admin() -> Any:
+    """An autocommit connection to the PostgreSQL the tests use, or skip/fail saying why."""
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - psycopg is a dependency
+        if os.environ.get("KPI_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"psycopg is not installed ({exc}); {HOW_TO_RUN_PG}")
+    try:
+        return psycopg.connect(PG_ADMIN_DSN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("KPI_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"KPI_REQUIRE_POSTGRES=1 but PostgreSQL is not reachable ({exc})")
+        pytest.skip(f"no PostgreSQL reachable ({str(exc).strip()}); {HOW_TO_RUN_PG}")
+
+
+def pg_url(name: str) -> str:
+    """The SQLAlchemy URL of database ``name`` on the test server."""
+    import psycopg
+
+    params = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_DSN)
+    host, port = params.get("host", "127.0.0.1"), params.get("port", "5432")
+    user = params.get("user", "postgres")
+    return f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+
+
+class PgDatabases:
+    """The session's PostgreSQL databases: a migrated template and copies of it."""
+
+    def __init__(self) -> None:
+        self.admin = pg_admin()
+        self.prefix = f"kpi_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.template = f"{self.prefix}_tpl"
+        self._n = 0
+        self.admin.execute(f"CREATE DATABASE {self.template}")
+        url = pg_url(self.template)
+        svc = Service(Store(url), make_settings(url))
+        init_database(svc)
+        svc.store.dispose()  # a template must have no connections when it is copied
+
+    def create(self) -> str:
+        """A new database copied from the template; returns its name."""
+        self._n += 1
+        name = f"{self.prefix}_{self._n}"
+        # FILE_COPY: much faster than WAL_LOG for a small database copied many times.
+        self.admin.execute(f"CREATE DATABASE {name} TEMPLATE {self.template} "
+                           "STRATEGY FILE_COPY")
+        return name
+
+    def drop(self, name: str) -> None:
+        self.admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def drop_all(self) -> None:
+        names = [r[0] for r in self.admin.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s",
+            (self.prefix + "%",)).fetchall()]
+        for name in sorted(names, key=lambda n: n == self.template):  # template last
+            self.drop(name)
+        self.admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PgDatabases]:
+    dbs = PgDatabases()
+    try:
+        yield dbs
+    finally:
+        dbs.drop_all()
+
+
 @pytest.fixture
-def new_service(tmp_path: Path, schema_template: Path) -> Iterator[Callable[..., Service]]:
-    """Make services on fresh SQLite files (several per test when needed)."""
+def pg_database(pg_databases: PgDatabases) -> Iterator[str]:
+    """The URL of an empty migrated PostgreSQL database of this test, dropped after it."""
+    name = pg_databases.create()
+    try:
+        yield pg_url(name)
+    finally:
+        pg_databases.drop(name)
+
+
+# --- services -------------------------------------------------------------------
+
+
+@pytest.fixture
+def new_service(request: pytest.FixtureRequest, backend: str, tmp_path: Path,
+                schema_template: Path) -> Iterator[Callable[..., Service]]:
+    """Make services on fresh databases of ``backend`` (several per test when needed)."""
     made: list[Service] = []
+    pg_made: list[str] = []
+    pg = request.getfixturevalue("pg_databases") if backend == "postgresql" else None
 
     def make(name: str = "kpi.sqlite3", **overrides: object) -> Service:
-        path = tmp_path / name
-        shutil.copy(schema_template, path)
-        url = f"sqlite:///{path}"
+        if pg is not None:
+            db = pg.create()
+            pg_made.append(db)
+            url = pg_url(db)
+        else:
+            path = tmp_path / name
+            shutil.copy(schema_template, path)
+            url = f"sqlite:///{path}"
         svc = Service(Store(url), make_settings(url, **overrides))
         made.append(svc)
         return svc
@@ -47,6 +187,9 @@ def new_service(tmp_path: Path, schema_template: Path) -> Iterator[Callable[...,
     yield make
     for svc in made:
         svc.store.dispose()
+    if pg is not None:
+        for db in pg_made:
+            pg.drop(db)
 
 
 @pytest.fixture

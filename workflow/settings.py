@@ -65,6 +65,9 @@ class Settings:
     templates_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "templates")
     admins: tuple[str, ...] = ()
     sweep_interval_seconds: int = 60
+    # A sweep round that hangs this long between statements loses its claim
+    # (PostgreSQL ends its session; another worker then takes the rows).
+    sweep_lease_seconds: float = 300.0
     source: str = "defaults"
 
     @property
@@ -112,8 +115,8 @@ def _flatten(raw: dict[str, Any]) -> dict[str, Any]:
 
 _INTS = ("smtp_port", "sweep_interval_seconds", "mail_batch_size", "mail_lease_seconds",
          "mail_max_attempts")
-_FLOATS = ("smtp_timeout_seconds", "smtp_send_timeout_seconds", "mail_retry_base_seconds",
-           "mail_retry_max_seconds", "mail_interval_seconds")
+_FLOATS = ("sweep_lease_seconds", "smtp_timeout_seconds", "smtp_send_timeout_seconds",
+           "mail_retry_base_seconds", "mail_retry_max_seconds", "mail_interval_seconds")
 _BOOLS = ("smtp_validate_certs", "digest_enabled")
 
 

@@ -13,6 +13,8 @@ from workflow.service.queries import verify_audit
 from workflow.store import audit
 from workflow.store.tables import AuditEvent, AuditHead
 
+pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
+
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 T0 = datetime(2026, 5, 4, 2, tzinfo=UTC)

@@ -25,6 +25,8 @@ from workflow.service.queries import explain
 from workflow.store.db import Store
 from workflow.store.tables import AuditEvent, CalibrationApproval
 
+pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
+
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 APPROVAL = CalibrationApproval.__table__  # type: ignore[attr-defined]
 LEADERS = ("SNV001", "SNV002", "SNV003")

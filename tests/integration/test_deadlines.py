@@ -31,6 +31,8 @@ from workflow.service.sweep import tick
 from workflow.service.transition import DEADLINE, OUTBOX
 from workflow.store.tables import AuditEvent, Extension
 
+pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
+
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 EXTENSION = Extension.__table__  # type: ignore[attr-defined]
 STAFF = ["S1", "S2", "S3", "S4"]

@@ -23,6 +23,8 @@ from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
 from workflow.store.tables import Person
 
+pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
+
 PERSON = Person.__table__  # type: ignore[attr-defined]
 TEAM = ["S1", "S2", "S3", "S4", "A1"]  # H1 supervises them all
 H1 = "hung@snv.example.gov.vn"

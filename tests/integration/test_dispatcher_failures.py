@@ -23,6 +23,8 @@ from workflow.service.notices import message_id
 from workflow.service.queries import AUDIT
 from workflow.service.transition import OUTBOX
 
+pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
+
 OPENING = at("2026-05-04 08:00")  # the seven self-assessment tasks of the small world
 SEVEN = 7
 

@@ -28,6 +28,8 @@ from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
 from workflow.store.tables import AuditEvent, Submission
 
+pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
+
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 STAFF = ["S1", "S2", "S3", "S4"]
 EVERYONE = ["D1", "H1", *STAFF, "A1"]

@@ -23,6 +23,8 @@ from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
 from workflow.store.tables import AuditEvent, OverrideFact
 
+pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
+
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
 SCORING_AT = "2026-05-13 10:00"

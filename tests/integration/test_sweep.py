@@ -41,6 +41,8 @@ from workflow.service.transition import DEADLINE, OUTBOX
 from workflow.store.db import Store
 from workflow.store.tables import AuditEvent
 
+pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
+
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 KPI = str(Path(sys.executable).with_name("kpi"))
 
@@ -96,6 +98,7 @@ def fired(output: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # copies the SQLite file; PostgreSQL: tests/integration/test_workers.py
 def test_two_processes_ticking_one_sqlite_file_at_once_have_each_effect_once(
         new_service: Callable[..., Service], tmp_path: Path) -> None:
     prepared = new_service("prepared.sqlite3")

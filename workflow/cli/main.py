@@ -33,6 +33,12 @@ class Context:
     def service(self, *, check_schema: bool = True) -> Service:
         if self._service is None:
             self._service = build_service(self.settings, check_schema=check_schema)
+            # Close the connections when the command ends, however it ends: a command
+            # run in-process (tests, scripts) must not leave them to the garbage
+            # collector (psycopg warns about each).
+            current = click.get_current_context(silent=True)
+            if current is not None:
+                current.find_root().call_on_close(self._service.store.dispose)
         return self._service
 
     def now(self) -> datetime:

@@ -14,13 +14,16 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import FrameType
 from typing import Protocol
 
 import click
 import uvicorn
 
+from notifications.dispatcher import start_dispatcher
 from workflow.cli.main import Context, main, pass_context
+from workflow.clock import utc_now
 from workflow.errors import KpiError
 from workflow.scheduler import start_sweeper
 from workflow.service.core import Service
@@ -109,6 +112,18 @@ class WebServer:
 ROLES = ("all", "web", "worker")
 
 
+def worker_components(svc: Service, sweep_interval: float, mail_interval: float,
+                      clock: Callable[[], datetime] = utc_now) -> list[Starter]:
+    """What a worker runs: the deadline sweeper and the mail dispatcher.
+
+    Any number of workers share one PostgreSQL database: both claim their rows with
+    SKIP LOCKED, so each deadline fires once and each message is sent once.
+    """
+    return [("deadline sweeper", lambda: start_sweeper(svc, sweep_interval, clock=clock)),
+            ("mail dispatcher", lambda: start_dispatcher(svc, interval=mail_interval,
+                                                         now=clock))]
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address the web app listens on (put a reverse proxy in front).")
@@ -119,9 +134,12 @@ ROLES = ("all", "web", "worker")
 @click.option("--sweep-interval", type=click.FloatRange(min=0.1), default=None,
               metavar="SECONDS", help="Seconds between deadline sweeps "
               "(default: the setting sweep_interval_seconds).")
+@click.option("--mail-interval", type=click.FloatRange(min=0.1), default=None,
+              metavar="SECONDS", help="Seconds between looks at the outbox "
+              "(default: the setting mail_interval_seconds).")
 @pass_context
-def serve(ctx: Context, host: str, port: int, role: str, sweep_interval: float | None
-          ) -> None:
+def serve(ctx: Context, host: str, port: int, role: str, sweep_interval: float | None,
+          mail_interval: float | None) -> None:
     """Run the web app, the deadline sweeper and the mail dispatcher until SIGTERM.
 
     The sweeps run on the wall clock (`--now` does not apply); the first one runs at
@@ -129,10 +147,11 @@ def serve(ctx: Context, host: str, port: int, role: str, sweep_interval: float |
     """
     configure_logging()
     svc = ctx.service()
-    interval = sweep_interval or ctx.settings.sweep_interval_seconds
     components: list[Starter] = []
     if role in ("all", "worker"):
-        components.append(("deadline sweeper", lambda: start_sweeper(svc, interval)))
+        components += worker_components(
+            svc, sweep_interval or ctx.settings.sweep_interval_seconds,
+            mail_interval or ctx.settings.mail_interval_seconds)
     if role in ("all", "web"):
         components.append((f"web app on http://{host}:{port}",
                            lambda: WebServer(svc, host, port).start()))

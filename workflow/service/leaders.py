@@ -99,19 +99,42 @@ def _percent(share: str | None) -> str:
     return "left out (nobody scored yet)" if share is None else f"{Decimal(share) * 100:.0f}%"
 
 
+def lock_above(svc: Service, session: Session, changes: Sequence[Any]
+               ) -> dict[str, list[int]]:
+    """Lock, in one statement per cycle, every evaluation ``recompute_above`` may change.
+
+    ``transition.write`` calls this before it appends to the audit chain: the chain's
+    head is locked last by every transaction, so a transaction holding it never waits
+    for an evaluation (which another transaction, holding that evaluation, may be
+    waiting to append after: a deadlock). Returns the leaders above, nearest first.
+    """
+    out: dict[str, list[int]] = {}
+    for cycle_id, touched in _touched(changes).items():
+        if svc.rules.get(session, cycle_id).regime.unit_results is None:
+            continue
+        above = _ancestors(session, cycle_id, sorted({ch.evaluation_id for ch in touched}))
+        if above:
+            load_snapshots(svc, session, above)  # FOR UPDATE, in id order
+        out[cycle_id] = above
+    return out
+
+
 def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
-                    now: datetime) -> None:
-    """Recompute the unit results of every scored leader above the changed evaluations."""
+                    now: datetime, locked: dict[str, list[int]] | None = None) -> None:
+    """Recompute the unit results of every scored leader above the changed evaluations.
+
+    ``locked``: what ``lock_above`` returned for these changes (else it is worked out).
+    """
     from workflow.service.transition import Change, write  # noqa: PLC0415  (transition calls us)
 
+    above_of = locked if locked is not None else lock_above(svc, session, changes)
     for cycle_id, touched in _touched(changes).items():
         rules = svc.rules.get(session, cycle_id)
         if rules.regime.unit_results is None:
             continue
-        ids = sorted({ch.evaluation_id for ch in touched})
         cause = ", ".join(sorted({f"{ch.action} on evaluation {ch.evaluation_id} by "
                                   f"{ch.actor_id}" for ch in touched}))
-        for leader_id in _ancestors(session, cycle_id, ids):
+        for leader_id in above_of.get(cycle_id, []):
             snap = load_snapshots(svc, session, [leader_id]).get(leader_id)
             if snap is None or not _recomputable(snap):
                 continue

@@ -24,6 +24,7 @@ from workflow.timing import phase_window
 
 DEADLINE = Deadline.__table__  # type: ignore[attr-defined]
 APPROVAL = CalibrationApproval.__table__  # type: ignore[attr-defined]
+CYCLE = Cycle.__table__  # type: ignore[attr-defined]
 BEFORE_CALIBRATION = [s.value for s in PHASE_ORDER[:PHASE_ORDER.index(State.CALIBRATION)]]
 
 
@@ -66,6 +67,11 @@ def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
         cycle = session.get(Cycle, cycle_id)
         if cycle is None or not cycle.calibration_enabled or not cycle.calibrator_id:
             continue
+        # Two workers completing the last evaluations at once would each count the
+        # other's as not there yet, and neither would open the pool. The cycle's row
+        # lock makes the second count after the first commits (on SQLite the one
+        # writer already does).
+        session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id).with_for_update())
         before, waiting = counts(session, cycle_id)
         if before or not waiting or pending_timers(session, cycle_id):
             continue

@@ -7,6 +7,16 @@ time order, marks them done, and writes all the changes of the round at once.
 Locking the evaluation first and its rows second is the same order a person's
 action takes, so the two never deadlock.
 
+Workers share the due work: each round claims up to ``batch`` evaluations that have
+due rows with ``FOR UPDATE SKIP LOCKED`` in one statement, looking further down the
+due list when the first window is all held by other workers. The claim is a lease:
+the row locks last exactly as long as the round's transaction. A worker that dies
+gives its claim back at once (the server rolls its transaction back); one that hangs
+between statements gives it back after ``sweep_lease_seconds``, when PostgreSQL ends
+its session (``idle_in_transaction_session_timeout``, set for the round only). On
+SQLite every write transaction is ``BEGIN IMMEDIATE``: one writer at a time, and a
+dead process's lock goes with it.
+
 Each row fires once: it is marked in the transaction that applies its effect. After
 downtime, rounds repeat until nothing is due, so every missed deadline and
 escalation step fires once and in order. What was only true at the time is not said
@@ -28,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlmodel import Session
 
 from workflow.domain import Role, State, TimerKind, TimerStatus
@@ -98,6 +108,7 @@ def tick(svc: Service, now: datetime, *, batch: int = 500, max_rounds: int | Non
     report = SweepReport()
     while max_rounds is None or report.rounds < max_rounds:
         with svc.store.write() as session:
+            start_lease(svc, session)
             done = _round(svc, session, now, batch, report)
         if not done:
             break
@@ -106,20 +117,52 @@ def tick(svc: Service, now: datetime, *, batch: int = 500, max_rounds: int | Non
     return report
 
 
+def start_lease(svc: Service, session: Session) -> None:
+    """On PostgreSQL, end this transaction (and free its claims) if it idles too long."""
+    if svc.store.dialect == "postgresql":
+        ms = max(1, int(svc.settings.sweep_lease_seconds * 1000))
+        # SET takes no bind parameters; ``ms`` is an int from the typed settings.
+        session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {ms}"))
+
+
+CLAIM_WINDOWS = 8  # windows of the due list looked at before a round gives up
+
+
+def claim(svc: Service, session: Session, now: datetime, batch: int) -> dict[int, Snapshot]:
+    """Lock up to ``batch`` evaluations with due rows that no other worker holds.
+
+    The due list is read in windows, soonest first; each window's evaluations are
+    locked with SKIP LOCKED in one statement, so a worker passes over what another
+    holds instead of waiting for it, and looks at the next window when all of one
+    is taken.
+    """
+    window = batch * 4
+    for k in range(CLAIM_WINDOWS):
+        candidates = session.execute(
+            select(DEADLINE.c.evaluation_id)
+            .where(DEADLINE.c.status == TimerStatus.PENDING.value, DEADLINE.c.fire_at <= now,
+                   DEADLINE.c.evaluation_id.is_not(None))
+            .order_by(DEADLINE.c.fire_at, DEADLINE.c.id)
+            .offset(k * window).limit(window)
+        ).scalars().all()
+        ids = list(dict.fromkeys(candidates))
+        if not ids:
+            return {}
+        locked = session.execute(
+            select(EVALUATION.c.id).where(EVALUATION.c.id.in_(ids))
+            .order_by(EVALUATION.c.id).limit(batch)
+            .with_for_update(skip_locked=True)).scalars().all()
+        if locked:
+            return load_snapshots(svc, session, locked, lock=False)  # ours until commit
+        if len(candidates) < window:
+            return {}
+    return {}
+
+
 def _round(svc: Service, session: Session, now: datetime, batch: int,
            report: SweepReport) -> int:
     fired = _pool_round(svc, session, now, batch, report)
-    candidates = session.execute(
-        select(DEADLINE.c.evaluation_id)
-        .where(DEADLINE.c.status == TimerStatus.PENDING.value, DEADLINE.c.fire_at <= now,
-               DEADLINE.c.evaluation_id.is_not(None))
-        .order_by(DEADLINE.c.fire_at, DEADLINE.c.id)
-        .limit(batch * 4)
-    ).scalars().all()
-    ids = list(dict.fromkeys(candidates))[:batch]
-    if not ids:
-        return fired
-    snaps = load_snapshots(svc, session, ids, lock=True, skip_locked=True)
+    snaps = claim(svc, session, now, batch)
     if not snaps:
         return fired
     rows = session.execute(

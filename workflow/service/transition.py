@@ -433,9 +433,11 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
                and ch.to_state in (State.CALIBRATION, State.CANCELLED)}
     mail.extend(pool.open_if_complete(svc, session, touched, changes[0].at))
     write_mail(session, mail)
+    # Every evaluation lock before the audit chain's head, which is locked last.
+    above = leaders.lock_above(svc, session, changes) if follow_up else None
     audit.append(session, [entry for ch in changes for entry in ch.audit])
     if follow_up:
-        leaders.recompute_above(svc, session, changes, changes[0].at)
+        leaders.recompute_above(svc, session, changes, changes[0].at, above)
 
 
 def write_mail(session: Session, mail: Mail) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -133,20 +133,24 @@ def verify(session: Session, batch: int = 10_000) -> VerifyResult:
     expected_seq, prev = 1, GENESIS_HASH
     count = 0
     stmt = select(_AUDIT).order_by(_AUDIT.c.seq).execution_options(yield_per=batch)
-    for row in _stream(session, stmt):
-        mapping = dict(row._mapping)
-        seq = mapping["seq"]
-        if seq != expected_seq:
-            return VerifyResult(count, False, expected_seq,
-                                f"row {expected_seq} is missing (next row is {seq})")
-        if mapping["prev_hash"] != prev:
-            return VerifyResult(count, False, seq, "its prev_hash is not the previous row's hash")
-        if row_hash(prev, mapping) != mapping["row_hash"]:
-            return VerifyResult(count, False, seq,
-                                "its content does not match its hash (the row was changed)")
-        prev = mapping["row_hash"]
-        expected_seq += 1
-        count += 1
+    # Closed even when a broken row ends the walk early: on PostgreSQL ``yield_per``
+    # is a server-side cursor, which must not be left open.
+    with session.execute(stmt) as rows:
+        for row in rows:
+            mapping = dict(row._mapping)
+            seq = mapping["seq"]
+            if seq != expected_seq:
+                return VerifyResult(count, False, expected_seq,
+                                    f"row {expected_seq} is missing (next row is {seq})")
+            if mapping["prev_hash"] != prev:
+                return VerifyResult(count, False, seq,
+                                    "its prev_hash is not the previous row's hash")
+            if row_hash(prev, mapping) != mapping["row_hash"]:
+                return VerifyResult(count, False, seq,
+                                    "its content does not match its hash (the row was changed)")
+            prev = mapping["row_hash"]
+            expected_seq += 1
+            count += 1
     head = session.execute(select(_HEAD.c.last_seq, _HEAD.c.last_hash)).first()
     if head is not None and (head.last_seq != count or head.last_hash != prev):
         return VerifyResult(count, False, count + 1,
@@ -154,6 +158,3 @@ def verify(session: Session, batch: int = 10_000) -> VerifyResult:
                             " (rows were removed from the end)")
     return VerifyResult(count, True)
 
-
-def _stream(session: Session, stmt: Any) -> Iterable[Any]:
-    yield from session.execute(stmt)
