@@ -16,6 +16,7 @@ from notifications.render import local_time
 from notifications.testing import Received, RecordingServer
 from tests.integration.test_email_delivery import answer_peers, body
 from tests.support import World, at, small_world
+from workflow.calendar import WorkingCalendar
 from workflow.domain import State
 from workflow.service.core import Service
 from workflow.service.notices import digest_hold, digest_instant, fold_digests
@@ -221,6 +222,26 @@ def test_a_task_due_before_the_next_digest_is_not_held() -> None:
     missed = {**early, "state": "peer_input"}
     assert hold("self_assessment_missed", "H1", missed) == tomorrow
     assert hold("self_assessment_missed", "S1", missed) is None  # the reviewee's own news
+
+
+def test_the_digest_comes_on_working_mornings_only() -> None:
+    calendar = WorkingCalendar(country="VN", extra_days_off={}, extra_working_days=frozenset())
+    tz = "Asia/Ho_Chi_Minh"
+    friday_evening = at("2026-05-08 17:00")
+    assert digest_instant(friday_evening, tz, "08:00") == at("2026-05-09 08:00")  # Saturday
+    assert digest_instant(friday_evening, tz, "08:00", calendar) == at("2026-05-11 08:00")
+    # Before Tet 2026 (days off from Saturday 14 to Sunday 22 February): the next
+    # digest is the first working morning after it.
+    eve = at("2026-02-13 18:00")
+    assert digest_instant(eve, tz, "08:00", calendar) == at("2026-02-23 08:00")
+    overdue = {"evaluation_id": 1, "state": "supervisor_scoring", "reviewee_id": "S1",
+               "due_at": at("2026-02-13 17:00").isoformat()}
+    assert digest_hold("overdue", "H1", overdue, eve, tz, "08:00", calendar) == \
+        at("2026-02-23 08:00")
+    # A task due during the days off goes out at once rather than after its deadline.
+    task = {**overdue, "due_at": at("2026-02-20 17:00").isoformat()}
+    assert digest_hold("task_supervisor_scoring", "H1", task, eve, tz, "08:00",
+                       calendar) is None
 
 
 def test_folding_twice_never_makes_two_digests_of_the_same_rows(

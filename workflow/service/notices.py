@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from workflow.calendar import zone
+from workflow.calendar import WorkingCalendar, zone
 from workflow.domain import Role, State
 from workflow.service.core import EVALUATION, PersonInfo, Service, Snapshot
 from workflow.states.base import Notice, Recipient
@@ -104,8 +104,8 @@ def recipients(snap: Snapshot, to: Recipient, admins: Iterable[str], now: dateti
 def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
               context: Mapping[str, Any], now: datetime, evaluation_id: int | None,
               available_at: datetime | None = None, link: tuple[str, Role] | None = None,
-              link_expires_at: datetime | None = None, cycle_tz: str = "Asia/Ho_Chi_Minh"
-              ) -> Mail:
+              link_expires_at: datetime | None = None, cycle_tz: str = "Asia/Ho_Chi_Minh",
+              calendar: WorkingCalendar | None = None) -> Mail:
     """One outbox row for ``person`` and, for a task, a fresh personal link."""
     ctx = dict(context)
     tokens: list[dict[str, Any]] = []
@@ -123,7 +123,8 @@ def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
     ctx["recipient_name"] = person.full_name
     tz_name = person.timezone or cycle_tz
     status, when = "pending", available_at or now
-    held_until = digest_hold(event, person.id, ctx, when, tz_name, digest_setting(svc))
+    held_until = digest_hold(event, person.id, ctx, when, tz_name, digest_setting(svc),
+                             calendar)
     if held_until is not None:
         ctx["noticed_at"] = when.isoformat()
         status, when = HELD, held_until
@@ -157,6 +158,7 @@ def notices_for(svc: Service, snap: Snapshot, notices: Iterable[Notice], *,
                 dedupe_key=f"{key}:{notice.event}:{person_id}", context=context, now=now,
                 evaluation_id=snap.id, available_at=available_at,
                 link_expires_at=link_expires_at, cycle_tz=snap.rules.tz_name,
+                calendar=snap.rules.calendar,
             ))
     return mail
 
@@ -194,21 +196,29 @@ def folds_into_digest(event: str, recipient_id: str, context: Mapping[str, Any])
     return False
 
 
-def digest_instant(after: datetime, tz_name: str, at: str) -> datetime:
+def digest_instant(after: datetime, tz_name: str, at: str,
+                   calendar: WorkingCalendar | None = None) -> datetime:
     """The digest a notice made at ``after`` goes into: the first local time ``at``
-    ("HH:MM") in ``tz_name`` at or after ``after - DIGEST_SETTLE``, in UTC."""
+    ("HH:MM") in ``tz_name`` at or after ``after - DIGEST_SETTLE``, in UTC; with the
+    cycle's ``calendar``, on a working day only (nobody gets a digest on a Sunday or
+    during Tet: what waits then goes into the next working morning's)."""
     tz = zone(tz_name)
     local = (after - DIGEST_SETTLE).astimezone(tz)
     hour, minute = (int(x) for x in at.split(":"))
     day = local.date()
-    candidate = datetime.combine(day, time(hour, minute), tzinfo=tz)
-    if candidate < local:
-        candidate = datetime.combine(day + timedelta(days=1), time(hour, minute), tzinfo=tz)
-    return candidate.astimezone(UTC)
+    if datetime.combine(day, time(hour, minute), tzinfo=tz) < local:
+        day += timedelta(days=1)
+    if calendar is not None:
+        for _ in range(60):  # the longest run of days off (Tet) is about ten days
+            if calendar.is_working_day(day):
+                break
+            day += timedelta(days=1)
+    return datetime.combine(day, time(hour, minute), tzinfo=tz).astimezone(UTC)
 
 
 def digest_hold(event: str, recipient_id: str, context: Mapping[str, Any],
-                available_at: datetime, tz_name: str, digest_at: str | None) -> datetime | None:
+                available_at: datetime, tz_name: str, digest_at: str | None,
+                calendar: WorkingCalendar | None = None) -> datetime | None:
     """The digest instant this notice waits for, or None when it goes out on its own.
 
     Pure, so that the calendar simulation decides exactly as the sweep does.
@@ -219,7 +229,7 @@ def digest_hold(event: str, recipient_id: str, context: Mapping[str, Any],
     """
     if digest_at is None or not folds_into_digest(event, recipient_id, context):
         return None
-    instant = digest_instant(available_at, tz_name, digest_at)
+    instant = digest_instant(available_at, tz_name, digest_at, calendar)
     if event in ("overdue", "self_assessment_missed") or not context.get("due_at"):
         return instant
     due = datetime.fromisoformat(str(context["due_at"]))

@@ -236,7 +236,8 @@ def _send(rules: CycleRules, walk: _Walk, notice: Notice | str, at: datetime,
         if person is None or not person.active:
             continue
         tz_name = person.timezone or rules.tz_name
-        held_until = digest_hold(event, person_id, item, at, tz_name, walk.digest_at)
+        held_until = digest_hold(event, person_id, item, at, tz_name, walk.digest_at,
+                                 rules.calendar)
         walk.emails.append(PlannedEmail(held_until or at, event, person_id,
                                         snap.row["reviewee_id"], snap.state, tz_name,
                                         held=held_until is not None))

@@ -381,7 +381,8 @@ def _notify(svc: Service, snap: Snapshot, event: str, who: list[str], timer: Map
         work.mail.extend(make_mail(
             svc, event=event, person=person, dedupe_key=_dedupe_key(timer, event, person_id),
             context=context, now=now, evaluation_id=snap.id, link=link,
-            link_expires_at=snap.row["due_at"], cycle_tz=snap.rules.tz_name))
+            link_expires_at=snap.row["due_at"], cycle_tz=snap.rules.tz_name,
+            calendar=snap.rules.calendar))
 
 
 def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], now: datetime,
