@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import cast
 
 from fastapi.testclient import TestClient
 
-from tests.web_support import CSRF, text_of
+from tests.support import World
+from tests.web_support import CSRF, Clock, WebWorld, text_of
 from workflow.domain import State
 from workflow.service.core import Service
 from workflow.settings import PROJECT_ROOT
@@ -43,3 +47,24 @@ def test_demo_leaves_the_protagonist_to_play_and_its_clock_jumps_to_deadlines(
             select(EVALUATION.c.reviewee_id, EVALUATION.c.state))}
     assert states[plan.protagonist] == State.SELF_ASSESSMENT.value
     assert {s for p, s in states.items() if p != plan.protagonist} == {State.CALIBRATION.value}
+
+
+def test_after_make_demo_the_admin_dashboard_leads_to_the_sample_cycles_charts(
+        new_service: Callable[..., Service]) -> None:
+    svc = new_service("demo.sqlite3")
+    prepare(svc, PROJECT_ROOT / "config", lambda _line: None)
+    clock = DemoClock()
+    app = create_app(svc, clock=clock, demo=DemoHooks(jump=jumper(svc, clock),
+                                                      mails=mail_source(svc, None)))
+    web = WebWorld(cast(World, SimpleNamespace(svc=svc)), cast(Clock, clock),
+                   TestClient(app, base_url="http://kpi.test"))
+    admin = web.sign_in("SNV060")  # the sample cycle's admin
+    dashboard = admin.get("/admin")
+    link = re.search(r'href="(/admin/cycle/([^"/]+)/report)"', dashboard.text)
+    assert dashboard.status_code == 200 and link
+    report = admin.get(link.group(1))
+    assert report.status_code == 200
+    # Everyone but the protagonist is scored: the class distribution and the
+    # histogram are drawn, with the units of the sample organisation.
+    assert report.text.count("<svg") >= 2 and "Classes per unit" in report.text
+    assert "Fairness signals" in report.text and "(VP)" in report.text
