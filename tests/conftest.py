@@ -111,6 +111,7 @@ class PgDatabases:
 
     def __init__(self) -> None:
         self.admin = pg_admin()
+        self.drop_leftovers()
         self.prefix = f"kpi_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.template = f"{self.prefix}_tpl"
         self._n = 0
@@ -119,6 +120,24 @@ class PgDatabases:
         svc = Service(Store(url), make_settings(url))
         init_database(svc)
         svc.store.dispose()  # a template must have no connections when it is copied
+
+    def drop_leftovers(self) -> None:
+        """Drop the databases of earlier runs that were killed before their clean-up:
+        on a server on this machine, those named after a process that no longer runs
+        and that nobody is connected to."""
+        import psycopg
+
+        host = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_DSN).get("host", "127.0.0.1")
+        if str(host) not in ("127.0.0.1", "localhost", "::1") and not str(host).startswith("/"):
+            return  # another machine's pids mean nothing here
+        rows = self.admin.execute(
+            "SELECT d.datname FROM pg_database d WHERE d.datname LIKE 'kpi\\_t\\_%' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"
+        ).fetchall()
+        for (name,) in rows:
+            pid = name.split("_")[2]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                self.drop(name)
 
     def create(self) -> str:
         """A new database copied from the template; returns its name."""
