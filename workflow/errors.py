@@ -49,8 +49,9 @@ class ConfigFileErrors(ConfigError):
         super().__init__("\n".join(str(e) for e in errors))
 
 
-class OrgImportError(KpiError):
-    """Rows of an organisation CSV are wrong; nothing was imported."""
+class CsvRowsError(KpiError):
+    """Rows of an imported CSV file are wrong; nothing was imported. Each problem is
+    named by its line."""
 
     exit_code = 2
 
@@ -60,6 +61,14 @@ class OrgImportError(KpiError):
         lines = [f"{path}:{line}: {problem}" for line, problem in problems]
         lines.append(f"nothing was imported from {path}; fix the rows above and run it again")
         super().__init__("\n".join(lines))
+
+
+class OrgImportError(CsvRowsError):
+    """Rows of an organisation CSV are wrong; nothing was imported."""
+
+
+class PeriodImportError(CsvRowsError):
+    """Rows of a CSV of a former agency's period scores are wrong; nothing was imported."""
 
 
 # --- lookups ----------------------------------------------------------------------

@@ -13,14 +13,14 @@ from tests.integration.test_scoring_leaders import give
 from tests.support import CONFIG, DATA, World, at
 from workflow.cli import main
 from workflow.domain import State, Trigger
-from workflow.errors import CalibrationError, SubmissionInvalid
+from workflow.errors import CalibrationError, PeriodImportError, SubmissionInvalid
 from workflow.service import calibration, records
 from workflow.service.core import Service
 from workflow.service.cycles import load_for_open, open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
-from workflow.service.year_end import PeriodImportError, import_periods
+from workflow.service.year_end import import_periods
 from workflow.store.tables import AuditEvent, ImportedPeriod
 
 IMPORTED = ImportedPeriod.__table__  # type: ignore[attr-defined]

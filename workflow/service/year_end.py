@@ -34,7 +34,7 @@ from sqlmodel import Session
 
 from workflow.clock import utc_now
 from workflow.domain import Role, State
-from workflow.errors import CycleError, KpiError, NotPermitted
+from workflow.errors import CycleError, NotPermitted, PeriodImportError
 from workflow.scoring.model import CriterionKind, Regime
 from workflow.service.core import EVALUATION, Service
 from workflow.service.rules import CycleRules
@@ -47,19 +47,6 @@ FIXED_COLUMNS = ("employee_id", "source_agency", "period_start", "period_end", "
 OPEN_FOR_IMPORT = (State.SELF_ASSESSMENT.value, State.PEER_INPUT.value,
                    State.SUPERVISOR_SCORING.value)
 TEXT_LIMIT = 300
-
-
-class PeriodImportError(KpiError):
-    """Rows of a period CSV are wrong; nothing was imported."""
-
-    exit_code = 2
-
-    def __init__(self, path: str, problems: list[tuple[int, str]]) -> None:
-        self.path = path
-        self.problems = problems
-        lines = [f"{path}:{line}: {problem}" for line, problem in problems]
-        lines.append(f"nothing was imported from {path}; fix the rows above and run it again")
-        super().__init__("\n".join(lines))
 
 
 @dataclass
