@@ -41,9 +41,10 @@ class CycleReport:
     generated_at: datetime
 
 
-def build_report(svc: Service, cycle_id: str, rules: SignalRules | None = None, *,
-                 now: datetime | None = None) -> CycleReport:
-    """The figures, the streamed gaps, the signals and the charts of one cycle."""
+def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None
+           ) -> tuple[CycleFacts, Gaps, FairnessReport]:
+    """The figures, the streamed gaps and the signals of one cycle, in one read
+    transaction (no charts: the calibration page shows only the signals)."""
     rules = rules or SignalRules()
     with svc.store.read() as session:
         facts = cycle_facts(svc, cycle_id, session)
@@ -52,7 +53,13 @@ def build_report(svc: Service, cycle_id: str, rules: SignalRules | None = None, 
         wanted = {t.reviewee_id for t in [*found.large_self, *found.large_peer]}
         wanted |= set(found.by_scorer)
         facts.names.update(names_of(session, wanted - set(facts.names)))
-    fairness = assess(facts, found, rules)
+    return facts, found, assess(facts, found, rules)
+
+
+def build_report(svc: Service, cycle_id: str, rules: SignalRules | None = None, *,
+                 now: datetime | None = None) -> CycleReport:
+    """The figures, the streamed gaps, the signals and the charts of one cycle."""
+    facts, found, fairness = gather(svc, cycle_id, rules)
     return CycleReport(facts, found, fairness, draw(facts, found), now or utc_now())
 
 
@@ -190,9 +197,9 @@ def cycle_report_html(svc: Service, cycle_id: str, *, now: datetime | None = Non
 
 def fairness_fragment(svc: Service, cycle_id: str, rules: SignalRules | None = None) -> str:
     """The fairness signals with their methods, for the calibration page (information only)."""
-    report = build_report(svc, cycle_id, rules)
-    return _render(svc, "signals.html.j2", fair=report.fairness, f=report.facts,
-                   methods=methods(report.fairness.rules))
+    facts, _found, fairness = gather(svc, cycle_id, rules)
+    return _render(svc, "signals.html.j2", fair=fairness, f=facts,
+                   methods=methods(fairness.rules))
 
 
 def record_html(svc: Service, person_id: str, *, now: datetime | None = None) -> str:
