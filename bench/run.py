@@ -38,7 +38,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -173,34 +172,17 @@ def vm_hwm_mib(pid: int) -> float:
 
 def web_traffic(url: str, count: int, clients: int) -> WebResult:
     """GET each form, then POST each self-assessment, against `uvicorn` in its own process."""
-    import httpx2
-
-    from bench.web import percentile95, prepare_forms, run
+    from bench.web import percentile95, prepare_forms, run, serving
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     links = child("web-links", url, count, "http://127.0.0.1:8000")["links"]
     links = [link.removeprefix("http://127.0.0.1:8000") for link in links]
-    env = {**os.environ, "KPI_DATABASE_URL": url, "KPI_SECRET_KEY": "bench-national-secret-"
-           "key-0123456789abcdef", "KPI_BASE_URL": base}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "workflow.web.app:from_environment",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"], env=env)
     out = WebResult()
-    try:
-        for _ in range(600):
-            try:
-                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.05)
+    with serving(url, "bench-national-secret-key-0123456789abcdef", port) as server:
         reads, prepared = asyncio.run(prepare_forms(base, links, clients))
         submits = asyncio.run(run(clients, [("POST", link) for link in prepared], base,
                                   "submit", prepared))
         out.server_peak_mib = vm_hwm_mib(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     ms = sorted(s * 1000 for s in submits.seconds)
     forms = sorted(s * 1000 for s in reads.seconds)
     out.submissions, out.seconds, out.errors = len(ms), submits.wall, submits.errors + reads.errors
