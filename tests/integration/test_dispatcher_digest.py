@@ -99,6 +99,7 @@ def test_several_items_make_one_digest_at_eight_in_the_morning(
     (row,) = rows(w.svc, event="digest")
     items = {i["reviewee_id"]: i for i in row["context"]["items"]}
     assert set(items) == set(TEAM)
+    assert row["context"]["also_waiting"] == 0  # every one waiting is listed
     before = {t["context"]["reviewee_id"]: t["context"] for t in tasks}
     for person in TEAM:
         ctx = before[person]
@@ -135,6 +136,7 @@ def test_items_done_before_the_digest_are_left_out_and_that_is_recorded(
              if r["context"]["reviewee_id"] == "S1"]
     assert s1["status"] == "folded" and s1["context"]["digest"] is None
     assert "the evaluation was calibration" in s1["context"]["omitted"]
+    assert row["context"]["also_waiting"] == 0  # S1 no longer waits for H1
 
 
 def test_with_the_digest_off_each_item_is_mailed_at_once(

@@ -20,7 +20,7 @@ from itertools import groupby
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -289,6 +289,7 @@ def fold_digests(svc: Service, now: datetime, *, limit: int = 2000) -> DigestRep
         if not held:
             return report
         states = _evaluation_states(session, {r["evaluation_id"] for r in held})
+        scoring = _waiting_for_score(session, {r["recipient_id"] for r in held})
         digests: list[dict[str, Any]] = []
         marks: list[dict[str, Any]] = []
         # One digest per recipient: normally the rows of this morning; after downtime,
@@ -301,7 +302,8 @@ def fold_digests(svc: Service, now: datetime, *, limit: int = 2000) -> DigestRep
             key = (f"digest:{rows[0]['recipient_id'] or email}:{instant:%Y%m%dT%H%MZ}:"
                    f"{rows[0]['id']}")
             if waiting:
-                digests.extend(_digest_row(svc, session, rows[0], waiting, key, instant, now))
+                digests.extend(_digest_row(svc, rows[0], waiting, key, instant, now,
+                                           scoring.get(rows[0]["recipient_id"], set())))
                 report.digests += 1
             for r in rows:
                 listed = r["id"] in listed_ids
@@ -335,9 +337,24 @@ def _still_waiting(row: Mapping[str, Any], states: Mapping[int, str]) -> bool:
                             states.get(row["evaluation_id"]))
 
 
-def _digest_row(svc: Service, session: Session, first: Mapping[str, Any],
-                rows: list[dict[str, Any]], key: str, instant: datetime, now: datetime
-                ) -> list[dict[str, Any]]:
+def _waiting_for_score(session: Session, supervisor_ids: set[str | None]
+                       ) -> dict[str, set[int]]:
+    """The evaluations waiting in supervisor scoring for each of these supervisors:
+    one query per 900 recipients, not one per digest."""
+    wanted = sorted(i for i in supervisor_ids if i)
+    out: dict[str, set[int]] = {}
+    for start in range(0, len(wanted), 900):
+        for r in session.execute(
+                select(EVALUATION.c.supervisor_id, EVALUATION.c.id).where(
+                    EVALUATION.c.supervisor_id.in_(wanted[start:start + 900]),
+                    EVALUATION.c.state == State.SUPERVISOR_SCORING.value)):
+            out.setdefault(r.supervisor_id, set()).add(r.id)
+    return out
+
+
+def _digest_row(svc: Service, first: Mapping[str, Any], rows: list[dict[str, Any]], key: str,
+                instant: datetime, now: datetime, scoring: set[int]) -> list[dict[str, Any]]:
+    """The digest of one recipient; ``scoring``: every evaluation waiting for their score."""
     items: dict[int, dict[str, Any]] = {}
     for r in rows:  # in time order: later notices of an item refine the earlier ones
         c = r["context"]
@@ -365,11 +382,7 @@ def _digest_row(svc: Service, session: Session, first: Mapping[str, Any],
                         True)
     # The rest of what waits for them, told in earlier mails: counted, so that the
     # digest is the whole picture, without minting new links for it.
-    also_waiting = int(session.execute(
-        select(func.count()).select_from(EVALUATION).where(
-            EVALUATION.c.supervisor_id == first["recipient_id"],
-            EVALUATION.c.state == State.SUPERVISOR_SCORING.value,
-            EVALUATION.c.id.not_in(list(items)))).scalar_one())
+    also_waiting = len(scoring - set(items))
     context = {"items": listed, "digest_at": instant.isoformat(),
                "cycle_names": sorted({i["cycle_name"] for i in listed if i["cycle_name"]}),
                "overdue_count": sum(1 for i in listed if i["most_urgent"] == "overdue"),
