@@ -180,3 +180,69 @@ def test_instants_round_trip_as_aware_utc(world: World) -> None:
     with pytest.raises(Exception, match="naive datetime"), svc.store.write() as s:
         s.execute(update(EVALUATION).where(EVALUATION.c.id == eid)
                   .values(due_at=datetime(2026, 1, 1)))
+
+
+def _outbox_row(key: str, **changes: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "dedupe_key": key, "event": "task_self_assessment", "evaluation_id": None,
+        "recipient_id": None, "recipient_email": "a@example.vn", "recipient_name": "Nguyễn Văn A",
+        "locale": "vi", "timezone": "Asia/Ho_Chi_Minh",
+        "context": {"score": "83.5", "items": [1, None, "ư"], "empty": None},
+        "status": "pending", "attempts": 0, "available_at": WHEN,
+        "lease_until": None, "last_error": None, "message_id": f"<{key}@kpi>",
+        "created_at": WHEN.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")), "sent_at": None,
+    }
+    return {**row, **changes}
+
+
+def _stored(svc: Service, keys: list[str]) -> list[tuple[object, ...]]:
+    """The rows as the driver returns them, without what differs by design."""
+    with svc.store.read() as s:
+        got = {r.dedupe_key: r for r in s.execute(
+            select(OUTBOX).where(OUTBOX.c.dedupe_key.in_(keys)))}
+        raw = s.connection().exec_driver_sql(
+            "SELECT dedupe_key, context, available_at, created_at, lease_until, attempts "
+            "FROM outbox ORDER BY id").all()
+    stored = {r[0]: tuple(r[1:]) for r in raw}
+    assert set(got) == set(keys), "every row given is stored"
+    for key in keys:
+        assert got[key].available_at == WHEN and got[key].created_at == WHEN
+    return [stored[k] for k in keys]
+
+
+def test_bulk_insert_stores_what_sqlalchemys_insert_stores(svc: Service) -> None:
+    """The driver-level executemany (bind processors applied down each column) writes
+    byte for byte what a Core insert of the same rows writes: instants as naive UTC,
+    JSON the same, NULLs as NULL."""
+    from workflow.store import bulk
+    core = [_outbox_row(f"core-{i}", attempts=i) for i in range(3)]
+    fast = [_outbox_row(f"fast-{i}", attempts=i) for i in range(3)]
+    with svc.store.write() as s:
+        s.execute(insert(OUTBOX), core)
+        assert bulk.insert_rows(s, OUTBOX, fast) == 3
+    assert _stored(svc, [r["dedupe_key"] for r in fast]) == \
+        _stored(svc, [r["dedupe_key"] for r in core])  # type: ignore[misc]
+
+
+def test_bulk_insert_skips_duplicates_only_when_asked(svc: Service) -> None:
+    from workflow.store import bulk
+    rows = [_outbox_row("dup-1"), _outbox_row("dup-2")]
+    with svc.store.write() as s:
+        bulk.insert_rows(s, OUTBOX, rows, ignore_conflict_on="dedupe_key")
+    with svc.store.write() as s:  # the same notices again: nothing new, no error
+        bulk.insert_rows(s, OUTBOX, [*rows, _outbox_row("dup-3")],
+                         ignore_conflict_on="dedupe_key")
+    assert count(svc, OUTBOX) == 3
+    with pytest.raises(IntegrityError), svc.store.write() as s:
+        bulk.insert_rows(s, OUTBOX, [_outbox_row("dup-4"), _outbox_row("dup-1")])
+    assert count(svc, OUTBOX) == 3, "the failed chunk left nothing behind"
+
+
+def test_bulk_insert_refuses_rows_with_other_keys(svc: Service) -> None:
+    """A row missing a column the first row has is an error, not a silent default."""
+    from workflow.store import bulk
+    short = _outbox_row("short-2")
+    del short["message_id"]
+    with pytest.raises(Exception, match="message_id"), svc.store.write() as s:
+        bulk.insert_rows(s, OUTBOX, [_outbox_row("short-1"), short])
+    assert count(svc, OUTBOX) == 0

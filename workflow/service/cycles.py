@@ -298,8 +298,16 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
         "peer_quorum_not_reached": False, "escalated": False, "extended": False,
         "reopened": False, "created_at": now, "updated_at": now,
     } for e in group]
-    ids = {r.reviewee_id: r.id for r in bulk.insert_returning(
-        session, EVALUATION, rows, (EVALUATION.c.id, EVALUATION.c.reviewee_id), CHUNK)}
+    bulk.insert_rows(session, EVALUATION, rows, CHUNK)
+    # The new ids by reviewee ((cycle, reviewee) is unique); a multi-row RETURNING
+    # would not promise the rows' order on SQLite.
+    ids: dict[str, int] = {}
+    reviewees = [e.member.id for e in group]
+    for start in range(0, len(reviewees), 900):
+        ids.update(session.execute(
+            select(EVALUATION.c.reviewee_id, EVALUATION.c.id)
+            .where(EVALUATION.c.cycle_id == config.id,
+                   EVALUATION.c.reviewee_id.in_(reviewees[start:start + 900]))).all())
     assignments = [{
         "evaluation_id": ids[e.member.id], "person_id": peer, "role": Role.PEER.value,
         "status": "pending", "valid_from": now, "valid_until": None, "created_by": actor_id,

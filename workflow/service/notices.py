@@ -21,13 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from workflow.calendar import WorkingCalendar, zone
 from workflow.domain import Role, State
 from workflow.service.core import EVALUATION, PersonInfo, Service, Snapshot
 from workflow.states.base import Notice, Recipient
+from workflow.store import bulk
 from workflow.store.tables import AccessToken, Outbox
 
 OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
@@ -315,7 +315,7 @@ def fold_digests(svc: Service, now: datetime, *, limit: int = 2000) -> DigestRep
                 else:
                     report.folded += 1
                 marks.append({"_oid": r["id"], "_ctx": ctx})
-        _insert_ignoring_duplicates(session, digests)
+        bulk.insert_rows(session, OUTBOX, digests, ignore_conflict_on="dedupe_key")
         session.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("_oid"))
                         .values(status=FOLDED, context=bindparam("_ctx"), lease_until=None,
                                 last_error=None), marks)
@@ -390,11 +390,3 @@ def _digest_row(svc: Service, first: Mapping[str, Any], rows: list[dict[str, Any
     return make_mail(svc, event=DIGEST_EVENT, person=person, dedupe_key=key, context=context,
                      now=now, evaluation_id=None, available_at=instant,
                      cycle_tz=first["timezone"]).outbox
-
-
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(OUTBOX).on_conflict_do_nothing(
-        index_elements=["dedupe_key"]), rows)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlmodel import Session
 
 from workflow.domain import Role, State, TimerKind, TimerStatus
@@ -69,7 +69,7 @@ from workflow.service.transition import (
     write_mail,
 )
 from workflow.states import SPECS
-from workflow.store import audit
+from workflow.store import audit, bulk
 from workflow.store.tables import Cycle
 from workflow.timing import PhaseWindow
 
@@ -188,8 +188,7 @@ def _round(svc: Service, session: Session, now: datetime, batch: int,
         update(DEADLINE).where(DEADLINE.c.id == bindparam("_tid"))
         .values(status=bindparam("_status"), done_at=bindparam("_done")), work.marks)
     write(svc, session, work.changes)
-    if work.new_timers:
-        session.execute(insert(DEADLINE), work.new_timers)
+    bulk.insert_rows(session, DEADLINE, work.new_timers)
     write_mail(session, work.mail)
     report.emails += len(work.mail.outbox) + sum(len(c.mail.outbox) for c in work.changes)
     return fired + len(work.marks)
@@ -213,8 +212,7 @@ def _pool_round(svc: Service, session: Session, now: datetime, batch: int,
     session.execute(
         update(DEADLINE).where(DEADLINE.c.id == bindparam("_tid"))
         .values(status=bindparam("_status"), done_at=bindparam("_done")), work.marks)
-    if work.new_timers:
-        session.execute(insert(DEADLINE), work.new_timers)
+    bulk.insert_rows(session, DEADLINE, work.new_timers)
     write_mail(session, work.mail)
     audit.append(session, entries)
     report.emails += len(work.mail.outbox)

@@ -21,7 +21,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from workflow import machine, permissions
@@ -49,7 +48,7 @@ from workflow.service.notices import Mail, notices_for, recipients
 from workflow.service.scoring_inputs import compute, framework_of, scored_values
 from workflow.service.timers import phase_timers
 from workflow.states import SPECS, Notice
-from workflow.store import audit
+from workflow.store import audit, bulk
 from workflow.store.tables import (
     AccessToken,
     Deadline,
@@ -352,20 +351,6 @@ def _enter_phase(snap: Snapshot, change: Change, row: dict[str, Any],
 # --- writing ------------------------------------------------------------------------
 
 
-def insert_ignoring_duplicates(session: Session, table: Any, rows: Sequence[dict[str, Any]],
-                               key: str) -> None:
-    """INSERT ... ON CONFLICT (key) DO NOTHING on both SQLite and PostgreSQL."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
-    else:
-        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
-    session.execute(stmt, list(rows))
-
-
 def write(svc: Service, session: Session, changes: Sequence[Change], *,
           follow_up: bool = True) -> None:
     """Store planned changes in the current transaction: CAS updates, then the rows.
@@ -410,9 +395,7 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
             if kinds is not None:
                 stmt = stmt.where(DEADLINE.c.kind.in_(kinds))
             session.execute(stmt)
-    timers = [t for ch in changes for t in ch.timers]
-    if timers:
-        session.execute(insert(DEADLINE), timers)
+    bulk.insert_rows(session, DEADLINE, [t for ch in changes for t in ch.timers])
     submissions = [ch.submission for ch in changes if ch.submission]
     if submissions:
         session.execute(insert(SUBMISSION), submissions)
@@ -441,9 +424,8 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
 
 
 def write_mail(session: Session, mail: Mail) -> None:
-    if mail.tokens:
-        session.execute(insert(TOKEN), mail.tokens)
-    insert_ignoring_duplicates(session, OUTBOX, mail.outbox, "dedupe_key")
+    bulk.insert_rows(session, TOKEN, mail.tokens)
+    bulk.insert_rows(session, OUTBOX, mail.outbox, ignore_conflict_on="dedupe_key")
 
 
 # --- the use case -------------------------------------------------------------------

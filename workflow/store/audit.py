@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
+from workflow.store import bulk
 from workflow.store.tables import AuditEvent, AuditHead
 
 GENESIS_HASH = "0" * 64
@@ -112,10 +113,9 @@ def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -
         rows.append(row)
         seqs.append(seq)
         if len(rows) >= chunk:
-            session.execute(insert(_AUDIT), rows)
+            bulk.insert_rows(session, _AUDIT, rows, chunk)
             rows = []
-    if rows:
-        session.execute(insert(_AUDIT), rows)
+    bulk.insert_rows(session, _AUDIT, rows, chunk)
     session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=seq, last_hash=prev))
     return seqs
 
