@@ -83,9 +83,23 @@ class WorkingCalendar:
     def _holidays(self) -> Any:
         return country_calendar(self.country, self.extra_days_off, self.extra_working_days)
 
+    @cached_property
+    def _working(self) -> dict[date, bool]:
+        # The package answers each question by walking its dicts and weekend rules
+        # (about 4 us a day); a sweep asks the same few dates for every evaluation.
+        # The calendar never changes once made, so each answer is kept.
+        return {}
+
+    @cached_property
+    def _nth(self) -> dict[tuple[date, int], date]:
+        return {}
+
     def is_working_day(self, day: date) -> bool:
         """A weekday that is no holiday, or a swapped working weekend day."""
-        return bool(self._holidays.is_working_day(day))
+        known = self._working.get(day)
+        if known is None:
+            known = self._working[day] = bool(self._holidays.is_working_day(day))
+        return known
 
     def day_off_reason(self, day: date) -> str | None:
         """Why ``day`` is not a working day (holiday name, or weekend), None if it is one."""
@@ -107,13 +121,16 @@ class WorkingCalendar:
 
         n == 0: ``day`` itself if it is a working day, else the next working day.
         """
-        return self._holidays.get_nth_working_day(day, n)  # type: ignore[no-any-return]
+        known = self._nth.get((day, n))
+        if known is None:
+            known = self._nth[(day, n)] = self._holidays.get_nth_working_day(day, n)
+        return known
 
     def subtract_working_days(self, day: date, n: int) -> date:
         """The n-th working day before ``day``; n == 0: ``day`` or the working day before."""
         if n == 0 and self.is_working_day(day):
             return day
-        return self._holidays.get_nth_working_day(day, -max(n, 1))  # type: ignore[no-any-return]
+        return self.add_working_days(day, -max(n, 1))
 
     def working_days_between(self, start: date, end: date) -> int:
         """Working days in (start, end]: how many working days after ``start`` ``end`` is."""

@@ -135,10 +135,13 @@ def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
                 .order_by(ASSIGNMENT.c.id)
             ):
                 assignments[a.evaluation_id].append(dict(a._mapping))
+        calibrators: dict[str, str | None] = {}
         for row in rows:
             rules = svc.rules.get(session, row["cycle_id"])
-            cycle = session.get(Cycle, row["cycle_id"])
-            calibrator = cycle.calibrator_id if cycle else None
+            if row["cycle_id"] not in calibrators:
+                cycle = session.get(Cycle, row["cycle_id"])
+                calibrators[row["cycle_id"]] = cycle.calibrator_id if cycle else None
+            calibrator = calibrators[row["cycle_id"]]
             out[row["id"]] = Snapshot(row, rules, _view(row, assignments[row["id"]], rules,
                                                         svc.admins(rules), calibrator),
                                       assignments[row["id"]])
