@@ -11,7 +11,8 @@ Timings cover only the work, not the imports or the connection set-up.
 Steps: ``idle``, ``org`` (the fixture), ``open`` (``open_cycle``), ``open-floor`` (the
 same rows copied from an opened database into a clone of the unopened one with the
 driver's raw ``executemany``), ``web-links``, ``sweep`` (``workflow.service.sweep.tick``),
-``sweep-floor`` (plain ``UPDATE`` statements of the same rows), ``mail-prepare``,
+``sweep-floor`` (plain ``UPDATE`` statements of the same rows, then the rows the
+sweep added, copied raw), ``mail-prepare``,
 ``mail`` (``send_due`` to an SMTP sink), ``mail-floor`` (a bare aiosmtplib loop over the
 same messages), ``verify`` (the audit chain).
 """
@@ -105,11 +106,17 @@ def table_counts(store: Store) -> dict[str, int]:
                 for t in OPEN_TABLES}
 
 
-def _raw_rows(conn: Any, table: str, dialect: str, batch: int) -> Iterator[list[tuple[Any, ...]]]:
-    """The table's rows exactly as stored, in id order, ``batch`` at a time."""
+def _key(table: str) -> str:
+    return "seq" if table == "auditevent" else "id"
+
+
+def _raw_rows(conn: Any, table: str, dialect: str, batch: int, after: int = 0
+              ) -> Iterator[list[tuple[Any, ...]]]:
+    """The table's rows exactly as stored, in id order, ``batch`` at a time (those
+    with an id above ``after``)."""
     cur = conn.cursor(name=f"bench_{table}") if dialect == "postgresql" else conn.cursor()
-    order = "seq" if table == "auditevent" else "id"
-    cur.execute(f"SELECT * FROM {table} ORDER BY {order}")
+    where = f"WHERE {_key(table)} > {int(after)} " if after else ""
+    cur.execute(f"SELECT * FROM {table} {where}ORDER BY {_key(table)}")
     while rows := cur.fetchmany(batch):
         if dialect == "postgresql":
             from psycopg.types.json import Json
@@ -207,13 +214,21 @@ def step_sweep(url: str) -> dict[str, Any]:
             "rounds": report.rounds}
 
 
-def step_sweep_floor(url: str) -> dict[str, Any]:
-    """What the sweep changes in place, as two plain UPDATE statements: the evaluations
-    leave self-assessment for supervisor scoring, and the due deadline rows are done."""
+# Tables a sweep adds rows to (the rest it only updates).
+SWEEP_INSERTS = ("deadline", "accesstoken", "outbox", "auditevent")
+
+
+def step_sweep_floor(url: str, swept_url: str) -> dict[str, Any]:
+    """What the sweep changes in place, as two plain UPDATE statements (the floor the
+    aim names): the evaluations leave self-assessment for supervisor scoring, and the
+    due deadline rows are done. Then, in a second transaction, the rows the sweep
+    added (read from the swept database ``swept_url``) copied in with the driver's
+    raw ``executemany``: the two together are what the sweep writes, done raw."""
     store = Store(url)
     now = sweep_instant(store)
     conn = store.engine.raw_connection()
     mark = "%s" if store.dialect == "postgresql" else "?"
+    source = Store(swept_url).engine.raw_connection()
     try:
         cur = conn.cursor()
         start = time.perf_counter()
@@ -231,9 +246,33 @@ def step_sweep_floor(url: str) -> dict[str, Any]:
         timers = cur.rowcount
         conn.commit()
         seconds = time.perf_counter() - start
+        after = {}
+        for table in SWEEP_INSERTS:
+            cur.execute(f"SELECT coalesce(max({_key(table)}), 0) FROM {table}")
+            after[table] = int(cur.fetchone()[0])
+        conn.commit()
+        inserts_seconds, inserted = 0.0, 0
+        if store.dialect == "sqlite":
+            cur.execute("BEGIN IMMEDIATE")
+        for table in SWEEP_INSERTS:
+            columns = [c[0] for c in _columns(source, table, store.dialect)]
+            sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                   f"({', '.join([mark] * len(columns))})")
+            for part in _raw_rows(source.driver_connection, table, store.dialect, 5000,
+                                  after[table]):
+                begin = time.perf_counter()
+                cur.executemany(sql, part)
+                inserts_seconds += time.perf_counter() - begin
+                inserted += len(part)
+        begin = time.perf_counter()
+        cur.execute("UPDATE audithead SET last_seq = (SELECT max(seq) FROM auditevent)")
+        conn.commit()
+        inserts_seconds += time.perf_counter() - begin
     finally:
         conn.close()
-    return {"seconds": seconds, "moved": moved, "timers": timers}
+        source.close()
+    return {"seconds": seconds, "moved": moved, "timers": timers,
+            "inserts_seconds": inserts_seconds, "inserted": inserted}
 
 
 def dispatch_instant(store: Store) -> datetime:
