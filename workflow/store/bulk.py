@@ -15,11 +15,13 @@ its rows keeps memory flat however many it writes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -32,8 +34,7 @@ CHUNK = 2000
 Processor = Callable[[Any], Any]
 # Values often repeated down a column (the instant of a change, a phase's dates, the
 # flags), hashable, and converted the same way each time: converted once per chunk.
-_REPEATED = frozenset({datetime, bool})
-_MISSING = object()
+_REPEATED = frozenset({datetime, bool, type(None)})
 
 
 def batched(rows: Iterable[Mapping[str, Any]], size: int) -> Iterable[list[Mapping[str, Any]]]:
@@ -44,60 +45,65 @@ def batched(rows: Iterable[Mapping[str, Any]], size: int) -> Iterable[list[Mappi
 
 @dataclass(frozen=True)
 class _Plan:
-    """A compiled insert: its SQL, its parameters' order, each parameter's processor."""
+    """A compiled insert: its SQL with positional parameters, a getter of a row's
+    values in that order, and the processor of each parameter that has one."""
 
     sql: str
-    names: tuple[str, ...]
-    positional: bool
-    processors: tuple[Processor | None, ...]
+    values_of: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    getters: tuple[Callable[[Mapping[str, Any]], Any], ...]
+    processors: tuple[tuple[int, Processor], ...]
+
+
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
 
 
 @lru_cache(maxsize=256)
 def _plan(dialect: Dialect, table: Table, keys: tuple[str, ...],
           ignore_conflict_on: str | None) -> _Plan | None:
     """The insert of ``keys`` into ``table`` for ``dialect``; None when the compiled
-    statement binds something other than exactly those columns (a column default
-    filled in by SQLAlchemy, say): the caller then takes SQLAlchemy's own path."""
+    statement binds something other than exactly those columns once each (a column
+    default filled in by SQLAlchemy, say): the caller then takes SQLAlchemy's path."""
     stmt: Any = insert(table)
     if ignore_conflict_on is not None:
         flavour = postgresql if dialect.name == "postgresql" else sqlite
         stmt = flavour.insert(table).on_conflict_do_nothing(index_elements=[ignore_conflict_on])
     compiled: Any = stmt.compile(dialect=dialect, column_keys=list(keys))
-    names = tuple(compiled.positiontup) if compiled.positional else tuple(keys)
-    bound = {compiled.bind_names[b] for b in compiled.binds.values()}
-    if set(names) != set(keys) or bound != set(keys):
+    sql: str = compiled.string
+    if compiled.positional:  # qmark (sqlite3)
+        names = tuple(compiled.positiontup)
+    elif dialect.paramstyle == "pyformat":  # psycopg: %(name)s made %s, tuples not dicts
+        names = tuple(_PYFORMAT.findall(sql))
+        sql = _PYFORMAT.sub("%s", sql)
+    else:
         return None
-    processors = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                       for name in names)
-    return _Plan(compiled.string, names, bool(compiled.positional), processors)
+    bound = {compiled.bind_names[b] for b in compiled.binds.values()}
+    if len(names) != len(keys) or set(names) != set(keys) or bound != set(keys):
+        return None
+    processors = tuple(
+        (i, process) for i, name in enumerate(names)
+        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)))
+    getter = itemgetter(*names)
+    values_of = getter if len(names) > 1 else (lambda row: (getter(row),))
+    return _Plan(sql, values_of, tuple(map(itemgetter, names)), processors)
 
 
-def _column(rows: Sequence[Mapping[str, Any]], name: str, process: Processor | None
-            ) -> list[Any]:
-    values = [row[name] for row in rows]
-    if process is None:
-        return values
-    done: dict[Any, Any] = {}
-    out = []
-    for value in values:
-        if type(value) in _REPEATED:
-            hit = done.get(value, _MISSING)
-            if hit is _MISSING:
-                hit = done[value] = process(value)
-            out.append(hit)
-        else:
-            out.append(process(value))
-    return out
+def _convert(values: Sequence[Any], process: Processor) -> list[Any]:
+    """``process`` applied down a column; a column of instants or flags (and NULLs)
+    converts each distinct value once. Only those types: a dict key would merge True
+    with 1, which a JSON column must keep apart."""
+    if set(map(type, values)) <= _REPEATED:
+        done = {value: process(value) for value in set(values)}
+        return list(map(done.__getitem__, values))
+    return list(map(process, values))
 
 
 def _execute(session: Session, table: Any, rows: Sequence[Mapping[str, Any]],
              ignore_conflict_on: str | None) -> None:
     conn = session.connection()
-    keys = tuple(rows[0])
-    plan = _plan(conn.dialect, table, keys, ignore_conflict_on)
+    plan = _plan(conn.dialect, table, tuple(rows[0]), ignore_conflict_on)
     # Rows with other keys than the first's (which SQLAlchemy would reject or drop)
     # take SQLAlchemy's path too, so that its error, not a silent loss, tells.
-    if plan is None or len(rows) == 1 or any(len(row) != len(keys) for row in rows):
+    if plan is None or len(rows) == 1 or len(set(map(len, rows))) != 1:
         stmt: Any = insert(table)
         if ignore_conflict_on is not None:
             flavour = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -105,11 +111,14 @@ def _execute(session: Session, table: Any, rows: Sequence[Mapping[str, Any]],
                 index_elements=[ignore_conflict_on])
         session.execute(stmt, list(rows))
         return
-    columns = [_column(rows, name, process)
-               for name, process in zip(plan.names, plan.processors, strict=True)]
-    params: list[Any] = list(zip(*columns, strict=True))
-    if not plan.positional:
-        params = [dict(zip(plan.names, values, strict=True)) for values in params]
+    params: list[Any]
+    if plan.processors:
+        columns: list[Any] = [list(map(get, rows)) for get in plan.getters]
+        for i, process in plan.processors:
+            columns[i] = _convert(columns[i], process)
+        params = list(zip(*columns, strict=True))
+    else:
+        params = list(map(plan.values_of, rows))
     conn.exec_driver_sql(plan.sql, params)
 
 
