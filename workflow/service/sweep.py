@@ -184,9 +184,7 @@ def _round(svc: Service, session: Session, now: datetime, batch: int,
                 break  # the evaluation changed: its later rows wait for the next round
     if not work.marks:
         return fired
-    session.execute(
-        update(DEADLINE).where(DEADLINE.c.id == bindparam("_tid"))
-        .values(status=bindparam("_status"), done_at=bindparam("_done")), work.marks)
+    _write_marks(session, work.marks)
     write(svc, session, work.changes)
     bulk.insert_rows(session, DEADLINE, work.new_timers)
     write_mail(session, work.mail)
@@ -209,9 +207,7 @@ def _pool_round(svc: Service, session: Session, now: datetime, batch: int,
     entries: list[audit.AuditEntry] = []
     for timer in rows:
         _fire_pool(svc, session, timer, now, work, entries, report)
-    session.execute(
-        update(DEADLINE).where(DEADLINE.c.id == bindparam("_tid"))
-        .values(status=bindparam("_status"), done_at=bindparam("_done")), work.marks)
+    _write_marks(session, work.marks)
     bulk.insert_rows(session, DEADLINE, work.new_timers)
     write_mail(session, work.mail)
     audit.append(session, entries)
@@ -297,6 +293,16 @@ def _people_for(session: Session, snaps: Any) -> dict[str, PersonInfo]:
     above = ({p.supervisor_id for p in people.values()} | named) - set(people)
     people.update(load_people(session, above))
     return people
+
+
+def _mark_statement() -> Any:
+    return (update(DEADLINE).where(DEADLINE.c.id == bindparam("_tid"))
+            .values(status=bindparam("_status"), done_at=bindparam("_done")))
+
+
+def _write_marks(session: Session, marks: list[dict[str, Any]]) -> None:
+    """Each fired or skipped deadline row done, in one executemany."""
+    bulk.execute_many(session, "mark_deadlines", _mark_statement, marks)
 
 
 def _mark(work: _Round, timer: Mapping[str, Any], status: TimerStatus, now: datetime) -> None:

@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Integer, bindparam, insert, literal_column, select, update
 from sqlmodel import Session
 
 from workflow import machine, permissions
@@ -351,6 +352,16 @@ def _enter_phase(snap: Snapshot, change: Change, row: dict[str, Any],
 # --- writing ------------------------------------------------------------------------
 
 
+def _compare_and_set(cols: tuple[str, ...]) -> Any:
+    """UPDATE of ``cols`` where the evaluation is still at the version it was read at;
+    ``version + 1`` is literal SQL, so that every parameter comes from the rows."""
+    return (update(EVALUATION)
+            .where(EVALUATION.c.id == bindparam("_id"),
+                   EVALUATION.c.version == bindparam("_version"))
+            .values(version=EVALUATION.c.version + literal_column("1", Integer),
+                    **{c: bindparam(f"v_{c}") for c in cols}))
+
+
 def write(svc: Service, session: Session, changes: Sequence[Change], *,
           follow_up: bool = True) -> None:
     """Store planned changes in the current transaction: CAS updates, then the rows.
@@ -366,14 +377,10 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
         by_columns[cols].append({"_id": ch.evaluation_id, "_version": ch.expected_version,
                                  **{f"v_{c}": ch.values[c] for c in cols}})
     for cols, params in by_columns.items():
-        stmt = (update(EVALUATION)
-                .where(EVALUATION.c.id == bindparam("_id"),
-                       EVALUATION.c.version == bindparam("_version"))
-                .values(version=EVALUATION.c.version + 1,
-                        **{c: bindparam(f"v_{c}") for c in cols}))
-        result = session.execute(stmt, params)
+        matched = bulk.execute_many(session, ("compare_and_set", cols),
+                                    partial(_compare_and_set, cols), params)
         multi_ok = len(params) == 1 or session.get_bind().dialect.supports_sane_multi_rowcount
-        if multi_ok and result.rowcount != len(params):  # type: ignore[attr-defined]
+        if multi_ok and matched != len(params):
             stale = changes[0] if len(params) == 1 else None
             if stale is not None:
                 raise EvaluationAlreadyChanged(stale.evaluation_id, stale.from_state.value,

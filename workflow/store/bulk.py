@@ -1,13 +1,14 @@
-"""Set-based writes: one ``INSERT`` per chunk, run as the driver's own ``executemany``.
+"""Set-based writes: one statement per chunk, run as the driver's own ``executemany``.
 
 Opening a cycle and a sweep round write several rows per evaluation into five
-tables. An ORM object per row costs identity-map bookkeeping and a flush that orders
-rows one by one. Even a Core ``insert`` of a list of dicts spends most of its time in
-SQLAlchemy's per-row parameter handling (``construct_params`` and a bind processor
-call per value, which was about 40% of opening a cycle). So the statement is compiled
-once per table, dialect and set of columns, each column's bind processor is applied
-down the column (an instant repeated down a column, as ``now`` or a phase's due
-date is, is converted once), and the rows go to the driver's ``executemany``.
+tables and update as many. An ORM object per row costs identity-map bookkeeping and
+a flush that orders rows one by one. Even a Core statement given a list of dicts
+spends most of its time in SQLAlchemy's per-row parameter handling
+(``construct_params`` and a bind processor call per value: about 40% of opening a
+cycle). So a statement is compiled once per dialect, statement and set of
+parameters, each parameter's bind processor is applied down its column (an instant
+or a flag repeated down a column, as ``now`` or a phase's due date is, is converted
+once), and the rows go to the driver's ``executemany`` as tuples.
 
 Chunks bound the size of each statement's parameter list, so a caller that streams
 its rows keeps memory flat however many it writes.
@@ -16,10 +17,10 @@ its rows keeps memory flat however many it writes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
 from typing import Any
@@ -27,17 +28,20 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable
 from sqlmodel import Session
 
 CHUNK = 2000
 
 Processor = Callable[[Any], Any]
+Row = Mapping[str, Any]
 # Values often repeated down a column (the instant of a change, a phase's dates, the
 # flags), hashable, and converted the same way each time: converted once per chunk.
 _REPEATED = frozenset({datetime, bool, type(None)})
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
 
 
-def batched(rows: Iterable[Mapping[str, Any]], size: int) -> Iterable[list[Mapping[str, Any]]]:
+def batched(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
     it = iter(rows)
     while chunk := list(islice(it, size)):
         yield chunk
@@ -45,28 +49,19 @@ def batched(rows: Iterable[Mapping[str, Any]], size: int) -> Iterable[list[Mappi
 
 @dataclass(frozen=True)
 class _Plan:
-    """A compiled insert: its SQL with positional parameters, a getter of a row's
+    """A compiled statement: its SQL with positional parameters, getters of a row's
     values in that order, and the processor of each parameter that has one."""
 
     sql: str
-    values_of: Callable[[Mapping[str, Any]], tuple[Any, ...]]
-    getters: tuple[Callable[[Mapping[str, Any]], Any], ...]
+    values_of: Callable[[Row], tuple[Any, ...]]
+    getters: tuple[Callable[[Row], Any], ...]
     processors: tuple[tuple[int, Processor], ...]
 
 
-_PYFORMAT = re.compile(r"%\((\w+)\)s")
-
-
-@lru_cache(maxsize=256)
-def _plan(dialect: Dialect, table: Table, keys: tuple[str, ...],
-          ignore_conflict_on: str | None) -> _Plan | None:
-    """The insert of ``keys`` into ``table`` for ``dialect``; None when the compiled
-    statement binds something other than exactly those columns once each (a column
-    default filled in by SQLAlchemy, say): the caller then takes SQLAlchemy's path."""
-    stmt: Any = insert(table)
-    if ignore_conflict_on is not None:
-        flavour = postgresql if dialect.name == "postgresql" else sqlite
-        stmt = flavour.insert(table).on_conflict_do_nothing(index_elements=[ignore_conflict_on])
+def _compile(dialect: Dialect, stmt: Any, keys: tuple[str, ...]) -> _Plan | None:
+    """``stmt`` for ``dialect`` with the rows' ``keys`` as its parameters; None when it
+    binds anything else, or a key twice (a column default SQLAlchemy fills in, a
+    literal): the caller then takes SQLAlchemy's own path."""
     compiled: Any = stmt.compile(dialect=dialect, column_keys=list(keys))
     sql: str = compiled.string
     if compiled.positional:  # qmark (sqlite3)
@@ -76,15 +71,33 @@ def _plan(dialect: Dialect, table: Table, keys: tuple[str, ...],
         sql = _PYFORMAT.sub("%s", sql)
     else:
         return None
-    bound = {compiled.bind_names[b] for b in compiled.binds.values()}
-    if len(names) != len(keys) or set(names) != set(keys) or bound != set(keys):
+    if len(names) != len(keys) or set(names) != set(keys) or set(compiled.binds) != set(keys):
         return None
     processors = tuple(
         (i, process) for i, name in enumerate(names)
-        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)))
+        if (process := compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)))
     getter = itemgetter(*names)
     values_of = getter if len(names) > 1 else (lambda row: (getter(row),))
     return _Plan(sql, values_of, tuple(map(itemgetter, names)), processors)
+
+
+_plans: dict[tuple[Any, ...], _Plan | None] = {}
+_plans_lock = threading.Lock()
+
+
+def _plan(dialect: Dialect, key: Hashable, keys: tuple[str, ...],
+          build: Callable[[], Any]) -> _Plan | None:
+    cache_key = (dialect, key, keys)
+    try:
+        return _plans[cache_key]
+    except KeyError:
+        pass
+    plan = _compile(dialect, build(), keys)
+    with _plans_lock:
+        if len(_plans) > 1024:  # statements are few; this only bounds a misuse
+            _plans.clear()
+        _plans[cache_key] = plan
+    return plan
 
 
 def _convert(values: Sequence[Any], process: Processor) -> list[Any]:
@@ -97,20 +110,16 @@ def _convert(values: Sequence[Any], process: Processor) -> list[Any]:
     return list(map(process, values))
 
 
-def _execute(session: Session, table: Any, rows: Sequence[Mapping[str, Any]],
-             ignore_conflict_on: str | None) -> None:
+def _execute(session: Session, key: Hashable, build: Callable[[], Any],
+             rows: Sequence[Row]) -> int:
+    """Run the statement ``build()`` once per row; the rows it matched or wrote."""
     conn = session.connection()
-    plan = _plan(conn.dialect, table, tuple(rows[0]), ignore_conflict_on)
+    plan = _plan(conn.dialect, key, tuple(rows[0]), build)
     # Rows with other keys than the first's (which SQLAlchemy would reject or drop)
     # take SQLAlchemy's path too, so that its error, not a silent loss, tells.
     if plan is None or len(rows) == 1 or len(set(map(len, rows))) != 1:
-        stmt: Any = insert(table)
-        if ignore_conflict_on is not None:
-            flavour = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = flavour.insert(table).on_conflict_do_nothing(
-                index_elements=[ignore_conflict_on])
-        session.execute(stmt, list(rows))
-        return
+        result: Any = session.execute(build(), list(rows))
+        return int(result.rowcount)
     params: list[Any]
     if plan.processors:
         columns: list[Any] = [list(map(get, rows)) for get in plan.getters]
@@ -119,18 +128,38 @@ def _execute(session: Session, table: Any, rows: Sequence[Mapping[str, Any]],
         params = list(zip(*columns, strict=True))
     else:
         params = list(map(plan.values_of, rows))
-    conn.exec_driver_sql(plan.sql, params)
+    return int(conn.exec_driver_sql(plan.sql, params).rowcount)
 
 
-def insert_rows(session: Session, table: Any, rows: Iterable[Mapping[str, Any]],
-                chunk: int = CHUNK, *, ignore_conflict_on: str | None = None) -> int:
+def _insert(dialect_name: str, table: Table, ignore_conflict_on: str | None) -> Any:
+    if ignore_conflict_on is None:
+        return insert(table)
+    flavour = postgresql if dialect_name == "postgresql" else sqlite
+    return flavour.insert(table).on_conflict_do_nothing(index_elements=[ignore_conflict_on])
+
+
+def insert_rows(session: Session, table: Any, rows: Iterable[Row], chunk: int = CHUNK, *,
+                ignore_conflict_on: str | None = None) -> int:
     """Insert ``rows`` (all with the same keys) in chunks; returns how many were given.
 
     With ``ignore_conflict_on`` (a uniquely indexed column), a row whose value there
     is already stored is skipped: ``ON CONFLICT (column) DO NOTHING``.
     """
+    name = session.get_bind().dialect.name
     count = 0
     for part in batched(rows, chunk):
-        _execute(session, table, part, ignore_conflict_on)
+        _execute(session, ("insert", table, ignore_conflict_on),
+                 lambda: _insert(name, table, ignore_conflict_on), part)
         count += len(part)
     return count
+
+
+def execute_many(session: Session, key: Hashable, build: Callable[[], Executable],
+                 rows: Sequence[Row]) -> int:
+    """Run the statement ``build()`` (its parameters all ``bindparam``s named by the
+    rows' keys) once per row, as one ``executemany``; returns the rows it matched.
+
+    ``key`` names the statement (with the rows' keys, it finds the compiled form):
+    two different statements must not share a key.
+    """
+    return _execute(session, key, build, rows) if rows else 0
