@@ -114,6 +114,35 @@ def test_scoring_someone_after_their_leader_recomputes_the_leader(world: World) 
     assert len(audit_rows(world, "H1", "recompute_unit_results")) == 1
 
 
+def test_scoring_at_or_above_completed_under_a_full_share_leaves_the_leaders_alone(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nobody below them under "completed", a leader's unit results stay 100%
+    whoever else is scored "completed" or better: no query over their subtree (for a
+    head of agency, the whole agency) on each scoring. A class under it still counts."""
+    from workflow.service import scoring_inputs
+    counted: list[str] = []
+    real = scoring_inputs.subordinates_of
+
+    def spy(session: Any, snap: Any) -> Any:
+        counted.append(snap.row["reviewee_id"])
+        return real(session, snap)
+
+    monkeypatch.setattr(scoring_inputs, "subordinates_of", spy)
+    for person in ["S1", "S2", "A1"]:
+        give(world, person, "0.5", 4)
+    give(world, "H1", "1", 4)
+    give(world, "D1", "1", 4)
+    assert Decimal(world.row("H1")["score"]) == Decimal(world.row("D1")["score"]) == 100
+    counted.clear()
+    give(world, "S3", "0.5", 4)  # well completed
+    assert counted == [], "H1 and D1 were not recomputed"
+    assert Decimal(world.row("H1")["score"]) == 100
+    give(world, "S4", "0.5", 1)  # not completed: both leaders drop to half the share
+    assert sorted(counted) == ["D1", "H1"]
+    assert Decimal(world.row("H1")["score"]) == Decimal(world.row("D1")["score"]) == 93
+    assert len(audit_rows(world, "H1", "recompute_unit_results")) == 1
+
+
 def test_a_leader_scored_before_anyone_below_gets_unit_results_once_they_are(
         world: World) -> None:
     give(world, "H1", "1", 4)  # unit results left out: own items and organising scaled up

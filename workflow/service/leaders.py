@@ -134,10 +134,13 @@ def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
             continue
         cause = ", ".join(sorted({f"{ch.action} on evaluation {ch.evaluation_id} by "
                                   f"{ch.actor_id}" for ch in touched}))
+        keeps_full = _keeps_the_full_share(rules, touched)
         for leader_id in above_of.get(cycle_id, []):
             snap = load_snapshots(svc, session, [leader_id]).get(leader_id)
             if snap is None or not _recomputable(snap):
                 continue
+            if keeps_full and _has_the_full_share(rules, snap):
+                continue  # everyone below is still at least the threshold: same score
             basis = score_basis(session, leader_id)
             if basis is None:
                 continue
@@ -171,6 +174,35 @@ def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
             if snap.state is State.APPEAL_WINDOW:
                 _tell_the_leader(svc, session, snap, change, reason, now)
             write(svc, session, [change], follow_up=False)
+
+
+def _keeps_the_full_share(rules: Any, touched: Sequence[Any]) -> bool:
+    """Whether none of ``touched`` can take a leader off the full unit-results share:
+    each gives a class at least the threshold ("completed"). A cancellation or a class
+    taken away (a reopening) can: the leader may be left with nobody scored."""
+    rule, regime = rules.regime.unit_results, rules.regime
+    floor = regime.class_index(rule.all_at_least)
+    for ch in touched:
+        if ch.moves and ch.to_state is State.CANCELLED:
+            return False
+        for column in CLASS_COLUMNS & ch.values.keys():
+            given = ch.values[column]
+            if given is None or regime.class_index(given) > floor:
+                return False
+    return True
+
+
+def _has_the_full_share(rules: Any, snap: Snapshot) -> bool:
+    """The leader's score counts the full unit-results share: nobody below them was
+    under the threshold when they were last scored or recomputed.
+
+    With that share and only classes at or above the threshold given since, the
+    recomputation cannot change the score: skipping it spares a query over the whole
+    subtree (for a head of agency, the whole agency) on every scoring below them.
+    """
+    share = _unit_share(snap.row["score_stamp"])
+    return share is not None and Decimal(share) == Decimal(
+        str(rules.regime.unit_results.share_when_all))
 
 
 def _recomputable(snap: Snapshot) -> bool:
