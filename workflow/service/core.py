@@ -35,9 +35,16 @@ class Service:
     store: Store
     settings: Settings
     rules: RulesCache = field(default_factory=RulesCache)
+    # Asked once per evaluation loaded (a sweep loads thousands): kept per cycle file.
+    _admins: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict, repr=False)
 
     def admins(self, rules: CycleRules) -> frozenset[str]:
-        return frozenset(self.settings.admins) | frozenset(rules.config.admins)
+        key = (rules.cycle_id, rules.config_hash, tuple(self.settings.admins))
+        found = self._admins.get(key)
+        if found is None:
+            found = self._admins[key] = (frozenset(self.settings.admins)
+                                         | frozenset(rules.config.admins))
+        return found
 
 
 @dataclass(frozen=True)
