@@ -5,8 +5,10 @@
                                   [--web-submissions N]
 
 Environment: ``BENCH_SIZE`` (reviewees, default 100,000; ``--size`` wins),
-``BENCH_LARGE=1`` (also 1,000,000 on PostgreSQL), ``BENCH_PG_ADMIN_URL`` (where to
-create the benchmark's own database; default the local trust-auth server).
+``BENCH_LARGE=1`` (also 1,000,000 on PostgreSQL, sending the first 100,000 of its
+messages), ``BENCH_MAIL_LIMIT`` (``--mail-limit``: send only about that many of the
+queued messages), ``BENCH_PG_ADMIN_URL`` (where to create the benchmark's own
+database; default the local trust-auth server).
 
 For each backend and size, on a database of its own (a temporary SQLite file; a
 PostgreSQL database created for the run and dropped after), each step in a child
@@ -18,7 +20,8 @@ process of its own (see bench/national.py):
      ``uvicorn`` server (bench/web.py's clients, 50 at once),
   4. one sweep past the self-assessment deadline (``workflow.service.sweep.tick``),
      then its floor: plain ``UPDATE`` statements of the same rows on a clone taken
-     just before the sweep,
+     just before the sweep, and after them the rows the sweep added, copied with
+     the raw ``executemany`` (the sweep against all it writes, done raw),
   5. dispatching what the sweep queued (``send_due``) to aiosmtpd's ``Sink`` in a
      separate process, then its floor: a bare aiosmtplib loop sending the same
      messages, rendered beforehand,
