@@ -182,10 +182,14 @@ class Deadline(SQLModel, table=True):
     pool (``evaluation_id`` empty, ``cycle_id`` set): one calibrator, one clock.
     """
 
+    # In the sweep's claim order (fire_at, id): a cycle's due rows share one fire_at,
+    # and with fire_at alone each claim read and sorted every tied row (400 ms a
+    # round at 1,000,000 evaluations) instead of stopping at its LIMIT.
     __table_args__ = (
         Index(
             "ix_deadline_pending_fire_at",
             "fire_at",
+            "id",
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
@@ -298,8 +302,10 @@ class AuditHead(SQLModel, table=True):
 class Outbox(SQLModel, table=True):
     """Mail to send, written in the transaction that caused it."""
 
+    # In the dispatcher's claim order (available_at, id), for the same reason as
+    # the deadlines': a sweep's mail shares one available_at (1 s a claim at 339,000).
     __table_args__ = (
-        Index("ix_outbox_status_available", "status", "available_at"),
+        Index("ix_outbox_status_available", "status", "available_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(sa_column=Column(String(200), unique=True, nullable=False))

@@ -86,7 +86,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_evaluation_id'), ['evaluation_id'], unique=False)
-        batch_op.create_index('ix_outbox_status_available', ['status', 'available_at'], unique=False)
+        batch_op.create_index('ix_outbox_status_available', ['status', 'available_at', 'id'], unique=False)
 
     op.create_table('position',
     sa.Column('id', sa.String(length=300), nullable=False),
@@ -281,7 +281,7 @@ def upgrade() -> None:
     with op.batch_alter_table('deadline', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_deadline_cycle_id'), ['cycle_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deadline_evaluation_id'), ['evaluation_id'], unique=False)
-        batch_op.create_index('ix_deadline_pending_fire_at', ['fire_at'], unique=False, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+        batch_op.create_index('ix_deadline_pending_fire_at', ['fire_at', 'id'], unique=False, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
 
     op.create_table('draft',
     sa.Column('id', sa.Integer(), nullable=False),
