@@ -276,7 +276,13 @@ def open_cycle(svc: Service, path: str | Path, *, actor_id: str = "cli",
             actor_id=actor_id, role=Role.ADMIN.value, at=now, trigger="open_cycle",
             cycle_id=config.id, reason=f"{report.evaluations} evaluations",
             payload={"config_hash": loaded.content_hash})])
+    # The cycle is open (committed); fresh statistics only help what comes next.
+    bulk.analyze(svc.store, OPENED_TABLES)
     return report
+
+
+# The tables opening a cycle fills, in bulk.
+OPENED_TABLES = ("evaluation", "assignment", "deadline", "accesstoken", "outbox", "auditevent")
 
 
 def _write_chunk(svc: Service, session: Session, rules: CycleRules,
@@ -287,7 +293,10 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
         return
     config = rules.config
     window = phase_window(config, rules.calendar, State.SELF_ASSESSMENT, now)
+    ids = dict(zip((e.member.id for e in group),
+                   bulk.reserve_ids(session, EVALUATION, len(group)), strict=True))
     rows = [{
+        "id": ids[e.member.id],
         "cycle_id": config.id, "reviewee_id": e.member.id, "unit_id": e.member.unit_id,
         "task_group": e.member.task_group, "position_group": e.member.position_group,
         "is_leader": e.member.is_leader, "framework_id": e.framework.id,
@@ -299,15 +308,6 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
         "reopened": False, "created_at": now, "updated_at": now,
     } for e in group]
     bulk.insert_rows(session, EVALUATION, rows, CHUNK)
-    # The new ids by reviewee ((cycle, reviewee) is unique); a multi-row RETURNING
-    # would not promise the rows' order on SQLite.
-    ids: dict[str, int] = {}
-    reviewees = [e.member.id for e in group]
-    for start in range(0, len(reviewees), 900):
-        ids.update(session.execute(
-            select(EVALUATION.c.reviewee_id, EVALUATION.c.id)
-            .where(EVALUATION.c.cycle_id == config.id,
-                   EVALUATION.c.reviewee_id.in_(reviewees[start:start + 900]))).all())
     assignments = [{
         "evaluation_id": ids[e.member.id], "person_id": peer, "role": Role.PEER.value,
         "status": "pending", "valid_from": now, "valid_until": None, "created_by": actor_id,
