@@ -304,8 +304,12 @@ class Outbox(SQLModel, table=True):
 
     # In the dispatcher's claim order (available_at, id), for the same reason as
     # the deadlines': a sweep's mail shares one available_at (1 s a claim at 339,000).
+    # And in the digest folding's order: a recipient's held notices together. Without
+    # it each fold of 2,000 sorted every held row (7 s a fold at 1,900,000 held).
     __table_args__ = (
         Index("ix_outbox_status_available", "status", "available_at", "id"),
+        Index("ix_outbox_held_by_recipient", "recipient_email", "available_at", "id",
+              sqlite_where=text("status = 'held'"), postgresql_where=text("status = 'held'")),
     )
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(sa_column=Column(String(200), unique=True, nullable=False))

@@ -86,6 +86,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_evaluation_id'), ['evaluation_id'], unique=False)
+        batch_op.create_index('ix_outbox_held_by_recipient', ['recipient_email', 'available_at', 'id'], unique=False, sqlite_where=sa.text("status = 'held'"), postgresql_where=sa.text("status = 'held'"))
         batch_op.create_index('ix_outbox_status_available', ['status', 'available_at', 'id'], unique=False)
 
     op.create_table('position',
@@ -403,6 +404,7 @@ def downgrade() -> None:
     op.drop_table('position')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_status_available')
+        batch_op.drop_index('ix_outbox_held_by_recipient', sqlite_where=sa.text("status = 'held'"), postgresql_where=sa.text("status = 'held'"))
         batch_op.drop_index(batch_op.f('ix_outbox_evaluation_id'))
 
     op.drop_table('outbox')
