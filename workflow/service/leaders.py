@@ -100,27 +100,28 @@ def _percent(share: str | None) -> str:
 
 
 def lock_above(svc: Service, session: Session, changes: Sequence[Any]
-               ) -> dict[str, list[int]]:
+               ) -> dict[str, list[Snapshot]]:
     """Lock, in one statement per cycle, every evaluation ``recompute_above`` may change.
 
     ``transition.write`` calls this before it appends to the audit chain: the chain's
     head is locked last by every transaction, so a transaction holding it never waits
     for an evaluation (which another transaction, holding that evaluation, may be
-    waiting to append after: a deadlock). Returns the leaders above, nearest first.
+    waiting to append after: a deadlock). Returns the leaders above, nearest first,
+    as read under the lock (after the changes' own updates): the recomputation of one
+    writes only that leader's row, so the others stay as read.
     """
-    out: dict[str, list[int]] = {}
+    out: dict[str, list[Snapshot]] = {}
     for cycle_id, touched in _touched(changes).items():
         if svc.rules.get(session, cycle_id).regime.unit_results is None:
             continue
         above = _ancestors(session, cycle_id, sorted({ch.evaluation_id for ch in touched}))
-        if above:
-            load_snapshots(svc, session, above)  # FOR UPDATE, in id order
-        out[cycle_id] = above
+        snaps = load_snapshots(svc, session, above) if above else {}  # FOR UPDATE, id order
+        out[cycle_id] = [snaps[i] for i in above if i in snaps]
     return out
 
 
 def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
-                    now: datetime, locked: dict[str, list[int]] | None = None) -> None:
+                    now: datetime, locked: dict[str, list[Snapshot]] | None = None) -> None:
     """Recompute the unit results of every scored leader above the changed evaluations.
 
     ``locked``: what ``lock_above`` returned for these changes (else it is worked out).
@@ -135,9 +136,9 @@ def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
         cause = ", ".join(sorted({f"{ch.action} on evaluation {ch.evaluation_id} by "
                                   f"{ch.actor_id}" for ch in touched}))
         keeps_full = _keeps_the_full_share(rules, touched)
-        for leader_id in above_of.get(cycle_id, []):
-            snap = load_snapshots(svc, session, [leader_id]).get(leader_id)
-            if snap is None or not _recomputable(snap):
+        for snap in above_of.get(cycle_id, []):
+            leader_id = snap.id
+            if not _recomputable(snap):
                 continue
             if keeps_full and _has_the_full_share(rules, snap):
                 continue  # everyone below is still at least the threshold: same score
