@@ -112,9 +112,7 @@ def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -
         prev = row["row_hash"] = row_hash(prev, row)
         rows.append(row)
         seqs.append(seq)
-        if len(rows) >= chunk:
-            bulk.insert_rows(session, _AUDIT, rows, chunk)
-            rows = []
+    # ``entries`` are in memory already; the rows go in chunks of ``chunk``.
     bulk.insert_rows(session, _AUDIT, rows, chunk)
     session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=seq, last_hash=prev))
     return seqs

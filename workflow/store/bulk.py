@@ -120,7 +120,7 @@ def _execute(session: Session, key: Hashable, build: Callable[[], Any],
     plan = _plan(conn.dialect, key, tuple(rows[0]), build)
     # Rows with other keys than the first's (which SQLAlchemy would reject or drop)
     # take SQLAlchemy's path too, so that its error, not a silent loss, tells.
-    if plan is None or len(rows) == 1 or len(set(map(len, rows))) != 1:
+    if plan is None or len(set(map(len, rows))) != 1:
         result: Any = session.execute(build(), list(rows))
         return int(result.rowcount)
     params: list[Any]
