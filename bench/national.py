@@ -125,33 +125,44 @@ def _raw_rows(conn: Any, table: str, dialect: str, batch: int, after: int = 0
     cur.close()
 
 
+def _copy_raw(src: Any, dst: Any, dialect: str, tables: tuple[str, ...],
+              timed: tuple[str, ...], after: dict[str, int] | None = None
+              ) -> tuple[float, int]:
+    """Copy the rows of ``tables`` (those with an id above ``after[table]``) from the
+    raw connection ``src`` into ``dst`` with the driver's ``executemany``, in one
+    transaction that ends by moving the audit chain's head and committing. Returns
+    the seconds of the inserts into the ``timed`` tables and of the commit, and how
+    many rows those inserts wrote."""
+    mark = "%s" if dialect == "postgresql" else "?"
+    seconds, rows = 0.0, 0
+    cur = dst.cursor()
+    if dialect == "sqlite":
+        cur.execute("BEGIN IMMEDIATE")
+    for table in tables:
+        columns = [c[0] for c in _columns(src, table, dialect)]
+        sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+               f"({', '.join([mark] * len(columns))})")
+        for part in _raw_rows(src.driver_connection, table, dialect, 5000,
+                              (after or {}).get(table, 0)):
+            start = time.perf_counter()
+            cur.executemany(sql, part)
+            if table in timed:
+                seconds += time.perf_counter() - start
+                rows += len(part)
+    start = time.perf_counter()
+    cur.execute("UPDATE audithead SET last_seq = (SELECT max(seq) FROM auditevent)")
+    dst.commit()
+    return seconds + time.perf_counter() - start, rows
+
+
 def step_open_floor(url: str, source_url: str) -> dict[str, Any]:
     """Copy what `open` wrote into ``url`` (a clone of the database before opening) with
     the driver's own ``executemany``; only the inserts and the commit are timed."""
     target, source = Store(url), Store(source_url)
-    dialect = target.dialect
-    mark = "%s" if dialect == "postgresql" else "?"
     src = source.engine.raw_connection()
     dst = target.engine.raw_connection()
-    seconds, rows = 0.0, 0
     try:
-        cur = dst.cursor()
-        if dialect == "sqlite":
-            cur.execute("BEGIN IMMEDIATE")
-        for table in OPEN_TABLES:
-            columns = [c[0] for c in _columns(src, table, dialect)]
-            sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                   f"({', '.join([mark] * len(columns))})")
-            for part in _raw_rows(src.driver_connection, table, dialect, 5000):
-                start = time.perf_counter()
-                cur.executemany(sql, part)
-                if table in TIMED_TABLES:
-                    seconds += time.perf_counter() - start
-                    rows += len(part)
-        start = time.perf_counter()
-        cur.execute("UPDATE audithead SET last_seq = (SELECT max(seq) FROM auditevent)")
-        dst.commit()
-        seconds += time.perf_counter() - start
+        seconds, rows = _copy_raw(src, dst, target.dialect, OPEN_TABLES, TIMED_TABLES)
     finally:
         src.close()
         dst.close()
@@ -251,23 +262,8 @@ def step_sweep_floor(url: str, swept_url: str) -> dict[str, Any]:
             cur.execute(f"SELECT coalesce(max({_key(table)}), 0) FROM {table}")
             after[table] = int(cur.fetchone()[0])
         conn.commit()
-        inserts_seconds, inserted = 0.0, 0
-        if store.dialect == "sqlite":
-            cur.execute("BEGIN IMMEDIATE")
-        for table in SWEEP_INSERTS:
-            columns = [c[0] for c in _columns(source, table, store.dialect)]
-            sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                   f"({', '.join([mark] * len(columns))})")
-            for part in _raw_rows(source.driver_connection, table, store.dialect, 5000,
-                                  after[table]):
-                begin = time.perf_counter()
-                cur.executemany(sql, part)
-                inserts_seconds += time.perf_counter() - begin
-                inserted += len(part)
-        begin = time.perf_counter()
-        cur.execute("UPDATE audithead SET last_seq = (SELECT max(seq) FROM auditevent)")
-        conn.commit()
-        inserts_seconds += time.perf_counter() - begin
+        inserts_seconds, inserted = _copy_raw(source, conn, store.dialect, SWEEP_INSERTS,
+                                              SWEEP_INSERTS, after)
     finally:
         conn.close()
         source.close()

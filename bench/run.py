@@ -346,21 +346,37 @@ def run_module(module: str, *args: str) -> None:
     subprocess.run([sys.executable, "-m", module, *args], check=True)
 
 
+def _env_int(parser: argparse.ArgumentParser, name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value.replace("_", "").replace(",", ""))
+    except ValueError:
+        parser.error(f"{name}={value!r} is not a whole number")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", choices=["all", "national", "machine", "mail", "web"],
                         default="all")
-    parser.add_argument("--size", type=int, default=int(os.environ.get("BENCH_SIZE", "100000")))
+    parser.add_argument("--size", type=int, default=_env_int(parser, "BENCH_SIZE", 100_000))
     parser.add_argument("--backends", default=os.environ.get("BENCH_BACKENDS",
                                                              "sqlite,postgresql"))
     parser.add_argument("--web-submissions", type=int, default=2000,
                         help="self-assessments submitted through the web (0: skip)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--mail-limit", type=int,
-                        default=int(os.environ.get("BENCH_MAIL_LIMIT", "0")),
+                        default=_env_int(parser, "BENCH_MAIL_LIMIT", 0),
                         help="send only about this many of the queued messages (0: all; "
                         "the BENCH_LARGE run sends 100,000 unless this is set)")
     args = parser.parse_args()
+    backends = [b for b in args.backends.split(",") if b]
+    if unknown := sorted(set(backends) - {"sqlite", "postgresql"}):
+        parser.error(f"--backends: unknown {', '.join(unknown)} (sqlite, postgresql)")
+    if args.size < 1 or args.mail_limit < 0 or args.web_submissions < 0 or args.clients < 1:
+        parser.error("--size and --clients must be at least 1, --mail-limit and "
+                     "--web-submissions at least 0 (BENCH_SIZE, BENCH_MAIL_LIMIT likewise)")
     if args.suite in ("all", "machine"):
         run_module("bench.machine")
     if args.suite in ("all", "mail"):
@@ -369,7 +385,7 @@ def main() -> None:
         run_module("bench.web")
     if args.suite not in ("all", "national"):
         return
-    runs = [(b, args.size, args.mail_limit) for b in args.backends.split(",") if b]
+    runs = [(b, args.size, args.mail_limit) for b in backends]
     if os.environ.get("BENCH_LARGE") == "1":
         # Sending all of a million-person sweep's mail takes over an hour here; the
         # dispatcher's rate and memory show in the first 100,000.
