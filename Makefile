@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench migration diagram clean browser
+.PHONY: catalog demo test lint typecheck pytest bench migration diagram clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,14 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m workflow.catalog compile
 	touch $(STAMP)
+
+# The message catalogues (workflow/locale/*/LC_MESSAGES/*.po) compiled to .mo files;
+# `make catalog` after adding or changing messages (then translate the new ones).
+catalog: $(STAMP)
+	$(BIN)/python -m workflow.catalog update
+	$(BIN)/python -m workflow.catalog compile
 
 demo: $(STAMP)
 	$(BIN)/kpi demo

@@ -38,6 +38,7 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 
+from workflow import catalog
 from workflow.errors import DeliveryError
 
 LOCALES = ("vi", "en")
@@ -214,8 +215,9 @@ def _pick(value: Any, locale: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def environment(templates_dir: Path) -> Environment:
-    """One environment per templates folder: autoescape on for HTML, strict names."""
+def environment(templates_dir: Path, locale: str = "en") -> Environment:
+    """One environment per templates folder and locale (with that locale's catalogue):
+    autoescape on for HTML, strict names."""
     env = Environment(
         loader=FileSystemLoader(str(templates_dir / "email")),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False,
@@ -228,7 +230,7 @@ def environment(templates_dir: Path) -> Environment:
     )
     env.filters.update(when=_when, day=_day, short=_short, num=_num, label=_label,
                        one_line=one_line)
-    return env
+    return catalog.install(env, locale)
 
 
 # --- rendering ---------------------------------------------------------------------
@@ -273,7 +275,7 @@ def render(*, event: str, locale: str, timezone: str, recipient_name: str,
     ctx.update(event=event, locale=locale, timezone=timezone, base_url=base_url.rstrip("/"),
                recipient_name=one_line(recipient_name), recipient_id=recipient_id,
                breakdown=[_localised(line, locale) for line in ctx["breakdown"] or ()])
-    env = environment(templates_dir)
+    env = environment(templates_dir, locale)
     names = template_names(event, locale)
     try:
         subject = one_line(env.get_template(names["subject"]).render(ctx))

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from workflow import catalog
 from workflow.clock import utc_now
 from workflow.errors import KpiError
 from workflow.reports import charts
@@ -168,12 +169,13 @@ def _local(value: datetime | None, tz: str = "Asia/Ho_Chi_Minh") -> str:
 
 
 @cache
-def environment(templates_dir: Path) -> Environment:
+def environment(templates_dir: Path, locale: str = "en") -> Environment:
+    """The reports' environment in ``locale`` (its catalogue installed)."""
     env = Environment(loader=FileSystemLoader(templates_dir / "reports"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=_num, pct=_pct, local=_local)
-    return env
+    return catalog.install(env, locale)
 
 
 def _render(svc: Service, template: str, **context: Any) -> str:

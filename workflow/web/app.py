@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from workflow import catalog
 from workflow.clock import utc_now
 from workflow.errors import (
     ConfigError,
@@ -35,13 +36,14 @@ from workflow.web.security import SecurityHeaders, Signer
 MIN_SECRET_LENGTH = 16
 
 
-def _environment(svc: Service) -> jinja2.Environment:
+def _environments(svc: Service) -> dict[str, jinja2.Environment]:
+    """One environment per locale, each with that locale's catalogue installed."""
     folder = svc.settings.templates_dir / "web"
+    loader = jinja2.FileSystemLoader(str(folder))
     # Autoescape everything (every template is HTML); an unknown variable is an error.
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-        auto_reload=False)
+    return {locale: catalog.install(jinja2.Environment(
+        loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True, auto_reload=False), locale) for locale in catalog.LOCALES}
 
 
 def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
@@ -56,7 +58,7 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
                           "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
     https = svc.settings.base_url.startswith("https://")
     app = FastAPI(title="kpi-workflow", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.web = Web(svc=svc, clock=clock, env=_environment(svc), signer=Signer(secret),
+    app.state.web = Web(svc=svc, clock=clock, envs=_environments(svc), signer=Signer(secret),
                         secure_cookies=https, demo=demo)
     static = svc.settings.templates_dir / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

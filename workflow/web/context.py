@@ -59,7 +59,7 @@ class Web:
 
     svc: Service
     clock: Callable[[], datetime]
-    env: jinja2.Environment
+    envs: Mapping[str, jinja2.Environment]  # by locale, each with its catalogue
     signer: Signer
     secure_cookies: bool
     demo: DemoHooks | None = None
@@ -167,7 +167,7 @@ class Req:
                                 secure=self.web.secure_cookies, path="/")
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = self.web.env.get_template(template).render(**self.helpers(), **context)
+        html = self.web.envs[self.locale].get_template(template).render(**self.helpers(), **context)
         response = HTMLResponse(html, status_code=status)
         self._cookies(response)
         return response
