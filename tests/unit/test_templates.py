@@ -110,15 +110,16 @@ class _Tags(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
-def test_every_event_has_its_three_templates_in_both_languages() -> None:
+def test_every_event_has_one_set_of_three_templates_for_every_language() -> None:
     assert set(CONTEXTS) == set(EVENTS)
-    for locale in LOCALES:
-        for event in EVENTS:
-            for part in ("subject", "txt", "html"):
-                assert (TEMPLATES / "email" / locale / f"{event}.{part}.j2").is_file()
-    # No template without an event: a stray file would be a mail nobody sends.
-    names = {p.name.split(".")[0] for p in (TEMPLATES / "email" / "vi").glob("*.j2")}
-    assert names - set(EVENTS) == {"_layout", "_phrases"}
+    for event in EVENTS:
+        for part in ("subject", "txt", "html"):
+            assert (TEMPLATES / "email" / f"{event}.{part}.j2").is_file()
+    # No template without an event: a stray file would be a mail nobody sends; and no
+    # copy per locale: the words are in the catalogue.
+    names = {p.name.split(".")[0] for p in (TEMPLATES / "email").glob("*.j2")}
+    assert names - set(EVENTS) == {"_layout", "_macros"}
+    assert not [p for p in (TEMPLATES / "email").iterdir() if p.is_dir()]
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -205,13 +206,13 @@ def test_html_escapes_what_people_typed_and_text_keeps_it_as_typed() -> None:
 
 def test_an_undefined_name_in_a_template_is_an_error_not_an_empty_string(tmp_path: Path
                                                                          ) -> None:
-    (tmp_path / "email" / "en").mkdir(parents=True)
-    for name in ("_base.html.j2", "_base.txt.j2", "_macros.html.j2"):
+    (tmp_path / "email").mkdir(parents=True)
+    for name in ("_layout.html.j2", "_layout.txt.j2", "_macros.html.j2", "_macros.txt.j2"):
         (tmp_path / "email" / name).write_text(
             (TEMPLATES / "email" / name).read_text(encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "email" / "en" / "sign_in.subject.j2").write_text("[KPI] {{ typo_name }}")
-    (tmp_path / "email" / "en" / "sign_in.txt.j2").write_text("x")
-    (tmp_path / "email" / "en" / "sign_in.html.j2").write_text("x")
+    (tmp_path / "email" / "sign_in.subject.j2").write_text("[KPI] {{ typo_name }}")
+    (tmp_path / "email" / "sign_in.txt.j2").write_text("x")
+    (tmp_path / "email" / "sign_in.html.j2").write_text("x")
     with pytest.raises(RenderError, match="'typo_name' is undefined"):
         rendered("sign_in", "en", templates_dir=tmp_path)
 
@@ -246,11 +247,11 @@ def test_every_event_that_needs_a_fact_says_so() -> None:
 def test_autoescape_is_on_for_html_only() -> None:
     env = environment(TEMPLATES)
     assert env.from_string("{{ x }}").render(x="<b>") == "<b>"
-    html = env.get_template("en/sign_in.html.j2")
-    txt = env.get_template("en/sign_in.txt.j2")
+    html = env.get_template("sign_in.html.j2")
+    txt = env.get_template("sign_in.txt.j2")
     assert html.environment.autoescape is not False
-    assert callable(env.autoescape) and env.autoescape("en/sign_in.html.j2")
-    assert not env.autoescape("en/sign_in.txt.j2") and not env.autoescape("en/x.subject.j2")
+    assert callable(env.autoescape) and env.autoescape("sign_in.html.j2")
+    assert not env.autoescape("sign_in.txt.j2") and not env.autoescape("x.subject.j2")
     assert txt is not None
 
 
