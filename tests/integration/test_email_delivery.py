@@ -19,6 +19,13 @@ from notifications.dispatcher import send_due
 from notifications.render import EVENTS, local_time, render
 from notifications.testing import RecordingServer
 from tests.conftest import make_settings
+from tests.mail_words import (
+    english_words,
+    html_text,
+    internal_names,
+    vietnamese_letters,
+    without,
+)
 from tests.support import DATA, World, at
 from workflow import sample
 from workflow.domain import Trigger
@@ -265,3 +272,38 @@ def test_sent_rows_no_longer_hold_the_raw_token(driven: Service, smtp: Recording
     # Rows folded into a digest gave their tokens to it: none kept.
     folded = [r for r in after if r["status"] == "folded"]
     assert folded and all(not r["context"].get("action_url") for r in folded)
+
+
+def _supplied(row: dict[str, Any]) -> list[str]:
+    """What people and files put into a row: names, the cycle's name, reasons, labels."""
+    ctx = row["context"]
+    out = [row["recipient_name"]]
+    out += [str(ctx.get(k) or "") for k in ("reviewee_name", "assignee_name", "cycle_name",
+                                            "reason", "appeal_reasons", "decision_reason")]
+    labels = [ctx.get("class_label") or {}] + [line["label"] for line in
+                                                ctx.get("breakdown") or ()]
+    out += [text for label in labels for text in label.values()]
+    out += [str(i.get(k) or "") for i in ctx.get("items") or ()
+            for k in ("reviewee_name", "cycle_name")]
+    return out
+
+
+def test_every_row_the_engine_wrote_reads_in_one_language_with_no_internal_name(
+        driven: Service) -> None:
+    settings = driven.settings
+    rows = [r for r in outbox_rows(driven) if r["status"] != "folded"]
+    assert {r["event"] for r in rows} == set(EVENTS)
+    for row, locale in [(r, loc) for r in rows for loc in ("vi", "en")]:
+        out = render(event=row["event"], locale=locale, timezone=row["timezone"],
+                     recipient_name=row["recipient_name"], recipient_id=row["recipient_id"],
+                     context=row["context"], base_url=settings.base_url,
+                     templates_dir=settings.templates_dir)
+        what = f"{row['event']} #{row['id']} ({locale})"
+        for part, text in (("subject", out.subject), ("text", out.text),
+                           ("html", html_text(out.html))):
+            left = without(text, _supplied(row))
+            assert not internal_names(left), (what, part, internal_names(left))
+            if locale == "vi":
+                assert not english_words(left), (what, part, english_words(left), left)
+            else:
+                assert not vietnamese_letters(left), (what, part, left)

@@ -317,3 +317,44 @@ def test_bad_addresses_and_senders_are_refused() -> None:
         "first.last+kpi@sub.example.gov.vn"
     with pytest.raises(ConfigError, match=r"mail_from 'kpi-workflow' \(KPI_MAIL_FROM\)"):
         Sender.parse("kpi-workflow")
+
+
+@pytest.mark.parametrize(("count", "english", "vietnamese"), [
+    (1, "1 evaluation ready", "1 phiếu"), (2, "2 evaluations ready", "2 phiếu"),
+    (1000, "1000 evaluations ready", "1000 phiếu")])
+def test_a_count_takes_the_plural_form_of_each_language(count: int, english: str,
+                                                         vietnamese: str) -> None:
+    ctx = {"evaluations": count}
+    en = rendered("task_calibration", "en", context=ctx)
+    vi = rendered("task_calibration", "vi", context=ctx)
+    assert english in en.subject and vietnamese in vi.subject
+    waits = "waits" if count == 1 else "wait"
+    assert f"scored: {count} {waits} for your calibration." in en.text
+    assert f"đã được chấm điểm: {count} phiếu đang chờ Anh/Chị rà soát." in vi.text
+    reminder = rendered("reminder", "en", context={"state": "calibration", **ctx})
+    noun = "evaluation waits" if count == 1 else "evaluations wait"
+    assert f"{count} {noun} for it." in reminder.text
+    assert f"Có {count} phiếu đang chờ." in rendered(
+        "reminder", "vi", context={"state": "calibration", **ctx}).text
+
+
+def test_the_digest_counts_in_both_languages() -> None:
+    one = {"also_waiting": 1, "overdue_count": 0,
+           "items": CONTEXTS["digest"]["items"][:1]}
+    en = rendered("digest", "en", context=one)
+    assert en.subject == "[KPI] Your daily summary, Wednesday 6 May 2026: 1 evaluation to score"
+    assert "1 other evaluation you were told about earlier still waits" in en.text
+    assert ">1 evaluation</div>" in en.html  # the preheader
+    two = rendered("digest", "en")
+    assert "2 other evaluations you were told about earlier still wait for" in two.text
+    assert "news on" not in two.subject and "1 evaluation to score, 1 overdue" in two.subject
+    vi = rendered("digest", "vi")
+    assert vi.subject == "[KPI] Tổng hợp việc trong ngày Thứ Tư 06/05/2026: " \
+                         "1 phiếu cần chấm điểm, 1 phiếu quá hạn"
+    assert "Ngoài ra, 2 phiếu khác đã được báo trước đây vẫn đang chờ" in vi.text
+    only_news = {"items": CONTEXTS["digest"]["items"][1:], "overdue_count": 0,
+                 "also_waiting": 0}
+    assert rendered("digest", "en", context=only_news).subject.endswith(
+        ": news on 1 evaluation")
+    assert rendered("digest", "vi", context=only_news).subject.endswith(
+        ": thông tin về 1 phiếu đánh giá")
