@@ -84,7 +84,7 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "finalised": ("cycle_name", "score", "class_label"),
     "cancelled": ("cycle_name", "reviewee_name"),
     "reopened": ("cycle_name",),
-    "extension_granted": ("cycle_name", "due_at", "old_due_at"),
+    "extension_granted": ("cycle_name", "state", "due_at", "old_due_at"),
     "digest": ("items", "digest_at"),
     "sign_in": ("action_url", "expires_at"),
 }
@@ -305,6 +305,12 @@ def render(*, event: str, locale: str, timezone: str, recipient_name: str,
         raise RenderError(outbox_id, event, locale, f"template {exc.name} is missing") from None
     except TemplateError as exc:
         raise RenderError(outbox_id, event, locale, f"{type(exc).__name__}: {exc}") from None
+    except (KeyError, ValueError, TypeError) as exc:
+        # A catalogue text whose placeholders do not match what the template gives it
+        # (a translation's typo): the same row would fail again, so it is a dead letter.
+        raise RenderError(outbox_id, event, locale,
+                          f"a catalogue text could not be filled in: {type(exc).__name__}: "
+                          f"{exc}") from None
     if not subject:
         raise RenderError(outbox_id, event, locale, "the subject came out empty")
     return Rendered(subject, text, html)

@@ -358,3 +358,38 @@ def test_the_digest_counts_in_both_languages() -> None:
         ": news on 1 evaluation")
     assert rendered("digest", "vi", context=only_news).subject.endswith(
         ": thông tin về 1 phiếu đánh giá")
+
+
+def test_every_translation_uses_only_the_placeholders_of_its_message() -> None:
+    from workflow import catalog
+    placeholder = re.compile(r"%\((\w+)\)s")
+    for locale in LOCALES:
+        po = catalog.LOCALE_DIR / locale / "LC_MESSAGES" / "email.po"
+        for message in catalog.read_catalog(po):
+            if not message.id:
+                continue
+            ids = [message.id] if isinstance(message.id, str) else list(message.id)
+            strings = [message.string] if isinstance(message.string, str) else \
+                list(message.string)
+            given = {name for text in ids for name in placeholder.findall(text)}
+            for text in strings:
+                assert set(placeholder.findall(text)) <= given, (locale, message.id, text)
+                # A lone % would break new-style formatting of every value.
+                assert "%" not in placeholder.sub("", text).replace("%%", ""), text
+
+
+def test_a_text_that_cannot_be_filled_in_is_a_render_error_not_a_crash(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifications import phrases
+    monkeypatch.setitem(phrases.TASKS, "supervisor_scoring", "scoring %(nobody)s")
+    with pytest.raises(RenderError, match="could not be filled in: KeyError"):
+        rendered("reminder", "en", outbox_id=9)
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_vietnamese_mail_says_kien_nghi_and_anh_chi_as_the_glossary_does(event: str) -> None:
+    for recipient_id in ("H1", "SNV012"):
+        out = rendered(event, "vi", recipient_id=recipient_id)
+        whole = (out.subject + out.text + out.html).lower()
+        assert "khiếu nại" not in whole and not re.search(r"\bbạn\b", whole)
+        assert "anh/chị" in whole
