@@ -4,8 +4,9 @@ internal names in it: used by the unit and integration tests of the emails."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from html.parser import HTMLParser
+from typing import Any
 
 # Words of English sentences that no Vietnamese sentence of ours uses (short
 # Vietnamese syllables without diacritics, like "do" or "cho", are not in the list).
@@ -74,3 +75,19 @@ def internal_names(text: str) -> list[str]:
 def vietnamese_letters(text: str) -> list[str]:
     """Letters of Vietnamese (or any non-English) text found in an English text."""
     return [c for c in text if c.isalpha() and ord(c) > 127]
+
+
+def supplied(row: Mapping[str, Any]) -> list[str]:
+    """What people and files put into an outbox row: names, the cycle's name, reasons,
+    labels (both languages): to take out before looking at the system's words."""
+    ctx = row["context"]
+    out = [row["recipient_name"]]
+    out += [str(ctx.get(k) or "") for k in ("reviewee_name", "assignee_name", "cycle_name",
+                                            "reason", "appeal_reasons", "decision_reason")]
+    labels = [ctx.get("class_label") or {}] + [line["label"] for line in
+                                                ctx.get("breakdown") or ()]
+    out += [text for label in labels for text in label.values()]
+    out += [str(i.get(k) or "") for i in ctx.get("items") or ()
+            for k in ("reviewee_name", "cycle_name")]
+    return out
+

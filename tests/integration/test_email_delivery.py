@@ -23,6 +23,7 @@ from tests.mail_words import (
     english_words,
     html_text,
     internal_names,
+    supplied,
     vietnamese_letters,
     without,
 )
@@ -274,20 +275,6 @@ def test_sent_rows_no_longer_hold_the_raw_token(driven: Service, smtp: Recording
     assert folded and all(not r["context"].get("action_url") for r in folded)
 
 
-def _supplied(row: dict[str, Any]) -> list[str]:
-    """What people and files put into a row: names, the cycle's name, reasons, labels."""
-    ctx = row["context"]
-    out = [row["recipient_name"]]
-    out += [str(ctx.get(k) or "") for k in ("reviewee_name", "assignee_name", "cycle_name",
-                                            "reason", "appeal_reasons", "decision_reason")]
-    labels = [ctx.get("class_label") or {}] + [line["label"] for line in
-                                                ctx.get("breakdown") or ()]
-    out += [text for label in labels for text in label.values()]
-    out += [str(i.get(k) or "") for i in ctx.get("items") or ()
-            for k in ("reviewee_name", "cycle_name")]
-    return out
-
-
 def test_every_row_the_engine_wrote_reads_in_one_language_with_no_internal_name(
         driven: Service) -> None:
     settings = driven.settings
@@ -301,7 +288,7 @@ def test_every_row_the_engine_wrote_reads_in_one_language_with_no_internal_name(
         what = f"{row['event']} #{row['id']} ({locale})"
         for part, text in (("subject", out.subject), ("text", out.text),
                            ("html", html_text(out.html))):
-            left = without(text, _supplied(row))
+            left = without(text, supplied(row))
             assert not internal_names(left), (what, part, internal_names(left))
             if locale == "vi":
                 assert not english_words(left), (what, part, english_words(left), left)
