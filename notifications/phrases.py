@@ -21,6 +21,8 @@ from workflow.domain import State
 
 # What the recipient is asked to do in each state; %(name)s is the reviewee.
 TASKS: Mapping[str, str] = {
+    # L10N: a task inside a sentence ("Reminder: %(task)s, due ..."); %(name)s is the
+    # reviewee. Vietnamese: "việc ..." so that it reads as a noun phrase.
     State.SELF_ASSESSMENT: N_("your self-assessment"),
     State.PEER_INPUT: N_("your input on %(name)s's work"),
     State.SUPERVISOR_SCORING: N_("scoring %(name)s"),
@@ -41,6 +43,7 @@ ACTIONS: Mapping[str, str] = {
 
 # The glossary's name of each step, as people read it (never the state's id).
 PHASES: Mapping[str, str] = {
+    # L10N: the glossary's names of the steps (workflow/locale/glossary.md).
     State.SELF_ASSESSMENT: N_("Self-assessment"),
     State.PEER_INPUT: N_("Peer input"),
     State.SUPERVISOR_SCORING: N_("Supervisor scoring"),
