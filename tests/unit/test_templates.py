@@ -189,7 +189,7 @@ def test_the_result_states_score_class_breakdown_and_the_right_to_appeal_by_a_da
     assert re.search(r"quyền kiến nghị, nêu rõ lý do, đến hết\n\s+17:00, Thứ Năm 07/05/2026",
                      vi.text)
     en = rendered("result", "en")
-    assert "Score: 83.50 / 100" in en.text and "Class: Well completed" in en.text
+    assert "Total score: 83.50 / 100" in en.text and "Class: Well completed" in en.text
     assert re.search(r"you may appeal, giving your reasons, until\n\s+17:00, Thursday 7 May",
                      en.text)
     assert "Appeal until" in en.html and "17:00, Thursday 7 May 2026" in en.html
@@ -393,3 +393,21 @@ def test_vietnamese_mail_says_kien_nghi_and_anh_chi_as_the_glossary_does(event: 
         whole = (out.subject + out.text + out.html).lower()
         assert "khiếu nại" not in whole and not re.search(r"\bbạn\b", whole)
         assert "anh/chị" in whole
+
+
+def test_an_email_message_means_the_same_in_every_catalogue_file_of_its_locale() -> None:
+    # The files of a locale are merged into one catalogue, the last file winning: a
+    # message id the web uses as a verb ("Score": "Chấm điểm") and a mail as a noun
+    # would silently change the mail. An email text must not be given another meaning.
+    from workflow import catalog
+    for locale in LOCALES:
+        files = catalog.po_files(locale)
+        email = [p for p in files if p.stem == "email"]
+        assert email, f"{locale}: no email.po"
+        ours = {m.id if isinstance(m.id, str) else m.id[0]: m.string
+                for m in catalog.read_catalog(email[0]) if m.id}
+        for other in (p for p in files if p.stem != "email"):
+            for message in catalog.read_catalog(other):
+                key = message.id if isinstance(message.id, str) else (message.id or ("",))[0]
+                if key in ours:
+                    assert message.string == ours[key], (locale, other.name, key)
