@@ -45,7 +45,7 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 
-from notifications.phrases import Phrases, known_state
+from notifications.phrases import Phrases, gettext_globals, known_state
 from workflow import catalog
 from workflow.errors import DeliveryError
 
@@ -242,7 +242,9 @@ def environment(templates_dir: Path, locale: str = "en") -> Environment:
     env.filters.update(when=_when, day=_day, short=_short, num=_num, label=_label,
                        one_line=one_line)
     env.globals.update(Phrases(locale).globals())
-    return catalog.install(env, locale)
+    catalog.install(env, locale)  # the i18n extension: {% trans %} blocks, extraction
+    env.globals.update(gettext_globals(locale))
+    return env
 
 
 # --- rendering ---------------------------------------------------------------------

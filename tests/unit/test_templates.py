@@ -411,3 +411,16 @@ def test_an_email_message_means_the_same_in_every_catalogue_file_of_its_locale()
                 key = message.id if isinstance(message.id, str) else (message.id or ("",))[0]
                 if key in ours:
                     assert message.string == ours[key], (locale, other.name, key)
+
+
+def test_the_email_catalogue_escapes_values_in_html_and_keeps_them_in_text() -> None:
+    env = environment(TEMPLATES, "vi")
+    source = ('{{ _("Dear %(name)s,", name=n) }}|{% trans name=n %}Dear {{ name }},'
+              '{% endtrans %}|{{ ngettext("%(num)s evaluation", "%(num)s evaluations", 2) }}')
+    html = env.from_string("{% autoescape true %}" + source + "{% endautoescape %}")
+    text = env.from_string(source)
+    evil = "<b>%(name)s</b>"
+    assert html.render(n=evil) == ("Kính gửi &lt;b&gt;%(name)s&lt;/b&gt;,|"
+                                   "Kính gửi &lt;b&gt;%(name)s&lt;/b&gt;,|2 phiếu đánh giá")
+    assert text.render(n=evil) == "Kính gửi <b>%(name)s</b>,|Kính gửi <b>%(name)s</b>,|" \
+                                  "2 phiếu đánh giá"
