@@ -207,6 +207,20 @@ def enter_phase(ev: EvaluationLike, dest: State, entered_at: datetime, now: date
     return values, window, phase_timers(rules, ev.id, window, who, people)
 
 
+def opening(ev: EvaluationLike, now: datetime, people: People) -> Effects:
+    """The first phase of an evaluation created at ``now`` in its first state: the
+    phase's dates and rows, and its task email at the instant the phase opens."""
+    state = ev.state
+    values, window, timers = enter_phase(ev, state, now, now, people, ev.row)
+    row = {**ev.row, **values}
+    out = Effects(state, state, values, timers=timers, window=window)
+    for notice in SPECS[state].on_enter:
+        to = reachable(people, recipients(ev, notice.to, ev.view.admins, now, row))
+        if to:
+            out.sends.append(Send(notice.event, to, row["phase_opens_at"]))
+    return out
+
+
 def transition(ev: EvaluationLike, trigger: Trigger, actor_id: str, *, now: datetime,
                people: People, entered_at: datetime | None = None,
                values: Mapping[str, Any] | None = None) -> Effects:

@@ -40,7 +40,7 @@ from sqlmodel import Session
 from workflow.calendar import zone
 from workflow.domain import Role, State, Trigger
 from workflow.effects import core as effects
-from workflow.effects.rows import phase_timers, superseded_reminders
+from workflow.effects.rows import superseded_reminders
 from workflow.errors import WorkflowError
 from workflow.permissions import SYSTEM_ACTOR, EvaluationView
 from workflow.service.core import PersonInfo, Service, Snapshot, load_people
@@ -49,7 +49,7 @@ from workflow.service.notices import DIGEST_EVENT, DIGEST_SETTLE, digest_hold, s
 from workflow.service.rules import CycleRules
 from workflow.states import SPECS
 from workflow.states.appeal_window import appeal_reviewer
-from workflow.timing import PhaseWindow, phase_window
+from workflow.timing import PhaseWindow
 
 
 @dataclass(frozen=True)
@@ -203,28 +203,26 @@ def _open(rules: CycleRules, planned: PlannedEvaluation, number: int,
     """The evaluation as `kpi cycle open` writes it: in self_assessment, peers asked."""
     member = planned.member
     state = State.SELF_ASSESSMENT
-    window = phase_window(rules.config, rules.calendar, state, opened_at)
     row: dict[str, Any] = {
         "id": number, "cycle_id": rules.cycle_id, "reviewee_id": member.id,
         "supervisor_id": planned.supervisor_id, "appeal_reviewer_id": None,
         "scored_by": None, "state": state.value, "version": 1,
-        "phase_entered_at": opened_at, "phase_opens_at": window.opens_at,
-        "due_at": window.due_at, "escalation_level": 0,
+        "phase_entered_at": opened_at, "phase_opens_at": opened_at, "due_at": None,
+        "escalation_level": 0,
     }
     assignments = [{"id": i, "role": Role.PEER.value, "person_id": peer, "status": "pending"}
                    for i, peer in enumerate(planned.peers)]
     view = EvaluationView(id=number, reviewee_id=member.id,
                           supervisor_id=planned.supervisor_id, calibrator_id=calibrator_id,
                           peers=dict.fromkeys(planned.peers, "pending"), admins=admins)
-    walk = _Walk(Snapshot(row, rules, view, assignments), [], [], [window], digest_at,
-                 [(opened_at, state)])
-    snap = walk.snap
-    for notice in SPECS[state].on_enter:
-        to = effects.recipients(snap, notice.to, admins, window.opens_at, row)
-        _emit(rules, walk, effects.Send(notice.event, effects.reachable(people, to),
-                                        window.opens_at), people)
-    for timer in phase_timers(rules, snap.id, window, effects.waiting_on(snap, opened_at),
-                              people):
+    snap = Snapshot(row, rules, view, assignments)
+    fx = effects.opening(snap, opened_at, people)
+    assert fx.window is not None  # the first phase has a deadline
+    snap.row = {**row, **fx.values}
+    walk = _Walk(snap, [], [], [fx.window], digest_at, [(opened_at, state)])
+    for send in fx.sends:
+        _emit(rules, walk, send, people)
+    for timer in fx.timers:
         _push(walk, timer, seq)
     return walk
 
