@@ -204,3 +204,28 @@ def test_inactive_people_get_no_email_but_the_step_names_them() -> None:
     people = {**PEOPLE, "H1": Person("GONE")}
     step = effects.escalation(ev, 0, people)
     assert step is not None and (step.targets, step.told) == (("GONE",), ())
+
+
+def test_a_calibration_pools_rows_remind_then_climb_above_the_calibrator() -> None:
+    rules, due = Rules(), at("2026-05-20 17:00")
+    people = {**PEOPLE, "H1": Person("D1", "Asia/Tokyo")}  # H1 calibrates this pool
+    reminder = timer_row(None, State.CALIBRATION, TimerKind.REMINDER, at("2026-05-19 08:00"),
+                         0, "H1", "t-2026-04")
+    sent = effects.due_pool_timer(rules, reminder, at("2026-05-19 08:00"), calibrator_id="H1",
+                                  due=due, people=people, admins=["A1"])
+    assert [(s.event, s.to) for s in sent.sends] == [("reminder", ("H1",))]
+    late = effects.due_pool_timer(rules, reminder, due, calibrator_id="H1", due=due,
+                                  people=people, admins=["A1"])
+    assert late.status is TimerStatus.SKIPPED
+    overdue = effects.due_pool_timer(rules, timer_row(None, State.CALIBRATION, TimerKind.DUE,
+                                                      due, cycle_id="t-2026-04"),
+                                     due, calibrator_id="H1", due=due, people=people,
+                                     admins=["A1"])
+    # The next overdue notice: the next working day at 08:00 on the calibrator's clock.
+    assert [(t["recipient_id"], t["cycle_id"], t["fire_at"]) for t in overdue.timers] == [
+        ("H1", "t-2026-04", at("2026-05-21 06:00"))]
+    step = effects.due_pool_timer(rules, timer_row(None, State.CALIBRATION,
+                                                   TimerKind.ESCALATION, due, 0),
+                                  due, calibrator_id="H1", due=due, people=people,
+                                  admins=["A1"]).escalation
+    assert step is not None and (step.told, step.role) == (("D1",), None)

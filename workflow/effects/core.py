@@ -24,7 +24,7 @@ from typing import Any
 from workflow import machine, permissions
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import OPEN_STATES, Role, State, TimerKind, TimerStatus, Trigger
-from workflow.effects.ports import EvaluationLike, People
+from workflow.effects.ports import EvaluationLike, People, RulesLike
 from workflow.effects.rows import (
     assignee_of,
     escalation_role,
@@ -320,6 +320,38 @@ def due_timer(ev: EvaluationLike, timer: Mapping[str, Any], now: datetime, peopl
     return TimerEffects(
         TimerStatus.DONE, fired=True, sends=_sends("overdue", people, who, now),
         timers=tuple(overdue_rows(ev.rules, ev.id, window_of(ev), who, people, repeat, now)))
+
+
+def due_pool_timer(rules: RulesLike, timer: Mapping[str, Any], now: datetime, *,
+                   calibrator_id: str, due: datetime | None, people: People,
+                   admins: Iterable[str], superseded: bool = False) -> TimerEffects:
+    """What a due row of a calibration pool (a row of the cycle) does, the pool being
+    complete and not approved (the caller cancels the row otherwise).
+
+    ``due``: the pool's deadline (the earliest of its evaluations'); ``people`` holds
+    the calibrator and whom the ladder may climb to.
+    """
+    kind = TimerKind(timer["kind"])
+    window = PhaseWindow(State.CALIBRATION, timer["fire_at"], due or timer["fire_at"])
+    if kind is TimerKind.REMINDER:
+        if (due is not None and now >= due) or superseded:
+            return TimerEffects(TimerStatus.SKIPPED, fired=False)
+        return TimerEffects(TimerStatus.DONE, fired=True,
+                            sends=_sends("reminder", people, [calibrator_id], now))
+    if kind in (TimerKind.DUE, TimerKind.OVERDUE):
+        repeat = 1 if kind is TimerKind.DUE else timer["seq"] + 1
+        return TimerEffects(
+            TimerStatus.DONE, fired=True, sends=_sends("overdue", people, [calibrator_id], now),
+            timers=tuple(overdue_rows(rules, None, window, [calibrator_id], people, repeat,
+                                      now, rules.cycle_id)))
+    ladder = rules.config.escalation
+    if timer["seq"] >= len(ladder):
+        return TimerEffects(TimerStatus.DONE, fired=False)  # a step past the ladder's end
+    step = ladder[timer["seq"]]
+    targets, _ = escalation_targets(rules.config, step, calibrator_id, people, admins)
+    return TimerEffects(TimerStatus.DONE, fired=True, escalation=Escalation(
+        timer["seq"] + 1, step.to, calibrator_id, tuple(targets), reachable(people, targets),
+        None, ()))
 
 
 def _sends(event: str, people: People, who: Iterable[str], at: datetime) -> tuple[Send, ...]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlmodel import Session
 
-from workflow.domain import Role, State, TimerKind, TimerStatus
+from workflow.domain import Role, State, TimerStatus
 from workflow.effects import core as effects
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.service import pool
@@ -55,7 +55,7 @@ from workflow.service.core import (
     load_snapshots,
 )
 from workflow.service.notices import STATE_ACTIONS, Mail, make_mail
-from workflow.service.timers import escalation_targets, overdue_rows, superseded_reminders
+from workflow.service.timers import superseded_reminders
 from workflow.service.transition import (
     DEADLINE,
     Change,
@@ -66,7 +66,6 @@ from workflow.service.transition import (
 )
 from workflow.store import audit, bulk
 from workflow.store.tables import Cycle
-from workflow.timing import PhaseWindow
 
 log = logging.getLogger("kpi.sweep")
 
@@ -220,6 +219,7 @@ def _pool_round(svc: Service, session: Session, now: datetime, batch: int,
 
 def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: datetime,
                work: _Round, entries: list[audit.AuditEntry], report: SweepReport) -> None:
+    """Apply one due row of a calibration pool as the effects core decides."""
     cycle = session.get(Cycle, timer["cycle_id"])
     before, waiting = pool.counts(session, timer["cycle_id"])
     if cycle is None or not cycle.calibrator_id or before or not waiting:
@@ -230,56 +230,53 @@ def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: da
     due = session.execute(select(func.min(EVALUATION.c.due_at)).where(
         EVALUATION.c.cycle_id == cycle.id,
         EVALUATION.c.state == State.CALIBRATION.value)).scalar_one()
-    kind = TimerKind(timer["kind"])
-    people = load_people(session, [cycle.calibrator_id])
-    calibrator = people.get(cycle.calibrator_id)
+    calibrator_id = cycle.calibrator_id
+    admins = svc.admins(rules)
+    people = load_people(session, [calibrator_id, *admins])
+    calibrator = people.get(calibrator_id)
+    # Whom the ladder may climb to: the calibrator's supervisor, or the named evaluator.
+    people.update(load_people(session, [calibrator.supervisor_id if calibrator else None,
+                                        rules.config.evaluators.get(calibrator_id)]))
+    fx = effects.due_pool_timer(rules, timer, now, calibrator_id=calibrator_id, due=due,
+                                people=people, admins=admins,
+                                superseded=timer["id"] in work.superseded)
+    _mark(work, timer, fx.status, now)
+    if fx.status is not TimerStatus.DONE:
+        report.skipped += 1
+        return
     context = {"cycle_id": cycle.id, "cycle_name": rules.config.name,
                "state": State.CALIBRATION.value, "evaluations": waiting,
                "due_at": due.isoformat() if due else None, "cycle_timezone": rules.tz_name,
-               "timer_kind": kind.value, "timer_seq": timer["seq"]}
-    window = PhaseWindow(State.CALIBRATION, timer["fire_at"], due or timer["fire_at"])
+               "timer_kind": timer["kind"], "timer_seq": timer["seq"]}
 
-    def send(event: str, person: PersonInfo | None, extra: Mapping[str, Any] | None = None,
+    def send(event: str, to: Sequence[str], extra: Mapping[str, Any] | None = None,
              link: bool = True) -> None:
-        if person is None:
-            return
-        work.mail.extend(make_mail(
-            svc, event=event, person=person, dedupe_key=f"ct:{timer['id']}:{event}:{person.id}",
-            context={**context, **(extra or {})}, now=now, evaluation_id=None,
-            link=STATE_ACTIONS[State.CALIBRATION] if link else None,
-            link_expires_at=due, cycle_tz=rules.tz_name))
+        for person_id in to:
+            work.mail.extend(make_mail(
+                svc, event=event, person=people[person_id],
+                dedupe_key=f"ct:{timer['id']}:{event}:{person_id}",
+                context={**context, **(extra or {})}, now=now, evaluation_id=None,
+                link=STATE_ACTIONS[State.CALIBRATION] if link else None,
+                link_expires_at=due, cycle_tz=rules.tz_name))
 
-    if kind is TimerKind.REMINDER:
-        if (due is not None and now >= due) or timer["id"] in work.superseded:
-            _mark(work, timer, TimerStatus.SKIPPED, now)
-            report.skipped += 1
-            return
-        send("reminder", calibrator)
-    elif kind in (TimerKind.DUE, TimerKind.OVERDUE):
-        send("overdue", calibrator)
-        repeat = 1 if kind is TimerKind.DUE else timer["seq"] + 1
-        work.new_timers += overdue_rows(rules, None, window, [cycle.calibrator_id],
-                                        {cycle.calibrator_id: calibrator} if calibrator else {},
-                                        repeat, now, cycle.id)
-    elif kind is TimerKind.ESCALATION and timer["seq"] < len(rules.config.escalation):
-        step = rules.config.escalation[timer["seq"]]
-        calibrators = {cycle.calibrator_id: calibrator} if calibrator else {}
-        targets, _ = escalation_targets(rules.config, step, cycle.calibrator_id, calibrators,
-                                        svc.admins(rules))
-        level = timer["seq"] + 1
-        for person in load_people(session, targets).values():
-            send("escalation", person, {"escalation_level": level, "escalated_to": step.to,
-                                        "assignee_name": calibrator.full_name
-                                        if calibrator else cycle.calibrator_id}, link=False)
+    for notice in fx.sends:
+        send(notice.event, notice.to)
+    work.new_timers += fx.timers
+    step = fx.escalation
+    if step is not None:
+        send("escalation", step.told, {"escalation_level": step.level, "escalated_to": step.to,
+                                       "assignee_name": calibrator.full_name
+                                       if calibrator else calibrator_id}, link=False)
+        targets = list(step.targets)
         entries.append(audit.AuditEntry(
             actor_id=SYSTEM_ACTOR, role=Role.SYSTEM.value, at=now, trigger="escalate",
             cycle_id=cycle.id, from_state=State.CALIBRATION.value,
             to_state=State.CALIBRATION.value,
-            reason=f"calibration pool, step {level}: to {', '.join(targets) or 'nobody'}",
-            payload={"step": level, "to": targets}))
+            reason=f"calibration pool, step {step.level}: to {', '.join(targets) or 'nobody'}",
+            payload={"step": step.level, "to": targets}))
         report.escalations += 1
-    _mark(work, timer, TimerStatus.DONE, now)
-    report.fired[kind.value] += 1
+    if fx.fired:
+        report.fired[timer["kind"]] += 1
 
 
 def _people_for(session: Session, snaps: Any) -> dict[str, PersonInfo]:
