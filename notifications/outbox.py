@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import bindparam, case, or_, select, update
 
 from workflow.service.core import Service
-from workflow.service.notices import OUTBOX, scrub_links
+from workflow.service.notices import scrub_links
+from workflow.store.tables import OUTBOX
 
 
 class RowStatus(StrEnum):

@@ -22,14 +22,15 @@ from workflow import sample
 from workflow.domain import State, Trigger
 from workflow.errors import KpiError
 from workflow.service import calibration
-from workflow.service.core import EVALUATION, Service, load_snapshot
+from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import verify_audit
 from workflow.service.scoring_inputs import framework_of
 from workflow.service.setup import init_database
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX, fire
+from workflow.service.transition import fire
+from workflow.store.tables import EVALUATION, OUTBOX
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SAMPLE_CYCLE = "snv-2026-04"

@@ -19,7 +19,7 @@ from tests.support import World
 from tests.web_support import Clock
 from workflow.domain import State
 from workflow.service import calibration
-from workflow.service.core import PERSON
+from workflow.store.tables import PERSON
 
 pytestmark = pytest.mark.browser
 

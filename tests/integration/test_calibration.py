@@ -18,17 +18,15 @@ from tests.support import CONFIG, DATA, World, at, sample_world, small_world
 from workflow.domain import State, Trigger
 from workflow.errors import CalibrationError, ConfigFileError, NotPermitted
 from workflow.service import calibration, records
-from workflow.service.core import EVALUATION, Service
+from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.store.db import Store
-from workflow.store.tables import AuditEvent, CalibrationApproval
+from workflow.store.tables import APPROVAL, AUDIT, EVALUATION
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-APPROVAL = CalibrationApproval.__table__  # type: ignore[attr-defined]
 LEADERS = ("SNV001", "SNV002", "SNV003")
 
 

@@ -29,11 +29,9 @@ from workflow.service.cycles import open_cycle
 from workflow.service.notices import fold_digests, message_id
 from workflow.service.org import import_org
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
 from workflow.store.db import Store
-from workflow.store.tables import Person
+from workflow.store.tables import OUTBOX, PERSON
 
-PERSON = Person.__table__  # type: ignore[attr-defined]
 PARIS = "Europe/Paris"
 
 

@@ -20,13 +20,10 @@ from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
-from workflow.store.tables import AuditEvent, OverrideFact
+from workflow.store.tables import AUDIT, OUTBOX, OVERRIDE
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
 SCORING_AT = "2026-05-13 10:00"
 
 

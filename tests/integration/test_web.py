@@ -15,7 +15,7 @@ from workflow.scoring import shown
 from workflow.service import calibration, drafts, pages
 from workflow.service.core import Service
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
+from workflow.store.tables import OUTBOX
 from workflow.web.security import SESSION_COOKIE
 
 
@@ -224,7 +224,7 @@ def test_peer_input_is_anonymous_to_the_supervisor(web: WebWorld) -> None:
     text = text_of(page.text)
     assert "ý kiến của 0" in text and "ý kiến của 1" in text
     with web.svc.store.read() as s:
-        from workflow.service.core import PERSON
+        from workflow.store.tables import PERSON
 
         names = dict(s.execute(select(PERSON.c.id, PERSON.c.full_name)).all())
     for peer in peers:

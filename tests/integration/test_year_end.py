@@ -21,10 +21,8 @@ from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
 from workflow.service.year_end import import_periods
-from workflow.store.tables import AuditEvent, ImportedPeriod
+from workflow.store.tables import AUDIT, IMPORTED
 
-IMPORTED = ImportedPeriod.__table__  # type: ignore[attr-defined]
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 SMALL = (DATA / "small_cycle.yaml").read_text(encoding="utf-8")
 MONTHS = {  # cycle: (period, self-assessment opens, all scored by, scoring time)
     "t-2026-01": ("{kind: month, start: 2026-01-01, end: 2026-01-31}", "2026-02-02 08:00",

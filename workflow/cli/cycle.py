@@ -14,12 +14,13 @@ from workflow.calendar import zone
 from workflow.cli.main import Context, main, parse_now, pass_context
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State
-from workflow.service.core import EVALUATION, PersonInfo, load_people
+from workflow.service.core import PersonInfo, load_people
 from workflow.service.cycles import load_for_open, open_cycle
 from workflow.service.notices import DIGEST_EVENT
 from workflow.service.rules import CycleRules
 from workflow.service.simulate import Simulation, simulate_cycle
 from workflow.service.sweep import tick
+from workflow.store.tables import EVALUATION
 from workflow.timing import phase_window
 
 

@@ -28,14 +28,17 @@ from workflow.errors import (
 )
 from workflow.scoring.quota import PoolMember, PoolMeter, breaking_members, meters
 from workflow.service import pool
-from workflow.service.core import EVALUATION, Service, load_people, load_snapshots
+from workflow.service.core import Service, load_people, load_snapshots
 from workflow.service.rules import CycleRules
 from workflow.service.transition import REASON_LIMIT, Change, plan, write
 from workflow.store import audit
-from workflow.store.tables import CalibrationApproval, CalibrationMove, Cycle
+from workflow.store.tables import (
+    APPROVAL,
+    EVALUATION,
+    MOVE,
+    Cycle,
+)
 
-MOVE = CalibrationMove.__table__  # type: ignore[attr-defined]
-APPROVAL = CalibrationApproval.__table__  # type: ignore[attr-defined]
 BEFORE_CALIBRATION = pool.BEFORE_CALIBRATION
 
 

@@ -28,7 +28,7 @@ from workflow.domain import Role, State
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.scoring import ScoreNotComputable, shown
 from workflow.scoring.model import CriterionKind
-from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshots
+from workflow.service.core import Service, Snapshot, load_people, load_snapshots
 from workflow.service.notices import notices_for
 from workflow.service.scoring_inputs import (
     SCORED_STATES,
@@ -39,6 +39,7 @@ from workflow.service.scoring_inputs import (
 )
 from workflow.states import Notice
 from workflow.store import audit
+from workflow.store.tables import EVALUATION
 
 CLASS_COLUMNS = frozenset({"score_class", "final_class"})
 MAX_DEPTH = 64  # a supervisor tree deeper than this is a loop in the data

@@ -25,13 +25,10 @@ from sqlmodel import Session
 
 from workflow.calendar import WorkingCalendar, zone
 from workflow.domain import Role, State
-from workflow.service.core import EVALUATION, PersonInfo, Service, Snapshot
+from workflow.service.core import PersonInfo, Service, Snapshot
 from workflow.states.base import Notice, Recipient
 from workflow.store import bulk
-from workflow.store.tables import AccessToken, Outbox
-
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-TOKEN = AccessToken.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import EVALUATION, OUTBOX
 
 TOKEN_BYTES = 24
 LINK_GRACE = timedelta(days=30)

@@ -19,21 +19,24 @@ from workflow.errors import EvaluationNotFound
 from workflow.permissions import EvaluationView
 from workflow.scoring.model import Framework, Labels, Regime
 from workflow.service.core import (
-    ASSIGNMENT,
-    EVALUATION,
-    PERSON,
     PersonInfo,
     Service,
     load_people,
     load_snapshot,
 )
-from workflow.service.queries import UNIT
-from workflow.service.scoring_inputs import SUBMISSION, framework_of
-from workflow.store.tables import Cycle, Extension
+from workflow.service.scoring_inputs import framework_of
+from workflow.store.tables import (
+    ASSIGNMENT,
+    CYCLE,
+    EVALUATION,
+    EXTENSION,
+    PERSON,
+    SUBMISSION,
+    UNIT,
+    Cycle,
+)
 
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
 FAR_PAST = datetime(1970, 1, 1, tzinfo=UTC)
-EXTENSION = Extension.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

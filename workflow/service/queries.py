@@ -18,17 +18,18 @@ from workflow.domain import OPEN_STATES, State, SubmissionKind, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring import Line, ScoreResult, lines, shown
 from workflow.scoring.explain import msg
-from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshot
-from workflow.service.scoring_inputs import SUBMISSION, compute, score_basis
+from workflow.service.core import Service, Snapshot, load_people, load_snapshot
+from workflow.service.scoring_inputs import compute, score_basis
 from workflow.store import audit
-from workflow.store.tables import AuditEvent, CalibrationMove, Cycle, Outbox, Unit
-
-MOVE = CalibrationMove.__table__  # type: ignore[attr-defined]
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
-UNIT = Unit.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import (
+    AUDIT,
+    CYCLE,
+    EVALUATION,
+    MOVE,
+    OUTBOX,
+    SUBMISSION,
+    UNIT,
+)
 
 
 @dataclass

@@ -45,7 +45,6 @@ from workflow.domain import Role, State, TimerKind, TimerStatus
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.service import pool
 from workflow.service.core import (
-    EVALUATION,
     PersonInfo,
     Service,
     Snapshot,
@@ -61,7 +60,6 @@ from workflow.service.timers import (
     superseded_reminders,
 )
 from workflow.service.transition import (
-    DEADLINE,
     Change,
     base_context,
     plan,
@@ -70,7 +68,7 @@ from workflow.service.transition import (
 )
 from workflow.states import SPECS
 from workflow.store import audit, bulk
-from workflow.store.tables import Cycle
+from workflow.store.tables import DEADLINE, EVALUATION, Cycle
 from workflow.timing import PhaseWindow
 
 log = logging.getLogger("kpi.sweep")

@@ -37,8 +37,6 @@ from workflow.errors import (
 from workflow.scoring import shown, shown_total
 from workflow.service import leaders, pool
 from workflow.service.core import (
-    ASSIGNMENT,
-    EVALUATION,
     PersonInfo,
     Service,
     Snapshot,
@@ -51,17 +49,14 @@ from workflow.service.timers import phase_timers
 from workflow.states import SPECS, Notice
 from workflow.store import audit, bulk
 from workflow.store.tables import (
-    AccessToken,
-    Deadline,
-    Outbox,
-    Submission,
+    ASSIGNMENT,
+    DEADLINE,
+    EVALUATION,
+    OUTBOX,
+    SUBMISSION,
+    TOKEN,
 )
 from workflow.timing import phase_window
-
-DEADLINE = Deadline.__table__  # type: ignore[attr-defined]
-SUBMISSION = Submission.__table__  # type: ignore[attr-defined]
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-TOKEN = AccessToken.__table__  # type: ignore[attr-defined]
 
 SUBMISSION_OF: Mapping[Trigger, SubmissionKind] = {
     Trigger.SUBMIT_SELF_ASSESSMENT: SubmissionKind.SELF_ASSESSMENT,

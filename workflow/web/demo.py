@@ -28,13 +28,14 @@ from sqlalchemy import func, select
 from workflow import sample
 from workflow.clock import utc_now
 from workflow.domain import State, TimerStatus, Trigger
-from workflow.service.core import EVALUATION, PERSON, Service, load_snapshot
+from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.scoring_inputs import framework_of
 from workflow.service.setup import init_database
 from workflow.service.sweep import tick
-from workflow.service.transition import DEADLINE, OUTBOX, fire
+from workflow.service.transition import fire
+from workflow.store.tables import DEADLINE, EVALUATION, OUTBOX, PERSON
 from workflow.web.mailbox import CaughtMail, caught_messages, outbox_messages
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 
 from notifications.catcher import list_caught, read_caught
 from workflow.service.core import Service
-from workflow.service.transition import OUTBOX
+from workflow.store.tables import OUTBOX
 
 LINK = re.compile(r"https?://[^\s<>\"']+/t/[A-Za-z0-9_\-]+")
 
