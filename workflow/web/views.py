@@ -15,7 +15,7 @@ from markupsafe import Markup
 from workflow.domain import State, SubmissionKind
 from workflow.reports.html import fairness_fragment
 from workflow.scoring.model import CriterionKind, Framework, Quota
-from workflow.service import calibration, drafts
+from workflow.service import calibration, drafts, lookups
 from workflow.service.pages import EvaluationFile
 from workflow.web import forms
 from workflow.web.context import Req
@@ -117,8 +117,7 @@ def calibration_page(req: Req, cycle_id: str, post_to: str, *,
                      values: Mapping[str, str] | None = None, status: int = 200
                      ) -> HTMLResponse:
     view = calibration.view(req.svc, cycle_id)
-    with req.svc.store.read() as session:
-        rules = req.svc.rules.get(session, cycle_id)
+    rules = lookups.cycle_rules(req.svc, cycle_id)
     quota: Quota | None = rules.regime.quota
     breaking = {m.pool for m in view.breaking}
     members = []
