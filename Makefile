@@ -23,8 +23,10 @@ demo: $(STAMP)
 
 test: lint typecheck pytest
 
+# lint-imports checks the layer contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -48,4 +50,4 @@ diagram: $(STAMP)
 	$(BIN)/python -c "from workflow.machine import mermaid; print(mermaid())"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis var *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis var *.egg-info
