@@ -173,13 +173,12 @@ def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None],
         if not meter.breaks:
             continue
         current = calibration.view(svc, SAMPLE_CYCLE)
-        excellent = sorted((m for m in current.members if m["final_class"] == "excellent"
-                            and (meter.pool == "agency"
-                                 or meter.pool == f"task_group:{m['task_group']}")),
-                           key=lambda m: m["score"])
+        excellent = sorted((m for m in current.members if m.final_class == "excellent"
+                            and meter.pool in ("agency", f"task_group:{m.task_group}")),
+                           key=lambda m: m.score or "")
         live = next(m for m in current.meters if m.pool == meter.pool)
         for m in excellent[:live.excess]:
-            calibration.move_class(svc, m["evaluation_id"], "well_completed",
+            calibration.move_class(svc, m.evaluation_id, "well_completed",
                                    "Quota of Decree 335 Art 20(5): lowest excellent scores "
                                    "of the pool move to well completed", "SNV001", now=now)
             moves += 1

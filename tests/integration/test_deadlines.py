@@ -288,8 +288,8 @@ def test_calibration_reminds_the_calibrator_then_escalates_and_moves_nobody(
 def to_appeal_window(w: World) -> None:
     all_to_calibration(w)
     for member in calibration.view(w.svc, w.cycle_id).members:
-        if member["final_class"] == "excellent":
-            calibration.move_class(w.svc, member["evaluation_id"], "well_completed", "quota",
+        if member.final_class == "excellent":
+            calibration.move_class(w.svc, member.evaluation_id, "well_completed", "quota",
                                    "D1", now=at("2026-05-13 09:00"))
     calibration.approve(w.svc, w.cycle_id, "D1", now=at("2026-05-13 10:00"))
 

@@ -69,8 +69,8 @@ def drive_every_event(svc: Service) -> World:
     for person in ("S1", "S2", "S4", "A1", "H1", "D1"):
         w.score(person, when="2026-05-18 10:00")
     for m in calibration.view(svc, w.cycle_id).members:
-        if m["final_class"] == "excellent":
-            calibration.move_class(svc, m["evaluation_id"], "well_completed",
+        if m.final_class == "excellent":
+            calibration.move_class(svc, m.evaluation_id, "well_completed",
                                    "Tỷ lệ theo Nghị định 335", "D1", now=at("2026-05-19 10:00"))
     calibration.approve(svc, w.cycle_id, "D1", now=at("2026-05-19 10:00"))
     w.fire("S1", Trigger.ACCEPT_RESULT, "S1", {}, when="2026-05-20 09:00")

@@ -61,8 +61,8 @@ def to_calibration(w: World, levels: dict[str, float] | None = None) -> None:
 def approve(w: World, when: str = "2026-05-15 10:00") -> None:
     view = calibration.view(w.svc, w.cycle_id)
     for member in view.members:
-        if member["final_class"] == "excellent":
-            calibration.move_class(w.svc, member["evaluation_id"], "well_completed",
+        if member.final_class == "excellent":
+            calibration.move_class(w.svc, member.evaluation_id, "well_completed",
                                    "quota: fewer than five well completed in the pool", "D1",
                                    now=at(when))
     calibration.approve(w.svc, w.cycle_id, "D1", now=at(when))
@@ -317,8 +317,8 @@ def test_every_transition_of_the_table_is_reached(
     w.fire("SNV053", Trigger.CANCEL, "SNV060", reason="transfer", when="2026-05-14 09:00")
     view = calibration.view(svc, w.cycle_id)
     for m in view.members:
-        if m["final_class"] == "excellent":
-            calibration.move_class(svc, m["evaluation_id"], "well_completed", "quota",
+        if m.final_class == "excellent":
+            calibration.move_class(svc, m.evaluation_id, "well_completed", "quota",
                                    "SNV001", now=at("2026-05-14 10:00"))
     calibration.approve(svc, w.cycle_id, "SNV001", now=at("2026-05-14 11:00"))
     w.fire("SNV054", Trigger.CANCEL, "SNV060", reason="transfer", when="2026-05-15 09:00")

@@ -180,8 +180,8 @@ class EvaluationRules(RuleBasedStateMachine):
         view = calibration.view(self.svc, "t-2026-04")
         try:
             for m in view.members:
-                if m["final_class"] == "excellent" and m["state"] == State.CALIBRATION.value:
-                    calibration.move_class(self.svc, m["evaluation_id"], "well_completed",
+                if m.final_class == "excellent" and m.state == State.CALIBRATION.value:
+                    calibration.move_class(self.svc, m.evaluation_id, "well_completed",
                                            "quota", "D1", now=self.now)
             calibration.approve(self.svc, "t-2026-04", "D1", now=self.now)
             DONE["approve_calibration"] += 1

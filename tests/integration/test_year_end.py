@@ -136,8 +136,8 @@ def test_the_year_is_the_mean_of_the_periods_worked_with_leave_left_out(
     with pytest.raises(CalibrationError, match="the quota does not hold"):
         calibration.approve(year.svc, YEAR, "D1", now=at("2026-12-10 09:00"))
     for m in calibration.view(year.svc, YEAR).members:
-        if m["breaks"]:
-            calibration.move_class(year.svc, m["evaluation_id"], "well_completed",
+        if m.breaks:
+            calibration.move_class(year.svc, m.evaluation_id, "well_completed",
                                    "Art 20(5): the quota on the year's classes", "D1",
                                    now=at("2026-12-10 09:00"))
     calibration.approve(year.svc, YEAR, "D1", now=at("2026-12-10 10:00"))

@@ -19,6 +19,7 @@ from workflow.errors import CycleNotFound
 from workflow.scoring import Line, ScoreResult, lines, shown
 from workflow.scoring.explain import msg
 from workflow.service.core import Service, Snapshot, load_people, load_snapshot
+from workflow.service.rowtypes import DeadLetter, OverdueItem
 from workflow.service.scoring_inputs import compute, score_basis
 from workflow.store import audit
 from workflow.store.tables import (
@@ -39,7 +40,7 @@ class CycleStatus:
     by_state: dict[str, int] = field(default_factory=dict)
     by_unit: dict[str, dict[str, int]] = field(default_factory=dict)  # unit -> state -> n
     unit_names: dict[str, str] = field(default_factory=dict)
-    overdue: list[dict[str, object]] = field(default_factory=list)
+    overdue: list[OverdueItem] = field(default_factory=list)
     overdue_count: int = 0
     flags: dict[str, int] = field(default_factory=dict)
 
@@ -48,7 +49,7 @@ class CycleStatus:
 class Status:
     cycles: list[CycleStatus]
     outbox: dict[str, int]
-    dead_letters: list[dict[str, object]]
+    dead_letters: list[DeadLetter]
 
 
 def status(svc: Service, cycle_id: str | None = None, *, now: datetime | None = None,
@@ -87,17 +88,17 @@ def status(svc: Service, cycle_id: str | None = None, *, now: datetime | None = 
                 .where(*overdue_filter).order_by(EVALUATION.c.due_at).limit(overdue_limit)
             ).all()
             people = load_people(session, [r.reviewee_id for r in rows])
-            cs.overdue = [{
-                "evaluation_id": r.id, "reviewee_id": r.reviewee_id,
-                "reviewee_name": people[r.reviewee_id].full_name if r.reviewee_id in people
+            cs.overdue = [OverdueItem(
+                evaluation_id=r.id, reviewee_id=r.reviewee_id,
+                reviewee_name=people[r.reviewee_id].full_name if r.reviewee_id in people
                 else r.reviewee_id,
-                "state": r.state, "due_at": r.due_at, "waiting_on": _waiting_on(r),
-                "escalation_level": r.escalation_level,
-            } for r in rows]
+                state=State(r.state), due_at=r.due_at, waiting_on=_waiting_on(r),
+                escalation_level=r.escalation_level,
+            ) for r in rows]
             out.append(cs)
         outbox = dict(session.execute(
             select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)).all())
-        dead = [dict(r._mapping) for r in session.execute(
+        dead = [DeadLetter(**r._mapping) for r in session.execute(
             select(OUTBOX.c.id, OUTBOX.c.event, OUTBOX.c.recipient_email, OUTBOX.c.attempts,
                    OUTBOX.c.last_error, OUTBOX.c.evaluation_id)
             .where(OUTBOX.c.status == "dead").order_by(OUTBOX.c.id).limit(50))]

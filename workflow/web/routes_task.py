@@ -292,7 +292,7 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
         evaluation_id = int(raw) if raw.isdigit() else -1
         quota = lookups.cycle_rules(req.svc, cycle_id).regime.quota
         to_class = quota.may_move_to if quota else ""
-        members = {m["evaluation_id"]: m for m in calibration.view(req.svc, cycle_id).members}
+        members = {m.evaluation_id: m for m in calibration.view(req.svc, cycle_id).members}
         if evaluation_id not in members:
             return views.calibration_page(req, cycle_id, post_to, values=values, status=422,
                                           errors={"_form": req.t("link_mismatch")})
@@ -306,7 +306,7 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
     except CalibrationError as exc:
         return views.calibration_page(req, cycle_id, post_to, values=values, status=409,
                                       errors={"_form": req.t("cannot_do", message=str(exc))})
-    name = members[evaluation_id]["reviewee_name"]
+    name = members[evaluation_id].reviewee_name
     return views.calibration_page(req, cycle_id, post_to, message=req.t(
         "moved", name=name, to=_class_label(req, cycle_id, to_class)))
 
