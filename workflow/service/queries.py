@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Row, case, func, select
 from sqlmodel import Session
 
 from workflow.clock import utc_now
@@ -114,15 +115,16 @@ def _flag_sums(session: Session, cycle_id: str) -> dict[str, int]:
     return {n: int(v or 0) for n, v in zip(names, row, strict=True)}
 
 
-def _waiting_on(row: object) -> str | None:
-    state = State(row.state)  # type: ignore[attr-defined]
+def _waiting_on(row: Row[Any]) -> str | None:
+    state = State(row.state)
+    who: str | None = None
     if state is State.SUPERVISOR_SCORING:
-        return row.supervisor_id  # type: ignore[attr-defined, no-any-return]
-    if state in (State.SELF_ASSESSMENT, State.APPEAL_WINDOW):
-        return row.reviewee_id  # type: ignore[attr-defined, no-any-return]
-    if state is State.APPEAL_REVIEW:
-        return row.appeal_reviewer_id  # type: ignore[attr-defined, no-any-return]
-    return None
+        who = row.supervisor_id
+    elif state in (State.SELF_ASSESSMENT, State.APPEAL_WINDOW):
+        who = row.reviewee_id
+    elif state is State.APPEAL_REVIEW:
+        who = row.appeal_reviewer_id
+    return who
 
 
 @dataclass(frozen=True)
