@@ -1,6 +1,6 @@
 # kpi-workflow: two commands do all the set-up on a fresh machine.
 #   make demo   creates .venv, installs, runs the sample cycle
-#   make test   creates .venv if needed, runs ruff, mypy and the whole suite
+#   make test   creates .venv if needed, runs ruff, lint-imports, mypy and the whole suite
 
 PYTHON ?= python3
 VENV   ?= .venv
