@@ -60,7 +60,7 @@ class PeerSummary:
         return self.answered < self.min_responses
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvaluationFile:
     """Everything about one evaluation a page might show."""
 
