@@ -1,6 +1,6 @@
 # kpi-workflow: two commands do all the set-up on a fresh machine.
 #   make demo   creates .venv, installs, runs the sample cycle
-#   make test   creates .venv if needed, runs ruff, mypy and the whole suite
+#   make test   creates .venv if needed, runs ruff, lint-imports, mypy and the whole suite
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -30,8 +30,10 @@ demo: $(STAMP)
 
 test: lint typecheck pytest
 
+# lint-imports checks the layer contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -55,4 +57,4 @@ diagram: $(STAMP)
 	$(BIN)/python -c "from workflow.machine import mermaid; print(mermaid())"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis var *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis var *.egg-info

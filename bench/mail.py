@@ -38,9 +38,9 @@ from notifications.render import render
 from workflow.service.core import Service
 from workflow.service.notices import message_id
 from workflow.service.setup import init_database
-from workflow.service.transition import OUTBOX
 from workflow.settings import PROJECT_ROOT, Settings
 from workflow.store.db import Store
+from workflow.store.tables import OUTBOX
 
 NOW = datetime(2026, 5, 12, 1, 0, tzinfo=UTC)
 DUE = "2026-05-14T10:00:00+00:00"

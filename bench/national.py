@@ -32,10 +32,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bench import orggen
-from workflow.service.core import EVALUATION, PERSON, Service
-from workflow.service.transition import OUTBOX
+from workflow.service.core import Service
 from workflow.settings import PROJECT_ROOT, Settings
 from workflow.store.db import Store
+from workflow.store.tables import EVALUATION, OUTBOX, PERSON
 
 SECRET = "bench-national-secret-key-0123456789abcdef"
 MAIL_FROM = "Hệ thống KPI <kpi@kpi.example>"

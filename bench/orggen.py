@@ -19,19 +19,17 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from workflow.service.core import PERSON, Service
+from workflow.service.core import Service
 from workflow.service.setup import init_database
 from workflow.settings import Settings
 from workflow.store.db import Store
-from workflow.store.tables import Position, Unit
+from workflow.store.tables import PERSON, POSITION, UNIT
 
 UNIT_SIZE = 20
 UNITS_PER_DEPARTMENT = 50
 CHUNK = 5000
 DIRECTOR = "N0000000"
 STAMP = datetime(2026, 1, 1, tzinfo=UTC)
-UNIT = Unit.__table__  # type: ignore[attr-defined]
-POSITION = Position.__table__  # type: ignore[attr-defined]
 SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ")
 MIDDLE = ("Văn", "Thị", "Minh", "Thu", "Đức", "Thanh", "Ngọc", "Quốc")
 GIVEN = ("An", "Bình", "Châu", "Dũng", "Giang", "Hạnh", "Lan", "Mai", "Nam", "Phúc", "Quân",

@@ -38,13 +38,13 @@ from sqlalchemy import select
 
 from bench.mail import free_port
 from bench.results import machine_line, write_section
-from workflow.service.core import PERSON, Service
+from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.setup import init_database
-from workflow.service.transition import OUTBOX
 from workflow.settings import PROJECT_ROOT, Settings
 from workflow.store.db import Store
+from workflow.store.tables import OUTBOX, PERSON
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CYCLE = """id: bench-web

@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import bindparam, case, or_, select, update
 
 from workflow.service.core import Service
-from workflow.service.notices import OUTBOX, scrub_links
+from workflow.service.notices import scrub_links
+from workflow.store.tables import OUTBOX
 
 
 class RowStatus(StrEnum):
@@ -169,8 +170,32 @@ def _limit(text: str | None) -> str | None:
     return None if text is None else text[:2000]
 
 
-def row_for_preview(svc: Service, outbox_id: int) -> dict[str, Any] | None:
-    """One outbox row as stored (for `kpi mail show`)."""
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One outbox row as stored, for `kpi mail show` to render."""
+
+    id: int
+    event: str
+    locale: str
+    timezone: str
+    recipient_id: str | None
+    recipient_name: str
+    recipient_email: str
+    message_id: str
+    status: str
+    attempts: int
+    context: Mapping[str, Any]  # the template's variables (links scrubbed once sent)
+
+
+def row_for_preview(svc: Service, outbox_id: int) -> StoredMessage | None:
+    """One outbox row as stored (for `kpi mail show`), or None when there is none."""
     with svc.store.read() as session:
         found = session.execute(select(OUTBOX).where(OUTBOX.c.id == outbox_id)).first()
-    return None if found is None else dict(found._mapping)
+    if found is None:
+        return None
+    row = found._mapping
+    return StoredMessage(
+        id=row["id"], event=row["event"], locale=row["locale"], timezone=row["timezone"],
+        recipient_id=row["recipient_id"], recipient_name=row["recipient_name"],
+        recipient_email=row["recipient_email"], message_id=row["message_id"],
+        status=row["status"], attempts=row["attempts"], context=dict(row["context"] or {}))

@@ -13,12 +13,13 @@ from sqlalchemy import select
 
 from workflow import sample
 from workflow.domain import State, Trigger
-from workflow.service.core import EVALUATION, Service, load_snapshot
+from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.scoring_inputs import framework_of
 from workflow.service.transition import Outcome, fire
 from workflow.settings import PROJECT_ROOT
+from workflow.store.tables import EVALUATION
 
 DATA = Path(__file__).resolve().parent / "data"
 CONFIG = PROJECT_ROOT / "config"

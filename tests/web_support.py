@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.support import World, at
-from workflow.service.transition import OUTBOX, SUBMISSION, TOKEN
+from workflow.store.tables import OUTBOX, SUBMISSION, TOKEN
 from workflow.web import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -77,7 +77,7 @@ class WebWorld:
         return client
 
     def email_of(self, person: str) -> str:
-        from workflow.service.core import PERSON
+        from workflow.store.tables import PERSON
 
         with self.svc.store.read() as s:
             return str(s.execute(select(PERSON.c.email).where(PERSON.c.id == person))

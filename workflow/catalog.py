@@ -30,13 +30,16 @@ from fnmatch import fnmatch
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.support import Translations
+
+if TYPE_CHECKING:  # the pure layers say messages without loading Jinja
+    import jinja2
 
 LOCALES = ("vi", "en")
 DEFAULT_LOCALE = "vi"

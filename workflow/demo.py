@@ -16,20 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
 from workflow import sample
 from workflow.domain import State, Trigger
 from workflow.errors import KpiError
-from workflow.service import calibration
-from workflow.service.core import EVALUATION, Service, load_snapshot
+from workflow.service import calibration, demo_reads
+from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import verify_audit
-from workflow.service.scoring_inputs import framework_of
 from workflow.service.setup import init_database
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX, fire
+from workflow.service.transition import fire
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SAMPLE_CYCLE = "snv-2026-04"
@@ -55,25 +52,15 @@ class Demo:
             self.deliver(self.last)
 
     def ids(self, state: State | None = None) -> dict[str, int]:
-        with self.svc.store.read() as s:
-            stmt = select(EVALUATION.c.reviewee_id, EVALUATION.c.id).where(
-                EVALUATION.c.cycle_id == SAMPLE_CYCLE)
-            if state is not None:
-                stmt = stmt.where(EVALUATION.c.state == state.value)
-            return {r.reviewee_id: r.id for r in s.execute(stmt)}
+        return demo_reads.evaluation_ids(self.svc, SAMPLE_CYCLE, state)
 
-    def snapshot(self, evaluation_id: int) -> object:
-        with self.svc.store.read() as s:
-            return load_snapshot(self.svc, s, evaluation_id, lock=False)
+    def turn(self, evaluation_id: int) -> demo_reads.Turn:
+        return demo_reads.turn(self.svc, evaluation_id)
 
     def counts(self) -> str:
-        with self.svc.store.read() as s:
-            rows = s.execute(select(EVALUATION.c.state, func.count())
-                             .where(EVALUATION.c.cycle_id == SAMPLE_CYCLE)
-                             .group_by(EVALUATION.c.state)).all()
-            mails = s.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
-        states = ", ".join(f"{state} {n}" for state, n in sorted(rows))
-        return f"{states}; {mails} emails in the outbox"
+        seen = demo_reads.progress(self.svc, SAMPLE_CYCLE)
+        states = ", ".join(f"{state} {n}" for state, n in seen.by_state)
+        return f"{states}; {seen.outbox_rows} emails in the outbox"
 
     def day(self, when: str, what: str) -> datetime:
         self.flush()  # the mail of the day before, at that day's time
@@ -119,7 +106,7 @@ def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None],
     for person, eid in sorted(d.ids(State.SELF_ASSESSMENT).items()):
         if person in SILENT:
             continue
-        fw = framework_of(d.snapshot(eid))  # type: ignore[arg-type]
+        fw = d.turn(eid).framework
         d.act(eid, Trigger.SUBMIT_SELF_ASSESSMENT, person,
               sample.self_assessment(fw, d.rng, level_of(person)), now)
         done += 1
@@ -128,9 +115,9 @@ def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None],
     now = d.day("2026-05-06 14:00", "peers answer, anonymously")
     answered = 0
     for _person, eid in sorted(d.ids(State.PEER_INPUT).items()):
-        snap = d.snapshot(eid)
-        fw = framework_of(snap)  # type: ignore[arg-type]
-        for peer in snap.pending_peers():  # type: ignore[attr-defined]
+        turn = d.turn(eid)
+        fw = turn.framework
+        for peer in turn.pending_peers:
             d.act(eid, Trigger.SUBMIT_PEER_INPUT, peer,
                   sample.peer_input(fw, d.rng, level_of(peer)), now)
             answered += 1
@@ -144,11 +131,11 @@ def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None],
     ordered = sorted(d.ids(State.SUPERVISOR_SCORING).items(),
                      key=lambda item: (item[0] in ("SNV001", "SNV002", "SNV003"), item[0]))
     for person, eid in ordered:
-        snap = d.snapshot(eid)
-        supervisor = snap.row["supervisor_id"]  # type: ignore[attr-defined]
+        turn = d.turn(eid)
+        supervisor = turn.supervisor_id or ""
         if supervisor == LATE_SUPERVISOR or person in ("SNV001", "SNV002", "SNV003"):
             continue
-        fw = framework_of(snap)  # type: ignore[arg-type]
+        fw = turn.framework
         d.act(eid, Trigger.SUBMIT_SCORE, supervisor,
               sample.score(fw, d.rng, level_of(person)), now)
         scored += 1
@@ -156,19 +143,19 @@ def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None],
 
     now = d.day("2026-05-19 09:00", f"{LATE_SUPERVISOR}'s team is overdue: escalated upwards")
     for person, eid in sorted(d.ids(State.SUPERVISOR_SCORING).items()):
-        snap = d.snapshot(eid)
+        turn = d.turn(eid)
         if person in ("SNV001", "SNV002", "SNV003"):
             continue
-        fw = framework_of(snap)  # type: ignore[arg-type]
-        escalated = sorted(snap.view.escalation_supervisors)  # type: ignore[attr-defined]
-        scorer = escalated[0] if escalated else snap.row["supervisor_id"]  # type: ignore[attr-defined]
+        fw = turn.framework
+        escalated = turn.escalation_supervisors
+        scorer = escalated[0] if escalated else turn.supervisor_id or ""
         d.act(eid, Trigger.SUBMIT_SCORE, scorer, sample.score(fw, d.rng, level_of(person)), now)
     for person in ("SNV002", "SNV003", "SNV001"):  # the leaders, once their units are scored
         eid = d.ids()[person]
-        snap = d.snapshot(eid)
-        if snap.state is State.SUPERVISOR_SCORING:  # type: ignore[attr-defined]
-            fw = framework_of(snap)  # type: ignore[arg-type]
-            d.act(eid, Trigger.SUBMIT_SCORE, snap.row["supervisor_id"],  # type: ignore[attr-defined]
+        turn = d.turn(eid)
+        if turn.state is State.SUPERVISOR_SCORING:
+            fw = turn.framework
+            d.act(eid, Trigger.SUBMIT_SCORE, turn.supervisor_id or "",
                   sample.score(fw, d.rng, level_of(person)), now)
     say(f"  everyone scored; {d.counts()}")
 
@@ -186,13 +173,12 @@ def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None],
         if not meter.breaks:
             continue
         current = calibration.view(svc, SAMPLE_CYCLE)
-        excellent = sorted((m for m in current.members if m["final_class"] == "excellent"
-                            and (meter.pool == "agency"
-                                 or meter.pool == f"task_group:{m['task_group']}")),
-                           key=lambda m: m["score"])
+        excellent = sorted((m for m in current.members if m.final_class == "excellent"
+                            and meter.pool in ("agency", f"task_group:{m.task_group}")),
+                           key=lambda m: m.score or "")
         live = next(m for m in current.meters if m.pool == meter.pool)
         for m in excellent[:live.excess]:
-            calibration.move_class(svc, m["evaluation_id"], "well_completed",
+            calibration.move_class(svc, m.evaluation_id, "well_completed",
                                    "Quota of Decree 335 Art 20(5): lowest excellent scores "
                                    "of the pool move to well completed", "SNV001", now=now)
             moves += 1
@@ -208,9 +194,9 @@ def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None],
     say(f"  {accepter} accepts; {appellant} appeals")
 
     now = d.day("2026-05-25 09:00", "the appeal reviewer decides")
-    snap = d.snapshot(ids[appellant])
-    reviewer = snap.row["appeal_reviewer_id"]  # type: ignore[attr-defined]
-    fw = framework_of(snap)  # type: ignore[arg-type]
+    turn = d.turn(ids[appellant])
+    reviewer = turn.appeal_reviewer_id or ""
+    fw = turn.framework
     d.act(ids[appellant], Trigger.REVISE_SCORE, reviewer, {
         "reason": "Biên bản giao nhận xác nhận đúng hạn.",
         "score": sample.score(fw, d.rng, level_of(appellant) + 0.05)}, now)

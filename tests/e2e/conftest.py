@@ -29,7 +29,7 @@ from notifications.dispatcher import send_due
 from notifications.testing import RecordingServer
 from tests.support import World, small_world
 from tests.web_support import Clock
-from workflow.service.core import PERSON
+from workflow.store.tables import PERSON
 from workflow.web import create_app
 
 CHROMIUM = os.environ.get("KPI_CHROMIUM", "/usr/bin/chromium")

@@ -19,7 +19,7 @@ from tests.support import World
 from tests.web_support import Clock
 from workflow.domain import State
 from workflow.service import calibration
-from workflow.service.core import PERSON
+from workflow.store.tables import PERSON
 
 pytestmark = pytest.mark.browser
 
@@ -98,12 +98,12 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
     page.goto(f"{live.base}/calibration/{world.cycle_id}")
     shot(page, artifacts, "05-calibration")
     for member in calibration.view(world.svc, world.cycle_id).members:
-        if member["final_class"] == "excellent":
-            page.get_by_label(f"Lý do chuyển {member['reviewee_name']}").fill(
+        if member.final_class == "excellent":
+            page.get_by_label(f"Lý do chuyển {member.reviewee_name}").fill(
                 "Tỷ lệ theo Nghị định 335")
-            row = page.locator(f"#ev-{member['evaluation_id']}")
+            row = page.locator(f"#ev-{member.evaluation_id}")
             row.get_by_role("button").click()
-            expect(page.get_by_text(f"Đã chuyển {member['reviewee_name']}")).to_be_visible()
+            expect(page.get_by_text(f"Đã chuyển {member.reviewee_name}")).to_be_visible()
     page.get_by_role("button", name="Phê duyệt hiệu chỉnh").click()
     expect(page.get_by_text("Đã phê duyệt hiệu chỉnh")).to_be_visible()
     assert world.state("S1") is State.APPEAL_WINDOW

@@ -27,8 +27,7 @@ from notifications.testing import RecordingServer
 from tests.support import CONFIG
 from workflow.cli import main
 from workflow.domain import State
-from workflow.service.core import EVALUATION, PERSON
-from workflow.service.transition import DEADLINE, OUTBOX
+from workflow.store.tables import DEADLINE, EVALUATION, OUTBOX, PERSON
 
 KPI = str(Path(sys.executable).with_name("kpi"))
 SAMPLE = CONFIG / "cycles" / "sample-2026-04.yaml"

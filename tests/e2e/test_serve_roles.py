@@ -20,8 +20,9 @@ from tests.conftest import make_settings
 from tests.e2e.test_cli_calendar import KPI
 from tests.support import small_world
 from workflow.domain import State
-from workflow.service.core import EVALUATION, Service
+from workflow.service.core import Service
 from workflow.store.db import Store
+from workflow.store.tables import EVALUATION
 
 
 def free_port() -> int:

@@ -11,12 +11,11 @@ from tests.support import small_world
 from workflow.service.core import Service
 from workflow.service.queries import verify_audit
 from workflow.store import audit
-from workflow.store.tables import AuditEvent, AuditHead
+from workflow.store.tables import AUDIT
+from workflow.store.tables import AUDIT_HEAD as HEAD
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 T0 = datetime(2026, 5, 4, 2, tzinfo=UTC)
 
 

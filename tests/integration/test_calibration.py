@@ -18,17 +18,15 @@ from tests.support import CONFIG, DATA, World, at, sample_world, small_world
 from workflow.domain import State, Trigger
 from workflow.errors import CalibrationError, ConfigFileError, NotPermitted
 from workflow.service import calibration, records
-from workflow.service.core import EVALUATION, Service
+from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.store.db import Store
-from workflow.store.tables import AuditEvent, CalibrationApproval
+from workflow.store.tables import APPROVAL, AUDIT, EVALUATION
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-APPROVAL = CalibrationApproval.__table__  # type: ignore[attr-defined]
 LEADERS = ("SNV001", "SNV002", "SNV003")
 
 
@@ -47,15 +45,15 @@ def test_the_sample_agency_cannot_approve_until_its_quota_holds(svc: Service) ->
     with pytest.raises(CalibrationError, match="the quota does not hold: agency: "):
         calibration.approve(svc, w.cycle_id, "SNV001", now=at("2026-05-14 10:00"))
     # moving down only some of those who break it is not enough
-    breakers = [m for m in view.members if m["breaks"]]
-    calibration.move_class(svc, breakers[0]["evaluation_id"], "well_completed",
+    breakers = [m for m in view.members if m.breaks]
+    calibration.move_class(svc, breakers[0].evaluation_id, "well_completed",
                            "lowest score of the pool", "SNV001", now=at("2026-05-14 10:00"))
     with pytest.raises(CalibrationError, match="the quota does not hold"):
         calibration.approve(svc, w.cycle_id, "SNV001", now=at("2026-05-14 10:05"))
     assert {w.state(p) for p in w.ids()} == {State.CALIBRATION}
     while calibration.view(svc, w.cycle_id).breaking:
-        m = next(m for m in calibration.view(svc, w.cycle_id).members if m["breaks"])
-        calibration.move_class(svc, m["evaluation_id"], "well_completed",
+        m = next(m for m in calibration.view(svc, w.cycle_id).members if m.breaks)
+        calibration.move_class(svc, m.evaluation_id, "well_completed",
                                "Art 20(5): the pool's quota", "SNV001",
                                now=at("2026-05-14 10:10"))
     n = calibration.approve(svc, w.cycle_id, "SNV001", now=at("2026-05-14 11:00"))
@@ -68,9 +66,9 @@ def test_the_sample_agency_cannot_approve_until_its_quota_holds(svc: Service) ->
     assert row.pools["pools"]["agency"]["limited"] <= row.pools["pools"]["agency"]["allowed"]
     assert entry.reason.startswith("every pool holds its quota: agency ")
     # a moved evaluation keeps its score, and says why it is well completed
-    moved = breakers[0]["evaluation_id"]
+    moved = breakers[0].evaluation_id
     e = explain(svc, moved)
-    assert e.stored_score == breakers[0]["score"] and e.final_class == "well_completed"
+    assert e.stored_score == breakers[0].score and e.final_class == "well_completed"
     assert any(line.text("en").startswith("Calibration: moved from Excellently completed to "
                                           "Well completed by SNV001 on 2026-05-14: lowest "
                                           "score of the pool")
@@ -238,8 +236,8 @@ def test_after_any_approved_calibration_every_pool_holds_its_quota(
             calibration.approve(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
             break
         except CalibrationError:
-            excellent = [m["evaluation_id"] for m in calibration.view(svc, w.cycle_id).members
-                         if m["final_class"] == "excellent"]
+            excellent = [m.evaluation_id for m in calibration.view(svc, w.cycle_id).members
+                         if m.final_class == "excellent"]
             pick = moves.draw(st.sampled_from(excellent))
             calibration.move_class(svc, pick, "well_completed", "quota", "D1",
                                    now=at("2026-05-14 09:00"))

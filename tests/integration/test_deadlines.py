@@ -24,17 +24,20 @@ from workflow import sample
 from workflow.domain import Role, State, TimerKind, Trigger
 from workflow.errors import NotPermitted, SubmissionInvalid, WorkflowError
 from workflow.service import calibration, records
-from workflow.service.core import ASSIGNMENT, Service
+from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.sweep import tick
-from workflow.service.transition import DEADLINE, OUTBOX
-from workflow.store.tables import AuditEvent, Extension
+from workflow.store.tables import (
+    ASSIGNMENT,
+    AUDIT,
+    DEADLINE,
+    EXTENSION,
+    OUTBOX,
+)
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-EXTENSION = Extension.__table__  # type: ignore[attr-defined]
 STAFF = ["S1", "S2", "S3", "S4"]
 EVERYONE = ["D1", "H1", *STAFF, "A1"]
 
@@ -285,8 +288,8 @@ def test_calibration_reminds_the_calibrator_then_escalates_and_moves_nobody(
 def to_appeal_window(w: World) -> None:
     all_to_calibration(w)
     for member in calibration.view(w.svc, w.cycle_id).members:
-        if member["final_class"] == "excellent":
-            calibration.move_class(w.svc, member["evaluation_id"], "well_completed", "quota",
+        if member.final_class == "excellent":
+            calibration.move_class(w.svc, member.evaluation_id, "well_completed", "quota",
                                    "D1", now=at("2026-05-13 09:00"))
     calibration.approve(w.svc, w.cycle_id, "D1", now=at("2026-05-13 10:00"))
 

@@ -18,8 +18,8 @@ from tests.support import DATA, at, small_world
 from workflow.cli import main
 from workflow.service.access import request_sign_in
 from workflow.service.core import Service
-from workflow.service.transition import OUTBOX
 from workflow.store.db import Store
+from workflow.store.tables import OUTBOX
 
 DAYS = ["2026-05-04T08:00", "2026-05-06T08:00", "2026-05-07T17:30", "2026-05-08T08:05",
         "2026-05-11T08:05", "2026-05-12T08:05", "2026-05-13T08:05", "2026-05-14T08:05",

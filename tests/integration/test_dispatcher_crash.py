@@ -17,7 +17,7 @@ from sqlalchemy import select
 from notifications.testing import RecordingServer
 from tests.support import sample_world
 from workflow.service.core import Service
-from workflow.service.transition import OUTBOX
+from workflow.store.tables import OUTBOX
 
 KPI = str(Path(sys.executable).parent / "kpi")
 

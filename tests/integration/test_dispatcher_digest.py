@@ -21,12 +21,10 @@ from workflow.domain import State
 from workflow.service.core import Service
 from workflow.service.notices import digest_hold, digest_instant, fold_digests
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
-from workflow.store.tables import Person
+from workflow.store.tables import OUTBOX, PERSON
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-PERSON = Person.__table__  # type: ignore[attr-defined]
 TEAM = ["S1", "S2", "S3", "S4", "A1"]  # H1 supervises them all
 H1 = "hung@snv.example.gov.vn"
 

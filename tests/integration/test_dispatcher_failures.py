@@ -20,8 +20,7 @@ from tests.support import at, small_world
 from workflow.cli import main
 from workflow.service.core import Service
 from workflow.service.notices import message_id
-from workflow.service.queries import AUDIT
-from workflow.service.transition import OUTBOX
+from workflow.store.tables import AUDIT, OUTBOX
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 

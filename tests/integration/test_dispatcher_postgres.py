@@ -20,8 +20,8 @@ from tests.support import at, small_world
 from workflow.service.core import Service
 from workflow.service.notices import message_id
 from workflow.service.setup import init_database
-from workflow.service.transition import OUTBOX
 from workflow.store.db import Store
+from workflow.store.tables import OUTBOX
 
 pytestmark = pytest.mark.postgres
 ADMIN_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"

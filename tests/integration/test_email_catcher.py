@@ -14,8 +14,8 @@ from sqlalchemy import select
 from notifications.catcher import MailCatcher, list_caught, read_caught
 from workflow.cli import main
 from workflow.errors import NotFound
-from workflow.service.transition import OUTBOX
 from workflow.store.db import Store
+from workflow.store.tables import OUTBOX
 
 MESSAGE = ("From: kpi@localhost\r\nTo: =?utf-8?b?UGjhuqFtIFRo4buLIExhbg==?= <lan@x.vn>\r\n"
            "Subject: =?utf-8?b?S+G6v3QgcXXhuqM=?=\r\nMessage-ID: <m{n}@localhost>\r\n"

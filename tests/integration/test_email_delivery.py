@@ -37,11 +37,9 @@ from workflow.service.cycles import open_cycle
 from workflow.service.notices import fold_digests, message_id
 from workflow.service.org import import_org
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
 from workflow.store.db import Store
-from workflow.store.tables import Person
+from workflow.store.tables import OUTBOX, PERSON
 
-PERSON = Person.__table__  # type: ignore[attr-defined]
 PARIS = "Europe/Paris"
 
 
@@ -79,8 +77,8 @@ def drive_every_event(svc: Service) -> World:
     for person in ("S1", "S2", "S4", "A1", "H1", "D1"):
         w.score(person, when="2026-05-18 10:00")
     for m in calibration.view(svc, w.cycle_id).members:
-        if m["final_class"] == "excellent":
-            calibration.move_class(svc, m["evaluation_id"], "well_completed",
+        if m.final_class == "excellent":
+            calibration.move_class(svc, m.evaluation_id, "well_completed",
                                    "Tỷ lệ theo Nghị định 335", "D1", now=at("2026-05-19 10:00"))
     calibration.approve(svc, w.cycle_id, "D1", now=at("2026-05-19 10:00"))
     w.fire("S1", Trigger.ACCEPT_RESULT, "S1", {}, when="2026-05-20 09:00")

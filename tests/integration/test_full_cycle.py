@@ -25,12 +25,10 @@ from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.queries import verify_audit
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
-from workflow.store.tables import AuditEvent, Submission
+from workflow.store.tables import AUDIT, OUTBOX, SUBMISSION
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 STAFF = ["S1", "S2", "S3", "S4"]
 EVERYONE = ["D1", "H1", *STAFF, "A1"]
 
@@ -63,8 +61,8 @@ def to_calibration(w: World, levels: dict[str, float] | None = None) -> None:
 def approve(w: World, when: str = "2026-05-15 10:00") -> None:
     view = calibration.view(w.svc, w.cycle_id)
     for member in view.members:
-        if member["final_class"] == "excellent":
-            calibration.move_class(w.svc, member["evaluation_id"], "well_completed",
+        if member.final_class == "excellent":
+            calibration.move_class(w.svc, member.evaluation_id, "well_completed",
                                    "quota: fewer than five well completed in the pool", "D1",
                                    now=at(when))
     calibration.approve(w.svc, w.cycle_id, "D1", now=at(when))
@@ -164,8 +162,8 @@ def test_appeal_revised_recomputes_score_and_class(world: World) -> None:
     assert row["state"] == State.FINALISED.value
     assert Decimal(row["score"]) > 70
     with world.svc.store.read() as s:
-        decisions = s.execute(select(Submission.__table__)  # type: ignore[attr-defined]
-                              .where(Submission.__table__.c.kind == "appeal_decision")).all()  # type: ignore[attr-defined]
+        decisions = s.execute(select(SUBMISSION)
+                              .where(SUBMISSION.c.kind == "appeal_decision")).all()
     assert decisions[0].payload["decision"] == "revise_score"
 
 
@@ -257,8 +255,8 @@ def test_concurrent_conflicting_submissions_one_wins_one_is_told(
     assert len(outcomes) == 2 and len(errors) == 1
     assert "already moved on" in str(errors[0])
     with svc.store.read() as s:
-        scores = s.execute(select(Submission.__table__).where(  # type: ignore[attr-defined]
-            Submission.__table__.c.kind == "supervisor_score")).all()  # type: ignore[attr-defined]
+        scores = s.execute(select(SUBMISSION).where(
+            SUBMISSION.c.kind == "supervisor_score")).all()
     assert len(scores) == 1
 
 
@@ -319,8 +317,8 @@ def test_every_transition_of_the_table_is_reached(
     w.fire("SNV053", Trigger.CANCEL, "SNV060", reason="transfer", when="2026-05-14 09:00")
     view = calibration.view(svc, w.cycle_id)
     for m in view.members:
-        if m["final_class"] == "excellent":
-            calibration.move_class(svc, m["evaluation_id"], "well_completed", "quota",
+        if m.final_class == "excellent":
+            calibration.move_class(svc, m.evaluation_id, "well_completed", "quota",
                                    "SNV001", now=at("2026-05-14 10:00"))
     calibration.approve(svc, w.cycle_id, "SNV001", now=at("2026-05-14 11:00"))
     w.fire("SNV054", Trigger.CANCEL, "SNV060", reason="transfer", when="2026-05-15 09:00")

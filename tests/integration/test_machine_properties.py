@@ -31,15 +31,14 @@ from workflow import machine, permissions, sample
 from workflow.domain import State, SubmissionKind, Trigger
 from workflow.errors import KpiError, NotPermitted
 from workflow.service import calibration
-from workflow.service.core import EVALUATION, Service, load_snapshot
+from workflow.service.core import Service, load_snapshot
 from workflow.service.scoring_inputs import framework_of
 from workflow.service.sweep import tick
-from workflow.service.transition import SUBMISSION, fire
+from workflow.service.transition import fire
 from workflow.store import audit
 from workflow.store.db import Store
-from workflow.store.tables import AuditEvent
+from workflow.store.tables import AUDIT, EVALUATION, SUBMISSION
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 PEOPLE = ["UB1", "D1", "H1", "S1", "S2", "S3", "S4", "A1"]
 HUMAN = [t for t in Trigger if t not in (Trigger.SELF_ASSESSMENT_MISSED,
                                          Trigger.PEER_INPUT_CLOSED,
@@ -181,8 +180,8 @@ class EvaluationRules(RuleBasedStateMachine):
         view = calibration.view(self.svc, "t-2026-04")
         try:
             for m in view.members:
-                if m["final_class"] == "excellent" and m["state"] == State.CALIBRATION.value:
-                    calibration.move_class(self.svc, m["evaluation_id"], "well_completed",
+                if m.final_class == "excellent" and m.state == State.CALIBRATION.value:
+                    calibration.move_class(self.svc, m.evaluation_id, "well_completed",
                                            "quota", "D1", now=self.now)
             calibration.approve(self.svc, "t-2026-04", "D1", now=self.now)
             DONE["approve_calibration"] += 1

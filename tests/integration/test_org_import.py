@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from tests.support import CONFIG, DATA
 from workflow.errors import OrgImportError
-from workflow.service.core import PERSON, Service
+from workflow.service.core import Service
 from workflow.service.org import REQUIRED_COLUMNS, import_org
+from workflow.store.tables import PERSON
 
 HEADER = ",".join(REQUIRED_COLUMNS)
 GOOD = [

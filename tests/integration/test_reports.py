@@ -47,13 +47,12 @@ from workflow.reports.facts import cycle_facts
 from workflow.reports.gaps import gaps
 from workflow.reports.html import cycle_report_fragment, fairness_fragment, record_html
 from workflow.service import calibration, records
-from workflow.service.core import PERSON, Service
+from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.sweep import tick
 from workflow.store.db import Store
-from workflow.store.tables import AuditEvent
+from workflow.store.tables import AUDIT, PERSON
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 SPECIALIST_RUBRIC = ("political_quality", "competence_attitude", "innovation")
 
 

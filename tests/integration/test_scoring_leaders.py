@@ -20,13 +20,10 @@ from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
-from workflow.store.tables import AuditEvent, OverrideFact
+from workflow.store.tables import AUDIT, OUTBOX, OVERRIDE
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
 SCORING_AT = "2026-05-13 10:00"
 
 
@@ -155,8 +152,8 @@ def test_a_leader_scored_before_anyone_below_gets_unit_results_once_they_are(
 
 def approve(w: World, when: str = "2026-05-15 10:00") -> None:
     for m in calibration.view(w.svc, w.cycle_id).members:
-        if m["breaks"]:
-            calibration.move_class(w.svc, m["evaluation_id"], "well_completed",
+        if m.breaks:
+            calibration.move_class(w.svc, m.evaluation_id, "well_completed",
                                    "quota of Art 20(5)", "D1", now=at(when))
     calibration.approve(w.svc, w.cycle_id, "D1", now=at(when))
 

@@ -18,12 +18,13 @@ from workflow.cli import main
 from workflow.demo import run_demo
 from workflow.domain import State, Trigger
 from workflow.scoring import shown_total
-from workflow.service.core import EVALUATION, Service
+from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
 from workflow.store.db import Store
+from workflow.store.tables import EVALUATION
 
 NY = ZoneInfo("America/New_York")
 

@@ -20,15 +20,13 @@ from tests.support import World, at, small_world
 from workflow import sample
 from workflow.domain import State, Trigger
 from workflow.errors import EvaluationAlreadyChanged
-from workflow.service.core import EVALUATION, PERSON, Service, load_snapshot
+from workflow.service.core import Service, load_snapshot
 from workflow.service.queries import verify_audit
-from workflow.service.transition import OUTBOX, plan, write
+from workflow.service.transition import plan, write
 from workflow.store import audit
-from workflow.store.tables import AuditEvent, Deadline
+from workflow.store.tables import AUDIT, DEADLINE, EVALUATION, OUTBOX, PERSON
 
 pytestmark = pytest.mark.both_stores
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-DEADLINE = Deadline.__table__  # type: ignore[attr-defined]
 WHEN = at("2026-05-05 09:00")
 
 

@@ -30,20 +30,18 @@ from tests.integration.test_deadlines import mails, make_world
 from tests.support import CONFIG, at, sample_world
 from workflow.domain import State, TimerKind, TimerStatus
 from workflow.scheduler import start_sweeper, sweep_once
-from workflow.service.core import EVALUATION, Service
+from workflow.service.core import Service
 from workflow.service.cycles import load_for_open
 from workflow.service.notices import fold_digests
 from workflow.service.org import import_org
 from workflow.service.queries import verify_audit
 from workflow.service.simulate import simulate_cycle
 from workflow.service.sweep import tick
-from workflow.service.transition import DEADLINE, OUTBOX
 from workflow.store.db import Store
-from workflow.store.tables import AuditEvent
+from workflow.store.tables import AUDIT, DEADLINE, EVALUATION, OUTBOX
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 KPI = str(Path(sys.executable).with_name("kpi"))
 
 

@@ -20,13 +20,12 @@ from sqlalchemy.exc import DBAPIError
 from tests.conftest import make_settings
 from tests.support import World, at, small_world
 from workflow.domain import State
-from workflow.service.core import EVALUATION, Service
+from workflow.service.core import Service
 from workflow.service.sweep import claim, start_lease, tick
 from workflow.settings import PROJECT_ROOT
 from workflow.store.db import Store
-from workflow.store.tables import AuditEvent
+from workflow.store.tables import AUDIT, EVALUATION
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 MISSED = "2026-05-07 18:00"  # every self-assessment of the small world is overdue
 
 HOLDER = """

@@ -15,7 +15,7 @@ from workflow.scoring import shown
 from workflow.service import calibration, drafts, pages
 from workflow.service.core import Service
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
+from workflow.store.tables import OUTBOX
 from workflow.web.security import SESSION_COOKIE
 
 
@@ -224,7 +224,7 @@ def test_peer_input_is_anonymous_to_the_supervisor(web: WebWorld) -> None:
     text = text_of(page.text)
     assert "ý kiến của 0" in text and "ý kiến của 1" in text
     with web.svc.store.read() as s:
-        from workflow.service.core import PERSON
+        from workflow.store.tables import PERSON
 
         names = dict(s.execute(select(PERSON.c.id, PERSON.c.full_name)).all())
     for peer in peers:
@@ -361,9 +361,9 @@ def test_calibrator_moves_down_with_a_reason_then_approves(web: WebWorld) -> Non
     browser = web.sign_in("D1")
     path = f"/calibration/{web.world.cycle_id}"
     excellent = [m for m in calibration.view(web.svc, web.world.cycle_id).members
-                 if m["final_class"] == "excellent"]
+                 if m.final_class == "excellent"]
     assert excellent
-    first = excellent[0]["evaluation_id"]
+    first = excellent[0].evaluation_id
     token = web.csrf(browser, path)
     no_reason = browser.post(path, data={"op": "move", "evaluation_id": str(first),
                                          "reason": " ", "csrf_token": token})
@@ -371,7 +371,7 @@ def test_calibrator_moves_down_with_a_reason_then_approves(web: WebWorld) -> Non
     assert field_has_error(no_reason.text.replace('name="reason" type="text"', ""),
                            f"reason.{first}") or f'id="e-f-reason-{first}"' in no_reason.text
     for m in excellent:
-        moved = browser.post(path, data={"op": "move", "evaluation_id": str(m["evaluation_id"]),
+        moved = browser.post(path, data={"op": "move", "evaluation_id": str(m.evaluation_id),
                                           "reason": "Tỷ lệ theo Nghị định 335",
                                           "csrf_token": token})
         assert moved.status_code == 200, text_of(moved.text)

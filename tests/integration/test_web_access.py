@@ -86,7 +86,7 @@ def test_each_role_sees_only_the_pages_its_role_allows(appealed: World, who: str
 
 def test_peers_are_never_named_to_the_reviewee_supervisor_or_appeal_reviewer(
         appealed: World) -> None:
-    from workflow.service.core import PERSON
+    from workflow.store.tables import PERSON
 
     with appealed.svc.store.read() as s:
         from sqlalchemy import select

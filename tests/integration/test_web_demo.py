@@ -41,7 +41,7 @@ def test_demo_leaves_the_protagonist_to_play_and_its_clock_jumps_to_deadlines(
     with svc.store.read() as s:
         from sqlalchemy import select
 
-        from workflow.service.core import EVALUATION
+        from workflow.store.tables import EVALUATION
 
         states = {r.reviewee_id: r.state for r in s.execute(
             select(EVALUATION.c.reviewee_id, EVALUATION.c.state))}

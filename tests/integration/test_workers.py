@@ -37,19 +37,18 @@ from tests.scale import write_cycle, write_org
 from tests.support import at
 from workflow import sample
 from workflow.domain import State, TimerStatus, Trigger
-from workflow.service.core import EVALUATION, Service, load_snapshots
+from workflow.service.core import Service, load_snapshots
 from workflow.service.cycles import open_cycle
 from workflow.service.notices import DIGEST_SETTLE
 from workflow.service.org import import_org
 from workflow.service.queries import verify_audit
 from workflow.service.scoring_inputs import framework_of
-from workflow.service.transition import DEADLINE, OUTBOX, plan, write
+from workflow.service.transition import plan, write
 from workflow.settings import PROJECT_ROOT
 from workflow.store.db import Store
-from workflow.store.tables import AuditEvent
+from workflow.store.tables import AUDIT, DEADLINE, EVALUATION, OUTBOX
 
 pytestmark = pytest.mark.slow
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 CYCLE_ID = "scale-2026-04"
 OPENED = at("2026-05-02 10:00")
 SCORE_AT = at("2026-05-20 09:00")  # after both escalation steps of supervisor scoring

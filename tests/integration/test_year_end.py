@@ -21,10 +21,8 @@ from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
 from workflow.service.year_end import import_periods
-from workflow.store.tables import AuditEvent, ImportedPeriod
+from workflow.store.tables import AUDIT, IMPORTED
 
-IMPORTED = ImportedPeriod.__table__  # type: ignore[attr-defined]
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 SMALL = (DATA / "small_cycle.yaml").read_text(encoding="utf-8")
 MONTHS = {  # cycle: (period, self-assessment opens, all scored by, scoring time)
     "t-2026-01": ("{kind: month, start: 2026-01-01, end: 2026-01-31}", "2026-02-02 08:00",
@@ -138,8 +136,8 @@ def test_the_year_is_the_mean_of_the_periods_worked_with_leave_left_out(
     with pytest.raises(CalibrationError, match="the quota does not hold"):
         calibration.approve(year.svc, YEAR, "D1", now=at("2026-12-10 09:00"))
     for m in calibration.view(year.svc, YEAR).members:
-        if m["breaks"]:
-            calibration.move_class(year.svc, m["evaluation_id"], "well_completed",
+        if m.breaks:
+            calibration.move_class(year.svc, m.evaluation_id, "well_completed",
                                    "Art 20(5): the quota on the year's classes", "D1",
                                    now=at("2026-12-10 09:00"))
     calibration.approve(year.svc, YEAR, "D1", now=at("2026-12-10 10:00"))

@@ -229,10 +229,10 @@ def calibration_show(ctx: Context, cycle_id: str) -> None:
         click.echo(f"  {m.pool:<18} excellent {m.limited} / allowed {m.allowed} "
                    f"(well completed {m.relative}, ratio {m.ratio}) {mark}")
     for member in v.members:
-        if member["final_class"] == "excellent":
-            click.echo(f"    excellent: {member['evaluation_id']} {member['reviewee_id']} "
-                       f"{member['reviewee_name']} score {str(member['score'])[:6]} "
-                       f"({member['task_group']})")
+        if member.final_class == "excellent":
+            click.echo(f"    excellent: {member.evaluation_id} {member.reviewee_id} "
+                       f"{member.reviewee_name} score {str(member.score)[:6]} "
+                       f"({member.task_group})")
     click.echo("can approve" if v.can_approve else "cannot approve yet")
 
 

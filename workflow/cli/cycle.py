@@ -8,17 +8,17 @@ from collections import Counter
 from datetime import datetime
 
 import click
-from sqlalchemy import select
 
 from workflow.calendar import zone
 from workflow.cli.main import Context, main, parse_now, pass_context
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State
-from workflow.service.core import EVALUATION, PersonInfo, load_people
+from workflow.service import lookups
+from workflow.service.core import PersonInfo
 from workflow.service.cycles import load_for_open, open_cycle
 from workflow.service.notices import DIGEST_EVENT
 from workflow.service.rules import CycleRules
-from workflow.service.simulate import Simulation, simulate_cycle
+from workflow.service.simulate import Simulation
 from workflow.service.sweep import tick
 from workflow.timing import phase_window
 
@@ -50,10 +50,8 @@ def check_cmd(ctx: Context, cycle_file: str, as_csv: bool) -> None:
     svc = ctx.service()
     loaded, rules = load_for_open(svc, cycle_file)
     opened_at = ctx.now()
-    with svc.store.read() as session:
-        plan, sim = simulate_cycle(svc, session, rules, opened_at)
-        names = load_people(session, {e.recipient_id for e in sim.emails}
-                            | {e.member.id for e in plan.evaluations})
+    checked = lookups.check_cycle(svc, rules, opened_at)
+    plan, sim, names = checked.plan, checked.simulation, checked.people
     if as_csv:
         _emails_csv(sim, names)
         if plan.problems:
@@ -204,21 +202,11 @@ def open_cmd(ctx: Context, cycle_file: str, actor: str) -> None:
 @pass_context
 def list_cmd(ctx: Context, cycle_id: str, state: str | None, unit: str | None) -> None:
     """List the evaluations of CYCLE_ID: id, reviewee, state, due."""
-    svc = ctx.service()
-    with svc.store.read() as session:
-        rules = svc.rules.get(session, cycle_id)
-        stmt = select(EVALUATION).where(EVALUATION.c.cycle_id == cycle_id)
-        if state:
-            stmt = stmt.where(EVALUATION.c.state == state)
-        if unit:
-            stmt = stmt.where(EVALUATION.c.unit_id == unit)
-        rows = session.execute(stmt.order_by(EVALUATION.c.id)).all()
-        people = load_people(session, [r.reviewee_id for r in rows])
-    for r in rows:
-        name = people[r.reviewee_id].full_name if r.reviewee_id in people else ""
+    listed = lookups.list_evaluations(ctx.service(), cycle_id, state=state, unit=unit)
+    for r in listed.lines:
         score = f"{r.score[:6]:>6}" if r.score else "     -"
-        click.echo(f"{r.id:>7}  {r.reviewee_id:<10} {name:<28} {r.unit_id:<6} {r.state:<19} "
-                   f"due {local(r.due_at, rules.tz_name)}  score {score} "
+        click.echo(f"{r.id:>7}  {r.reviewee_id:<10} {r.reviewee_name:<28} {r.unit_id:<6} "
+                   f"{r.state.value:<19} due {local(r.due_at, listed.timezone)}  score {score} "
                    f"{r.final_class or ''}")
 
 

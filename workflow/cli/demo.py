@@ -11,11 +11,10 @@ import click
 
 from notifications.catcher import MailCatcher
 from notifications.dispatcher import DeliveryReport, send_due, start_dispatcher
+from workflow.bootstrap import build_service
 from workflow.cli.main import Context, main, pass_context
 from workflow.demo import run_demo
-from workflow.service.core import Service
 from workflow.settings import Settings
-from workflow.store.db import Store
 
 
 @main.command("demo")
@@ -45,7 +44,7 @@ def demo_cmd(ctx: Context, workdir: str, narrated: bool, host: str, port: int) -
 def play_narrated(settings: Settings, folder: Path, url: str) -> None:
     """The whole cycle in simulated time, each day's mail delivered to the catcher."""
     reports: list[DeliveryReport] = []
-    svc = Service(Store(url), settings)
+    svc = build_service(settings, check_schema=False)
     run_demo(svc, settings.config_dir, click.echo,
              deliver=lambda now: reports.append(send_due(svc, now=now)))
     sent = sum(r.sent for r in reports)
@@ -68,7 +67,7 @@ def serve_web_demo(settings: Settings, folder: Path, url: str, host: str, port: 
     base = f"http://{host}:{port}"
     settings = replace(settings, base_url=base,
                        secret_key=settings.secret_key or secrets.token_urlsafe(32))
-    svc = Service(Store(url), settings)
+    svc = build_service(settings, check_schema=False)
     click.echo("Preparing the demo: the sample organisation, the April 2026 cycle, and "
                "everyone's part except one reviewee's...")
     plan = prepare(svc, settings.config_dir, click.echo)

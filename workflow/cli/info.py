@@ -45,15 +45,15 @@ def status_cmd(ctx: Context, cycle_id: str | None) -> None:
             click.echo(f"  flags: {flags}")
         click.echo(f"  overdue: {cs.overdue_count}")
         for o in cs.overdue:
-            click.echo(f"    {o['evaluation_id']:>7} {o['reviewee_name']:<28} {o['state']:<19} "
-                       f"due {local(o['due_at'], 'Asia/Ho_Chi_Minh')}"  # type: ignore[arg-type]
-                       f" waiting on {o['waiting_on'] or '-'}"
-                       + (f" (escalated {o['escalation_level']})" if o["escalation_level"] else ""))
+            click.echo(f"    {o.evaluation_id:>7} {o.reviewee_name:<28} {o.state:<19} "
+                       f"due {local(o.due_at, 'Asia/Ho_Chi_Minh')}"
+                       f" waiting on {o.waiting_on or '-'}"
+                       + (f" (escalated {o.escalation_level})" if o.escalation_level else ""))
     outbox = ", ".join(f"{k} {v}" for k, v in sorted(st.outbox.items())) or "empty"
     click.echo(f"outbox: {outbox}")
     for d in st.dead_letters:
-        click.echo(f"  dead letter {d['id']}: {d['event']} to {d['recipient_email']} after "
-                   f"{d['attempts']} attempts: {d['last_error']}")
+        click.echo(f"  dead letter {d.id}: {d.event} to {d.recipient_email} after "
+                   f"{d.attempts} attempts: {d.last_error}")
     if st.dead_letters:
         click.echo("  send them again, once the cause is fixed, with `kpi mail retry [ID...]`")
 

@@ -57,20 +57,20 @@ def show_cmd(ctx: Context, outbox_id: int, as_html: bool) -> None:
     row = row_for_preview(svc, outbox_id)
     if row is None:
         raise NotFound(f"outbox row {outbox_id} does not exist; `kpi status` counts the outbox")
-    context = dict(row["context"])
+    context = dict(row.context)
     if context.get("links_removed"):  # sent: its raw token was deleted on purpose
         base = svc.settings.base_url.rstrip("/")
         context["action_url"] = f"{base}/t/LINK-REMOVED-AFTER-SENDING"
         if isinstance(context.get("items"), list):
             context["items"] = [{**i, "action_url": context["action_url"]}
                                 for i in context["items"]]
-    rendered = render(event=row["event"], locale=row["locale"], timezone=row["timezone"],
-                      recipient_name=row["recipient_name"], recipient_id=row["recipient_id"],
+    rendered = render(event=row.event, locale=row.locale, timezone=row.timezone,
+                      recipient_name=row.recipient_name, recipient_id=row.recipient_id,
                       context=context, base_url=svc.settings.base_url,
                       templates_dir=svc.settings.templates_dir, outbox_id=outbox_id)
-    click.echo(f"To: {row['recipient_name']} <{row['recipient_email']}>")
+    click.echo(f"To: {row.recipient_name} <{row.recipient_email}>")
     click.echo(f"Subject: {rendered.subject}")
-    click.echo(f"Message-ID: {row['message_id']}   status: {row['status']}, "
-               f"attempts {row['attempts']}")
+    click.echo(f"Message-ID: {row.message_id}   status: {row.status}, "
+               f"attempts {row.attempts}")
     click.echo("")
     click.echo(rendered.html if as_html else rendered.text, nl=False)

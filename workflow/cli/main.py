@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 import click
-from sqlalchemy.exc import OperationalError
 
 from workflow.bootstrap import build_service
 from workflow.clock import parse_instant, utc_now
 from workflow.errors import KpiError
 from workflow.service.core import Service
+from workflow.service.setup import database_failure
 from workflow.settings import Settings, load_settings
 
 
@@ -58,10 +58,13 @@ class KpiGroup(click.Group):
             return super().invoke(ctx)
         except KpiError as exc:
             fail(str(exc), exc.exit_code)
-        except OperationalError as exc:
-            fail(f"the database cannot be used: {exc.orig}")
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except Exception as exc:
+            message = database_failure(exc)  # the edges import no SQLAlchemy
+            if message is None:
+                raise
+            fail(message)
 
 
 def parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None

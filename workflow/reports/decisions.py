@@ -17,13 +17,12 @@ from sqlmodel import Session
 
 from workflow.domain import State
 from workflow.errors import KpiError
-from workflow.reports.facts import CLASS, NOT_CANCELLED, UNIT, cycle_or_fail
+from workflow.reports.facts import CLASS, NOT_CANCELLED, cycle_or_fail
 from workflow.reports.stamp import read_stamp
 from workflow.scoring.model import Regime
-from workflow.service.core import EVALUATION, PERSON, Service
-from workflow.store.tables import Cycle
+from workflow.service.core import Service
+from workflow.store.tables import CYCLE, EVALUATION, PERSON, UNIT
 
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
 LISTS = ("not-completed", "excellent", "training")
 HEADER = ["cycle_id", "employee_id", "full_name", "unit_id", "unit", "position_group",
           "score", "final_class", "final_class_label", "overrides", "state", "final"]

@@ -21,14 +21,17 @@ from workflow.domain import State, TimerKind, TimerStatus, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring.model import Quota, Regime
 from workflow.scoring.quota import PoolMeter, allowed
-from workflow.service.core import EVALUATION, PERSON, Service
+from workflow.service.core import Service
 from workflow.service.rules import CycleRules
-from workflow.store.tables import AuditEvent, CalibrationMove, Cycle, Deadline, Unit
-
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-DEADLINE = Deadline.__table__  # type: ignore[attr-defined]
-UNIT = Unit.__table__  # type: ignore[attr-defined]
-MOVE = CalibrationMove.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import (
+    AUDIT,
+    DEADLINE,
+    EVALUATION,
+    MOVE,
+    PERSON,
+    UNIT,
+    Cycle,
+)
 
 CLASS = func.coalesce(EVALUATION.c.final_class, EVALUATION.c.score_class)
 SCORE = cast(EVALUATION.c.score, Float)

@@ -27,9 +27,10 @@ from workflow.reports.facts import NOT_CANCELLED, SCORED, cycle_or_fail
 from workflow.scoring import ScoringInputs, score
 from workflow.scoring.compute import Subordinate
 from workflow.scoring.model import CriterionKind, Framework
-from workflow.service.core import EVALUATION, Service, load_snapshot
+from workflow.service.core import Service, load_snapshot
 from workflow.service.rules import CycleRules
-from workflow.service.scoring_inputs import SUBMISSION, source_input, subordinates_of
+from workflow.service.scoring_inputs import source_input, subordinates_of
+from workflow.store.tables import EVALUATION, SUBMISSION
 
 BATCH = 1000
 ZERO = Decimal(0)

@@ -16,17 +16,22 @@ from sqlalchemy import select
 from workflow.clock import utc_now
 from workflow.domain import Role
 from workflow.errors import PersonNotFound
-from workflow.reports.facts import AUDIT, FLAG_NAMES, UNIT
+from workflow.reports.facts import FLAG_NAMES
 from workflow.reports.rows import Appeal, Move, moves_and_appeals
 from workflow.reports.stamp import BreakdownLine, read_stamp
-from workflow.service.core import EVALUATION, PERSON, Service
+from workflow.service.core import Service
 from workflow.service.queries import Explanation, explain
 from workflow.store import audit
-from workflow.store.tables import Cycle, Extension, OverrideFact
+from workflow.store.tables import (
+    AUDIT,
+    CYCLE,
+    EVALUATION,
+    EXTENSION,
+    OVERRIDE,
+    PERSON,
+    UNIT,
+)
 
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
-EXTENSION = Extension.__table__  # type: ignore[attr-defined]
-OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
 ANONYMOUS_PEER = "a peer (anonymous)"
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import select, tuple_
 from sqlmodel import Session
 
 from workflow.domain import SubmissionKind
-from workflow.reports.facts import FLAG_NAMES, MOVE, UNIT, cycle_or_fail
+from workflow.reports.facts import FLAG_NAMES, cycle_or_fail
 from workflow.reports.stamp import BreakdownLine, read_stamp
-from workflow.service.core import EVALUATION, PERSON, Service
-from workflow.service.scoring_inputs import SUBMISSION
+from workflow.service.core import Service
+from workflow.store.tables import EVALUATION, MOVE, PERSON, SUBMISSION, UNIT
 
 PAGE = 1000
 

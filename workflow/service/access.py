@@ -27,21 +27,15 @@ from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES, Role, State, Trigger
 from workflow.errors import KpiError, WorkflowError
 from workflow.service.core import (
-    ASSIGNMENT,
-    EVALUATION,
-    PERSON,
     PersonInfo,
     Service,
     load_people,
     load_snapshot,
 )
 from workflow.service.notices import STATE_ACTIONS, hash_token, make_mail
-from workflow.service.transition import OUTBOX, TOKEN, Outcome, plan, write, write_mail
+from workflow.service.transition import Outcome, plan, write, write_mail
 from workflow.states import SPECS
-from workflow.store.tables import Cycle, Draft
-
-DRAFT = Draft.__table__  # type: ignore[attr-defined]
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import ASSIGNMENT, CYCLE, DRAFT, EVALUATION, OUTBOX, PERSON, TOKEN
 
 SIGN_IN_ACTION = "sign_in"
 SIGN_IN_ROLE = "session"

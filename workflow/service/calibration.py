@@ -28,14 +28,18 @@ from workflow.errors import (
 )
 from workflow.scoring.quota import PoolMember, PoolMeter, breaking_members, meters
 from workflow.service import pool
-from workflow.service.core import EVALUATION, Service, load_people, load_snapshots
+from workflow.service.core import Service, load_people, load_snapshots
+from workflow.service.rowtypes import PoolMemberLine
 from workflow.service.rules import CycleRules
 from workflow.service.transition import REASON_LIMIT, Change, plan, write
 from workflow.store import audit
-from workflow.store.tables import CalibrationApproval, CalibrationMove, Cycle
+from workflow.store.tables import (
+    APPROVAL,
+    EVALUATION,
+    MOVE,
+    Cycle,
+)
 
-MOVE = CalibrationMove.__table__  # type: ignore[attr-defined]
-APPROVAL = CalibrationApproval.__table__  # type: ignore[attr-defined]
 BEFORE_CALIBRATION = pool.BEFORE_CALIBRATION
 
 
@@ -48,7 +52,7 @@ class CalibrationView:
     not_yet_scored: int  # evaluations still before calibration
     exception_ratio: Decimal | None
     exception_decision: str | None
-    members: list[dict[str, Any]]  # the pool, for the calibration page
+    members: list[PoolMemberLine]  # the pool, for the calibration page
 
     @property
     def breaking(self) -> list[PoolMeter]:
@@ -90,13 +94,13 @@ def view(svc: Service, cycle_id: str, session: Session | None = None) -> Calibra
         waiting=sum(1 for r in rows if r.state == State.CALIBRATION.value),
         not_yet_scored=sum(1 for r in rows if r.state in BEFORE_CALIBRATION),
         exception_ratio=ratio, exception_decision=rules.config.calibration.exception_decision,
-        members=[{
-            "evaluation_id": r.id, "reviewee_id": r.reviewee_id,
-            "reviewee_name": people[r.reviewee_id].full_name if r.reviewee_id in people else "",
-            "unit_id": r.unit_id, "task_group": r.task_group, "state": r.state,
-            "score": r.score, "score_class": r.score_class, "final_class": r.final_class,
-            "breaks": breaking.get(r.id, []),  # the pools whose quota this one breaks
-        } for r in rows],
+        members=[PoolMemberLine(
+            evaluation_id=r.id, reviewee_id=r.reviewee_id,
+            reviewee_name=people[r.reviewee_id].full_name if r.reviewee_id in people else "",
+            unit_id=r.unit_id, task_group=r.task_group, state=State(r.state),
+            score=r.score, score_class=r.score_class, final_class=r.final_class,
+            breaks=tuple(breaking.get(r.id, ())),
+        ) for r in rows],
     )
 
 

@@ -21,11 +21,12 @@ from workflow.permissions import Delegation, EvaluationView
 from workflow.service.rules import CycleRules, RulesCache
 from workflow.settings import Settings
 from workflow.store.db import Store
-from workflow.store.tables import Assignment, Cycle, Evaluation, Person
-
-EVALUATION = Evaluation.__table__  # type: ignore[attr-defined]
-ASSIGNMENT = Assignment.__table__  # type: ignore[attr-defined]
-PERSON = Person.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import (
+    ASSIGNMENT,
+    EVALUATION,
+    PERSON,
+    Cycle,
+)
 
 
 @dataclass

@@ -24,17 +24,16 @@ from workflow.cycle_config import LoadedCycle, load_cycle
 from workflow.domain import Role, State
 from workflow.errors import CycleError
 from workflow.scoring.model import Framework
-from workflow.service.core import ASSIGNMENT, EVALUATION, PERSON, PersonInfo, Service
+from workflow.service.core import PersonInfo, Service
 from workflow.service.notices import Mail, make_mail
 from workflow.service.rules import CycleRules, load_rules_from_files, store_rulebook
 from workflow.service.timers import phase_timers
-from workflow.service.transition import DEADLINE, write_mail
+from workflow.service.transition import write_mail
 from workflow.states import SPECS
 from workflow.store import audit, bulk
-from workflow.store.tables import Cycle, Unit
+from workflow.store.tables import ASSIGNMENT, CYCLE, DEADLINE, EVALUATION, PERSON, UNIT, Cycle
 from workflow.timing import phase_window
 
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
 CHUNK = 2000
 
 
@@ -126,8 +125,7 @@ def _check_people_exist(session: Session, rules: CycleRules, plan: PopulationPla
         if person_id not in found:
             plan.problems.append(f"{key}: {person_id!r} is not in the organisation")
     if config.population.units != "all":
-        unit_table = Unit.__table__  # type: ignore[attr-defined]
-        known = {r.id for r in session.execute(select(unit_table.c.id))}
+        known = {r.id for r in session.execute(select(UNIT.c.id))}
         for unit in config.population.units:
             if unit not in known:
                 plan.problems.append(f"population.units: unit {unit!r} is not in the "

@@ -22,9 +22,8 @@ from workflow.domain import SubmissionKind, Trigger
 from workflow.errors import SubmissionInvalid, TransitionNotAllowed
 from workflow.machine import accepts
 from workflow.service.core import Service, load_snapshot
-from workflow.store.tables import Draft
+from workflow.store.tables import DRAFT
 
-DRAFT = Draft.__table__  # type: ignore[attr-defined]
 DRAFT_LIMIT = 200_000  # characters of JSON: far above any real form, below abuse
 DRAFT_FIELDS = 2000
 

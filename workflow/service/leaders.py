@@ -29,7 +29,7 @@ from workflow.permissions import SYSTEM_ACTOR
 from workflow.scoring import ScoreNotComputable, shown
 from workflow.scoring.model import CriterionKind
 from workflow.service.change import Change, base_context, result_context
-from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshots
+from workflow.service.core import Service, Snapshot, load_people, load_snapshots
 from workflow.service.notices import notices_for
 from workflow.service.scoring_inputs import (
     SCORED_STATES,
@@ -40,6 +40,7 @@ from workflow.service.scoring_inputs import (
 )
 from workflow.states import Notice
 from workflow.store import audit
+from workflow.store.tables import EVALUATION
 
 CLASS_COLUMNS = frozenset({"score_class", "final_class"})
 MAX_DEPTH = 64  # a supervisor tree deeper than this is a loop in the data

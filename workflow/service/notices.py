@@ -27,13 +27,10 @@ from workflow.calendar import WorkingCalendar, zone
 from workflow.domain import Role, State
 from workflow.effects import core as effects
 from workflow.effects.core import Send
-from workflow.service.core import EVALUATION, PersonInfo, Service, Snapshot
+from workflow.service.core import PersonInfo, Service, Snapshot
 from workflow.states.base import Notice
 from workflow.store import bulk
-from workflow.store.tables import AccessToken, Outbox
-
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-TOKEN = AccessToken.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import EVALUATION, OUTBOX
 
 # Who a notice goes to is the effects core's rule; the name stays here for importers.
 recipients = effects.recipients

@@ -20,12 +20,9 @@ from sqlalchemy import insert, select, update
 from workflow.calendar import zone
 from workflow.clock import utc_now
 from workflow.errors import OrgImportError
-from workflow.service.core import PERSON, Service
+from workflow.service.core import Service
 from workflow.store import audit
-from workflow.store.tables import Position, Unit
-
-UNIT = Unit.__table__  # type: ignore[attr-defined]
-POSITION = Position.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import PERSON, POSITION, UNIT
 
 REQUIRED_COLUMNS = (
     "employee_id", "full_name", "email", "unit_id", "unit_name", "position",

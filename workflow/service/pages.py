@@ -19,21 +19,30 @@ from workflow.errors import EvaluationNotFound
 from workflow.permissions import EvaluationView
 from workflow.scoring.model import Framework, Labels, Regime
 from workflow.service.core import (
-    ASSIGNMENT,
-    EVALUATION,
-    PERSON,
     PersonInfo,
     Service,
     load_people,
     load_snapshot,
 )
-from workflow.service.queries import UNIT
-from workflow.service.scoring_inputs import SUBMISSION, framework_of
-from workflow.store.tables import Cycle, Extension
+from workflow.service.rowtypes import (
+    AssignmentRecord,
+    EvaluationMatch,
+    EvaluationRecord,
+    ExtensionRecord,
+)
+from workflow.service.scoring_inputs import framework_of
+from workflow.store.tables import (
+    ASSIGNMENT,
+    CYCLE,
+    EVALUATION,
+    EXTENSION,
+    PERSON,
+    SUBMISSION,
+    UNIT,
+    Cycle,
+)
 
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
 FAR_PAST = datetime(1970, 1, 1, tzinfo=UTC)
-EXTENSION = Extension.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class PeerSummary:
         return self.answered < self.min_responses
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvaluationFile:
     """Everything about one evaluation a page might show."""
 
@@ -69,23 +78,23 @@ class EvaluationFile:
     appeal_reviewer_id: str | None
     framework: Framework
     regime: Regime
-    row: dict[str, Any]
+    row: EvaluationRecord
     view: EvaluationView
     self_assessment: dict[str, Any] | None
     peers: PeerSummary
     score_payload: dict[str, Any] | None  # the supervisor's (or the revised) score form
     appeal: dict[str, Any] | None
     decision: dict[str, Any] | None
-    peer_assignments: list[dict[str, Any]] = field(default_factory=list)
-    extensions: list[dict[str, Any]] = field(default_factory=list)
+    peer_assignments: list[AssignmentRecord] = field(default_factory=list)
+    extensions: list[ExtensionRecord] = field(default_factory=list)
 
     @property
     def class_id(self) -> str | None:
-        return self.row.get("final_class") or self.row.get("score_class")
+        return self.row.final_class or self.row.score_class
 
     @property
     def breakdown(self) -> list[dict[str, Any]]:
-        return list((self.row.get("score_stamp") or {}).get("breakdown") or [])
+        return list((self.row.score_stamp or {}).get("breakdown") or [])
 
     def class_label(self, locale: str) -> str | None:
         if not self.class_id:
@@ -133,10 +142,11 @@ def evaluation_file(svc: Service, evaluation_id: int) -> EvaluationFile:
         scores = handed_in.get(SubmissionKind.SUPERVISOR_SCORE.value, [])
         appeals = handed_in.get(SubmissionKind.APPEAL.value, [])
         decisions = handed_in.get(SubmissionKind.APPEAL_DECISION.value, [])
-        extensions = [dict(r._mapping) for r in session.execute(
+        extensions = [ExtensionRecord.of(r._mapping) for r in session.execute(
             select(EXTENSION).where(EXTENSION.c.evaluation_id == snap.id)
             .order_by(EXTENSION.c.id))]
-    peer_rows = [a for a in snap.assignments if a["role"] == Role.PEER.value]
+    peer_rows = [AssignmentRecord.of(a) for a in snap.assignments
+                 if a["role"] == Role.PEER.value]
     revised = [d for d in decisions if d.get("decision") == "revise_score"]
     score_payload = revised[-1]["score"] if revised else (_strip(scores[-1]) if scores else None)
     return EvaluationFile(
@@ -146,9 +156,9 @@ def evaluation_file(svc: Service, evaluation_id: int) -> EvaluationFile:
         phase_opens_at=row["phase_opens_at"], reviewee=people[row["reviewee_id"]],
         unit_name=unit_name, supervisor=people.get(row["supervisor_id"] or ""),
         appeal_reviewer_id=row["appeal_reviewer_id"], framework=framework_of(snap),
-        regime=snap.rules.regime, row=row, view=snap.view,
+        regime=snap.rules.regime, row=EvaluationRecord.of(row), view=snap.view,
         self_assessment=_strip(selfs[-1]) if selfs else None,
-        peers=peer_summary(peers, len([a for a in peer_rows if a["status"] != "withdrawn"]),
+        peers=peer_summary(peers, len([a for a in peer_rows if a.status != "withdrawn"]),
                            snap.rules.min_peer_responses),
         score_payload=score_payload,
         appeal=_strip(appeals[-1]) if appeals else None,
@@ -310,7 +320,7 @@ def administers(svc: Service, person_id: str, cycle_id: str) -> bool:
 
 
 def find_evaluations(svc: Service, cycle_id: str, query: str, *, limit: int = 50
-                     ) -> list[dict[str, Any]]:
+                     ) -> list[EvaluationMatch]:
     """Evaluations of a cycle whose reviewee id or name contains ``query`` (admin search)."""
     text = f"%{query.strip().lower()}%"
     with svc.store.read() as session:
@@ -322,4 +332,6 @@ def find_evaluations(svc: Service, cycle_id: str, query: str, *, limit: int = 50
                    or_(func.lower(PERSON.c.id).like(text),
                        func.lower(PERSON.c.full_name).like(text)))
             .order_by(PERSON.c.full_name).limit(limit)).all()
-    return [dict(r._mapping) for r in rows]
+    return [EvaluationMatch(id=r.id, reviewee_id=r.reviewee_id, full_name=r.full_name,
+                            state=State(r.state), due_at=r.due_at, unit_id=r.unit_id)
+            for r in rows]

@@ -16,15 +16,18 @@ from sqlmodel import Session
 
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, TimerStatus
-from workflow.service.core import EVALUATION, Service, load_people
+from workflow.service.core import Service, load_people
 from workflow.service.notices import Mail, make_mail
 from workflow.service.timers import phase_timers
-from workflow.store.tables import CalibrationApproval, Cycle, Deadline
+from workflow.store.tables import (
+    APPROVAL,
+    CYCLE,
+    DEADLINE,
+    EVALUATION,
+    Cycle,
+)
 from workflow.timing import phase_window
 
-DEADLINE = Deadline.__table__  # type: ignore[attr-defined]
-APPROVAL = CalibrationApproval.__table__  # type: ignore[attr-defined]
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
 BEFORE_CALIBRATION = [s.value for s in PHASE_ORDER[:PHASE_ORDER.index(State.CALIBRATION)]]
 
 

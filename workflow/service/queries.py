@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Row, case, func, select
 from sqlmodel import Session
 
 from workflow.clock import utc_now
@@ -18,17 +19,19 @@ from workflow.domain import OPEN_STATES, State, SubmissionKind, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring import Line, ScoreResult, lines, shown
 from workflow.scoring.explain import msg
-from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshot
-from workflow.service.scoring_inputs import SUBMISSION, compute, score_basis
+from workflow.service.core import Service, Snapshot, load_people, load_snapshot
+from workflow.service.rowtypes import DeadLetter, OverdueItem
+from workflow.service.scoring_inputs import compute, score_basis
 from workflow.store import audit
-from workflow.store.tables import AuditEvent, CalibrationMove, Cycle, Outbox, Unit
-
-MOVE = CalibrationMove.__table__  # type: ignore[attr-defined]
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
-UNIT = Unit.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import (
+    AUDIT,
+    CYCLE,
+    EVALUATION,
+    MOVE,
+    OUTBOX,
+    SUBMISSION,
+    UNIT,
+)
 
 
 @dataclass
@@ -38,7 +41,7 @@ class CycleStatus:
     by_state: dict[str, int] = field(default_factory=dict)
     by_unit: dict[str, dict[str, int]] = field(default_factory=dict)  # unit -> state -> n
     unit_names: dict[str, str] = field(default_factory=dict)
-    overdue: list[dict[str, object]] = field(default_factory=list)
+    overdue: list[OverdueItem] = field(default_factory=list)
     overdue_count: int = 0
     flags: dict[str, int] = field(default_factory=dict)
 
@@ -47,7 +50,7 @@ class CycleStatus:
 class Status:
     cycles: list[CycleStatus]
     outbox: dict[str, int]
-    dead_letters: list[dict[str, object]]
+    dead_letters: list[DeadLetter]
 
 
 def status(svc: Service, cycle_id: str | None = None, *, now: datetime | None = None,
@@ -86,17 +89,17 @@ def status(svc: Service, cycle_id: str | None = None, *, now: datetime | None = 
                 .where(*overdue_filter).order_by(EVALUATION.c.due_at).limit(overdue_limit)
             ).all()
             people = load_people(session, [r.reviewee_id for r in rows])
-            cs.overdue = [{
-                "evaluation_id": r.id, "reviewee_id": r.reviewee_id,
-                "reviewee_name": people[r.reviewee_id].full_name if r.reviewee_id in people
+            cs.overdue = [OverdueItem(
+                evaluation_id=r.id, reviewee_id=r.reviewee_id,
+                reviewee_name=people[r.reviewee_id].full_name if r.reviewee_id in people
                 else r.reviewee_id,
-                "state": r.state, "due_at": r.due_at, "waiting_on": _waiting_on(r),
-                "escalation_level": r.escalation_level,
-            } for r in rows]
+                state=State(r.state), due_at=r.due_at, waiting_on=_waiting_on(r),
+                escalation_level=r.escalation_level,
+            ) for r in rows]
             out.append(cs)
         outbox = dict(session.execute(
             select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)).all())
-        dead = [dict(r._mapping) for r in session.execute(
+        dead = [DeadLetter(**r._mapping) for r in session.execute(
             select(OUTBOX.c.id, OUTBOX.c.event, OUTBOX.c.recipient_email, OUTBOX.c.attempts,
                    OUTBOX.c.last_error, OUTBOX.c.evaluation_id)
             .where(OUTBOX.c.status == "dead").order_by(OUTBOX.c.id).limit(50))]
@@ -112,15 +115,16 @@ def _flag_sums(session: Session, cycle_id: str) -> dict[str, int]:
     return {n: int(v or 0) for n, v in zip(names, row, strict=True)}
 
 
-def _waiting_on(row: object) -> str | None:
-    state = State(row.state)  # type: ignore[attr-defined]
+def _waiting_on(row: Row[Any]) -> str | None:
+    state = State(row.state)
+    who: str | None = None
     if state is State.SUPERVISOR_SCORING:
-        return row.supervisor_id  # type: ignore[attr-defined, no-any-return]
-    if state in (State.SELF_ASSESSMENT, State.APPEAL_WINDOW):
-        return row.reviewee_id  # type: ignore[attr-defined, no-any-return]
-    if state is State.APPEAL_REVIEW:
-        return row.appeal_reviewer_id  # type: ignore[attr-defined, no-any-return]
-    return None
+        who = row.supervisor_id
+    elif state in (State.SELF_ASSESSMENT, State.APPEAL_WINDOW):
+        who = row.reviewee_id
+    elif state is State.APPEAL_REVIEW:
+        who = row.appeal_reviewer_id
+    return who
 
 
 @dataclass(frozen=True)

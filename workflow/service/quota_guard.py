@@ -16,7 +16,8 @@ from sqlmodel import Session
 
 from workflow.domain import State
 from workflow.scoring.quota import meters_from_counts, pool_names
-from workflow.service.core import EVALUATION, Snapshot
+from workflow.service.core import Snapshot
+from workflow.store.tables import EVALUATION
 
 AFTER_CALIBRATION = frozenset({State.APPEAL_WINDOW, State.APPEAL_REVIEW, State.FINALISED})
 

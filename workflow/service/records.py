@@ -26,7 +26,6 @@ from workflow.errors import (
 )
 from workflow.service import pool
 from workflow.service.core import (
-    EVALUATION,
     PersonInfo,
     Service,
     Snapshot,
@@ -39,7 +38,6 @@ from workflow.service.rules import CycleRules
 from workflow.service.scoring_inputs import compute, score_basis, scored_values
 from workflow.service.timers import overdue_rows, phase_timers
 from workflow.service.transition import (
-    DEADLINE,
     REASON_LIMIT,
     Change,
     base_context,
@@ -49,11 +47,8 @@ from workflow.service.transition import (
 )
 from workflow.states import SPECS, Notice
 from workflow.store import audit
-from workflow.store.tables import Cycle, Extension, OverrideFact
+from workflow.store.tables import DEADLINE, EVALUATION, EXTENSION, OVERRIDE, Cycle
 from workflow.timing import PhaseWindow
-
-EXTENSION = Extension.__table__  # type: ignore[attr-defined]
-OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
 
 
 def _reason(evaluation_id: int, reason: str | None, field: str = "reason") -> str:

@@ -18,9 +18,10 @@ from workflow.domain import Role, State
 from workflow.errors import NotFound, NotPermitted, WorkflowError
 from workflow.service.core import Service, load_people, load_snapshot
 from workflow.service.notices import notices_for
-from workflow.service.transition import OUTBOX, base_context, result_context, write_mail
+from workflow.service.transition import base_context, result_context, write_mail
 from workflow.states import Notice
 from workflow.store import audit
+from workflow.store.tables import OUTBOX
 
 # The email that hands each waiting state's task to whoever it waits on.
 TASK_NOTICES: Mapping[State, Notice] = {

@@ -22,9 +22,8 @@ from workflow.configfile import LoadedFile, validate
 from workflow.cycle_config import CycleFile, LoadedCycle, parse_cycle_text
 from workflow.errors import ConfigFileError, ConfigFileErrors, CycleNotFound, StoreError
 from workflow.scoring.model import Framework, Regime, load_framework, load_regime
-from workflow.store.tables import Cycle, Rulebook
-
-_RULEBOOK = Rulebook.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import RULEBOOK as _RULEBOOK
+from workflow.store.tables import Cycle
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,16 @@ from workflow.scoring import (
 from workflow.scoring.model import CriterionKind, Framework
 from workflow.scoring.periods import PeriodStatus
 from workflow.service import quota_guard
-from workflow.service.core import EVALUATION, Snapshot
-from workflow.store.tables import AuditEvent, Cycle, ImportedPeriod, OverrideFact, Submission
+from workflow.service.core import Snapshot
+from workflow.store.tables import (
+    AUDIT,
+    CYCLE,
+    EVALUATION,
+    IMPORTED,
+    OVERRIDE,
+    SUBMISSION,
+)
 
-SUBMISSION = Submission.__table__  # type: ignore[attr-defined]
-OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
-IMPORTED = ImportedPeriod.__table__  # type: ignore[attr-defined]
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 SCORED_STATES = (State.CALIBRATION, State.APPEAL_WINDOW, State.APPEAL_REVIEW, State.FINALISED)
 
 

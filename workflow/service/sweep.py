@@ -47,7 +47,6 @@ from workflow.effects import core as effects
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.service import pool
 from workflow.service.core import (
-    EVALUATION,
     PersonInfo,
     Service,
     Snapshot,
@@ -57,7 +56,6 @@ from workflow.service.core import (
 from workflow.service.notices import STATE_ACTIONS, Mail, make_mail
 from workflow.service.timers import superseded_reminders
 from workflow.service.transition import (
-    DEADLINE,
     Change,
     base_context,
     plan,
@@ -65,7 +63,7 @@ from workflow.service.transition import (
     write_mail,
 )
 from workflow.store import audit, bulk
-from workflow.store.tables import Cycle
+from workflow.store.tables import DEADLINE, EVALUATION, Cycle
 
 log = logging.getLogger("kpi.sweep")
 

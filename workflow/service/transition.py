@@ -35,8 +35,6 @@ from workflow.errors import (
 from workflow.service import leaders, pool
 from workflow.service.change import Change, base_context, result_context, shown_or_none
 from workflow.service.core import (
-    ASSIGNMENT,
-    EVALUATION,
     PersonInfo,
     Service,
     Snapshot,
@@ -49,20 +47,17 @@ from workflow.states import SPECS
 from workflow.states.appeal_window import appeal_reviewer
 from workflow.store import audit, bulk
 from workflow.store.tables import (
-    AccessToken,
-    Deadline,
-    Outbox,
-    Submission,
+    ASSIGNMENT,
+    DEADLINE,
+    EVALUATION,
+    OUTBOX,
+    SUBMISSION,
+    TOKEN,
 )
-
-DEADLINE = Deadline.__table__  # type: ignore[attr-defined]
-SUBMISSION = Submission.__table__  # type: ignore[attr-defined]
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-TOKEN = AccessToken.__table__  # type: ignore[attr-defined]
 
 # What other modules import from here; ``Change`` and the email facts live in
 # ``change`` (below ``leaders``, which this module calls) and are re-exported.
-__all__ = ["DEADLINE", "OUTBOX", "REASON_LIMIT", "SUBMISSION", "TOKEN", "Change", "Outcome",
+__all__ = ["REASON_LIMIT", "Change", "Outcome",
            "base_context", "fire", "is_open", "machine_error", "plan", "result_context",
            "shown_or_none", "write", "write_mail"]
 

@@ -36,12 +36,11 @@ from workflow.clock import utc_now
 from workflow.domain import Role, State
 from workflow.errors import CycleError, NotPermitted, PeriodImportError
 from workflow.scoring.model import CriterionKind, Regime
-from workflow.service.core import EVALUATION, Service
+from workflow.service.core import Service
 from workflow.service.rules import CycleRules
 from workflow.store import audit
-from workflow.store.tables import Cycle, ImportedPeriod
+from workflow.store.tables import EVALUATION, IMPORTED, Cycle
 
-IMPORTED = ImportedPeriod.__table__  # type: ignore[attr-defined]
 FIXED_COLUMNS = ("employee_id", "source_agency", "period_start", "period_end", "status",
                  "class_id", "document")
 OPEN_FOR_IMPORT = (State.SELF_ASSESSMENT.value, State.PEER_INPUT.value,

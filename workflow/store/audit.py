@@ -20,11 +20,10 @@ from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from workflow.store import bulk
-from workflow.store.tables import AuditEvent, AuditHead
+from workflow.store.tables import AUDIT as _AUDIT
+from workflow.store.tables import AUDIT_HEAD as _HEAD
 
 GENESIS_HASH = "0" * 64
-_AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 
 
 def canonical(value: Any) -> bytes:

@@ -1,6 +1,10 @@
 """The tables. SQLModel classes used for the schema and for reading; writes on hot
 paths go through SQLAlchemy Core statements on the same tables.
 
+Every table is also exported once, typed, as a Core ``Table`` (``EVALUATION``,
+``OUTBOX``...): the service's statements are built on those, never on a
+``Model.__table__`` of their own.
+
 Conventions: instants are aware UTC datetimes (``UTCDateTime``); scores are Decimal
 strings (SQLite has no decimal type, and a float would lose the exact value);
 ids of people, units and cycles are the organisation's own strings.
@@ -11,7 +15,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -350,3 +365,33 @@ ALL_TABLES = [
     Deadline, Extension, OverrideFact, ImportedPeriod, CalibrationMove, CalibrationApproval,
     AuditEvent, AuditHead, Outbox, AccessToken,
 ]
+
+
+def _core_table(model: type[SQLModel]) -> Table:
+    # SQLModel sets ``__table__`` when the class is created, which no type checker
+    # can see: one checked look-up here instead of a ``type: ignore`` at every use.
+    table = sa_inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
+UNIT: Table = _core_table(Unit)
+POSITION: Table = _core_table(Position)
+PERSON: Table = _core_table(Person)
+RULEBOOK: Table = _core_table(Rulebook)
+CYCLE: Table = _core_table(Cycle)
+EVALUATION: Table = _core_table(Evaluation)
+ASSIGNMENT: Table = _core_table(Assignment)
+SUBMISSION: Table = _core_table(Submission)
+DRAFT: Table = _core_table(Draft)
+DEADLINE: Table = _core_table(Deadline)
+EXTENSION: Table = _core_table(Extension)
+OVERRIDE: Table = _core_table(OverrideFact)
+IMPORTED: Table = _core_table(ImportedPeriod)
+MOVE: Table = _core_table(CalibrationMove)
+APPROVAL: Table = _core_table(CalibrationApproval)
+AUDIT: Table = _core_table(AuditEvent)
+AUDIT_HEAD: Table = _core_table(AuditHead)
+OUTBOX: Table = _core_table(Outbox)
+TOKEN: Table = _core_table(AccessToken)

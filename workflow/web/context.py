@@ -21,7 +21,8 @@ from starlette.datastructures import UploadFile
 from notifications.render import number
 from workflow.domain import State
 from workflow.scoring.model import Labels
-from workflow.service.core import PersonInfo, Service, load_people
+from workflow.service import lookups
+from workflow.service.core import PersonInfo, Service
 from workflow.service.transition import shown_or_none
 from workflow.web.i18n import local_time, pick_locale, problem, translator
 from workflow.web.security import (
@@ -65,8 +66,7 @@ class Web:
     demo: DemoHooks | None = None
 
     def person(self, person_id: str) -> PersonInfo | None:
-        with self.svc.store.read() as session:
-            return load_people(session, [person_id]).get(person_id)
+        return lookups.person(self.svc, person_id)
 
 
 class Req:

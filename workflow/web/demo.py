@@ -20,21 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import func, select
 
 from workflow import sample
 from workflow.clock import utc_now
-from workflow.domain import State, TimerStatus, Trigger
-from workflow.service.core import EVALUATION, PERSON, Service, load_snapshot
+from workflow.domain import State, Trigger
+from workflow.service import demo_reads, lookups
+from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
-from workflow.service.scoring_inputs import framework_of
 from workflow.service.setup import init_database
 from workflow.service.sweep import tick
-from workflow.service.transition import DEADLINE, OUTBOX, fire
+from workflow.service.transition import fire
 from workflow.web.mailbox import CaughtMail, caught_messages, outbox_messages
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -82,17 +79,7 @@ class LiveDemo:
 
 
 def _ids(svc: Service, state: State | None = None) -> dict[str, int]:
-    with svc.store.read() as s:
-        stmt = select(EVALUATION.c.reviewee_id, EVALUATION.c.id).where(
-            EVALUATION.c.cycle_id == CYCLE_ID)
-        if state is not None:
-            stmt = stmt.where(EVALUATION.c.state == state.value)
-        return {r.reviewee_id: r.id for r in s.execute(stmt)}
-
-
-def _snapshot(svc: Service, evaluation_id: int) -> Any:
-    with svc.store.read() as s:
-        return load_snapshot(svc, s, evaluation_id, lock=False)
+    return demo_reads.evaluation_ids(svc, CYCLE_ID, state)
 
 
 def _level(person_id: str) -> float:
@@ -100,13 +87,7 @@ def _level(person_id: str) -> float:
 
 
 def link_for(svc: Service, person: str, event: str) -> str | None:
-    with svc.store.read() as s:
-        for (context,) in s.execute(select(OUTBOX.c.context).where(
-                OUTBOX.c.recipient_id == person, OUTBOX.c.event == event)
-                .order_by(OUTBOX.c.id.desc())):
-            if context.get("action_url"):
-                return str(context["action_url"])
-    return None
+    return demo_reads.latest_link(svc, person, event)
 
 
 def prepare(svc: Service, config_dir: Path, say: Callable[[str], None] = print) -> LiveDemo:
@@ -121,28 +102,27 @@ def prepare(svc: Service, config_dir: Path, say: Callable[[str], None] = print) 
     now = local("2026-05-04 09:00")
     for person, eid in sorted(_ids(svc, State.SELF_ASSESSMENT).items()):
         if person != PROTAGONIST:
-            fw = framework_of(_snapshot(svc, eid))
+            fw = demo_reads.turn(svc, eid).framework
             fire(svc, eid, Trigger.SUBMIT_SELF_ASSESSMENT, person,
                  sample.self_assessment(fw, rng, _level(person)), now=now)
     now = local("2026-05-04 10:00")
     for _person, eid in sorted(_ids(svc, State.PEER_INPUT).items()):
-        snap = _snapshot(svc, eid)
-        for peer in snap.pending_peers():
+        turn = demo_reads.turn(svc, eid)
+        for peer in turn.pending_peers:
             fire(svc, eid, Trigger.SUBMIT_PEER_INPUT, peer,
-                 sample.peer_input(framework_of(snap), rng, _level(peer)), now=now)
+                 sample.peer_input(turn.framework, rng, _level(peer)), now=now)
     now = local("2026-05-04 11:00")
     waiting = _ids(svc, State.SUPERVISOR_SCORING)
     order = sorted(waiting, key=lambda p: (p in LEADERS_LAST and LEADERS_LAST.index(p), p))
     for person in order:
-        snap = _snapshot(svc, waiting[person])
-        fire(svc, waiting[person], Trigger.SUBMIT_SCORE, snap.row["supervisor_id"],
-             sample.score(framework_of(snap), rng, _level(person)), now=now)
-    with svc.store.read() as s:
-        row = s.execute(select(EVALUATION.c.supervisor_id).where(
-            EVALUATION.c.cycle_id == CYCLE_ID, EVALUATION.c.reviewee_id == PROTAGONIST)).one()
-        people = {r.id: r for r in s.execute(select(PERSON.c.id, PERSON.c.full_name,
-                                                    PERSON.c.email))}
-    boss = people[row.supervisor_id]
+        turn = demo_reads.turn(svc, waiting[person])
+        assert turn.supervisor_id is not None  # the sample organisation names everyone's
+        fire(svc, waiting[person], Trigger.SUBMIT_SCORE, turn.supervisor_id,
+             sample.score(turn.framework, rng, _level(person)), now=now)
+    supervisor_id = demo_reads.turn(svc, _ids(svc)[PROTAGONIST]).supervisor_id
+    assert supervisor_id is not None
+    people = lookups.people(svc, [PROTAGONIST, supervisor_id])
+    boss = people[supervisor_id]
     link = link_for(svc, PROTAGONIST, "task_self_assessment")
     assert link is not None
     return LiveDemo(PROTAGONIST, people[PROTAGONIST].full_name, boss.id, boss.full_name,
@@ -150,11 +130,7 @@ def prepare(svc: Service, config_dir: Path, say: Callable[[str], None] = print) 
 
 
 def next_deadline(svc: Service, now: datetime) -> datetime | None:
-    with svc.store.read() as s:
-        value = s.execute(select(func.min(DEADLINE.c.fire_at)).where(
-            DEADLINE.c.status == TimerStatus.PENDING.value, DEADLINE.c.fire_at > now)
-        ).scalar()
-    return value if isinstance(value, datetime) else None
+    return demo_reads.next_deadline(svc, now)
 
 
 def jumper(svc: Service, clock: DemoClock) -> Callable[[], tuple[datetime, str] | None]:

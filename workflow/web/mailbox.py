@@ -13,11 +13,9 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from sqlalchemy import or_, select
-
 from notifications.catcher import list_caught, read_caught
+from workflow.service import demo_reads
 from workflow.service.core import Service
-from workflow.service.transition import OUTBOX
 
 LINK = re.compile(r"https?://[^\s<>\"']+/t/[A-Za-z0-9_\-]+")
 
@@ -37,10 +35,7 @@ def caught_messages(svc: Service, folder: Path, *, since: datetime,
     """The messages the demo's mail catcher kept in ``folder`` (read with
     ``notifications.catcher``), newest first: those queued from ``since`` on and every one
     to ``also_to``; the seeded crowd's older mail is left out by its Message-ID."""
-    stmt = select(OUTBOX.c.message_id).where(
-        or_(OUTBOX.c.created_at >= since, OUTBOX.c.recipient_id == also_to))
-    with svc.store.read() as session:
-        wanted = set(session.execute(stmt).scalars())
+    wanted = demo_reads.queued_message_ids(svc, since=since, also_to=also_to)
     out = []
     for summary in reversed(list_caught(folder)):
         if summary.message_id not in wanted:
@@ -57,14 +52,9 @@ def outbox_messages(svc: Service, limit: int = 300, *, since: datetime | None = 
                     also_to: str | None = None) -> list[CaughtMail]:
     """The outbox rows as messages (event, recipient, link), newest first; with ``since``
     only those queued from then on (and every one to ``also_to``)."""
-    stmt = select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(limit)
-    if since is not None:
-        stmt = stmt.where(or_(OUTBOX.c.created_at >= since, OUTBOX.c.recipient_id == also_to))
-    with svc.store.read() as session:
-        rows = session.execute(stmt).all()
     out = []
-    for r in rows:
-        ctx = r.context or {}
+    for r in demo_reads.queued_mail(svc, limit, since=since, also_to=also_to):
+        ctx = r.context
         what = ctx.get("reviewee_name") or ctx.get("cycle_name") or ""
         link = ctx.get("action_url")
         lines = [f"{k}: {v}" for k, v in sorted(ctx.items())

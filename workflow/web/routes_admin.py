@@ -18,7 +18,7 @@ from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
 from workflow.errors import NotFound, NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
 from workflow.reports.html import cycle_report_fragment
-from workflow.service import pages, queries, records, resend, transition
+from workflow.service import lookups, pages, queries, records, resend, transition
 from workflow.web.context import Req, form_fields, get_req
 
 router = APIRouter(prefix="/admin")
@@ -161,8 +161,7 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     if not req.csrf_ok(fields):
         return dashboard(req, errors={"_form": req.t("csrf_failed")}, values=values,
                          status=403)
-    with req.svc.store.read() as session:
-        tz = req.svc.rules.get(session, cycle_id).tz_name
+    tz = lookups.cycle_rules(req.svc, cycle_id).tz_name
     until, problems = _instant(fields.get("until", ""), tz, "until")
     try:
         if problems:

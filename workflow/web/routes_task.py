@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from workflow.domain import State, SubmissionKind, Trigger
 from workflow.errors import CalibrationError, SubmissionInvalid, WorkflowError
-from workflow.service import access, calibration, drafts, pages
+from workflow.service import access, calibration, drafts, lookups, pages
 from workflow.service.access import DeadlinePassed, Grant
 from workflow.service.pages import EvaluationFile
 from workflow.service.transition import Outcome
@@ -290,10 +290,9 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
                                           message=req.t("approved", n=n))
         raw = fields.get("evaluation_id", "")
         evaluation_id = int(raw) if raw.isdigit() else -1
-        with req.svc.store.read() as session:
-            quota = req.svc.rules.get(session, cycle_id).regime.quota
+        quota = lookups.cycle_rules(req.svc, cycle_id).regime.quota
         to_class = quota.may_move_to if quota else ""
-        members = {m["evaluation_id"]: m for m in calibration.view(req.svc, cycle_id).members}
+        members = {m.evaluation_id: m for m in calibration.view(req.svc, cycle_id).members}
         if evaluation_id not in members:
             return views.calibration_page(req, cycle_id, post_to, values=values, status=422,
                                           errors={"_form": req.t("link_mismatch")})
@@ -307,12 +306,11 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
     except CalibrationError as exc:
         return views.calibration_page(req, cycle_id, post_to, values=values, status=409,
                                       errors={"_form": req.t("cannot_do", message=str(exc))})
-    name = members[evaluation_id]["reviewee_name"]
+    name = members[evaluation_id].reviewee_name
     return views.calibration_page(req, cycle_id, post_to, message=req.t(
         "moved", name=name, to=_class_label(req, cycle_id, to_class)))
 
 
 def _class_label(req: Req, cycle_id: str, class_id: str) -> str:
-    with req.svc.store.read() as session:
-        band = req.svc.rules.get(session, cycle_id).regime.band(class_id)
+    band = lookups.cycle_rules(req.svc, cycle_id).regime.band(class_id)
     return band.label.vi if req.locale == "vi" else band.label.en

@@ -5,6 +5,7 @@ calibration. Each takes the values to show and the problems to show beside them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from markupsafe import Markup
 from workflow.domain import State, SubmissionKind
 from workflow.reports.html import fairness_fragment
 from workflow.scoring.model import CriterionKind, Framework, Quota
-from workflow.service import calibration, drafts
+from workflow.service import calibration, drafts, lookups
 from workflow.service.pages import EvaluationFile
 from workflow.web import forms
 from workflow.web.context import Req
@@ -117,15 +118,14 @@ def calibration_page(req: Req, cycle_id: str, post_to: str, *,
                      values: Mapping[str, str] | None = None, status: int = 200
                      ) -> HTMLResponse:
     view = calibration.view(req.svc, cycle_id)
-    with req.svc.store.read() as session:
-        rules = req.svc.rules.get(session, cycle_id)
+    rules = lookups.cycle_rules(req.svc, cycle_id)
     quota: Quota | None = rules.regime.quota
     breaking = {m.pool for m in view.breaking}
     members = []
     for m in view.members:
-        pools = {"agency", f"task_group:{m['task_group']}"}
-        members.append({**m, "breaks": bool(quota) and m["final_class"] == quota.limited_class
-                        and bool(pools & breaking)} if quota else {**m, "breaks": False})
+        pools = {"agency", f"task_group:{m.task_group}"}
+        breaks = quota is not None and m.final_class == quota.limited_class
+        members.append(replace(m, breaks=tuple(sorted(pools & breaking)) if breaks else ()))
     labels = {c.id: c.label for c in rules.regime.classes}
     return req.render("calibration.html", status=status, view=view, quota=quota,
                       members=members, class_labels=labels, post_to=post_to,

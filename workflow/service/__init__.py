@@ -1,0 +1,1 @@
+"""Use cases: load, decide, write and queue mail, each in one transaction."""

@@ -1,0 +1,1 @@
+"""The database: tables, engines and transactions, bulk writes, the audit chain."""
