@@ -38,7 +38,7 @@ def test_a_newcomer_clicks_one_evaluation_through_the_demo(
     with LiveServer(app, port) as live:
         # 1. The reviewee, from the link the demo prints.
         page.goto(plan.self_assessment_link)
-        for field in page.get_by_label("Điểm bạn tự đề xuất (0 đến 10)").all():
+        for field in page.get_by_label("Điểm Anh/Chị tự đề xuất (từ 0 đến 10)").all():
             field.fill("9")
         page.get_by_label("Tên sản phẩm, công việc").first.fill("Thẩm định hồ sơ")
         page.get_by_label("Đã hoàn thành").first.check()
@@ -74,13 +74,13 @@ def test_a_newcomer_clicks_one_evaluation_through_the_demo(
             row.get_by_role("textbox").fill("Tỷ lệ theo Điều 20 Nghị định 335")
             row.get_by_role("button").click()
             expect(page.get_by_text("Đã chuyển")).to_be_visible()
-        page.get_by_role("button", name="Phê duyệt hiệu chỉnh").click()
-        expect(page.get_by_text("Đã phê duyệt hiệu chỉnh")).to_be_visible()
+        page.get_by_role("button", name="Phê duyệt kết quả rà soát").click()
+        expect(page.get_by_text("Đã phê duyệt kết quả rà soát")).to_be_visible()
         # 5. The reviewee appeals; 6. the appeal reviewer decides.
         open_mail(page, live.base, f"[result] {plan.protagonist_name}")
-        page.get_by_label("Lý do khiếu nại").fill("Đề nghị xem lại điểm nhiệm vụ.")
-        page.get_by_role("button", name="Gửi khiếu nại").click()
-        expect(page.get_by_text("Đã gửi khiếu nại")).to_be_visible()
+        page.get_by_label("Lý do kiến nghị").fill("Đề nghị xem lại điểm nhiệm vụ.")
+        page.get_by_role("button", name="Gửi kiến nghị").click()
+        expect(page.get_by_text("Đã gửi kiến nghị")).to_be_visible()
         open_mail(page, live.base, "[task_appeal_review]")  # the reviewer reads English
         page.get_by_label("Reason").first.fill("According to the rules.")
         page.get_by_role("button", name="Uphold the score").click()

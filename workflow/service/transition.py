@@ -25,11 +25,16 @@ from sqlalchemy import Integer, bindparam, insert, literal_column, select, updat
 from sqlmodel import Session
 
 from workflow import machine, permissions
+from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import OPEN_STATES, Role, State, SubmissionKind, TimerStatus, Trigger
 from workflow.errors import (
+    AlreadyAppealed,
     EvaluationAlreadyChanged,
+    NoAppealReviewer,
+    NotOpenYet,
+    Problem,
     SubmissionInvalid,
     TransitionNotAllowed,
     WorkflowError,
@@ -139,9 +144,11 @@ def _facts(snap: Snapshot, trigger: Trigger, actor_id: str) -> machine.Facts:
 def _clean_reason(trigger: Trigger, reason: str | None, evaluation_id: int) -> str | None:
     text = (reason or "").strip()
     if trigger in NEEDS_REASON and not text:
-        raise SubmissionInvalid(evaluation_id, {"reason": f"{trigger.value} needs a reason"})
+        raise SubmissionInvalid(evaluation_id, {"reason": Problem(
+            N_("a reason is required"), english=f"{trigger.value} needs a reason")})
     if len(text) > REASON_LIMIT:
-        raise SubmissionInvalid(evaluation_id, {"reason": f"at most {REASON_LIMIT} characters"})
+        raise SubmissionInvalid(evaluation_id, {
+            "reason": Problem(N_("at most %(limit)s characters"), limit=REASON_LIMIT)})
     return text or None
 
 
@@ -215,9 +222,7 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
             raise EvaluationAlreadyChanged(snap.id, was.value, state.value)
         raise machine_error(snap.id, trigger, state)
     if role is not Role.SYSTEM and role is not Role.ADMIN and snap.row["phase_opens_at"] > now:
-        opens = snap.row["phase_opens_at"].isoformat(timespec="minutes")
-        raise WorkflowError(f"evaluation {snap.id}: {state.value} opens at {opens}; "
-                            "it cannot be done before then")
+        raise NotOpenYet(snap.id, state.value, snap.row["phase_opens_at"])
     clean_reason = _clean_reason(trigger, reason, snap.id)
     validator = SPECS[state].validators.get(trigger)
     clean: dict[str, Any] = {}
@@ -316,15 +321,11 @@ def _trigger_effects(session: Session, snap: Snapshot, change: Change, trigger: 
                 SUBMISSION.c.evaluation_id == snap.id,
                 SUBMISSION.c.kind == SubmissionKind.APPEAL.value)).first()
         if earlier is not None:
-            raise WorkflowError(
-                f"evaluation {snap.id} was already appealed on "
-                f"{earlier.submitted_at:%Y-%m-%d}; an evaluation can be appealed only once")
+            raise AlreadyAppealed(snap.id, earlier.submitted_at)
         people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"]]))
         reviewer = _appeal_reviewer(snap, people)
         if reviewer is None:
-            raise WorkflowError(f"evaluation {snap.id}: nobody can review this appeal (no "
-                                "supervisor above the scorer, no appeal_reviewer and no admin "
-                                "in the cycle file); ask an admin to name one")
+            raise NoAppealReviewer(snap.id)
         values["appeal_reviewer_id"] = reviewer
     elif trigger is Trigger.REOPEN:
         values["reopened"] = True
