@@ -17,15 +17,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from workflow import catalog
 from workflow.catalog import N_
 from workflow.domain import State
 
 
 def _english(message: str, params: Mapping[str, object]) -> str:
-    # The catalogue's English (which may refine the id), filled like catalog.gettext.
-    text = catalog.translations("en").ugettext(message)
-    return text % dict(params) if params else text
+    # The message id is the English text: filled here without loading any catalogue, so
+    # that pure code (states, scoring) raising a Problem does no IO.
+    return message % dict(params) if params else message
 
 
 def _state(value: str) -> State | str:
@@ -39,9 +38,10 @@ def _state(value: str) -> State | str:
 class Problem(str):
     """What is wrong with one field: a catalogue message with its values.
 
-    As a ``str`` it is the English text (the CLI, logs, ``str(SubmissionInvalid)``); a
-    page says ``message`` in its own language with ``params``. ``english`` replaces the
-    English text where operators need more detail than a person's page shows.
+    As a ``str`` it is the English text, the message id filled in (the CLI, logs,
+    ``str(SubmissionInvalid)``); a page says ``message`` in its own language with
+    ``params``. ``english`` replaces the English text where operators need more detail
+    than a person's page shows.
     """
 
     message: str

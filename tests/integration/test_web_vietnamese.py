@@ -24,7 +24,7 @@ from tests.web_support import WebWorld, make_web, score_fields, self_fields
 from workflow.domain import State, Trigger
 from workflow.service.core import PERSON, Service
 from workflow.service.transition import SUBMISSION
-from workflow.store.tables import Unit
+from workflow.store.tables import Cycle, Unit
 from workflow.web.security import LANG_COOKIE
 
 # Words of English sentences (none of them is a Vietnamese syllable).
@@ -358,3 +358,50 @@ def excellent(web: WebWorld) -> int:
     view = calibration.view(web.svc, web.world.cycle_id)
     return next(int(m["evaluation_id"]) for m in view.members
                 if m["final_class"] == "excellent")
+
+
+# --- the demo's own pages -------------------------------------------------------------------
+
+
+def test_the_demo_pages_and_its_jump_log_read_in_one_language(
+        new_service: Callable[..., Service]) -> None:
+    from workflow.settings import PROJECT_ROOT
+    from workflow.web import DemoHooks, create_app
+    from workflow.web.demo import DemoClock, jumper, mail_source, prepare
+
+    svc = new_service("demo.sqlite3")
+    plan = prepare(svc, PROJECT_ROOT / "config", lambda _line: None)
+    clock = DemoClock()
+    app = create_app(svc, clock=clock, demo=DemoHooks(jump=jumper(svc, clock),
+                                                      mails=mail_source(svc, None)))
+    with svc.store.read() as s:
+        (cycle_name,) = s.execute(select(Cycle.name).where(  # type: ignore[call-overload]
+            Cycle.id == "snv-2026-04")).one()
+
+    def data() -> list[str]:
+        return data_strings(svc, "snv-2026-04", cycle_name)
+
+    read = {locale: Reader(locale, data(), refresh=data) for locale in ("vi", "en")}
+    browser = TestClient(app, base_url="http://kpi.test")
+    for locale, reader in read.items():
+        in_language(browser, locale)
+        page = browser.get(plan.self_assessment_link.removeprefix("http://kpi.test"))
+        assert page.status_code == 200
+        reader.read(f"demo self-assessment [{locale}]", page.text)
+        mails = browser.get("/demo/mail")
+        assert mails.status_code == 200 and "task_" not in mails.text
+        reader.read(f"demo mail [{locale}]", mails.text)
+        token = web_csrf(mails.text)
+        jumped = browser.post("/demo/clock/next", data={"csrf_token": token})
+        assert jumped.status_code == 200
+        text = reader.read(f"demo jump [{locale}]", jumped.text)
+        assert ("Đồng hồ đã chuyển" if locale == "vi" else "The clock moved") in text
+    verdict(read, at_least=3)
+
+
+def web_csrf(html: str) -> str:
+    from tests.web_support import CSRF
+
+    match = CSRF.search(html)
+    assert match
+    return match.group(1)

@@ -119,8 +119,11 @@ def pool_name(locale: str, pool: str) -> str:
 
 
 def translated(locale: str, message: str) -> bool:
-    """Whether ``message`` has a text of its own in ``locale`` (English is the id itself)."""
-    return locale == "en" or catalog.translations(locale).ugettext(message) != message
+    """Whether ``message`` is in ``locale``'s catalogue (English is the id itself)."""
+    if locale == "en":
+        return True
+    known: dict[object, str] = getattr(catalog.translations(locale), "_catalog", {})
+    return bool(known.get(message))
 
 
 ValueSayer = Callable[[str, object], str]
