@@ -171,15 +171,18 @@ def read_both(web: WebWorld, read: dict[str, Reader], where: str, client: TestCl
 
 
 def post_read(web: WebWorld, read: dict[str, Reader], where: str, client: TestClient,
-              path: str, data: dict[str, str], status: int) -> None:
-    """POST the same form in each language (nothing stored by a refusal) and read it."""
+              path: str, data: dict[str, str], status: int) -> dict[str, str]:
+    """POST the same form in each language (nothing stored by a refusal) and read it;
+    what each language's page says."""
+    said: dict[str, str] = {}
     for locale, reader in read.items():
         in_language(client, locale)
         token = web.csrf(client, path)
         page = client.post(path, data={**data, "csrf_token": token})
         assert page.status_code == status, f"{where} ({locale}): {page.status_code}"
-        reader.read(f"{where} [{locale}] POST {path}", page.text)
+        said[locale] = reader.read(f"{where} [{locale}] POST {path}", page.text)
     client.cookies.delete(LANG_COOKIE, domain="kpi.test")
+    return said
 
 
 def verdict(read: dict[str, Reader], at_least: int) -> None:
@@ -305,9 +308,10 @@ def test_every_error_a_person_can_hit_reads_in_their_language(web: WebWorld) -> 
     post_read(web, read, "extend with a bad date", admin, s3,
               {"op": "extend", "new_due": "someday", "approved_by": "D1",
                "extend_reason": "ốm"}, 422)
-    post_read(web, read, "reassign to nobody", admin, s3,
-              {"op": "reassign_supervisor", "new_supervisor": "X9",
-               "reassign_supervisor_reason": "x"}, 409)
+    nobody = post_read(web, read, "reassign to nobody", admin, s3,
+                       {"op": "reassign_supervisor", "new_supervisor": "X9",
+                        "reassign_supervisor_reason": "x"}, 409)
+    assert "Không có công chức mang mã X9" in nobody["vi"]
     post_read(web, read, "cancel without a reason", admin, s3,
               {"op": "cancel", "cancel_reason": ""}, 422)
     post_read(web, read, "delegate for nobody", admin,
@@ -329,9 +333,16 @@ def test_every_error_a_person_can_hit_reads_in_their_language(web: WebWorld) -> 
               {"op": "reassign_peer", "old_peer": web.world.peers_of("S3")[0],
                "new_peer": "S4", "reassign_peer_reason": "ốm"}, 409)
     post_read(web, read, "resend in calibration", admin, s3, {"op": "resend"}, 409)
+    # A score sent after the evaluation moved on (another tab, a race): already changed.
+    post_read(web, read, "score after it moved on", head, f"/e/{web.world.ev('S3')}/score",
+              {**score_fields(web.world.framework("S3")), "op": "submit"}, 409)
     director = web.sign_in("D1")
-    post_read(web, read, "quota does not hold", director,
-              f"/calibration/{web.world.cycle_id}", {"op": "approve"}, 409)
+    quota = post_read(web, read, "quota does not hold", director,
+                      f"/calibration/{web.world.cycle_id}", {"op": "approve"}, 409)
+    # Said by its class, with its pools and classes in words.
+    assert "Chưa bảo đảm tỷ lệ xếp loại trong toàn cơ quan" in quota["vi"]
+    assert "“Hoàn thành xuất sắc nhiệm vụ” xuống “Hoàn thành tốt nhiệm vụ”" in quota["vi"]
+    assert "The quota does not hold in the agency" in quota["en"]
     post_read(web, read, "move without a reason", director,
               f"/calibration/{web.world.cycle_id}",
               {"op": "move", "evaluation_id": str(excellent(web)), "reason": " "}, 422)
