@@ -1,15 +1,22 @@
 """Rendering an outbox row into a subject, a text part and an HTML part.
 
-Templates live in ``templates/email/<locale>/<event>.{subject,txt,html}.j2`` and share
-the layouts beside them (``_base.*.j2``, ``<locale>/_layout.*.j2``). The environment
-escapes every value in ``.html.j2`` templates and none in ``.txt.j2`` and subjects;
-an undefined name in a template is an error (``StrictUndefined``), never an empty
-string. Dates are shown in the recipient's time zone and language, with the zone
-named, because a deadline read in the wrong zone is a missed deadline.
+One set of templates for every language: ``templates/email/<event>.{subject,txt,html}.j2``,
+sharing ``_layout.{txt,html}.j2`` and the macros beside them. Every word comes from the
+message catalogue (``workflow/locale/<locale>/LC_MESSAGES/email.po``) through
+``jinja2.ext.i18n``: ``_("...%(name)s...", name=value)`` and ``ngettext`` where a count
+is shown; the environment of a locale has that locale's catalogue, and the phrases that
+depend on an evaluation's state (``notifications.phrases``).
+
+The environment escapes every value in ``.html.j2`` templates and none in ``.txt.j2``
+and subjects; the catalogue's texts escape the values put into them in HTML, and
+nothing people or files supply is ever marked safe. An undefined name in a template
+is an error (``StrictUndefined``), never an empty string. Dates are shown in the
+recipient's time zone and language, with the zone named, because a deadline read in
+the wrong zone is a missed deadline.
 
 Rendering is pure: a row in, text out. A row the templates cannot render (a missing
-fact, an unknown event or locale) raises ``RenderError``: the dispatcher parks it as
-a dead letter with that message, since sending it again would fail the same way.
+fact, an unknown event, locale or state) raises ``RenderError``: the dispatcher parks it
+as a dead letter with that message, since sending it again would fail the same way.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 
+from notifications.phrases import Phrases, gettext_globals, known_state
 from workflow import catalog
 from workflow.errors import DeliveryError
 
@@ -76,12 +84,15 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "finalised": ("cycle_name", "score", "class_label"),
     "cancelled": ("cycle_name", "reviewee_name"),
     "reopened": ("cycle_name",),
-    "extension_granted": ("cycle_name", "due_at", "old_due_at"),
+    "extension_granted": ("cycle_name", "state", "due_at", "old_due_at"),
     "digest": ("items", "digest_at"),
     "sign_in": ("action_url", "expires_at"),
 }
 EVENTS = tuple(REQUIRED)
 
+# Facts shown on one line (a name, a cycle's name): a line break or a control character
+# in them, from a spreadsheet or a file, would make a line of its own in the text part.
+ONE_LINE = ("reviewee_name", "assignee_name", "cycle_name")
 
 
 class RenderError(DeliveryError):
@@ -230,14 +241,18 @@ def environment(templates_dir: Path, locale: str = "en") -> Environment:
     )
     env.filters.update(when=_when, day=_day, short=_short, num=_num, label=_label,
                        one_line=one_line)
-    return catalog.install(env, locale)
+    env.globals.update(Phrases(locale).globals())
+    catalog.install(env, locale)  # the i18n extension: {% trans %} blocks, extraction
+    env.globals.update(gettext_globals(locale))
+    return env
 
 
 # --- rendering ---------------------------------------------------------------------
 
 
-def template_names(event: str, locale: str) -> dict[str, str]:
-    return {part: f"{locale}/{event}.{part}.j2" for part in PARTS}
+def template_names(event: str) -> dict[str, str]:
+    """The three templates of an event (one set for every language)."""
+    return {part: f"{event}.{part}.j2" for part in PARTS}
 
 
 def _check(outbox_id: int | None, event: str, locale: str, ctx: Mapping[str, Any],
@@ -247,11 +262,16 @@ def _check(outbox_id: int | None, event: str, locale: str, ctx: Mapping[str, Any
                           f"no templates for locale {locale!r}; known: {', '.join(LOCALES)}")
     if event not in REQUIRED:
         raise RenderError(outbox_id, event, locale,
-                          f"no templates for event {event!r} (templates/email/{locale}/)")
+                          f"no templates for event {event!r} (templates/email/)")
     missing = [k for k in REQUIRED[event] if ctx.get(k) is None]
     if missing:
         raise RenderError(outbox_id, event, locale,
                           f"its context lacks {', '.join(missing)}")
+    states = [ctx.get("state")] + [i.get("state") for i in ctx.get("items") or ()]
+    unknown = [str(st) for st in states if st is not None and not known_state(st)]
+    if unknown:  # the templates would have no words for it, and must not show the id
+        raise RenderError(outbox_id, event, locale,
+                          f"its state {unknown[0]!r} is not a state of the machine")
     for key in ("action_url",):
         url = ctx.get(key)
         if url is not None and not re.match(r"https?://[^\s/]+", str(url)):
@@ -275,8 +295,9 @@ def render(*, event: str, locale: str, timezone: str, recipient_name: str,
     ctx.update(event=event, locale=locale, timezone=timezone, base_url=base_url.rstrip("/"),
                recipient_name=one_line(recipient_name), recipient_id=recipient_id,
                breakdown=[_localised(line, locale) for line in ctx["breakdown"] or ()])
+    ctx.update(_single_lines(ctx))
     env = environment(templates_dir, locale)
-    names = template_names(event, locale)
+    names = template_names(event)
     try:
         subject = one_line(env.get_template(names["subject"]).render(ctx))
         ctx["subject"] = subject
@@ -286,9 +307,24 @@ def render(*, event: str, locale: str, timezone: str, recipient_name: str,
         raise RenderError(outbox_id, event, locale, f"template {exc.name} is missing") from None
     except TemplateError as exc:
         raise RenderError(outbox_id, event, locale, f"{type(exc).__name__}: {exc}") from None
+    except (KeyError, ValueError, TypeError) as exc:
+        # A catalogue text whose placeholders do not match what the template gives it
+        # (a translation's typo): the same row would fail again, so it is a dead letter.
+        raise RenderError(outbox_id, event, locale,
+                          f"a catalogue text could not be filled in: {type(exc).__name__}: "
+                          f"{exc}") from None
     if not subject:
         raise RenderError(outbox_id, event, locale, "the subject came out empty")
     return Rendered(subject, text, html)
+
+
+def _single_lines(ctx: Mapping[str, Any]) -> dict[str, Any]:
+    """The one-line facts of ``ctx`` (and of a digest's items) made single lines."""
+    out: dict[str, Any] = {k: one_line(str(ctx[k])) for k in ONE_LINE if ctx.get(k) is not None}
+    if ctx.get("items"):
+        out["items"] = [{**item, **{k: one_line(str(item[k])) for k in ONE_LINE
+                                    if item.get(k) is not None}} for item in ctx["items"]]
+    return out
 
 
 def tidy_text(text: str) -> str:

@@ -19,6 +19,14 @@ from notifications.dispatcher import send_due
 from notifications.render import EVENTS, local_time, render
 from notifications.testing import RecordingServer
 from tests.conftest import make_settings
+from tests.mail_words import (
+    english_words,
+    html_text,
+    internal_names,
+    supplied,
+    vietnamese_letters,
+    without,
+)
 from tests.support import DATA, World, at
 from workflow import sample
 from workflow.domain import Trigger
@@ -265,3 +273,24 @@ def test_sent_rows_no_longer_hold_the_raw_token(driven: Service, smtp: Recording
     # Rows folded into a digest gave their tokens to it: none kept.
     folded = [r for r in after if r["status"] == "folded"]
     assert folded and all(not r["context"].get("action_url") for r in folded)
+
+
+def test_every_row_the_engine_wrote_reads_in_one_language_with_no_internal_name(
+        driven: Service) -> None:
+    settings = driven.settings
+    rows = [r for r in outbox_rows(driven) if r["status"] != "folded"]
+    assert {r["event"] for r in rows} == set(EVENTS)
+    for row, locale in [(r, loc) for r in rows for loc in ("vi", "en")]:
+        out = render(event=row["event"], locale=locale, timezone=row["timezone"],
+                     recipient_name=row["recipient_name"], recipient_id=row["recipient_id"],
+                     context=row["context"], base_url=settings.base_url,
+                     templates_dir=settings.templates_dir)
+        what = f"{row['event']} #{row['id']} ({locale})"
+        for part, text in (("subject", out.subject), ("text", out.text),
+                           ("html", html_text(out.html))):
+            left = without(text, supplied(row))
+            assert not internal_names(left), (what, part, internal_names(left))
+            if locale == "vi":
+                assert not english_words(left), (what, part, english_words(left), left)
+            else:
+                assert not vietnamese_letters(left), (what, part, left)

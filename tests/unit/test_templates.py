@@ -110,15 +110,16 @@ class _Tags(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
-def test_every_event_has_its_three_templates_in_both_languages() -> None:
+def test_every_event_has_one_set_of_three_templates_for_every_language() -> None:
     assert set(CONTEXTS) == set(EVENTS)
-    for locale in LOCALES:
-        for event in EVENTS:
-            for part in ("subject", "txt", "html"):
-                assert (TEMPLATES / "email" / locale / f"{event}.{part}.j2").is_file()
-    # No template without an event: a stray file would be a mail nobody sends.
-    names = {p.name.split(".")[0] for p in (TEMPLATES / "email" / "vi").glob("*.j2")}
-    assert names - set(EVENTS) == {"_layout", "_phrases"}
+    for event in EVENTS:
+        for part in ("subject", "txt", "html"):
+            assert (TEMPLATES / "email" / f"{event}.{part}.j2").is_file()
+    # No template without an event: a stray file would be a mail nobody sends; and no
+    # copy per locale: the words are in the catalogue.
+    names = {p.name.split(".")[0] for p in (TEMPLATES / "email").glob("*.j2")}
+    assert names - set(EVENTS) == {"_layout", "_macros"}
+    assert not [p for p in (TEMPLATES / "email").iterdir() if p.is_dir()]
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -188,7 +189,7 @@ def test_the_result_states_score_class_breakdown_and_the_right_to_appeal_by_a_da
     assert re.search(r"quyền kiến nghị, nêu rõ lý do, đến hết\n\s+17:00, Thứ Năm 07/05/2026",
                      vi.text)
     en = rendered("result", "en")
-    assert "Score: 83.50 / 100" in en.text and "Class: Well completed" in en.text
+    assert "Total score: 83.50 / 100" in en.text and "Class: Well completed" in en.text
     assert re.search(r"you may appeal, giving your reasons, until\n\s+17:00, Thursday 7 May",
                      en.text)
     assert "Appeal until" in en.html and "17:00, Thursday 7 May 2026" in en.html
@@ -205,13 +206,13 @@ def test_html_escapes_what_people_typed_and_text_keeps_it_as_typed() -> None:
 
 def test_an_undefined_name_in_a_template_is_an_error_not_an_empty_string(tmp_path: Path
                                                                          ) -> None:
-    (tmp_path / "email" / "en").mkdir(parents=True)
-    for name in ("_base.html.j2", "_base.txt.j2", "_macros.html.j2"):
+    (tmp_path / "email").mkdir(parents=True)
+    for name in ("_layout.html.j2", "_layout.txt.j2", "_macros.html.j2", "_macros.txt.j2"):
         (tmp_path / "email" / name).write_text(
             (TEMPLATES / "email" / name).read_text(encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "email" / "en" / "sign_in.subject.j2").write_text("[KPI] {{ typo_name }}")
-    (tmp_path / "email" / "en" / "sign_in.txt.j2").write_text("x")
-    (tmp_path / "email" / "en" / "sign_in.html.j2").write_text("x")
+    (tmp_path / "email" / "sign_in.subject.j2").write_text("[KPI] {{ typo_name }}")
+    (tmp_path / "email" / "sign_in.txt.j2").write_text("x")
+    (tmp_path / "email" / "sign_in.html.j2").write_text("x")
     with pytest.raises(RenderError, match="'typo_name' is undefined"):
         rendered("sign_in", "en", templates_dir=tmp_path)
 
@@ -246,11 +247,11 @@ def test_every_event_that_needs_a_fact_says_so() -> None:
 def test_autoescape_is_on_for_html_only() -> None:
     env = environment(TEMPLATES)
     assert env.from_string("{{ x }}").render(x="<b>") == "<b>"
-    html = env.get_template("en/sign_in.html.j2")
-    txt = env.get_template("en/sign_in.txt.j2")
+    html = env.get_template("sign_in.html.j2")
+    txt = env.get_template("sign_in.txt.j2")
     assert html.environment.autoescape is not False
-    assert callable(env.autoescape) and env.autoescape("en/sign_in.html.j2")
-    assert not env.autoescape("en/sign_in.txt.j2") and not env.autoescape("en/x.subject.j2")
+    assert callable(env.autoescape) and env.autoescape("sign_in.html.j2")
+    assert not env.autoescape("sign_in.txt.j2") and not env.autoescape("x.subject.j2")
     assert txt is not None
 
 
@@ -316,3 +317,110 @@ def test_bad_addresses_and_senders_are_refused() -> None:
         "first.last+kpi@sub.example.gov.vn"
     with pytest.raises(ConfigError, match=r"mail_from 'kpi-workflow' \(KPI_MAIL_FROM\)"):
         Sender.parse("kpi-workflow")
+
+
+@pytest.mark.parametrize(("count", "english", "vietnamese"), [
+    (1, "1 evaluation ready", "1 phiếu"), (2, "2 evaluations ready", "2 phiếu"),
+    (1000, "1000 evaluations ready", "1000 phiếu")])
+def test_a_count_takes_the_plural_form_of_each_language(count: int, english: str,
+                                                         vietnamese: str) -> None:
+    ctx = {"evaluations": count}
+    en = rendered("task_calibration", "en", context=ctx)
+    vi = rendered("task_calibration", "vi", context=ctx)
+    assert english in en.subject and vietnamese in vi.subject
+    waits = "waits" if count == 1 else "wait"
+    assert f"scored: {count} {waits} for your calibration." in en.text
+    assert f"đã được chấm điểm: {count} phiếu đang chờ Anh/Chị rà soát." in vi.text
+    reminder = rendered("reminder", "en", context={"state": "calibration", **ctx})
+    noun = "evaluation waits" if count == 1 else "evaluations wait"
+    assert f"{count} {noun} for it." in reminder.text
+    assert f"Có {count} phiếu đang chờ." in rendered(
+        "reminder", "vi", context={"state": "calibration", **ctx}).text
+
+
+def test_the_digest_counts_in_both_languages() -> None:
+    one = {"also_waiting": 1, "overdue_count": 0,
+           "items": CONTEXTS["digest"]["items"][:1]}
+    en = rendered("digest", "en", context=one)
+    assert en.subject == "[KPI] Your daily summary, Wednesday 6 May 2026: 1 evaluation to score"
+    assert "1 other evaluation you were told about earlier still waits" in en.text
+    assert ">1 evaluation</div>" in en.html  # the preheader
+    two = rendered("digest", "en")
+    assert "2 other evaluations you were told about earlier still wait for" in two.text
+    assert "news on" not in two.subject and "1 evaluation to score, 1 overdue" in two.subject
+    vi = rendered("digest", "vi")
+    assert vi.subject == "[KPI] Tổng hợp việc trong ngày Thứ Tư 06/05/2026: " \
+                         "1 phiếu cần chấm điểm, 1 phiếu quá hạn"
+    assert "Ngoài ra, 2 phiếu khác đã được báo trước đây vẫn đang chờ" in vi.text
+    only_news = {"items": CONTEXTS["digest"]["items"][1:], "overdue_count": 0,
+                 "also_waiting": 0}
+    assert rendered("digest", "en", context=only_news).subject.endswith(
+        ": news on 1 evaluation")
+    assert rendered("digest", "vi", context=only_news).subject.endswith(
+        ": thông tin về 1 phiếu đánh giá")
+
+
+def test_every_translation_uses_only_the_placeholders_of_its_message() -> None:
+    from workflow import catalog
+    placeholder = re.compile(r"%\((\w+)\)s")
+    for locale in LOCALES:
+        po = catalog.LOCALE_DIR / locale / "LC_MESSAGES" / "email.po"
+        for message in catalog.read_catalog(po):
+            if not message.id:
+                continue
+            ids = [message.id] if isinstance(message.id, str) else list(message.id)
+            strings = [message.string] if isinstance(message.string, str) else \
+                list(message.string)
+            given = {name for text in ids for name in placeholder.findall(text)}
+            for text in strings:
+                assert set(placeholder.findall(text)) <= given, (locale, message.id, text)
+                # A lone % would break new-style formatting of every value.
+                assert "%" not in placeholder.sub("", text).replace("%%", ""), text
+
+
+def test_a_text_that_cannot_be_filled_in_is_a_render_error_not_a_crash(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifications import phrases
+    monkeypatch.setitem(phrases.TASKS, "supervisor_scoring", "scoring %(nobody)s")
+    with pytest.raises(RenderError, match="could not be filled in: KeyError"):
+        rendered("reminder", "en", outbox_id=9)
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_vietnamese_mail_says_kien_nghi_and_anh_chi_as_the_glossary_does(event: str) -> None:
+    for recipient_id in ("H1", "SNV012"):
+        out = rendered(event, "vi", recipient_id=recipient_id)
+        whole = (out.subject + out.text + out.html).lower()
+        assert "khiếu nại" not in whole and not re.search(r"\bbạn\b", whole)
+        assert "anh/chị" in whole
+
+
+def test_an_email_message_means_the_same_in_every_catalogue_file_of_its_locale() -> None:
+    # The files of a locale are merged into one catalogue, the last file winning: a
+    # message id the web uses as a verb ("Score": "Chấm điểm") and a mail as a noun
+    # would silently change the mail. An email text must not be given another meaning.
+    from workflow import catalog
+    for locale in LOCALES:
+        files = catalog.po_files(locale)
+        email = [p for p in files if p.stem == "email"]
+        assert email, f"{locale}: no email.po"
+        ours = {m.id if isinstance(m.id, str) else m.id[0]: m.string
+                for m in catalog.read_catalog(email[0]) if m.id}
+        for other in (p for p in files if p.stem != "email"):
+            for message in catalog.read_catalog(other):
+                key = message.id if isinstance(message.id, str) else (message.id or ("",))[0]
+                if key in ours:
+                    assert message.string == ours[key], (locale, other.name, key)
+
+
+def test_the_email_catalogue_escapes_values_in_html_and_keeps_them_in_text() -> None:
+    env = environment(TEMPLATES, "vi")
+    source = ('{{ _("Dear %(name)s,", name=n) }}|{% trans name=n %}Dear {{ name }},'
+              '{% endtrans %}|{{ ngettext("%(num)s evaluation", "%(num)s evaluations", 2) }}')
+    html = env.from_string("{% autoescape true %}" + source + "{% endautoescape %}")
+    text = env.from_string(source)
+    evil = "<b>%(name)s</b>"
+    assert html.render(n=evil) == ("Kính gửi &lt;b&gt;%(name)s&lt;/b&gt;,|"
+                                   "Kính gửi &lt;b&gt;%(name)s&lt;/b&gt;,|2 phiếu đánh giá")
+    assert text.render(n=evil) == "Kính gửi <b>%(name)s</b>,|Kính gửi <b>%(name)s</b>,|" \
+                                  "2 phiếu đánh giá"

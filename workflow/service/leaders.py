@@ -16,7 +16,7 @@ that the unit results are now different, and an admin may reopen the evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +28,7 @@ from workflow.domain import Role, State
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.scoring import ScoreNotComputable, shown
 from workflow.scoring.model import CriterionKind
+from workflow.service.change import Change, base_context, result_context
 from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshots
 from workflow.service.notices import notices_for
 from workflow.service.scoring_inputs import (
@@ -121,13 +122,15 @@ def lock_above(svc: Service, session: Session, changes: Sequence[Any]
 
 
 def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
-                    now: datetime, locked: dict[str, list[Snapshot]] | None = None) -> None:
+                    now: datetime, locked: dict[str, list[Snapshot]] | None = None
+                    ) -> Iterator[Change]:
     """Recompute the unit results of every scored leader above the changed evaluations.
 
-    ``locked``: what ``lock_above`` returned for these changes (else it is worked out).
+    Yields each leader's change, nearest first; the caller writes it (without a
+    follow-up) before asking for the next, whose score may read that leader's new
+    class. ``locked``: what ``lock_above`` returned for these changes (else it is
+    worked out).
     """
-    from workflow.service.transition import Change, write  # noqa: PLC0415  (transition calls us)
-
     above_of = locked if locked is not None else lock_above(svc, session, changes)
     for cycle_id, touched in _touched(changes).items():
         rules = svc.rules.get(session, cycle_id)
@@ -174,7 +177,7 @@ def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
             change.audit.append(entry)
             if snap.state is State.APPEAL_WINDOW:
                 _tell_the_leader(svc, session, snap, change, reason, now)
-            write(svc, session, [change], follow_up=False)
+            yield change
 
 
 def _keeps_the_full_share(rules: Any, touched: Sequence[Any]) -> bool:
@@ -213,8 +216,6 @@ def _recomputable(snap: Snapshot) -> bool:
 
 def _tell_the_leader(svc: Service, session: Session, snap: Snapshot, change: Any, reason: str,
                      now: datetime) -> None:
-    from workflow.service.transition import base_context, result_context  # noqa: PLC0415
-
     row = {**snap.row, **change.values}
     people = load_people(session, [snap.row["reviewee_id"]])
     change.mail = notices_for(

@@ -25,13 +25,18 @@ from sqlmodel import Session
 
 from workflow.calendar import WorkingCalendar, zone
 from workflow.domain import Role, State
+from workflow.effects import core as effects
+from workflow.effects.core import Send
 from workflow.service.core import EVALUATION, PersonInfo, Service, Snapshot
-from workflow.states.base import Notice, Recipient
+from workflow.states.base import Notice
 from workflow.store import bulk
 from workflow.store.tables import AccessToken, Outbox
 
 OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 TOKEN = AccessToken.__table__  # type: ignore[attr-defined]
+
+# Who a notice goes to is the effects core's rule; the name stays here for importers.
+recipients = effects.recipients
 
 TOKEN_BYTES = 24
 LINK_GRACE = timedelta(days=30)
@@ -76,29 +81,6 @@ class Mail:
     def extend(self, other: Mail) -> None:
         self.outbox.extend(other.outbox)
         self.tokens.extend(other.tokens)
-
-
-def recipients(snap: Snapshot, to: Recipient, admins: Iterable[str], now: datetime,
-               row: Mapping[str, Any] | None = None) -> list[str]:
-    """The person ids a ``Notice`` goes to, for this evaluation (``row``: after the change)."""
-    r = row or snap.row
-    view = snap.view
-    if to == "reviewee":
-        return [r["reviewee_id"]]
-    if to == "supervisor":
-        return [r["supervisor_id"]] if r["supervisor_id"] else []
-    if to == "scorers":
-        ids = [r["supervisor_id"]] if r["supervisor_id"] else []
-        ids += [d.person_id for d in view.acting_supervisors if d.active(now)]
-        ids += sorted(view.escalation_supervisors)
-        return list(dict.fromkeys(ids))
-    if to == "peers":
-        return snap.pending_peers()
-    if to == "calibrator":
-        return [view.calibrator_id] if view.calibrator_id else []
-    if to == "appeal_reviewer":
-        return [r["appeal_reviewer_id"]] if r["appeal_reviewer_id"] else []
-    return sorted(admins)
 
 
 def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
@@ -160,6 +142,24 @@ def notices_for(svc: Service, snap: Snapshot, notices: Iterable[Notice], *,
                 link_expires_at=link_expires_at, cycle_tz=snap.rules.tz_name,
                 calendar=snap.rules.calendar,
             ))
+    return mail
+
+
+def mail_for(svc: Service, snap: Snapshot, sends: Iterable[Send], *,
+             people: Mapping[str, PersonInfo], context: Mapping[str, Any], key: str,
+             now: datetime, link_expires_at: datetime | None = None) -> Mail:
+    """Outbox rows for what the effects core decided to send; ``key`` makes them unique."""
+    mail = Mail([], [])
+    for send in sends:
+        for person_id in send.to:
+            person = people.get(person_id)
+            if person is None or not person.active:
+                continue
+            mail.extend(make_mail(
+                svc, event=send.event, person=person,
+                dedupe_key=f"{key}:{send.event}:{person_id}", context=context, now=now,
+                evaluation_id=snap.id, available_at=send.at, link_expires_at=link_expires_at,
+                cycle_tz=snap.rules.tz_name, calendar=snap.rules.calendar))
     return mail
 
 

@@ -4,13 +4,20 @@
 email, reminder, missed-deadline notice, overdue notice and escalation the
 deadlines alone will cause, for the organisation as it is in the database.
 
-It is computed, not run: each evaluation is walked through its phases in memory
-with the very functions the sweep uses (``timing``'s windows and times, the deadline
-rows of ``timers``, the state specs' notices and deadline rules, ``machine`` for
-where a deadline leads, ``notices.recipients`` for who is waited on), in the order
-the sweep fires rows (time, then the order the rows were planned). Nobody acting,
-every evaluation ends in a state that never moves alone, waiting on named people
-(supervisor scoring), or finalised if the calendar gets it there.
+It is computed, not run: each evaluation is walked through its phases in memory,
+and every decision is the effects core's (``workflow.effects.core``), the very
+functions ``plan`` and the sweep call: what a due deadline row does (``due_timer``),
+what a trigger and entering a phase do (``transition``). This module keeps no
+decision of its own; it only applies what the core returns to the evaluations it
+holds, the way the store would, and fires the rows as the sweep does: in rounds at
+each sweep's instant, by time then by the order the rows were planned, an
+evaluation's later rows waiting for the next round once one has changed it.
+
+By default the sweep is on time (it runs at each instant a row falls due) and
+nobody acts: every evaluation ends in a state that never moves alone, waiting on
+named people (supervisor scoring), or finalised if the calendar gets it there.
+``actions`` (people acting at given instants) and ``sweeps`` (the instants a sweep
+runs, with downtime between them) make it the model of one run of the real system.
 
 The supervisors' daily digest is predicted too, with the sweep's own rule
 (``notices.digest_hold``): a notice that folds into a digest is listed with
@@ -21,8 +28,8 @@ its items still waits for them then, as ``notices.fold_digests`` decides.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Mapping
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from itertools import count
@@ -30,29 +37,19 @@ from typing import Any
 
 from sqlmodel import Session
 
-from workflow import machine
 from workflow.calendar import zone
-from workflow.domain import Role, State, TimerKind, Trigger
-from workflow.permissions import EvaluationView
+from workflow.domain import Role, State, Trigger
+from workflow.effects import core as effects
+from workflow.effects.rows import superseded_reminders
+from workflow.errors import WorkflowError
+from workflow.permissions import SYSTEM_ACTOR, EvaluationView
 from workflow.service.core import PersonInfo, Service, Snapshot, load_people
 from workflow.service.cycles import PlannedEvaluation, PopulationPlan, plan_population
-from workflow.service.notices import (
-    DIGEST_EVENT,
-    DIGEST_SETTLE,
-    digest_hold,
-    recipients,
-    still_waiting_in,
-)
+from workflow.service.notices import DIGEST_EVENT, DIGEST_SETTLE, digest_hold, still_waiting_in
 from workflow.service.rules import CycleRules
-from workflow.service.timers import (
-    assignee_of,
-    escalation_role,
-    escalation_targets,
-    overdue_rows,
-    phase_timers,
-)
-from workflow.states import SPECS, Notice
-from workflow.timing import PhaseWindow, phase_window
+from workflow.states import SPECS
+from workflow.states.appeal_window import appeal_reviewer
+from workflow.timing import PhaseWindow
 
 
 @dataclass(frozen=True)
@@ -100,12 +97,24 @@ class Simulation:
     windows: dict[str, list[PhaseWindow]] = field(default_factory=dict)  # reviewee -> phases
 
 
+@dataclass(frozen=True)
+class SimAction:
+    """Someone acting: ``actor_id`` fires ``trigger`` on ``reviewee_id``'s evaluation at
+    ``at``. At the instant of a sweep, the sweep goes first. An action the engine
+    would refuse then (wrong state, not their turn, phase not open) does nothing."""
+
+    at: datetime
+    reviewee_id: str
+    trigger: Trigger
+    actor_id: str
+
+
 @dataclass
 class _Walk:
     """One evaluation being walked: its row, its pending deadline rows, what it sent."""
 
     snap: Snapshot
-    queue: list[tuple[datetime, int, dict[str, Any]]]
+    queue: list[tuple[datetime, int, dict[str, Any]]]  # (fire_at, row id, row), unsorted
     emails: list[PlannedEmail]
     windows: list[PhaseWindow]
     digest_at: str | None  # the digest's local time, None when it is off
@@ -121,25 +130,31 @@ class _Walk:
 
 
 def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, PersonInfo],
-             admins: Iterable[str], opened_at: datetime, *, digest_at: str | None = None
+             admins: Iterable[str], opened_at: datetime, *, digest_at: str | None = None,
+             actions: Sequence[SimAction] = (), sweeps: Sequence[datetime] | None = None
              ) -> Simulation:
-    """Every email the deadlines cause for ``plan`` opened at ``opened_at``, nobody acting.
+    """Every email the deadlines (and ``actions``) cause for ``plan`` opened at ``opened_at``.
 
     Pure: ``people`` holds everyone the emails may go to (reviewees, supervisors,
     peers, the people above them, admins). ``digest_at`` is the supervisors' digest
     time ("HH:MM", the recipient's local time), None when the digest is off.
+    ``sweeps``: the instants the sweep runs (None: on time, whenever a row falls due;
+    after the last one, what is still pending stays so).
     """
     admin_ids = frozenset(admins)
     result = Simulation()
-    seq = count()  # the order rows are planned in, as the sweep's row ids
+    seq = count(1)  # the order rows are planned in, as the sweep's row ids
+    schedule = sorted(sweeps) if sweeps is not None else None
+    by_reviewee: dict[str, list[SimAction]] = {}
+    for action in sorted(actions, key=lambda a: a.at):
+        by_reviewee.setdefault(action.reviewee_id, []).append(action)
     # (recipient, digest instant) -> whether each held item still waits then
     digests: dict[tuple[str, datetime], list[bool]] = {}
     for number, planned in enumerate(plan.evaluations, start=1):
         walk = _open(rules, planned, number, people, admin_ids, opened_at, plan.calibrator_id,
                      seq, digest_at)
-        while walk.queue:
-            fire_at, _, timer = heapq.heappop(walk.queue)
-            _fire(rules, walk, timer, fire_at, people, seq)
+        _run(rules, walk, by_reviewee.get(planned.member.id, []), schedule, people, seq,
+             opened_at)
         for e in walk.emails:
             if e.held:  # folded once the digest's time has settled, as the dispatcher does
                 then = walk.state_at(e.at + DIGEST_SETTLE)
@@ -147,8 +162,9 @@ def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, Perso
                     still_waiting_in(e.event, e.phase.value, then.value))
         snap = walk.snap
         spec = SPECS[snap.state]
-        waiting = tuple(recipients(snap, spec.waits_on, admin_ids, walk.windows[-1].due_at,
-                                   snap.row)) if spec.waits_on else ()
+        waiting = tuple(effects.recipients(snap, spec.waits_on, admin_ids,
+                                           walk.windows[-1].due_at, snap.row)
+                        ) if spec.waits_on else ()
         result.ends.append(SimulatedEnd(planned.member.id, snap.state, waiting))
         result.emails.extend(walk.emails)
         result.windows[planned.member.id] = walk.windows
@@ -162,9 +178,12 @@ def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, Perso
     return result
 
 
-def simulate_cycle(svc: Service, session: Session, rules: CycleRules,
-                   opened_at: datetime) -> tuple[PopulationPlan, Simulation]:
-    """The population of ``rules`` in the current organisation, and its simulation."""
+def simulate_cycle(svc: Service, session: Session, rules: CycleRules, opened_at: datetime,
+                   *, actions: Sequence[SimAction] = (),
+                   sweeps: Sequence[datetime] | None = None
+                   ) -> tuple[PopulationPlan, Simulation]:
+    """The population of ``rules`` in the current organisation, and its simulation
+    (nobody acting and the sweep on time, unless ``actions`` and ``sweeps`` say)."""
     plan = plan_population(svc, session, rules)
     wanted: set[str | None] = {*svc.admins(rules), plan.calibrator_id}
     for e in plan.evaluations:
@@ -175,7 +194,7 @@ def simulate_cycle(svc: Service, session: Session, rules: CycleRules,
     people.update(load_people(session, above - set(people)))
     digest_at = svc.settings.digest_at if svc.settings.digest_enabled else None
     return plan, simulate(rules, plan, people, svc.admins(rules), opened_at,
-                          digest_at=digest_at)
+                          digest_at=digest_at, actions=actions, sweeps=sweeps)
 
 
 def _open(rules: CycleRules, planned: PlannedEvaluation, number: int,
@@ -184,148 +203,176 @@ def _open(rules: CycleRules, planned: PlannedEvaluation, number: int,
     """The evaluation as `kpi cycle open` writes it: in self_assessment, peers asked."""
     member = planned.member
     state = State.SELF_ASSESSMENT
-    window = phase_window(rules.config, rules.calendar, state, opened_at)
     row: dict[str, Any] = {
         "id": number, "cycle_id": rules.cycle_id, "reviewee_id": member.id,
         "supervisor_id": planned.supervisor_id, "appeal_reviewer_id": None,
         "scored_by": None, "state": state.value, "version": 1,
-        "phase_entered_at": opened_at, "phase_opens_at": window.opens_at,
-        "due_at": window.due_at, "escalation_level": 0,
+        "phase_entered_at": opened_at, "phase_opens_at": opened_at, "due_at": None,
+        "escalation_level": 0,
     }
     assignments = [{"id": i, "role": Role.PEER.value, "person_id": peer, "status": "pending"}
                    for i, peer in enumerate(planned.peers)]
     view = EvaluationView(id=number, reviewee_id=member.id,
                           supervisor_id=planned.supervisor_id, calibrator_id=calibrator_id,
                           peers=dict.fromkeys(planned.peers, "pending"), admins=admins)
-    walk = _Walk(Snapshot(row, rules, view, assignments), [], [], [window], digest_at,
-                 [(opened_at, state)])
-    for notice in SPECS[state].on_enter:
-        _send(rules, walk, notice, window.opens_at, people)
-    _plan_phase(rules, walk, window, people, opened_at, seq)
+    snap = Snapshot(row, rules, view, assignments)
+    fx = effects.opening(snap, opened_at, people)
+    assert fx.window is not None  # the first phase has a deadline
+    snap.row = {**row, **fx.values}
+    walk = _Walk(snap, [], [], [fx.window], digest_at, [(opened_at, state)])
+    for send in fx.sends:
+        _emit(rules, walk, send, people)
+    for timer in fx.timers:
+        _push(walk, timer, seq)
     return walk
 
 
-def _plan_phase(rules: CycleRules, walk: _Walk, window: PhaseWindow,
-                people: Mapping[str, PersonInfo], now: datetime, seq: Any) -> None:
-    snap = walk.snap
-    waits_on = SPECS[window.state].waits_on
-    who = recipients(snap, waits_on, snap.view.admins, now) if waits_on else []
-    for timer in phase_timers(rules, snap.id, window, who, people):
-        _push(walk, timer, seq)
-
-
 def _push(walk: _Walk, timer: dict[str, Any], seq: Any) -> None:
-    heapq.heappush(walk.queue, (timer["fire_at"], next(seq), timer))
+    walk.queue.append((timer["fire_at"], next(seq), timer))
 
 
-def _send(rules: CycleRules, walk: _Walk, notice: Notice | str, at: datetime,
-          people: Mapping[str, PersonInfo], to: Iterable[str] | None = None) -> list[str]:
-    """Queue ``notice`` as the sweep would: to its recipients who exist and are active."""
+def _run(rules: CycleRules, walk: _Walk, actions: Sequence[SimAction],
+         schedule: Sequence[datetime] | None, people: Mapping[str, PersonInfo], seq: Any,
+         opened_at: datetime) -> None:
+    """Sweeps and actions in time order (a sweep first at the same instant)."""
+    clock, swept, pending = opened_at, None, list(actions)
+    while True:
+        when = _next_sweep(walk, schedule, clock, swept)
+        if pending and (when is None or pending[0].at < when):
+            action = pending.pop(0)
+            _act(rules, walk, action, people, seq)
+            clock = max(clock, action.at)
+            continue
+        if when is None:
+            return
+        _sweep(rules, walk, when, people, seq)
+        clock = swept = when
+
+
+def _next_sweep(walk: _Walk, schedule: Sequence[datetime] | None, clock: datetime,
+                swept: datetime | None) -> datetime | None:
+    """The instant of the next sweep that finds a row due, None if none will."""
+    if not walk.queue:
+        return None
+    first = min(fire_at for fire_at, _, _ in walk.queue)
+    if schedule is None:
+        return max(first, clock)
+    i = bisect.bisect_left(schedule, max(first, clock))
+    while i < len(schedule) and swept is not None and schedule[i] <= swept:
+        i += 1
+    return schedule[i] if i < len(schedule) else None
+
+
+def _sweep(rules: CycleRules, walk: _Walk, now: datetime, people: Mapping[str, PersonInfo],
+           seq: Any) -> None:
+    """One sweep at ``now``: rounds until nothing is due, as ``sweep.tick`` runs them."""
+    while True:
+        due = sorted((e for e in walk.queue if e[0] <= now), key=lambda e: (e[0], e[1]))
+        if not due:
+            return
+        superseded = superseded_reminders([{**timer, "id": row_id} for _, row_id, timer in due])
+        for entry in due:
+            _, row_id, timer = entry
+            walk.queue.remove(entry)
+            fx = effects.due_timer(walk.snap, timer, now, people,
+                                   superseded=row_id in superseded)
+            _apply_timer(rules, walk, timer, fx, now, people, seq)
+            if fx.changes:
+                break  # its later rows wait for the next round
+
+
+def _apply_timer(rules: CycleRules, walk: _Walk, timer: Mapping[str, Any],
+                 fx: effects.TimerEffects, now: datetime, people: Mapping[str, PersonInfo],
+                 seq: Any) -> None:
+    """Apply what a due row does, as the sweep writes it."""
     snap = walk.snap
-    event = notice if isinstance(notice, str) else notice.event
-    if to is None:
-        assert not isinstance(notice, str)
-        to = recipients(snap, notice.to, snap.view.admins, at, snap.row)
-    sent = []
+    if fx.moves_with is not None:
+        _apply(rules, walk, effects.transition(snap, fx.moves_with, SYSTEM_ACTOR, now=now,
+                                               people=people, entered_at=timer["fire_at"]),
+               now, people, seq)
+        return
+    step = fx.escalation
+    if step is not None:
+        _emit(rules, walk, effects.Send("escalation", step.told, now), people)
+        if step.role is not None:
+            snap.assignments = [*snap.assignments, *(
+                {"id": -next(seq), "role": step.role.value, "person_id": p, "status": "pending"}
+                for p in step.new_scorers)]
+            _refresh_view(snap)
+        snap.row = {**snap.row, "escalation_level": step.level,
+                    "version": snap.row["version"] + 1}
+    for send in fx.sends:
+        _emit(rules, walk, send, people)
+    for row in fx.timers:
+        _push(walk, row, seq)
+
+
+def _act(rules: CycleRules, walk: _Walk, action: SimAction, people: Mapping[str, PersonInfo],
+         seq: Any) -> None:
+    """Someone acts: the checks and effects of ``plan``, the store's part simulated."""
+    snap = walk.snap
+    try:
+        effects.check(snap, action.trigger, action.actor_id, action.at)
+    except WorkflowError:
+        return  # refused, as the engine refuses it: nothing changes
+    values: dict[str, Any] = {}
+    if action.trigger is Trigger.SUBMIT_SCORE:
+        values.update(scored_by=action.actor_id, scored_at=action.at)
+    elif action.trigger is Trigger.LODGE_APPEAL:
+        reviewer = appeal_reviewer(snap.row, rules.config, snap.view.admins, people)
+        if reviewer is None:
+            return
+        values["appeal_reviewer_id"] = reviewer
+    _apply(rules, walk, effects.transition(snap, action.trigger, action.actor_id,
+                                           now=action.at, people=people, values=values),
+           action.at, people, seq)
+
+
+def _apply(rules: CycleRules, walk: _Walk, fx: effects.Effects, now: datetime,
+           people: Mapping[str, PersonInfo], seq: Any) -> None:
+    """Store a trigger's effects in memory: the row, the assignments, the rows, the mail."""
+    snap = walk.snap
+    snap.row = {**snap.row, **fx.values, "version": snap.row["version"] + 1}
+    status = dict(fx.assignment_status)
+    snap.assignments = [{**a, "status": status.get(a["id"], a["status"])}
+                        for a in snap.assignments]
+    _refresh_view(snap)
+    if fx.moves:
+        walk.queue.clear()  # the rows of the phase left are cancelled
+        walk.states.append((now, fx.to_state))
+        if fx.window is not None:
+            walk.windows.append(fx.window)
+    for row in fx.timers:
+        _push(walk, row, seq)
+    for send in fx.sends:
+        _emit(rules, walk, send, people)
+
+
+def _refresh_view(snap: Snapshot) -> None:
+    """Who may act, from the row and the assignments, as the store's snapshot reads it."""
+    peers = {a["person_id"]: a["status"] for a in snap.assignments
+             if a["role"] == Role.PEER.value and a["status"] != "withdrawn"}
+    escalation = frozenset(a["person_id"] for a in snap.assignments
+                           if a["role"] == Role.ESCALATION_SUPERVISOR.value
+                           and a["status"] != "withdrawn")
+    snap.view = replace(snap.view, peers=peers, escalation_supervisors=escalation,
+                        appeal_reviewer_id=snap.row["appeal_reviewer_id"],
+                        scored_by=snap.row["scored_by"])
+
+
+def _emit(rules: CycleRules, walk: _Walk, send: effects.Send,
+          people: Mapping[str, PersonInfo]) -> None:
+    """Queue what the core sends, as the outbox would hold it (held for a digest or not)."""
+    snap = walk.snap
     due = snap.row["due_at"]
     # What the sweep's context says of the item, for the digest's rule.
     item = {"evaluation_id": snap.id, "state": snap.state.value,
             "reviewee_id": snap.row["reviewee_id"], "due_at": due.isoformat() if due else None}
-    for person_id in to:
-        person = people.get(person_id)
-        if person is None or not person.active:
-            continue
+    for person_id in send.to:
+        person = people[person_id]
         tz_name = person.timezone or rules.tz_name
-        held_until = digest_hold(event, person_id, item, at, tz_name, walk.digest_at,
+        held_until = digest_hold(send.event, person_id, item, send.at, tz_name, walk.digest_at,
                                  rules.calendar)
-        walk.emails.append(PlannedEmail(held_until or at, event, person_id,
+        walk.emails.append(PlannedEmail(held_until or send.at, send.event, person_id,
                                         snap.row["reviewee_id"], snap.state, tz_name,
                                         held=held_until is not None))
-        sent.append(person_id)
-    return sent
-
-
-def _fire(rules: CycleRules, walk: _Walk, timer: Mapping[str, Any], now: datetime,
-          people: Mapping[str, PersonInfo], seq: Any) -> None:
-    """One deadline row at its time: the same decisions as ``sweep._fire``."""
-    snap = walk.snap
-    if timer["phase"] != snap.row["state"]:
-        return  # the sweep cancels the rows of a phase left
-    kind = TimerKind(timer["kind"])
-    spec = SPECS[snap.state]
-    deadline = spec.deadline
-    assert deadline is not None  # only phases with a deadline plan rows
-    if kind is TimerKind.DUE and deadline.moves_with is not None:
-        _move(rules, walk, deadline.moves_with, now, people, seq)
-        return
-    if kind is TimerKind.ESCALATION:
-        _escalate(rules, walk, timer, now, people)
-        return
-    waiting = recipients(snap, spec.waits_on, snap.view.admins, now) if spec.waits_on else []
-    window = walk.windows[-1]
-    if kind is TimerKind.REMINDER:
-        # Rows fire on time here: never past due, never superseded by a later one.
-        if timer["recipient_id"] in waiting:
-            _send(rules, walk, "reminder", now, people, [timer["recipient_id"]])
-    elif kind is TimerKind.DUE:
-        _send(rules, walk, "overdue", now, people, sorted(waiting))
-        for row in overdue_rows(rules, snap.id, window, sorted(waiting), people, 1, now):
-            _push(walk, row, seq)
-    elif kind is TimerKind.OVERDUE and timer["recipient_id"] in waiting:
-        _send(rules, walk, "overdue", now, people, [timer["recipient_id"]])
-        for row in overdue_rows(rules, snap.id, window, [timer["recipient_id"]], people,
-                                timer["seq"] + 1, now):
-            _push(walk, row, seq)
-
-
-def _move(rules: CycleRules, walk: _Walk, trigger: Trigger, now: datetime,
-          people: Mapping[str, PersonInfo], seq: Any) -> None:
-    """The deadline moves the evaluation on, entering the next phase at its instant."""
-    snap = walk.snap
-    state = snap.state
-    config = rules.config
-    facts = machine.Facts(awaits_peers=config.enabled(State.PEER_INPUT)
-                          and bool(snap.pending_peers()),
-                          calibration_enabled=config.enabled(State.CALIBRATION))
-    dest = machine.next_state(snap.id, state, trigger, facts)
-    deadline = SPECS[state].deadline
-    missed = deadline.missed if deadline and deadline.moves_with is trigger else ()
-    walk.queue.clear()  # the rows of the phase left are cancelled
-    row = {**snap.row, "state": dest.value, "phase_entered_at": now, "escalation_level": 0,
-           "version": snap.row["version"] + 1}
-    if trigger is Trigger.PEER_INPUT_CLOSED:  # the peers who did not answer are closed
-        snap.assignments = [{**a, "status": "closed"} if a["status"] == "pending" else a
-                            for a in snap.assignments]
-    dest_deadline = SPECS[dest].deadline
-    window = None
-    if dest_deadline is not None and not dest_deadline.pool_level:
-        window = phase_window(config, rules.calendar, dest, now)
-        row.update(phase_opens_at=window.opens_at, due_at=window.due_at)
-    else:
-        row.update(phase_opens_at=now, due_at=None)
-    snap.row = row
-    walk.states.append((now, dest))
-    opens = row["phase_opens_at"]
-    for notice in (*missed, *SPECS[dest].notices_on_enter(trigger)):
-        _send(rules, walk, notice, max(now, opens), people)
-    if window is not None:
-        walk.windows.append(window)
-        _plan_phase(rules, walk, window, people, now, seq)
-
-
-def _escalate(rules: CycleRules, walk: _Walk, timer: Mapping[str, Any], now: datetime,
-              people: Mapping[str, PersonInfo]) -> None:
-    snap = walk.snap
-    config = rules.config
-    if timer["seq"] >= len(config.escalation):
-        return
-    step = config.escalation[timer["seq"]]
-    assignee = assignee_of(snap.state, snap.view.supervisor_id, snap.view.appeal_reviewer_id,
-                           snap.view.calibrator_id)
-    targets, above = escalation_targets(config, step, assignee, people, snap.view.admins,
-                                        snap.row["reviewee_id"])
-    told = _send(rules, walk, "escalation", now, people, targets)
-    if escalation_role(snap.state, above) is not None:
-        snap.view = replace(snap.view, escalation_supervisors=snap.view.escalation_supervisors
-                            | frozenset(told))
-    snap.row = {**snap.row, "escalation_level": timer["seq"] + 1}

@@ -23,8 +23,9 @@ escalation step fires once and in order. What was only true at the time is not s
 late: a reminder whose deadline has passed, or that a later due reminder replaces
 ("2 days left" beside "due today"), is skipped; the overdue series goes on from the
 next repeat after now, not in a burst; a task whose phase opened and closed while
-nobody swept is not handed out. The decisions shared with the pre-launch
-simulation live in ``timers.py``.
+nobody swept is not handed out. Those decisions are the effects core's
+(``workflow.effects.core.due_timer`` and ``transition``), shared with ``plan`` and the
+pre-launch simulation; this module claims, reads and writes.
 A phase entered because a deadline passed opens at that deadline's instant, not at
 the time of the sweep: the calendar is the same however often the sweep runs.
 """
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,7 +42,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlmodel import Session
 
-from workflow.domain import Role, State, TimerKind, TimerStatus
+from workflow.domain import Role, State, TimerStatus
+from workflow.effects import core as effects
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.service import pool
 from workflow.service.core import (
@@ -52,14 +54,8 @@ from workflow.service.core import (
     load_people,
     load_snapshots,
 )
-from workflow.service.notices import STATE_ACTIONS, Mail, hash_token, make_mail, recipients
-from workflow.service.timers import (
-    assignee_of,
-    escalation_role,
-    escalation_targets,
-    overdue_rows,
-    superseded_reminders,
-)
+from workflow.service.notices import STATE_ACTIONS, Mail, make_mail
+from workflow.service.timers import superseded_reminders
 from workflow.service.transition import (
     DEADLINE,
     Change,
@@ -68,10 +64,8 @@ from workflow.service.transition import (
     write,
     write_mail,
 )
-from workflow.states import SPECS
 from workflow.store import audit, bulk
 from workflow.store.tables import Cycle
-from workflow.timing import PhaseWindow
 
 log = logging.getLogger("kpi.sweep")
 
@@ -225,6 +219,7 @@ def _pool_round(svc: Service, session: Session, now: datetime, batch: int,
 
 def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: datetime,
                work: _Round, entries: list[audit.AuditEntry], report: SweepReport) -> None:
+    """Apply one due row of a calibration pool as the effects core decides."""
     cycle = session.get(Cycle, timer["cycle_id"])
     before, waiting = pool.counts(session, timer["cycle_id"])
     if cycle is None or not cycle.calibrator_id or before or not waiting:
@@ -235,56 +230,53 @@ def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: da
     due = session.execute(select(func.min(EVALUATION.c.due_at)).where(
         EVALUATION.c.cycle_id == cycle.id,
         EVALUATION.c.state == State.CALIBRATION.value)).scalar_one()
-    kind = TimerKind(timer["kind"])
-    people = load_people(session, [cycle.calibrator_id])
-    calibrator = people.get(cycle.calibrator_id)
+    calibrator_id = cycle.calibrator_id
+    admins = svc.admins(rules)
+    people = load_people(session, [calibrator_id, *admins])
+    calibrator = people.get(calibrator_id)
+    # Whom the ladder may climb to: the calibrator's supervisor, or the named evaluator.
+    people.update(load_people(session, [calibrator.supervisor_id if calibrator else None,
+                                        rules.config.evaluators.get(calibrator_id)]))
+    fx = effects.due_pool_timer(rules, timer, now, calibrator_id=calibrator_id, due=due,
+                                people=people, admins=admins,
+                                superseded=timer["id"] in work.superseded)
+    _mark(work, timer, fx.status, now)
+    if fx.status is not TimerStatus.DONE:
+        report.skipped += 1
+        return
     context = {"cycle_id": cycle.id, "cycle_name": rules.config.name,
                "state": State.CALIBRATION.value, "evaluations": waiting,
                "due_at": due.isoformat() if due else None, "cycle_timezone": rules.tz_name,
-               "timer_kind": kind.value, "timer_seq": timer["seq"]}
-    window = PhaseWindow(State.CALIBRATION, timer["fire_at"], due or timer["fire_at"])
+               "timer_kind": timer["kind"], "timer_seq": timer["seq"]}
 
-    def send(event: str, person: PersonInfo | None, extra: Mapping[str, Any] | None = None,
+    def send(event: str, to: Sequence[str], extra: Mapping[str, Any] | None = None,
              link: bool = True) -> None:
-        if person is None:
-            return
-        work.mail.extend(make_mail(
-            svc, event=event, person=person, dedupe_key=f"ct:{timer['id']}:{event}:{person.id}",
-            context={**context, **(extra or {})}, now=now, evaluation_id=None,
-            link=STATE_ACTIONS[State.CALIBRATION] if link else None,
-            link_expires_at=due, cycle_tz=rules.tz_name))
+        for person_id in to:
+            work.mail.extend(make_mail(
+                svc, event=event, person=people[person_id],
+                dedupe_key=f"ct:{timer['id']}:{event}:{person_id}",
+                context={**context, **(extra or {})}, now=now, evaluation_id=None,
+                link=STATE_ACTIONS[State.CALIBRATION] if link else None,
+                link_expires_at=due, cycle_tz=rules.tz_name))
 
-    if kind is TimerKind.REMINDER:
-        if (due is not None and now >= due) or timer["id"] in work.superseded:
-            _mark(work, timer, TimerStatus.SKIPPED, now)
-            report.skipped += 1
-            return
-        send("reminder", calibrator)
-    elif kind in (TimerKind.DUE, TimerKind.OVERDUE):
-        send("overdue", calibrator)
-        repeat = 1 if kind is TimerKind.DUE else timer["seq"] + 1
-        work.new_timers += overdue_rows(rules, None, window, [cycle.calibrator_id],
-                                        {cycle.calibrator_id: calibrator} if calibrator else {},
-                                        repeat, now, cycle.id)
-    elif kind is TimerKind.ESCALATION and timer["seq"] < len(rules.config.escalation):
-        step = rules.config.escalation[timer["seq"]]
-        calibrators = {cycle.calibrator_id: calibrator} if calibrator else {}
-        targets, _ = escalation_targets(rules.config, step, cycle.calibrator_id, calibrators,
-                                        svc.admins(rules))
-        level = timer["seq"] + 1
-        for person in load_people(session, targets).values():
-            send("escalation", person, {"escalation_level": level, "escalated_to": step.to,
-                                        "assignee_name": calibrator.full_name
-                                        if calibrator else cycle.calibrator_id}, link=False)
+    for notice in fx.sends:
+        send(notice.event, notice.to)
+    work.new_timers += fx.timers
+    step = fx.escalation
+    if step is not None:
+        send("escalation", step.told, {"escalation_level": step.level, "escalated_to": step.to,
+                                       "assignee_name": calibrator.full_name
+                                       if calibrator else calibrator_id}, link=False)
+        targets = list(step.targets)
         entries.append(audit.AuditEntry(
             actor_id=SYSTEM_ACTOR, role=Role.SYSTEM.value, at=now, trigger="escalate",
             cycle_id=cycle.id, from_state=State.CALIBRATION.value,
             to_state=State.CALIBRATION.value,
-            reason=f"calibration pool, step {level}: to {', '.join(targets) or 'nobody'}",
-            payload={"step": level, "to": targets}))
+            reason=f"calibration pool, step {step.level}: to {', '.join(targets) or 'nobody'}",
+            payload={"step": step.level, "to": targets}))
         report.escalations += 1
-    _mark(work, timer, TimerStatus.DONE, now)
-    report.fired[kind.value] += 1
+    if fx.fired:
+        report.fired[timer["kind"]] += 1
 
 
 def _people_for(session: Session, snaps: Any) -> dict[str, PersonInfo]:
@@ -320,142 +312,87 @@ def _mark(work: _Round, timer: Mapping[str, Any], status: TimerStatus, now: date
 def _fire(svc: Service, session: Session, snap: Snapshot, timer: Mapping[str, Any],
           now: datetime, people: Mapping[str, PersonInfo], work: _Round,
           report: SweepReport) -> bool:
-    """Apply one due row; True when it changed the evaluation (its version moved on)."""
-    kind = TimerKind(timer["kind"])
-    if timer["phase"] != snap.row["state"]:
-        _mark(work, timer, TimerStatus.CANCELLED, now)
-        report.skipped += 1
+    """Apply one due row as the effects core decides; True when it changed the
+    evaluation (its version moved on)."""
+    kind = timer["kind"]
+    fx = effects.due_timer(snap, timer, now, people, superseded=timer["id"] in work.superseded)
+    _mark(work, timer, fx.status, now)
+    if fx.status is not TimerStatus.DONE:
+        report.skipped += 1  # a phase already left, a stale reminder, nobody waited on
         return False
-    spec = SPECS[snap.state]
-    if kind is TimerKind.DUE and spec.deadline and spec.deadline.moves_with:
-        change = plan(svc, session, snap, spec.deadline.moves_with, SYSTEM_ACTOR, now=now,
+    if fx.moves_with is not None:
+        change = plan(svc, session, snap, fx.moves_with, SYSTEM_ACTOR, now=now,
                       entered_at=timer["fire_at"], people=people)
-        _drop_closed_tasks(change, now)
         work.changes.append(change)
-        _mark(work, timer, TimerStatus.DONE, now)
-        report.fired[kind.value] += 1
+        report.fired[kind] += 1
         report.transitions[change.action] += 1
         return True
-    if kind is TimerKind.ESCALATION:
-        escalation = _escalate(svc, snap, timer, now, people)
-        _mark(work, timer, TimerStatus.DONE, now)
-        if escalation is None:
-            return False
-        work.changes.append(escalation)
-        report.fired[kind.value] += 1
+    if fx.escalation is not None:
+        work.changes.append(_escalate(svc, snap, timer, fx.escalation, now, people))
+        report.fired[kind] += 1
         report.escalations += 1
         return True
-    waiting = (set(recipients(snap, spec.waits_on, snap.view.admins, now))
-               if spec.waits_on else set())
-    if kind is TimerKind.REMINDER:
-        due = snap.row["due_at"]
-        if (due is not None and now >= due) or timer["id"] in work.superseded \
-                or timer["recipient_id"] not in waiting:
-            _mark(work, timer, TimerStatus.SKIPPED, now)  # stale, or nothing left to do
-            report.skipped += 1
-            return False
-        _notify(svc, snap, "reminder", [timer["recipient_id"]], timer, now, people, work)
-    elif kind is TimerKind.DUE:  # a state that never moves alone: overdue from now on
-        _notify(svc, snap, "overdue", sorted(waiting), timer, now, people, work)
-        work.new_timers += overdue_rows(snap.rules, snap.id, _window(snap), sorted(waiting),
-                                        people, 1, now)
-    elif kind is TimerKind.OVERDUE:
-        if timer["recipient_id"] not in waiting:
-            _mark(work, timer, TimerStatus.SKIPPED, now)
-            report.skipped += 1
-            return False
-        _notify(svc, snap, "overdue", [timer["recipient_id"]], timer, now, people, work)
-        work.new_timers += overdue_rows(snap.rules, snap.id, _window(snap),
-                                        [timer["recipient_id"]], people, timer["seq"] + 1, now)
-    _mark(work, timer, TimerStatus.DONE, now)
-    report.fired[kind.value] += 1
+    if not fx.fired:
+        return False  # a step past the ladder's end
+    for send in fx.sends:
+        _notify(svc, snap, send, timer, now, people, work)
+    work.new_timers += fx.timers
+    report.fired[kind] += 1
     return False
-
-
-def _window(snap: Snapshot) -> PhaseWindow:
-    return PhaseWindow(snap.state, snap.row["phase_opens_at"], snap.row["due_at"])
 
 
 def _dedupe_key(timer: Mapping[str, Any], event: str, person_id: str) -> str:
     return f"tm:{timer['id']}:{event}:{person_id}"
 
 
-def _notify(svc: Service, snap: Snapshot, event: str, who: list[str], timer: Mapping[str, Any],
-            now: datetime, people: Mapping[str, PersonInfo], work: _Round,
-            extra: Mapping[str, Any] | None = None) -> None:
+def _notify(svc: Service, snap: Snapshot, send: effects.Send, timer: Mapping[str, Any],
+            now: datetime, people: Mapping[str, PersonInfo], work: _Round) -> None:
     context = base_context(snap, snap.row, people)
-    context.update(timer_kind=timer["kind"], timer_seq=timer["seq"], **(extra or {}))
+    context.update(timer_kind=timer["kind"], timer_seq=timer["seq"])
     link = STATE_ACTIONS.get(snap.state)
-    for person_id in who:
+    for person_id in send.to:
         person = people.get(person_id)
-        if person is None or not person.active:
+        if person is None:
             continue
         work.mail.extend(make_mail(
-            svc, event=event, person=person, dedupe_key=_dedupe_key(timer, event, person_id),
-            context=context, now=now, evaluation_id=snap.id, link=link,
+            svc, event=send.event, person=person,
+            dedupe_key=_dedupe_key(timer, send.event, person_id), context=context, now=now,
+            evaluation_id=snap.id, link=link, available_at=send.at,
             link_expires_at=snap.row["due_at"], cycle_tz=snap.rules.tz_name,
             calendar=snap.rules.calendar))
 
 
-def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], now: datetime,
-              people: Mapping[str, PersonInfo]) -> Change | None:
-    """A step of the ladder: tell someone higher up; in scoring they may then score."""
-    config = snap.rules.config
-    if timer["seq"] >= len(config.escalation):
-        return None
-    step = config.escalation[timer["seq"]]
-    assignee = assignee_of(snap.state, snap.view.supervisor_id, snap.view.appeal_reviewer_id,
-                           snap.view.calibrator_id)
-    target_ids, above = escalation_targets(config, step, assignee, people, snap.view.admins,
-                                           snap.row["reviewee_id"])
-    role = escalation_role(snap.state, above)
-    level = timer["seq"] + 1
-    values = {"escalation_level": level, "escalated": True, "updated_at": now}
+def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], step: effects.Escalation,
+              now: datetime, people: Mapping[str, PersonInfo]) -> Change:
+    """The change a step of the ladder makes: the level, the emails, in scoring the
+    right to score given to the person above, and the audit row."""
+    values = {"escalation_level": step.level, "escalated": True, "updated_at": now}
     change = Change(snap.id, snap.row["cycle_id"], snap.version, snap.state, snap.state,
                     "escalate", SYSTEM_ACTOR, Role.SYSTEM, now, values)
     context = base_context(snap, snap.row, people)
-    context.update(escalation_level=level, escalated_to=step.to,
+    assignee = step.assignee_id
+    context.update(escalation_level=step.level, escalated_to=step.to,
                    assignee_name=people[assignee].full_name if assignee and assignee in people
                    else assignee)
-    link = (STATE_ACTIONS[snap.state][0], role) if role is not None else None
-    for person_id in target_ids:
-        person = people.get(person_id)
-        if person is None or not person.active:
-            continue
+    link = (STATE_ACTIONS[snap.state][0], step.role) if step.role is not None else None
+    for person_id in step.told:
         change.mail.extend(make_mail(
-            svc, event="escalation", person=person,
+            svc, event="escalation", person=people[person_id],
             dedupe_key=_dedupe_key(timer, "escalation", person_id), context=context,
             now=now, evaluation_id=snap.id, link=link, link_expires_at=snap.row["due_at"],
             cycle_tz=snap.rules.tz_name))
-        if role is not None and person_id not in snap.view.escalation_supervisors:
-            change.new_assignments.append({
-                "evaluation_id": snap.id, "person_id": person_id, "role": role.value,
-                "status": "pending", "valid_from": now, "valid_until": None,
-                "created_by": SYSTEM_ACTOR,
-                "reason": f"escalation step {level}: {snap.state.value} overdue"})
+    for person_id in step.new_scorers:
+        assert step.role is not None
+        change.new_assignments.append({
+            "evaluation_id": snap.id, "person_id": person_id, "role": step.role.value,
+            "status": "pending", "valid_from": now, "valid_until": None,
+            "created_by": SYSTEM_ACTOR,
+            "reason": f"escalation step {step.level}: {snap.state.value} overdue"})
+    targets = list(step.targets)
     change.audit.append(audit.AuditEntry(
         actor_id=SYSTEM_ACTOR, role=Role.SYSTEM.value, at=now, trigger="escalate",
         evaluation_id=snap.id, cycle_id=snap.row["cycle_id"], from_state=snap.state.value,
-        to_state=snap.state.value, reason=f"step {level}: to {', '.join(target_ids) or 'nobody'}",
-        payload={"step": level, "to": target_ids}))
+        to_state=snap.state.value,
+        reason=f"step {step.level}: to {', '.join(targets) or 'nobody'}",
+        payload={"step": step.level, "to": targets}))
     return change
-
-
-def _drop_closed_tasks(change: Change, now: datetime) -> None:
-    """After downtime, do not hand out a task whose phase has already closed.
-
-    A phase entered at a past deadline's instant may be due before the sweep catches
-    up with it: its task emails (and their links) would ask for something nobody can
-    do any more. Its deadline still fires, in the next round, in order.
-    """
-    due = change.values.get("due_at")
-    if due is None or due > now:
-        return
-    tasks = {n.event for n in SPECS[change.to_state].on_enter}
-    dropped = [m for m in change.mail.outbox if m["event"] in tasks]
-    if not dropped:
-        return
-    hashes = {hash_token(str(m["context"]["action_url"]).rsplit("/", 1)[1])
-              for m in dropped if m["context"].get("action_url")}
-    change.mail.outbox = [m for m in change.mail.outbox if m["event"] not in tasks]
-    change.mail.tokens = [t for t in change.mail.tokens if t["token_hash"] not in hashes]

@@ -15,32 +15,29 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, insert, literal_column, select, update
 from sqlmodel import Session
 
-from workflow import machine, permissions
 from workflow.catalog import N_
 from workflow.clock import utc_now
-from workflow.cycle_config import PHASE_ORDER
-from workflow.domain import OPEN_STATES, Role, State, SubmissionKind, TimerStatus, Trigger
+from workflow.domain import OPEN_STATES, State, SubmissionKind, TimerStatus, Trigger
+from workflow.effects import core as effects
 from workflow.errors import (
     AlreadyAppealed,
     EvaluationAlreadyChanged,
     NoAppealReviewer,
-    NotOpenYet,
     Problem,
     SubmissionInvalid,
     TransitionNotAllowed,
     WorkflowError,
 )
-from workflow.scoring import shown, shown_total
 from workflow.service import leaders, pool
+from workflow.service.change import Change, base_context, result_context, shown_or_none
 from workflow.service.core import (
     ASSIGNMENT,
     EVALUATION,
@@ -50,10 +47,10 @@ from workflow.service.core import (
     load_people,
     load_snapshot,
 )
-from workflow.service.notices import Mail, notices_for, recipients
+from workflow.service.notices import Mail, mail_for
 from workflow.service.scoring_inputs import compute, framework_of, scored_values
-from workflow.service.timers import phase_timers
-from workflow.states import SPECS, Notice
+from workflow.states import SPECS
+from workflow.states.appeal_window import appeal_reviewer
 from workflow.store import audit, bulk
 from workflow.store.tables import (
     AccessToken,
@@ -61,12 +58,17 @@ from workflow.store.tables import (
     Outbox,
     Submission,
 )
-from workflow.timing import phase_window
 
 DEADLINE = Deadline.__table__  # type: ignore[attr-defined]
 SUBMISSION = Submission.__table__  # type: ignore[attr-defined]
 OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 TOKEN = AccessToken.__table__  # type: ignore[attr-defined]
+
+# What other modules import from here; ``Change`` and the email facts live in
+# ``change`` (below ``leaders``, which this module calls) and are re-exported.
+__all__ = ["DEADLINE", "OUTBOX", "REASON_LIMIT", "SUBMISSION", "TOKEN", "Change", "Outcome",
+           "base_context", "fire", "is_open", "machine_error", "plan", "result_context",
+           "shown_or_none", "write", "write_mail"]
 
 SUBMISSION_OF: Mapping[Trigger, SubmissionKind] = {
     Trigger.SUBMIT_SELF_ASSESSMENT: SubmissionKind.SELF_ASSESSMENT,
@@ -81,34 +83,6 @@ NEEDS_REASON = frozenset({Trigger.CANCEL, Trigger.REOPEN})
 REASON_LIMIT = 2000
 
 
-@dataclass
-class Change:
-    """Everything one trigger does to one evaluation, before it is written."""
-
-    evaluation_id: int
-    cycle_id: str
-    expected_version: int
-    from_state: State
-    to_state: State
-    action: str  # the trigger's value, or a record's name (escalate, extend, reassign...)
-    actor_id: str
-    role: Role
-    at: datetime
-    values: dict[str, Any]
-    submission: dict[str, Any] | None = None
-    assignment_status: list[tuple[int, str]] = field(default_factory=list)
-    new_assignments: list[dict[str, Any]] = field(default_factory=list)
-    timers: list[dict[str, Any]] = field(default_factory=list)
-    mail: Mail = field(default_factory=lambda: Mail([], []))
-    audit: list[audit.AuditEntry] = field(default_factory=list)
-    # Kinds of the phase's pending timers that ``timers`` replace (all when it moves).
-    cancel_kinds: tuple[str, ...] = ()
-
-    @property
-    def moves(self) -> bool:
-        return self.from_state is not self.to_state
-
-
 @dataclass(frozen=True)
 class Outcome:
     evaluation_id: int
@@ -117,28 +91,6 @@ class Outcome:
     version: int
     score: str | None = None
     class_id: str | None = None
-
-
-def _moved_on(trigger: Trigger, state: State) -> State | None:
-    """The state the trigger belonged to, if the evaluation has already gone past it."""
-    sources = [t.source for t in machine.TRANSITIONS if t.trigger is trigger]
-    if state is State.CANCELLED:  # cancelling ends every open state
-        return next((s for s in sources if s in OPEN_STATES), None)
-    order = {s: i for i, s in enumerate([*PHASE_ORDER, State.FINALISED])}
-    if sources and all(s in order and order[s] < order[state] for s in sources):
-        return sources[0]
-    return None
-
-
-def _facts(snap: Snapshot, trigger: Trigger, actor_id: str) -> machine.Facts:
-    config = snap.rules.config
-    pending = snap.pending_peers()
-    return machine.Facts(
-        awaits_peers=config.enabled(State.PEER_INPUT) and bool(pending),
-        peers_outstanding=any(p != actor_id for p in pending)
-        if trigger is Trigger.SUBMIT_PEER_INPUT else False,
-        calibration_enabled=config.enabled(State.CALIBRATION),
-    )
 
 
 def _clean_reason(trigger: Trigger, reason: str | None, evaluation_id: int) -> str | None:
@@ -152,77 +104,19 @@ def _clean_reason(trigger: Trigger, reason: str | None, evaluation_id: int) -> s
     return text or None
 
 
-def _appeal_reviewer(snap: Snapshot, people: Mapping[str, PersonInfo]) -> str | None:
-    """The named council, else the supervisor's supervisor, else the scorer's; never the scorer."""
-    row, config = snap.row, snap.rules.config
-    scorer = row["scored_by"]
-
-    def above(person_id: str | None) -> str | None:
-        if not person_id:
-            return None
-        person = people.get(person_id)
-        return (person.supervisor_id if person else None) or config.evaluators.get(person_id)
-
-    for candidate in (config.appeal_reviewer, above(row["supervisor_id"]), above(scorer)):
-        if candidate and candidate not in (scorer, row["reviewee_id"]):
-            return candidate
-    admins = sorted(a for a in snap.view.admins if a not in (scorer, row["reviewee_id"]))
-    return admins[0] if admins else None
-
-
-def result_context(snap: Snapshot, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The facts a result email shows: score, class, breakdown, appeal deadline."""
-    regime = snap.rules.regime
-    class_id = row.get("final_class") or row.get("score_class")
-    score = row.get("score")
-    ctx: dict[str, Any] = {"class_id": class_id,
-                           "score": None if score in (None, "")
-                           else f"{shown_total(Decimal(str(score)), regime):.2f}"}
-    if class_id:
-        band = regime.band(class_id)
-        ctx["class_label"] = {"en": band.label.en, "vi": band.label.vi}
-    stamp = row.get("score_stamp") or {}
-    ctx["breakdown"] = stamp.get("breakdown", [])
-    return ctx
-
-
-def shown_or_none(value: Any) -> str | None:
-    return None if value in (None, "") else shown(Decimal(str(value)))
-
-
-def base_context(snap: Snapshot, row: Mapping[str, Any], people: Mapping[str, PersonInfo]
-                 ) -> dict[str, Any]:
-    reviewee = people.get(row["reviewee_id"])
-    config = snap.rules.config
-    due = row.get("due_at")
-    return {
-        "cycle_id": snap.row["cycle_id"], "cycle_name": config.name,
-        "period_start": config.period.start.isoformat(),
-        "period_end": config.period.end.isoformat(),
-        "evaluation_id": snap.id, "reviewee_id": row["reviewee_id"],
-        "reviewee_name": reviewee.full_name if reviewee else row["reviewee_id"],
-        "state": row["state"], "due_at": due.isoformat() if due else None,
-        "cycle_timezone": config.timezone,
-    }
-
-
 def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor_id: str,
          payload: Mapping[str, Any] | None = None, reason: str | None = None, *,
          now: datetime, entered_at: datetime | None = None,
          expected_state: State | None = None,
          people: Mapping[str, PersonInfo] | None = None) -> Change:
-    """Check and work out one trigger on one evaluation; nothing is written."""
+    """Check and work out one trigger on one evaluation; nothing is written.
+
+    The checks and the effects (state, flags, timers, who is told when) are the
+    effects core's (``workflow.effects.core``); what needs the store (the score, the
+    appeal reviewer, the single appeal) is worked out here and handed to it.
+    """
     state = snap.state
-    role = permissions.check(trigger, actor_id, snap.view, now)
-    if expected_state is not None and expected_state is not state:
-        raise EvaluationAlreadyChanged(snap.id, expected_state.value, state.value)
-    if not machine.accepts(state, trigger):
-        was = _moved_on(trigger, state)
-        if was is not None:
-            raise EvaluationAlreadyChanged(snap.id, was.value, state.value)
-        raise machine_error(snap.id, trigger, state)
-    if role is not Role.SYSTEM and role is not Role.ADMIN and snap.row["phase_opens_at"] > now:
-        raise NotOpenYet(snap.id, state.value, snap.row["phase_opens_at"])
+    role = effects.check(snap, trigger, actor_id, now, expected_state)
     clean_reason = _clean_reason(trigger, reason, snap.id)
     validator = SPECS[state].validators.get(trigger)
     clean: dict[str, Any] = {}
@@ -231,54 +125,49 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
             clean = validator(payload or {}, framework_of(snap))
         except SubmissionInvalid as exc:
             raise SubmissionInvalid(snap.id, exc.fields) from None
-    dest = machine.next_state(snap.id, state, trigger, _facts(snap, trigger, actor_id))
-    values: dict[str, Any] = {"state": dest.value, "updated_at": now}
-    change = Change(snap.id, snap.row["cycle_id"], snap.version, state, dest, trigger.value,
-                    actor_id, role, now, values)
+    submission: dict[str, Any] | None = None
     if trigger in SUBMISSION_OF:
-        change.submission = {
+        submission = {
             "evaluation_id": snap.id, "kind": SUBMISSION_OF[trigger].value,
             "author_id": actor_id, "role": role.value, "submitted_at": now,
             "payload": {**clean, **({"decision": trigger.value}
                                     if trigger in (Trigger.UPHOLD_SCORE, Trigger.REVISE_SCORE)
                                     else {})},
         }
-        change.submission["payload_hash"] = audit.payload_hash(change.submission["payload"])
+        submission["payload_hash"] = audit.payload_hash(submission["payload"])
     people = dict(people or {})
-    _trigger_effects(session, snap, change, trigger, clean, people)
-    row = {**snap.row, **values}
+    stored = _stored_effects(session, snap, trigger, clean, actor_id, now, people)
+    row = {**snap.row, **stored}
     missing = {row["reviewee_id"], row["supervisor_id"], row["appeal_reviewer_id"],
                snap.view.calibrator_id, *snap.pending_peers(), *snap.view.admins,
                *(d.person_id for d in snap.view.acting_supervisors),
                *snap.view.escalation_supervisors} - set(people) - {None}
     people.update(load_people(session, missing))
-    notices: list[Notice] = []
-    if change.moves:
-        _enter_phase(snap, change, row, people, entered_at or now)
-        row = {**snap.row, **values}
-        notices.extend(SPECS[dest].notices_on_enter(trigger))
-        deadline = SPECS[state].deadline
-        if deadline and deadline.moves_with is trigger:
-            notices = list(deadline.missed) + notices
-    if notices:
+    fx = effects.transition(snap, trigger, actor_id, now=now, people=people,
+                            entered_at=entered_at, values=stored)
+    dest = fx.to_state
+    change = Change(snap.id, snap.row["cycle_id"], snap.version, state, dest, trigger.value,
+                    actor_id, role, now, fx.values, submission,
+                    assignment_status=fx.assignment_status, timers=fx.timers)
+    if fx.sends:
+        row = {**snap.row, **fx.values}
         context = base_context(snap, row, people)
         context.update(trigger=trigger.value, reason=clean_reason)
         if dest in (State.APPEAL_WINDOW, State.FINALISED, State.APPEAL_REVIEW):
             context.update(result_context(snap, row))
-        if dest is State.APPEAL_REVIEW and change.submission:
-            context["appeal_reasons"] = change.submission["payload"].get("reasons")
+        if dest is State.APPEAL_REVIEW and submission:
+            context["appeal_reasons"] = submission["payload"].get("reasons")
         if trigger in (Trigger.UPHOLD_SCORE, Trigger.REVISE_SCORE):
             context["decision"] = trigger.value
             context["decision_reason"] = clean.get("reason")
-        change.mail = notices_for(
-            svc, snap, notices, people=people, context=context,
-            key=f"ev:{snap.id}:v{snap.version + 1}", now=now, row=row,
-            available_at=max(now, row["phase_opens_at"]), link_expires_at=row.get("due_at"))
+        change.mail = mail_for(svc, snap, fx.sends, people=people, context=context,
+                               key=f"ev:{snap.id}:v{snap.version + 1}", now=now,
+                               link_expires_at=row.get("due_at"))
     change.audit.append(audit.AuditEntry(
         actor_id=actor_id, role=role.value, at=now, trigger=trigger.value,
         evaluation_id=snap.id, cycle_id=snap.row["cycle_id"], from_state=state.value,
         to_state=dest.value, reason=clean_reason,
-        payload=change.submission["payload"] if change.submission else None))
+        payload=submission["payload"] if submission else None))
     return change
 
 
@@ -286,34 +175,25 @@ def machine_error(evaluation_id: int, trigger: Trigger, state: State) -> Excepti
     return TransitionNotAllowed(evaluation_id, trigger.value, state.value)
 
 
-def _trigger_effects(session: Session, snap: Snapshot, change: Change, trigger: Trigger,
-                     clean: dict[str, Any], people: dict[str, PersonInfo]) -> None:
-    values = change.values
-    if trigger is Trigger.SELF_ASSESSMENT_MISSED:
-        values["self_assessment_missing"] = True
-    elif trigger is Trigger.SUBMIT_PEER_INPUT:
-        change.assignment_status += [(a["id"], "answered") for a in snap.assignments
-                                     if a["role"] == Role.PEER.value
-                                     and a["person_id"] == change.actor_id]
-    elif trigger is Trigger.PEER_INPUT_CLOSED:
-        answered = sum(1 for a in snap.assignments
-                       if a["role"] == Role.PEER.value and a["status"] == "answered")
-        if answered < snap.rules.min_peer_responses:
-            values["peer_quorum_not_reached"] = True
-        change.assignment_status += [(a["id"], "closed") for a in snap.assignments
-                                     if a["role"] == Role.PEER.value and a["status"] == "pending"]
-    elif trigger in (Trigger.SUBMIT_SCORE, Trigger.REVISE_SCORE):
+def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: dict[str, Any],
+                    actor_id: str, now: datetime, people: dict[str, PersonInfo]
+                    ) -> dict[str, Any]:
+    """The columns a trigger sets that need the store: a score, the appeal reviewer.
+
+    The rest of what a trigger does (flags, the peers' assignments) is pure and lives
+    with its state (``StateSpec.effects``).
+    """
+    if trigger in (Trigger.SUBMIT_SCORE, Trigger.REVISE_SCORE):
         score_payload = clean["score"] if trigger is Trigger.REVISE_SCORE else clean
         try:
             result = compute(session, snap, score_payload)
         except SubmissionInvalid as exc:
             raise SubmissionInvalid(snap.id, exc.fields) from None
-        values.update(
-            scored_values(session, snap, result),
-            scored_by=change.actor_id if trigger is Trigger.SUBMIT_SCORE else snap.row["scored_by"],
-            scored_at=change.at,
-        )
-    elif trigger is Trigger.LODGE_APPEAL:
+        return {**scored_values(session, snap, result),
+                "scored_by": actor_id if trigger is Trigger.SUBMIT_SCORE
+                else snap.row["scored_by"],
+                "scored_at": now}
+    if trigger is Trigger.LODGE_APPEAL:
         # One appeal per evaluation, even after an admin reopens it: the reopening is
         # itself the correction an appeal would have asked for.
         earlier = session.execute(
@@ -323,31 +203,11 @@ def _trigger_effects(session: Session, snap: Snapshot, change: Change, trigger: 
         if earlier is not None:
             raise AlreadyAppealed(snap.id, earlier.submitted_at)
         people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"]]))
-        reviewer = _appeal_reviewer(snap, people)
+        reviewer = appeal_reviewer(snap.row, snap.rules.config, snap.view.admins, people)
         if reviewer is None:
             raise NoAppealReviewer(snap.id)
-        values["appeal_reviewer_id"] = reviewer
-    elif trigger is Trigger.REOPEN:
-        values["reopened"] = True
-
-
-def _enter_phase(snap: Snapshot, change: Change, row: dict[str, Any],
-                 people: Mapping[str, PersonInfo], entered_at: datetime) -> None:
-    dest, values = change.to_state, change.values
-    values["phase_entered_at"] = entered_at
-    values["escalation_level"] = 0
-    deadline = SPECS[dest].deadline
-    if deadline is None or deadline.pool_level:  # pool deadlines start with the pool
-        values["phase_opens_at"] = entered_at
-        values["due_at"] = None
-        return
-    window = phase_window(snap.rules.config, snap.rules.calendar, dest, entered_at)
-    values["phase_opens_at"] = window.opens_at
-    values["due_at"] = window.due_at
-    merged = {**row, **values}
-    waits_on = SPECS[dest].waits_on
-    who = recipients(snap, waits_on, snap.view.admins, change.at, merged) if waits_on else []
-    change.timers = phase_timers(snap.rules, snap.id, window, who, people)
+        return {"appeal_reviewer_id": reviewer}
+    return {}
 
 
 # --- writing ------------------------------------------------------------------------
@@ -428,7 +288,8 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     above = leaders.lock_above(svc, session, changes) if follow_up else None
     audit.append(session, [entry for ch in changes for entry in ch.audit])
     if follow_up:
-        leaders.recompute_above(svc, session, changes, changes[0].at, above)
+        for follow in leaders.recompute_above(svc, session, changes, changes[0].at, above):
+            write(svc, session, [follow], follow_up=False)
 
 
 def write_mail(session: Session, mail: Mail) -> None:

@@ -3,10 +3,12 @@ Silence until the deadline is acceptance."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from workflow.cycle_config import CycleFile
 from workflow.domain import State, Trigger
+from workflow.effects.ports import People
 from workflow.scoring.model import Framework
 from workflow.states.base import DeadlineRule, Notice, StateSpec
 from workflow.states.forms import FieldErrors, text
@@ -24,6 +26,26 @@ def validate_acceptance(payload: Mapping[str, Any], _framework: Framework) -> di
     clean = {"comment": text(payload.get("comment"), "comment", errors)}
     errors.raise_if_any()
     return clean
+
+
+def appeal_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[str],
+                    people: People) -> str | None:
+    """Who reviews an appeal lodged on ``row``: the council the cycle file names, else
+    the supervisor's supervisor, else the scorer's, else the first admin; never the
+    scorer, never the reviewee. ``people`` holds the supervisor and the scorer."""
+    scorer = row["scored_by"]
+
+    def above(person_id: str | None) -> str | None:
+        if not person_id:
+            return None
+        person = people.get(person_id)
+        return (person.supervisor_id if person else None) or config.evaluators.get(person_id)
+
+    for candidate in (config.appeal_reviewer, above(row["supervisor_id"]), above(scorer)):
+        if candidate and candidate not in (scorer, row["reviewee_id"]):
+            return candidate
+    others = sorted(a for a in admins if a not in (scorer, row["reviewee_id"]))
+    return others[0] if others else None
 
 
 SPEC = StateSpec(

@@ -3,16 +3,19 @@
 Each module in ``workflow/states/`` builds one ``StateSpec``. The machine
 (``workflow.machine``) says where triggers lead; the spec says what the state means
 for people: whom it waits on, what happens when its deadline passes, which emails
-entering it sends, and how a submission made in it is validated.
+entering it sends, how a submission made in it is validated, and what each of its
+triggers does to the evaluation beyond the move (``effects``: flags, the peers'
+assignments), as pure functions that ``workflow.effects`` applies for the service,
+the sweep and the pre-launch simulation alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from workflow.domain import State, Trigger
+from workflow.domain import Role, State, Trigger
 
 Recipient = Literal[
     "reviewee", "peers", "scorers", "calibrator", "appeal_reviewer", "supervisor", "admins"
@@ -43,6 +46,30 @@ Validator = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class TriggerContext:
+    """What a trigger's own effect may look at: who fired it and the assignments."""
+
+    actor_id: str
+    assignments: Sequence[Mapping[str, Any]]
+    min_peer_responses: int
+
+    def peers(self, status: str | None = None) -> list[Mapping[str, Any]]:
+        return [a for a in self.assignments if a["role"] == Role.PEER.value
+                and (status is None or a["status"] == status)]
+
+
+@dataclass(frozen=True)
+class TriggerEffect:
+    """A trigger's own effect: columns it sets, assignment rows whose status it changes."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    assignment_status: tuple[tuple[int, str], ...] = ()
+
+
+Effect = Callable[[TriggerContext], TriggerEffect]
+
+
+@dataclass(frozen=True)
 class StateSpec:
     state: State
     summary: str
@@ -54,6 +81,14 @@ class StateSpec:
     # How each trigger fired in this state validates its payload (pure; raises
     # SubmissionInvalid with one message per wrong field).
     validators: Mapping[Trigger, Validator] = field(default_factory=dict)
+    # What each trigger fired in this state does beyond the move (pure). Scores and the
+    # appeal reviewer need the store and stay in the service.
+    effects: Mapping[Trigger, Effect] = field(default_factory=dict)
 
     def notices_on_enter(self, trigger: Trigger) -> tuple[Notice, ...]:
         return self.on_enter_by.get(trigger, self.on_enter)
+
+    def effect_of(self, trigger: Trigger, context: TriggerContext) -> TriggerEffect:
+        """What ``trigger`` fired in this state does to the evaluation, beyond the move."""
+        rule = self.effects.get(trigger)
+        return rule(context) if rule is not None else TriggerEffect()

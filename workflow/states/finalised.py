@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from workflow.domain import State, Trigger
-from workflow.states.base import Notice, StateSpec
+from workflow.states.base import Notice, StateSpec, TriggerContext, TriggerEffect
+
+
+def reopened(_ctx: TriggerContext) -> TriggerEffect:
+    """A reopened evaluation says so for good: its record shows it was corrected."""
+    return TriggerEffect(values={"reopened": True})
+
 
 SPEC = StateSpec(
     state=State.FINALISED,
@@ -16,4 +22,5 @@ SPEC = StateSpec(
         Trigger.REVISE_SCORE: (Notice("appeal_decided", "reviewee"),
                                Notice("appeal_decided", "supervisor")),
     },
+    effects={Trigger.REOPEN: reopened},
 )

@@ -11,7 +11,13 @@ from typing import Any
 
 from workflow.domain import State, Trigger
 from workflow.scoring.model import Framework
-from workflow.states.base import DeadlineRule, Notice, StateSpec
+from workflow.states.base import (
+    DeadlineRule,
+    Notice,
+    StateSpec,
+    TriggerContext,
+    TriggerEffect,
+)
 from workflow.states.forms import FieldErrors, criteria_points, text
 
 
@@ -26,6 +32,21 @@ def validate_peer_input(payload: Mapping[str, Any], framework: Framework) -> dic
     return clean
 
 
+def peer_answered(ctx: TriggerContext) -> TriggerEffect:
+    """The answering peer's assignment is answered."""
+    return TriggerEffect(assignment_status=tuple(
+        (a["id"], "answered") for a in ctx.peers() if a["person_id"] == ctx.actor_id))
+
+
+def peer_input_closed(ctx: TriggerContext) -> TriggerEffect:
+    """The deadline closes the round: the silent peers' assignments are closed, and too
+    few answers are flagged (they are then withheld from everyone)."""
+    answered = len(ctx.peers("answered"))
+    return TriggerEffect(
+        values={"peer_quorum_not_reached": True} if answered < ctx.min_peer_responses else {},
+        assignment_status=tuple((a["id"], "closed") for a in ctx.peers("pending")))
+
+
 SPEC = StateSpec(
     state=State.PEER_INPUT,
     summary="Nominated peers answer; closes when all have answered or at the deadline.",
@@ -33,4 +54,6 @@ SPEC = StateSpec(
     deadline=DeadlineRule(moves_with=Trigger.PEER_INPUT_CLOSED),
     on_enter=(Notice("task_peer_input", "peers"),),
     validators={Trigger.SUBMIT_PEER_INPUT: validate_peer_input},
+    effects={Trigger.SUBMIT_PEER_INPUT: peer_answered,
+             Trigger.PEER_INPUT_CLOSED: peer_input_closed},
 )

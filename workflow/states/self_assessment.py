@@ -7,7 +7,13 @@ from typing import Any
 
 from workflow.domain import State, Trigger
 from workflow.scoring.model import Framework
-from workflow.states.base import DeadlineRule, Notice, StateSpec
+from workflow.states.base import (
+    DeadlineRule,
+    Notice,
+    StateSpec,
+    TriggerContext,
+    TriggerEffect,
+)
 from workflow.states.forms import (
     FieldErrors,
     criteria_points,
@@ -30,6 +36,11 @@ def validate_self_assessment(payload: Mapping[str, Any], framework: Framework) -
     return clean
 
 
+def missed(_ctx: TriggerContext) -> TriggerEffect:
+    """The evaluation moves on flagged, so the scorer knows why nothing was reported."""
+    return TriggerEffect(values={"self_assessment_missing": True})
+
+
 SPEC = StateSpec(
     state=State.SELF_ASSESSMENT,
     summary="The reviewee reports results per indicator, with evidence notes.",
@@ -41,4 +52,5 @@ SPEC = StateSpec(
     ),
     on_enter=(Notice("task_self_assessment", "reviewee"),),
     validators={Trigger.SUBMIT_SELF_ASSESSMENT: validate_self_assessment},
+    effects={Trigger.SELF_ASSESSMENT_MISSED: missed},
 )
