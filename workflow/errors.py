@@ -1,12 +1,72 @@
 """One error root for the whole engine, with precise subclasses.
 
 Every message names the ids that matter and, where there is one, the fix. The
-CLI prints ``str(error)`` on one line and exits non-zero; the web app shows the
-same text on the page. Nothing here is ever raised for a programming error:
-those stay ordinary Python exceptions and show a traceback.
+CLI prints ``str(error)`` (English, for operators) on one line and exits non-zero.
+People on the web read another text: each class has a catalogue message
+(``user_message``, in the domain's words, without ids, commands or field paths) and
+the values it needs (``user_params``); the web says it in the reader's language by
+class, never by reading the English. Field problems of a submission are ``Problem``
+records (a catalogue message and its values), English when read as a string.
+Nothing here is ever raised for a programming error: those stay ordinary Python
+exceptions and show a traceback.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from workflow.catalog import N_
+from workflow.domain import State
+
+
+def _english(message: str, params: Mapping[str, object]) -> str:
+    # The message id is the English text: filled here without loading any catalogue, so
+    # that pure code (states, scoring) raising a Problem does no IO.
+    return message % dict(params) if params else message
+
+
+def _state(value: str) -> State | str:
+    """A state id as a State, so that a page can name it; anything else as it is."""
+    try:
+        return State(value)
+    except ValueError:
+        return value
+
+
+class Problem(str):
+    """What is wrong with one field: a catalogue message with its values.
+
+    As a ``str`` it is the English text, the message id filled in (the CLI, logs,
+    ``str(SubmissionInvalid)``); a page says ``message`` in its own language with
+    ``params``. ``english`` replaces the English text where operators need more detail
+    than a person's page shows.
+    """
+
+    message: str
+    params: Mapping[str, object]
+
+    def __new__(cls, message: str, /, english: str | None = None, **params: object
+                ) -> Problem:
+        text = english if english is not None else _english(message, params)
+        self = super().__new__(cls, text)
+        self.message = message
+        self.params = params
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_problem, (self.message, str(self), dict(self.params)))
+
+
+# A field problem raised in pure scoring code, kept here with the engine's messages.
+GROUP_NOT_SCORABLE = N_("nothing in “%(group)s” can be scored: give its inputs (the assigned "
+                        "items, the periods worked), or ask the HR administrator to cancel "
+                        "the evaluation with a reason")
+
+
+def _problem(message: str, english: str, params: dict[str, object]) -> Problem:
+    return Problem(message, english=english, **params)
 
 
 class KpiError(Exception):
@@ -14,9 +74,18 @@ class KpiError(Exception):
 
     default_message = "kpi-workflow could not do that"
     exit_code = 1
+    # What a person reads on a page instead of str(self): a catalogue message whose
+    # %(name)s values come from user_params().
+    user_message: ClassVar[str] = N_(
+        "This cannot be done now; nothing was saved. If it happens again, tell the HR "
+        "administrator.")
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)
+
+    def user_params(self) -> dict[str, object]:
+        """The values of ``user_message`` (states as State, instants as datetime)."""
+        return {}
 
 
 # --- configuration and input files -------------------------------------------------
@@ -27,6 +96,8 @@ class ConfigError(KpiError):
 
     default_message = "a configuration file is invalid"
     exit_code = 2
+    user_message = N_("The system's settings have a problem, so this cannot be done now; "
+                      "nothing was saved. Please tell the HR administrator.")
 
 
 class ConfigFileError(ConfigError):
@@ -54,6 +125,7 @@ class CsvRowsError(KpiError):
     named by its line."""
 
     exit_code = 2
+    user_message = N_("Some rows of the file are wrong; nothing was imported.")
 
     def __init__(self, path: str, problems: list[tuple[int, str]]) -> None:
         self.path = path
@@ -78,9 +150,15 @@ class NotFound(KpiError):
     """An id given by a user names nothing."""
 
     default_message = "not found"
+    user_message = N_("There is nothing at this address.")
 
 
 class EvaluationNotFound(NotFound):
+    user_message = N_("Evaluation %(evaluation)s does not exist.")
+
+    def user_params(self) -> dict[str, object]:
+        return {"evaluation": self.evaluation_id}
+
     def __init__(self, evaluation_id: int | str) -> None:
         self.evaluation_id = evaluation_id
         super().__init__(
@@ -89,12 +167,23 @@ class EvaluationNotFound(NotFound):
 
 
 class CycleNotFound(NotFound):
+    user_message = N_("The evaluation cycle %(cycle)s does not exist.")
+
+    def user_params(self) -> dict[str, object]:
+        return {"cycle": self.cycle_id}
+
     def __init__(self, cycle_id: str) -> None:
         self.cycle_id = cycle_id
         super().__init__(f"cycle {cycle_id!r} does not exist; open it with `kpi cycle open FILE`")
 
 
 class PersonNotFound(NotFound):
+    user_message = N_("Nobody with the employee id %(person)s is in the organisation. Check "
+                      "the id; a new colleague is added by the HR administrator.")
+
+    def user_params(self) -> dict[str, object]:
+        return {"person": self.person_id}
+
     def __init__(self, person_id: str) -> None:
         self.person_id = person_id
         super().__init__(
@@ -108,9 +197,14 @@ class PersonNotFound(NotFound):
 class WorkflowError(KpiError):
     """An action on an evaluation cannot happen."""
 
+    user_message = N_("This cannot be done now; nothing was saved.")
+
 
 class EvaluationAlreadyChanged(WorkflowError):
     """Someone else moved the evaluation on first (the losing side of a race)."""
+
+    user_message = N_("Someone else changed this evaluation first; nothing of yours was "
+                      "saved. Reload the page and look again.")
 
     def __init__(self, evaluation_id: int, expected: str, actual: str) -> None:
         self.evaluation_id = evaluation_id
@@ -125,6 +219,12 @@ class EvaluationAlreadyChanged(WorkflowError):
 class TransitionNotAllowed(WorkflowError):
     """The action is not one that the evaluation's current state accepts."""
 
+    user_message = N_("This evaluation is at the step “%(state)s”, where this cannot be "
+                      "done; nothing was saved.")
+
+    def user_params(self) -> dict[str, object]:
+        return {"state": _state(self.state)}
+
     def __init__(self, evaluation_id: int, trigger: str, state: str) -> None:
         self.evaluation_id = evaluation_id
         self.trigger = trigger
@@ -137,6 +237,8 @@ class TransitionNotAllowed(WorkflowError):
 class NotPermitted(WorkflowError):
     """The actor's role does not allow the action (checked apart from the state)."""
 
+    user_message = N_("Your role does not allow this page or action.")
+
     def __init__(self, evaluation_id: int, actor_id: str, action: str, why: str) -> None:
         self.evaluation_id = evaluation_id
         self.actor_id = actor_id
@@ -145,11 +247,15 @@ class NotPermitted(WorkflowError):
 
 
 class SubmissionInvalid(WorkflowError):
-    """A submission's content is wrong; ``fields`` maps each field to what is wrong."""
+    """A submission's content is wrong; ``fields`` maps each field to what is wrong
+    (a ``Problem``; a plain text given here becomes one)."""
 
-    def __init__(self, evaluation_id: int | None, fields: dict[str, str]) -> None:
+    user_message = N_("Nothing was saved. Please correct what is shown beside each field.")
+
+    def __init__(self, evaluation_id: int | None, fields: Mapping[str, str]) -> None:
         self.evaluation_id = evaluation_id
-        self.fields = fields
+        self.fields: dict[str, Problem] = {
+            k: v if isinstance(v, Problem) else Problem(v) for k, v in fields.items()}
         listed = "; ".join(f"{k}: {v}" for k, v in fields.items())
         where = f"evaluation {evaluation_id}: " if evaluation_id is not None else ""
         super().__init__(f"{where}nothing was saved: {listed}")
@@ -158,9 +264,277 @@ class SubmissionInvalid(WorkflowError):
 class CycleError(WorkflowError):
     """A cycle cannot be opened or changed as asked."""
 
+    user_message = N_("The evaluation cycle cannot be opened or changed as asked.")
+
 
 class CalibrationError(WorkflowError):
     """A calibration step breaks a rule (quota, direction of a move, missing reason)."""
+
+    user_message = N_("This calibration step is not allowed; nothing was saved.")
+
+
+class QuotaNotHeld(CalibrationError):
+    """Approval asked while a pool has more in the limited class than its quota allows.
+
+    ``pools``: (pool key, number in the limited class, allowed, number in the class the
+    ratio is taken of), per pool over its quota."""
+
+    user_message = N_("The quota does not hold in %(pools)s. Move some evaluations rated "
+                      "“%(limited)s” down to “%(to)s”, each with a reason, then approve.")
+
+    def __init__(self, cycle_id: str, pools: Sequence[tuple[str, int, int, int]],
+                 limited: object, to: object) -> None:
+        self.cycle_id = cycle_id
+        self.pools = list(pools)
+        self.limited = limited  # the class labels (the regime's Labels)
+        self.to = to
+        worst = "; ".join(f"{pool}: {n} excellent, at most {allowed} allowed "
+                          f"({relative} well completed)" for pool, n, allowed, relative in pools)
+        super().__init__(f"cycle {cycle_id}: the quota does not hold: {worst}. "
+                         "Move some excellent down to well completed, with reasons.")
+
+    def user_params(self) -> dict[str, object]:
+        return {"pools": tuple(p[0] for p in self.pools), "limited": self.limited,
+                "to": self.to}
+
+
+class PoolIncomplete(CalibrationError):
+    """Approval asked while some evaluations of the cycle are not scored yet."""
+
+    user_message = N_("Not every evaluation has reached calibration yet (%(count)s still "
+                      "to be scored); approval needs every one of them scored.")
+
+    def __init__(self, cycle_id: str, count: int) -> None:
+        self.cycle_id = cycle_id
+        self.count = count
+        super().__init__(f"cycle {cycle_id}: {count} evaluation(s) have not reached "
+                         "calibration yet; the pool is complete only when every one is scored")
+
+    def user_params(self) -> dict[str, object]:
+        return {"count": self.count}
+
+
+class NothingToCalibrate(CalibrationError):
+    """Approval asked while no evaluation of the cycle waits in calibration."""
+
+    user_message = N_("No evaluation waits in calibration.")
+
+    def __init__(self, cycle_id: str) -> None:
+        self.cycle_id = cycle_id
+        super().__init__(f"cycle {cycle_id}: no evaluation waits in calibration")
+
+
+class NotInCalibration(CalibrationError):
+    """A class move on an evaluation that does not wait in calibration."""
+
+    user_message = N_("This evaluation is at the step “%(state)s”; classes move only while "
+                      "it waits in calibration.")
+
+    def __init__(self, evaluation_id: int, state: str) -> None:
+        self.evaluation_id = evaluation_id
+        self.state = state
+        super().__init__(f"evaluation {evaluation_id} is in {state}; classes move only while "
+                         "it waits in calibration")
+
+    def user_params(self) -> dict[str, object]:
+        return {"state": _state(self.state)}
+
+
+class MoveNotAllowed(CalibrationError):
+    """A class move other than the one the quota allows (limited class one step down)."""
+
+    user_message = N_("Calibration may only move “%(limited)s” down to “%(to)s”; a score "
+                      "never changes.")
+
+    def __init__(self, evaluation_id: int, current: str, limited: str, to: str,
+                 labels: tuple[object, object] | None = None) -> None:
+        self.evaluation_id = evaluation_id
+        self.current = current
+        self.limited_id = limited
+        self.to_id = to
+        self.labels = labels  # (limited, to) as the regime's Labels
+        super().__init__(f"evaluation {evaluation_id} is {current}; calibration may only move "
+                         f"{limited} down to {to}, never change a score")
+
+    def user_params(self) -> dict[str, object]:
+        limited, to = self.labels or (self.limited_id, self.to_id)
+        return {"limited": limited, "to": to}
+
+
+class NoQuota(CalibrationError):
+    """Calibration asked of a regime without a quota."""
+
+    user_message = N_("The rules of this cycle have no quota, so there is nothing to "
+                      "calibrate.")
+
+    def __init__(self, regime_id: str) -> None:
+        self.regime_id = regime_id
+        super().__init__(f"regime {regime_id} has no quota to calibrate")
+
+
+class ExceptionRatioRefused(CalibrationError):
+    """An exception ratio without its decision on record, or above the regime's ceiling."""
+
+    user_message = N_("The exceptional ratio %(ratio)s of this cycle needs a decision on "
+                      "record within what the rules allow; the HR administrator has to "
+                      "settle it before approval.")
+
+    def __init__(self, cycle_id: str, ratio: object, message: str) -> None:
+        self.cycle_id = cycle_id
+        self.ratio = ratio
+        super().__init__(message)
+
+    def user_params(self) -> dict[str, object]:
+        return {"ratio": self.ratio}
+
+
+class NoDeadlineToExtend(WorkflowError):
+    """An extension asked for an evaluation (or a phase) that has no deadline."""
+
+    user_message = N_("At the step “%(state)s” there is no deadline to extend.")
+
+    def __init__(self, state: str, message: str) -> None:
+        self.state = state
+        super().__init__(message)
+
+    def user_params(self) -> dict[str, object]:
+        return {"state": _state(self.state)}
+
+
+class PoolDeadline(WorkflowError):
+    """An extension of one evaluation in a phase whose deadline the whole pool shares."""
+
+    user_message = N_("At the step “%(state)s” the deadline is shared by the whole pool; it "
+                      "is extended for the whole cycle at once, not for one evaluation.")
+
+    def __init__(self, state: str, message: str) -> None:
+        self.state = state
+        super().__init__(message)
+
+    def user_params(self) -> dict[str, object]:
+        return {"state": _state(self.state)}
+
+
+class EvaluationClosed(WorkflowError):
+    """A change on the record asked of a finalised or cancelled evaluation."""
+
+    user_message = N_("This evaluation is “%(state)s”; reopen it first.")
+
+    def __init__(self, evaluation_id: int, state: str, message: str) -> None:
+        self.evaluation_id = evaluation_id
+        self.state = state
+        super().__init__(message)
+
+    def user_params(self) -> dict[str, object]:
+        return {"state": _state(self.state)}
+
+
+class PeersClosed(WorkflowError):
+    """A peer reassignment after peer input has closed."""
+
+    user_message = N_("This evaluation is at the step “%(state)s”; peers can only change "
+                      "before peer input closes.")
+
+    def __init__(self, evaluation_id: int, state: str) -> None:
+        self.evaluation_id = evaluation_id
+        self.state = state
+        super().__init__(f"evaluation {evaluation_id} is {state}; peers can only change "
+                         "before peer input closes")
+
+    def user_params(self) -> dict[str, object]:
+        return {"state": _state(self.state)}
+
+
+class NothingToDelegate(WorkflowError):
+    """A delegation for a supervisor who has no open evaluation to score in the cycle."""
+
+    user_message = N_("%(supervisor)s has no open evaluation to delegate in this cycle.")
+
+    def __init__(self, supervisor_id: str, cycle_id: str) -> None:
+        self.supervisor_id = supervisor_id
+        self.cycle_id = cycle_id
+        super().__init__(f"{supervisor_id} has no open evaluation to delegate in cycle "
+                         f"{cycle_id}")
+
+    def user_params(self) -> dict[str, object]:
+        return {"supervisor": self.supervisor_id}
+
+
+class NotOpenYet(WorkflowError):
+    """A task done before its phase opens."""
+
+    user_message = N_("This task opens on %(when)s; it cannot be done before then.")
+
+    def __init__(self, evaluation_id: int, state: str, opens_at: datetime) -> None:
+        self.evaluation_id = evaluation_id
+        self.state = state
+        self.opens_at = opens_at
+        opens = opens_at.isoformat(timespec="minutes")
+        super().__init__(f"evaluation {evaluation_id}: {state} opens at {opens}; "
+                         "it cannot be done before then")
+
+    def user_params(self) -> dict[str, object]:
+        return {"when": self.opens_at}
+
+
+class AlreadyAppealed(WorkflowError):
+    """A second appeal of one evaluation."""
+
+    user_message = N_("An appeal on this evaluation was already lodged on %(when)s; an "
+                      "evaluation can be appealed only once.")
+
+    def __init__(self, evaluation_id: int, lodged_at: datetime) -> None:
+        self.evaluation_id = evaluation_id
+        self.lodged_at = lodged_at
+        super().__init__(f"evaluation {evaluation_id} was already appealed on "
+                         f"{lodged_at:%Y-%m-%d}; an evaluation can be appealed only once")
+
+    def user_params(self) -> dict[str, object]:
+        return {"when": self.lodged_at}
+
+
+class NoAppealReviewer(WorkflowError):
+    """An appeal that nobody may review (no one above the scorer, none named)."""
+
+    user_message = N_("Nobody can review this appeal yet; nothing was saved. Please ask the "
+                      "HR administrator to name an appeal reviewer.")
+
+    def __init__(self, evaluation_id: int) -> None:
+        self.evaluation_id = evaluation_id
+        super().__init__(f"evaluation {evaluation_id}: nobody can review this appeal (no "
+                         "supervisor above the scorer, no appeal_reviewer and no admin "
+                         "in the cycle file); ask an admin to name one")
+
+
+class NotADeadLetter(WorkflowError):
+    """Sending again an outbox message that did not fail for good."""
+
+    user_message = N_("Email %(id)s was not undeliverable; only undeliverable emails are "
+                      "sent again.")
+
+    def __init__(self, outbox_id: int, status: str) -> None:
+        self.outbox_id = outbox_id
+        self.status = status
+        super().__init__(f"outbox message {outbox_id} is {status}, not a dead letter; only "
+                         "dead letters are sent again")
+
+    def user_params(self) -> dict[str, object]:
+        return {"id": self.outbox_id}
+
+
+class NoTaskEmail(WorkflowError):
+    """Sending again the task email of an evaluation that waits on nobody by email."""
+
+    user_message = N_("At the step “%(state)s” there is no task email to send again.")
+
+    def __init__(self, evaluation_id: int, state: str) -> None:
+        self.evaluation_id = evaluation_id
+        self.state = state
+        super().__init__(f"evaluation {evaluation_id} is {state}: no task email to send again "
+                         "(calibration links go to the calibrator from the calibration page)")
+
+    def user_params(self) -> dict[str, object]:
+        return {"state": _state(self.state)}
 
 
 # --- storage and delivery ---------------------------------------------------------
@@ -168,6 +542,9 @@ class CalibrationError(WorkflowError):
 
 class StoreError(KpiError):
     """The database is not in a state the engine can work with."""
+
+    user_message = N_("The system cannot reach its records now; nothing was saved. Please "
+                      "try again later or tell the HR administrator.")
 
 
 class SchemaOutOfDate(StoreError):
@@ -184,3 +561,5 @@ class AuditChainBroken(StoreError):
 
 class DeliveryError(KpiError):
     """Mail could not be delivered and will not be retried without an admin."""
+
+    user_message = N_("The email could not be delivered.")

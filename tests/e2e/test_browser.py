@@ -47,7 +47,7 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
     # The reviewee opens the link from the task email and submits.
     page.goto(live.base + inbox.link("S1", "task_self_assessment"))
     expect(page.get_by_role("heading", name="Tự đánh giá: Phạm Thị Lan")).to_be_visible()
-    for label in page.get_by_label("Điểm bạn tự đề xuất (0 đến 10)").all():
+    for label in page.get_by_label("Điểm Anh/Chị tự đề xuất (từ 0 đến 10)").all():
         label.fill("9")
     page.get_by_label("Tên sản phẩm, công việc").first.fill("Báo cáo tổng hợp biên chế")
     page.get_by_label("Đã hoàn thành").first.check()
@@ -104,8 +104,8 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
             row = page.locator(f"#ev-{member.evaluation_id}")
             row.get_by_role("button").click()
             expect(page.get_by_text(f"Đã chuyển {member.reviewee_name}")).to_be_visible()
-    page.get_by_role("button", name="Phê duyệt hiệu chỉnh").click()
-    expect(page.get_by_text("Đã phê duyệt hiệu chỉnh")).to_be_visible()
+    page.get_by_role("button", name="Phê duyệt kết quả rà soát").click()
+    expect(page.get_by_text("Đã phê duyệt kết quả rà soát")).to_be_visible()
     assert world.state("S1") is State.APPEAL_WINDOW
 
     # The reviewee reads the result and appeals before the deadline shown.
@@ -113,9 +113,9 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
     page.goto(live.base + inbox.link("S1", "result"))
     expect(page.get_by_text("Chi tiết điểm")).to_be_visible()
     shot(page, artifacts, "06-result")
-    page.get_by_label("Lý do khiếu nại").fill("Sản phẩm thứ hai hoàn thành đúng hạn.")
-    page.get_by_role("button", name="Gửi khiếu nại").click()
-    expect(page.get_by_text("Đã gửi khiếu nại")).to_be_visible()
+    page.get_by_label("Lý do kiến nghị").fill("Sản phẩm thứ hai hoàn thành đúng hạn.")
+    page.get_by_role("button", name="Gửi kiến nghị").click()
+    expect(page.get_by_text("Đã gửi kiến nghị")).to_be_visible()
     assert world.state("S1") is State.APPEAL_REVIEW
 
     # The appeal reviewer signs in and upholds the score.
@@ -134,7 +134,7 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
 def test_admin_dashboard_and_a_wrong_field_in_a_browser(
         page: Page, live: LiveServer, world: World, artifacts: Path, inbox: Inbox) -> None:
     page.goto(live.base + inbox.link("S2", "task_self_assessment"))  # S2 reads English
-    page.get_by_label("Your proposed points (0 to 10)").first.fill("NaN")
+    page.get_by_label("Points you propose (0 to 10)").first.fill("NaN")
     page.get_by_role("button", name="Submit", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("must be a finite number")
     field = page.locator("#f-criteria-political_quality-points")

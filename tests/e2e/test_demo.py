@@ -38,7 +38,7 @@ def test_a_newcomer_clicks_one_evaluation_through_the_demo(
     with LiveServer(app, port) as live:
         # 1. The reviewee, from the link the demo prints.
         page.goto(plan.self_assessment_link)
-        for field in page.get_by_label("Điểm bạn tự đề xuất (0 đến 10)").all():
+        for field in page.get_by_label("Điểm Anh/Chị tự đề xuất (từ 0 đến 10)").all():
             field.fill("9")
         page.get_by_label("Tên sản phẩm, công việc").first.fill("Thẩm định hồ sơ")
         page.get_by_label("Đã hoàn thành").first.check()
@@ -48,7 +48,8 @@ def test_a_newcomer_clicks_one_evaluation_through_the_demo(
         # 2. Both peers, from the caught emails.
         page.goto(f"{live.base}/demo/mail")
         page.screenshot(path=str(artifacts / "20-demo-mail.png"), full_page=False)
-        asked = f"[task_peer_input] {plan.protagonist_name}"
+        # The demo names each email by its event, in the glossary's words.
+        asked = f"Nhiệm vụ góp ý: {plan.protagonist_name}"
         expect(page.locator("li.mail").filter(has_text=asked)).to_have_count(2)
         for n in range(2):
             open_mail(page, live.base, asked, nth=n)
@@ -60,28 +61,28 @@ def test_a_newcomer_clicks_one_evaluation_through_the_demo(
         page.goto(f"{live.base}/sign-in")
         page.get_by_label("Địa chỉ email").fill(plan.supervisor_email)
         page.get_by_role("button", name="Gửi đường liên kết đăng nhập").click()
-        open_mail(page, live.base, "[sign_in]")
+        open_mail(page, live.base, "Đường liên kết đăng nhập")
         page.get_by_role("button", name="Đăng nhập").click()
         page.get_by_role("link", name="Đơn vị của tôi").click()
         page.get_by_role("link", name=f"Người cần chấm tiếp theo: {plan.protagonist_name}").click()
         page.get_by_role("button", name="Gửi kết quả chấm").click()
         expect(page.get_by_text(f"Đã lưu kết quả chấm cho {plan.protagonist_name}")).to_be_visible()
         # 4. The director calibrates: moves down whoever breaks the quota, approves.
-        open_mail(page, live.base, "[task_calibration]")
+        open_mail(page, live.base, "Nhiệm vụ rà soát tỷ lệ")
         page.screenshot(path=str(artifacts / "21-demo-calibration.png"), full_page=True)
         while page.locator("tr.breaks form.move").count():
             row = page.locator("tr.breaks form.move").first
             row.get_by_role("textbox").fill("Tỷ lệ theo Điều 20 Nghị định 335")
             row.get_by_role("button").click()
             expect(page.get_by_text("Đã chuyển")).to_be_visible()
-        page.get_by_role("button", name="Phê duyệt hiệu chỉnh").click()
-        expect(page.get_by_text("Đã phê duyệt hiệu chỉnh")).to_be_visible()
+        page.get_by_role("button", name="Phê duyệt kết quả rà soát").click()
+        expect(page.get_by_text("Đã phê duyệt kết quả rà soát")).to_be_visible()
         # 5. The reviewee appeals; 6. the appeal reviewer decides.
-        open_mail(page, live.base, f"[result] {plan.protagonist_name}")
-        page.get_by_label("Lý do khiếu nại").fill("Đề nghị xem lại điểm nhiệm vụ.")
-        page.get_by_role("button", name="Gửi khiếu nại").click()
-        expect(page.get_by_text("Đã gửi khiếu nại")).to_be_visible()
-        open_mail(page, live.base, "[task_appeal_review]")  # the reviewer reads English
+        open_mail(page, live.base, f"Kết quả: {plan.protagonist_name}")
+        page.get_by_label("Lý do kiến nghị").fill("Đề nghị xem lại điểm nhiệm vụ.")
+        page.get_by_role("button", name="Gửi kiến nghị").click()
+        expect(page.get_by_text("Đã gửi kiến nghị")).to_be_visible()
+        open_mail(page, live.base, "Nhiệm vụ xem xét kiến nghị")  # the reviewer reads English
         page.get_by_label("Reason").first.fill("According to the rules.")
         page.get_by_role("button", name="Uphold the score").click()
         expect(page.get_by_text("Decision recorded")).to_be_visible()

@@ -32,7 +32,11 @@ from workflow.effects.rows import (
     overdue_rows,
     phase_timers,
 )
-from workflow.errors import EvaluationAlreadyChanged, TransitionNotAllowed, WorkflowError
+from workflow.errors import (
+    EvaluationAlreadyChanged,
+    NotOpenYet,
+    TransitionNotAllowed,
+)
 from workflow.states import SPECS, Notice
 from workflow.states.base import Recipient, TriggerContext
 from workflow.timing import PhaseWindow, phase_window
@@ -177,9 +181,7 @@ def check(ev: EvaluationLike, trigger: Trigger, actor_id: str, now: datetime,
             raise EvaluationAlreadyChanged(ev.id, was.value, state.value)
         raise TransitionNotAllowed(ev.id, trigger.value, state.value)
     if role is not Role.SYSTEM and role is not Role.ADMIN and ev.row["phase_opens_at"] > now:
-        opens = ev.row["phase_opens_at"].isoformat(timespec="minutes")
-        raise WorkflowError(f"evaluation {ev.id}: {state.value} opens at {opens}; "
-                            "it cannot be done before then")
+        raise NotOpenYet(ev.id, state.value, ev.row["phase_opens_at"])
     return role
 
 

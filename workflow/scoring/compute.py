@@ -30,7 +30,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 from typing import Any
 
-from workflow.errors import SubmissionInvalid
+from workflow.errors import GROUP_NOT_SCORABLE, Problem, SubmissionInvalid
 from workflow.scoring.model import (
     ClassRule,
     Criterion,
@@ -333,10 +333,11 @@ def _group(g: PointGroup, framework: Framework, regime: Regime, inputs: ScoringI
     if not present:
         why = "; ".join(f"{c.id}: {MISSING.get(missing or '', missing)}"
                         for c, _, _, missing in computed)
-        raise ScoreNotComputable(None, {g.id: (
-            f"nothing in {g.label.en!r} can be scored ({why}); a group is never counted as "
-            "zero: give its inputs (the assigned items, the periods worked), or cancel the "
-            "evaluation with a reason")})
+        raise ScoreNotComputable(None, {g.id: Problem(
+            GROUP_NOT_SCORABLE, group=g.label,
+            english=f"nothing in {g.label.en!r} can be scored ({why}); a group is never "
+            "counted as zero: give its inputs (the assigned items, the periods worked), or "
+            "cancel the evaluation with a reason")})
     gmax = Fraction(g.max)
     results: list[CriterionResult] = []
     if g.combine == "sum":

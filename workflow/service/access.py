@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlmodel import Session
 
+from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES, Role, State, Trigger
 from workflow.errors import KpiError, WorkflowError
@@ -65,6 +66,8 @@ class LinkError(KpiError):
 
     status_code = 403
     reason = "invalid"
+    user_message = N_("This link is not valid: it may be mistyped or cut. Open it again "
+                      "from the email.")
 
 
 class LinkUnknown(LinkError):
@@ -77,6 +80,11 @@ class LinkUnknown(LinkError):
 class LinkExpired(LinkError):
     status_code = 410
     reason = "expired"
+    user_message = N_("This link expired on %(when)s. Please ask the HR administrator for a "
+                      "new one.")
+
+    def user_params(self) -> dict[str, object]:
+        return {"when": self.expired_at}
 
     def __init__(self, expired_at: datetime) -> None:
         self.expired_at = expired_at
@@ -87,6 +95,11 @@ class LinkExpired(LinkError):
 class LinkUsed(LinkError):
     status_code = 410
     reason = "used"
+    user_message = N_("This form was already submitted on %(when)s; it cannot be submitted "
+                      "again through this link. Nothing more to do.")
+
+    def user_params(self) -> dict[str, object]:
+        return {"when": self.used_at}
 
     def __init__(self, used_at: datetime) -> None:
         self.used_at = used_at
@@ -99,6 +112,13 @@ class LinkClosed(LinkError):
 
     status_code = 410
     reason = "closed"
+    user_message = N_("This task is closed: the evaluation has moved on to “%(state)s”.")
+
+    def user_params(self) -> dict[str, object]:
+        try:
+            return {"state": State(self.state)}
+        except ValueError:
+            return {"state": self.state}
 
     def __init__(self, evaluation_id: int | None, state: str) -> None:
         self.evaluation_id = evaluation_id
@@ -110,12 +130,18 @@ class LinkMismatch(LinkError):
     """The form names another evaluation or action than the link grants."""
 
     reason = "mismatch"
+    user_message = N_("This link belongs to another evaluation or task; nothing was saved.")
     default_message = ("this link belongs to another evaluation or task; nothing was saved. "
                        "Open the link from your own email")
 
 
 class DeadlinePassed(WorkflowError):
     """The phase's deadline has passed; the clock moves it on, people no longer can."""
+
+    user_message = N_("The deadline passed on %(when)s; nothing was saved.")
+
+    def user_params(self) -> dict[str, object]:
+        return {"when": self.due_at}
 
     def __init__(self, evaluation_id: int, due_at: datetime) -> None:
         self.evaluation_id = evaluation_id

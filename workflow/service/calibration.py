@@ -17,13 +17,21 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
+from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.domain import Role, State, Trigger
 from workflow.errors import (
-    CalibrationError,
     CycleNotFound,
     EvaluationNotFound,
+    ExceptionRatioRefused,
+    MoveNotAllowed,
+    NoQuota,
+    NothingToCalibrate,
+    NotInCalibration,
     NotPermitted,
+    PoolIncomplete,
+    Problem,
+    QuotaNotHeld,
     SubmissionInvalid,
 )
 from workflow.scoring.quota import PoolMember, PoolMeter, breaking_members, meters
@@ -110,9 +118,11 @@ def move_class(svc: Service, evaluation_id: int, to_class: str, reason: str, act
     now = now or utc_now()
     reason = (reason or "").strip()
     if not reason:
-        raise SubmissionInvalid(evaluation_id, {"reason": "a calibration move needs a reason"})
+        raise SubmissionInvalid(evaluation_id, {
+            "reason": Problem(N_("a calibration move needs a reason"))})
     if len(reason) > REASON_LIMIT:
-        raise SubmissionInvalid(evaluation_id, {"reason": f"at most {REASON_LIMIT} characters"})
+        raise SubmissionInvalid(evaluation_id, {
+            "reason": Problem(N_("at most %(limit)s characters"), limit=REASON_LIMIT)})
     with svc.store.write() as session:
         snap = load_snapshots(svc, session, [evaluation_id]).get(evaluation_id)
         if snap is None:
@@ -121,16 +131,17 @@ def move_class(svc: Service, evaluation_id: int, to_class: str, reason: str, act
             raise NotPermitted(evaluation_id, actor_id, "move_class",
                                "only the cycle's calibrator moves classes")
         if snap.state is not State.CALIBRATION:
-            raise CalibrationError(f"evaluation {evaluation_id} is in {snap.state.value}; "
-                                   "classes move only while it waits in calibration")
+            raise NotInCalibration(evaluation_id, snap.state.value)
         quota = snap.rules.regime.quota
         current = snap.row["final_class"]
         if quota is None:
-            raise CalibrationError(f"regime {snap.rules.regime.id} has no quota to calibrate")
+            raise NoQuota(snap.rules.regime.id)
         if current != quota.limited_class or to_class != quota.may_move_to:
-            raise CalibrationError(
-                f"evaluation {evaluation_id} is {current}; calibration may only move "
-                f"{quota.limited_class} down to {quota.may_move_to}, never change a score")
+            regime = snap.rules.regime
+            raise MoveNotAllowed(evaluation_id, current, quota.limited_class,
+                                 quota.may_move_to,
+                                 (regime.band(quota.limited_class).label,
+                                  regime.band(quota.may_move_to).label))
         change = Change(evaluation_id, snap.row["cycle_id"], snap.version, snap.state,
                         snap.state, "move_class", actor_id, Role.CALIBRATOR, now,
                         {"final_class": to_class, "updated_at": now})
@@ -159,20 +170,20 @@ def approve(svc: Service, cycle_id: str, actor_id: str, *, now: datetime | None 
         current = view(svc, cycle_id, session)
         _check_exception(rules, current)
         if current.not_yet_scored:
-            raise CalibrationError(
-                f"cycle {cycle_id}: {current.not_yet_scored} evaluation(s) have not reached "
-                "calibration yet; the pool is complete only when every one is scored")
+            raise PoolIncomplete(cycle_id, current.not_yet_scored)
         if current.breaking:
-            worst = "; ".join(f"{m.pool}: {m.limited} excellent, at most {m.allowed} allowed "
-                              f"({m.relative} well completed)" for m in current.breaking)
-            raise CalibrationError(f"cycle {cycle_id}: the quota does not hold: {worst}. "
-                                   "Move some excellent down to well completed, with reasons.")
+            quota = rules.regime.quota
+            assert quota is not None  # only a quota can break
+            raise QuotaNotHeld(cycle_id, [(m.pool, m.limited, m.allowed, m.relative)
+                                          for m in current.breaking],
+                               rules.regime.band(quota.limited_class).label,
+                               rules.regime.band(quota.may_move_to).label)
         ids = [int(r) for r in session.execute(
             select(EVALUATION.c.id).where(EVALUATION.c.cycle_id == cycle_id,
                                           EVALUATION.c.state == State.CALIBRATION.value)
         ).scalars()]
         if not ids:
-            raise CalibrationError(f"cycle {cycle_id}: no evaluation waits in calibration")
+            raise NothingToCalibrate(cycle_id)
         snaps = load_snapshots(svc, session, ids)
         changes = [plan(svc, session, snap, Trigger.APPROVE_CALIBRATION, actor_id, now=now)
                    for snap in snaps.values()]
@@ -201,12 +212,14 @@ def _check_exception(rules: CycleRules, current: CalibrationView) -> None:
     if ratio is None or quota is None:
         return
     if not (current.exception_decision or "").strip():
-        raise CalibrationError(f"cycle {current.cycle_id}: the exception ratio {ratio} needs "
-                               "calibration.exception_decision, the decision on record")
+        raise ExceptionRatioRefused(
+            current.cycle_id, ratio, f"cycle {current.cycle_id}: the exception ratio {ratio} "
+            "needs calibration.exception_decision, the decision on record")
     ceiling = quota.exception_max_ratio
     if ceiling is not None and ratio > ceiling:
-        raise CalibrationError(f"cycle {current.cycle_id}: the exception ratio {ratio} is above "
-                               f"the most regime {rules.regime.id} allows ({ceiling})")
+        raise ExceptionRatioRefused(
+            current.cycle_id, ratio, f"cycle {current.cycle_id}: the exception ratio {ratio} "
+            f"is above the most regime {rules.regime.id} allows ({ceiling})")
 
 
 def _approval_reason(current: CalibrationView) -> str:

@@ -17,9 +17,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from workflow import permissions
+from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.domain import SubmissionKind, Trigger
-from workflow.errors import SubmissionInvalid, TransitionNotAllowed
+from workflow.errors import Problem, SubmissionInvalid, TransitionNotAllowed
 from workflow.machine import accepts
 from workflow.service.core import Service, load_snapshot
 from workflow.store.tables import DRAFT
@@ -43,8 +44,9 @@ def save(svc: Service, evaluation_id: int, author_id: str, kind: SubmissionKind,
     trigger = DRAFT_TRIGGERS[kind]
     clean = {str(k): str(v) for k, v in fields.items()}
     if len(clean) > DRAFT_FIELDS or len(json.dumps(clean)) > DRAFT_LIMIT:
-        raise SubmissionInvalid(evaluation_id, {"_form": (
-            f"the draft is too large to keep (at most {DRAFT_LIMIT} characters)")})
+        raise SubmissionInvalid(evaluation_id, {"_form": Problem(
+            N_("the draft is too large to keep (at most %(limit)s characters)"),
+            limit=DRAFT_LIMIT)})
     with svc.store.write() as session:
         snap = load_snapshot(svc, session, evaluation_id)
         permissions.check(trigger, author_id, snap.view, now)

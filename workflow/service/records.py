@@ -15,12 +15,19 @@ from sqlalchemy import func, insert, select
 
 from workflow import permissions
 from workflow.calendar import at_local, zone
+from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.domain import TERMINAL_STATES, Role, State, TimerKind, TimerStatus
 from workflow.errors import (
+    EvaluationClosed,
     EvaluationNotFound,
+    NoDeadlineToExtend,
+    NothingToDelegate,
     NotPermitted,
+    PeersClosed,
     PersonNotFound,
+    PoolDeadline,
+    Problem,
     SubmissionInvalid,
     WorkflowError,
 )
@@ -54,9 +61,10 @@ from workflow.timing import PhaseWindow
 def _reason(evaluation_id: int, reason: str | None, field: str = "reason") -> str:
     text = (reason or "").strip()
     if not text:
-        raise SubmissionInvalid(evaluation_id, {field: "required"})
+        raise SubmissionInvalid(evaluation_id, {field: Problem(N_("required"))})
     if len(text) > REASON_LIMIT:
-        raise SubmissionInvalid(evaluation_id, {field: f"at most {REASON_LIMIT} characters"})
+        raise SubmissionInvalid(evaluation_id, {
+            field: Problem(N_("at most %(limit)s characters"), limit=REASON_LIMIT)})
     return text
 
 
@@ -168,19 +176,21 @@ def extend(svc: Service, evaluation_id: int, new_due_at: datetime, reason: str,
         snap = load_snapshot(svc, session, evaluation_id)
         role = permissions.check_record("extend", actor_id, snap.view, now)
         if snap.state in TERMINAL_STATES or snap.row["due_at"] is None:
-            raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}: it has no "
-                                "deadline to extend")
+            raise NoDeadlineToExtend(snap.state.value, f"evaluation {evaluation_id} is "
+                                     f"{snap.state.value}: it has no deadline to extend")
         if _pool_level(snap.state):
-            raise WorkflowError(
+            raise PoolDeadline(
+                snap.state.value,
                 f"evaluation {evaluation_id} is in {snap.state.value}, whose deadline belongs "
                 f"to the whole pool of cycle {snap.row['cycle_id']}: extend it with "
                 f"`kpi extend-bulk {snap.row['cycle_id']} --phase {snap.state.value}`")
         if not approved_by.strip():
-            raise SubmissionInvalid(evaluation_id, {"approved_by": "required"})
+            raise SubmissionInvalid(evaluation_id, {"approved_by": Problem(N_("required"))})
         if new_due_at <= snap.row["due_at"] or new_due_at <= now:
-            raise SubmissionInvalid(evaluation_id, {"new_due_at": (
-                f"must be after the current deadline {snap.row['due_at']:%Y-%m-%d %H:%M} UTC "
-                "and after now")})
+            raise SubmissionInvalid(evaluation_id, {"new_due_at": Problem(
+                N_("must be after the current deadline (%(due)s) and after now"),
+                english=f"must be after the current deadline {snap.row['due_at']:%Y-%m-%d %H:%M}"
+                " UTC and after now", due=snap.row["due_at"])})
         change, row = _extension(svc, snap, new_due_at, text, approved_by.strip(), actor_id,
                                  role, now, _people(session, snap))
         session.execute(insert(EXTENSION), [row])
@@ -200,10 +210,12 @@ def reassign_supervisor(svc: Service, evaluation_id: int, new_supervisor_id: str
         if new_supervisor_id not in people:
             raise PersonNotFound(new_supervisor_id)
         if new_supervisor_id == snap.row["reviewee_id"]:
-            raise SubmissionInvalid(evaluation_id, {"supervisor": "nobody supervises themselves"})
+            raise SubmissionInvalid(evaluation_id, {
+                "supervisor": Problem(N_("nobody supervises themselves"))})
         if snap.state in TERMINAL_STATES:
-            raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}; reopen it "
-                                "first")
+            raise EvaluationClosed(evaluation_id, snap.state.value,
+                                   f"evaluation {evaluation_id} is {snap.state.value}; reopen "
+                                   "it first")
         change = _record(snap, "reassign_supervisor", actor_id, role, now,
                          {"supervisor_id": new_supervisor_id}, text,
                          {"from": snap.row["supervisor_id"], "to": new_supervisor_id})
@@ -228,21 +240,20 @@ def reassign_peer(svc: Service, evaluation_id: int, old_peer_id: str, new_peer_i
         snap = load_snapshot(svc, session, evaluation_id)
         role = permissions.check_record("reassign", actor_id, snap.view, now)
         if snap.state not in (State.SELF_ASSESSMENT, State.PEER_INPUT):
-            raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}; peers can "
-                                "only change before peer input closes")
+            raise PeersClosed(evaluation_id, snap.state.value)
         old = [a for a in snap.assignments if a["role"] == Role.PEER.value
                and a["person_id"] == old_peer_id and a["status"] == "pending"]
         if not old:
-            raise SubmissionInvalid(evaluation_id, {"peer": f"{old_peer_id} is not a peer who "
-                                                    "still has to answer"})
+            raise SubmissionInvalid(evaluation_id, {"peer": Problem(
+                N_("%(peer)s is not a peer who still has to answer"), peer=old_peer_id)})
         people = _people(session, snap, new_peer_id)
         if new_peer_id not in people:
             raise PersonNotFound(new_peer_id)
         if new_peer_id in (snap.row["reviewee_id"], snap.row["supervisor_id"]) or \
                 new_peer_id in snap.view.peers:
-            raise SubmissionInvalid(evaluation_id, {"peer": (
-                f"{new_peer_id} cannot be a peer here: nobody is their own peer, the "
-                "supervisor is not a peer, and nobody is asked twice")})
+            raise SubmissionInvalid(evaluation_id, {"peer": Problem(
+                N_("%(peer)s cannot be a peer here: nobody is their own peer, the supervisor "
+                   "is not a peer, and nobody is asked twice"), peer=new_peer_id)})
         change = _record(snap, "reassign_peer", actor_id, role, now, {}, text,
                          {"from": old_peer_id, "to": new_peer_id})
         change.assignment_status.append((old[0]["id"], "withdrawn"))
@@ -274,15 +285,14 @@ def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
     now = now or utc_now()
     text = _reason(0, reason)
     if valid_until <= now:
-        raise SubmissionInvalid(None, {"until": "must be in the future"})
+        raise SubmissionInvalid(None, {"until": Problem(N_("must be in the future"))})
     with svc.store.write() as session:
         ids = [int(i) for i in session.execute(
             select(EVALUATION.c.id).where(
                 EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.supervisor_id == supervisor_id,
                 EVALUATION.c.state.not_in([s.value for s in TERMINAL_STATES]))).scalars()]
         if not ids:
-            raise WorkflowError(f"{supervisor_id} has no open evaluation to delegate in cycle "
-                                f"{cycle_id}")
+            raise NothingToDelegate(supervisor_id, cycle_id)
         snaps = load_snapshots(svc, session, ids)
         people = load_people(session, [acting_id, supervisor_id])
         if acting_id not in people:
@@ -329,8 +339,10 @@ def record_override(svc: Service, evaluation_id: int, override_id: str, source_d
                 f"{override_id} concerns leaders only, and {snap.row['reviewee_id']} leads "
                 "nobody in the organisation")})
         if snap.state in TERMINAL_STATES:
-            raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}; an override "
-                                "is recorded on an open evaluation (reopen a finalised one first)")
+            raise EvaluationClosed(evaluation_id, snap.state.value,
+                                   f"evaluation {evaluation_id} is {snap.state.value}; an "
+                                   "override is recorded on an open evaluation (reopen a "
+                                   "finalised one first)")
         session.execute(insert(OVERRIDE).values(
             evaluation_id=evaluation_id, override_id=override_id, source_document=document,
             recorded_by=actor_id, recorded_at=now))
@@ -408,7 +420,7 @@ def extend_many(svc: Service, cycle_id: str, phase: State, reason: str, approved
     if not approved_by.strip():
         raise SubmissionInvalid(None, {"approved_by": "required"})
     if phase in TERMINAL_STATES:
-        raise WorkflowError(f"{phase.value} has no deadline to extend")
+        raise NoDeadlineToExtend(phase.value, f"{phase.value} has no deadline to extend")
     if unit_id and _pool_level(phase):
         raise WorkflowError(f"{phase.value} has one deadline for the whole pool of cycle "
                             f"{cycle_id}; extend it without a unit")

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from workflow.clock import utc_now
 from workflow.domain import Role, State
-from workflow.errors import NotFound, NotPermitted, WorkflowError
+from workflow.errors import NotADeadLetter, NoTaskEmail, NotFound, NotPermitted
 from workflow.service.core import Service, load_people, load_snapshot
 from workflow.service.notices import notices_for
 from workflow.service.transition import base_context, result_context, write_mail
@@ -57,8 +57,7 @@ def requeue_dead_letters(svc: Service, outbox_ids: Sequence[int] | None, actor_i
                     raise NotFound(f"outbox message {outbox_id} does not exist; `kpi status` "
                                    "lists the dead letters")
                 if found[outbox_id] != "dead":
-                    raise WorkflowError(f"outbox message {outbox_id} is {found[outbox_id]}, "
-                                        "not a dead letter; only dead letters are sent again")
+                    raise NotADeadLetter(outbox_id, found[outbox_id])
         if not rows:
             return 0
         session.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(
@@ -80,9 +79,7 @@ def resend_task(svc: Service, evaluation_id: int, actor_id: str, *,
             raise NotPermitted(evaluation_id, actor_id, "resend", "it needs the role admin")
         notice = TASK_NOTICES.get(snap.state)
         if notice is None:
-            raise WorkflowError(f"evaluation {evaluation_id} is {snap.state.value}: no task "
-                                "email to send again (calibration links go to the calibrator "
-                                "from the calibration page)")
+            raise NoTaskEmail(evaluation_id, snap.state.value)
         row = snap.row
         people = load_people(session, {row["reviewee_id"], row["supervisor_id"],
                                        row["appeal_reviewer_id"], *snap.pending_peers(),

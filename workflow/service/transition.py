@@ -23,11 +23,15 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, insert, literal_column, select, update
 from sqlmodel import Session
 
+from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES, State, SubmissionKind, TimerStatus, Trigger
 from workflow.effects import core as effects
 from workflow.errors import (
+    AlreadyAppealed,
     EvaluationAlreadyChanged,
+    NoAppealReviewer,
+    Problem,
     SubmissionInvalid,
     TransitionNotAllowed,
     WorkflowError,
@@ -87,9 +91,11 @@ class Outcome:
 def _clean_reason(trigger: Trigger, reason: str | None, evaluation_id: int) -> str | None:
     text = (reason or "").strip()
     if trigger in NEEDS_REASON and not text:
-        raise SubmissionInvalid(evaluation_id, {"reason": f"{trigger.value} needs a reason"})
+        raise SubmissionInvalid(evaluation_id, {"reason": Problem(
+            N_("a reason is required"), english=f"{trigger.value} needs a reason")})
     if len(text) > REASON_LIMIT:
-        raise SubmissionInvalid(evaluation_id, {"reason": f"at most {REASON_LIMIT} characters"})
+        raise SubmissionInvalid(evaluation_id, {
+            "reason": Problem(N_("at most %(limit)s characters"), limit=REASON_LIMIT)})
     return text or None
 
 
@@ -190,15 +196,11 @@ def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: d
                 SUBMISSION.c.evaluation_id == snap.id,
                 SUBMISSION.c.kind == SubmissionKind.APPEAL.value)).first()
         if earlier is not None:
-            raise WorkflowError(
-                f"evaluation {snap.id} was already appealed on "
-                f"{earlier.submitted_at:%Y-%m-%d}; an evaluation can be appealed only once")
+            raise AlreadyAppealed(snap.id, earlier.submitted_at)
         people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"]]))
         reviewer = appeal_reviewer(snap.row, snap.rules.config, snap.view.admins, people)
         if reviewer is None:
-            raise WorkflowError(f"evaluation {snap.id}: nobody can review this appeal (no "
-                                "supervisor above the scorer, no appeal_reviewer and no admin "
-                                "in the cycle file); ask an admin to name one")
+            raise NoAppealReviewer(snap.id)
         return {"appeal_reviewer_id": reviewer}
     return {}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from workflow.catalog import N_
 from workflow.domain import State, Trigger
 from workflow.scoring.model import Framework
 from workflow.states.base import DeadlineRule, Notice, StateSpec
@@ -26,7 +27,7 @@ def validate_revision(payload: Mapping[str, Any], framework: Framework) -> dict[
     reason = text(payload.get("reason"), "reason", errors, required=True)
     score = payload.get("score")
     if not isinstance(score, Mapping):
-        errors.add("score", "a revision needs the new score")
+        errors.add("score", N_("a revision needs the new score"))
         errors.raise_if_any()
         raise AssertionError("unreachable")
     errors.raise_if_any()

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from workflow.errors import SubmissionInvalid
+from workflow.catalog import N_
+from workflow.errors import Problem, SubmissionInvalid
 from workflow.scoring.model import CriterionKind, Framework
 
 TEXT_LIMIT = 4000
@@ -22,13 +23,15 @@ MAX_COUNT = 100
 
 
 class FieldErrors:
-    """Collects per-field problems; ``raise_if_any`` raises them together."""
+    """Collects per-field problems; ``raise_if_any`` raises them together. A problem is
+    a catalogue message (marked with ``N_``) and its values, so a page can say it in
+    its reader's language."""
 
     def __init__(self) -> None:
-        self.errors: dict[str, str] = {}
+        self.errors: dict[str, Problem] = {}
 
-    def add(self, field: str, problem: str) -> None:
-        self.errors.setdefault(field, problem)
+    def add(self, field: str, problem: str, **params: object) -> None:
+        self.errors.setdefault(field, Problem(problem, english=None, **params))
 
     def raise_if_any(self, evaluation_id: int | None = None) -> None:
         if self.errors:
@@ -39,25 +42,26 @@ def decimal_in_range(value: object, field: str, low: Decimal, high: Decimal,
                      errors: FieldErrors, places: int = 2) -> Decimal | None:
     """A number between low and high with at most ``places`` decimals."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        errors.add(field, "required")
+        errors.add(field, N_("required"))
         return None
     if isinstance(value, bool):
-        errors.add(field, "must be a number")
+        errors.add(field, N_("must be a number"))
         return None
     try:
         number = Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation:
-        errors.add(field, f"{str(value)[:40]!r} is not a number")
+        errors.add(field, N_("%(value)s is not a number"), value=repr(str(value)[:40]))
         return None
     if not number.is_finite():
-        errors.add(field, "must be a finite number")
+        errors.add(field, N_("must be a finite number"))
         return None
     if number < low or number > high:
-        errors.add(field, f"must be between {low} and {high}, got {number}")
+        errors.add(field, N_("must be between %(low)s and %(high)s, got %(value)s"), low=low,
+                   high=high, value=number)
         return None
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -places:
-        errors.add(field, f"at most {places} decimal places")
+        errors.add(field, N_("at most %(places)s decimal places"), places=places)
         return None
     return number
 
@@ -66,15 +70,15 @@ def whole_number(value: object, field: str, errors: FieldErrors, high: int = MAX
     if value in (None, ""):
         return 0
     if isinstance(value, bool):
-        errors.add(field, "must be a whole number")
+        errors.add(field, N_("must be a whole number"))
         return 0
     try:
         number = int(str(value).strip())
     except ValueError:
-        errors.add(field, f"{str(value)[:40]!r} is not a whole number")
+        errors.add(field, N_("%(value)s is not a whole number"), value=repr(str(value)[:40]))
         return 0
     if number < 0 or number > high:
-        errors.add(field, f"must be between 0 and {high}")
+        errors.add(field, N_("must be between %(low)s and %(high)s"), low=0, high=high)
         return 0
     return number
 
@@ -86,7 +90,7 @@ def flag(value: object, field: str, errors: FieldErrors) -> bool:
         return False
     if value in ("1", "true", "yes", "on"):
         return True
-    errors.add(field, "must be yes or no")
+    errors.add(field, N_("must be yes or no"))
     return False
 
 
@@ -95,16 +99,17 @@ def text(value: object, field: str, errors: FieldErrors, limit: int = TEXT_LIMIT
     if value is None:
         value = ""
     if not isinstance(value, str):
-        errors.add(field, "must be text")
+        errors.add(field, N_("must be text"))
         return ""
     cleaned = value.replace("\r\n", "\n").strip()
     if "\x00" in cleaned:
-        errors.add(field, "contains a NUL character")
+        errors.add(field, N_("contains a NUL character"))
         return ""
     if required and not cleaned:
-        errors.add(field, "required")
+        errors.add(field, N_("required"))
     elif len(cleaned) > limit:
-        errors.add(field, f"at most {limit} characters, got {len(cleaned)}")
+        errors.add(field, N_("at most %(limit)s characters, got %(count)s"), limit=limit,
+                   count=len(cleaned))
     return cleaned
 
 
@@ -112,7 +117,7 @@ def mapping(value: object, field: str, errors: FieldErrors) -> Mapping[str, Any]
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        errors.add(field, "must be a set of named values")
+        errors.add(field, N_("must be a set of named values"))
         return {}
     return value
 
@@ -127,7 +132,7 @@ def criteria_points(payload: Mapping[str, Any], framework: Framework, errors: Fi
     known = {c.id for c in rubric}
     for key in given:
         if key not in known:
-            errors.add(f"criteria.{key}", "not a criterion of this form")
+            errors.add(f"criteria.{key}", N_("not a criterion of this form"))
     out: dict[str, dict[str, str]] = {}
     for c in rubric:
         entry = mapping(given.get(c.id), f"criteria.{c.id}", errors)
@@ -151,7 +156,7 @@ def ratio_actuals(payload: Mapping[str, Any], framework: Framework, errors: Fiel
     ratios = [c for c in framework.criteria if c.kind is CriterionKind.RATIO]
     for key in given:
         if key not in {c.id for c in ratios}:
-            errors.add(f"ratios.{key}", "not a criterion of this form")
+            errors.add(f"ratios.{key}", N_("not a criterion of this form"))
     out: dict[str, dict[str, str]] = {}
     for c in ratios:
         entry = mapping(given.get(c.id), f"ratios.{c.id}", errors)
@@ -173,20 +178,20 @@ def task_items(payload: Mapping[str, Any], framework: Framework, errors: FieldEr
     """The assigned items with their outcomes; None when the framework has no tasks."""
     if not any(c.kind is CriterionKind.TASKS for c in framework.criteria):
         if payload.get("tasks"):
-            errors.add("tasks", "this form has no task items")
+            errors.add("tasks", N_("this form has no task items"))
         return None
     raw = payload.get("tasks") or []
     if not isinstance(raw, list):
-        errors.add("tasks", "must be a list of items")
+        errors.add("tasks", N_("must be a list of items"))
         return []
     if len(raw) > MAX_TASK_ITEMS:
-        errors.add("tasks", f"at most {MAX_TASK_ITEMS} items")
+        errors.add("tasks", N_("at most %(count)s items"), count=MAX_TASK_ITEMS)
         return []
     items: list[dict[str, Any]] = []
     for i, entry in enumerate(raw):
         f = f"tasks[{i}]"
         if not isinstance(entry, Mapping):
-            errors.add(f, "must be an item with a title and its outcome")
+            errors.add(f, N_("must be an item with a title and its outcome"))
             continue
         completed = flag(entry.get("completed"), f"{f}.completed", errors)
         item: dict[str, Any] = {
@@ -199,7 +204,8 @@ def task_items(payload: Mapping[str, Any], framework: Framework, errors: FieldEr
             "delays": whole_number(entry.get("delays"), f"{f}.delays", errors),
         }
         if item["meets_requirements"] and not completed:
-            errors.add(f"{f}.meets_requirements", "an item not completed cannot meet requirements")
+            errors.add(f"{f}.meets_requirements",
+                       N_("an item not completed cannot meet requirements"))
         if with_evidence:
             item["evidence"] = text(entry.get("evidence"), f"{f}.evidence", errors,
                                     EVIDENCE_LIMIT)

@@ -18,15 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from workflow import catalog
+from workflow.catalog import N_
 from workflow.clock import utc_now
-from workflow.errors import (
-    ConfigError,
-    EvaluationAlreadyChanged,
-    KpiError,
-    NotFound,
-    NotPermitted,
-    TransitionNotAllowed,
-)
+from workflow.errors import ConfigError, KpiError, NotFound, NotPermitted
 from workflow.service import access
 from workflow.service.core import Service
 from workflow.web import routes_admin, routes_demo, routes_staff, routes_task
@@ -85,68 +79,61 @@ def from_environment() -> FastAPI:
     return create_app(build_service())
 
 
+NOT_ALLOWED = N_("Not allowed")
+CANNOT_DO = N_("This cannot be done now")
+NOT_FOUND = N_("Not found")
+LINK_TITLE = N_("This link does not work")
+
+
 def _error_pages(app: FastAPI) -> None:
+    """Each engine error as a page in the reader's language, said by the error's class."""
+
     def page(request: Request, status: int, title: str, message: str) -> Response:
         req = Req(request.app.state.web, request)
-        return req.render("error.html", status=status, title=req.t(title), message=message)
+        return req.render("error.html", status=status, title=req.gettext(title),
+                          message=message)
 
     @app.exception_handler(access.LinkError)
     def link_error(request: Request, exc: access.LinkError) -> Response:
         req = Req(request.app.state.web, request)
-        if isinstance(exc, access.LinkExpired):
-            message = req.t("link_expired", when=req.when(exc.expired_at))
-        elif isinstance(exc, access.LinkUsed):
-            message = req.t("link_used", when=req.when(exc.used_at))
-        elif isinstance(exc, access.LinkClosed):
-            message = req.t("link_closed", state=req.t(f"state_{exc.state}"))
-        elif isinstance(exc, access.LinkMismatch):
-            message = req.t("link_mismatch")
-        else:
-            message = req.t("link_unknown")
-        return req.render("error.html", status=exc.status_code,
-                          title=req.t("link_unknown_title"), message=message)
+        return page(request, exc.status_code, LINK_TITLE, req.error_text(exc))
 
     @app.exception_handler(SignInNeeded)
     def sign_in_needed(request: Request, _exc: SignInNeeded) -> Response:
         req = Req(request.app.state.web, request)
         return req.render("sign_in.html", status=401, values={},
-                          errors={"_form": req.t("sign_in_needed")})
+                          errors={"_form": req.gettext("Please sign in to see this page.")})
 
     @app.exception_handler(NotPermitted)
-    def not_permitted(request: Request, _exc: NotPermitted) -> Response:
+    def not_permitted(request: Request, exc: NotPermitted) -> Response:
         req = Req(request.app.state.web, request)
-        return page(request, 403, "not_allowed_title", req.t("not_allowed"))
+        return page(request, 403, NOT_ALLOWED, req.error_text(exc))
 
     @app.exception_handler(NotFound)
-    def not_found(request: Request, _exc: NotFound) -> Response:
+    def not_found(request: Request, exc: NotFound) -> Response:
         req = Req(request.app.state.web, request)
-        return page(request, 404, "not_found_title", req.t("not_found"))
-
-    @app.exception_handler(EvaluationAlreadyChanged)
-    def already_changed(request: Request, _exc: EvaluationAlreadyChanged) -> Response:
-        req = Req(request.app.state.web, request)
-        return page(request, 409, "not_allowed_title", req.t("already_changed"))
-
-    @app.exception_handler(TransitionNotAllowed)
-    def not_now(request: Request, exc: TransitionNotAllowed) -> Response:
-        req = Req(request.app.state.web, request)
-        return page(request, 409, "not_allowed_title", req.t("cannot_do", message=str(exc)))
+        return page(request, 404, NOT_FOUND, req.error_text(exc))
 
     @app.exception_handler(KpiError)
     def kpi_error(request: Request, exc: KpiError) -> Response:
         req = Req(request.app.state.web, request)
-        return page(request, 409, "not_allowed_title", req.t("cannot_do", message=str(exc)))
+        return page(request, 409, CANNOT_DO, req.error_text(exc))
 
     @app.exception_handler(RequestValidationError)
     def bad_address(request: Request, _exc: RequestValidationError) -> Response:
         req = Req(request.app.state.web, request)
-        return page(request, 404, "not_found_title", req.t("not_found"))
+        return page(request, 404, NOT_FOUND, req.gettext("There is nothing at this address."))
 
     @app.exception_handler(HTTPException)
     def http_error(request: Request, exc: HTTPException) -> Response:
         req = Req(request.app.state.web, request)
         if exc.status_code == 404:
-            return page(request, 404, "not_found_title", req.t("not_found"))
+            return page(request, 404, NOT_FOUND, req.gettext("There is nothing at this address."))
         if exc.status_code == 413:
-            return page(request, 413, "not_allowed_title", req.t("too_large"))
-        return page(request, exc.status_code, "not_allowed_title", str(exc.detail))
+            return page(request, 413, NOT_ALLOWED, req.gettext("The form is too large."))
+        if exc.status_code == 405:
+            return page(request, 405, NOT_ALLOWED,
+                        req.gettext("This address cannot be used that way."))
+        return page(request, exc.status_code, CANNOT_DO,
+                    req.gettext(KpiError.user_message))
+

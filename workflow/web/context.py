@@ -19,12 +19,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
 from notifications.render import number
+from workflow import catalog
 from workflow.domain import State
+from workflow.errors import KpiError
 from workflow.scoring.model import Labels
 from workflow.service import lookups
 from workflow.service.core import PersonInfo, Service
+from workflow.service.sweep import SweepReport
 from workflow.service.transition import shown_or_none
-from workflow.web.i18n import local_time, pick_locale, problem, translator
+from workflow.web import fields, i18n
+from workflow.web.i18n import local_time, pick_locale
 from workflow.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -50,7 +54,8 @@ def localized_score(value: object, locale: str) -> str | None:
 class DemoHooks:
     """What the demo adds to the app: its clock control and its caught emails."""
 
-    jump: Callable[[], tuple[datetime, str] | None]  # to the next deadline; None: none left
+    # to the next deadline, with what the sweep did; None: none left
+    jump: Callable[[], tuple[datetime, SweepReport] | None]
     mails: Callable[[], list[Any]]  # the caught emails, newest first
 
 
@@ -126,36 +131,56 @@ class Req:
 
     # --- answering ----------------------------------------------------------------
 
-    def t(self, key: str, **values: object) -> str:
-        return translator(self.locale)(key, **values)
+    def gettext(self, message: str, **values: object) -> str:
+        """``message`` (a catalogue id) in the page's language."""
+        return catalog.gettext(self.locale, message, **values)
+
+    def ngettext(self, singular: str, plural: str, count: int, **values: object) -> str:
+        """The form for ``count`` (``%(num)s``) in the page's language."""
+        return catalog.ngettext(self.locale, singular, plural, count, **values)
 
     def when(self, instant: datetime | None, tz: str | None = None) -> str:
         return local_time(instant, tz or self.tz, self.locale)
 
+    def label(self, labels: Labels | Mapping[str, str] | object | None) -> str:
+        """A label of the rules (a class, a criterion) in the page's language."""
+        if labels is None:
+            return ""
+        if isinstance(labels, Mapping):
+            return str(labels.get(self.locale) or labels.get("en") or "")
+        return str(getattr(labels, "vi" if self.locale == "vi" else "en", labels))
+
+    def value(self, name: str, value: object) -> str:
+        """One value of a message or an error, said the page's way."""
+        return i18n.plain_value(self.locale, name, value, self.when,
+                                lambda v: i18n.plain_number(v, self.locale), self.label)
+
+    def error_text(self, error: KpiError) -> str:
+        """What an engine error says to people, by its class, in the page's language."""
+        return i18n.say_error(self.locale, error, self.value)
+
+    def problem_text(self, problem: str) -> str:
+        return i18n.say_problem(self.locale, problem, self.value)
+
     def helpers(self) -> dict[str, Any]:
         locale = self.locale
-        t = translator(locale)
         path = self.request.url.path
         query = self.request.url.query
         here = path + (f"?{query}" if query else "")
 
-        def label(labels: Labels | Mapping[str, str] | None) -> str:
-            if labels is None:
-                return ""
-            if isinstance(labels, Labels):
-                return labels.vi if locale == "vi" else labels.en
-            return str(labels.get(locale) or labels.get("en") or "")
-
         def state_label(state: State | str) -> str:
-            return t(f"state_{State(state).value}")
+            return i18n.term(locale, "state", State(state).value)
 
         return {
-            "t": t, "locale": locale, "other_locale": "en" if locale == "vi" else "vi",
+            "locale": locale, "other_locale": "en" if locale == "vi" else "vi",
             "when": lambda instant, tz=None: local_time(instant, tz or self.tz, locale),
-            "label": label, "state_label": state_label,
+            "label": self.label, "state_label": state_label,
+            "term": lambda kind, key: i18n.term(locale, kind, key),
+            "pool_name": lambda pool: i18n.pool_name(locale, pool),
             "num": lambda value: localized_score(value, locale),
+            "plain_number": lambda value: i18n.plain_number(value, locale),
             "filled": filled,
-            "problem": lambda text: problem(text, locale),
+            "problem": self.problem_text,
             "person": self.person, "acting": self.acting, "csrf_token": self.csrf_token(),
             "here": quote(here, safe=""), "now": self.now(),
             "demo": self.web.demo is not None, "demo_now": self.when(self.now(), DEFAULT_TZ),
@@ -167,6 +192,10 @@ class Req:
                                 secure=self.web.secure_cookies, path="/")
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        if "field_name" not in context:
+            file = context.get("file")
+            context["field_name"] = fields.field_namer(
+                self, getattr(file, "framework", None), getattr(file, "regime", None))
         html = self.web.envs[self.locale].get_template(template).render(**self.helpers(), **context)
         response = HTMLResponse(html, status_code=status)
         self._cookies(response)

@@ -30,7 +30,7 @@ from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.setup import init_database
-from workflow.service.sweep import tick
+from workflow.service.sweep import SweepReport, tick
 from workflow.service.transition import fire
 from workflow.web.mailbox import CaughtMail, caught_messages, outbox_messages
 
@@ -133,16 +133,17 @@ def next_deadline(svc: Service, now: datetime) -> datetime | None:
     return demo_reads.next_deadline(svc, now)
 
 
-def jumper(svc: Service, clock: DemoClock) -> Callable[[], tuple[datetime, str] | None]:
-    """The demo control: move the clock just past the next deadline and run the sweep."""
+def jumper(svc: Service, clock: DemoClock) -> Callable[[], tuple[datetime, SweepReport] | None]:
+    """The demo control: move the clock just past the next deadline and run the sweep;
+    what the sweep did comes back as its report, for the page to say in its language."""
 
-    def jump() -> tuple[datetime, str] | None:
+    def jump() -> tuple[datetime, SweepReport] | None:
         due = next_deadline(svc, clock())
         if due is None:
             return None
         clock.move_to(due + timedelta(minutes=1))
         report = tick(svc, clock())
-        return clock(), report.summary()
+        return clock(), report
 
     return jump
 

@@ -28,6 +28,7 @@ class CaughtMail:
     sent_at: datetime | None
     text: str
     links: list[str] = field(default_factory=list)
+    event: str | None = None  # the outbox's event, named on the page by the glossary
 
 
 def caught_messages(svc: Service, folder: Path, *, since: datetime,
@@ -57,9 +58,12 @@ def outbox_messages(svc: Service, limit: int = 300, *, since: datetime | None = 
         ctx = r.context
         what = ctx.get("reviewee_name") or ctx.get("cycle_name") or ""
         link = ctx.get("action_url")
-        lines = [f"{k}: {v}" for k, v in sorted(ctx.items())
-                 if k not in ("action_url", "breakdown", "class_label") and v not in (None, "")]
+        # Not rendered yet: the page names the event; the context's keys are ids, so only
+        # the values a person gave or reads (names, reasons) are listed.
+        lines = [str(v) for k, v in sorted(ctx.items())
+                 if k in ("reviewee_name", "cycle_name", "reason", "reasons")
+                 and v not in (None, "")]
         out.append(CaughtMail(id=str(r.id), to=f"{r.recipient_name} <{r.recipient_email}>",
-                              subject=f"[{r.event}] {what}".strip(), sent_at=r.created_at,
+                              subject=str(what), sent_at=r.created_at, event=r.event,
                               text="\n".join(lines), links=[link] if link else []))
     return out

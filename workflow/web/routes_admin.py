@@ -13,13 +13,22 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from workflow.catalog import N_
 from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
-from workflow.errors import NotFound, NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
+from workflow.errors import (
+    CycleNotFound,
+    NotPermitted,
+    PersonNotFound,
+    Problem,
+    SubmissionInvalid,
+    WorkflowError,
+)
 from workflow.reports.html import cycle_report_fragment
 from workflow.service import lookups, pages, queries, records, resend, transition
 from workflow.web.context import Req, form_fields, get_req
+from workflow.web.i18n import CSRF_FAILED
 
 router = APIRouter(prefix="/admin")
 STATE_COLUMNS = [s.value for s in (*PHASE_ORDER, State.FINALISED, State.CANCELLED)]
@@ -61,8 +70,7 @@ def admin_report(cycle_id: str, req: ReqDep) -> Response:
     to HTML. Its own page: at national scale the figures take a while to gather."""
     cycles = dict(_admin_cycles(req))
     if cycle_id not in cycles:
-        raise NotFound(f"cycle {cycle_id} is not one of yours to administer; the dashboard "
-                       "lists the cycles you may see")
+        raise CycleNotFound(cycle_id)
     # The fragment comes from our own report templates, autoescaped there.
     report = Markup(cycle_report_fragment(req.svc, cycle_id, now=req.now()))
     return req.render("admin_report.html", cycle_id=cycle_id, cycle_name=cycles[cycle_id],
@@ -90,7 +98,8 @@ def _instant(text: str, tz: str, field: str) -> tuple[object, dict[str, str]]:
     try:
         return parse_instant(text.replace("T", " ") if text else "", tz), {}
     except ValueError:
-        return None, {field: "not a date and time (e.g. 2026-05-10 17:00)"}
+        return None, {field: Problem(N_("not a date and time (e.g. %(example)s)"),
+                                example="2026-05-10 17:00")}
 
 
 @router.post("/e/{evaluation_id}", response_class=HTMLResponse)
@@ -99,7 +108,7 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     op = fields.get("op", "")
     values = {k: v for k, v in fields.items() if k != "csrf_token"}
     if not req.csrf_ok(fields):
-        return evaluation_page(req, evaluation_id, errors={"_form": req.t("csrf_failed")},
+        return evaluation_page(req, evaluation_id, errors={"_form": req.gettext(CSRF_FAILED)},
                                values=values, op=op, status=403)
     file = pages.evaluation_file(req.svc, evaluation_id)
     now = req.now()
@@ -111,32 +120,36 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
                 raise SubmissionInvalid(evaluation_id, problems)
             records.extend(req.svc, evaluation_id, until, reason,  # type: ignore[arg-type]
                            fields.get("approved_by", ""), person.id, now=now)
-            what = req.t("extend")
+            done = req.gettext("The deadline was extended.")
         elif op == "reassign_supervisor":
             records.reassign_supervisor(req.svc, evaluation_id,
                                         fields.get("new_supervisor", "").strip(), reason,
                                         person.id, now=now)
-            what = req.t("reassign_supervisor")
+            done = req.gettext("The supervisor was reassigned.")
         elif op == "reassign_peer":
             records.reassign_peer(req.svc, evaluation_id, fields.get("old_peer", ""),
                                   fields.get("new_peer", "").strip(), reason, person.id, now=now)
-            what = req.t("reassign_peer")
+            done = req.gettext("The peer was replaced.")
         elif op == "cancel":
             transition.fire(req.svc, evaluation_id, Trigger.CANCEL, person.id, None, reason,
                             now=now)
-            what = req.t("cancel")
+            done = req.gettext("The evaluation was cancelled.")
         elif op == "reopen":
             transition.fire(req.svc, evaluation_id, Trigger.REOPEN, person.id, None, reason,
                             now=now)
-            what = req.t("reopen")
+            done = req.gettext("The evaluation was reopened for scoring.")
         elif op == "resend":
             resend.resend_task(req.svc, evaluation_id, person.id, now=now)
-            what = req.t("resend_task")
+            done = req.gettext("The task email was sent again.")
         else:
             return evaluation_page(req, evaluation_id, status=422, values=values, op=op,
-                                   errors={"_form": f"unknown action {op[:40]!r}"})
+                                   errors={"_form": req.gettext(
+                                       "This action is not known; nothing was done.")})
     except SubmissionInvalid as exc:
-        problems = {f"{op}_reason" if k == "reason" else k: v for k, v in exc.fields.items()}
+        # The engine names its own fields; the form's inputs are named after the action.
+        form_names = {"reason": f"{op}_reason", "new_due_at": "new_due", "peer": "new_peer",
+                      "supervisor": "new_supervisor"}
+        problems = {form_names.get(k, k): v for k, v in exc.fields.items()}
         return evaluation_page(req, evaluation_id, errors=problems, values=values, op=op,
                                status=422)
     except NotPermitted:
@@ -145,11 +158,11 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
         field = {"reassign_supervisor": "new_supervisor", "reassign_peer": "new_peer"}.get(
             op, "_form")
         return evaluation_page(req, evaluation_id, values=values, op=op, status=409,
-                               errors={field: str(exc)})
+                               errors={field: req.error_text(exc)})
     except WorkflowError as exc:
         return evaluation_page(req, evaluation_id, values=values, op=op, status=409,
-                               errors={"_form": req.t("cannot_do", message=str(exc))})
-    return evaluation_page(req, evaluation_id, message=req.t("done_admin", what=what))
+                               errors={"_form": req.error_text(exc)})
+    return evaluation_page(req, evaluation_id, message=done)
 
 
 @router.post("/cycle/{cycle_id}/delegate", response_class=HTMLResponse)
@@ -159,7 +172,7 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
         raise NotPermitted(0, person.id, "delegate", f"not an admin of {cycle_id}")
     values = {f"{cycle_id}.{k}": v for k, v in fields.items() if k != "csrf_token"}
     if not req.csrf_ok(fields):
-        return dashboard(req, errors={"_form": req.t("csrf_failed")}, values=values,
+        return dashboard(req, errors={"_form": req.gettext(CSRF_FAILED)}, values=values,
                          status=403)
     tz = lookups.cycle_rules(req.svc, cycle_id).tz_name
     until, problems = _instant(fields.get("until", ""), tz, "until")
@@ -173,11 +186,12 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
         return dashboard(req, errors={f"{cycle_id}.{k}": v for k, v in exc.fields.items()},
                          values=values, status=422)
     except PersonNotFound as exc:
-        return dashboard(req, errors={"_form": str(exc)}, values=values, status=409)
+        return dashboard(req, errors={"_form": req.error_text(exc)}, values=values, status=409)
     except WorkflowError as exc:
-        return dashboard(req, errors={"_form": req.t("cannot_do", message=str(exc))},
+        return dashboard(req, errors={"_form": req.error_text(exc)},
                          values=values, status=409)
-    return dashboard(req, message=req.t("done_admin", what=f"{req.t('delegate')} ({n})"))
+    return dashboard(req, message=req.ngettext(
+        "Scoring delegated: %(num)s evaluation.", "Scoring delegated: %(num)s evaluations.", n))
 
 
 @router.post("/outbox/{outbox_id}/resend", response_class=HTMLResponse)
@@ -185,10 +199,11 @@ def admin_resend(outbox_id: int, req: ReqDep, fields: FormDep) -> Response:
     person = req.require_person()
     _admin_cycles(req)
     if not req.csrf_ok(fields):
-        return dashboard(req, errors={"_form": req.t("csrf_failed")}, status=403)
+        return dashboard(req, errors={"_form": req.gettext(CSRF_FAILED)}, status=403)
     try:
         resend.requeue_dead_letters(req.svc, [outbox_id], person.id, now=req.now())
     except WorkflowError as exc:
-        return dashboard(req, errors={"_form": req.t("cannot_do", message=str(exc))},
+        return dashboard(req, errors={"_form": req.error_text(exc)},
                          status=409)
-    return dashboard(req, message=req.t("done_admin", what=f"{req.t('resend')} #{outbox_id}"))
+    return dashboard(req, message=req.gettext(
+        "Email %(id)s queued to be sent again.", id=outbox_id))

@@ -18,6 +18,7 @@ from workflow.service import access, drafts, pages, transition
 from workflow.service.pages import EvaluationFile
 from workflow.web import forms, views
 from workflow.web.context import Req, form_fields, get_req
+from workflow.web.i18n import CSRF_FAILED
 from workflow.web.routes_task import (
     _problems,
     appeal_decision,
@@ -67,11 +68,12 @@ def sign_in_request(req: ReqDep, fields: FormDep) -> Response:
     email = fields.get("email", "").strip()
     if not req.csrf_ok(fields):
         return req.render("sign_in.html", status=403, values={"email": email},
-                          errors={"_form": req.t("csrf_failed")})
+                          errors={"_form": req.gettext(CSRF_FAILED)})
     if not email or "@" not in email or len(email) > 320:
         return req.render("sign_in.html", status=422, values={"email": email},
-                          errors={"email": "required" if not email else
-                                  "not an email address (name@agency.gov.vn)"})
+                          errors={"email": req.gettext("required") if not email else
+                                  req.gettext("not an email address (e.g. "
+                                              "name@agency.gov.vn)")})
     access.request_sign_in(req.svc, email, now=req.now())
     minutes = int(access.SIGN_IN_LIFETIME.total_seconds() // 60)
     return req.render("sign_in_sent.html", email=email, minutes=minutes)
@@ -117,7 +119,7 @@ def score_submit(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     extra = views._extra(fields)
     if not req.csrf_ok(fields):
         return views.score(req, file, post_to, person.id, values=values, status=403,
-                           errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+                           errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
     op = fields.get("op", "")
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
@@ -167,7 +169,7 @@ def appeal_decide(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     extra = views._extra(fields)
     if not req.csrf_ok(fields):
         return views.appeal_review(req, file, post_to, values=values, status=403,
-                                   errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+                                   errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
     op = fields.get("op", "")
     if op == "add_rows":
         return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
@@ -181,7 +183,8 @@ def appeal_decide(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
             problems = revise_problems(problems)
         return views.appeal_review(req, file, post_to, values=values, errors=problems,
                                    status=422, extra_rows=extra)
-    return req.render("done.html", message=req.t("done_decided"))
+    return req.render("done.html", message=req.gettext(
+        "Decision recorded: the evaluation is now final."))
 
 
 def _calibrator(req: Req, cycle_id: str) -> str:

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from workflow.domain import State, SubmissionKind, Trigger
-from workflow.errors import CalibrationError, SubmissionInvalid, WorkflowError
+from workflow.errors import CalibrationError, KpiError, SubmissionInvalid, WorkflowError
 from workflow.service import access, calibration, drafts, lookups, pages
 from workflow.service.access import DeadlinePassed, Grant
 from workflow.service.pages import EvaluationFile
 from workflow.service.transition import Outcome
 from workflow.web import forms, views
 from workflow.web.context import Req, form_fields, get_req, localized_score
+from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
 
 router = APIRouter()
 ReqDep = Annotated[Req, Depends(get_req)]
@@ -102,7 +103,7 @@ def act_by_link(token: str, req: ReqDep, fields: FormDep) -> Response:
     if grant.action == access.SIGN_IN_ACTION:
         if not req.csrf_ok(fields):
             return req.render("sign_in_confirm.html", status=403, post_to=post_to,
-                              who=grant.person, errors={"_form": req.t("csrf_failed")})
+                              who=grant.person, errors={"_form": req.gettext(CSRF_FAILED)})
         person = access.sign_in(req.svc, token, now=req.now())
         return req.start_session(person.id, "/")
     if grant.action == "calibrate":
@@ -122,9 +123,7 @@ def _problems(req: Req, exc: Exception) -> dict[str, str]:
     """An engine refusal as problems to show on the form."""
     if isinstance(exc, SubmissionInvalid):
         return dict(exc.fields)
-    if isinstance(exc, DeadlinePassed):
-        return {"_form": req.t("deadline_passed", when=req.when(exc.due_at))}
-    return {"_form": req.t("cannot_do", message=str(exc))}
+    return {"_form": req.error_text(exc)} if isinstance(exc, KpiError) else {}
 
 
 def _self_assessment(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
@@ -133,7 +132,7 @@ def _self_assessment(req: Req, grant: Grant, file: EvaluationFile, fields: Mappi
     extra = views._extra(fields)
     if csrf_failed:
         return views.self_assessment(req, file, post_to, values=values, status=403,
-                                     errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+                                     errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:
@@ -152,7 +151,8 @@ def _self_assessment(req: Req, grant: Grant, file: EvaluationFile, fields: Mappi
         return views.self_assessment(req, file, post_to, values=values, errors=_problems(req, exc),
                                      status=422 if isinstance(exc, SubmissionInvalid) else 409,
                                      extra_rows=extra)
-    return done(req, req.t("done_self"))
+    return done(req, req.gettext(
+        "Your self-assessment was submitted. Your supervisor has it now."))
 
 
 def _peer_input(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
@@ -160,7 +160,7 @@ def _peer_input(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[st
     values = views.form_values(fields)
     if csrf_failed:
         return views.peer_input(req, file, post_to, values=values, status=403,
-                                errors={"_form": req.t("csrf_failed")})
+                                errors={"_form": req.gettext(CSRF_FAILED)})
     payload = forms.payload(fields, file.framework, texts=("comment",))
     payload.pop("tasks", None)
     payload.pop("ratios", None)
@@ -169,14 +169,15 @@ def _peer_input(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[st
     except (SubmissionInvalid, DeadlinePassed) as exc:
         return views.peer_input(req, file, post_to, values=values, errors=_problems(req, exc),
                                 status=422 if isinstance(exc, SubmissionInvalid) else 409)
-    return done(req, req.t("done_peer"))
+    return done(req, req.gettext("Your peer input was recorded, anonymously."))
 
 
 def score_outcome_message(req: Req, file: EvaluationFile, outcome: Outcome) -> str:
     klass = outcome.class_id or ""
     label = file.regime.band(klass).label if klass else None
     shown = (label.vi if req.locale == "vi" else label.en) if label else klass
-    return req.t("done_scored", name=file.reviewee.full_name,
+    return req.gettext("Score saved for %(name)s: %(score)s points, %(klass)s.",
+                       name=file.reviewee.full_name,
                  score=localized_score(outcome.score, req.locale) or "—", klass=shown)
 
 
@@ -186,7 +187,7 @@ def _score(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, st
     extra = views._extra(fields)
     if csrf_failed:
         return views.score(req, file, post_to, grant.person_id, values=values, status=403,
-                           errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+                           errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:
@@ -211,17 +212,17 @@ def _respond(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, 
     values = views.form_values(fields)
     if csrf_failed:
         return views.result(req, file, post_to, values=values, status=403,
-                            errors={"_form": req.t("csrf_failed")})
+                            errors={"_form": req.gettext(CSRF_FAILED)})
     try:
         if op == "accept":
             _fire(req, _token(post_to), Trigger.ACCEPT_RESULT, {}, fields)
-            return done(req, req.t("done_accepted"))
+            return done(req, req.gettext("You accepted the result. It is now final."))
         _fire(req, _token(post_to), Trigger.LODGE_APPEAL, {"reasons": fields.get("reasons", "")},
               fields)
     except (SubmissionInvalid, DeadlinePassed) as exc:
         return views.result(req, file, post_to, values=values, errors=_problems(req, exc),
                             status=422 if isinstance(exc, SubmissionInvalid) else 409)
-    return done(req, req.t("done_appealed"))
+    return done(req, req.gettext("Your appeal was lodged; the appeal reviewer has been told."))
 
 
 def revise_problems(errors: Mapping[str, str]) -> dict[str, str]:
@@ -251,7 +252,7 @@ def _appeal_review(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping
     extra = views._extra(fields)
     if csrf_failed:
         return views.appeal_review(req, file, post_to, values=values, status=403,
-                                   errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+                                   errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
     if op == "add_rows":
         return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
     trigger, payload = appeal_decision(fields, file, op)
@@ -263,7 +264,7 @@ def _appeal_review(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping
             problems = revise_problems(problems)
         return views.appeal_review(req, file, post_to, values=values, errors=problems,
                                    status=422, extra_rows=extra)
-    return done(req, req.t("done_decided"))
+    return done(req, req.gettext("Decision recorded: the evaluation is now final."))
 
 
 def calibrate(req: Req, grant: Grant, fields: Mapping[str, str], post_to: str) -> HTMLResponse:
@@ -279,7 +280,7 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
     values = views.form_values(fields)
     if not req.csrf_ok(fields):
         return views.calibration_page(req, cycle_id, post_to, values=values, status=403,
-                                      errors={"_form": req.t("csrf_failed")})
+                                      errors={"_form": req.gettext(CSRF_FAILED)})
     op = fields.get("op", "")
     try:
         if op == "approve":
@@ -287,7 +288,10 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
             if callable(on_approve):
                 on_approve()
             return views.calibration_page(req, cycle_id, post_to,
-                                          message=req.t("approved", n=n))
+                                          message=req.ngettext(
+                                              "Calibration approved: %(num)s result sent to "
+                                              "the reviewee.", "Calibration approved: %(num)s "
+                                              "results sent to the reviewees.", n))
         raw = fields.get("evaluation_id", "")
         evaluation_id = int(raw) if raw.isdigit() else -1
         quota = lookups.cycle_rules(req.svc, cycle_id).regime.quota
@@ -295,7 +299,7 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
         members = {m.evaluation_id: m for m in calibration.view(req.svc, cycle_id).members}
         if evaluation_id not in members:
             return views.calibration_page(req, cycle_id, post_to, values=values, status=422,
-                                          errors={"_form": req.t("link_mismatch")})
+                                          errors={"_form": req.gettext(LINK_MISMATCH)})
         calibration.move_class(req.svc, evaluation_id, to_class, fields.get("reason", ""),
                                person_id, now=req.now())
     except SubmissionInvalid as exc:
@@ -305,10 +309,10 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
                                       errors=errors)
     except CalibrationError as exc:
         return views.calibration_page(req, cycle_id, post_to, values=values, status=409,
-                                      errors={"_form": req.t("cannot_do", message=str(exc))})
+                                      errors={"_form": req.error_text(exc)})
     name = members[evaluation_id].reviewee_name
-    return views.calibration_page(req, cycle_id, post_to, message=req.t(
-        "moved", name=name, to=_class_label(req, cycle_id, to_class)))
+    return views.calibration_page(req, cycle_id, post_to, message=req.gettext(
+        "%(name)s moved to “%(to)s”.", name=name, to=_class_label(req, cycle_id, to_class)))
 
 
 def _class_label(req: Req, cycle_id: str, class_id: str) -> str:

@@ -18,7 +18,7 @@ from workflow.reports.html import fairness_fragment
 from workflow.scoring.model import CriterionKind, Framework, Quota
 from workflow.service import calibration, drafts, lookups
 from workflow.service.pages import EvaluationFile
-from workflow.web import forms
+from workflow.web import forms, i18n
 from workflow.web.context import Req
 
 FORM_META = ("csrf_token", "op", "evaluation_id", "extra_rows")
@@ -108,9 +108,8 @@ def appeal_review(req: Req, file: EvaluationFile, post_to: str, *,
 
 
 def pool_label(req: Req, pool: str) -> str:
-    if pool == "agency":
-        return req.t("pool_agency")
-    return req.t("pool_task_group", group=pool.partition(":")[2])
+    """A quota pool as people say it (never its key, ``task_group:B``)."""
+    return i18n.pool_name(req.locale, pool)
 
 
 def calibration_page(req: Req, cycle_id: str, post_to: str, *,
@@ -142,3 +141,4 @@ def percent(ratio: Decimal) -> str:
     """0.2 as "20%" (never "2E+1%")."""
     text = f"{ratio * 100:f}"
     return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
