@@ -10,6 +10,7 @@ from datetime import datetime
 import click
 from sqlalchemy import select
 
+from workflow import formatting
 from workflow.calendar import zone
 from workflow.cli.main import Context, main, parse_now, pass_context
 from workflow.cycle_config import PHASE_ORDER
@@ -216,7 +217,8 @@ def list_cmd(ctx: Context, cycle_id: str, state: str | None, unit: str | None) -
         people = load_people(session, [r.reviewee_id for r in rows])
     for r in rows:
         name = people[r.reviewee_id].full_name if r.reviewee_id in people else ""
-        score = f"{r.score[:6]:>6}" if r.score else "     -"
+        # As every other surface shows it: the regime's display rule.
+        score = f"{formatting.score(r.score, 'en', rules.regime):>6}" if r.score else "     -"
         click.echo(f"{r.id:>7}  {r.reviewee_id:<10} {name:<28} {r.unit_id:<6} {r.state:<19} "
                    f"due {local(r.due_at, rules.tz_name)}  score {score} "
                    f"{r.final_class or ''}")

@@ -17,7 +17,6 @@ from typing import Any, TextIO
 
 from workflow.reports.rows import EvaluationRow
 from workflow.reports.table import Column
-from workflow.scoring import shown
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -30,8 +29,8 @@ def safe_text(value: str) -> str:
 def cell(kind: str, value: Any) -> str:
     if value is None:
         return ""
-    if kind == "score":
-        return shown(Decimal(value))
+    if kind == "score":  # rounded already by the regime's display rule: written as is
+        return f"{Decimal(value):f}"
     if kind == "bool":
         return "yes" if value else "no"
     if kind == "datetime" and isinstance(value, datetime):
@@ -52,14 +51,15 @@ def write_rows(out: TextIO, cols: Sequence[Column], rows: Iterable[EvaluationRow
 
 
 def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """A plain table (decision lists): text made safe, numbers as shown to people."""
+    """A plain table (decision lists): text made safe, numbers as shown to people (the
+    caller rounds scores by the regime's display rule)."""
     n = 0
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(header)
         for row in rows:
             writer.writerow([
-                shown(v) if isinstance(v, Decimal) else
+                f"{v:f}" if isinstance(v, Decimal) else
                 "" if v is None else safe_text(v) if isinstance(v, str) else str(v)
                 for v in row])
             n += 1

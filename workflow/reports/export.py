@@ -38,12 +38,13 @@ def _format(path: Path, allowed: tuple[str, ...], what: str) -> str:
     return suffix
 
 
-def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | None = None
-                 ) -> Written:
-    """The cycle's report: CSV or XLSX (one row per evaluation) or HTML with charts."""
+def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | None = None,
+                 locale: str = "vi") -> Written:
+    """The cycle's report: CSV or XLSX (one row per evaluation) or HTML with charts, its
+    words in ``locale`` (the CSV and XLSX keep their column ids, which scripts read)."""
     suffix = _format(path, REPORT_FORMATS, "a cycle report")
     if suffix == ".html":
-        html = cycle_report_html(svc, cycle_id, now=now)
+        html = cycle_report_html(svc, cycle_id, now=now, locale=locale)
         path.write_text(html, encoding="utf-8")
         return Written(path, html.count("<figure>"), "charts")
     # Written next to the target and renamed at the end: no half-written report.
@@ -73,11 +74,12 @@ def write_list(svc: Service, cycle_id: str, which: str, path: Path,
     return Written(path, csv_files.write_table(path, header, rows), "people")
 
 
-def write_record(svc: Service, person_id: str, path: Path, *, now: datetime | None = None
-                 ) -> Written:
-    """A person's record as HTML, or PDF printed from the same HTML."""
+def write_record(svc: Service, person_id: str, path: Path, *, now: datetime | None = None,
+                 locale: str | None = None) -> Written:
+    """A person's record as HTML, or PDF printed from the same HTML, in ``locale``
+    (default: the person's own language)."""
     suffix = _format(path, RECORD_FORMATS, "a personnel record")
-    html = record_html(svc, person_id, now=now)
+    html = record_html(svc, person_id, now=now, locale=locale)
     if suffix == ".pdf":
         write_pdf(html, path)
     else:

@@ -41,15 +41,26 @@ def sheet_title(unit_id: str, used: set[str]) -> str:
     return title
 
 
+def score_format(value: Decimal) -> str:
+    """The number format that shows a shown score's own decimals, no more, no fewer: the
+    cell reads what the pages and the CSV read."""
+    exponent = value.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return "0." + "0" * places if places else "0"
+
+
 def _cell(ws: WriteOnlyWorksheet, value: Any, kind: str = "text", bold: bool = False
           ) -> Any:
+    number_format = FORMATS.get(kind)
     if isinstance(value, Decimal):
-        value = float(value)  # Excel keeps doubles; the format shows two places
+        if kind == "score":  # rounded already by the regime's display rule
+            number_format = score_format(value)
+        value = float(value)  # Excel keeps doubles; the shown value has few decimals
     c = WriteOnlyCell(ws, value=value)
     if isinstance(value, str):
         c.data_type = "s"  # never a formula, whatever the text starts with
-    if kind in FORMATS:
-        c.number_format = FORMATS[kind]
+    if number_format:
+        c.number_format = number_format
     if bold:
         c.font = BOLD
     return c

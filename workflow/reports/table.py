@@ -37,7 +37,7 @@ def columns(criteria: Sequence[tuple[str, str]], tz: str,
             class_labels: dict[str, str]) -> list[Column]:
     """Every column, the criteria of the cycle's frameworks in the middle."""
     def points(criterion: str) -> Callable[[EvaluationRow], Any]:
-        return lambda r: r.points(criterion)
+        return lambda r: r.shown_points(criterion)
 
     cols = [
         Column("evaluation_id", "int", lambda r: r.evaluation_id, 10),
@@ -51,7 +51,7 @@ def columns(criteria: Sequence[tuple[str, str]], tz: str,
         Column("supervisor_id", "text", lambda r: r.supervisor_id, 12),
         Column("scored_by", "text", lambda r: r.scored_by, 12),
         Column("state", "text", lambda r: r.state, 18),
-        Column("score", "score", lambda r: r.score, 9),
+        Column("score", "score", lambda r: r.shown_score, 9),
         Column("class_by_score", "text", lambda r: r.score_class, 16),
         Column("final_class", "text", lambda r: r.final_class, 16),
         Column("final_class_label", "text",

@@ -18,9 +18,10 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
-from notifications.render import number
+from workflow import formatting
 from workflow.domain import State
-from workflow.scoring.model import Labels
+from workflow.errors import KpiError
+from workflow.scoring.model import Labels, Regime
 from workflow.service.core import PersonInfo, Service, load_people
 from workflow.service.transition import shown_or_none
 from workflow.web.i18n import local_time, pick_locale, problem, translator
@@ -38,11 +39,16 @@ MAX_FORM_BYTES = 1_000_000
 MAX_FORM_FIELDS = 3000
 
 
-def localized_score(value: object, locale: str) -> str | None:
-    """A score as shown (two places at most, half-up), written the locale's way:
-    83,5 in Vietnamese, 83.5 in English, as the emails write it."""
+def localized_score(value: object, locale: str, regime: Regime | None = None) -> str | None:
+    """A score as shown, written the locale's way (83,50 / 83.50), as the emails write it:
+    by the regime's display rule when the regime is known (``workflow.formatting.score``),
+    else half-up to two places."""
+    if value in (None, ""):
+        return None
+    if regime is not None:
+        return formatting.score(value, locale, regime)
     text = shown_or_none(value)
-    return None if text is None else number(text, locale)
+    return None if text is None else formatting.shown_number(text, locale)
 
 
 @dataclass
@@ -132,6 +138,14 @@ class Req:
     def when(self, instant: datetime | None, tz: str | None = None) -> str:
         return local_time(instant, tz or self.tz, self.locale)
 
+    def regime(self, cycle_id: str) -> Regime | None:
+        """The regime of a cycle (its display rule shows the scores); None if unknown."""
+        try:
+            with self.web.svc.store.read() as session:
+                return self.web.svc.rules.get(session, cycle_id).regime
+        except KpiError:
+            return None
+
     def helpers(self) -> dict[str, Any]:
         locale = self.locale
         t = translator(locale)
@@ -153,7 +167,9 @@ class Req:
             "t": t, "locale": locale, "other_locale": "en" if locale == "vi" else "vi",
             "when": lambda instant, tz=None: local_time(instant, tz or self.tz, locale),
             "label": label, "state_label": state_label,
-            "num": lambda value: localized_score(value, locale),
+            "num": lambda value, regime=None: localized_score(value, locale, regime),
+            "score": lambda value, cycle_id: localized_score(value, locale,
+                                                             self.regime(cycle_id)),
             "filled": filled,
             "problem": lambda text: problem(text, locale),
             "person": self.person, "acting": self.acting, "csrf_token": self.csrf_token(),

@@ -14,9 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from workflow import formatting
 
 LOCALES = ("vi", "en")
 DEFAULT_LOCALE = "vi"
@@ -443,9 +442,6 @@ def pick_locale(choice: str | None, person_locale: str | None, accept_language: 
 
 
 def local_time(instant: datetime | None, tz: str, locale: str) -> str:
-    """An instant as the person reads it: their zone, their language, with the zone shown."""
-    if instant is None:
-        return "—"
-    zone = ZoneInfo(tz)
-    text = format_datetime(instant.astimezone(zone), "EEEE d MMMM y, HH:mm", locale=locale)
-    return f"{text} ({tz})"
+    """An instant as the person reads it: their zone, their language, the zone named the
+    same way as in mail (``workflow.formatting.date_time``)."""
+    return formatting.date_time(instant, tz, locale)

@@ -177,7 +177,8 @@ def score_outcome_message(req: Req, file: EvaluationFile, outcome: Outcome) -> s
     label = file.regime.band(klass).label if klass else None
     shown = (label.vi if req.locale == "vi" else label.en) if label else klass
     return req.t("done_scored", name=file.reviewee.full_name,
-                 score=localized_score(outcome.score, req.locale) or "—", klass=shown)
+                 score=localized_score(outcome.score, req.locale, file.regime) or "—",
+                 klass=shown)
 
 
 def _score(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
