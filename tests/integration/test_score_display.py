@@ -247,3 +247,24 @@ def test_the_web_pages_show_the_same_total_class_and_lines(
         file = text_of(admin.get(f"/admin/e/{w.ev(person)}").text)
         assert vi(want["total"]) in file and want["class"][0] in file
     assert "89,995" not in team and "90,00" not in team
+
+
+def test_a_csv_asked_for_in_vietnamese_has_vietnamese_headers_and_the_same_figures(
+        scored: tuple[World, str, Path]) -> None:
+    w, url, folder = scored
+    path = folder / "r-vi.csv"
+    out = CliRunner(env={"KPI_DATABASE_URL": url}).invoke(
+        main, ["report", w.cycle_id, "--out", str(path), "--lang", "vi"])
+    assert out.exit_code == 0, out.output
+    import csv
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = {r["Mã công chức"]: r for r in csv.DictReader(handle)}
+    tasks = w.framework("S1").criterion("tasks").label.vi
+    for person, want in EXPECTED.items():
+        row = rows[person]
+        assert row["Điểm"] == want["total"]
+        assert row[f"Điểm: {tasks}"] == want["lines"]["tasks"]
+        assert row["Xếp loại cuối cùng"] == want["class"][0]
+        assert row["Bước xử lý"] == "Thời hạn kiến nghị"
+        assert row["Có kiến nghị"] == "không"
+    assert not any("_" in header for header in rows["S1"])  # no column id left

@@ -19,11 +19,12 @@ from workflow.reports.export import write_list, write_record, write_report
               help="A decision list instead of the report, as CSV.")
 @click.option("--below", metavar="CLASS",
               help="For --list training: the class people stayed under (default completed).")
-@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True,
-              help="The language of the HTML report (CSV and XLSX keep their column ids).")
+@click.option("--lang", type=click.Choice(["vi", "en"]),
+              help="The report's language: the HTML's (default vi), and the CSV's or XLSX's "
+                   "headers and words (without it they keep the column ids scripts read).")
 @pass_context
 def report_cmd(ctx: Context, cycle_id: str, out: Path, which: str | None,
-               below: str | None, lang: str) -> None:
+               below: str | None, lang: str | None) -> None:
     """A cycle's results: one row per evaluation (CSV, XLSX) or the report with charts
     (HTML); or, with --list, who is not completed, excellent, or in need of training."""
     svc = ctx.service()

@@ -12,7 +12,7 @@ from workflow.reports.decisions import decision_list
 from workflow.reports.facts import cycle_facts
 from workflow.reports.html import cycle_report_html, record_html, write_pdf
 from workflow.reports.rows import criteria_of, evaluation_rows
-from workflow.reports.table import columns
+from workflow.reports.table import columns, localised
 from workflow.service.core import Service
 
 REPORT_FORMATS = (".csv", ".xlsx", ".html")
@@ -39,12 +39,13 @@ def _format(path: Path, allowed: tuple[str, ...], what: str) -> str:
 
 
 def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | None = None,
-                 locale: str = "vi") -> Written:
-    """The cycle's report: CSV or XLSX (one row per evaluation) or HTML with charts, its
-    words in ``locale`` (the CSV and XLSX keep their column ids, which scripts read)."""
+                 locale: str | None = None) -> Written:
+    """The cycle's report: CSV or XLSX (one row per evaluation) or HTML with charts, in
+    ``locale`` (the HTML: Vietnamese by default; the CSV and XLSX keep their column ids,
+    which scripts read, unless a locale is asked for)."""
     suffix = _format(path, REPORT_FORMATS, "a cycle report")
     if suffix == ".html":
-        html = cycle_report_html(svc, cycle_id, now=now, locale=locale)
+        html = cycle_report_html(svc, cycle_id, now=now, locale=locale or "vi")
         path.write_text(html, encoding="utf-8")
         return Written(path, html.count("<figure>"), "charts")
     # Written next to the target and renamed at the end: no half-written report.
@@ -52,12 +53,15 @@ def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | Non
     try:
         with svc.store.read() as session:
             facts = cycle_facts(svc, cycle_id, session)
-            labels = {c.id: c.label_en for c in facts.classes}
-            cols = columns(criteria_of(svc, session, cycle_id), facts.timezone, labels)
+            labels = {c.id: facts.label(c.id, locale or "en") for c in facts.classes}
+            criteria = criteria_of(svc, session, cycle_id, locale or "en")
+            cols = columns(criteria, facts.timezone, labels)
+            if locale is not None:
+                cols = localised(cols, locale, dict(criteria))
             rows = evaluation_rows(svc, cycle_id, session)
             if suffix == ".csv":
                 with partial.open("w", encoding="utf-8-sig", newline="") as out:
-                    n = csv_files.write_rows(out, cols, rows)
+                    n = csv_files.write_rows(out, cols, rows, locale)
             else:
                 n = spreadsheet.write_workbook(partial, facts, cols, rows)
         partial.replace(path)

@@ -82,15 +82,16 @@ class EvaluationRow:
         return None if self.shown is None else self.shown.points.get(criterion)
 
 
-def criteria_of(svc: Service, session: Session, cycle_id: str) -> list[tuple[str, str]]:
-    """(criterion id, English label) of the cycle's frameworks, in framework order."""
+def criteria_of(svc: Service, session: Session, cycle_id: str, locale: str = "en"
+                ) -> list[tuple[str, str]]:
+    """(criterion id, label in ``locale``) of the cycle's frameworks, in framework order."""
     rules = svc.rules.get(session, cycle_id)
     seen: dict[str, str] = {}
     for fw_id in rules.config.frameworks:
         for fw in rules.frameworks.values():
             if fw.id == fw_id:
                 for c in fw.criteria:
-                    seen.setdefault(c.id, c.label.en)
+                    seen.setdefault(c.id, c.label.vi if locale == "vi" else c.label.en)
     return list(seen.items())
 
 

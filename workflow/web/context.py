@@ -160,6 +160,13 @@ class Req:
                 return labels.vi if locale == "vi" else labels.en
             return str(labels.get(locale) or labels.get("en") or "")
 
+        regimes: dict[str, Regime | None] = {}  # a page shows many scores of few cycles
+
+        def regime_of(cycle_id: str) -> Regime | None:
+            if cycle_id not in regimes:
+                regimes[cycle_id] = self.regime(cycle_id)
+            return regimes[cycle_id]
+
         def state_label(state: State | str) -> str:
             return t(f"state_{State(state).value}")
 
@@ -169,7 +176,7 @@ class Req:
             "label": label, "state_label": state_label,
             "num": lambda value, regime=None: localized_score(value, locale, regime),
             "score": lambda value, cycle_id: localized_score(value, locale,
-                                                             self.regime(cycle_id)),
+                                                             regime_of(cycle_id)),
             "filled": filled,
             "problem": lambda text: problem(text, locale),
             "person": self.person, "acting": self.acting, "csrf_token": self.csrf_token(),
