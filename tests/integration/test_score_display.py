@@ -268,3 +268,25 @@ def test_a_csv_asked_for_in_vietnamese_has_vietnamese_headers_and_the_same_figur
         assert row["Bước xử lý"] == "Thời hạn kiến nghị"
         assert row["Có kiến nghị"] == "không"
     assert not any("_" in header for header in rows["S1"])  # no column id left
+
+
+def test_an_xlsx_asked_for_in_vietnamese_keeps_its_figures_and_speaks_vietnamese(
+        scored: tuple[World, str, Path]) -> None:
+    w, url, folder = scored
+    path = folder / "r-vi.xlsx"
+    out = CliRunner(env={"KPI_DATABASE_URL": url}).invoke(
+        main, ["report", w.cycle_id, "--out", str(path), "--lang", "vi"])
+    assert out.exit_code == 0, out.output
+    book = load_workbook(path)
+    assert book.sheetnames[0] == "Tổng hợp"
+    summary = [str(c.value) for row in book["Tổng hợp"].iter_rows() for c in row if c.value]
+    assert "Hoàn thành tốt nhiệm vụ" in summary and "Toàn cơ quan" in summary
+    assert not [v for v in summary if re.fullmatch(r"[a-z]+(_[a-z]+)+(:\w+)?", v)]
+    sheet = book["P1"]
+    header = [c.value for c in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        person = row[header.index("Mã công chức")].value
+        if person in EXPECTED:
+            score = row[header.index("Điểm")]
+            assert Decimal(str(score.value)) == Decimal(EXPECTED[person]["total"])
+            assert score.number_format == "0.00"

@@ -63,7 +63,7 @@ def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | Non
                 with partial.open("w", encoding="utf-8-sig", newline="") as out:
                     n = csv_files.write_rows(out, cols, rows, locale)
             else:
-                n = spreadsheet.write_workbook(partial, facts, cols, rows)
+                n = spreadsheet.write_workbook(partial, facts, cols, rows, locale)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
