@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from workflow import catalog
 from workflow.catalog import N_
+from workflow.scoring.explain import pool_name
 
 STATES = {
     "self_assessment": N_("Self-assessment"),
@@ -67,8 +68,6 @@ ACTIONS = {
     "resend_dead_letter": N_("email sent again"),
     "resend_task": N_("task email sent again"),
 }
-AGENCY = N_("the agency")
-TASK_GROUP = N_("task group %(label)s")
 
 
 def state(state_id: str, locale: str) -> str:
@@ -93,9 +92,5 @@ def action(trigger: str, locale: str) -> str:
 
 def pool(pool_key: str, locale: str) -> str:
     """A quota pool ("agency", "task_group:A") as people say it: "the agency", "task group A"."""
-    if pool_key == "agency":
-        return catalog.gettext(locale, AGENCY)
-    kind, _, label = pool_key.partition(":")
-    if kind == "task_group":
-        return catalog.gettext(locale, TASK_GROUP, label=label)
-    return pool_key
+    names = pool_name(pool_key)
+    return names.get(locale, names["en"])

@@ -122,6 +122,18 @@ def msg(key: str, **params: object) -> dict[str, str]:
             % {k: _render(v, lang) for k, v in params.items()} for lang in LANGS}
 
 
+def pool_name(pool_key: str) -> dict[str, str]:
+    """A quota pool ("agency", "task_group:A") as people say it, in both languages: "the
+    agency" / "toàn cơ quan", "task group A" / "nhóm nhiệm vụ A" (never its key)."""
+    kind, _, label = pool_key.partition(":")
+    if pool_key == "agency":
+        return {lang: catalog.translations(lang).ugettext(N_("the agency")) for lang in LANGS}
+    if kind == "task_group":
+        return {lang: catalog.translations(lang).ugettext(N_("task group %(label)s"))
+                % {"label": label} for lang in LANGS}
+    return dict.fromkeys(LANGS, pool_key)
+
+
 def join(parts: Sequence[Mapping[str, str]], sep: str = "; ") -> dict[str, str]:
     """Bilingual parts joined into one bilingual text."""
     return {lang: sep.join(p[lang] for p in parts) for lang in LANGS}
