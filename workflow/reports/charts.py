@@ -121,8 +121,12 @@ def stacked_bars(name: str, title: str, desc: str, categories: Sequence[str],
                             else ax.transData)
         ax.set_xlabel(xlabel)
         # Above the plot: below it, it would cover the axis label.
-        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncols=min(4, len(series)),
-                  frameon=False, handleheight=1.4, handlelength=2.4)
+        # Long names (the decree's class names in Vietnamese) take two columns, not four:
+        # four would squeeze the plot to nothing.
+        wide = sum(len(x.label) for x in series) > 60
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01),
+                  ncols=min(2 if wide else 4, len(series)), frameon=False, handleheight=1.4,
+                  handlelength=2.4)
         return _svg(fig, name, title, desc)
 
 

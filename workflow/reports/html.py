@@ -94,8 +94,8 @@ def draw(facts: CycleFacts, found: Gaps, locale: str = "en") -> dict[str, Markup
             note = ""
             if quota and u.classes.get(quota.relative_to):
                 share = u.classes.get(quota.limited_class, 0) / u.classes[quota.relative_to]
-                note = say(N_("%(share)s of “%(relative)s” (quota %(quota)s)"), share=pct(share),
-                           relative=facts.label(quota.relative_to, locale),
+                # Short, beside the bar: the caption says what is compared with what.
+                note = say(N_("%(share)s, quota %(quota)s"), share=pct(share),
                            quota=pct(quota.max_ratio))
             notes.append(note)
         out["classes"] = charts.stacked_bars(
