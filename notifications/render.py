@@ -25,15 +25,11 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, get_timezone_location
-from babel.numbers import get_decimal_symbol
 from jinja2 import (
     Environment,
     FileSystemLoader,
@@ -46,7 +42,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 
 from notifications.phrases import Phrases, gettext_globals, known_state
-from workflow import catalog
+from workflow import catalog, formatting
 from workflow.errors import DeliveryError
 
 LOCALES = ("vi", "en")
@@ -124,63 +120,28 @@ def one_line(value: str) -> str:
     return " ".join(text.split())
 
 
-# --- formatting helpers, in the recipient's zone and language ---------------------------
+# --- formatting helpers, in the recipient's zone and language (workflow.formatting) -----
 
 
-def _instant(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
-
-
-@lru_cache(maxsize=4096)  # a cycle's deadlines are few and shown in every mail
 def local_time(value: Any, tz_name: str, locale: str) -> str:
-    """'17:00, Thứ Năm 07/05/2026 (Giờ Việt Nam, UTC+07:00)' / '17:00, Thursday 7 May 2026
-    (Vietnam Time, UTC+07:00)': the time first, the zone always named."""
-    tz = ZoneInfo(tz_name)
-    moment = _instant(value).astimezone(tz)
-    pattern = "HH:mm, EEEE dd/MM/y" if locale == "vi" else "HH:mm, EEEE d MMMM y"
-    shown = format_datetime(moment, pattern, tzinfo=tz, locale=locale)
-    offset = moment.strftime("%z")
-    utc = f"UTC{offset[:3]}:{offset[3:]}"
-    if tz_name in ("UTC", "Etc/UTC") or tz_name.startswith("Etc/"):
-        return f"{shown} ({utc})"
-    # The place's name ("Giờ Việt Nam", "France Time"), not a season's ("Central
-    # European Summer Time"): people know where they are; the offset says the rest.
-    return f"{shown} ({get_timezone_location(tz, locale=locale)}, {utc})"
+    """'17:00 Thứ Năm, 07/05/2026 (Giờ Việt Nam)' / 'Thursday 7 May 2026, 17:00 (Vietnam
+    Time)': the zone always named, the same way as on the web (``workflow.formatting``)."""
+    return formatting.date_time(value, tz_name, locale)
 
 
-@lru_cache(maxsize=4096)
 def local_date(value: Any, tz_name: str, locale: str) -> str:
-    tz = ZoneInfo(tz_name)
-    moment = _instant(value).astimezone(tz)
-    pattern = "EEEE dd/MM/y" if locale == "vi" else "EEEE d MMMM y"
-    return format_datetime(moment, pattern, tzinfo=tz, locale=locale)
+    return formatting.day(value, tz_name, locale)
 
 
-@lru_cache(maxsize=4096)
 def short_time(value: Any, tz_name: str, locale: str) -> str:
     """'17:00 07/05/2026' / '7 May 2026, 17:00': for subjects, where space is short."""
-    tz = ZoneInfo(tz_name)
-    pattern = "HH:mm dd/MM/y" if locale == "vi" else "d MMM y, HH:mm"
-    return format_datetime(_instant(value).astimezone(tz), pattern, tzinfo=tz, locale=locale)
+    return formatting.short_time(value, tz_name, locale)
 
 
 def number(value: Any, locale: str) -> str:
-    """A score as stored ("83.50"), written the locale's way: 83,50 in Vietnamese.
-    The digits are the stored ones, never rounded again."""
-    if value is None or value == "":
-        return "—"
-    try:
-        exact = Decimal(str(value))
-    except InvalidOperation:
-        return str(value)
-    return format(exact, "f").replace(".", _decimal_symbol(locale))
-
-
-@lru_cache(maxsize=16)
-def _decimal_symbol(locale: str) -> str:
-    return str(get_decimal_symbol(locale))
+    """A figure as shown (already rounded by the regime's display rule, e.g. "83.50"),
+    written the locale's way: 83,50 in Vietnamese. Never rounded again here."""
+    return formatting.shown_number(value, locale)
 
 
 @pass_context
@@ -211,12 +172,21 @@ def _label(ctx: Context, value: Any) -> str:
 
 def _localised(line: Mapping[str, Any], locale: str) -> dict[str, Any]:
     """A breakdown line as shown: its label in the locale, its points written the
-    locale's way (None: not counted)."""
+    locale's way (None: not counted). The points come rounded by the regime's display
+    rule (``display.shown_breakdown``); a row queued before that rule existed carries
+    the stored digits, which are rounded here half-up to two places."""
     label = line.get("label")
     points = line.get("points")
+    cmax = line.get("max")
     return {**line, "label": _pick(label, locale),
-            "points": None if points is None else number(points, locale),
-            "max": number(line.get("max"), locale)}
+            "points": None if points is None else _line_figure(points, locale),
+            "max": formatting.number(cmax, locale, 2, strip=True)}
+
+
+def _line_figure(value: Any, locale: str) -> str:
+    text = str(value)
+    decimals = len(text.partition(".")[2])
+    return number(text, locale) if decimals <= 4 else formatting.number(text, locale, 2)
 
 
 def _pick(value: Any, locale: str) -> str:

@@ -366,7 +366,7 @@ def parse(html: str) -> Page:
 
 def test_html_report_has_its_charts_with_text_alternatives(seeded: World,
                                                           tmp_path: Path) -> None:
-    written = write_report(seeded.svc, seeded.cycle_id, tmp_path / "r.html")
+    written = write_report(seeded.svc, seeded.cycle_id, tmp_path / "r.html", locale="en")
     html = written.path.read_text(encoding="utf-8")
     page = parse(html)
     names = {str(s["aria-labelledby"]).split()[0].removeprefix("chart-").removesuffix("-title")
@@ -387,7 +387,7 @@ def test_html_report_has_its_charts_with_text_alternatives(seeded: World,
     ids = [a["id"] for _tag, a in page.attrs if a.get("id")]
     assert len(ids) == len(set(ids)), "element ids must be unique across the charts"
     timeliness = {r[0]: r[1:] for r in page.tables["timeliness"][1:]}
-    assert timeliness["supervisor_scoring"] == ["4", "3", "0", "57%"]
+    assert timeliness["Supervisor scoring"] == ["4", "3", "0", "57%"]  # the state named
     appeals = {r[0]: r[1:] for r in page.tables["appeals"][1:]}
     assert appeals["Trưởng phòng Lê Văn Hùng (H1)"] == ["5", "2", "40%", "1", "1", "0"]
     text = " ".join(page.text)
@@ -413,10 +413,10 @@ def test_report_never_names_a_peer(seeded: World, tmp_path: Path) -> None:
         names = {r.full_name for r in s.execute(select(PERSON.c.full_name).where(
             PERSON.c.id.in_(peers)))}
     assert len(peers) == 2 and "S4" not in peers
-    html = record_html(seeded.svc, "S4")
+    html = record_html(seeded.svc, "S4", locale="en")
     page = parse(html)
     audit_rows = page.tables["audit"][1:]
-    peer_rows = [r for r in audit_rows if r[4] == "submit_peer_input"]
+    peer_rows = [r for r in audit_rows if r[4] == "peer input submitted"]
     assert len(peer_rows) == 2
     assert {r[2] for r in peer_rows} == {"a peer (anonymous)"}
     assert not peers & {r[2] for r in audit_rows}
@@ -486,7 +486,7 @@ def test_personnel_record_lists_every_evaluation_and_audit_row(seeded: World,
     with seeded.svc.store.read() as s:
         expected = [r.seq for r in s.execute(select(AUDIT.c.seq).where(
             AUDIT.c.evaluation_id == seeded.ev("S2")).order_by(AUDIT.c.seq))]
-    written = write_record(seeded.svc, "S2", tmp_path / "s2.html")
+    written = write_record(seeded.svc, "S2", tmp_path / "s2.html", locale="en")
     page = parse(written.path.read_text(encoding="utf-8"))
     seqs = [int(a["data-seq"] or 0) for tag, a in page.attrs if tag == "tr" and "data-seq" in a]
     assert seqs == expected and len(seqs) >= 8
@@ -518,7 +518,7 @@ def test_personnel_record_reports_a_tampered_chain_as_broken(seeded: World,
         with svc.store.write() as s:
             s.execute(update(AUDIT).where(AUDIT.c.seq == target)
                       .values(reason="score changed quietly"))
-        page = parse(record_html(svc, "S4"))
+        page = parse(record_html(svc, "S4", locale="en"))
         chain = next(a for tag, a in page.attrs if tag == "p" and "data-ok" in a)
         assert chain["data-ok"] == "false"
         text = " ".join(page.text)

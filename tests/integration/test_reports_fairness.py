@@ -104,7 +104,7 @@ def test_lenient_and_severe_supervisors_are_signalled_with_their_numbers(
     assert kinds(report, fairness.SAME_CLASS) == ["U1", "U4"]
     assert kinds(report, fairness.SAME_SCORE) == ["U1"]
     same = next(s for s in report.of_kind(fairness.SAME_CLASS) if s.subject_id == "U4")
-    assert "6 of 6 (100%) are Not completed" in same.figure
+    assert "6 of 6 (100%) are rated “Not completed”" in same.figure
     assert report.of_kind(fairness.SELF_GAP) == []  # everyone proposed what they got
 
 

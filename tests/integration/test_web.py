@@ -556,7 +556,9 @@ def test_the_dashboard_links_each_cycle_to_its_report_with_charts_and_signals(
     page = browser.get(path)
     assert page.status_code == 200
     assert page.text.count("<svg") >= 2  # the class distribution and the histogram
-    assert "Classes per unit" in page.text and "Fairness signals" in page.text
+    # In the admin's language (A1 reads Vietnamese), as the rest of the page.
+    assert "Xếp loại theo đơn vị" in page.text
+    assert "Dấu hiệu cần lưu ý về tính khách quan" in page.text
     assert browser.get("/admin/cycle/no-such-cycle/report").status_code == 404
     assert web.sign_in("H1").get(path).status_code == 403  # a supervisor, not an admin
 
@@ -567,7 +569,7 @@ def test_the_calibration_page_shows_the_fairness_signals_as_information(
     page = web.sign_in("D1").get(f"/calibration/{web.world.cycle_id}")
     assert page.status_code == 200
     assert "Dấu hiệu bất thường của kỳ đánh giá" in page.text
-    assert 'class="kpi-signals"' in page.text and "Method:" in page.text
+    assert 'class="kpi-signals"' in page.text and "Cách xác định:" in page.text
 
 
 def test_a_non_admin_cannot_act_on_the_record(web: WebWorld) -> None:

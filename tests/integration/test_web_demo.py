@@ -66,5 +66,5 @@ def test_after_make_demo_the_admin_dashboard_leads_to_the_sample_cycles_charts(
     assert report.status_code == 200
     # Everyone but the protagonist is scored: the class distribution and the
     # histogram are drawn, with the units of the sample organisation.
-    assert report.text.count("<svg") >= 2 and "Classes per unit" in report.text
-    assert "Fairness signals" in report.text and "(VP)" in report.text
+    assert report.text.count("<svg") >= 2 and "Xếp loại theo đơn vị" in report.text
+    assert "Dấu hiệu cần lưu ý về tính khách quan" in report.text and "(VP)" in report.text

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
 
+from workflow import formatting
 from workflow.cli.cycle import local
 from workflow.cli.main import Context, fail, main, pass_context
 from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
-from workflow.scoring import shown
-from workflow.service import calibration, records
+from workflow.scoring.model import Regime
+from workflow.service import calibration, lookups, records
+from workflow.service.core import Service
 from workflow.service.transition import fire
 
 HUMAN_TRIGGERS = [t.value for t in Trigger if t not in (
@@ -51,6 +52,11 @@ def read_payload(path: str | None) -> dict[str, Any]:
     return data
 
 
+def _regime_of(svc: Service, evaluation_id: int) -> Regime:
+    """The regime an evaluation is scored under (its display rule shows the score)."""
+    return lookups.regime_of_evaluation(svc, evaluation_id)
+
+
 @main.command("act")
 @click.argument("evaluation_id", type=int)
 @click.argument("action", type=click.Choice(HUMAN_TRIGGERS))
@@ -64,9 +70,13 @@ def act(ctx: Context, evaluation_id: int, action: str, actor: str, payload_file:
     """Do ACTION on EVALUATION_ID as a person (submit, score, appeal, decide...)."""
     outcome = fire(ctx.service(), evaluation_id, Trigger(action), actor,
                    read_payload(payload_file), reason, now=ctx.now())
+    svc = ctx.service()
     line = f"evaluation {evaluation_id}: {outcome.from_state.value} -> {outcome.to_state.value}"
     if outcome.score is not None:
-        line += f" (score {shown(Decimal(outcome.score))}, {outcome.class_id})"
+        # Shown as on every other surface: the regime's display rule, the class's name.
+        regime = _regime_of(svc, evaluation_id)
+        klass = regime.band(outcome.class_id).label.en if outcome.class_id else "no class"
+        line += f" (score {formatting.score(outcome.score, 'en', regime)}, {klass})"
     click.echo(line)
 
 

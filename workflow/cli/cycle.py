@@ -9,6 +9,7 @@ from datetime import datetime
 
 import click
 
+from workflow import formatting
 from workflow.calendar import zone
 from workflow.cli.main import Context, main, parse_now, pass_context
 from workflow.cycle_config import PHASE_ORDER
@@ -204,7 +205,8 @@ def list_cmd(ctx: Context, cycle_id: str, state: str | None, unit: str | None) -
     """List the evaluations of CYCLE_ID: id, reviewee, state, due."""
     listed = lookups.list_evaluations(ctx.service(), cycle_id, state=state, unit=unit)
     for r in listed.lines:
-        score = f"{r.score[:6]:>6}" if r.score else "     -"
+        # As every other surface shows it: the regime's display rule.
+        score = f"{formatting.score(r.score, 'en', listed.regime):>6}" if r.score else "     -"
         click.echo(f"{r.id:>7}  {r.reviewee_id:<10} {r.reviewee_name:<28} {r.unit_id:<6} "
                    f"{r.state.value:<19} due {local(r.due_at, listed.timezone)}  score {score} "
                    f"{r.final_class or ''}")

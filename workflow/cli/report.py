@@ -19,9 +19,12 @@ from workflow.reports.export import write_list, write_record, write_report
               help="A decision list instead of the report, as CSV.")
 @click.option("--below", metavar="CLASS",
               help="For --list training: the class people stayed under (default completed).")
+@click.option("--lang", type=click.Choice(["vi", "en"]),
+              help="The report's language: the HTML's (default vi), and the CSV's or XLSX's "
+                   "headers and words (without it they keep the column ids scripts read).")
 @pass_context
 def report_cmd(ctx: Context, cycle_id: str, out: Path, which: str | None,
-               below: str | None) -> None:
+               below: str | None, lang: str | None) -> None:
     """A cycle's results: one row per evaluation (CSV, XLSX) or the report with charts
     (HTML); or, with --list, who is not completed, excellent, or in need of training."""
     svc = ctx.service()
@@ -30,7 +33,7 @@ def report_cmd(ctx: Context, cycle_id: str, out: Path, which: str | None,
     else:
         if below:
             raise click.UsageError("--below applies to --list training only")
-        written = write_report(svc, cycle_id, out, now=ctx.now())
+        written = write_report(svc, cycle_id, out, now=ctx.now(), locale=lang)
     click.echo(f"{written.path}: {written.rows} {written.what}")
 
 
@@ -38,8 +41,10 @@ def report_cmd(ctx: Context, cycle_id: str, out: Path, which: str | None,
 @click.argument("person_id")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="FILE.html or FILE.pdf.")
+@click.option("--lang", type=click.Choice(["vi", "en"]),
+              help="The record's language (default: the person's own).")
 @pass_context
-def record_cmd(ctx: Context, person_id: str, out: Path) -> None:
+def record_cmd(ctx: Context, person_id: str, out: Path, lang: str | None) -> None:
     """A person's evaluations with their breakdown, audit trail and the chain's check."""
-    written = write_record(ctx.service(), person_id, out, now=ctx.now())
+    written = write_record(ctx.service(), person_id, out, now=ctx.now(), locale=lang)
     click.echo(f"{written.path}: {written.rows} {written.what}")

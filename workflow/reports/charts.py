@@ -90,8 +90,10 @@ def _label_segments(ax: Any, bars: Any, labels: Sequence[str], min_width: float)
 
 def stacked_bars(name: str, title: str, desc: str, categories: Sequence[str],
                  series: Sequence[Series], *, as_share: bool = True,
-                 notes: Sequence[str] | None = None, xlabel: str = "") -> str:
-    """Horizontal stacked bars, one per category; shares of the row when ``as_share``."""
+                 notes: Sequence[str] | None = None, xlabel: str = "", decimal: str = "."
+                 ) -> str:
+    """Horizontal stacked bars, one per category; shares of the row when ``as_share``.
+    ``decimal``: the reader's decimal separator, for the numbers printed on the bars."""
     with _drawing(name):
         fig, ax = _figure(len(categories))
         totals = [sum(s.values[i] for s in series) for i in range(len(categories))]
@@ -103,7 +105,8 @@ def stacked_bars(name: str, title: str, desc: str, categories: Sequence[str],
             bars = ax.barh(ys, widths, left=left, color=COLOURS[k % len(COLOURS)],
                            hatch=HATCHES[k % len(HATCHES)], edgecolor=INK, linewidth=0.6,
                            label=s.label)
-            _label_segments(ax, bars, [f"{v:g}" if v else "" for v in s.values],
+            _label_segments(ax, bars, [f"{v:g}".replace(".", decimal) if v else ""
+                                       for v in s.values],
                             0.04 if as_share else max(totals or [1]) * 0.04)
             left = [a + b for a, b in zip(left, widths, strict=True)]
         ax.set_yticks(ys, [f"{c}" for c in categories])
@@ -118,14 +121,19 @@ def stacked_bars(name: str, title: str, desc: str, categories: Sequence[str],
                             else ax.transData)
         ax.set_xlabel(xlabel)
         # Above the plot: below it, it would cover the axis label.
-        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncols=min(4, len(series)),
-                  frameon=False, handleheight=1.4, handlelength=2.4)
+        # Long names (the decree's class names in Vietnamese) take two columns, not four:
+        # four would squeeze the plot to nothing.
+        wide = sum(len(x.label) for x in series) > 60
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01),
+                  ncols=min(2 if wide else 4, len(series)), frameon=False, handleheight=1.4,
+                  handlelength=2.4)
         return _svg(fig, name, title, desc)
 
 
 def histogram(name: str, title: str, desc: str, edges: Sequence[float],
               counts: Sequence[int], width: float,
-              thresholds: Sequence[tuple[float, str]]) -> str:
+              thresholds: Sequence[tuple[float, str]], *, xlabel: str = "score",
+              ylabel: str = "people", decimal: str = ".") -> str:
     """Vertical bars of counts per score bin, the class thresholds drawn and named."""
     with _drawing(name):
         fig = Figure(figsize=(8, 3.4), layout="constrained")
@@ -140,17 +148,18 @@ def histogram(name: str, title: str, desc: str, edges: Sequence[float],
             if x <= 0:
                 continue
             ax.axvline(x, color=INK, linestyle="--", linewidth=1)
-            ax.text(x, top * 1.18, f" {label} \u2265 {x:g}", fontsize=8, va="top", ha="left")
+            ax.text(x, top * 1.18, f" {label} \u2265 {x:g}".replace(".", decimal), fontsize=8,
+                    va="top", ha="left")
         ax.set_ylim(0, top * 1.25)
         ax.set_xlim(edges[0], edges[-1] + width)
-        ax.set_xlabel("score")
-        ax.set_ylabel("people")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         return _svg(fig, name, title, desc)
 
 
 def paired_bars(name: str, title: str, desc: str, categories: Sequence[str],
-                first: Series, second: Series, xlabel: str, value_format: str = "{:.1f}"
-                ) -> str:
+                first: Series, second: Series, xlabel: str, value_format: str = "{:.1f}",
+                decimal: str = ".") -> str:
     """Two bars per category (e.g. self-assessed against supervisor), values printed."""
     with _drawing(name):
         fig, ax = _figure(round(len(categories) * 1.6))
@@ -160,7 +169,8 @@ def paired_bars(name: str, title: str, desc: str, categories: Sequence[str],
             bars = ax.barh([y + offset for y in ys], s.values, height=h,
                            color=COLOURS[k], hatch=HATCHES[k + 1], edgecolor=INK,
                            linewidth=0.6, label=s.label)
-            ax.bar_label(bars, labels=[value_format.format(v) for v in s.values], fontsize=8,
+            ax.bar_label(bars, labels=[value_format.format(v).replace(".", decimal)
+                                           for v in s.values], fontsize=8,
                          padding=2)
         ax.set_yticks(ys, list(categories))
         ax.set_xlabel(xlabel)

@@ -15,9 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from workflow import catalog
+from workflow.catalog import N_
 from workflow.reports.rows import EvaluationRow
 from workflow.reports.table import Column
-from workflow.scoring import shown
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -27,12 +28,15 @@ def safe_text(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
-def cell(kind: str, value: Any) -> str:
+def cell(kind: str, value: Any, locale: str | None = None) -> str:
+    """A value as the CSV holds it; ``locale``: the yes and no of the report's language."""
     if value is None:
         return ""
-    if kind == "score":
-        return shown(Decimal(value))
+    if kind == "score":  # rounded already by the regime's display rule: written as is
+        return f"{Decimal(value):f}"
     if kind == "bool":
+        if locale is not None:
+            return catalog.gettext(locale, N_("yes") if value else N_("no"))
         return "yes" if value else "no"
     if kind == "datetime" and isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
@@ -41,25 +45,27 @@ def cell(kind: str, value: Any) -> str:
     return safe_text(str(value))
 
 
-def write_rows(out: TextIO, cols: Sequence[Column], rows: Iterable[EvaluationRow]) -> int:
+def write_rows(out: TextIO, cols: Sequence[Column], rows: Iterable[EvaluationRow],
+               locale: str | None = None) -> int:
     writer = csv.writer(out)
     writer.writerow([c.header for c in cols])
     n = 0
     for row in rows:
-        writer.writerow([cell(c.kind, c.value(row)) for c in cols])
+        writer.writerow([cell(c.kind, c.value(row), locale) for c in cols])
         n += 1
     return n
 
 
 def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """A plain table (decision lists): text made safe, numbers as shown to people."""
+    """A plain table (decision lists): text made safe, numbers as shown to people (the
+    caller rounds scores by the regime's display rule)."""
     n = 0
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(header)
         for row in rows:
             writer.writerow([
-                shown(v) if isinstance(v, Decimal) else
+                f"{v:f}" if isinstance(v, Decimal) else
                 "" if v is None else safe_text(v) if isinstance(v, str) else str(v)
                 for v in row])
             n += 1

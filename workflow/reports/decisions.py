@@ -19,6 +19,7 @@ from workflow.domain import State
 from workflow.errors import KpiError
 from workflow.reports.facts import CLASS, NOT_CANCELLED, cycle_or_fail
 from workflow.reports.stamp import read_stamp
+from workflow.scoring.display import shown_total
 from workflow.scoring.model import Regime
 from workflow.service.core import Service
 from workflow.store.tables import CYCLE, EVALUATION, PERSON, UNIT
@@ -54,7 +55,8 @@ def _people_with_class(session: Session, cycle_id: str, classes: Sequence[str],
         .where(EVALUATION.c.cycle_id == cycle_id, NOT_CANCELLED, CLASS.in_(list(classes)))
         .order_by(EVALUATION.c.unit_id, EVALUATION.c.reviewee_id)).all()
     return [[cycle_id, r.reviewee_id, r.full_name, r.unit_id, r.unit_name or r.unit_id,
-             r.position_group, None if r.score is None else Decimal(r.score), r.klass,
+             r.position_group, None if r.score is None else shown_total(r.score, regime),
+             r.klass,
              labels.get(r.klass, r.klass), ", ".join(read_stamp(r.score_stamp).forced_by),
              r.state, "yes" if r.state == State.FINALISED.value else "no (provisional)"]
             for r in rows]

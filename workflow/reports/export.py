@@ -12,7 +12,7 @@ from workflow.reports.decisions import decision_list
 from workflow.reports.facts import cycle_facts
 from workflow.reports.html import cycle_report_html, record_html, write_pdf
 from workflow.reports.rows import criteria_of, evaluation_rows
-from workflow.reports.table import columns
+from workflow.reports.table import columns, localised
 from workflow.service.core import Service
 
 REPORT_FORMATS = (".csv", ".xlsx", ".html")
@@ -38,12 +38,14 @@ def _format(path: Path, allowed: tuple[str, ...], what: str) -> str:
     return suffix
 
 
-def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | None = None
-                 ) -> Written:
-    """The cycle's report: CSV or XLSX (one row per evaluation) or HTML with charts."""
+def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | None = None,
+                 locale: str | None = None) -> Written:
+    """The cycle's report: CSV or XLSX (one row per evaluation) or HTML with charts, in
+    ``locale`` (the HTML: Vietnamese by default; the CSV and XLSX keep their column ids,
+    which scripts read, unless a locale is asked for)."""
     suffix = _format(path, REPORT_FORMATS, "a cycle report")
     if suffix == ".html":
-        html = cycle_report_html(svc, cycle_id, now=now)
+        html = cycle_report_html(svc, cycle_id, now=now, locale=locale or "vi")
         path.write_text(html, encoding="utf-8")
         return Written(path, html.count("<figure>"), "charts")
     # Written next to the target and renamed at the end: no half-written report.
@@ -51,14 +53,17 @@ def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | Non
     try:
         with svc.store.read() as session:
             facts = cycle_facts(svc, cycle_id, session)
-            labels = {c.id: c.label_en for c in facts.classes}
-            cols = columns(criteria_of(svc, session, cycle_id), facts.timezone, labels)
+            labels = {c.id: facts.label(c.id, locale or "en") for c in facts.classes}
+            criteria = criteria_of(svc, session, cycle_id, locale or "en")
+            cols = columns(criteria, facts.timezone, labels)
+            if locale is not None:
+                cols = localised(cols, locale, dict(criteria))
             rows = evaluation_rows(svc, cycle_id, session)
             if suffix == ".csv":
                 with partial.open("w", encoding="utf-8-sig", newline="") as out:
-                    n = csv_files.write_rows(out, cols, rows)
+                    n = csv_files.write_rows(out, cols, rows, locale)
             else:
-                n = spreadsheet.write_workbook(partial, facts, cols, rows)
+                n = spreadsheet.write_workbook(partial, facts, cols, rows, locale)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -73,11 +78,12 @@ def write_list(svc: Service, cycle_id: str, which: str, path: Path,
     return Written(path, csv_files.write_table(path, header, rows), "people")
 
 
-def write_record(svc: Service, person_id: str, path: Path, *, now: datetime | None = None
-                 ) -> Written:
-    """A person's record as HTML, or PDF printed from the same HTML."""
+def write_record(svc: Service, person_id: str, path: Path, *, now: datetime | None = None,
+                 locale: str | None = None) -> Written:
+    """A person's record as HTML, or PDF printed from the same HTML, in ``locale``
+    (default: the person's own language)."""
     suffix = _format(path, RECORD_FORMATS, "a personnel record")
-    html = record_html(svc, person_id, now=now)
+    html = record_html(svc, person_id, now=now, locale=locale)
     if suffix == ".pdf":
         write_pdf(html, path)
     else:

@@ -176,8 +176,10 @@ class CycleFacts:
     def scored(self) -> int:
         return sum(u.scored for u in self.units)
 
-    def label(self, class_id: str) -> str:
-        return next((c.label_en for c in self.classes if c.id == class_id), class_id)
+    def label(self, class_id: str, locale: str = "en") -> str:
+        """A class's name as the regime words it, in ``locale``."""
+        return next(((c.label_vi if locale == "vi" else c.label_en) for c in self.classes
+                     if c.id == class_id), class_id)
 
     def class_totals(self) -> dict[str, int]:
         out = {c.id: 0 for c in self.classes}

@@ -14,9 +14,10 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
+from workflow import catalog, formatting
+from workflow.catalog import N_
 from workflow.reports.facts import CycleFacts, Spread, cycle_facts, names_of
 from workflow.reports.gaps import Gaps, gaps
-from workflow.scoring import shown
 from workflow.service.core import Service
 
 
@@ -79,36 +80,46 @@ class FairnessReport:
         return [s for s in self.signals if s.kind == kind]
 
 
-def methods(rules: SignalRules) -> list[tuple[str, str, str]]:
+def methods(rules: SignalRules, locale: str = "en") -> list[tuple[str, str, str]]:
     """(kind, title, method) of every signal, in the words the report prints."""
+    def say(text: str, **values: object) -> str:
+        return catalog.gettext(locale, text, **values)
+
+    def num(value: object) -> str:
+        return formatting.number(value, locale, 2, strip=True)
+
+    def pct(value: object) -> str:
+        return formatting.percent(value, locale)
+
     return [
-        (LENIENT, "Supervisor more lenient than the agency",
-         "For each supervisor, the mean of the scores they gave is compared with the mean "
-         "of every other score in the cycle, as a standardised difference d = (their mean "
-         "- the others' mean) / the standard deviation of all the cycle's scores. A "
-         f"supervisor is shown when d >= {rules.large_difference} (a large difference by "
-         "Cohen's convention) and the difference is unlikely to be chance: z = d / "
-         f"sqrt(1/n + 1/m) >= {rules.min_z}, n and m being the people behind each mean. "
-         f"Both groups need at least {rules.min_group} people. Scores revised on appeal "
-         "are left out: they are not the supervisor's."),
-        (SEVERE, "Supervisor more severe than the agency",
-         f"The same comparison, shown when d <= -{rules.large_difference} and z <= "
-         f"-{rules.min_z}."),
-        (SAME_CLASS, "Nearly everyone in a unit got the same class",
-         f"A unit with at least {rules.min_group} people scored where "
-         f"{rules.same_class_share:.0%} or more hold the same class (after calibration)."),
-        (SAME_SCORE, "Nearly everyone in a unit got the same score",
-         f"A unit with at least {rules.min_group} people scored whose scores have a "
-         f"standard deviation below {rules.same_score_sd} points."),
-        (SELF_GAP, "Large gap between self-assessment and supervisor score",
-         "The reviewee's self-assessment and the supervisor's score are each turned into "
-         "a total with the cycle's own scoring rules, each source alone; shown when they "
-         f"differ by {rules.self_gap_points} points or more (either way)."),
-        (PEER_GAP, "Large gap between peer input and supervisor score",
-         "On the criteria peers rate, the mean of the peers' points against the "
-         "supervisor's points; shown when they differ by "
-         f"{rules.peer_gap_share:.0%} of those criteria's maximum or more. Only where at "
-         "least the quorum of peers answered; peers are never named."),
+        (LENIENT, say(N_("Supervisor more lenient than the agency")), say(N_(
+            "For each supervisor, the mean of the scores they gave is compared with the mean "
+            "of every other score in the cycle, as a standardised difference d = (their mean "
+            "- the others' mean) / the standard deviation of all the cycle's scores. A "
+            "supervisor is shown when d >= %(d)s (a large difference by Cohen's convention) "
+            "and the difference is unlikely to be chance: z = d / sqrt(1/n + 1/m) >= %(z)s, n "
+            "and m being the people behind each mean. Both groups need at least %(n)s people. "
+            "Scores revised on appeal are left out: they are not the supervisor's."),
+            d=num(rules.large_difference), z=num(rules.min_z), n=rules.min_group)),
+        (SEVERE, say(N_("Supervisor more severe than the agency")), say(N_(
+            "The same comparison, shown when d <= -%(d)s and z <= -%(z)s."),
+            d=num(rules.large_difference), z=num(rules.min_z))),
+        (SAME_CLASS, say(N_("Nearly everyone in a unit got the same class")), say(N_(
+            "A unit with at least %(n)s people scored where %(share)s or more hold the same "
+            "class (after calibration)."), n=rules.min_group, share=pct(rules.same_class_share))),
+        (SAME_SCORE, say(N_("Nearly everyone in a unit got the same score")), say(N_(
+            "A unit with at least %(n)s people scored whose scores have a standard deviation "
+            "below %(sd)s points."), n=rules.min_group, sd=num(rules.same_score_sd))),
+        (SELF_GAP, say(N_("Large gap between self-assessment and supervisor score")), say(N_(
+            "The reviewee's self-assessment and the supervisor's score are each turned into a "
+            "total with the cycle's own scoring rules, each source alone; shown when they "
+            "differ by %(points)s points or more (either way)."),
+            points=num(rules.self_gap_points))),
+        (PEER_GAP, say(N_("Large gap between peer input and supervisor score")), say(N_(
+            "On the criteria peers rate, the mean of the peers' points against the "
+            "supervisor's points; shown when they differ by %(share)s of those criteria's "
+            "maximum or more. Only where at least the quorum of peers answered; peers are "
+            "never named."), share=pct(rules.peer_gap_share))),
     ]
 
 
@@ -123,10 +134,18 @@ def _compare(scorer_id: str, name: str, own: Spread, agency: Spread, sd: float |
     return SupervisorComparison(scorer_id, name, own.n, own.mean, rest.n, rest.mean, d, z)
 
 
-def assess(facts: CycleFacts, found: Gaps | None, rules: SignalRules | None = None
-           ) -> FairnessReport:
-    """The signals of a cycle from its figures (pure)."""
+def assess(facts: CycleFacts, found: Gaps | None, rules: SignalRules | None = None,
+           locale: str = "en") -> FairnessReport:
+    """The signals of a cycle from its figures (pure), their texts in ``locale``."""
     rules = rules or SignalRules()
+
+    def say(text: str, **values: object) -> str:
+        return catalog.gettext(locale, text, **values)
+
+    def num(value: object, signed: bool = False) -> str:
+        text = formatting.number(value, locale, 2)
+        return f"+{text}" if signed and not text.startswith("-") and value != 0 else text
+
     sd = facts.agency.sd
     report = FairnessReport(facts.cycle_id, rules, agency_mean=facts.agency.mean,
                             agency_sd=sd, agency_n=facts.agency.n)
@@ -136,12 +155,17 @@ def assess(facts: CycleFacts, found: Gaps | None, rules: SignalRules | None = No
         if c.d is None or c.z is None or c.mean is None or c.rest_mean is None:
             continue
         if abs(c.d) >= rules.large_difference and abs(c.z) >= rules.min_z:
-            kind, word = (LENIENT, "higher") if c.d > 0 else (SEVERE, "lower")
+            kind, message = (LENIENT, N_(
+                "The scores %(name)s gave are markedly higher than the rest of the "
+                "agency's.")) if c.d > 0 else (SEVERE, N_(
+                    "The scores %(name)s gave are markedly lower than the rest of the "
+                    "agency's."))
             report.signals.append(Signal(
                 kind, s.scorer_id, f"{s.name} ({s.scorer_id})", c.n,
-                f"mean {c.mean:.2f} against {c.rest_mean:.2f} for the other {c.rest_n}; "
-                f"d = {c.d:+.2f}, z = {c.z:+.2f}",
-                f"The scores {s.name} gave are markedly {word} than the rest of the agency's."))
+                say(N_("mean %(mean)s against %(rest)s for the other %(n)s; d = %(d)s, "
+                       "z = %(z)s"), mean=num(c.mean), rest=num(c.rest_mean), n=c.rest_n,
+                    d=num(c.d, True), z=num(c.z, True)),
+                say(message, name=s.name)))
     for u in facts.units:
         if u.scored < rules.min_group:
             continue
@@ -150,46 +174,51 @@ def assess(facts: CycleFacts, found: Gaps | None, rules: SignalRules | None = No
         if share >= rules.same_class_share:
             report.signals.append(Signal(
                 SAME_CLASS, u.unit_id, f"{u.name} ({u.unit_id})", u.scored,
-                f"{top_n} of {u.scored} ({share:.0%}) are {facts.label(top_class)}",
-                "Nearly everyone in this unit got the same class."))
+                say(N_("%(n)s of %(of)s (%(share)s) are rated “%(class)s”"), n=top_n,
+                    of=u.scored, share=formatting.percent(share, locale),
+                    **{"class": facts.label(top_class, locale)}),
+                say(N_("Nearly everyone in this unit got the same class."))))
         unit_sd = u.scores.sd
         if unit_sd is not None and unit_sd < rules.same_score_sd:
             report.signals.append(Signal(
                 SAME_SCORE, u.unit_id, f"{u.name} ({u.unit_id})", u.scores.n,
-                f"standard deviation {unit_sd:.2f} points (scores {u.low or 0:.2f} to "
-                f"{u.high or 0:.2f})",
-                "Nearly everyone in this unit got the same score."))
+                say(N_("standard deviation %(sd)s points (scores %(low)s to %(high)s)"),
+                    sd=num(unit_sd), low=num(u.low or 0), high=num(u.high or 0)),
+                say(N_("Nearly everyone in this unit got the same score."))))
     if found is not None:
         names = facts.names
         for t in found.large_self:
             gap = t.self_gap or Decimal(0)
             report.signals.append(Signal(
                 SELF_GAP, str(t.evaluation_id),
-                f"{names.get(t.reviewee_id, t.reviewee_id)} ({t.reviewee_id}), scored by "
-                f"{names.get(t.scorer_id, t.scorer_id)}", 1,
-                f"self-assessed {shown(t.self_total or Decimal(0))}, supervisor "
-                f"{shown(t.supervisor_total)}: {'+' if gap > 0 else ''}{shown(gap)}",
-                "The self-assessment and the supervisor's score are far apart."))
+                say(N_("%(name)s (%(id)s), scored by %(scorer)s"),
+                    name=names.get(t.reviewee_id, t.reviewee_id), id=t.reviewee_id,
+                    scorer=names.get(t.scorer_id, t.scorer_id)), 1,
+                say(N_("self-assessed %(own)s, supervisor %(supervisor)s: %(gap)s"),
+                    own=num(t.self_total or Decimal(0)), supervisor=num(t.supervisor_total),
+                    gap=num(gap, True)),
+                say(N_("The self-assessment and the supervisor's score are far apart."))))
         for t in found.large_peer:
             gap = t.peer_gap or Decimal(0)
             report.signals.append(Signal(
                 PEER_GAP, str(t.evaluation_id),
-                f"{names.get(t.reviewee_id, t.reviewee_id)} ({t.reviewee_id}), scored by "
-                f"{names.get(t.scorer_id, t.scorer_id)}", 1,
-                f"peers' mean {shown(t.peer_points or Decimal(0))}, supervisor "
-                f"{shown(t.supervisor_peer_points or Decimal(0))} of "
-                f"{shown(t.peer_max or Decimal(0))}"
-                f" on the peer-rated criteria: {'+' if gap > 0 else ''}{shown(gap)}",
-                "The peers' input and the supervisor's score are far apart."))
+                say(N_("%(name)s (%(id)s), scored by %(scorer)s"),
+                    name=names.get(t.reviewee_id, t.reviewee_id), id=t.reviewee_id,
+                    scorer=names.get(t.scorer_id, t.scorer_id)), 1,
+                say(N_("peers' mean %(peers)s, supervisor %(supervisor)s of %(max)s on the "
+                       "peer-rated criteria: %(gap)s"), peers=num(t.peer_points or Decimal(0)),
+                    supervisor=num(t.supervisor_peer_points or Decimal(0)),
+                    max=num(t.peer_max or Decimal(0)), gap=num(gap, True)),
+                say(N_("The peers' input and the supervisor's score are far apart."))))
     return report
 
 
 def signals(svc: Service, cycle_id: str, rules: SignalRules | None = None,
-            session: Session | None = None) -> FairnessReport:
+            session: Session | None = None, locale: str = "en") -> FairnessReport:
     """The fairness signals of a cycle, for the report and the calibration page."""
     if session is None:
         with svc.store.read() as s:
-            return signals(svc, cycle_id, rules, s)
+            return signals(svc, cycle_id, rules, s, locale)
     rules = rules or SignalRules()
     facts = cycle_facts(svc, cycle_id, session)
     found = gaps(svc, cycle_id, self_gap_points=rules.self_gap_points,
@@ -197,4 +226,4 @@ def signals(svc: Service, cycle_id: str, rules: SignalRules | None = None,
     names_needed = {t.reviewee_id for t in [*found.large_self, *found.large_peer]} | \
         {t.scorer_id for t in [*found.large_self, *found.large_peer]}
     facts.names.update(names_of(session, names_needed - set(facts.names)))
-    return assess(facts, found, rules)
+    return assess(facts, found, rules, locale)

@@ -9,26 +9,30 @@ needs no JavaScript and no file beside it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from workflow import catalog
+from workflow import catalog, formatting
+from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.errors import KpiError
-from workflow.reports import charts
+from workflow.reports import charts, words
 from workflow.reports.facts import TIMED_PHASES, CycleFacts, cycle_facts, names_of
 from workflow.reports.fairness import FairnessReport, SignalRules, assess, methods
 from workflow.reports.gaps import Gaps, gaps
 from workflow.reports.record import PersonnelRecord, personnel_record
+from workflow.scoring.model import Regime
 from workflow.service.core import Service
+
+DEFAULT_TZ = "Asia/Ho_Chi_Minh"
 
 
 @dataclass
@@ -42,8 +46,8 @@ class CycleReport:
     generated_at: datetime
 
 
-def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None
-           ) -> tuple[CycleFacts, Gaps, FairnessReport]:
+def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None,
+           locale: str = "en") -> tuple[CycleFacts, Gaps, FairnessReport]:
     """The figures, the streamed gaps and the signals of one cycle, in one read
     transaction (no charts: the calibration page shows only the signals)."""
     rules = rules or SignalRules()
@@ -54,22 +58,32 @@ def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None
         wanted = {t.reviewee_id for t in [*found.large_self, *found.large_peer]}
         wanted |= set(found.by_scorer)
         facts.names.update(names_of(session, wanted - set(facts.names)))
-    return facts, found, assess(facts, found, rules)
+    return facts, found, assess(facts, found, rules, locale)
 
 
 def build_report(svc: Service, cycle_id: str, rules: SignalRules | None = None, *,
-                 now: datetime | None = None) -> CycleReport:
+                 now: datetime | None = None, locale: str = "en") -> CycleReport:
     """The figures, the streamed gaps, the signals and the charts of one cycle."""
-    facts, found, fairness = gather(svc, cycle_id, rules)
-    return CycleReport(facts, found, fairness, draw(facts, found), now or utc_now())
+    facts, found, fairness = gather(svc, cycle_id, rules, locale)
+    return CycleReport(facts, found, fairness, draw(facts, found, locale), now or utc_now())
 
 
 def _name(facts: CycleFacts, person_id: str) -> str:
     return facts.names.get(person_id, person_id)
 
 
-def draw(facts: CycleFacts, found: Gaps) -> dict[str, Markup]:
-    """Every chart of the report as inline SVG, by name."""
+def draw(facts: CycleFacts, found: Gaps, locale: str = "en") -> dict[str, Markup]:
+    """Every chart of the report as inline SVG, by name, its words in ``locale``."""
+    def say(text: str, **values: object) -> str:
+        return catalog.gettext(locale, text, **values)
+
+    def num(value: object, places: int = 2) -> str:
+        return formatting.number(value, locale, places)
+
+    def pct(value: object) -> str:
+        return formatting.percent(value, locale)
+
+    decimal = formatting.number(Decimal("0.5"), locale, 1)[1]  # the locale's separator
     out: dict[str, str] = {}
     classes = facts.classes
     quota = facts.regime.quota
@@ -80,92 +94,128 @@ def draw(facts: CycleFacts, found: Gaps) -> dict[str, Markup]:
             note = ""
             if quota and u.classes.get(quota.relative_to):
                 share = u.classes.get(quota.limited_class, 0) / u.classes[quota.relative_to]
-                note = f"{share:.0%} of {quota.relative_to} (quota {quota.max_ratio:.0%})"
+                # Short, beside the bar: the caption says what is compared with what.
+                note = say(N_("%(share)s, quota %(quota)s"), share=pct(share),
+                           quota=pct(quota.max_ratio))
             notes.append(note)
         out["classes"] = charts.stacked_bars(
-            "classes", "Classes per unit",
-            "Share of each class among the people scored in each unit; " + "; ".join(
-                f"{u.name}: " + ", ".join(f"{u.classes.get(c.id, 0)} {c.label_en}"
-                                         for c in classes) for u in units),
+            "classes", say(N_("Classes per unit")),
+            say(N_("Share of each class among the people scored in each unit")) + ": " +
+            "; ".join(f"{u.name}: " + ", ".join(
+                f"{u.classes.get(c.id, 0)} {facts.label(c.id, locale)}" for c in classes)
+                for u in units),
             [f"{u.name} (n={u.scored})" for u in units],
-            [charts.Series(c.label_en, [u.classes.get(c.id, 0) for u in units])
-             for c in classes], notes=notes, xlabel="share of the unit")
+            [charts.Series(facts.label(c.id, locale), [u.classes.get(c.id, 0) for u in units])
+             for c in classes], notes=notes, xlabel=say(N_("share of the unit")), decimal=decimal)
     if facts.meters and quota:
+        limited = facts.label(quota.limited_class, locale)
         out["quota"] = charts.paired_bars(
-            "quota", "The quota per pool",
-            "; ".join(f"{m.pool}: {m.limited} {quota.limited_class}, {m.allowed} allowed"
-                      for m in facts.meters),
-            [m.pool for m in facts.meters],
-            charts.Series(f"{quota.limited_class} now", [m.limited for m in facts.meters]),
-            charts.Series("allowed by the quota", [m.allowed for m in facts.meters]),
-            "people", value_format="{:.0f}")
+            "quota", say(N_("The quota per pool")),
+            "; ".join(say(N_("%(pool)s: %(limited)s rated “%(class)s”, %(allowed)s allowed"),
+                          pool=words.pool(m.pool, locale), limited=m.limited,
+                          allowed=m.allowed, **{"class": limited}) for m in facts.meters),
+            [words.pool(m.pool, locale) for m in facts.meters],
+            charts.Series(say(N_("“%(class)s” now"), **{"class": limited}),
+                          [m.limited for m in facts.meters]),
+            charts.Series(say(N_("allowed by the quota")), [m.allowed for m in facts.meters]),
+            say(N_("people")), value_format="{:.0f}", decimal=decimal)
     if facts.scored:
         width = float(facts.histogram[0].high - facts.histogram[0].low)
         out["histogram"] = charts.histogram(
-            "histogram", "Scores",
-            "People per score band: " + ", ".join(
-                f"{b.low:g} to {b.high:g}: {b.count}" for b in facts.histogram if b.count),
+            "histogram", say(N_("Scores")),
+            say(N_("People per score band")) + ": " + ", ".join(
+                say(N_("%(low)s to %(high)s: %(n)s"), low=num(b.low, 0), high=num(b.high, 0),
+                    n=b.count) for b in facts.histogram if b.count),
             [float(b.low) for b in facts.histogram], [b.count for b in facts.histogram],
-            width, [(float(c.min), c.label_en) for c in classes if c.min is not None])
+            width, [(float(c.min), facts.label(c.id, locale)) for c in classes
+                    if c.min is not None],
+            xlabel=say(N_("score")), ylabel=say(N_("people")), decimal=decimal)
     paired = [g for g in found.by_scorer.values() if g.self_n]
     if paired:
         paired.sort(key=lambda g: _name(facts, g.scorer_id))
         out["self_vs_supervisor"] = charts.paired_bars(
-            "self_vs_supervisor", "Self-assessment against supervisor score",
-            "; ".join(f"{_name(facts, g.scorer_id)}: self {float(g.self_mean or 0):.2f}, "
-                      f"supervisor {float(g.supervisor_mean_with_self or 0):.2f} "
-                      f"(n={g.self_n})" for g in paired),
+            "self_vs_supervisor", say(N_("Self-assessment against the supervisor's score")),
+            "; ".join(say(N_("%(name)s: self-assessed %(own)s, supervisor %(supervisor)s "
+                             "(n=%(n)s)"), name=_name(facts, g.scorer_id),
+                          own=num(g.self_mean or 0), n=g.self_n,
+                          supervisor=num(g.supervisor_mean_with_self or 0)) for g in paired),
             [f"{_name(facts, g.scorer_id)} (n={g.self_n})" for g in paired],
-            charts.Series("self-assessed (mean)", [float(g.self_mean or 0) for g in paired]),
-            charts.Series("supervisor (mean)",
+            charts.Series(say(N_("self-assessed (mean)")),
+                          [float(g.self_mean or 0) for g in paired]),
+            charts.Series(say(N_("supervisor (mean)")),
                           [float(g.supervisor_mean_with_self or 0) for g in paired]),
-            "mean total")
+            say(N_("mean total")), decimal=decimal)
     appealed = [a for a in facts.appeals if a.scored]
     if appealed:
         out["appeals"] = charts.stacked_bars(
-            "appeals", "Appeals per supervisor",
-            "; ".join(f"{a.name}: {a.lodged} appeals of {a.scored} scored, {a.upheld} upheld,"
-                      f" {a.revised} revised, {a.pending} pending" for a in appealed),
+            "appeals", say(N_("Appeals per supervisor")),
+            "; ".join(say(N_("%(name)s: %(lodged)s appeals of %(scored)s scored, %(upheld)s "
+                             "upheld, %(revised)s revised, %(pending)s pending"), name=a.name,
+                          lodged=a.lodged, scored=a.scored, upheld=a.upheld, revised=a.revised,
+                          pending=a.pending) for a in appealed),
             [f"{a.name} (n={a.scored})" for a in appealed],
-            [charts.Series("upheld", [a.upheld for a in appealed]),
-             charts.Series("revised", [a.revised for a in appealed]),
-             charts.Series("pending", [a.pending for a in appealed]),
-             charts.Series("not appealed", [a.scored - a.lodged for a in appealed])],
-            notes=[f"appeal rate {a.rate:.0%}" if a.rate is not None else ""
-                   for a in appealed], xlabel="share of the people scored")
+            [charts.Series(say(N_("upheld")), [a.upheld for a in appealed]),
+             charts.Series(say(N_("revised")), [a.revised for a in appealed]),
+             charts.Series(say(N_("pending")), [a.pending for a in appealed]),
+             charts.Series(say(N_("no appeal")), [a.scored - a.lodged for a in appealed])],
+            notes=[say(N_("appeal rate %(rate)s"), rate=pct(a.rate)) if a.rate is not None
+                   else "" for a in appealed], xlabel=say(N_("share of the people scored")),
+            decimal=decimal)
     timed = [t for t in facts.timeliness if t.closed or t.still_open]
     if timed:
         out["timeliness"] = charts.stacked_bars(
-            "timeliness", "On time per phase",
-            "; ".join(f"{t.phase}: {t.on_time} on time, {t.late} late, {t.still_open} open"
-                      for t in timed),
-            [t.phase.replace("_", " ") for t in timed],
-            [charts.Series("on time", [t.on_time for t in timed]),
-             charts.Series("late", [t.late for t in timed]),
-             charts.Series("still open", [t.still_open for t in timed])],
-            notes=[f"{t.rate:.0%} on time" if t.rate is not None else "" for t in timed],
-            xlabel="share of the phase's deadlines")
+            "timeliness", say(N_("On time per phase")),
+            "; ".join(say(N_("%(phase)s: %(on_time)s on time, %(late)s late, %(open)s open"),
+                          phase=words.state(t.phase, locale), on_time=t.on_time, late=t.late,
+                          open=t.still_open) for t in timed),
+            [words.state(t.phase, locale) for t in timed],
+            [charts.Series(say(N_("on time")), [t.on_time for t in timed]),
+             charts.Series(say(N_("late")), [t.late for t in timed]),
+             charts.Series(say(N_("still open")), [t.still_open for t in timed])],
+            notes=[say(N_("%(rate)s on time"), rate=pct(t.rate)) if t.rate is not None else ""
+                   for t in timed],
+            xlabel=say(N_("share of the phase's deadlines")), decimal=decimal)
     return {k: Markup(v) for k, v in out.items()}  # our own SVG; its text is escaped
 
 
 # --- rendering --------------------------------------------------------------------------
 
 
-def _num(value: Any, places: int = 2) -> str:
-    if value is None:
-        return ""
-    q = Decimal(1).scaleb(-places)
-    return str(Decimal(str(value)).quantize(q, rounding=ROUND_HALF_UP))
+def filters(locale: str) -> dict[str, Callable[..., str]]:
+    """The report's figures written the locale's way (``workflow.formatting``): ``num``
+    (a mean, a deviation: half-up), ``pct``, ``score`` (the regime's display rule),
+    ``shown`` (a figure rounded already), ``local`` (a date-time, its zone named) and
+    ``short`` (a date-time in a table whose zone the page names once)."""
 
+    def num(value: Any, places: int = 2) -> str:
+        return "" if value is None else formatting.number(value, locale, places)
 
-def _pct(value: Any) -> str:
-    return "" if value is None else f"{float(value):.0%}"
+    def pct(value: Any) -> str:
+        return "" if value is None else formatting.percent(value, locale)
 
+    def score(value: Any, regime: Regime) -> str:
+        return "" if value is None else formatting.score(value, locale, regime)
 
-def _local(value: datetime | None, tz: str = "Asia/Ho_Chi_Minh") -> str:
-    if value is None:
-        return ""
-    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    def shown(value: Any) -> str:
+        return "" if value is None else formatting.shown_number(value, locale)
+
+    def local(value: datetime | None, tz: str = DEFAULT_TZ) -> str:
+        return "" if value is None else formatting.date_time(value, tz, locale)
+
+    def short(value: datetime | None, tz: str = DEFAULT_TZ) -> str:
+        return "" if value is None else formatting.short_time(value, tz, locale)
+
+    def day(value: Any) -> str:
+        return "" if value is None else formatting.numeric_date(value, locale)
+
+    return {"num": num, "pct": pct, "score": score, "shown": shown, "local": local,
+            "short": short, "day": day,
+            "state": lambda value: words.state(str(value), locale),
+            "flag": lambda value: words.flag(str(value), locale),
+            "pool": lambda value: words.pool(str(value), locale),
+            "role": lambda value: words.role(str(value), locale),
+            "action": lambda value: words.action(str(value), locale),
+            "zone": lambda value: formatting.zone_name(str(value), locale) or str(value)}
 
 
 @cache
@@ -174,40 +224,52 @@ def environment(templates_dir: Path, locale: str = "en") -> Environment:
     env = Environment(loader=FileSystemLoader(templates_dir / "reports"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=_num, pct=_pct, local=_local)
+    env.filters.update(filters(locale))
     return catalog.install(env, locale)
 
 
-def _render(svc: Service, template: str, **context: Any) -> str:
-    return environment(svc.settings.templates_dir).get_template(template).render(**context)
+def _render(svc: Service, template: str, locale: str, **context: Any) -> str:
+    env = environment(svc.settings.templates_dir, locale)
+    return env.get_template(template).render(locale=locale, **context)
 
 
-def _context(report: CycleReport) -> dict[str, Any]:
-    return {"r": report, "f": report.facts, "fair": report.fairness,
-            "methods": methods(report.fairness.rules), "timed_phases": TIMED_PHASES}
+def _context(report: CycleReport, locale: str) -> dict[str, Any]:
+    facts = report.facts
+    return {"r": report, "f": facts, "fair": report.fairness,
+            "methods": methods(report.fairness.rules, locale), "timed_phases": TIMED_PHASES,
+            "class_name": lambda class_id: facts.label(class_id, locale),
+            "regime_name": facts.regime.name.vi if locale == "vi" else facts.regime.name.en}
 
 
-def cycle_report_fragment(svc: Service, cycle_id: str, *, now: datetime | None = None) -> str:
-    """The report as an HTML fragment (a <section>): what the admin dashboard embeds."""
-    return _render(svc, "cycle_fragment.html.j2", **_context(build_report(svc, cycle_id, now=now)))
+def cycle_report_fragment(svc: Service, cycle_id: str, *, now: datetime | None = None,
+                          locale: str = "en") -> str:
+    """The report as an HTML fragment (a <section>): what the admin dashboard embeds, in
+    the admin's language."""
+    report = build_report(svc, cycle_id, now=now, locale=locale)
+    return _render(svc, "cycle_fragment.html.j2", locale, **_context(report, locale))
 
 
-def cycle_report_html(svc: Service, cycle_id: str, *, now: datetime | None = None) -> str:
-    """The report as a whole page (``kpi report CYCLE --out FILE.html``)."""
-    return _render(svc, "cycle.html.j2", **_context(build_report(svc, cycle_id, now=now)))
+def cycle_report_html(svc: Service, cycle_id: str, *, now: datetime | None = None,
+                      locale: str = "vi") -> str:
+    """The report as a whole page (``kpi report CYCLE --out FILE.html [--lang vi|en]``)."""
+    report = build_report(svc, cycle_id, now=now, locale=locale)
+    return _render(svc, "cycle.html.j2", locale, **_context(report, locale))
 
 
-def fairness_fragment(svc: Service, cycle_id: str, rules: SignalRules | None = None) -> str:
+def fairness_fragment(svc: Service, cycle_id: str, rules: SignalRules | None = None,
+                      locale: str = "en") -> str:
     """The fairness signals with their methods, for the calibration page (information only)."""
-    facts, _found, fairness = gather(svc, cycle_id, rules)
-    return _render(svc, "signals.html.j2", fair=fairness, f=facts,
-                   methods=methods(fairness.rules))
+    facts, _found, fairness = gather(svc, cycle_id, rules, locale)
+    return _render(svc, "signals.html.j2", locale, fair=fairness, f=facts,
+                   methods=methods(fairness.rules, locale))
 
 
-def record_html(svc: Service, person_id: str, *, now: datetime | None = None) -> str:
-    """The personnel record of one person as a whole page."""
+def record_html(svc: Service, person_id: str, *, now: datetime | None = None,
+                locale: str | None = None) -> str:
+    """The personnel record of one person as a whole page, in ``locale`` (default: the
+    person's own)."""
     record: PersonnelRecord = personnel_record(svc, person_id, now=now)
-    return _render(svc, "record.html.j2", rec=record)
+    return _render(svc, "record.html.j2", locale or record.locale, rec=record)
 
 
 def write_pdf(html: str, path: Path) -> None:

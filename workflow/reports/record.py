@@ -19,6 +19,8 @@ from workflow.errors import PersonNotFound
 from workflow.reports.facts import FLAG_NAMES
 from workflow.reports.rows import Appeal, Move, moves_and_appeals
 from workflow.reports.stamp import BreakdownLine, read_stamp
+from workflow.scoring.display import ShownScore, shown_stamp
+from workflow.scoring.model import Labels, Regime
 from workflow.service.core import Service
 from workflow.service.queries import Explanation, explain
 from workflow.store import audit
@@ -73,6 +75,11 @@ class RecordEvaluation:
     overrides: list[dict[str, object]]
     flags: dict[str, bool]
     audit: list[AuditLine] = field(default_factory=list)
+    shown: ShownScore | None = None  # the score and its lines as every surface shows them
+    class_labels: dict[str, Labels] = field(default_factory=dict)  # by class id
+
+    def shown_points(self, criterion: str) -> Decimal | None:
+        return None if self.shown is None else self.shown.points.get(criterion)
 
 
 @dataclass
@@ -84,6 +91,7 @@ class PersonnelRecord:
     evaluations: list[RecordEvaluation]
     chain: audit.VerifyResult
     generated_at: datetime
+    locale: str = "vi"  # the person's own language: the record is printed in it
 
     @property
     def audit_rows(self) -> int:
@@ -100,7 +108,7 @@ def personnel_record(svc: Service, person_id: str, *, now: datetime | None = Non
     """Everything on record about ``person_id``'s evaluations, oldest period first."""
     with svc.store.read() as session:
         person = session.execute(
-            select(PERSON.c.id, PERSON.c.full_name, PERSON.c.position_id,
+            select(PERSON.c.id, PERSON.c.full_name, PERSON.c.position_id, PERSON.c.locale,
                    UNIT.c.name.label("unit_name"), PERSON.c.unit_id)
             .outerjoin(UNIT, UNIT.c.id == PERSON.c.unit_id)
             .where(PERSON.c.id == person_id)).first()
@@ -133,9 +141,10 @@ def personnel_record(svc: Service, person_id: str, *, now: datetime | None = Non
                                      .order_by(OVERRIDE.c.id)):
                 overrides.setdefault(o.evaluation_id, []).append(dict(o._mapping))
         labels = {}
+        regimes: dict[int, Regime] = {}
         for r in rows:
-            regime = svc.rules.get(session, r["cycle_id"]).regime
-            labels[r["id"]] = {c.id: c.label.en for c in regime.classes}
+            regime = regimes[r["id"]] = svc.rules.get(session, r["cycle_id"]).regime
+            labels[r["id"]] = {c.id: c.label for c in regime.classes}
     evaluations = []
     for r in rows:
         stamp = read_stamp(r["score_stamp"])
@@ -143,11 +152,16 @@ def personnel_record(svc: Service, person_id: str, *, now: datetime | None = Non
         evaluations.append(RecordEvaluation(
             r["id"], r["cycle_id"], r["cycle_name"], r["period_start"], r["period_end"],
             r["timezone"], r["state"], None if r["score"] is None else Decimal(r["score"]),
-            r["score_class"], r["final_class"], labels[r["id"]].get(klass or "", ""),
+            r["score_class"], r["final_class"],
+            labels[r["id"]][klass].en if klass in labels[r["id"]] else "",
             r["supervisor_id"], r["scored_by"], stamp.breakdown, stamp.forced_by,
             explain(svc, r["id"]) if r["score"] is not None else None,
             moves.get(r["id"], []), appeals.get(r["id"]), extensions.get(r["id"], []),
             overrides.get(r["id"], []), {f: bool(r[f]) for f in FLAG_NAMES},
-            trails[r["id"]]))
+            trails[r["id"]],
+            None if r["score"] is None else shown_stamp(r["score"], r["score_stamp"],
+                                                        regimes[r["id"]]),
+            labels[r["id"]]))
     return PersonnelRecord(person.id, person.full_name, person.unit_name or person.unit_id,
-                           person.position_id, evaluations, chain, now or utc_now())
+                           person.position_id, evaluations, chain, now or utc_now(),
+                           person.locale or "vi")

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from workflow.domain import SubmissionKind
 from workflow.reports.facts import FLAG_NAMES, cycle_or_fail
 from workflow.reports.stamp import BreakdownLine, read_stamp
+from workflow.scoring.display import ShownScore, shown_stamp
 from workflow.service.core import Service
 from workflow.store.tables import EVALUATION, MOVE, PERSON, SUBMISSION, UNIT
 
@@ -66,20 +67,31 @@ class EvaluationRow:
     moves: tuple[Move, ...]
     appeal: Appeal | None
     flags: dict[str, bool]
+    shown: ShownScore | None = None  # the score as every surface shows it (display rule)
 
     def points(self, criterion: str) -> Decimal | None:
         return next((b.points for b in self.breakdown if b.criterion == criterion), None)
 
+    @property
+    def shown_score(self) -> Decimal | None:
+        """The total as shown (the regime's display rule), None when not scored."""
+        return None if self.shown is None else self.shown.total
 
-def criteria_of(svc: Service, session: Session, cycle_id: str) -> list[tuple[str, str]]:
-    """(criterion id, English label) of the cycle's frameworks, in framework order."""
+    def shown_points(self, criterion: str) -> Decimal | None:
+        """A criterion's points as shown: adding up to the shown total, as on the pages."""
+        return None if self.shown is None else self.shown.points.get(criterion)
+
+
+def criteria_of(svc: Service, session: Session, cycle_id: str, locale: str = "en"
+                ) -> list[tuple[str, str]]:
+    """(criterion id, label in ``locale``) of the cycle's frameworks, in framework order."""
     rules = svc.rules.get(session, cycle_id)
     seen: dict[str, str] = {}
     for fw_id in rules.config.frameworks:
         for fw in rules.frameworks.values():
             if fw.id == fw_id:
                 for c in fw.criteria:
-                    seen.setdefault(c.id, c.label.en)
+                    seen.setdefault(c.id, c.label.vi if locale == "vi" else c.label.en)
     return list(seen.items())
 
 
@@ -114,6 +126,7 @@ def moves_and_appeals(session: Session, ids: Sequence[int]
 def evaluation_rows(svc: Service, cycle_id: str, session: Session) -> Iterator[EvaluationRow]:
     """Every evaluation of the cycle (cancelled ones too), by unit and reviewee."""
     cycle_or_fail(session, cycle_id)
+    regime = svc.rules.get(session, cycle_id).regime
     last: tuple[str, str] | None = None
     while True:
         stmt = (select(EVALUATION, PERSON.c.full_name.label("reviewee_name"),
@@ -138,7 +151,8 @@ def evaluation_rows(svc: Service, cycle_id: str, session: Session) -> Iterator[E
                 None if r["score"] is None else Decimal(r["score"]), r["score_class"],
                 r["final_class"], r["scored_at"], stamp.framework, stamp.breakdown,
                 stamp.forced_by, tuple(moves.get(r["id"], ())), appeals.get(r["id"]),
-                {f: bool(r[f]) for f in FLAG_NAMES})
+                {f: bool(r[f]) for f in FLAG_NAMES},
+                None if r["score"] is None else shown_stamp(r["score"], r["score_stamp"], regime))
 
 
 def local(value: datetime | None, tz: str) -> datetime | None:

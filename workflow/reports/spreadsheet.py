@@ -20,6 +20,9 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from workflow import catalog, formatting
+from workflow.catalog import N_
+from workflow.reports import words
 from workflow.reports.facts import CycleFacts
 from workflow.reports.rows import EvaluationRow
 from workflow.reports.table import Column
@@ -41,15 +44,26 @@ def sheet_title(unit_id: str, used: set[str]) -> str:
     return title
 
 
+def score_format(value: Decimal) -> str:
+    """The number format that shows a shown score's own decimals, no more, no fewer: the
+    cell reads what the pages and the CSV read."""
+    exponent = value.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return "0." + "0" * places if places else "0"
+
+
 def _cell(ws: WriteOnlyWorksheet, value: Any, kind: str = "text", bold: bool = False
           ) -> Any:
+    number_format = FORMATS.get(kind)
     if isinstance(value, Decimal):
-        value = float(value)  # Excel keeps doubles; the format shows two places
+        if kind == "score":  # rounded already by the regime's display rule
+            number_format = score_format(value)
+        value = float(value)  # Excel keeps doubles; the shown value has few decimals
     c = WriteOnlyCell(ws, value=value)
     if isinstance(value, str):
         c.data_type = "s"  # never a formula, whatever the text starts with
-    if kind in FORMATS:
-        c.number_format = FORMATS[kind]
+    if number_format:
+        c.number_format = number_format
     if bold:
         c.font = BOLD
     return c
@@ -59,21 +73,39 @@ def _header(ws: WriteOnlyWorksheet, headers: Sequence[str]) -> None:
     ws.append([_cell(ws, h, bold=True) for h in headers])
 
 
-def _summary(wb: Workbook, facts: CycleFacts) -> None:
-    ws = wb.create_sheet("Summary")
+def _summary(wb: Workbook, facts: CycleFacts, locale: str | None = None) -> None:
+    """The summary sheet; with ``locale``, its words in that language (else the ids)."""
+    def say(words_id: str, text: str, **values: object) -> str:
+        return words_id if locale is None else catalog.gettext(locale, text, **values)
+
+    ws = wb.create_sheet(say("Summary", N_("Summary")))
     ws.freeze_panes = "B5"
     classes = [c.id for c in facts.classes]
     widths = [12, 30, 12, 10, *([16] * len(classes)), 12, 18]
     for i, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(i)].width = w
     ws.append([_cell(ws, f"{facts.name} ({facts.cycle_id})", bold=True)])
-    ws.append([_cell(ws, f"Period {facts.period_start} to {facts.period_end}; "
-                         f"regime {facts.regime.id}; times in {facts.timezone}")])
+    period = (f"Period {facts.period_start} to {facts.period_end}; regime {facts.regime.id}; "
+              f"times in {facts.timezone}") if locale is None else catalog.gettext(
+        locale, N_("Period from %(start)s to %(end)s; rules: %(rules)s; times in %(zone)s"),
+        start=formatting.numeric_date(facts.period_start, locale),
+        end=formatting.numeric_date(facts.period_end, locale),
+        rules=facts.regime.name.vi if locale == "vi" else facts.regime.name.en,
+        zone=formatting.zone_name(facts.timezone, locale) or facts.timezone)
+    ws.append([_cell(ws, period)])
     ws.append([])
-    _header(ws, ["unit_id", "unit", "evaluations", "scored",
-                 *[f"class:{c}" for c in classes], "mean_score", "excellent_share"])
     limited = facts.regime.quota.limited_class if facts.regime.quota else None
     relative = facts.regime.quota.relative_to if facts.regime.quota else None
+
+    def class_head(class_id: str) -> str:
+        return f"class:{class_id}" if locale is None else facts.label(class_id, locale)
+
+    _header(ws, [say("unit_id", N_("Unit id")), say("unit", N_("Unit")),
+                 say("evaluations", N_("Evaluations")), say("scored", N_("Scored")),
+                 *[class_head(c) for c in classes], say("mean_score", N_("Mean score")),
+                 f"{limited}_share" if locale is None else catalog.gettext(
+                     locale, N_("Share “%(class)s”"),
+                     **{"class": facts.label(limited or "", locale)})])
     for u in facts.units:
         share = (u.classes.get(limited or "", 0) / u.classes[relative]
                  if relative and u.classes.get(relative) else None)
@@ -82,37 +114,45 @@ def _summary(wb: Workbook, facts: CycleFacts) -> None:
                    *[_cell(ws, u.classes.get(c, 0), "int") for c in classes],
                    _cell(ws, u.scores.mean, "score"), _cell(ws, share, "share")])
     totals = facts.class_totals()
-    ws.append([_cell(ws, "total", bold=True), _cell(ws, ""),
+    ws.append([_cell(ws, say("total", N_("All units")), bold=True), _cell(ws, ""),
                _cell(ws, facts.evaluations, "int", True), _cell(ws, facts.scored, "int", True),
                *[_cell(ws, totals.get(c, 0), "int", True) for c in classes]])
     ws.append([])
-    ws.append([_cell(ws, "Quota pools", bold=True)])
+    ws.append([_cell(ws, say("Quota pools", N_("Quota pools")), bold=True)])
     if facts.regime.quota:
         q = facts.regime.quota
-        _header(ws, ["pool", "", q.limited_class, q.relative_to, "allowed", "holds"])
+        _header(ws, [say("pool", N_("Pool")), "", class_head(q.limited_class).removeprefix(
+            "class:"), class_head(q.relative_to).removeprefix("class:"),
+            say("allowed", N_("Allowed")), say("holds", N_("The quota holds"))])
         for m in facts.meters:
-            ws.append([_cell(ws, m.pool), _cell(ws, ""), _cell(ws, m.limited, "int"),
+            ws.append([_cell(ws, m.pool if locale is None else words.pool(m.pool, locale)),
+                       _cell(ws, ""), _cell(ws, m.limited, "int"),
                        _cell(ws, m.relative, "int"), _cell(ws, m.allowed, "int"),
                        _cell(ws, not m.breaks)])
     ws.append([])
-    ws.append([_cell(ws, "On time per phase", bold=True)])
-    _header(ws, ["phase", "", "on_time", "late", "still_open", "on_time_rate"])
+    ws.append([_cell(ws, say("On time per phase", N_("On time per phase")), bold=True)])
+    _header(ws, [say("phase", N_("Phase")), "", say("on_time", N_("On time")),
+                 say("late", N_("Late")), say("still_open", N_("Still open")),
+                 say("on_time_rate", N_("On-time rate"))])
     for t in facts.timeliness:
-        ws.append([_cell(ws, t.phase), _cell(ws, ""), _cell(ws, t.on_time, "int"),
+        ws.append([_cell(ws, t.phase if locale is None else words.state(t.phase, locale)),
+                   _cell(ws, ""), _cell(ws, t.on_time, "int"),
                    _cell(ws, t.late, "int"), _cell(ws, t.still_open, "int"),
                    _cell(ws, t.rate, "share")])
     ws.append([])
-    ws.append([_cell(ws, "Flags", bold=True)])
+    ws.append([_cell(ws, say("Flags", N_("Flags")), bold=True)])
     for name, n in facts.flags.items():
-        ws.append([_cell(ws, name), _cell(ws, ""), _cell(ws, n, "int")])
+        ws.append([_cell(ws, name if locale is None else words.flag(name, locale)),
+                   _cell(ws, ""), _cell(ws, n, "int")])
 
 
 def write_workbook(path: Path, facts: CycleFacts, cols: Sequence[Column],
-                   rows: Iterable[EvaluationRow]) -> int:
+                   rows: Iterable[EvaluationRow], locale: str | None = None) -> int:
     """Summary first, then a sheet per unit in unit order; returns the rows written."""
     wb = Workbook(write_only=True)
-    _summary(wb, facts)
-    used = {"summary"}
+    _summary(wb, facts, locale)
+    sheet = locale or "en"  # (a name, not a literal: the extraction reads literals)
+    used = {"summary", catalog.gettext(sheet, N_("Summary")).lower()}
     ws: Any = None
     current: str | None = None
     n = 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from workflow import catalog
+from workflow.catalog import N_
+from workflow.reports import words
 from workflow.reports.facts import FLAG_NAMES
 from workflow.reports.rows import EvaluationRow, local
 
@@ -37,7 +40,7 @@ def columns(criteria: Sequence[tuple[str, str]], tz: str,
             class_labels: dict[str, str]) -> list[Column]:
     """Every column, the criteria of the cycle's frameworks in the middle."""
     def points(criterion: str) -> Callable[[EvaluationRow], Any]:
-        return lambda r: r.points(criterion)
+        return lambda r: r.shown_points(criterion)
 
     cols = [
         Column("evaluation_id", "int", lambda r: r.evaluation_id, 10),
@@ -51,7 +54,7 @@ def columns(criteria: Sequence[tuple[str, str]], tz: str,
         Column("supervisor_id", "text", lambda r: r.supervisor_id, 12),
         Column("scored_by", "text", lambda r: r.scored_by, 12),
         Column("state", "text", lambda r: r.state, 18),
-        Column("score", "score", lambda r: r.score, 9),
+        Column("score", "score", lambda r: r.shown_score, 9),
         Column("class_by_score", "text", lambda r: r.score_class, 16),
         Column("final_class", "text", lambda r: r.final_class, 16),
         Column("final_class_label", "text",
@@ -78,3 +81,45 @@ def columns(criteria: Sequence[tuple[str, str]], tz: str,
 
 def _flag(name: str) -> Callable[[EvaluationRow], Any]:
     return lambda r: r.flags[name]
+
+
+# The headers people read when the report is asked for in a language (`--lang`);
+# without one, the column ids above stay: scripts read them.
+HEADERS = {
+    "evaluation_id": N_("Evaluation"), "employee_id": N_("Employee id"),
+    "full_name": N_("Full name"), "unit_id": N_("Unit id"), "unit": N_("Unit"),
+    "position_group": N_("Position group"), "task_group": N_("Task group"),
+    "leader": N_("Leader"), "supervisor_id": N_("Supervisor"), "scored_by": N_("Scored by"),
+    "state": N_("State"), "score": N_("Score"), "class_by_score": N_("Class by score (id)"),
+    "final_class": N_("Final class (id)"), "final_class_label": N_("Final class"),
+    "scored_at": N_("Scored at"), "framework": N_("Criteria set"),
+    "overrides": N_("Overrides"), "calibration_moves": N_("Calibration moves"),
+    "calibration_detail": N_("Calibration detail"), "appealed": N_("Appealed"),
+    "appeal_reasons": N_("Appeal reasons"), "appeal_outcome": N_("Appeal outcome"),
+    "appeal_decision_reason": N_("Reason for the appeal decision"),
+    "appeal_reviewer_id": N_("Appeal reviewer"),
+}
+POINTS_OF = N_("Points: %(criterion)s")
+
+
+def localised(cols: Sequence[Column], locale: str, criterion_labels: Mapping[str, str]
+              ) -> list[Column]:
+    """The columns with headers in ``locale`` and the states and flags in its words."""
+    out = []
+    for c in cols:
+        header = c.header
+        if header.startswith("points:"):
+            cid = header.removeprefix("points:")
+            title = catalog.gettext(locale, POINTS_OF, criterion=criterion_labels.get(cid, cid))
+        elif header in HEADERS:
+            title = catalog.gettext(locale, HEADERS[header])
+        else:
+            title = words.flag(header, locale)
+        value = _state_words(c.value, locale) if header == "state" else c.value
+        out.append(replace(c, header=title, value=value))
+    return out
+
+
+def _state_words(get: Callable[[EvaluationRow], Any], locale: str
+                 ) -> Callable[[EvaluationRow], Any]:
+    return lambda r: words.state(str(get(r)), locale)

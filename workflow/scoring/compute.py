@@ -30,6 +30,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 from typing import Any
 
+from workflow.catalog import N_
 from workflow.errors import GROUP_NOT_SCORABLE, Problem, SubmissionInvalid
 from workflow.scoring.model import (
     ClassRule,
@@ -63,14 +64,15 @@ def shown(value: Decimal | Fraction) -> str:
     return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-# Why a criterion could not be given (explain has the same in both languages).
+# Why a criterion could not be given: English here (the error below), both languages
+# in the breakdown (explain says them from the catalogue).
 MISSING = {
-    "not_given": "not given by anyone who counts",
-    "no_actual": "no actual value given",
-    "no_items": "no assigned items",
-    "no_subordinates": "nobody under their management in the cycle",
-    "none_scored": "nobody under their management scored yet",
-    "no_period": "no period worked in the cycle's period",
+    "not_given": N_("not given by anyone who counts"),
+    "no_actual": N_("no actual value given"),
+    "no_items": N_("no assigned items"),
+    "no_subordinates": N_("nobody under their management in the cycle"),
+    "none_scored": N_("nobody under their management scored yet"),
+    "no_period": N_("no period worked in the cycle's period"),
 }
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
-from math import floor
 from typing import Any
 
+from workflow import catalog, formatting
+from workflow.catalog import N_
 from workflow.scoring.compute import (
+    MISSING,
     CriterionResult,
     GroupResult,
     PeriodMeanDetail,
@@ -34,11 +36,18 @@ from workflow.scoring.compute import (
     UnitResultsDetail,
     to_decimal,
 )
+from workflow.scoring.display import (
+    ScoreLine,
+    ShownScore,
+    apportion,
+    rounds_across,
+    shown_score,
+    shown_total,
+)
 from workflow.scoring.model import Labels, Regime, Source
 from workflow.scoring.tasks import ItemNote, TasksResult
 
 LANGS = ("en", "vi")
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class Line:
 
 
 # --- formatting -------------------------------------------------------------------------
+# The texts are the catalogue's (English ids, Vietnamese in reports.po); each line keeps
+# both languages, so that one breakdown serves the CLI, the pages and the record.
 
 
 @dataclass(frozen=True)
@@ -86,12 +97,8 @@ def pct(value: Fraction) -> Num:
 
 def number(value: Decimal | Fraction | int, lang: str, places: int = 2, strip: bool = False
            ) -> str:
-    """A number half-up to ``places``, with the decimal separator of ``lang``."""
-    d = to_decimal(value) if isinstance(value, Fraction) else Decimal(value)
-    text = f"{d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
-    if strip and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text.replace(".", ",") if lang == "vi" else text
+    """A number half-up to ``places``, written the way of ``lang`` (``workflow.formatting``)."""
+    return formatting.number(value, lang, places, strip=strip)
 
 
 def _render(value: object, lang: str) -> str:
@@ -109,9 +116,22 @@ def _render(value: object, lang: str) -> str:
 
 
 def msg(key: str, **params: object) -> dict[str, str]:
-    """A message of the catalogue in both languages, its parameters formatted for each."""
-    return {lang: MESSAGES[key][lang].format(**{k: _render(v, lang) for k, v in params.items()})
-            for lang in LANGS}
+    """The message ``key`` of ``MESSAGES`` in both languages, from the catalogue
+    (``workflow/locale/*/LC_MESSAGES/reports.po``), its parameters formatted for each."""
+    return {lang: catalog.translations(lang).ugettext(MESSAGES[key])
+            % {k: _render(v, lang) for k, v in params.items()} for lang in LANGS}
+
+
+def pool_name(pool_key: str) -> dict[str, str]:
+    """A quota pool ("agency", "task_group:A") as people say it, in both languages: "the
+    agency" / "toàn cơ quan", "task group A" / "nhóm nhiệm vụ A" (never its key)."""
+    kind, _, label = pool_key.partition(":")
+    if pool_key == "agency":
+        return {lang: catalog.translations(lang).ugettext(N_("the agency")) for lang in LANGS}
+    if kind == "task_group":
+        return {lang: catalog.translations(lang).ugettext(N_("task group %(label)s"))
+                % {"label": label} for lang in LANGS}
+    return dict.fromkeys(LANGS, pool_key)
 
 
 def join(parts: Sequence[Mapping[str, str]], sep: str = "; ") -> dict[str, str]:
@@ -119,185 +139,107 @@ def join(parts: Sequence[Mapping[str, str]], sep: str = "; ") -> dict[str, str]:
     return {lang: sep.join(p[lang] for p in parts) for lang in LANGS}
 
 
-MESSAGES: dict[str, dict[str, str]] = {
-    "group": {"en": "{label}: {points} of at most {max}",
-              "vi": "{label}: {points}/{max} điểm tối đa"},
-    "group_mean": {"en": "each criterion counts equally: {max} x the mean of the shares of "
-                         "their maxima",
-                   "vi": "các tiêu chí có trọng số như nhau: {max} x bình quân tỷ lệ điểm đạt "
-                         "so với điểm tối đa"},
-    "criterion": {"en": "{label}: {points} of {max}", "vi": "{label}: {points}/{max} điểm"},
-    "criterion_scaled": {"en": "{label}: {points} of {max}, x {factor} = {counted}",
-                         "vi": "{label}: {points}/{max} điểm, x {factor} = {counted}"},
-    "missing": {"en": "{label}: {why}; left out, not counted as zero",
-                "vi": "{label}: {why}; không tính, không bị coi là 0 điểm"},
-    "renormalised": {"en": "renormalised: the criteria given carry {present} of {max} points, "
-                           "so each is scaled by {factor}",
-                     "vi": "quy đổi: các tiêu chí có dữ liệu chiếm {present}/{max} điểm, nên mỗi "
-                           "tiêu chí được nhân hệ số {factor}"},
-    # rubric sources
-    "src_supervisor": {"en": "supervisor {points}", "vi": "cấp trên chấm {points}"},
-    "src_self": {"en": "own proposal {points}", "vi": "tự chấm {points}"},
-    "src_peer": {"en": "colleagues {points}, the mean of {n} answers",
-                 "vi": "đồng nghiệp {points}, bình quân {n} ý kiến"},
-    "advisory": {"en": " (advisory)", "vi": " (tham khảo)"},
-    "weights": {"en": "weighted mean, weights {weights}", "vi": "bình quân có trọng số {weights}"},
-    "w_supervisor": {"en": "supervisor {w}", "vi": "cấp trên {w}"},
-    "w_self": {"en": "own {w}", "vi": "cá nhân {w}"},
-    "w_peer": {"en": "colleagues {w}", "vi": "đồng nghiệp {w}"},
-    "self_missing": {"en": "No self-assessment (its deadline passed): it is left out, not "
-                           "counted as zero",
-                     "vi": "Không có bản tự đánh giá (quá hạn): không tính, không bị coi là 0 "
-                           "điểm"},
-    # ratio
-    "ratio": {"en": "actual {actual} against a target of {target}: {share}%",
-              "vi": "thực hiện {actual} so với chỉ tiêu {target}: {share}%"},
-    "ratio_capped": {"en": "actual {actual} against a target of {target}: {share}%, capped at "
-                           "{cap}%",
-                     "vi": "thực hiện {actual} so với chỉ tiêu {target}: {share}%, tối đa "
-                           "{cap}%"},
-    # tasks (Decree 335 Art 14)
-    "tasks": {"en": "{n} assigned items: quantity {qty}% ({completed} completed), quality "
-                    "{qual}%, progress {prog}%; mean {mean}%",
-              "vi": "{n} sản phẩm, công việc được giao: số lượng {qty}% ({completed} hoàn "
-                    "thành), chất lượng {qual}%, tiến độ {prog}%; bình quân {mean}%"},
-    "not_completed": {"en": "item {n} «{title}»: not completed (no quantity, quality or "
-                            "progress point)",
-                      "vi": "sản phẩm {n} «{title}»: chưa hoàn thành (không được tính số "
-                            "lượng, chất lượng, tiến độ)"},
-    "not_meeting": {"en": "item {n} «{title}»: completed, but not meeting the requirements "
-                          "(no quality point)",
-                    "vi": "sản phẩm {n} «{title}»: hoàn thành nhưng không đạt yêu cầu (không "
-                          "được tính chất lượng)"},
-    "quality_deduction": {"en": "item {n} «{title}»: quality -{lost}% for {count} failed "
-                                "assessment(s)",
-                          "vi": "sản phẩm {n} «{title}»: chất lượng bị trừ {lost}% do {count} "
-                                "lần thẩm định không đạt"},
-    "progress_deduction": {"en": "item {n} «{title}»: progress -{lost}% for {count} delay(s)",
-                           "vi": "sản phẩm {n} «{title}»: tiến độ bị trừ {lost}% do {count} "
-                                 "lần chậm tiến độ"},
-    "quality_waived": {"en": "item {n} «{title}»: quality deduction for {count} failed "
-                             "assessment(s) waived by {approver}: {reason}",
-                       "vi": "sản phẩm {n} «{title}»: không trừ điểm chất lượng ({count} lần "
-                             "không đạt) theo xác nhận của {approver}: {reason}"},
-    "progress_waived": {"en": "item {n} «{title}»: progress deduction for {count} delay(s) "
-                              "waived by {approver}: {reason}",
-                        "vi": "sản phẩm {n} «{title}»: không trừ điểm tiến độ ({count} lần "
-                              "chậm) theo xác nhận của {approver}: {reason}"},
-    "waiver_ignored": {"en": "item {n} «{title}»: waiver ignored: it needs a named approver "
-                             "and a reason",
-                       "vi": "sản phẩm {n} «{title}»: không áp dụng miễn trừ: cần người xác "
-                             "nhận và lý do"},
-    # leaders
-    "unit_results": {"en": "{n} people under their management scored, {below} below "
-                           "«{threshold}»: {share}% of the points",
-                     "vi": "{n} công chức thuộc quyền quản lý đã được chấm, {below} người "
-                           "dưới mức «{threshold}»: đạt {share}% số điểm"},
-    "unit_below": {"en": "below «{threshold}»: {ids}", "vi": "dưới mức «{threshold}»: {ids}"},
-    "unit_not_scored": {"en": "{n} not scored yet: recomputed when they are",
-                        "vi": "{n} người chưa được chấm: sẽ tính lại khi được chấm"},
-    # periods (year end)
-    "period_mean": {"en": "mean of «{group}» over {n} period(s) worked ({months} months): "
-                          "{mean} of {gmax}",
-                    "vi": "bình quân «{group}» của {n} kỳ thực tế công tác ({months} tháng): "
-                          "{mean}/{gmax} điểm"},
-    "period_used": {"en": "{label} ({start} to {end}{source}): {points}, weight {weight} "
-                          "month(s)",
-                    "vi": "{label} ({start} đến {end}{source}): {points} điểm, trọng số "
-                          "{weight} tháng"},
-    "period_source": {"en": ", from {agency}", "vi": ", do {agency} chuyển"},
-    "period_out": {"en": "{label} ({start} to {end}{source}): left out: {why}",
-                   "vi": "{label} ({start} đến {end}{source}): không tính: {why}"},
-    "why_leave": {"en": "leave", "vi": "nghỉ theo chế độ"},
-    "why_cancelled": {"en": "cancelled ({note})", "vi": "đã hủy ({note})"},
-    "why_open": {"en": "not finalised yet", "vi": "chưa hoàn tất"},
-    "why_overlap": {"en": "overlaps {note}", "vi": "trùng thời gian với {note}"},
-    "why_incomplete": {"en": "incomplete ({note})", "vi": "thiếu dữ liệu ({note})"},
-    # why a criterion is missing
-    "miss_not_given": {"en": "not given", "vi": "không có điểm"},
-    "miss_no_actual": {"en": "no actual value given", "vi": "không có số liệu thực hiện"},
-    "miss_no_items": {"en": "no assigned items", "vi": "không có sản phẩm, công việc được giao"},
-    "miss_no_subordinates": {"en": "nobody under their management in the cycle",
-                             "vi": "không có công chức thuộc quyền quản lý trong kỳ"},
-    "miss_none_scored": {"en": "nobody under their management scored yet",
-                         "vi": "chưa có công chức thuộc quyền quản lý được chấm"},
-    "miss_no_period": {"en": "no period worked", "vi": "không có kỳ thực tế công tác"},
-    # total and class
-    "total": {"en": "Total: {total} of {scale}", "vi": "Tổng điểm: {total}/{scale}"},
-    "total_exact": {"en": "Total: {total} of {scale} (exactly {exact}...: the class is decided "
-                          "on the exact total, so it is not rounded up to {up})",
-                    "vi": "Tổng điểm: {total}/{scale} (chính xác {exact}...: xếp loại theo "
-                          "điểm chính xác nên không làm tròn lên {up})"},
-    "class_top": {"en": "Class by score: {cls} ({min} or more)",
-                  "vi": "Xếp loại theo điểm: {cls} (từ {min} điểm trở lên)"},
-    "class_band": {"en": "Class by score: {cls} ({min} to under {next})",
-                   "vi": "Xếp loại theo điểm: {cls} (từ {min} đến dưới {next} điểm)"},
-    "rule": {"en": "Rule: {rule} ({criteria}): at most {cls}",
-             "vi": "Quy tắc: {rule} ({criteria}): tối đa {cls}"},
-    "override": {"en": "Override: {rule} (document {document}, recorded by {by} on {at}): "
-                       "at most {cls}",
-                 "vi": "Căn cứ: {rule} (văn bản {document}, {by} ghi nhận ngày {at}): tối đa "
-                       "{cls}"},
-    "override_not_applied": {"en": "Not applied: {rule} (document {document}) concerns "
-                                   "leaders only",
-                             "vi": "Không áp dụng: {rule} (văn bản {document}) chỉ áp dụng "
-                                   "với lãnh đạo, quản lý"},
-    "class": {"en": "Class: {cls}", "vi": "Xếp loại: {cls}"},
-    # facts the service adds
-    "rules": {"en": "Rules: regime {regime} version {regime_version}, framework {framework} "
-                    "version {framework_version} ({hash})",
-              "vi": "Quy định áp dụng: {regime} phiên bản {regime_version}, bộ tiêu chí "
-                    "{framework} phiên bản {framework_version} ({hash})"},
-    "calibration": {"en": "Calibration: moved from {from_cls} to {to_cls} by {by} on {at}: "
-                          "{reason}. The score did not change.",
-                    "vi": "Hiệu chỉnh theo tỷ lệ: chuyển từ {from_cls} xuống {to_cls} ({by}, "
-                          "ngày {at}): {reason}. Điểm không thay đổi."},
-    "quota_cap": {"en": "Quota: {cls} by score, but the pool's approved calibration has no "
-                        "room left ({pools}): {to_cls}. The score did not change.",
-                  "vi": "Tỷ lệ: điểm đạt mức {cls}, nhưng nhóm đã được phê duyệt hiệu chỉnh "
-                        "không còn chỉ tiêu ({pools}): {to_cls}. Điểm không thay đổi."},
-    "final_class": {"en": "Final class: {cls}", "vi": "Xếp loại cuối cùng: {cls}"},
-    "recomputed": {"en": "Recomputed on {at}: {reason}", "vi": "Tính lại ngày {at}: {reason}"},
-    "stale": {"en": "The classes of people under their management changed after this "
-                    "evaluation was finalised ({reason}); an admin may reopen it to apply that.",
-              "vi": "Xếp loại của công chức thuộc quyền quản lý thay đổi sau khi kết quả này "
-                    "đã hoàn tất ({reason}); quản trị viên có thể mở lại để áp dụng."},
-    "appeal_revised": {"en": "Revised on appeal by {by} on {at}: {reason}",
-                       "vi": "Điều chỉnh khi giải quyết kiến nghị ({by}, ngày {at}): {reason}"},
+MESSAGES: dict[str, str] = {
+    "group": N_("%(label)s: %(points)s of at most %(max)s"),
+    "group_mean": N_(
+        "each criterion counts equally: %(max)s x the mean of the shares of their maxima"),
+    "criterion": N_("%(label)s: %(points)s of %(max)s"),
+    "criterion_scaled": N_("%(label)s: %(points)s of %(max)s, x %(factor)s = %(counted)s"),
+    "missing": N_("%(label)s: %(why)s; left out, not counted as zero"),
+    "renormalised": N_(
+        "renormalised: the criteria given carry %(present)s of %(max)s points, so each is scaled "
+        "by %(factor)s"),
+    "src_supervisor": N_("supervisor %(points)s"),
+    "src_self": N_("own proposal %(points)s"),
+    "src_peer": N_("colleagues %(points)s, the mean of %(n)s answers"),
+    "advisory": N_(" (advisory)"),
+    "weights": N_("weighted mean, weights %(weights)s"),
+    "w_supervisor": N_("supervisor %(w)s"),
+    "w_self": N_("own %(w)s"),
+    "w_peer": N_("colleagues %(w)s"),
+    "self_missing": N_(
+        "No self-assessment (its deadline passed): it is left out, not counted as zero"),
+    "ratio": N_("actual %(actual)s against a target of %(target)s: %(share)s%%"),
+    "ratio_capped": N_(
+        "actual %(actual)s against a target of %(target)s: %(share)s%%, capped at %(cap)s%%"),
+    "tasks": N_(
+        "%(n)s assigned items: quantity %(qty)s%% (%(completed)s completed), quality %(qual)s%%, "
+        "progress %(prog)s%%; mean %(mean)s%%"),
+    "not_completed": N_(
+        "item %(n)s «%(title)s»: not completed (no quantity, quality or progress point)"),
+    "not_meeting": N_(
+        "item %(n)s «%(title)s»: completed, but not meeting the requirements (no quality point)"),
+    "quality_deduction": N_(
+        "item %(n)s «%(title)s»: quality -%(lost)s%% for %(count)s failed assessment(s)"),
+    "progress_deduction": N_("item %(n)s «%(title)s»: progress -%(lost)s%% for %(count)s delay(s)"),
+    "quality_waived": N_(
+        "item %(n)s «%(title)s»: quality deduction for %(count)s failed assessment(s) waived by "
+        "%(approver)s: %(reason)s"),
+    "progress_waived": N_(
+        "item %(n)s «%(title)s»: progress deduction for %(count)s delay(s) waived by "
+        "%(approver)s: %(reason)s"),
+    "waiver_ignored": N_(
+        "item %(n)s «%(title)s»: waiver ignored: it needs a named approver and a reason"),
+    "unit_results": N_(
+        "%(n)s people under their management scored, %(below)s below «%(threshold)s»: %(share)s%% "
+        "of the points"),
+    "unit_below": N_("below «%(threshold)s»: %(ids)s"),
+    "unit_not_scored": N_("%(n)s not scored yet: recomputed when they are"),
+    "period_mean": N_(
+        "mean of «%(group)s» over %(n)s period(s) worked (%(months)s months): %(mean)s of "
+        "%(gmax)s"),
+    "period_used": N_(
+        "%(label)s (%(start)s to %(end)s%(source)s): %(points)s, weight %(weight)s month(s)"),
+    "period_source": N_(", from %(agency)s"),
+    "period_out": N_("%(label)s (%(start)s to %(end)s%(source)s): left out: %(why)s"),
+    "why_leave": N_("leave"),
+    "why_cancelled": N_("cancelled (%(note)s)"),
+    "why_open": N_("not finalised yet"),
+    "why_overlap": N_("overlaps %(note)s"),
+    "why_incomplete": N_("incomplete (%(note)s)"),
+    "total": N_("Total: %(total)s of %(scale)s"),
+    "total_exact": N_(
+        "Total: %(total)s of %(scale)s (exactly %(exact)s...: the class is decided on the exact "
+        "total, so it is not rounded up to %(up)s)"),
+    "class_top": N_("Class by score: %(cls)s (%(min)s or more)"),
+    "class_band": N_("Class by score: %(cls)s (%(min)s to under %(next)s)"),
+    "rule": N_("Rule: %(rule)s (%(criteria)s): at most %(cls)s"),
+    "override": N_(
+        "Override: %(rule)s (document %(document)s, recorded by %(by)s on %(at)s): at most "
+        "%(cls)s"),
+    "override_not_applied": N_(
+        "Not applied: %(rule)s (document %(document)s) concerns leaders only"),
+    "class": N_("Class: %(cls)s"),
+    "rules": N_(
+        "Rules: regime %(regime)s version %(regime_version)s, framework %(framework)s version "
+        "%(framework_version)s (%(hash)s)"),
+    "calibration": N_(
+        "Calibration: moved from %(from_cls)s to %(to_cls)s by %(by)s on %(at)s: %(reason)s. The "
+        "score did not change."),
+    "quota_cap": N_(
+        "Quota: %(cls)s by score, but the pool's approved calibration has no room left "
+        "(%(pools)s): %(to_cls)s. The score did not change."),
+    "final_class": N_("Final class: %(cls)s"),
+    "recomputed": N_("Recomputed on %(at)s: %(reason)s"),
+    "stale": N_(
+        "The classes of people under their management changed after this evaluation was finalised "
+        "(%(reason)s); an admin may reopen it to apply that."),
+    "appeal_revised": N_("Revised on appeal by %(by)s on %(at)s: %(reason)s"),
 }
 
 
-# --- rounding for display -------------------------------------------------------------
+# --- rounding for display: the regime's rule (workflow.scoring.display) -------------
 
-
-def shown_total(total: Fraction | Decimal, regime: Regime) -> Decimal:
-    """The total to two places: half-up, unless that would cross a class threshold."""
-    exact = to_decimal(total) if isinstance(total, Fraction) else total
-    up = exact.quantize(CENT, rounding=ROUND_HALF_UP)
-    if regime.class_by_score(up) == regime.class_by_score(exact):
-        return up
-    towards = ROUND_FLOOR if up > exact else ROUND_CEILING
-    return exact.quantize(CENT, rounding=towards)
-
-
-def apportion(values: Sequence[Fraction], target: Decimal) -> list[Decimal]:
-    """Round each value to the cent so that they add up to ``target`` (largest remainder)."""
-    cents = [floor(v * 100) for v in values]
-    deficit = int(target * 100) - sum(cents)
-    order = sorted(range(len(values)), key=lambda i: (-(values[i] * 100 - cents[i]), i))
-    if 0 <= deficit <= len(values):
-        for i in order[:deficit]:
-            cents[i] += 1
-    else:  # only with negative points, which no input allows; show each half-up instead
-        return [to_decimal(v).quantize(CENT, rounding=ROUND_HALF_UP) for v in values]
-    return [Decimal(c) / 100 for c in cents]
+__all__ = ["Line", "apportion", "lines", "msg", "shown_total"]
 
 
 # --- the lines ------------------------------------------------------------------------
 
 
 def _why(code: str | None) -> dict[str, str]:
-    return msg(f"miss_{code or 'not_given'}")
+    """Why a criterion could not be given, in both languages (``compute.MISSING``)."""
+    text = MISSING.get(code or "not_given", MISSING["not_given"])
+    return {lang: catalog.translations(lang).ugettext(text) for lang in LANGS}
 
 
 def _rubric_lines(c: CriterionResult, d: RubricDetail) -> list[Line]:
@@ -397,13 +339,16 @@ def _detail_lines(c: CriterionResult, regime: Regime) -> list[Line]:
     return []
 
 
-def _group_lines(g: GroupResult, shown_points: Mapping[str, Decimal], regime: Regime
-                 ) -> list[Line]:
+def _group_lines(g: GroupResult, shown: ShownScore, regime: Regime) -> list[Line]:
     gmax = Num(g.group.max, 2, strip=True)
-    subtotal = sum((shown_points[c.criterion.id] for c in g.criteria if c.raw is not None),
+    places = shown.places
+    subtotal = sum((shown.counted[c.criterion.id] for c in g.criteria if c.raw is not None),
                    Decimal(0))
-    lines = [Line(g.group.id, "group", 0, msg("group", label=g.group.label, points=subtotal,
-                                                max=gmax), max=g.group.max)]
+    # The group's line carries its points too (`kpi score explain --json`): what its
+    # shown criteria add up to, beside the exact value.
+    lines = [Line(g.group.id, "group", 0, msg("group", label=g.group.label,
+                                               points=Num(subtotal, places), max=gmax),
+                  to_decimal(g.points), shown.text(subtotal), g.group.max)]
     if g.group.combine == "mean":
         lines.append(Line(g.group.id, "note", 1, msg("group_mean", max=gmax)))
     for c in g.criteria:
@@ -413,20 +358,29 @@ def _group_lines(g: GroupResult, shown_points: Mapping[str, Decimal], regime: Re
             lines.append(Line(c.criterion.id, "missing", 1, msg(
                 "missing", label=label, why=_why(c.missing)), max=c.criterion.max))
         else:
-            shown = shown_points[c.criterion.id]
+            counted = shown.counted[c.criterion.id]
             if c.factor == 1:  # the apportioned value: the lines add up to the total shown
-                text = msg("criterion", label=label, points=shown, max=cmax)
+                text = msg("criterion", label=label, points=Num(counted, places), max=cmax)
             else:
-                text = msg("criterion_scaled", label=label, points=c.raw, max=cmax,
-                           factor=Num(c.factor, 4, strip=True), counted=shown)
+                text = msg("criterion_scaled", label=label,
+                           points=Num(shown.points[c.criterion.id] or 0, places), max=cmax,
+                           factor=Num(c.factor, 4, strip=True), counted=Num(counted, places))
             lines.append(Line(c.criterion.id, "criterion", 1, text, to_decimal(c.counted),
-                              f"{shown:.2f}", c.criterion.max, adds_to_total=True))
+                              shown.text(counted), c.criterion.max, adds_to_total=True))
         lines.extend(_detail_lines(c, regime))
     if g.group.combine == "sum" and g.renormalised:
         lines.append(Line(g.group.id, "renormalised", 1, msg(
             "renormalised", present=Num(g.present_max, 2, strip=True), max=gmax,
             factor=Num(Fraction(g.group.max) / g.present_max, 4, strip=True))))
     return lines
+
+
+def shown_result(result: ScoreResult) -> ShownScore:
+    """What every surface shows of a computed result: the same figures as the stamp it
+    stores gives (``display.shown_stamp``), since both start from the stored values."""
+    return shown_score(result.exact_total, [
+        ScoreLine(c.criterion.id, None if c.raw is None else to_decimal(c.raw),
+                  to_decimal(c.counted)) for c in result.criteria], result.regime)
 
 
 def _class_line(regime: Regime, class_id: str) -> dict[str, str]:
@@ -441,23 +395,22 @@ def _class_line(regime: Regime, class_id: str) -> dict[str, str]:
 def lines(result: ScoreResult, *, self_missing: bool = False) -> list[Line]:
     """The whole breakdown of ``result``: groups, criteria, inputs, total, class and why."""
     regime = result.regime
-    total_shown = shown_total(result.exact_total, regime)
-    present = [c for c in result.criteria if c.raw is not None]
-    shown_values = apportion([c.counted for c in present], total_shown)
-    shown_points = {c.criterion.id: v for c, v in zip(present, shown_values, strict=True)}
+    shown = shown_result(result)
     out: list[Line] = []
     if self_missing:
         out.append(Line("self_assessment", "note", 0, msg("self_missing")))
     for g in result.groups:
-        out.extend(_group_lines(g, shown_points, regime))
+        out.extend(_group_lines(g, shown, regime))
     exact = to_decimal(result.exact_total)
     scale = Num(regime.scale, 2, strip=True)
-    if exact.quantize(CENT, rounding=ROUND_HALF_UP) != total_shown:
-        text = msg("total_exact", total=total_shown, scale=scale, exact=Num(exact, 6),
-                   up=exact.quantize(CENT, rounding=ROUND_HALF_UP))
+    total = Num(shown.total, shown.places)
+    plain = rounds_across(result.exact_total, regime)
+    if plain is not None:
+        text = msg("total_exact", total=total, scale=scale, exact=Num(exact, 6),
+                   up=Num(plain, shown.places))
     else:
-        text = msg("total", total=total_shown, scale=scale)
-    out.append(Line("total", "total", 0, text, exact, f"{total_shown:.2f}", regime.scale))
+        text = msg("total", total=total, scale=scale)
+    out.append(Line("total", "total", 0, text, exact, shown.text(shown.total), regime.scale))
     out.append(Line("class", "class_by_score", 0, _class_line(regime, result.score_class_id)))
     for hit in result.rule_hits:
         out.append(Line(hit.rule.id, "rule", 0, msg(

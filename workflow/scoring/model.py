@@ -184,6 +184,21 @@ class UnitResultsRule(_Strict):
     scope: Literal["subtree", "direct"] = "subtree"
 
 
+class ScoreDisplay(_Strict):
+    """How a score is shown to people on every surface (never how it is decided).
+
+    ``places`` decimals, rounded by ``rounding``. ``near_threshold`` says what is
+    shown for a total that the rounding would carry across a class threshold:
+    ``towards_class`` rounds it towards its own class instead (89.995 reads 89.99 and
+    stays "well completed"; 69.995 reads 69.99), ``round`` shows the rounded value
+    whatever the class (89.995 reads 90.00 beside "well completed").
+    """
+
+    places: int = Field(default=2, ge=0, le=4)
+    rounding: Literal["half_up", "half_even", "floor", "ceiling", "down"] = "half_up"
+    near_threshold: Literal["towards_class", "round"] = "towards_class"
+
+
 class Regime(_Strict):
     """A jurisdiction's scoring rules (e.g. Decree 335/2025)."""
 
@@ -202,6 +217,8 @@ class Regime(_Strict):
     tasks: TaskRules = TaskRules()
     unit_results: UnitResultsRule | None = None
     quota: Quota | None = None
+    # Optional so that a regime stored before the rule existed reads as it was shown.
+    display: ScoreDisplay = ScoreDisplay()
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Regime:

@@ -16,6 +16,7 @@ from typing import Any
 
 from workflow.domain import Role, State
 from workflow.scoring import shown, shown_total
+from workflow.scoring.display import shown_breakdown
 from workflow.service.core import PersonInfo, Snapshot
 from workflow.service.notices import Mail
 from workflow.store import audit
@@ -56,12 +57,12 @@ def result_context(snap: Snapshot, row: Mapping[str, Any]) -> dict[str, Any]:
     score = row.get("score")
     ctx: dict[str, Any] = {"class_id": class_id,
                            "score": None if score in (None, "")
-                           else f"{shown_total(Decimal(str(score)), regime):.2f}"}
+                           else str(shown_total(Decimal(str(score)), regime))}
     if class_id:
         band = regime.band(class_id)
         ctx["class_label"] = {"en": band.label.en, "vi": band.label.vi}
-    stamp = row.get("score_stamp") or {}
-    ctx["breakdown"] = stamp.get("breakdown", [])
+    # Each line rounded by the regime's display rule, adding up to the shown total.
+    ctx["breakdown"] = shown_breakdown(score, row.get("score_stamp"), regime)
     return ctx
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from workflow.domain import State
+from workflow.scoring.model import Regime
 from workflow.service.core import PersonInfo, Service, load_people
 from workflow.service.cycles import PopulationPlan
 from workflow.service.rules import CycleRules
@@ -23,6 +24,14 @@ def cycle_rules(svc: Service, cycle_id: str) -> CycleRules:
     """The rules of the stored cycle ``cycle_id``; CycleNotFound when there is none."""
     with svc.store.read() as session:
         return svc.rules.get(session, cycle_id)
+
+
+def regime_of_evaluation(svc: Service, evaluation_id: int) -> Regime:
+    """The regime an evaluation is scored under (its display rule shows its score)."""
+    with svc.store.read() as session:
+        cycle_id = session.execute(select(EVALUATION.c.cycle_id).where(
+            EVALUATION.c.id == evaluation_id)).scalar_one()
+        return svc.rules.get(session, cycle_id).regime
 
 
 def person(svc: Service, person_id: str) -> PersonInfo | None:
@@ -74,6 +83,7 @@ class EvaluationLine:
 class EvaluationList:
     cycle_id: str
     timezone: str  # the cycle's, for showing the due dates
+    regime: Regime  # its display rule says how the scores are written
     lines: tuple[EvaluationLine, ...]
 
 
@@ -92,7 +102,7 @@ def list_evaluations(svc: Service, cycle_id: str, *, state: str | None = None,
             stmt = stmt.where(EVALUATION.c.unit_id == unit)
         rows = session.execute(stmt.order_by(EVALUATION.c.id)).all()
         names = load_people(session, [r.reviewee_id for r in rows])
-    return EvaluationList(cycle_id, rules.tz_name, tuple(
+    return EvaluationList(cycle_id, rules.tz_name, rules.regime, tuple(
         EvaluationLine(id=r.id, reviewee_id=r.reviewee_id,
                        reviewee_name=names[r.reviewee_id].full_name
                        if r.reviewee_id in names else "",

@@ -17,6 +17,7 @@ from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES, Role, State, SubmissionKind
 from workflow.errors import EvaluationNotFound
 from workflow.permissions import EvaluationView
+from workflow.scoring.display import shown_breakdown
 from workflow.scoring.model import Framework, Labels, Regime
 from workflow.service.core import (
     PersonInfo,
@@ -94,7 +95,8 @@ class EvaluationFile:
 
     @property
     def breakdown(self) -> list[dict[str, Any]]:
-        return list((self.row.score_stamp or {}).get("breakdown") or [])
+        """The stamp's lines, rounded by the regime's display rule (as every surface)."""
+        return shown_breakdown(self.row.score, self.row.score_stamp, self.regime)
 
     def class_label(self, locale: str) -> str | None:
         if not self.class_id:

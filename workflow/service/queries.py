@@ -18,7 +18,7 @@ from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES, State, SubmissionKind, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring import Line, ScoreResult, lines, shown
-from workflow.scoring.explain import msg
+from workflow.scoring.explain import msg, pool_name
 from workflow.service.core import Service, Snapshot, load_people, load_snapshot
 from workflow.service.rowtypes import DeadLetter, OverdueItem
 from workflow.service.scoring_inputs import compute, score_basis
@@ -182,7 +182,8 @@ def explain(svc: Service, evaluation_id: int) -> Explanation:
         if isinstance(cap, dict):
             out.append(Line("quota", "quota", 0, msg(
                 "quota_cap", cls=regime.band(str(cap["class"])).label,
-                to_cls=regime.band(str(cap["to"])).label, pools=list(cap["pools"]))))
+                to_cls=regime.band(str(cap["to"])).label,
+                pools=[pool_name(str(p)) for p in cap["pools"]])))
         out.extend(facts["recomputed"])
         if row["final_class"] and row["final_class"] != result.class_id:
             out.append(Line("final_class", "final_class", 0, msg(

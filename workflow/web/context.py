@@ -18,11 +18,10 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
-from notifications.render import number
-from workflow import catalog
+from workflow import catalog, formatting
 from workflow.domain import State
 from workflow.errors import KpiError
-from workflow.scoring.model import Labels
+from workflow.scoring.model import Labels, Regime
 from workflow.service import lookups
 from workflow.service.core import PersonInfo, Service
 from workflow.service.sweep import SweepReport
@@ -43,11 +42,16 @@ MAX_FORM_BYTES = 1_000_000
 MAX_FORM_FIELDS = 3000
 
 
-def localized_score(value: object, locale: str) -> str | None:
-    """A score as shown (two places at most, half-up), written the locale's way:
-    83,5 in Vietnamese, 83.5 in English, as the emails write it."""
+def localized_score(value: object, locale: str, regime: Regime | None = None) -> str | None:
+    """A score as shown, written the locale's way (83,50 / 83.50), as the emails write it:
+    by the regime's display rule when the regime is known (``workflow.formatting.score``),
+    else half-up to two places."""
+    if value in (None, ""):
+        return None
+    if regime is not None:
+        return formatting.score(value, locale, regime)
     text = shown_or_none(value)
-    return None if text is None else number(text, locale)
+    return None if text is None else formatting.shown_number(text, locale)
 
 
 @dataclass
@@ -162,11 +166,25 @@ class Req:
     def problem_text(self, problem: str) -> str:
         return i18n.say_problem(self.locale, problem, self.value)
 
+    def regime(self, cycle_id: str) -> Regime | None:
+        """The regime of a cycle (its display rule shows the scores); None if unknown."""
+        try:
+            return lookups.cycle_rules(self.web.svc, cycle_id).regime
+        except KpiError:
+            return None
+
     def helpers(self) -> dict[str, Any]:
         locale = self.locale
         path = self.request.url.path
         query = self.request.url.query
         here = path + (f"?{query}" if query else "")
+
+        regimes: dict[str, Regime | None] = {}  # a page shows many scores of few cycles
+
+        def regime_of(cycle_id: str) -> Regime | None:
+            if cycle_id not in regimes:
+                regimes[cycle_id] = self.regime(cycle_id)
+            return regimes[cycle_id]
 
         def state_label(state: State | str) -> str:
             return i18n.term(locale, "state", State(state).value)
@@ -177,7 +195,9 @@ class Req:
             "label": self.label, "state_label": state_label,
             "term": lambda kind, key: i18n.term(locale, kind, key),
             "pool_name": lambda pool: i18n.pool_name(locale, pool),
-            "num": lambda value: localized_score(value, locale),
+            "num": lambda value, regime=None: localized_score(value, locale, regime),
+            "score": lambda value, cycle_id: localized_score(value, locale,
+                                                             regime_of(cycle_id)),
             "plain_number": lambda value: i18n.plain_number(value, locale),
             "filled": filled,
             "problem": self.problem_text,

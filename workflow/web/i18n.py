@@ -18,12 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from babel.numbers import format_decimal
 
-from workflow import catalog
+from workflow import catalog, formatting
 from workflow.catalog import N_
 from workflow.domain import State
 from workflow.errors import KpiError, Problem
@@ -198,9 +196,6 @@ def pick_locale(choice: str | None, person_locale: str | None, accept_language: 
 
 
 def local_time(instant: datetime | None, tz: str, locale: str) -> str:
-    """An instant as the person reads it: their zone, their language, with the zone shown."""
-    if instant is None:
-        return "—"
-    zone = ZoneInfo(tz)
-    text = format_datetime(instant.astimezone(zone), "EEEE d MMMM y, HH:mm", locale=locale)
-    return f"{text} ({tz})"
+    """An instant as the person reads it: their zone, their language, the zone named the
+    same way as in mail (``workflow.formatting.date_time``)."""
+    return formatting.date_time(instant, tz, locale)

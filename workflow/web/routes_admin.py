@@ -72,7 +72,7 @@ def admin_report(cycle_id: str, req: ReqDep) -> Response:
     if cycle_id not in cycles:
         raise CycleNotFound(cycle_id)
     # The fragment comes from our own report templates, autoescaped there.
-    report = Markup(cycle_report_fragment(req.svc, cycle_id, now=req.now()))
+    report = Markup(cycle_report_fragment(req.svc, cycle_id, now=req.now(), locale=req.locale))
     return req.render("admin_report.html", cycle_id=cycle_id, cycle_name=cycles[cycle_id],
                       report=report)
 

@@ -178,7 +178,7 @@ def score_outcome_message(req: Req, file: EvaluationFile, outcome: Outcome) -> s
     shown = (label.vi if req.locale == "vi" else label.en) if label else klass
     return req.gettext("Score saved for %(name)s: %(score)s points, %(klass)s.",
                        name=file.reviewee.full_name,
-                 score=localized_score(outcome.score, req.locale) or "—", klass=shown)
+                 score=localized_score(outcome.score, req.locale, file.regime) or "—", klass=shown)
 
 
 def _score(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],

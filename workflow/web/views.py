@@ -134,7 +134,7 @@ def calibration_page(req: Req, cycle_id: str, post_to: str, *,
                       ratio_text=percent(quota.max_ratio) if quota else "",
                       # Information for the calibrator, never an automatic change; the
                       # fragment comes from our own autoescaped report templates.
-                      signals=Markup(fairness_fragment(req.svc, cycle_id)))
+                      signals=Markup(fairness_fragment(req.svc, cycle_id, locale=req.locale)))
 
 
 def percent(ratio: Decimal) -> str:
