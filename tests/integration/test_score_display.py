@@ -265,7 +265,7 @@ def test_a_csv_asked_for_in_vietnamese_has_vietnamese_headers_and_the_same_figur
         assert row["Điểm"] == want["total"]
         assert row[f"Điểm: {tasks}"] == want["lines"]["tasks"]
         assert row["Xếp loại cuối cùng"] == want["class"][0]
-        assert row["Bước xử lý"] == "Thời hạn kiến nghị"
+        assert row["Trạng thái"] == "Thời hạn kiến nghị"
         assert row["Có kiến nghị"] == "không"
     assert not any("_" in header for header in rows["S1"])  # no column id left
 

@@ -44,7 +44,7 @@ item items title yes no approve approved move down reviewer decision uphold revi
 ENGLISH = frozenset(ENGLISH_WORDS.split())
 INTERNAL = [
     re.compile(r"\b[a-z]+_[a-z_]+\b"),  # snake_case ids: well_completed, appeal_window
-    re.compile(r"task_group:|\bagency\b:"),  # pool keys
+    re.compile(r"task_group:|(?<!the )\bagency\b:"),  # pool keys (not "the agency:")
     re.compile(r"\b(?:criteria|ratios|tasks?)\.[a-z_\[]"),  # field paths
     re.compile(r"\breason\.\d"),  # a calibration form's field key
     re.compile(r"\bkpi [a-z]"),  # commands
@@ -368,8 +368,8 @@ def excellent(web: WebWorld) -> int:
     from workflow.service import calibration
 
     view = calibration.view(web.svc, web.world.cycle_id)
-    return next(int(m["evaluation_id"]) for m in view.members
-                if m["final_class"] == "excellent")
+    return next(int(m.evaluation_id) for m in view.members
+                if m.final_class == "excellent")
 
 
 # --- the demo's own pages -------------------------------------------------------------------

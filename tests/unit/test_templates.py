@@ -321,7 +321,7 @@ def test_bad_addresses_and_senders_are_refused() -> None:
 
 @pytest.mark.parametrize(("count", "english", "vietnamese"), [
     (1, "1 evaluation ready", "1 phiếu"), (2, "2 evaluations ready", "2 phiếu"),
-    (1000, "1000 evaluations ready", "1000 phiếu")])
+    (1000, "1,000 evaluations ready", "1.000 phiếu")])
 def test_a_count_takes_the_plural_form_of_each_language(count: int, english: str,
                                                          vietnamese: str) -> None:
     ctx = {"evaluations": count}
@@ -329,12 +329,13 @@ def test_a_count_takes_the_plural_form_of_each_language(count: int, english: str
     vi = rendered("task_calibration", "vi", context=ctx)
     assert english in en.subject and vietnamese in vi.subject
     waits = "waits" if count == 1 else "wait"
-    assert f"scored: {count} {waits} for your calibration." in en.text
-    assert f"đã được chấm điểm: {count} phiếu đang chờ Anh/Chị rà soát." in vi.text
+    shown_en, shown_vi = f"{count:,}", f"{count:,}".replace(",", ".")
+    assert f"scored: {shown_en} {waits} for your calibration." in en.text
+    assert f"đã được chấm điểm: {shown_vi} phiếu đang chờ Anh/Chị rà soát." in vi.text
     reminder = rendered("reminder", "en", context={"state": "calibration", **ctx})
     noun = "evaluation waits" if count == 1 else "evaluations wait"
-    assert f"{count} {noun} for it." in reminder.text
-    assert f"Có {count} phiếu đang chờ." in rendered(
+    assert f"{shown_en} {noun} for it." in reminder.text
+    assert f"Có {shown_vi} phiếu đang chờ." in rendered(
         "reminder", "vi", context={"state": "calibration", **ctx}).text
 
 
