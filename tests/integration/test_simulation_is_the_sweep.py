@@ -10,10 +10,11 @@ people, ``tick`` for the clock, at instants chosen as the run goes), and through
 same emails (event, recipient, evaluation) at the same instants, and leave every
 evaluation in the same state.
 
-Calibration pools are the cycle's, not an evaluation's: their emails (no evaluation)
-are left out of the comparison; an evaluation that reaches calibration waits there in
-both. Only staff are scored, so no leader's unit results are recomputed (a change
-the simulation does not model).
+Calibration is on in about half the cycles: the pool's own emails (no evaluation:
+the calibrator's task when the pool is complete, its reminders, overdue notices and
+escalations) are compared too; an evaluation that reaches calibration waits there in
+both (nobody approves). Only staff are scored, so no leader's unit results are
+recomputed (a change the simulation does not model).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from workflow.domain import State, TimerStatus, Trigger
 from workflow.errors import WorkflowError
 from workflow.service.core import EVALUATION, Service, load_snapshot
 from workflow.service.cycles import load_for_open, open_cycle
+from workflow.service.notices import DIGEST_EVENT
 from workflow.service.org import import_org
 from workflow.service.scoring_inputs import framework_of
 from workflow.service.simulate import SimAction, simulate_cycle
@@ -66,9 +68,10 @@ class Scenario:
     # (minutes after opening, reviewee, what, which peer): what people do, and when
     acts: tuple[tuple[int, str, str, int], ...]
     downtime: tuple[timedelta, ...]  # after each due instant, how late the sweep comes
+    calibration: bool  # on: only staff are in the cycle, and all of them get scored
 
 
-def _cycle_text(draw: st.DrawFn, opens: date) -> str:
+def _cycle_text(draw: st.DrawFn, opens: date, calibration: bool) -> str:
     days = st.integers(1, 5)
     hour = st.sampled_from(["07:30", "08:00", "13:15", "16:45"])
     reminders = draw(st.lists(st.tuples(st.integers(0, 3), hour), max_size=3,
@@ -99,37 +102,45 @@ def _cycle_text(draw: st.DrawFn, opens: date) -> str:
                                     for d, to in ladder) + "]",
         f"peers: {{enabled: {str(per_person > 0).lower()}, per_person: {max(per_person, 1)}, "
         f"min_responses: {draw(st.integers(1, 2))}}}",
-        f"calibration: {{enabled: {str(draw(st.booleans())).lower()}, calibrator: D1}}",
-        "population: {units: [BGD, P1]}",
-        "evaluators: {D1: UB1}",
+        f"calibration: {{enabled: {str(calibration).lower()}, calibrator: D1}}",
         "admins: [A1]",
     ]
+    if calibration:
+        # The pool completes only when everyone in it is scored: the leaders (whom
+        # nobody scores here) stay out, and the calibrator's ladder climbs to admins.
+        lines.append('population: {units: [BGD, P1], exclude: {D1: "Giám đốc <b>Sở</b>", '
+                     'H1: "leader \'on leave\'"}}')
+    else:
+        lines += ["population: {units: [BGD, P1]}", "evaluators: {D1: UB1}"]
     return "\n".join(lines) + "\n"
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     opens = draw(st.sampled_from(OPENINGS))
-    cycle = _cycle_text(draw, opens)
+    calibration = draw(st.booleans())
+    cycle = _cycle_text(draw, opens, calibration)
     zones = {p: draw(st.sampled_from(ZONES)) for p in EVERYONE}
     def minutes(first_day: int, last_day: int) -> st.SearchStrategy[int]:
         return st.integers(first_day * 24 * 60, last_day * 24 * 60)
 
     acts: list[tuple[int, str, str, int]] = []
-    for person in EVERYONE:
+    for person in STAFF if calibration else EVERYONE:
         if draw(st.booleans()):
             acts.append((draw(minutes(0, 6)), person, "self", 0))
         for peer in range(2):
             if draw(st.booleans()):
                 acts.append((draw(minutes(0, 12)), person, "peer", peer))
-        if person in STAFF and draw(st.booleans()):
+        if calibration:  # every one scored, late enough that scoring has opened
+            acts.append((draw(minutes(24, 30)), person, "score", 0))
+        elif person in STAFF and draw(st.booleans()):
             acts.append((draw(minutes(2, 20)), person, "score", 0))
         respond = draw(st.sampled_from(["none", "accept", "appeal"]))
         if respond != "none":
             acts.append((draw(minutes(4, 30)), person, respond, 0))
     downtime = tuple(draw(st.lists(st.sampled_from(DOWNTIME), min_size=1, max_size=6)))
     return Scenario(cycle, at(f"{opens} 08:00"), zones, draw(st.booleans()), tuple(acts),
-                    downtime)
+                    downtime, calibration)
 
 
 def _seed(svc: Service, folder: Path, sc: Scenario) -> None:
@@ -146,7 +157,7 @@ def _actions(svc: Service, sc: Scenario, ids: dict[str, int]) -> list[tuple[SimA
     rng = random.Random(5)
     out: list[tuple[SimAction, Any]] = []
     with svc.store.read() as s:
-        snaps = {p: load_snapshot(svc, s, ids[p], lock=False) for p in EVERYONE}
+        snaps = {p: load_snapshot(svc, s, ids[p], lock=False) for p in ids}
     for minute, person, what, peer in sc.acts:
         when = sc.opens + timedelta(minutes=minute)
         snap = snaps[person]
@@ -201,12 +212,11 @@ def _run_real(svc: Service, sc: Scenario, actions: list[tuple[SimAction, Any]],
     raise AssertionError("the cycle did not settle in 600 steps")
 
 
-def _outbox(svc: Service) -> Counter[tuple[str, str, int, datetime]]:
+def _outbox(svc: Service) -> Counter[tuple[str, str, int | None, datetime]]:
     with svc.store.read() as s:
         return Counter((r.event, r.recipient_id, r.evaluation_id, r.available_at)
                        for r in s.execute(select(OUTBOX.c.event, OUTBOX.c.recipient_id,
-                                                 OUTBOX.c.evaluation_id, OUTBOX.c.available_at)
-                                          .where(OUTBOX.c.evaluation_id.is_not(None))))
+                                                 OUTBOX.c.evaluation_id, OUTBOX.c.available_at)))
 
 
 @pytest.mark.sqlite_only
@@ -239,13 +249,18 @@ def test_the_simulation_sends_what_the_sweep_sends_for_any_cycle(
                                         actions=[a for a, _ in actions], sweeps=sweeps)
                 states = {r.reviewee_id: State(r.state) for r in s.execute(
                     select(EVALUATION.c.reviewee_id, EVALUATION.c.state))}
-            predicted = Counter((e.event, e.recipient_id, ids[e.reviewee_id], e.at)
-                                for e in sim.emails if e.reviewee_id is not None)
+            predicted = Counter((e.event, e.recipient_id,
+                                 ids[e.reviewee_id] if e.reviewee_id else None, e.at)
+                                for e in sim.emails if e.event != DIGEST_EVENT)
             queued = _outbox(svc)
             assert queued == predicted, (
                 f"only queued: {sorted((queued - predicted).elements())}; "
                 f"only predicted: {sorted((predicted - queued).elements())}")
             assert {e.reviewee_id: e.state for e in sim.ends} == states
+            if sc.calibration and set(states.values()) == {State.CALIBRATION}:
+                # The pool completed: its emails were compared, not vacuously absent.
+                assert queued[("task_calibration", "D1", None, max(
+                    a.at for a, _ in actions if a.trigger is Trigger.SUBMIT_SCORE))] == 1
         finally:
             svc.store.dispose()
 

@@ -229,3 +229,47 @@ def test_a_calibration_pools_rows_remind_then_climb_above_the_calibrator() -> No
                                   due, calibrator_id="H1", due=due, people=people,
                                   admins=["A1"]).escalation
     assert step is not None and (step.told, step.role) == (("D1",), None)
+
+
+def test_a_round_stops_each_evaluation_at_the_row_that_changes_it_and_skips_stale_reminders(
+        ) -> None:
+    ev = evaluation(State.SUPERVISOR_SCORING, at("2026-05-11 17:00"))
+    phase = State.SUPERVISOR_SCORING
+    rows = [  # given out of order: the round sorts them by time, then by plan order
+        {**timer_row(1, phase, TimerKind.ESCALATION, at("2026-05-18 17:00"), 0), "id": 4},
+        {**timer_row(1, phase, TimerKind.REMINDER, at("2026-05-13 08:00"), 0, "H1"), "id": 2},
+        {**timer_row(1, phase, TimerKind.REMINDER, at("2026-05-14 08:00"), 1, "H1"), "id": 3},
+        {**timer_row(1, phase, TimerKind.ESCALATION, at("2026-05-20 17:00"), 1), "id": 5},
+        {**timer_row(2, phase, TimerKind.REMINDER, at("2026-05-13 08:00"), 0, "H1"), "id": 6},
+    ]
+    now, fired = at("2026-05-21 09:00"), []
+
+    def fire(row: Mapping[str, Any], superseded: bool) -> effects.TimerEffects:
+        fired.append((row["id"], superseded))
+        return effects.due_timer(ev, row, now, PEOPLE, superseded=superseded)
+
+    done = effects.sweep_round(rows, fire)
+    # Evaluation 1: the earlier reminder is superseded, the later one past due, the
+    # first escalation step changes it, so step two waits; evaluation 2's own reminder
+    # is not superseded by evaluation 1's.
+    assert fired == [(2, True), (3, False), (4, False), (6, False)]
+    assert [fx.changes for fx in done] == [False, False, True, False]
+
+
+def test_an_extension_replans_every_row_and_a_new_supervisor_only_the_reminders() -> None:
+    ev = evaluation(State.SUPERVISOR_SCORING, at("2026-05-11 17:00"))
+    now = at("2026-05-13 10:00")
+    longer = {**ev.row, "due_at": at("2026-05-19 17:00"), "escalation_level": 1}
+    moved = effects.replan(ev, longer, now, PEOPLE, due_moved=True)
+    assert set(moved.cancel_kinds) == {k.value for k in TimerKind}
+    assert moved.told == ("H1",)
+    kinds = [(t["kind"], t["seq"]) for t in moved.timers]
+    assert ("due", 0) in kinds and ("escalation", 0) not in kinds  # step 1 is taken
+    assert all(t["fire_at"] > now for t in moved.timers if t["kind"] == "reminder")
+    overdue_now = at("2026-05-15 10:00")  # past the deadline of 14 May 17:00
+    new = {**ev.row, "supervisor_id": "GONE"}
+    ev.view = replace(ev.view, supervisor_id="GONE")
+    changed = effects.replan(ev, new, overdue_now, PEOPLE, due_moved=False)
+    assert changed.cancel_kinds == ("reminder", "overdue")
+    assert changed.told == ()  # inactive: planned for, told nothing
+    assert {(t["kind"], t["recipient_id"]) for t in changed.timers} == {("overdue", "GONE")}

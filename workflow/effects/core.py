@@ -16,7 +16,7 @@ come in as ``values``; email contents, links and dedupe keys are the service's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from workflow.effects.rows import (
     escalation_targets,
     overdue_rows,
     phase_timers,
+    superseded_reminders,
 )
 from workflow.errors import (
     EvaluationAlreadyChanged,
@@ -261,6 +262,30 @@ def transition(ev: EvaluationLike, trigger: Trigger, actor_id: str, *, now: date
     return out
 
 
+# --- a calibration pool --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolOpening:
+    """What a calibration pool does when it becomes complete: its one deadline, its
+    rows (of the cycle, not of an evaluation), the calibrator's task email."""
+
+    window: PhaseWindow
+    timers: tuple[dict[str, Any], ...]
+    sends: tuple[Send, ...]
+
+
+def pool_opening(rules: RulesLike, now: datetime, calibrator_id: str,
+                 people: People) -> PoolOpening:
+    """The pool of ``rules``' cycle, complete at ``now`` (nobody left before
+    calibration, someone waiting in it): the deadline starts now for all of it."""
+    window = phase_window(rules.config, rules.calendar, State.CALIBRATION, now)
+    timers = phase_timers(rules, None, window, [calibrator_id], people,
+                          cycle_id=rules.cycle_id)
+    return PoolOpening(window, tuple(timers),
+                       _sends("task_calibration", people, [calibrator_id], now))
+
+
 # --- what a due deadline row does -----------------------------------------------------
 
 
@@ -354,6 +379,76 @@ def due_pool_timer(rules: RulesLike, timer: Mapping[str, Any], now: datetime, *,
     return TimerEffects(TimerStatus.DONE, fired=True, escalation=Escalation(
         timer["seq"] + 1, step.to, calibrator_id, tuple(targets), reachable(people, targets),
         None, ()))
+
+
+# --- what a moved deadline or a changed assignee does ---------------------------------
+
+
+@dataclass(frozen=True)
+class Replan:
+    """The phase's pending deadline rows after its due time or its people changed."""
+
+    cancel_kinds: tuple[str, ...]  # the kinds of pending row of the phase to cancel
+    timers: tuple[dict[str, Any], ...]  # the rows that replace them
+    told: tuple[str, ...]  # whom the phase waits on now, reachable: they are told
+
+
+def replan(ev: EvaluationLike, row: Mapping[str, Any], now: datetime, people: People, *,
+           due_moved: bool) -> Replan:
+    """What an extension (``due_moved``) or a new assignee (a supervisor, a peer) does
+    to the current phase's pending rows; ``row`` is the evaluation after the change.
+
+    When the deadline moved, every pending row is planned again from ``now``. When
+    only the people changed, their reminders are, and if the phase is already
+    overdue the overdue series restarts for the new people; the deadline and the
+    ladder keep their rows. The ladder goes on from the step it reached: steps taken
+    are not taken again.
+    """
+    spec = SPECS[ev.state]
+    if spec.deadline is None or row["due_at"] is None:
+        return Replan((), (), ())
+    window = PhaseWindow(ev.state, row["phase_opens_at"], row["due_at"])
+    who = recipients(ev, spec.waits_on, ev.view.admins, now, row) if spec.waits_on else []
+    told = reachable(people, who)
+    timers = phase_timers(ev.rules, ev.id, window, who, people, not_before=now,
+                          escalation_from=row["escalation_level"])
+    if due_moved:
+        return Replan(tuple(k.value for k in TimerKind), tuple(timers), told)
+    kept = [t for t in timers if t["kind"] == TimerKind.REMINDER.value]
+    if row["due_at"] <= now and spec.deadline.escalates:
+        kept += overdue_rows(ev.rules, ev.id, window, who, people, 1, now)
+    return Replan((TimerKind.REMINDER.value, TimerKind.OVERDUE.value), tuple(kept), told)
+
+
+# --- the order a sweep fires due rows in ------------------------------------------------
+
+
+def sweep_round(due: Sequence[Mapping[str, Any]],
+                fire: Callable[[Mapping[str, Any], bool], TimerEffects]) -> list[TimerEffects]:
+    """Fire one round of due rows in the sweep's order; what each row did, in order.
+
+    ``due``: the pending rows due at the round's instant, of any evaluations (each
+    with its ``id``, the order rows were planned in). ``fire(row, superseded)``
+    applies one row and returns what it did. Each evaluation's rows go by time, then
+    by plan order; once a row changes an evaluation (a move, an escalation step) its
+    later rows wait for the next round, because they must be decided on the
+    evaluation as it is now. A reminder is superseded when a later reminder to the
+    same person in the same phase is due in this round too. The real sweep
+    (``kpi tick``) and the simulation (``kpi cycle check``) both call this, so they
+    fire the same rows in the same rounds.
+    """
+    stale = superseded_reminders(due)
+    by_evaluation: dict[Any, list[Mapping[str, Any]]] = {}
+    for row in sorted(due, key=lambda r: (r["fire_at"], r["id"])):
+        by_evaluation.setdefault(row["evaluation_id"], []).append(row)
+    done: list[TimerEffects] = []
+    for rows in by_evaluation.values():
+        for row in rows:
+            fx = fire(row, row["id"] in stale)
+            done.append(fx)
+            if fx.changes:
+                break  # the evaluation changed: its later rows wait for the next round
+    return done
 
 
 def _sends(event: str, people: People, who: Iterable[str], at: datetime) -> tuple[Send, ...]:

@@ -22,17 +22,16 @@ from sqlmodel import Session
 from workflow.clock import utc_now
 from workflow.cycle_config import LoadedCycle, load_cycle
 from workflow.domain import Role, State
+from workflow.effects import core as effects
 from workflow.errors import CycleError
+from workflow.permissions import EvaluationView
 from workflow.scoring.model import Framework
-from workflow.service.core import PersonInfo, Service
+from workflow.service.core import PersonInfo, Service, Snapshot
 from workflow.service.notices import Mail, make_mail
 from workflow.service.rules import CycleRules, load_rules_from_files, store_rulebook
-from workflow.service.timers import phase_timers
 from workflow.service.transition import write_mail
-from workflow.states import SPECS
 from workflow.store import audit, bulk
 from workflow.store.tables import ASSIGNMENT, CYCLE, DEADLINE, EVALUATION, PERSON, UNIT, Cycle
-from workflow.timing import phase_window
 
 CHUNK = 2000
 
@@ -172,6 +171,28 @@ def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan
             f"{', '.join(config.frameworks)}; add it to a framework's position_groups")
 
 
+def opening_snapshot(rules: CycleRules, planned: PlannedEvaluation, evaluation_id: int,
+                     opened_at: datetime, calibrator_id: str | None,
+                     admins: frozenset[str]) -> Snapshot:
+    """The evaluation as `kpi cycle open` creates it (in its first state, peers asked),
+    before its first phase is entered: what ``effects.opening`` reads. The simulation
+    starts from the same."""
+    member = planned.member
+    row: dict[str, Any] = {
+        "id": evaluation_id, "cycle_id": rules.cycle_id, "reviewee_id": member.id,
+        "supervisor_id": planned.supervisor_id, "appeal_reviewer_id": None,
+        "scored_by": None, "state": State.SELF_ASSESSMENT.value, "version": 1,
+        "phase_entered_at": opened_at, "phase_opens_at": opened_at, "due_at": None,
+        "escalation_level": 0,
+    }
+    assignments = [{"id": i, "role": Role.PEER.value, "person_id": peer, "status": "pending"}
+                   for i, peer in enumerate(planned.peers)]
+    view = EvaluationView(id=evaluation_id, reviewee_id=member.id,
+                          supervisor_id=planned.supervisor_id, calibrator_id=calibrator_id,
+                          peers=dict.fromkeys(planned.peers, "pending"), admins=admins)
+    return Snapshot(row, rules, view, assignments)
+
+
 def _calibrator(rules: CycleRules, plan: PopulationPlan) -> str | None:
     """The named calibrator, else the head of the agency (the one person at the top)."""
     config = rules.config
@@ -290,9 +311,12 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
     if not group:
         return
     config = rules.config
-    window = phase_window(config, rules.calendar, State.SELF_ASSESSMENT, now)
     ids = dict(zip((e.member.id for e in group),
                    bulk.reserve_ids(session, EVALUATION, len(group)), strict=True))
+    people = {e.member.id: _person(e.member) for e in group}
+    admins = frozenset(svc.admins(rules))
+    openings = _Openings(rules, now, people, admins)
+    fxs = {e.member.id: openings.of(e, ids[e.member.id]) for e in group}
     rows = [{
         "id": ids[e.member.id],
         "cycle_id": config.id, "reviewee_id": e.member.id, "unit_id": e.member.unit_id,
@@ -300,10 +324,11 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
         "is_leader": e.member.is_leader, "framework_id": e.framework.id,
         "framework_hash": e.framework.content_hash, "supervisor_id": e.supervisor_id,
         "appeal_reviewer_id": None, "state": State.SELF_ASSESSMENT.value, "version": 1,
-        "phase_entered_at": now, "phase_opens_at": window.opens_at, "due_at": window.due_at,
-        "escalation_level": 0, "self_assessment_missing": False,
+        "phase_entered_at": now, "escalation_level": 0, "self_assessment_missing": False,
         "peer_quorum_not_reached": False, "escalated": False, "extended": False,
         "reopened": False, "created_at": now, "updated_at": now,
+        "phase_opens_at": fxs[e.member.id].values["phase_opens_at"],
+        "due_at": fxs[e.member.id].values["due_at"],
     } for e in group]
     bulk.insert_rows(session, EVALUATION, rows, CHUNK)
     assignments = [{
@@ -312,36 +337,30 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
         "reason": "picked for the cycle",
     } for e in group for peer in e.peers]
     bulk.insert_rows(session, ASSIGNMENT, assignments)
-    people = {e.member.id: _person(e.member) for e in group}
     timers: list[dict[str, Any]] = []
     mail = Mail([], [])
     entries: list[audit.AuditEntry] = []
-    notice = SPECS[State.SELF_ASSESSMENT].on_enter[0]
-    # Every reviewee's timers are the same instants but for their time zone: work
-    # them out once per zone, then copy them with the evaluation and the recipient.
-    by_zone: dict[str | None, list[dict[str, Any]]] = {}
     for e in group:
         eid = ids[e.member.id]
-        template = by_zone.get(e.member.timezone)
-        if template is None:
-            template = by_zone[e.member.timezone] = phase_timers(
-                rules, None, window, [e.member.id], people)
-        timers += [{**t, "evaluation_id": eid,
-                    "recipient_id": e.member.id if t["recipient_id"] is not None else None}
-                   for t in template]
+        fx = fxs[e.member.id]
+        timers += fx.timers
+        due_at = fx.values["due_at"]
         context = {
             "cycle_id": config.id, "cycle_name": config.name,
             "period_start": config.period.start.isoformat(),
             "period_end": config.period.end.isoformat(), "evaluation_id": eid,
             "reviewee_id": e.member.id, "reviewee_name": e.member.full_name,
-            "state": State.SELF_ASSESSMENT.value, "due_at": window.due_at.isoformat(),
+            "state": State.SELF_ASSESSMENT.value,
+            "due_at": due_at.isoformat() if due_at else None,
             "cycle_timezone": config.timezone, "trigger": "open_cycle", "reason": None,
         }
-        mail.extend(make_mail(svc, event=notice.event, person=people[e.member.id],
-                              dedupe_key=f"ev:{eid}:v1:{notice.event}:{e.member.id}",
-                              context=context, now=now, evaluation_id=eid,
-                              available_at=window.opens_at, link_expires_at=window.due_at,
-                              cycle_tz=config.timezone))
+        for send in fx.sends:
+            for person_id in send.to:
+                mail.extend(make_mail(svc, event=send.event, person=people[person_id],
+                                      dedupe_key=f"ev:{eid}:v1:{send.event}:{person_id}",
+                                      context=context, now=now, evaluation_id=eid,
+                                      available_at=send.at, link_expires_at=due_at,
+                                      cycle_tz=config.timezone))
         entries.append(audit.AuditEntry(
             actor_id=actor_id, role=Role.ADMIN.value, at=now, trigger="open",
             evaluation_id=eid, cycle_id=config.id, to_state=State.SELF_ASSESSMENT.value,
@@ -353,6 +372,52 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
     audit.append(session, entries)
     report.evaluations += len(group)
     report.emails += len(mail.outbox)
+
+
+class _Openings:
+    """``effects.opening`` for each evaluation of a chunk, decided once per time zone.
+
+    The first phase's dates are the cycle's; its rows and its task email differ only
+    by the reviewee (their id, their clock). When the core's answer names nobody but
+    the reviewee, the answer for one reviewee of a zone is the answer for every
+    reviewee of that zone with the ids swapped: the decision stays the core's, and
+    100,000 evaluations do not each work out the same calendar again. An answer that
+    names anyone else (a notice to the supervisor, say) is not shared.
+    """
+
+    def __init__(self, rules: CycleRules, now: datetime, people: Mapping[str, PersonInfo],
+                 admins: frozenset[str]) -> None:
+        self.rules, self.now, self.people, self.admins = rules, now, people, admins
+        self.by_zone: dict[str | None, tuple[str, int, effects.Effects]] = {}
+
+    def of(self, planned: PlannedEvaluation, evaluation_id: int) -> effects.Effects:
+        member = planned.member
+        known = self.by_zone.get(member.timezone)
+        if known is not None:
+            return _rebind(known, member.id, evaluation_id)
+        snap = opening_snapshot(self.rules, planned, evaluation_id, self.now,
+                                self.rules.config.calibration.calibrator, self.admins)
+        fx = effects.opening(snap, self.now, self.people)
+        named = {t["recipient_id"] for t in fx.timers} | {p for s in fx.sends for p in s.to}
+        if named <= {member.id, None}:
+            self.by_zone[member.timezone] = (member.id, evaluation_id, fx)
+        return fx
+
+
+def _rebind(known: tuple[str, int, effects.Effects], reviewee_id: str,
+            evaluation_id: int) -> effects.Effects:
+    """The opening of another reviewee of the same zone: the same, theirs."""
+    was, _, fx = known
+
+    def who(person_id: str | None) -> str | None:
+        return reviewee_id if person_id == was else person_id
+
+    return effects.Effects(
+        fx.from_state, fx.to_state, fx.values,
+        timers=[{**t, "evaluation_id": evaluation_id, "recipient_id": who(t["recipient_id"])}
+                for t in fx.timers],
+        sends=[effects.Send(s.event, (reviewee_id,) * len(s.to), s.at) for s in fx.sends],
+        window=fx.window)
 
 
 def _person(m: Member) -> PersonInfo:

@@ -16,17 +16,10 @@ from sqlmodel import Session
 
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, TimerStatus
+from workflow.effects import core as effects
 from workflow.service.core import Service, load_people
 from workflow.service.notices import Mail, make_mail
-from workflow.service.timers import phase_timers
-from workflow.store.tables import (
-    APPROVAL,
-    CYCLE,
-    DEADLINE,
-    EVALUATION,
-    Cycle,
-)
-from workflow.timing import phase_window
+from workflow.store.tables import APPROVAL, CYCLE, DEADLINE, EVALUATION, Cycle
 
 BEFORE_CALIBRATION = [s.value for s in PHASE_ORDER[:PHASE_ORDER.index(State.CALIBRATION)]]
 
@@ -79,24 +72,25 @@ def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
         if before or not waiting or pending_timers(session, cycle_id):
             continue
         rules = svc.rules.get(session, cycle_id)
-        window = phase_window(rules.config, rules.calendar, State.CALIBRATION, now)
+        people = load_people(session, [cycle.calibrator_id])
+        # The decision is the effects core's, so `kpi cycle check` predicts it.
+        opening = effects.pool_opening(rules, now, cycle.calibrator_id, people)
+        window = opening.window
         session.execute(update(EVALUATION).where(
             EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.state == State.CALIBRATION.value
         ).values(phase_opens_at=window.opens_at, due_at=window.due_at))
-        people = load_people(session, [cycle.calibrator_id])
-        timers = phase_timers(rules, None, window, [cycle.calibrator_id], people,
-                              cycle_id=cycle_id)
-        session.execute(insert(DEADLINE), timers)
-        person = people.get(cycle.calibrator_id)
-        if person is None:
-            continue
-        # After an approval, a reopened evaluation makes a new round: a new key.
-        mail.extend(make_mail(
-            svc, event="task_calibration", person=person,
-            dedupe_key=f"cycle:{cycle_id}:calibration_ready:{approvals(session, cycle_id)}",
-            context={"cycle_id": cycle_id, "cycle_name": rules.config.name,
-                     "evaluations": waiting, "due_at": window.due_at.isoformat(),
-                     "cycle_timezone": rules.tz_name, "state": State.CALIBRATION.value},
-            now=now, evaluation_id=None, link_expires_at=window.due_at,
-            cycle_tz=rules.tz_name))
+        session.execute(insert(DEADLINE), list(opening.timers))
+        for send in opening.sends:
+            for person_id in send.to:
+                # After an approval, a reopened evaluation makes a new round: a new key.
+                mail.extend(make_mail(
+                    svc, event=send.event, person=people[person_id],
+                    dedupe_key=f"cycle:{cycle_id}:calibration_ready:"
+                               f"{approvals(session, cycle_id)}",
+                    context={"cycle_id": cycle_id, "cycle_name": rules.config.name,
+                             "evaluations": waiting, "due_at": window.due_at.isoformat(),
+                             "cycle_timezone": rules.tz_name,
+                             "state": State.CALIBRATION.value},
+                    now=now, evaluation_id=None, available_at=send.at,
+                    link_expires_at=window.due_at, cycle_tz=rules.tz_name))
     return mail

@@ -18,6 +18,7 @@ from workflow.calendar import at_local, zone
 from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.domain import TERMINAL_STATES, Role, State, TimerKind, TimerStatus
+from workflow.effects import core as effects
 from workflow.errors import (
     EvaluationClosed,
     EvaluationNotFound,
@@ -40,10 +41,10 @@ from workflow.service.core import (
     load_snapshot,
     load_snapshots,
 )
-from workflow.service.notices import STATE_ACTIONS, make_mail, notices_for, recipients
+from workflow.service.notices import STATE_ACTIONS, make_mail, notices_for
 from workflow.service.rules import CycleRules
 from workflow.service.scoring_inputs import compute, score_basis, scored_values
-from workflow.service.timers import overdue_rows, phase_timers
+from workflow.service.timers import phase_timers
 from workflow.service.transition import (
     REASON_LIMIT,
     Change,
@@ -80,30 +81,14 @@ def _record(snap: Snapshot, action: str, actor_id: str, role: Role, now: datetim
 
 
 def _replan(snap: Snapshot, change: Change, people: Mapping[str, PersonInfo], now: datetime,
-            row: Mapping[str, Any], *, due_moved: bool) -> None:
-    """Replace the phase's pending timers after its due time or its people changed.
-
-    When the deadline moved (an extension) every pending timer is planned again. When
-    only the people changed, their reminders are, and, if the phase is already overdue,
-    the overdue notices restart for the new people; the deadline and the escalation
-    ladder keep their rows.
-    """
-    spec = SPECS[snap.state]
-    if spec.deadline is None or row["due_at"] is None:
-        return
-    window = PhaseWindow(snap.state, row["phase_opens_at"], row["due_at"])
-    who = recipients(snap, spec.waits_on, snap.view.admins, now, row) if spec.waits_on else []
-    # The ladder goes on from the step it reached; steps taken are not taken again.
-    timers = phase_timers(snap.rules, snap.id, window, who, people, not_before=now,
-                          escalation_from=row["escalation_level"])
-    if due_moved:
-        change.timers = timers
-        change.cancel_kinds = tuple(k.value for k in TimerKind)
-        return
-    change.timers = [t for t in timers if t["kind"] == TimerKind.REMINDER.value]
-    change.cancel_kinds = (TimerKind.REMINDER.value, TimerKind.OVERDUE.value)
-    if row["due_at"] <= now and spec.deadline.escalates:
-        change.timers += overdue_rows(snap.rules, snap.id, window, who, people, 1, now)
+            row: Mapping[str, Any], *, due_moved: bool) -> tuple[str, ...]:
+    """Replace the phase's pending timers as the effects core decides; whom the phase
+    waits on now (reachable), to be told."""
+    plan = effects.replan(snap, row, now, people, due_moved=due_moved)
+    if plan.cancel_kinds:
+        change.timers = list(plan.timers)
+        change.cancel_kinds = plan.cancel_kinds
+    return plan.told
 
 
 def _people(session: Any, snap: Snapshot, *extra: str | None) -> dict[str, PersonInfo]:
@@ -131,15 +116,12 @@ def _extension(svc: Service, snap: Snapshot, new_due_at: datetime, text: str,
                      {"phase": snap.state.value, "old": snap.row["due_at"],
                       "new": new_due_at, "approved_by": approved_by, **(bulk or {})})
     row = {**snap.row, **change.values}
-    _replan(snap, change, people, now, row, due_moved=True)
-    spec = SPECS[snap.state]
-    if spec.waits_on:
+    told = _replan(snap, change, people, now, row, due_moved=True)
+    if told:
         context = {**base_context(snap, row, people), "reason": text,
                    "old_due_at": snap.row["due_at"].isoformat()}
-        for person_id in recipients(snap, spec.waits_on, snap.view.admins, now, row):
-            person = people.get(person_id)
-            if person is None or not person.active:
-                continue
+        for person_id in told:
+            person = people[person_id]
             # The extension mail carries a fresh link to the task, valid to the new date.
             change.mail.extend(make_mail(
                 svc, event="extension_granted", person=person,

@@ -32,6 +32,7 @@ import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
 from itertools import count
 from typing import Any
 
@@ -42,9 +43,14 @@ from workflow.domain import Role, State, Trigger
 from workflow.effects import core as effects
 from workflow.effects.rows import superseded_reminders
 from workflow.errors import WorkflowError
-from workflow.permissions import SYSTEM_ACTOR, EvaluationView
+from workflow.permissions import SYSTEM_ACTOR
 from workflow.service.core import PersonInfo, Service, Snapshot, load_people
-from workflow.service.cycles import PlannedEvaluation, PopulationPlan, plan_population
+from workflow.service.cycles import (
+    PlannedEvaluation,
+    PopulationPlan,
+    opening_snapshot,
+    plan_population,
+)
 from workflow.service.notices import DIGEST_EVENT, DIGEST_SETTLE, digest_hold, still_waiting_in
 from workflow.service.rules import CycleRules
 from workflow.states import SPECS
@@ -120,6 +126,15 @@ class _Walk:
     digest_at: str | None  # the digest's local time, None when it is off
     states: list[tuple[datetime, State]]  # when it entered each state, in order
 
+    def state_before(self, instant: datetime) -> State:
+        """The state a sweep at ``instant`` finds (people acting then come after it)."""
+        current = self.states[0][1]
+        for since, state in self.states:
+            if since >= instant:
+                break
+            current = state
+        return current
+
     def state_at(self, instant: datetime) -> State:
         current = self.states[0][1]
         for since, state in self.states:
@@ -150,6 +165,7 @@ def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, Perso
         by_reviewee.setdefault(action.reviewee_id, []).append(action)
     # (recipient, digest instant) -> whether each held item still waits then
     digests: dict[tuple[str, datetime], list[bool]] = {}
+    walks: list[_Walk] = []
     for number, planned in enumerate(plan.evaluations, start=1):
         walk = _open(rules, planned, number, people, admin_ids, opened_at, plan.calibrator_id,
                      seq, digest_at)
@@ -168,6 +184,10 @@ def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, Perso
         result.ends.append(SimulatedEnd(planned.member.id, snap.state, waiting))
         result.emails.extend(walk.emails)
         result.windows[planned.member.id] = walk.windows
+        walks.append(walk)
+    if plan.calibrator_id and rules.config.enabled(State.CALIBRATION):
+        result.emails.extend(_pool(rules, walks, plan.calibrator_id, people, admin_ids,
+                                   schedule))
     for (recipient_id, instant), items_waiting in digests.items():
         if any(items_waiting):
             person = people[recipient_id]
@@ -197,25 +217,86 @@ def simulate_cycle(svc: Service, session: Session, rules: CycleRules, opened_at:
                           digest_at=digest_at, actions=actions, sweeps=sweeps)
 
 
+BEFORE_CALIBRATION = frozenset((State.SELF_ASSESSMENT, State.PEER_INPUT,
+                                State.SUPERVISOR_SCORING))
+
+
+def _pool_complete_at(walks: Sequence[_Walk]) -> datetime | None:
+    """When the calibration pool became complete: the instant the last evaluation
+    left the phases before calibration (nobody acts on the pool in a simulation, so
+    it stays complete), if someone was waiting in calibration then."""
+    left: list[datetime] = []
+    for walk in walks:
+        since = next((t for t, state in walk.states if state not in BEFORE_CALIBRATION), None)
+        if since is None:
+            return None  # someone is still before calibration: the pool never completes
+        left.append(since)
+    if not left:
+        return None
+    complete = max(left)
+    waiting = any(w.state_at(complete) is State.CALIBRATION for w in walks)
+    return complete if waiting else None
+
+
+def _pool(rules: CycleRules, walks: Sequence[_Walk], calibrator_id: str,
+          people: Mapping[str, PersonInfo], admins: frozenset[str],
+          schedule: Sequence[datetime] | None) -> list[PlannedEmail]:
+    """The calibration pool's own emails: the calibrator's task when the pool is
+    complete, then its rows (reminders, overdue, escalation) fired by the sweeps as
+    the sweep's pool round fires them (``effects.due_pool_timer``), all due rows of
+    a round at once."""
+    complete = _pool_complete_at(walks)
+    if complete is None:
+        return []
+    emails: list[PlannedEmail] = []
+
+    def emit(send: effects.Send) -> None:
+        for person_id in send.to:
+            person = people[person_id]
+            emails.append(PlannedEmail(send.at, send.event, person_id, None,
+                                       State.CALIBRATION, person.timezone or rules.tz_name))
+
+    opening = effects.pool_opening(rules, complete, calibrator_id, people)
+    for send in opening.sends:
+        emit(send)
+    due = opening.window.due_at
+    ids = count(1)
+    queue = [{**t, "id": next(ids)} for t in opening.timers]
+    swept: datetime | None = None
+    while queue:
+        first = min(t["fire_at"] for t in queue)
+        if schedule is None:
+            now = first
+        else:
+            later = [s for s in schedule if s >= first and (swept is None or s > swept)]
+            if not later:
+                return emails  # no sweep comes: the rows stay pending
+            now = later[0]
+        swept = now
+        fired = [t for t in queue if t["fire_at"] <= now]
+        queue = [t for t in queue if t["fire_at"] > now]
+        if not any(w.state_before(now) is State.CALIBRATION for w in walks):
+            return emails  # all cancelled since: the sweep cancels the pool's rows
+        stale = superseded_reminders(fired)
+        for timer in sorted(fired, key=lambda t: (t["fire_at"], t["id"])):
+            fx = effects.due_pool_timer(rules, timer, now, calibrator_id=calibrator_id,
+                                        due=due, people=people, admins=admins,
+                                        superseded=timer["id"] in stale)
+            for send in fx.sends:
+                emit(send)
+            if fx.escalation is not None:
+                emit(effects.Send("escalation", fx.escalation.told, now))
+            queue += [{**t, "id": next(ids)} for t in fx.timers]
+    return emails
+
+
 def _open(rules: CycleRules, planned: PlannedEvaluation, number: int,
           people: Mapping[str, PersonInfo], admins: frozenset[str], opened_at: datetime,
           calibrator_id: str | None, seq: Any, digest_at: str | None) -> _Walk:
     """The evaluation as `kpi cycle open` writes it: in self_assessment, peers asked."""
-    member = planned.member
-    state = State.SELF_ASSESSMENT
-    row: dict[str, Any] = {
-        "id": number, "cycle_id": rules.cycle_id, "reviewee_id": member.id,
-        "supervisor_id": planned.supervisor_id, "appeal_reviewer_id": None,
-        "scored_by": None, "state": state.value, "version": 1,
-        "phase_entered_at": opened_at, "phase_opens_at": opened_at, "due_at": None,
-        "escalation_level": 0,
-    }
-    assignments = [{"id": i, "role": Role.PEER.value, "person_id": peer, "status": "pending"}
-                   for i, peer in enumerate(planned.peers)]
-    view = EvaluationView(id=number, reviewee_id=member.id,
-                          supervisor_id=planned.supervisor_id, calibrator_id=calibrator_id,
-                          peers=dict.fromkeys(planned.peers, "pending"), admins=admins)
-    snap = Snapshot(row, rules, view, assignments)
+    snap = opening_snapshot(rules, planned, number, opened_at, calibrator_id, admins)
+    row = snap.row
+    state = snap.state
     fx = effects.opening(snap, opened_at, people)
     assert fx.window is not None  # the first phase has a deadline
     snap.row = {**row, **fx.values}
@@ -267,18 +348,22 @@ def _sweep(rules: CycleRules, walk: _Walk, now: datetime, people: Mapping[str, P
            seq: Any) -> None:
     """One sweep at ``now``: rounds until nothing is due, as ``sweep.tick`` runs them."""
     while True:
-        due = sorted((e for e in walk.queue if e[0] <= now), key=lambda e: (e[0], e[1]))
+        due = {entry[1]: entry for entry in walk.queue if entry[0] <= now}
         if not due:
             return
-        superseded = superseded_reminders([{**timer, "id": row_id} for _, row_id, timer in due])
-        for entry in due:
-            _, row_id, timer = entry
-            walk.queue.remove(entry)
-            fx = effects.due_timer(walk.snap, timer, now, people,
-                                   superseded=row_id in superseded)
-            _apply_timer(rules, walk, timer, fx, now, people, seq)
-            if fx.changes:
-                break  # its later rows wait for the next round
+
+        effects.sweep_round([{**timer, "id": row_id} for _, row_id, timer in due.values()],
+                            partial(_fire, rules, walk, due, now, people, seq))
+
+
+def _fire(rules: CycleRules, walk: _Walk, due: Mapping[int, tuple[datetime, int, Any]],
+          now: datetime, people: Mapping[str, PersonInfo], seq: Any,
+          timer: Mapping[str, Any], superseded: bool) -> effects.TimerEffects:
+    """Fire one due row of the round, as the sweep's ``_fire`` does."""
+    walk.queue.remove(due[timer["id"]])
+    fx = effects.due_timer(walk.snap, timer, now, people, superseded=superseded)
+    _apply_timer(rules, walk, timer, fx, now, people, seq)
+    return fx
 
 
 def _apply_timer(rules: CycleRules, walk: _Walk, timer: Mapping[str, Any],

@@ -172,16 +172,12 @@ def _round(svc: Service, session: Session, now: datetime, batch: int,
         .order_by(DEADLINE.c.evaluation_id, DEADLINE.c.fire_at, DEADLINE.c.id)
         .with_for_update()
     ).all()
-    due_rows = [dict(r._mapping) for r in rows]
-    timers: dict[int, list[dict[str, Any]]] = {}
-    for row in due_rows:
-        timers.setdefault(row["evaluation_id"], []).append(row)
     people = _people_for(session, snaps.values())
-    work = _Round(superseded=superseded_reminders(due_rows))
-    for eid, snap in snaps.items():
-        for timer in timers.get(eid, []):
-            if _fire(svc, session, snap, timer, now, people, work, report):
-                break  # the evaluation changed: its later rows wait for the next round
+    work = _Round()
+    effects.sweep_round(
+        [dict(r._mapping) for r in rows],
+        lambda timer, superseded: _fire(svc, session, snaps[timer["evaluation_id"]], timer,
+                                        now, people, work, report, superseded))
     if not work.marks:
         return fired
     _write_marks(session, work.marks)
@@ -309,34 +305,34 @@ def _mark(work: _Round, timer: Mapping[str, Any], status: TimerStatus, now: date
 
 def _fire(svc: Service, session: Session, snap: Snapshot, timer: Mapping[str, Any],
           now: datetime, people: Mapping[str, PersonInfo], work: _Round,
-          report: SweepReport) -> bool:
-    """Apply one due row as the effects core decides; True when it changed the
-    evaluation (its version moved on)."""
+          report: SweepReport, superseded: bool) -> effects.TimerEffects:
+    """Apply one due row as the effects core decides; what the row did (``changes``:
+    the evaluation's version moved on)."""
     kind = timer["kind"]
-    fx = effects.due_timer(snap, timer, now, people, superseded=timer["id"] in work.superseded)
+    fx = effects.due_timer(snap, timer, now, people, superseded=superseded)
     _mark(work, timer, fx.status, now)
     if fx.status is not TimerStatus.DONE:
         report.skipped += 1  # a phase already left, a stale reminder, nobody waited on
-        return False
+        return fx
     if fx.moves_with is not None:
         change = plan(svc, session, snap, fx.moves_with, SYSTEM_ACTOR, now=now,
                       entered_at=timer["fire_at"], people=people)
         work.changes.append(change)
         report.fired[kind] += 1
         report.transitions[change.action] += 1
-        return True
+        return fx
     if fx.escalation is not None:
         work.changes.append(_escalate(svc, snap, timer, fx.escalation, now, people))
         report.fired[kind] += 1
         report.escalations += 1
-        return True
+        return fx
     if not fx.fired:
-        return False  # a step past the ladder's end
+        return fx  # a step past the ladder's end
     for send in fx.sends:
         _notify(svc, snap, send, timer, now, people, work)
     work.new_timers += fx.timers
     report.fired[kind] += 1
-    return False
+    return fx
 
 
 def _dedupe_key(timer: Mapping[str, Any], event: str, person_id: str) -> str:
