@@ -19,6 +19,7 @@ from workflow.domain import State, Trigger
 from workflow.errors import NotFound, NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
 from workflow.reports.html import cycle_report_fragment
 from workflow.service import pages, queries, records, resend, transition
+from workflow.web import views
 from workflow.web.context import Req, form_fields, get_req
 
 router = APIRouter(prefix="/admin")
@@ -102,6 +103,8 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
         return evaluation_page(req, evaluation_id, errors={"_form": req.t("csrf_failed")},
                                values=values, op=op, status=403)
     file = pages.evaluation_file(req.svc, evaluation_id)
+    if person.id not in file.view.admins:  # before any page (the confirmation step too)
+        raise NotPermitted(evaluation_id, person.id, "admin", "only the cycle's admins act on it")
     now = req.now()
     reason = fields.get(f"{op}_reason", "")
     try:
@@ -121,7 +124,16 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
             records.reassign_peer(req.svc, evaluation_id, fields.get("old_peer", ""),
                                   fields.get("new_peer", "").strip(), reason, person.id, now=now)
             what = req.t("reassign_peer")
-        elif op == "cancel":
+        elif op == "cancel":  # the confirmation step first: cancelling cannot be undone
+            if not reason.strip():
+                raise SubmissionInvalid(evaluation_id, {"reason": "required"})
+            return views.confirm(req, "confirm_cancel.html", f"/admin/e/{evaluation_id}",
+                                 confirm_op="confirm_cancel", danger=True,
+                                 carry={"cancel_reason": reason},
+                                 check=[(req.t("reason"), reason)],
+                                 name=file.reviewee.full_name)
+        elif op == "confirm_cancel":
+            reason = fields.get("cancel_reason", "")
             transition.fire(req.svc, evaluation_id, Trigger.CANCEL, person.id, None, reason,
                             now=now)
             what = req.t("cancel")
@@ -136,6 +148,7 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
             return evaluation_page(req, evaluation_id, status=422, values=values, op=op,
                                    errors={"_form": f"unknown action {op[:40]!r}"})
     except SubmissionInvalid as exc:
+        op = op.removeprefix("confirm_")  # the form the problem belongs to
         problems = {f"{op}_reason" if k == "reason" else k: v for k, v in exc.fields.items()}
         return evaluation_page(req, evaluation_id, errors=problems, values=values, op=op,
                                status=422)

@@ -20,6 +20,7 @@ from workflow.web import forms, views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.routes_task import (
     _problems,
+    appeal_decided,
     appeal_decision,
     calibration_action,
     revise_problems,
@@ -118,6 +119,8 @@ def score_submit(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     if not req.csrf_ok(fields):
         return views.score(req, file, post_to, person.id, values=values, status=403,
                            errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+    if req.switch_locale(fields):  # the language button: the same form, as typed
+        return views.score(req, file, post_to, person.id, values=values, extra_rows=extra)
     op = fields.get("op", "")
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
@@ -168,20 +171,22 @@ def appeal_decide(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     if not req.csrf_ok(fields):
         return views.appeal_review(req, file, post_to, values=values, status=403,
                                    errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
+    if req.switch_locale(fields):  # the language button: the same form, as typed
+        return views.appeal_review(req, file, post_to, values=values, extra_rows=extra)
     op = fields.get("op", "")
     if op == "add_rows":
         return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
     trigger, payload = appeal_decision(fields, file, op)
     try:
-        transition.fire(req.svc, evaluation_id, trigger, person.id, payload, now=req.now(),
-                        expected_state=State.APPEAL_REVIEW)
+        outcome = transition.fire(req.svc, evaluation_id, trigger, person.id, payload,
+                                  now=req.now(), expected_state=State.APPEAL_REVIEW)
     except SubmissionInvalid as exc:
         problems = _problems(req, exc)
         if trigger is Trigger.REVISE_SCORE:
             problems = revise_problems(problems)
         return views.appeal_review(req, file, post_to, values=values, errors=problems,
                                    status=422, extra_rows=extra)
-    return req.render("done.html", message=req.t("done_decided"))
+    return req.render("done.html", message=appeal_decided(req, file, trigger, outcome))
 
 
 def _calibrator(req: Req, cycle_id: str) -> str:

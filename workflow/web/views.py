@@ -12,15 +12,17 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from notifications.render import number
+from workflow import catalog
 from workflow.domain import State, SubmissionKind
 from workflow.reports.html import fairness_fragment
 from workflow.scoring.model import CriterionKind, Framework, Quota
 from workflow.service import calibration, drafts
 from workflow.service.pages import EvaluationFile
 from workflow.web import forms
-from workflow.web.context import Req
+from workflow.web.context import Req, localized_score
 
-FORM_META = ("csrf_token", "op", "evaluation_id", "extra_rows")
+FORM_META = ("csrf_token", "op", "evaluation_id", "extra_rows", "lang")
 
 
 def form_values(fields: Mapping[str, str]) -> dict[str, str]:
@@ -142,3 +144,54 @@ def percent(ratio: Decimal) -> str:
     """0.2 as "20%" (never "2E+1%")."""
     text = f"{ratio * 100:f}"
     return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
+
+def confirm(req: Req, template: str, post_to: str, *, confirm_op: str,
+            carry: Mapping[str, str] | None = None, check: list[tuple[str, str]] | None = None,
+            back_op: str | None = None, back_href: str | None = None,
+            evaluation_id: int | None = None, danger: bool = False,
+            **context: Any) -> HTMLResponse:
+    """The check-and-confirm step before an action that cannot be taken back: what will be
+    done, the values in hidden fields (``carry``) and a fresh CSRF token; the confirm
+    button posts ``confirm_op``, the back button ``back_op`` (or a link to ``back_href``)."""
+    return req.render(template, post_to=post_to, confirm_op=confirm_op, carry=carry or {},
+                      check=check or [], back_op=back_op, back_href=back_href or post_to,
+                      evaluation_id=evaluation_id, danger=danger, **context)
+
+
+def self_assessment_check(req: Req, framework: Framework, clean: Mapping[str, Any]
+                          ) -> list[tuple[str, str]]:
+    """A validated self-assessment as the lines of its confirmation page: each criterion
+    with the points proposed (and the evidence), each item with its outcome, the note."""
+    locale = req.locale
+    t = req.helpers()["t"]
+
+    def named(c: Any) -> str:
+        return str(c.label.vi if locale == "vi" else c.label.en)
+
+    lines: list[tuple[str, str]] = []
+    for c in framework.criteria:
+        if c.kind is CriterionKind.RUBRIC:
+            entry = (clean.get("criteria") or {}).get(c.id) or {}
+            shown = f"{localized_score(entry.get('points'), locale) or '—'} / " \
+                f"{localized_score(c.max, locale)}"
+            evidence = str(entry.get("evidence") or "")
+            lines.append((named(c), shown + (f"\n{evidence}" if evidence else "")))
+        elif c.kind is CriterionKind.RATIO:
+            entry = (clean.get("ratios") or {}).get(c.id) or {}
+            lines.append((named(c), f"{number(entry.get('actual'), locale)} / "
+                                    f"{number(str(c.target), locale)} {c.unit or ''}".strip()))
+    for i, item in enumerate(clean.get("tasks") or []):
+        outcome = [t("task_completed")] if item.get("completed") else [
+            catalog.gettext(locale, catalog.N_("not completed"))]
+        if item.get("meets_requirements"):
+            outcome.append(t("task_meets"))
+        outcome.append(f"{t('task_failed')}: {item.get('failed_assessments') or 0}")
+        outcome.append(f"{t('task_delays')}: {item.get('delays') or 0}")
+        text = f"{item.get('title', '')}\n{'; '.join(outcome)}"
+        if item.get("evidence"):
+            text += f"\n{item['evidence']}"
+        lines.append((t("task_n", n=i + 1), text))
+    if clean.get("note"):
+        lines.append((t("note"), str(clean["note"])))
+    return lines
