@@ -199,3 +199,18 @@ def test_after_revising_the_score_the_reviewer_sees_the_new_score_and_class(
     klass = pages.evaluation_file(web.svc, web.world.ev("S1")).class_label("vi")
     text = text_of(done.text)
     assert f"điểm mới là {localized_score(row['score'], 'vi')}, xếp loại {klass}" in text
+
+
+def test_a_refused_uphold_keeps_the_revise_form_prefilled_with_the_score_given(
+        web: WebWorld) -> None:
+    _to_appeal_window(web)
+    web.world.fire("S1", Trigger.LODGE_APPEAL, "S1", {"reasons": "Xem lại"},
+                   when="2026-05-18 09:00")
+    browser = web.sign_in(web.world.row("S1")["appeal_reviewer_id"])
+    path = f"/e/{web.world.ev('S1')}/appeal"
+    refused = browser.post(path, data={"op": "uphold", "reason": "",
+                                       "csrf_token": web.csrf(browser, path)})
+    assert refused.status_code == 422
+    given = re.search(r'name="score\.criteria\.innovation\.points" type="text" value="([^"]*)"',
+                      refused.text)
+    assert given and given.group(1) not in ("", None)

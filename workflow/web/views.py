@@ -100,8 +100,12 @@ def appeal_review(req: Req, file: EvaluationFile, post_to: str, *,
                   values: Mapping[str, str] | None = None,
                   errors: Mapping[str, str] | None = None, status: int = 200,
                   extra_rows: int = 0) -> HTMLResponse:
+    prefill = forms.fields_from_payload(file.score_payload, prefix="score.")
     if values is None:
-        values = forms.fields_from_payload(file.score_payload, prefix="score.")
+        values = prefill
+    elif not any(k.startswith("score.") for k in values):
+        # The uphold form was posted: the revise form beside it keeps the score given.
+        values = {**prefill, **values}
     return req.render("appeal_review.html", status=status, file=file, post_to=post_to,
                       values=values, errors=errors or {}, extra_rows=extra_rows,
                       rows=forms.task_rows(values, prefix="score.", extra=extra_rows),
