@@ -101,6 +101,15 @@ class Tour:
                                      full_page=True)
 
 
+def screenshots() -> Path | None:
+    """Where `make screenshots` wants the PNGs (``KPI_SCREENSHOTS``), if it does."""
+    folder = os.environ.get("KPI_SCREENSHOTS")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(folder)
+
+
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's violations on the page as it stands. The script (the package's bundled
     axe.min.js, half a megabyte) is injected once per page load, not once per width."""
@@ -132,11 +141,7 @@ def test_every_page_in_both_languages_at_both_widths_has_no_serious_axe_violatio
         page: Page, tour_server: tuple[LiveServer, Any], world: World, clock: Clock,
         inbox: Inbox) -> None:
     live, signer = tour_server
-    shots_dir = os.environ.get("KPI_SCREENSHOTS")
-    shots = Path(shots_dir) if shots_dir else None
-    if shots is not None:
-        shots.mkdir(parents=True, exist_ok=True)
-    tour = Tour(page, page.context, live.base, shots)
+    tour = Tour(page, page.context, live.base, screenshots())
     go: Callable[[str], Any] = lambda path: page.goto(live.base + path)  # noqa: E731
     cycle = world.cycle_id
     author = {"vi": "S1", "en": "S4"}  # the two who send their self-assessment here
@@ -254,14 +259,36 @@ def test_every_page_in_both_languages_at_both_widths_has_no_serious_axe_violatio
         tour.check("result-problems", lang)
         submit_button(page, "accept").click()
         tour.check("result-accept-confirm", lang)
+    # One accepts (vi), one appeals (en): the done pages.
+    tour.language("vi")
+    go(inbox.link("S3", "result"))
+    submit_button(page, "accept").click()
+    submit_button(page, "confirm_accept").click()
+    tour.check("result-accepted", "vi")
+    tour.language("en")
+    go(inbox.link("S4", "result"))
+    page.locator("#f-reasons").fill('The second item was on time ("on record").')
+    submit_button(page, "appeal").click()
+    tour.check("result-appealed", "en")
     world.fire("S1", Trigger.LODGE_APPEAL, "S1", {"reasons": "Hai sản phẩm <b>đúng hạn</b>"},
                when="2026-05-12 09:30")
-    reviewer = world.row("S1")["appeal_reviewer_id"]
+    clock.set("2026-05-12 10:00")
+    decided = {"vi": "S1", "en": "S4"}
     for lang in LANGS:
         tour.language(lang)
-        tour.as_person(reviewer, signer)
-        go(f"/e/{world.ev('S1')}/appeal")
+        tour.as_person(world.row(decided[lang])["appeal_reviewer_id"], signer)
+        go(f"/e/{world.ev(decided[lang])}/appeal")
         tour.check("appeal-review", lang)
+        submit_button(page, "uphold").click()
+        tour.check("appeal-review-problems", lang)
+        if lang == "vi":
+            page.locator("#f-reason").fill("Đúng quy định")
+            submit_button(page, "uphold").click()
+        else:
+            page.locator("#f-revise_reason").fill("Evidence of the second item")
+            submit_button(page, "revise").click()
+        tour.check("appeal-decided", lang)
+    assert world.state("S1") is world.state("S4") is State.FINALISED
 
     assert not tour.problems, "\n".join(tour.problems)
 
@@ -333,3 +360,26 @@ def test_the_action_bar_never_covers_the_focused_field(
         if box and box["sticky"] and box["inView"] and box["bottom"] > box["barTop"] + 1:
             covered.append(f"{box['name']}: bottom {box['bottom']:.0f} > bar {box['barTop']:.0f}")
     assert not covered, covered
+
+
+def test_the_demo_pages_have_no_serious_axe_violation(
+        page: Page, world: World, clock: Clock) -> None:
+    """`kpi demo`'s own parts: the clock bar on every page, the caught emails, a jump."""
+    from workflow.web import DemoHooks
+    from workflow.web.mailbox import outbox_messages
+
+    hooks = DemoHooks(jump=lambda: None,
+                      mails=lambda: outbox_messages(world.svc, since=at("2026-05-01 00:00"),
+                                                    also_to="S1"))
+    with LiveServer(create_app(world.svc, clock=clock, demo=hooks)) as live:
+        tour = Tour(page, page.context, live.base, screenshots())
+        for lang in LANGS:
+            tour.language(lang)
+            page.goto(live.base + "/")
+            tour.check("demo-landing", lang)
+            page.goto(live.base + "/demo/mail")
+            expect(page.locator("li.mail").first).to_be_visible()
+            tour.check("demo-mail", lang)
+            page.locator(".demo-bar button").click()
+            tour.check("demo-jumped", lang)
+    assert not tour.problems, "\n".join(tour.problems)
