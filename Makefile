@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: catalog demo test lint typecheck pytest bench migration diagram clean browser
+.PHONY: catalog demo test lint typecheck pytest bench migration diagram clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ pytest: $(STAMP)
 # Debian's chromium for the browser tests (tests/e2e skip with a message without it).
 browser:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-mono
+
+# A full-page PNG of every page, in both languages, at 1280 and 390 px, in
+# var/screenshots/ for review: the browser tests' accessibility tour (axe runs too).
+screenshots: $(STAMP)
+	KPI_REQUIRE_BROWSER=1 KPI_SCREENSHOTS=var/screenshots $(BIN)/pytest -q \
+		tests/e2e/test_accessibility.py -k every_page
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -16,6 +16,8 @@ from workflow.store.tables import OUTBOX, SUBMISSION, TOKEN
 from workflow.web import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+CONFIRM_BUTTON = re.compile(r'<button type="submit" name="op" value="(confirm_\w+)"')
 
 
 @dataclass
@@ -98,6 +100,22 @@ class WebWorld:
             if event:
                 stmt = stmt.where(OUTBOX.c.event == event)
             return int(s.execute(stmt).scalar_one())
+
+
+def confirmed(client: TestClient, path: str, fields: dict[str, str], *,
+              refusal_ok: bool = False) -> Any:
+    """Post ``fields`` (whose ``op`` asks for the confirmation step), check that the answer
+    is the confirmation page,
+    then press its confirm button with exactly the hidden fields the page carries.
+    ``refusal_ok``: a refusal instead of the confirmation page is returned as it is."""
+    check = client.post(path, data=fields)
+    button = CONFIRM_BUTTON.search(check.text)
+    if refusal_ok and button is None:
+        return check  # refused at the check (bad input): the caller looks at the problems
+    assert check.status_code == 200, text_of(check.text)
+    assert button, f"no confirmation step on {path}: {text_of(check.text)[:300]}"
+    carried = {unescape(k): unescape(v) for k, v in HIDDEN.findall(check.text)}
+    return client.post(path, data={**carried, "op": button.group(1)})
 
 
 def make_web(world: World, clock: Clock | None = None) -> WebWorld:

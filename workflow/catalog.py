@@ -189,6 +189,10 @@ def update() -> dict[str, int]:
         found.setdefault(item.domain, {}).setdefault(_key(item.msgid), item)
     lacking: dict[str, int] = {}
     for locale in LOCALES:
+        # A message used on two surfaces is said the same on both: a text already
+        # translated in another file of the locale is reused.
+        elsewhere = {_key(m.id): m for po in po_files(locale) for m in read_catalog(po)
+                     if m.id and _filled(m)}
         for domain, _patterns in DOMAINS:
             po = LOCALE_DIR / locale / "LC_MESSAGES" / f"{domain}.po"
             old = read_catalog(po) if po.exists() else None
@@ -199,6 +203,8 @@ def update() -> dict[str, int]:
                           last_translator="kpi-workflow", language_team=locale)
             for _key_text, item in sorted(found.get(domain, {}).items()):
                 kept = old.get(item.msgid) if old is not None else None
+                if kept is None or not _filled(kept):
+                    kept = elsewhere.get(_key(item.msgid), kept)
                 string: str | Sequence[str]
                 if kept is not None and kept.string and (isinstance(kept.string, str) or
                                                          all(kept.string)):
@@ -219,6 +225,12 @@ def update() -> dict[str, int]:
                 write_po(handle, new, width=100, sort_output=True, include_lineno=False,
                          omit_header=False)
     return lacking
+
+
+def _filled(message: Message) -> bool:
+    strings = [message.string] if isinstance(message.string, str) else \
+        list(message.string or ())
+    return bool(strings) and all(strings)
 
 
 def compile_all() -> int:

@@ -57,6 +57,8 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
     expect(page.get_by_text("Đã lưu nháp")).to_be_visible()
     shot(page, artifacts, "01-self-assessment")
     page.get_by_role("button", name="Gửi", exact=True).click()
+    expect(page.get_by_role("heading", name="Kiểm tra bản tự đánh giá")).to_be_visible()
+    page.get_by_role("button", name="Gửi bản tự đánh giá").click()
     expect(page.get_by_text("Đã gửi bản tự đánh giá")).to_be_visible()
     assert world.state("S1") is State.PEER_INPUT
 
@@ -105,6 +107,7 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
             row.get_by_role("button").click()
             expect(page.get_by_text(f"Đã chuyển {member.reviewee_name}")).to_be_visible()
     page.get_by_role("button", name="Phê duyệt kết quả rà soát").click()
+    page.get_by_role("button", name="Phê duyệt", exact=True).click()  # the confirmation
     expect(page.get_by_text("Đã phê duyệt kết quả rà soát")).to_be_visible()
     assert world.state("S1") is State.APPEAL_WINDOW
 

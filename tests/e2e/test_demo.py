@@ -44,6 +44,8 @@ def test_a_newcomer_clicks_one_evaluation_through_the_demo(
         page.get_by_label("Đã hoàn thành").first.check()
         page.get_by_label("Đạt yêu cầu chất lượng").first.check()
         page.get_by_role("button", name="Gửi", exact=True).click()
+        expect(page.get_by_role("heading", name="Kiểm tra bản tự đánh giá")).to_be_visible()
+        page.get_by_role("button", name="Gửi bản tự đánh giá").click()
         expect(page.get_by_text("Đã gửi bản tự đánh giá")).to_be_visible()
         # 2. Both peers, from the caught emails.
         page.goto(f"{live.base}/demo/mail")
@@ -76,6 +78,7 @@ def test_a_newcomer_clicks_one_evaluation_through_the_demo(
             row.get_by_role("button").click()
             expect(page.get_by_text("Đã chuyển")).to_be_visible()
         page.get_by_role("button", name="Phê duyệt kết quả rà soát").click()
+        page.get_by_role("button", name="Phê duyệt", exact=True).click()  # the confirmation
         expect(page.get_by_text("Đã phê duyệt kết quả rà soát")).to_be_visible()
         # 5. The reviewee appeals; 6. the appeal reviewer decides.
         open_mail(page, live.base, f"Kết quả: {plan.protagonist_name}")

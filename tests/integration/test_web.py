@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import World, small_world
-from tests.web_support import WebWorld, make_web, score_fields, self_fields, text_of
+from tests.web_support import (
+    WebWorld,
+    confirmed,
+    make_web,
+    score_fields,
+    self_fields,
+    text_of,
+)
 from workflow.domain import State, SubmissionKind, Trigger
 from workflow.scoring import shown
 from workflow.service import calibration, drafts, pages
@@ -29,7 +36,7 @@ def submit_self(web: WebWorld, person: str = "S1", **overrides: str) -> object:
     fields = self_fields(web.world.framework(person), **overrides)
     fields["csrf_token"] = web.csrf(web.client, link)
     fields["op"] = "submit"
-    return web.client.post(link, data=fields)
+    return confirmed(web.client, link, fields, refusal_ok=True)
 
 
 def field_has_error(html: str, name: str) -> bool:
@@ -70,11 +77,11 @@ def test_submitting_moves_on_uses_the_link_and_a_second_submit_stores_nothing(
     link = web.link("S1", "task_self_assessment")
     fields = self_fields(web.world.framework("S1"))
     fields.update(csrf_token=web.csrf(web.client, link), op="submit")
-    first = web.client.post(link, data=fields)
+    first = confirmed(web.client, link, fields)
     assert first.status_code == 200, text_of(first.text)
     assert web.world.state("S1") is State.PEER_INPUT
     assert web.submissions() == 1
-    second = web.client.post(link, data=fields)
+    second = web.client.post(link, data={**fields, "op": "confirm_submit"})
     assert second.status_code == 410 and "đã được gửi" in second.text
     assert web.submissions() == 1
     assert web.client.get(link).status_code == 410
@@ -375,7 +382,7 @@ def test_calibrator_moves_down_with_a_reason_then_approves(web: WebWorld) -> Non
                                           "reason": "Tỷ lệ theo Nghị định 335",
                                           "csrf_token": token})
         assert moved.status_code == 200, text_of(moved.text)
-    approved = browser.post(path, data={"op": "approve", "csrf_token": token})
+    approved = confirmed(browser, path, {"op": "approve", "csrf_token": token})
     assert approved.status_code == 200 and "Đã phê duyệt" in approved.text
     assert web.world.state("S1") is State.APPEAL_WINDOW
 
@@ -444,7 +451,8 @@ def test_reviewee_appeals_with_reasons_and_the_reviewer_decides(web: WebWorld) -
 def test_accepting_the_result_finalises_it(web: WebWorld) -> None:
     to_appeal_window(web)
     link = web.link("S3", "result")
-    page = web.client.post(link, data={"op": "accept", "csrf_token": web.csrf(web.client, link)})
+    page = confirmed(web.client, link, {"op": "accept",
+                                        "csrf_token": web.csrf(web.client, link)})
     assert page.status_code == 200
     assert web.world.state("S3") is State.FINALISED
 
@@ -497,8 +505,8 @@ def test_admin_actions_extend_cancel_and_resend_with_bad_input_explained(
     no_reason = browser.post(path, data={"op": "cancel", "cancel_reason": "",
                                          "csrf_token": token})
     assert no_reason.status_code == 422 and field_has_error(no_reason.text, "cancel_reason")
-    cancelled = browser.post(path, data={"op": "cancel", "cancel_reason": "chuyển công tác",
-                                         "csrf_token": token})
+    cancelled = confirmed(browser, path, {"op": "cancel", "cancel_reason": "chuyển công tác",
+                                          "csrf_token": token})
     assert cancelled.status_code == 200
     assert web.world.state("S3") is State.CANCELLED
 

@@ -94,6 +94,7 @@ class Req:
         self._csrf_cookie = request.cookies.get(CSRF_COOKIE) or None
         self._csrf_new: str | None = None
         self._now: datetime | None = None
+        self._locale: str | None = None  # chosen with a form's language button (``lang``)
 
     # --- who and when -------------------------------------------------------------
 
@@ -108,6 +109,8 @@ class Req:
 
     @property
     def locale(self) -> str:
+        if self._locale is not None:
+            return self._locale
         who = self.who
         return pick_locale(self.request.cookies.get(LANG_COOKIE), who.locale if who else None,
                            self.request.headers.get("accept-language"))
@@ -116,6 +119,16 @@ class Req:
     def tz(self) -> str:
         who = self.who
         return (who.timezone if who and who.timezone else None) or DEFAULT_TZ
+
+    def switch_locale(self, fields: Mapping[str, str]) -> bool:
+        """Whether the form was posted with its language button (``lang``): if so, this
+        answer and the next pages are in that language (the page is drawn again with what
+        was typed, so switching language loses nothing)."""
+        chosen = fields.get("lang")
+        if chosen is None or chosen not in catalog.LOCALES:
+            return False
+        self._locale = chosen
+        return True
 
     def require_person(self) -> PersonInfo:
         if self.person is None:
@@ -207,6 +220,9 @@ class Req:
         }
 
     def _cookies(self, response: HTMLResponse | RedirectResponse) -> None:
+        if self._locale is not None:
+            response.set_cookie(LANG_COOKIE, self._locale, samesite="lax",
+                                secure=self.web.secure_cookies, max_age=365 * 86400, path="/")
         if self._csrf_new is not None:
             response.set_cookie(CSRF_COOKIE, self._csrf_new, httponly=True, samesite="lax",
                                 secure=self.web.secure_cookies, path="/")

@@ -27,6 +27,7 @@ from workflow.errors import (
 )
 from workflow.reports.html import cycle_report_fragment
 from workflow.service import lookups, pages, queries, records, resend, transition
+from workflow.web import views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 
@@ -111,6 +112,8 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
         return evaluation_page(req, evaluation_id, errors={"_form": req.gettext(CSRF_FAILED)},
                                values=values, op=op, status=403)
     file = pages.evaluation_file(req.svc, evaluation_id)
+    if person.id not in file.view.admins:  # before any page (the confirmation step too)
+        raise NotPermitted(evaluation_id, person.id, "admin", "only the cycle's admins act on it")
     now = req.now()
     reason = fields.get(f"{op}_reason", "")
     try:
@@ -130,7 +133,17 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
             records.reassign_peer(req.svc, evaluation_id, fields.get("old_peer", ""),
                                   fields.get("new_peer", "").strip(), reason, person.id, now=now)
             done = req.gettext("The peer was replaced.")
-        elif op == "cancel":
+        elif op == "cancel":  # the confirmation step first: cancelling cannot be undone
+            if not reason.strip():
+                raise SubmissionInvalid(evaluation_id, {"reason": Problem(
+                    N_("a reason is required"), english="cancel needs a reason")})
+            return views.confirm(req, "confirm_cancel.html", f"/admin/e/{evaluation_id}",
+                                 confirm_op="confirm_cancel", danger=True,
+                                 carry={"cancel_reason": reason},
+                                 check=[(req.gettext("Reason"), reason)],
+                                 name=file.reviewee.full_name)
+        elif op == "confirm_cancel":
+            reason = fields.get("cancel_reason", "")
             transition.fire(req.svc, evaluation_id, Trigger.CANCEL, person.id, None, reason,
                             now=now)
             done = req.gettext("The evaluation was cancelled.")
@@ -146,6 +159,7 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
                                    errors={"_form": req.gettext(
                                        "This action is not known; nothing was done.")})
     except SubmissionInvalid as exc:
+        op = op.removeprefix("confirm_")  # the form the problem belongs to
         # The engine names its own fields; the form's inputs are named after the action.
         form_names = {"reason": f"{op}_reason", "new_due_at": "new_due", "peer": "new_peer",
                       "supervisor": "new_supervisor"}

@@ -21,6 +21,7 @@ from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 from workflow.web.routes_task import (
     _problems,
+    appeal_decided,
     appeal_decision,
     calibration_action,
     revise_problems,
@@ -120,6 +121,8 @@ def score_submit(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     if not req.csrf_ok(fields):
         return views.score(req, file, post_to, person.id, values=values, status=403,
                            errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
+    if req.switch_locale(fields):  # the language button: the same form, as typed
+        return views.score(req, file, post_to, person.id, values=values, extra_rows=extra)
     op = fields.get("op", "")
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
@@ -170,21 +173,22 @@ def appeal_decide(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     if not req.csrf_ok(fields):
         return views.appeal_review(req, file, post_to, values=values, status=403,
                                    errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
+    if req.switch_locale(fields):  # the language button: the same form, as typed
+        return views.appeal_review(req, file, post_to, values=values, extra_rows=extra)
     op = fields.get("op", "")
     if op == "add_rows":
         return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
     trigger, payload = appeal_decision(fields, file, op)
     try:
-        transition.fire(req.svc, evaluation_id, trigger, person.id, payload, now=req.now(),
-                        expected_state=State.APPEAL_REVIEW)
+        outcome = transition.fire(req.svc, evaluation_id, trigger, person.id, payload,
+                                  now=req.now(), expected_state=State.APPEAL_REVIEW)
     except SubmissionInvalid as exc:
         problems = _problems(req, exc)
         if trigger is Trigger.REVISE_SCORE:
             problems = revise_problems(problems)
         return views.appeal_review(req, file, post_to, values=values, errors=problems,
                                    status=422, extra_rows=extra)
-    return req.render("done.html", message=req.gettext(
-        "Decision recorded: the evaluation is now final."))
+    return req.render("done.html", message=appeal_decided(req, file, trigger, outcome))
 
 
 def _calibrator(req: Req, cycle_id: str) -> str:

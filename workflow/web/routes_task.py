@@ -14,12 +14,14 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
+from workflow import catalog
 from workflow.domain import State, SubmissionKind, Trigger
 from workflow.errors import CalibrationError, KpiError, SubmissionInvalid, WorkflowError
 from workflow.service import access, calibration, drafts, lookups, pages
 from workflow.service.access import DeadlinePassed, Grant
 from workflow.service.pages import EvaluationFile
 from workflow.service.transition import Outcome
+from workflow.states.self_assessment import validate_self_assessment
 from workflow.web import forms, views
 from workflow.web.context import Req, form_fields, get_req, localized_score
 from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
@@ -109,6 +111,10 @@ def act_by_link(token: str, req: ReqDep, fields: FormDep) -> Response:
     if grant.action == "calibrate":
         return calibrate(req, grant, fields, post_to)
     assert grant.evaluation_id is not None
+    if _posted_evaluation(fields) not in (None, grant.evaluation_id):
+        # Checked here too, not only when the engine fires: the confirmation step and the
+        # language button draw a page, and must never draw it for another evaluation.
+        raise access.LinkMismatch()
     file = cast(EvaluationFile, pages.LazyFile(req.svc, grant.evaluation_id))
     handler = {
         "self_assessment": _self_assessment, "peer_input": _peer_input, "score": _score,
@@ -116,7 +122,26 @@ def act_by_link(token: str, req: ReqDep, fields: FormDep) -> Response:
     }[grant.action]
     if not req.csrf_ok(fields):
         return handler(req, grant, file, fields, post_to, op, csrf_failed=True)
+    if req.switch_locale(fields):
+        return redraw(req, grant, file, fields, post_to)
     return handler(req, grant, file, fields, post_to, op)
+
+
+def redraw(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
+           post_to: str) -> HTMLResponse:
+    """The link's form again, with what was typed (after the language button)."""
+    values = views.form_values(fields)
+    extra = views._extra(fields)
+    if grant.action == "self_assessment":
+        return views.self_assessment(req, file, post_to, values=values, extra_rows=extra)
+    if grant.action == "peer_input":
+        return views.peer_input(req, file, post_to, values=values)
+    if grant.action == "score":
+        return views.score(req, file, post_to, grant.person_id, values=values,
+                           extra_rows=extra)
+    if grant.action == "respond":
+        return views.result(req, file, post_to, values=values)
+    return views.appeal_review(req, file, post_to, values=values, extra_rows=extra)
 
 
 def _problems(req: Req, exc: Exception) -> dict[str, str]:
@@ -144,15 +169,45 @@ def _self_assessment(req: Req, grant: Grant, file: EvaluationFile, fields: Mappi
                                          errors=_problems(req, exc), extra_rows=extra)
         return views.self_assessment(req, file, post_to, values=values, saved_at=req.now(),
                                      extra_rows=extra)
+    if op == "edit":  # back from the confirmation step, with everything as typed
+        return views.self_assessment(req, file, post_to, values=values, extra_rows=extra)
     payload = forms.payload(fields, file.framework, texts=("note",))
     try:
-        _fire(req, _token(post_to), Trigger.SUBMIT_SELF_ASSESSMENT, payload, fields)
+        if op != "confirm_submit":
+            return _check_self_assessment(req, grant, file, values, payload, post_to)
+        outcome = _fire(req, _token(post_to), Trigger.SUBMIT_SELF_ASSESSMENT, payload, fields)
     except (SubmissionInvalid, DeadlinePassed) as exc:
         return views.self_assessment(req, file, post_to, values=values, errors=_problems(req, exc),
                                      status=422 if isinstance(exc, SubmissionInvalid) else 409,
                                      extra_rows=extra)
-    return done(req, req.gettext(
-        "Your self-assessment was submitted. Your supervisor has it now."))
+    drafts.discard(req.svc, file.id, grant.person_id)  # sent: the draft has served
+    return done(req, self_assessment_next(req, outcome))
+
+
+def _check_self_assessment(req: Req, grant: Grant, file: EvaluationFile,
+                           values: Mapping[str, str], payload: Mapping[str, object],
+                           post_to: str) -> HTMLResponse:
+    """The confirmation step: checked as the engine will check it (problems go back to
+    the form), saved as a draft (nothing is lost if the person leaves here), then shown
+    for confirmation with the values in hidden fields."""
+    access.check_deadline(file.state, file.due_at, file.id, req.now())
+    clean = validate_self_assessment(payload, file.framework)
+    drafts.save(req.svc, file.id, grant.person_id, SubmissionKind.SELF_ASSESSMENT, values,
+                now=req.now())
+    return views.confirm(req, "confirm_self_assessment.html", post_to,
+                         confirm_op="confirm_submit", back_op="edit", carry=values,
+                         evaluation_id=file.id,
+                         check=views.self_assessment_check(req, file.framework, clean))
+
+
+def self_assessment_next(req: Req, outcome: Outcome) -> str:
+    """What happens after a self-assessment, as it really is: the peers are asked (when
+    the cycle has peer input and peers were picked), or the supervisor has it."""
+    if outcome.to_state is State.PEER_INPUT:
+        return catalog.gettext(req.locale, catalog.N_(
+            "Your self-assessment was submitted. Your colleagues are now asked for their "
+            "input; after that your supervisor scores it."))
+    return req.gettext("Your self-assessment was submitted. Your supervisor has it now.")
 
 
 def _peer_input(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, str],
@@ -214,7 +269,13 @@ def _respond(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, 
         return views.result(req, file, post_to, values=values, status=403,
                             errors={"_form": req.gettext(CSRF_FAILED)})
     try:
-        if op == "accept":
+        if op == "accept":  # the confirmation step first: accepting ends the appeal window
+            return views.confirm(
+                req, "confirm_accept.html", post_to, confirm_op="confirm_accept",
+                evaluation_id=file.id,
+                score=localized_score(file.row.score, req.locale, file.regime) or "—",
+                klass=file.class_label(req.locale) or req.gettext("not scored yet"))
+        if op == "confirm_accept":
             _fire(req, _token(post_to), Trigger.ACCEPT_RESULT, {}, fields)
             return done(req, req.gettext("You accepted the result. It is now final."))
         _fire(req, _token(post_to), Trigger.LODGE_APPEAL, {"reasons": fields.get("reasons", "")},
@@ -257,14 +318,26 @@ def _appeal_review(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping
         return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
     trigger, payload = appeal_decision(fields, file, op)
     try:
-        _fire(req, _token(post_to), trigger, payload, fields)
+        outcome = _fire(req, _token(post_to), trigger, payload, fields)
     except (SubmissionInvalid, DeadlinePassed) as exc:
         problems = _problems(req, exc)
         if trigger is Trigger.REVISE_SCORE:
             problems = revise_problems(problems)
         return views.appeal_review(req, file, post_to, values=values, errors=problems,
                                    status=422, extra_rows=extra)
-    return done(req, req.gettext("Decision recorded: the evaluation is now final."))
+    return done(req, appeal_decided(req, file, trigger, outcome))
+
+
+def appeal_decided(req: Req, file: EvaluationFile, trigger: Trigger, outcome: Outcome) -> str:
+    """The decision as recorded; after a revision, the new score and class themselves."""
+    if trigger is not Trigger.REVISE_SCORE or outcome.score is None:
+        return req.gettext("Decision recorded: the evaluation is now final.")
+    klass = file.regime.band(outcome.class_id).label if outcome.class_id else None
+    return catalog.gettext(
+        req.locale, catalog.N_("Decision recorded: the score is now %(score)s, %(klass)s. "
+                               "The evaluation is final."),
+        score=localized_score(outcome.score, req.locale, file.regime) or "—",
+        klass=(klass.vi if req.locale == "vi" else klass.en) if klass else "—")
 
 
 def calibrate(req: Req, grant: Grant, fields: Mapping[str, str], post_to: str) -> HTMLResponse:
@@ -283,7 +356,9 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
                                       errors={"_form": req.gettext(CSRF_FAILED)})
     op = fields.get("op", "")
     try:
-        if op == "approve":
+        if op == "approve":  # the confirmation step first: approving sends the results
+            return _check_approval(req, cycle_id, post_to)
+        if op == "confirm_approve":
             n = calibration.approve(req.svc, cycle_id, person_id, now=req.now())
             if callable(on_approve):
                 on_approve()
@@ -313,6 +388,17 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
     name = members[evaluation_id].reviewee_name
     return views.calibration_page(req, cycle_id, post_to, message=req.gettext(
         "%(name)s moved to “%(to)s”.", name=name, to=_class_label(req, cycle_id, to_class)))
+
+
+def _check_approval(req: Req, cycle_id: str, post_to: str) -> HTMLResponse:
+    view = calibration.view(req.svc, cycle_id)
+    if not view.can_approve:
+        return views.calibration_page(req, cycle_id, post_to, status=409,
+                                      errors={"_form": req.gettext(
+                                          "Approval needs every evaluation scored and every "
+                                          "pool within its quota.")})
+    return views.confirm(req, "confirm_approve.html", post_to, confirm_op="confirm_approve",
+                         waiting=view.waiting)
 
 
 def _class_label(req: Req, cycle_id: str, class_id: str) -> str:

@@ -13,15 +13,16 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from workflow import catalog, formatting
 from workflow.domain import State, SubmissionKind
 from workflow.reports.html import fairness_fragment
 from workflow.scoring.model import CriterionKind, Framework, Quota
 from workflow.service import calibration, drafts, lookups
 from workflow.service.pages import EvaluationFile
 from workflow.web import forms, i18n
-from workflow.web.context import Req
+from workflow.web.context import Req, localized_score
 
-FORM_META = ("csrf_token", "op", "evaluation_id", "extra_rows")
+FORM_META = ("csrf_token", "op", "evaluation_id", "extra_rows", "lang")
 
 
 def form_values(fields: Mapping[str, str]) -> dict[str, str]:
@@ -99,8 +100,12 @@ def appeal_review(req: Req, file: EvaluationFile, post_to: str, *,
                   values: Mapping[str, str] | None = None,
                   errors: Mapping[str, str] | None = None, status: int = 200,
                   extra_rows: int = 0) -> HTMLResponse:
+    prefill = forms.fields_from_payload(file.score_payload, prefix="score.")
     if values is None:
-        values = forms.fields_from_payload(file.score_payload, prefix="score.")
+        values = prefill
+    elif not any(k.startswith("score.") for k in values):
+        # The uphold form was posted: the revise form beside it keeps the score given.
+        values = {**prefill, **values}
     return req.render("appeal_review.html", status=status, file=file, post_to=post_to,
                       values=values, errors=errors or {}, extra_rows=extra_rows,
                       rows=forms.task_rows(values, prefix="score.", extra=extra_rows),
@@ -142,3 +147,54 @@ def percent(ratio: Decimal) -> str:
     text = f"{ratio * 100:f}"
     return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
 
+
+def confirm(req: Req, template: str, post_to: str, *, confirm_op: str,
+            carry: Mapping[str, str] | None = None, check: list[tuple[str, str]] | None = None,
+            back_op: str | None = None, back_href: str | None = None,
+            evaluation_id: int | None = None, danger: bool = False,
+            **context: Any) -> HTMLResponse:
+    """The check-and-confirm step before an action that cannot be taken back: what will be
+    done, the values in hidden fields (``carry``) and a fresh CSRF token; the confirm
+    button posts ``confirm_op``, the back button ``back_op`` (or a link to ``back_href``)."""
+    return req.render(template, post_to=post_to, confirm_op=confirm_op, carry=carry or {},
+                      check=check or [], back_op=back_op, back_href=back_href or post_to,
+                      evaluation_id=evaluation_id, danger=danger, **context)
+
+
+def self_assessment_check(req: Req, framework: Framework, clean: Mapping[str, Any]
+                          ) -> list[tuple[str, str]]:
+    """A validated self-assessment as the lines of its confirmation page: each criterion
+    with the points proposed (and the evidence), each item with its outcome, the note."""
+    locale = req.locale
+
+    def named(c: Any) -> str:
+        return str(c.label.vi if locale == "vi" else c.label.en)
+
+    lines: list[tuple[str, str]] = []
+    for c in framework.criteria:
+        if c.kind is CriterionKind.RUBRIC:
+            entry = (clean.get("criteria") or {}).get(c.id) or {}
+            shown = f"{localized_score(entry.get('points'), locale) or '—'} / " \
+                f"{localized_score(c.max, locale)}"
+            evidence = str(entry.get("evidence") or "")
+            lines.append((named(c), shown + (f"\n{evidence}" if evidence else "")))
+        elif c.kind is CriterionKind.RATIO:
+            entry = (clean.get("ratios") or {}).get(c.id) or {}
+            actual = formatting.shown_number(entry.get("actual"), locale)
+            target = formatting.shown_number(str(c.target), locale)
+            lines.append((named(c), f"{actual} / {target} {c.unit or ''}".strip()))
+    for i, item in enumerate(clean.get("tasks") or []):
+        outcome = [req.gettext("Completed")] if item.get("completed") else [
+            catalog.gettext(locale, catalog.N_("not completed"))]
+        if item.get("meets_requirements"):
+            outcome.append(req.gettext("Meets the requirements"))
+        failed = item.get("failed_assessments") or 0
+        outcome.append(f"{req.gettext('Failed assessments')}: {failed}")
+        outcome.append(f"{req.gettext('Delays')}: {item.get('delays') or 0}")
+        text = f"{item.get('title', '')}\n{'; '.join(outcome)}"
+        if item.get("evidence"):
+            text += f"\n{item['evidence']}"
+        lines.append((req.gettext("Item %(n)s", n=i + 1), text))
+    if clean.get("note"):
+        lines.append((req.gettext("Note"), str(clean["note"])))
+    return lines
