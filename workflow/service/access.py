@@ -24,8 +24,9 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlmodel import Session
 
 from workflow.clock import utc_now
-from workflow.domain import OPEN_STATES, Role, State, Trigger
+from workflow.domain import OPEN_STATES, SCORER_ROLES, Role, State, Trigger
 from workflow.errors import KpiError, WorkflowError
+from workflow.permissions import roles_of
 from workflow.service.core import (
     ASSIGNMENT,
     EVALUATION,
@@ -34,6 +35,7 @@ from workflow.service.core import (
     Service,
     load_people,
     load_snapshot,
+    load_snapshots,
 )
 from workflow.service.notices import STATE_ACTIONS, hash_token, make_mail
 from workflow.service.transition import OUTBOX, TOKEN, Outcome, plan, write, write_mail
@@ -60,6 +62,16 @@ ACTION_TRIGGERS: Mapping[str, frozenset[Trigger]] = {
     "score": frozenset({Trigger.SUBMIT_SCORE}),
     "respond": frozenset({Trigger.ACCEPT_RESULT, Trigger.LODGE_APPEAL}),
     "appeal_review": frozenset({Trigger.UPHOLD_SCORE, Trigger.REVISE_SCORE}),
+}
+# The roles that may open a task link, per action, checked with ``roles_of`` when the
+# link is opened (as the session pages check them): a supervisor reassigned away, an
+# acting supervisor whose delegation ended, a peer withdrawn, hold none of them any more.
+ACTION_ROLES: Mapping[str, frozenset[Role]] = {
+    "self_assessment": frozenset({Role.REVIEWEE}),
+    "peer_input": frozenset({Role.PEER}),
+    "score": SCORER_ROLES,
+    "respond": frozenset({Role.REVIEWEE}),
+    "appeal_review": frozenset({Role.APPEAL_REVIEWER}),
 }
 
 
@@ -112,6 +124,20 @@ class LinkClosed(LinkError):
         super().__init__(f"this task is closed: evaluation {evaluation_id} is now in {state}")
 
 
+class LinkRevoked(LinkError):
+    """The holder no longer has the role the link was made for, or the phase it was made
+    in was left and entered again (an admin's reopening): the link is dead for good."""
+
+    reason = "revoked"
+
+    def __init__(self, evaluation_id: int, person_id: str, action: str) -> None:
+        self.evaluation_id = evaluation_id
+        super().__init__(f"this link no longer works: {person_id} no longer holds the role "
+                         f"its task ({action}) on evaluation {evaluation_id} needs, or the task "
+                         "was given out again since; use the newest email, or ask the HR "
+                         "administrator")
+
+
 class LinkMismatch(LinkError):
     """The form names another evaluation or action than the link grants."""
 
@@ -156,8 +182,8 @@ def _lookup(session: Session, raw: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def _check(session: Session, row: Mapping[str, Any], now: datetime, *, allow_used: bool
-           ) -> Grant:
+def _check(svc: Service, session: Session, row: Mapping[str, Any], now: datetime, *,
+           allow_used: bool) -> Grant:
     if row["used_at"] is not None and not allow_used:
         raise LinkUsed(row["used_at"])
     if row["expires_at"] <= now:
@@ -169,13 +195,27 @@ def _check(session: Session, row: Mapping[str, Any], now: datetime, *, allow_use
                   row["action"], row["expires_at"], row["used_at"], person)
     wanted = ACTION_STATE.get(grant.action)
     if grant.evaluation_id is not None and wanted is not None:
-        state = session.execute(select(EVALUATION.c.state).where(
-            EVALUATION.c.id == grant.evaluation_id)).scalar_one_or_none()
-        if state is None:
+        snaps = load_snapshots(svc, session, [grant.evaluation_id], lock=False)
+        snap = snaps.get(grant.evaluation_id)
+        if snap is None:
             raise LinkUnknown()
-        if state != wanted.value:
-            raise LinkClosed(grant.evaluation_id, state)
+        if snap.state is not wanted:
+            raise LinkClosed(grant.evaluation_id, snap.state.value)
+        _check_holder(grant, snap.row, roles_of(grant.person_id, snap.view, now), row)
     return grant
+
+
+def _check_holder(grant: Grant, evaluation: Mapping[str, Any], roles: frozenset[Role],
+                  token: Mapping[str, Any]) -> None:
+    """The holder still has the link's role now, and the link belongs to this round of
+    the phase: one made before the phase was last entered (it was left, then an admin
+    reopened it) does not come back to life."""
+    allowed = ACTION_ROLES.get(grant.action, frozenset())
+    if not roles & allowed or (grant.action == "score" and Role.REVIEWEE in roles):
+        raise LinkRevoked(grant.evaluation_id or 0, grant.person_id, grant.action)
+    entered = evaluation["phase_entered_at"]
+    if entered is not None and token["created_at"] < entered:
+        raise LinkRevoked(grant.evaluation_id or 0, grant.person_id, grant.action)
 
 
 def resolve(svc: Service, raw: str, *, now: datetime | None = None,
@@ -183,7 +223,7 @@ def resolve(svc: Service, raw: str, *, now: datetime | None = None,
     """The grant of a task or sign-in link; LinkError (unknown, expired, used, closed)."""
     now = now or utc_now()
     with svc.store.read() as session:
-        return _check(session, _lookup(session, raw), now, allow_used=allow_used)
+        return _check(svc, session, _lookup(session, raw), now, allow_used=allow_used)
 
 
 def _consume(session: Session, grant: Grant, now: datetime) -> None:
@@ -213,7 +253,7 @@ def fire_by_link(svc: Service, raw: str, trigger: Trigger, payload: Mapping[str,
     """
     now = now or utc_now()
     with svc.store.write() as session:
-        grant = _check(session, _lookup(session, raw), now, allow_used=False)
+        grant = _check(svc, session, _lookup(session, raw), now, allow_used=False)
         if grant.evaluation_id is None or trigger not in ACTION_TRIGGERS.get(grant.action, ()) \
                 or (evaluation_id is not None and evaluation_id != grant.evaluation_id):
             raise LinkMismatch()
@@ -303,7 +343,7 @@ def sign_in(svc: Service, raw: str, *, now: datetime | None = None) -> PersonInf
     """Use a sign-in link once; the person to start a session for."""
     now = now or utc_now()
     with svc.store.write() as session:
-        grant = _check(session, _lookup(session, raw), now, allow_used=False)
+        grant = _check(svc, session, _lookup(session, raw), now, allow_used=False)
         if grant.action != SIGN_IN_ACTION:
             raise LinkMismatch("this is a task link, not a sign-in link; open it as it is")
         _consume(session, grant, now)

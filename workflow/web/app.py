@@ -30,10 +30,13 @@ from workflow.errors import (
 from workflow.service import access
 from workflow.service.core import Service
 from workflow.web import routes_admin, routes_demo, routes_staff, routes_task
-from workflow.web.context import DemoHooks, Req, SignInNeeded, Web
-from workflow.web.security import SecurityHeaders, Signer
+from workflow.web.context import MAX_FORM_BYTES, DemoHooks, Req, SignInNeeded, Web
+from workflow.web.security import BodyLimit, SecurityHeaders, Signer
 
 MIN_SECRET_LENGTH = 16
+LINK_REVOKED = catalog.N_(
+    "This link no longer works: the task it was sent for is no longer yours, or it was "
+    "given out again since. Use the newest email you received, or ask the HR administrator.")
 
 
 def _environments(svc: Service) -> dict[str, jinja2.Environment]:
@@ -73,6 +76,8 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
         return "ok"
 
     _error_pages(app)
+    # Counts the bytes however they are framed: a chunked body has no Content-Length.
+    app.add_middleware(BodyLimit, max_bytes=MAX_FORM_BYTES)
     app.add_middleware(SecurityHeaders, https=https)
     return app
 
@@ -99,6 +104,8 @@ def _error_pages(app: FastAPI) -> None:
             message = req.t("link_used", when=req.when(exc.used_at))
         elif isinstance(exc, access.LinkClosed):
             message = req.t("link_closed", state=req.t(f"state_{exc.state}"))
+        elif isinstance(exc, access.LinkRevoked):
+            message = catalog.gettext(req.locale, LINK_REVOKED)
         elif isinstance(exc, access.LinkMismatch):
             message = req.t("link_mismatch")
         else:
