@@ -6,9 +6,11 @@ province as for a unit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlmodel import Session
@@ -18,6 +20,7 @@ from workflow.domain import OPEN_STATES, State, SubmissionKind, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring import Line, ScoreResult, lines, shown
 from workflow.scoring.explain import msg
+from workflow.service import audit_check
 from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshot
 from workflow.service.scoring_inputs import SUBMISSION, compute, score_basis
 from workflow.store import audit
@@ -228,9 +231,9 @@ def _facts(session: Session, snap: Snapshot) -> dict[str, list[Line]]:
     return out
 
 
-def verify_audit(svc: Service) -> audit.VerifyResult:
-    with svc.store.read() as session:
-        return audit.verify(session)
+def verify_audit(svc: Service, anchor: Mapping[str, Any] | None = None) -> audit.VerifyResult:
+    """The chain, what it vouches for, and an anchor when given (``audit_check.verify``)."""
+    return audit_check.verify(svc, anchor)
 
 
 __all__ = ["explain", "shown", "status", "verify_audit"]
