@@ -5,19 +5,28 @@ Real SQLite files, the real app through Starlette's test client; only the clock 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 
+import pytest
 from sqlalchemy import select
 
 from tests.integration.test_full_cycle import approve, to_calibration
 from tests.support import World, at, small_world
 from tests.web_support import make_web, text_of
 from workflow.domain import State, Trigger
+from workflow.errors import ConfigError
 from workflow.service import records, transition
 from workflow.service.core import Service
 from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
+from workflow.store.tables import AuditEvent
+from workflow.web import create_app
 from workflow.web.context import MAX_FORM_BYTES
+from workflow.web.security import SESSION_COOKIE
+
+AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 
 # --- item 6: a body is capped whatever its framing ---------------------------------
 
@@ -127,3 +136,97 @@ def test_a_link_closed_by_a_transition_stays_dead_after_a_reopening(svc: Service
     fresh = link_for(world, "H1", "task_supervisor_scoring", world.ev("S1"))
     assert fresh != old
     assert web.client_for().get(fresh).status_code == 200
+
+
+# --- item 7: sessions live on the server -------------------------------------------
+
+
+def test_a_cookie_replayed_after_sign_out_is_no_session(svc: Service) -> None:
+    world = _to_scoring(svc)
+    web = make_web(world)
+    web.clock.set("2026-05-08 11:00")
+    browser = web.sign_in("H1")
+    stolen = browser.cookies.get(SESSION_COOKIE)
+    assert stolen and browser.get("/team").status_code == 200
+    token = web.csrf(browser, "/team")
+    assert browser.post("/sign-out", data={"csrf_token": token},
+                        follow_redirects=False).status_code == 303
+    thief = web.client_for()
+    thief.cookies.set(SESSION_COOKIE, stolen)
+    assert thief.get("/team").status_code == 401
+    assert thief.get(f"/e/{world.ev('S1')}/score").status_code == 401
+
+
+def test_an_admin_ends_every_session_of_a_person(svc: Service) -> None:
+    world = _to_scoring(svc)
+    web = make_web(world)
+    web.clock.set("2026-05-08 11:00")
+    laptop = web.sign_in("H1")
+    web.clock.set("2026-05-08 11:05")  # one sign-in email per person every 2 minutes
+    phone = web.sign_in("H1")
+    admin = web.sign_in("A1")
+    assert laptop.get("/team").status_code == phone.get("/team").status_code == 200
+    token = web.csrf(admin, "/admin")
+    done = admin.post("/admin/sessions/revoke", data={
+        "csrf_token": token, "revoke.person": "H1", "revoke.reason": "Mất máy tính xách tay"})
+    assert done.status_code == 200 and "2" in text_of(done.text)
+    assert laptop.get("/team").status_code == phone.get("/team").status_code == 401
+    assert admin.get("/admin").status_code == 200  # the admin's own session lives on
+    with svc.store.read() as s:
+        row = s.execute(select(AUDIT.c.actor_id, AUDIT.c.reason).where(
+            AUDIT.c.trigger == "revoke_sessions")).one()
+    assert (row.actor_id, row.reason) == ("A1", "Mất máy tính xách tay")
+
+
+def test_only_an_admin_ends_sessions(svc: Service) -> None:
+    world = _to_scoring(svc)
+    web = make_web(world)
+    web.clock.set("2026-05-08 11:00")
+    victim = web.sign_in("A1")
+    h1 = web.sign_in("H1")
+    token = web.csrf(h1, "/team")
+    refused = h1.post("/admin/sessions/revoke", data={
+        "csrf_token": token, "revoke.person": "A1", "revoke.reason": "x"})
+    assert refused.status_code == 403
+    assert victim.get("/admin").status_code == 200
+
+
+def test_the_csrf_token_is_bound_to_the_session_and_rotated_at_sign_in(svc: Service) -> None:
+    world = _to_scoring(svc)
+    web = make_web(world)
+    web.clock.set("2026-05-08 11:00")
+    browser = web.client_for()
+    planted = web.csrf(browser, "/sign-in")  # a token from before the sign-in
+    before = browser.cookies.get("kpi_csrf")
+    web.sign_in("H1", browser)
+    assert browser.cookies.get("kpi_csrf") != before  # rotated
+    path = f"/e/{world.ev('S1')}/score"
+    # The old cookie value and its token, planted by someone who saw them before:
+    browser.cookies.set("kpi_csrf", before or "")
+    refused = browser.post(path, data={"op": "save_draft", "csrf_token": planted})
+    assert refused.status_code == 403
+    # A token of another session of the same person, with that session's cookie: refused.
+    web.clock.set("2026-05-08 11:05")  # one sign-in email per person every 2 minutes
+    other = web.sign_in("H1")
+    other_token = web.csrf(other, path)
+    browser.cookies.set("kpi_csrf", other.cookies.get("kpi_csrf") or "")
+    assert browser.post(path, data={"op": "save_draft", "csrf_token": other_token}
+                        ).status_code == 403
+    assert other.post(path, data={"op": "save_draft", "csrf_token": other_token}
+                      ).status_code == 200
+
+
+@pytest.mark.parametrize("secret", ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                                    "abcdefghijklmnopqrstuvwxyz012345",
+                                    "changemechangemechangeme",
+                                    "abababababababababababab",
+                                    "short-Key-9"])
+def test_a_low_entropy_secret_key_is_refused(svc: Service, secret: str) -> None:
+    weak = Service(svc.store, replace(svc.settings, secret_key=secret))
+    with pytest.raises(ConfigError, match="KPI_SECRET_KEY is refused"):
+        create_app(weak)
+
+
+def test_a_random_secret_key_is_taken(svc: Service) -> None:
+    strong = Service(svc.store, replace(svc.settings, secret_key=secrets.token_urlsafe(32)))
+    assert create_app(strong) is not None

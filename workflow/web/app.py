@@ -31,9 +31,8 @@ from workflow.service import access
 from workflow.service.core import Service
 from workflow.web import routes_admin, routes_demo, routes_staff, routes_task
 from workflow.web.context import MAX_FORM_BYTES, DemoHooks, Req, SignInNeeded, Web
-from workflow.web.security import BodyLimit, SecurityHeaders, Signer
+from workflow.web.security import BodyLimit, SecurityHeaders, Signer, secret_key_problem
 
-MIN_SECRET_LENGTH = 16
 LINK_REVOKED = catalog.N_(
     "This link no longer works: the task it was sent for is no longer yours, or it was "
     "given out again since. Use the newest email you received, or ask the HR administrator.")
@@ -55,10 +54,11 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     clock in `kpi demo`), ``demo`` adds the demo's pages. ConfigError without a secret key.
     """
     secret = svc.settings.secret_key
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"the web app needs a secret key of at least {MIN_SECRET_LENGTH} "
-                          "characters to sign sessions and forms; set KPI_SECRET_KEY (e.g. "
-                          "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    problem = secret_key_problem(secret)
+    if problem is not None:
+        raise ConfigError(f"the web app needs a long, random secret key to sign sessions and "
+                          f"forms, and KPI_SECRET_KEY is refused: {problem}; set one made by "
+                          "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
     https = svc.settings.base_url.startswith("https://")
     app = FastAPI(title="kpi-workflow", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = Web(svc=svc, clock=clock, envs=_environments(svc), signer=Signer(secret),

@@ -13,16 +13,19 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from workflow import catalog
 from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
 from workflow.errors import NotFound, NotPermitted, PersonNotFound, SubmissionInvalid, WorkflowError
 from workflow.reports.html import cycle_report_fragment
-from workflow.service import pages, queries, records, resend, transition
+from workflow.service import pages, queries, records, resend, sessions, transition
 from workflow.web.context import Req, form_fields, get_req
 
 router = APIRouter(prefix="/admin")
 STATE_COLUMNS = [s.value for s in (*PHASE_ORDER, State.FINALISED, State.CANCELLED)]
+SESSIONS_ENDED = catalog.NP_("%(num)s session of %(person)s ended",
+                            "%(num)s sessions of %(person)s ended")
 ReqDep = Annotated[Req, Depends(get_req)]
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
 
@@ -193,3 +196,23 @@ def admin_resend(outbox_id: int, req: ReqDep, fields: FormDep) -> Response:
         return dashboard(req, errors={"_form": req.t("cannot_do", message=str(exc))},
                          status=409)
     return dashboard(req, message=req.t("done_admin", what=f"{req.t('resend')} #{outbox_id}"))
+
+
+@router.post("/sessions/revoke", response_class=HTMLResponse)
+def admin_revoke_sessions(req: ReqDep, fields: FormDep) -> Response:
+    """End every session of a person (issue 14: a person's sessions can be revoked)."""
+    person = req.require_person()
+    _admin_cycles(req)
+    values = {k: v for k, v in fields.items() if k.startswith("revoke.")}
+    if not req.csrf_ok(fields):
+        return dashboard(req, errors={"_form": req.t("csrf_failed")}, values=values, status=403)
+    target = fields.get("revoke.person", "").strip()
+    if not target:
+        return dashboard(req, errors={"revoke.person": "required"}, values=values, status=422)
+    try:
+        n = sessions.revoke_all(req.svc, target, person.id, fields.get("revoke.reason", ""),
+                                now=req.now())
+    except PersonNotFound as exc:
+        return dashboard(req, errors={"revoke.person": str(exc)}, values=values, status=409)
+    return dashboard(req, message=catalog.ngettext(
+        req.locale, *SESSIONS_ENDED, n, num=n, person=target))

@@ -81,6 +81,7 @@ def sign_in_request(req: ReqDep, fields: FormDep) -> Response:
 def sign_out(req: ReqDep, fields: FormDep) -> Response:
     response = req.redirect("/")
     if req.csrf_ok(fields):
+        req.end_session()
         response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
