@@ -5,20 +5,26 @@ Real SQLite files, the real app through Starlette's test client; only the clock 
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from tests.integration.test_full_cycle import approve, to_calibration
-from tests.support import World, at, small_world
+from tests.integration.test_web import field_has_error
+from tests.support import DATA, World, at, small_world
 from tests.web_support import make_web, text_of
 from workflow.domain import State, Trigger
-from workflow.errors import ConfigError
-from workflow.service import records, transition
+from workflow.errors import ConfigError, SubmissionInvalid
+from workflow.service import access, pages, records, transition
 from workflow.service.core import Service
+from workflow.service.cycles import open_cycle
 from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
 from workflow.store.tables import AuditEvent
@@ -27,6 +33,7 @@ from workflow.web.context import MAX_FORM_BYTES
 from workflow.web.security import SESSION_COOKIE
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]+"')
 
 # --- item 6: a body is capped whatever its framing ---------------------------------
 
@@ -230,3 +237,141 @@ def test_a_low_entropy_secret_key_is_refused(svc: Service, secret: str) -> None:
 def test_a_random_secret_key_is_taken(svc: Service) -> None:
     strong = Service(svc.store, replace(svc.settings, secret_key=secrets.token_urlsafe(32)))
     assert create_app(strong) is not None
+
+
+# --- item 8: the smaller ones ------------------------------------------------------
+
+
+def _statements(svc: Service, email: str, when: str) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(svc.store.engine, "before_cursor_execute", record)
+    try:
+        access.request_sign_in(svc, email, now=at(when))
+    finally:
+        event.remove(svc.store.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_sign_in_does_the_same_work_for_known_and_unknown_addresses(svc: Service) -> None:
+    world = small_world(svc)
+    web = make_web(world)
+    _statements(svc, "warm@up.gov.vn", "2026-05-05 08:00")  # rules read once, then cached
+    known = _statements(svc, "Hung@snv.example.gov.vn", "2026-05-05 09:00")  # a supervisor
+    unknown = _statements(svc, "ke.gian@snv.example.gov.vn", "2026-05-05 09:00")
+    reviewee = _statements(svc, "lan@snv.example.gov.vn", "2026-05-05 09:00")  # no session
+
+    def reads(statements: list[str]) -> list[str]:
+        return [s for s in statements if not s.lstrip().upper().startswith("INSERT")]
+
+    assert reads(known) == reads(unknown) == reads(reviewee)
+    assert len(known) > len(reads(known))  # only the known one stores its mail
+    assert web.outbox_count("sign_in") == 1
+    # And the page says the same thing either way.
+    pages_seen = []
+    for email in ("hung@snv.example.gov.vn", "ke.gian@snv.example.gov.vn"):
+        client = web.client_for()
+        token = web.csrf(client, "/sign-in")
+        page = client.post("/sign-in", data={"email": email, "csrf_token": token})
+        pages_seen.append((page.status_code, CSRF_VALUE.sub("", page.text.replace(email, ""))))
+    assert pages_seen[0] == pages_seen[1]
+
+
+def test_an_extension_to_9999_is_a_form_error(svc: Service) -> None:
+    world = small_world(svc)
+    web = make_web(world)
+    browser = web.sign_in("A1")
+    path = f"/admin/e/{world.ev('S3')}"
+    token = web.csrf(browser, path)
+    for far in ("9999-12-31T17:00", "0001-01-01T00:00", "2030-01-01T08:00"):
+        page = browser.post(path, data={"op": "extend", "new_due": far, "extend_reason": "ốm",
+                                        "approved_by": "D1", "csrf_token": token})
+        assert page.status_code == 422, (far, page.status_code)
+        assert field_has_error(page.text, "new_due"), far
+    assert world.row("S3")["extended"] is False
+
+
+def test_a_delegation_ending_in_9999_is_refused(svc: Service) -> None:
+    world = small_world(svc)
+    with pytest.raises(SubmissionInvalid) as refused:
+        records.delegate(svc, world.cycle_id, "H1", "UB1", datetime(9999, 12, 31, tzinfo=UTC),
+                         "đi công tác", "A1", now=at("2026-05-05 09:00"))
+    assert "until" in refused.value.fields
+
+
+def test_a_result_form_with_an_unknown_op_lodges_no_appeal(svc: Service) -> None:
+    world = small_world(svc)
+    to_calibration(world)
+    approve(world)
+    assert world.state("S1") is State.APPEAL_WINDOW
+    web = make_web(world)
+    web.clock.set("2026-05-16 09:00")
+    link = web.link("S1", "result")
+    client = web.client_for()
+    token = web.csrf(client, link)
+    for op in ("withdraw", "", "ACCEPT", "appeal "):
+        page = client.post(link, data={"op": op, "reasons": "Điểm chưa đúng",
+                                       "csrf_token": token})
+        assert page.status_code == 422, op
+        assert world.state("S1") is State.APPEAL_WINDOW
+    assert client.post(link, data={"op": "appeal", "reasons": "Điểm chưa đúng",
+                                   "csrf_token": token}).status_code == 200
+    assert world.state("S1") is State.APPEAL_REVIEW
+    reviewer = link_for(world, "D1", "task_appeal_review", world.ev("S1"))
+    client = web.client_for()
+    token = web.csrf(client, reviewer)
+    page = client.post(reviewer, data={"op": "overturn", "reason": "x", "csrf_token": token})
+    assert page.status_code == 422 and world.state("S1") is State.APPEAL_REVIEW
+
+
+def test_admin_search_takes_percent_and_underscore_as_letters(svc: Service) -> None:
+    world = small_world(svc)
+    assert pages.find_evaluations(svc, world.cycle_id, "%") == []
+    assert pages.find_evaluations(svc, world.cycle_id, "_") == []
+    assert pages.find_evaluations(svc, world.cycle_id, "S_") == []
+    assert [r["reviewee_id"] for r in pages.find_evaluations(svc, world.cycle_id, "s1")] == ["S1"]
+
+
+def test_a_supervisor_is_not_delegated_to_themselves(svc: Service) -> None:
+    world = small_world(svc)
+    with pytest.raises(SubmissionInvalid) as refused:
+        records.delegate(svc, world.cycle_id, "H1", "H1", at("2026-05-20 17:00"),
+                         "nghỉ phép", "A1", now=at("2026-05-05 09:00"))
+    assert "acting" in refused.value.fields
+
+
+def test_dead_letters_are_sent_again_only_by_an_admin_of_their_cycle(
+        svc: Service, tmp_path: Path) -> None:
+    world = small_world(svc)
+    other = tmp_path / "may.yaml"
+    other.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
+                     .replace("id: t-2026-04", "id: t-2026-05")
+                     .replace("start: 2026-04-01, end: 2026-04-30",
+                              "start: 2026-05-01, end: 2026-05-31")
+                     .replace('opens: "2026-05-04 08:00"', 'opens: "2026-06-01 08:00"')
+                     .replace("admins: [A1]", "admins: [S4]"), encoding="utf-8")
+    open_cycle(svc, other, now=at("2026-05-03 09:00"))
+    with svc.store.write() as s:
+        dead = s.execute(select(OUTBOX.c.id).where(
+            OUTBOX.c.evaluation_id == world.ev("S1"))).scalars().first()
+        s.execute(update(OUTBOX).where(OUTBOX.c.id == dead).values(status="dead"))
+    web = make_web(world)
+    intruder = web.sign_in("S4")  # admin of t-2026-05 only
+    token = web.csrf(intruder, "/admin")
+    refused = intruder.post(f"/admin/outbox/{dead}/resend", data={"csrf_token": token})
+    assert refused.status_code in (403, 409)
+    assert status_of(svc, dead) == "dead"
+    admin = web.sign_in("A1")
+    token = web.csrf(admin, "/admin")
+    assert admin.post(f"/admin/outbox/{dead}/resend", data={"csrf_token": token}
+                      ).status_code == 200
+    assert status_of(svc, dead) == "pending"
+
+
+def status_of(svc: Service, outbox_id: int) -> str:
+    with svc.store.read() as s:
+        return str(s.execute(select(OUTBOX.c.status).where(OUTBOX.c.id == outbox_id)
+                             ).scalar_one())

@@ -280,27 +280,30 @@ def use_link(svc: Service, grant: Grant, *, now: datetime | None = None) -> None
 
 
 def may_sign_in(session: Session, svc: Service, person_id: str) -> bool:
-    """Whether the person has something to do that needs a session (not reviewees, peers)."""
-    if person_id in svc.settings.admins:
-        return True
+    """Whether the person has something to do that needs a session (not reviewees, peers).
+
+    Every check runs whoever asks (no early return): the work, and so the time, of a
+    sign-in request says nothing about who the address belongs to.
+    """
     open_states = [s.value for s in OPEN_STATES]
     scorer = session.execute(select(EVALUATION.c.id).where(
         or_(EVALUATION.c.supervisor_id == person_id,
             EVALUATION.c.appeal_reviewer_id == person_id),
         EVALUATION.c.state.in_(open_states)).limit(1)).first()
-    if scorer is not None:
-        return True
     assigned = session.execute(select(ASSIGNMENT.c.id).where(
         ASSIGNMENT.c.person_id == person_id,
         ASSIGNMENT.c.role.in_([Role.ACTING_SUPERVISOR.value, Role.ESCALATION_SUPERVISOR.value]),
         ASSIGNMENT.c.status != "withdrawn").limit(1)).first()
-    if assigned is not None:
-        return True
-    if session.execute(select(CYCLE.c.id).where(CYCLE.c.calibrator_id == person_id)
-                       .limit(1)).first() is not None:
-        return True
-    return any(person_id in svc.admins(svc.rules.get(session, cid))
-               for cid in session.execute(select(CYCLE.c.id)).scalars())
+    calibrator = session.execute(select(CYCLE.c.id).where(CYCLE.c.calibrator_id == person_id)
+                                 .limit(1)).first()
+    cycle_admin = [person_id in svc.admins(svc.rules.get(session, cid))
+                   for cid in session.execute(select(CYCLE.c.id)).scalars()]
+    return (person_id in svc.settings.admins or scorer is not None or assigned is not None
+            or calibrator is not None or any(cycle_admin))
+
+
+# Who an unknown address is looked up as: no person has this id (ids are short codes).
+NOBODY = PersonInfo("~nobody~", "", "", "vi", None, None, "", False)
 
 
 def request_sign_in(svc: Service, email: str, *, now: datetime | None = None,
@@ -308,7 +311,9 @@ def request_sign_in(svc: Service, email: str, *, now: datetime | None = None,
     """Queue a sign-in link for the person with this address, if they may sign in.
 
     Returns whether an email was queued; the web app says the same thing either way,
-    so nobody can learn from it which addresses are known.
+    so nobody can learn from it which addresses are known. The same statements run,
+    and the same link and mail are made, for a known and an unknown address: only
+    whether the finished mail is stored differs.
     """
     now = now or utc_now()
     address = (email or "").strip().lower()
@@ -317,17 +322,15 @@ def request_sign_in(svc: Service, email: str, *, now: datetime | None = None,
     with svc.store.write() as session:
         person_id = session.execute(select(PERSON.c.id).where(
             func.lower(PERSON.c.email) == address, PERSON.c.active.is_(True))).scalar()
-        if person_id is None or not may_sign_in(session, svc, person_id):
-            return False
+        who = person_id or NOBODY.id
+        allowed = may_sign_in(session, svc, who)
         recent = session.execute(select(OUTBOX.c.id).where(
-            OUTBOX.c.event == SIGN_IN_ACTION, OUTBOX.c.recipient_id == person_id,
+            OUTBOX.c.event == SIGN_IN_ACTION, OUTBOX.c.recipient_id == who,
             OUTBOX.c.created_at > now - SIGN_IN_THROTTLE).limit(1)).first()
-        if recent is not None:
-            return True
-        person = load_people(session, [person_id])[person_id]
+        person = load_people(session, [who]).get(who, NOBODY)
         mail = make_mail(
             svc, event=SIGN_IN_ACTION, person=person,
-            dedupe_key=f"sign_in:{person_id}:{secrets.token_hex(8)}",
+            dedupe_key=f"sign_in:{who}:{secrets.token_hex(8)}",
             context={"expires_at": (now + SIGN_IN_LIFETIME).isoformat(),
                      "minutes": int(SIGN_IN_LIFETIME.total_seconds() // 60)},
             now=now, evaluation_id=None, link=(SIGN_IN_ACTION, Role.ADMIN))
@@ -335,7 +338,10 @@ def request_sign_in(svc: Service, email: str, *, now: datetime | None = None,
         for token in mail.tokens:
             token["role"] = SIGN_IN_ROLE
             token["expires_at"] = now + SIGN_IN_LIFETIME
-        write_mail(session, mail)
+        if person_id is None or not allowed:
+            return False
+        if recent is None:
+            write_mail(session, mail)
     return True
 
 

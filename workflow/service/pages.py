@@ -312,14 +312,17 @@ def administers(svc: Service, person_id: str, cycle_id: str) -> bool:
 def find_evaluations(svc: Service, cycle_id: str, query: str, *, limit: int = 50
                      ) -> list[dict[str, Any]]:
     """Evaluations of a cycle whose reviewee id or name contains ``query`` (admin search)."""
-    text = f"%{query.strip().lower()}%"
+    # % and _ typed in the search box are letters, not wildcards (an id like "S_1").
+    escaped = query.strip().lower().replace("\\", "\\\\").replace("%", "\\%") \
+        .replace("_", "\\_")
+    text = f"%{escaped}%"
     with svc.store.read() as session:
         rows = session.execute(
             select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.state,
                    EVALUATION.c.due_at, EVALUATION.c.unit_id, PERSON.c.full_name)
             .join(PERSON, PERSON.c.id == EVALUATION.c.reviewee_id)
             .where(EVALUATION.c.cycle_id == cycle_id,
-                   or_(func.lower(PERSON.c.id).like(text),
-                       func.lower(PERSON.c.full_name).like(text)))
+                   or_(func.lower(PERSON.c.id).like(text, escape="\\"),
+                       func.lower(PERSON.c.full_name).like(text, escape="\\")))
             .order_by(PERSON.c.full_name).limit(limit)).all()
     return [dict(r._mapping) for r in rows]

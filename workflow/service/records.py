@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -54,6 +54,19 @@ from workflow.timing import PhaseWindow
 
 EXTENSION = Extension.__table__  # type: ignore[attr-defined]
 OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
+
+
+# How far ahead a deadline or a delegation may be set: beyond it, a date is a typing
+# slip (9999-12-31), and the calendar arithmetic would run past its known years.
+MAX_HORIZON = timedelta(days=366)
+
+
+def _within_horizon(evaluation_id: int | None, field: str, when: datetime,
+                    now: datetime) -> None:
+    if when > now + MAX_HORIZON:
+        raise SubmissionInvalid(evaluation_id, {field: (
+            f"{when:%Y-%m-%d} is too far ahead: at most {MAX_HORIZON.days} days from now "
+            f"({now + MAX_HORIZON:%Y-%m-%d})")})
 
 
 def _reason(evaluation_id: int, reason: str | None, field: str = "reason") -> str:
@@ -186,6 +199,7 @@ def extend(svc: Service, evaluation_id: int, new_due_at: datetime, reason: str,
             raise SubmissionInvalid(evaluation_id, {"new_due_at": (
                 f"must be after the current deadline {snap.row['due_at']:%Y-%m-%d %H:%M} UTC "
                 "and after now")})
+        _within_horizon(evaluation_id, "new_due_at", new_due_at, now)
         change, row = _extension(svc, snap, new_due_at, text, approved_by.strip(), actor_id,
                                  role, now, _people(session, snap))
         session.execute(insert(EXTENSION), [row])
@@ -280,6 +294,11 @@ def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
     text = _reason(0, reason)
     if valid_until <= now:
         raise SubmissionInvalid(None, {"until": "must be in the future"})
+    _within_horizon(None, "until", valid_until, now)
+    if acting_id == supervisor_id:
+        raise SubmissionInvalid(None, {"acting": (
+            f"{acting_id} is the supervisor: a supervisor is not delegated to themselves; "
+            "name the person who scores in their place")})
     with svc.store.write() as session:
         ids = [int(i) for i in session.execute(
             select(EVALUATION.c.id).where(
@@ -408,8 +427,11 @@ def extend_many(svc: Service, cycle_id: str, phase: State, reason: str, approved
     if (until is None) == (working_days is None):
         raise SubmissionInvalid(None, {"until": "give either a new date or a number of "
                                                 "working days, not both"})
-    if working_days is not None and working_days < 1:
-        raise SubmissionInvalid(None, {"working_days": "must be at least 1"})
+    if working_days is not None and not 1 <= working_days <= MAX_HORIZON.days:
+        raise SubmissionInvalid(None, {"working_days": (
+            f"must be between 1 and {MAX_HORIZON.days}")})
+    if until is not None:
+        _within_horizon(None, "until", until, now)
     if not approved_by.strip():
         raise SubmissionInvalid(None, {"approved_by": "required"})
     if phase in TERMINAL_STATES:

@@ -92,7 +92,7 @@ def admin_evaluation(evaluation_id: int, req: ReqDep) -> Response:
 def _instant(text: str, tz: str, field: str) -> tuple[object, dict[str, str]]:
     try:
         return parse_instant(text.replace("T", " ") if text else "", tz), {}
-    except ValueError:
+    except (ValueError, OverflowError):  # 0001-01-01 in UTC+7 is before year 1
         return None, {field: "not a date and time (e.g. 2026-05-10 17:00)"}
 
 
@@ -139,7 +139,8 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
             return evaluation_page(req, evaluation_id, status=422, values=values, op=op,
                                    errors={"_form": f"unknown action {op[:40]!r}"})
     except SubmissionInvalid as exc:
-        problems = {f"{op}_reason" if k == "reason" else k: v for k, v in exc.fields.items()}
+        named = {"reason": f"{op}_reason", "new_due_at": "new_due"}  # the form's field names
+        problems = {named.get(k, k): v for k, v in exc.fields.items()}
         return evaluation_page(req, evaluation_id, errors=problems, values=values, op=op,
                                status=422)
     except NotPermitted:
@@ -187,11 +188,12 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
 @router.post("/outbox/{outbox_id}/resend", response_class=HTMLResponse)
 def admin_resend(outbox_id: int, req: ReqDep, fields: FormDep) -> Response:
     person = req.require_person()
-    _admin_cycles(req)
+    mine = [c for c, _name in _admin_cycles(req)]
     if not req.csrf_ok(fields):
         return dashboard(req, errors={"_form": req.t("csrf_failed")}, status=403)
     try:
-        resend.requeue_dead_letters(req.svc, [outbox_id], person.id, now=req.now())
+        resend.requeue_dead_letters(req.svc, [outbox_id], person.id, now=req.now(),
+                                    cycles=mine)
     except WorkflowError as exc:
         return dashboard(req, errors={"_form": req.t("cannot_do", message=str(exc))},
                          status=409)

@@ -14,6 +14,7 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
+from workflow import catalog
 from workflow.domain import State, SubmissionKind, Trigger
 from workflow.errors import CalibrationError, SubmissionInvalid, WorkflowError
 from workflow.service import access, calibration, drafts, pages
@@ -22,6 +23,13 @@ from workflow.service.pages import EvaluationFile
 from workflow.service.transition import Outcome
 from workflow.web import forms, views
 from workflow.web.context import Req, form_fields, get_req, localized_score
+
+# The actions each decision form offers; anything else posted is refused, never
+# taken as the last of them (an appeal lodged, a score revised, by a stray value).
+RESPOND_OPS = frozenset({"accept", "appeal"})
+APPEAL_OPS = frozenset({"uphold", "revise"})
+UNKNOWN_OP = catalog.N_("This form has no action “%(op)s”; nothing was saved. Use one of "
+                        "its buttons.")
 
 router = APIRouter()
 ReqDep = Annotated[Req, Depends(get_req)]
@@ -212,6 +220,9 @@ def _respond(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, 
     if csrf_failed:
         return views.result(req, file, post_to, values=values, status=403,
                             errors={"_form": req.t("csrf_failed")})
+    if op not in RESPOND_OPS:
+        return views.result(req, file, post_to, values=values, status=422,
+                            errors={"_form": unknown_op(req, op)})
     try:
         if op == "accept":
             _fire(req, _token(post_to), Trigger.ACCEPT_RESULT, {}, fields)
@@ -237,8 +248,15 @@ def revise_problems(errors: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def unknown_op(req: Req, op: str) -> str:
+    """The form's problem when it was posted with an action it does not offer."""
+    return catalog.gettext(req.locale, UNKNOWN_OP, op=op[:40] or "-")
+
+
 def appeal_decision(fields: Mapping[str, str], file: EvaluationFile, op: str
                     ) -> tuple[Trigger, dict[str, object]]:
+    """The trigger and payload of an appeal decision; ``op`` is one of APPEAL_OPS."""
+    assert op in APPEAL_OPS, op
     if op == "uphold":
         return Trigger.UPHOLD_SCORE, {"reason": fields.get("reason", "")}
     score = forms.payload(fields, file.framework, prefix="score.", texts=("comment",))
@@ -254,6 +272,9 @@ def _appeal_review(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping
                                    errors={"_form": req.t("csrf_failed")}, extra_rows=extra)
     if op == "add_rows":
         return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
+    if op not in APPEAL_OPS:
+        return views.appeal_review(req, file, post_to, values=values, status=422,
+                                   errors={"_form": unknown_op(req, op)}, extra_rows=extra)
     trigger, payload = appeal_decision(fields, file, op)
     try:
         _fire(req, _token(post_to), trigger, payload, fields)
