@@ -18,13 +18,13 @@ from sqlalchemy import event, select, update
 
 from tests.integration.test_full_cycle import approve, to_calibration
 from tests.integration.test_web import field_has_error
-from tests.support import DATA, World, at, small_world
+from tests.support import DATA, World, at, sample_world, small_world
 from tests.web_support import make_web, text_of
 from workflow.domain import State, Trigger
 from workflow.errors import ConfigError, SubmissionInvalid
 from workflow.service import access, pages, records, transition
 from workflow.service.core import Service
-from workflow.service.cycles import open_cycle
+from workflow.service.cycles import PopulationPlan, open_cycle, plan_groups, plan_population
 from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
 from workflow.store.tables import AuditEvent
@@ -375,3 +375,45 @@ def status_of(svc: Service, outbox_id: int) -> str:
     with svc.store.read() as s:
         return str(s.execute(select(OUTBOX.c.status).where(OUTBOX.c.id == outbox_id)
                              ).scalar_one())
+
+
+# --- item 3: peers are drawn with a secret -----------------------------------------
+
+
+def _public_draw(svc: Service, world: World) -> dict[str, tuple[str, ...]]:
+    """What anyone with the employee list computes with the hash the draw used to be."""
+    with svc.store.read() as s:
+        rules = svc.rules.get(s, world.cycle_id)
+        plan = PopulationPlan()
+        groups = list(plan_groups(s, rules, plan, None))
+    return {e.member.id: e.peers for group in groups for e in group}
+
+
+def test_the_peers_cannot_be_computed_from_the_employee_list(svc: Service) -> None:
+    world = sample_world(svc)
+    drawn = {person: tuple(sorted(world.peers_of(person))) for person in world.ids()}
+    public = {p: tuple(sorted(peers)) for p, peers in _public_draw(svc, world).items()}
+    with_choice = [p for p in drawn if len(public.get(p, ())) and drawn[p]]
+    assert len(with_choice) >= 10
+    guessed = sum(drawn[p] == public[p] for p in with_choice)
+    assert guessed < len(with_choice) * 0.8, (guessed, len(with_choice))
+    # The engine draws the same peers again with the same key (check == open)...
+    with svc.store.read() as s:
+        plan = plan_population(svc, s, svc.rules.get(s, world.cycle_id))
+    assert {e.member.id: tuple(sorted(e.peers)) for e in plan.evaluations
+            if e.member.id in drawn} == {p: drawn[p] for p in drawn
+                                          if p in {e.member.id for e in plan.evaluations}}
+    assert not plan.warnings
+    # ...and another key draws others.
+    other = Service(svc.store, replace(svc.settings, secret_key=secrets.token_urlsafe(32)))
+    with other.store.read() as s:
+        again = plan_population(other, s, other.rules.get(s, world.cycle_id))
+    assert sum(tuple(sorted(e.peers)) != drawn.get(e.member.id) for e in again.evaluations) > 0
+
+
+def test_cycle_check_warns_when_peers_are_drawn_without_a_secret(svc: Service) -> None:
+    world = small_world(svc)
+    keyless = Service(svc.store, replace(svc.settings, secret_key=""))
+    with keyless.store.read() as s:
+        plan = plan_population(keyless, s, keyless.rules.get(s, world.cycle_id))
+    assert any("without a secret" in w for w in plan.warnings)

@@ -68,6 +68,8 @@ def check_cmd(ctx: Context, cycle_file: str, as_csv: bool) -> None:
                f"timezone {tz}, regime {rules.regime.id} v{rules.regime.version}")
     for note in loaded.advice():
         click.echo(f"note: {note}")
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}")
     if not svc.admins(rules) and any(s.to == "admins" for s in config.escalation):
         click.echo("note: nobody is an admin (admins in the settings and in the cycle file): "
                    "escalations to the admins reach nobody")
