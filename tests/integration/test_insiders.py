@@ -21,9 +21,9 @@ from tests.integration.test_web import field_has_error
 from tests.support import DATA, World, at, sample_world, small_world
 from tests.web_support import make_web, text_of
 from workflow.domain import State, Trigger
-from workflow.errors import ConfigError, SubmissionInvalid
+from workflow.errors import ConfigError, NotPermitted, SubmissionInvalid
 from workflow.service import access, pages, records, transition
-from workflow.service.core import Service
+from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import PopulationPlan, open_cycle, plan_groups, plan_population
 from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
@@ -417,3 +417,50 @@ def test_cycle_check_warns_when_peers_are_drawn_without_a_secret(svc: Service) -
     with keyless.store.read() as s:
         plan = plan_population(keyless, s, keyless.rules.get(s, world.cycle_id))
     assert any("without a secret" in w for w in plan.warnings)
+
+
+# --- item 4: a delegation keeps peers anonymous ------------------------------------
+
+
+def test_a_delegation_leaves_out_what_the_acting_scorer_must_not_see(svc: Service) -> None:
+    world = small_world(svc)
+    acting = "S2"
+    peer_of = {p for p in ("S1", "S3", "S4", "A1") if acting in world.peers_of(p)}
+    assert peer_of  # S2 gives peer input on some of the team
+    report = records.delegate_report(svc, world.cycle_id, "H1", acting, at("2026-05-20 17:00"),
+                                     "Trưởng phòng đi công tác", "A1",
+                                     now=at("2026-05-05 09:00"))
+    left = {reviewee: why for _eid, reviewee, why in report.left_out}
+    assert left == {acting: "reviewee", **dict.fromkeys(peer_of, "peer")}
+    assert report.delegated == 5 - len(left)
+    for reviewee in peer_of | {acting}:
+        with svc.store.read() as s:
+            snap = load_snapshot(svc, s, world.ev(reviewee), lock=False)
+        assert acting not in {d.person_id for d in snap.view.acting_supervisors}
+
+
+def test_nobody_becomes_acting_scorer_of_their_own_supervisor(svc: Service) -> None:
+    world = small_world(svc)
+    # D1 scores H1; S1 is supervised by H1.
+    with pytest.raises(NotPermitted, match="S1 may score none"):
+        records.delegate(svc, world.cycle_id, "D1", "S1", at("2026-05-20 17:00"),
+                         "Giám đốc đi công tác", "A1", now=at("2026-05-05 09:00"))
+
+
+def test_the_delegation_form_says_who_was_left_out_and_why(svc: Service) -> None:
+    world = small_world(svc)
+    acting = "S2"
+    peer_of = [p for p in ("S1", "S3", "S4", "A1") if acting in world.peers_of(p)]
+    web = make_web(world)
+    browser = web.sign_in("A1")
+    token = web.csrf(browser, "/admin")
+    done = browser.post(f"/admin/cycle/{world.cycle_id}/delegate", data={
+        "supervisor": "H1", "acting": acting, "until": "2026-05-20T17:00",
+        "reason": "đi công tác", "csrf_token": token})
+    assert done.status_code == 200, text_of(done.text)[:300]
+    text = text_of(done.text)
+    assert "Không ủy quyền: Hoàng Văn Nam, người được đánh giá" in text
+    for reviewee in peer_of:
+        name = {"S1": "Phạm Thị Lan", "S3": "Vũ Thị Mai", "S4": "Đỗ Minh Quân",
+                "A1": "Trịnh Thu Hằng"}[reviewee]
+        assert name in text

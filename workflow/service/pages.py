@@ -326,3 +326,9 @@ def find_evaluations(svc: Service, cycle_id: str, query: str, *, limit: int = 50
                        func.lower(PERSON.c.full_name).like(text, escape="\\")))
             .order_by(PERSON.c.full_name).limit(limit)).all()
     return [dict(r._mapping) for r in rows]
+
+
+def names_of(svc: Service, person_ids: list[str]) -> dict[str, str]:
+    """Full names by person id (to name people on a page instead of their ids)."""
+    with svc.store.read() as session:
+        return {p.id: p.full_name for p in load_people(session, person_ids).values()}

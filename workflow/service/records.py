@@ -286,10 +286,46 @@ def reassign_peer(svc: Service, evaluation_id: int, old_peer_id: str, new_peer_i
     return change
 
 
+@dataclass
+class DelegationReport:
+    """What a delegation did: how many evaluations the acting supervisor may now score,
+    and those left with the supervisor, each with why (``LEFT_OUT_WHY``)."""
+
+    delegated: int = 0
+    left_out: list[tuple[int, str, str]] = field(default_factory=list)  # (id, reviewee, why)
+
+
+# Why an evaluation is left out of a delegation: the acting scorer would see, or score,
+# what they must not. Peers stay anonymous to each other; nobody scores themselves or
+# their own supervisor.
+LEFT_OUT_WHY = ("reviewee", "peer", "subordinate")
+
+
+def acting_conflict(snap: Snapshot, acting: PersonInfo) -> str | None:
+    """Why ``acting`` may not score ``snap`` in a supervisor's place, or None."""
+    if acting.id == snap.row["reviewee_id"]:
+        return "reviewee"
+    if acting.id in snap.view.peers:
+        return "peer"
+    if acting.supervisor_id is not None and acting.supervisor_id == snap.row["reviewee_id"]:
+        return "subordinate"
+    return None
+
+
 def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
              valid_until: datetime, reason: str, actor_id: str, *,
              now: datetime | None = None) -> int:
-    """Let ``acting_id`` score for ``supervisor_id`` until ``valid_until`` in one cycle."""
+    """Let ``acting_id`` score for ``supervisor_id`` until ``valid_until`` in one cycle;
+    how many evaluations (``delegate_report`` says which were left out, and why)."""
+    return delegate_report(svc, cycle_id, supervisor_id, acting_id, valid_until, reason,
+                           actor_id, now=now).delegated
+
+
+def delegate_report(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
+                    valid_until: datetime, reason: str, actor_id: str, *,
+                    now: datetime | None = None) -> DelegationReport:
+    """Like ``delegate``; the evaluations the acting supervisor may not score (their own,
+    one they give peer input on, their own supervisor's) stay with the supervisor."""
     now = now or utc_now()
     text = _reason(0, reason)
     if valid_until <= now:
@@ -299,6 +335,7 @@ def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
         raise SubmissionInvalid(None, {"acting": (
             f"{acting_id} is the supervisor: a supervisor is not delegated to themselves; "
             "name the person who scores in their place")})
+    report = DelegationReport()
     with svc.store.write() as session:
         ids = [int(i) for i in session.execute(
             select(EVALUATION.c.id).where(
@@ -313,8 +350,10 @@ def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
             raise PersonNotFound(acting_id)
         changes = []
         for snap in snaps.values():
-            if acting_id == snap.row["reviewee_id"]:
-                continue  # nobody scores themselves; that one stays with the supervisor
+            why = acting_conflict(snap, people[acting_id])
+            if why is not None:
+                report.left_out.append((snap.id, snap.row["reviewee_id"], why))
+                continue
             role = permissions.check_record("delegate", actor_id, snap.view, now)
             change = _record(snap, "delegate", actor_id, role, now, {}, text,
                              {"acting": acting_id, "until": valid_until})
@@ -324,9 +363,13 @@ def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
                 "valid_until": valid_until, "created_by": actor_id, "reason": text})
             changes.append(change)
         if not changes:
-            raise NotPermitted(0, actor_id, "delegate", "nothing left to delegate")
+            whys = ", ".join(f"{r} ({w})" for _i, r, w in report.left_out)
+            raise NotPermitted(0, actor_id, "delegate", (
+                f"{acting_id} may score none of {supervisor_id}'s open evaluations in cycle "
+                f"{cycle_id}: {whys}; name someone else"))
         write(svc, session, changes)
-    return len(changes)
+    report.delegated = len(changes)
+    return report
 
 
 def record_override(svc: Service, evaluation_id: int, override_id: str, source_document: str,

@@ -26,6 +26,13 @@ router = APIRouter(prefix="/admin")
 STATE_COLUMNS = [s.value for s in (*PHASE_ORDER, State.FINALISED, State.CANCELLED)]
 SESSIONS_ENDED = catalog.NP_("%(num)s session of %(person)s ended",
                             "%(num)s sessions of %(person)s ended")
+# Why an evaluation stayed with the supervisor (records.LEFT_OUT_WHY), said on the form.
+LEFT_OUT = {
+    "reviewee": catalog.N_("Left out: %(name)s, who is the person evaluated."),
+    "peer": catalog.N_("Left out: %(name)s, on whom they give peer input (they would see the "
+                       "other peers' answers)."),
+    "subordinate": catalog.N_("Left out: %(name)s, their own supervisor."),
+}
 ReqDep = Annotated[Req, Depends(get_req)]
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
 
@@ -171,9 +178,10 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     try:
         if problems:
             raise SubmissionInvalid(None, problems)
-        n = records.delegate(req.svc, cycle_id, fields.get("supervisor", "").strip(),
-                             fields.get("acting", "").strip(), until,  # type: ignore[arg-type]
-                             fields.get("reason", ""), person.id, now=req.now())
+        report = records.delegate_report(
+            req.svc, cycle_id, fields.get("supervisor", "").strip(),
+            fields.get("acting", "").strip(), until,  # type: ignore[arg-type]
+            fields.get("reason", ""), person.id, now=req.now())
     except SubmissionInvalid as exc:
         return dashboard(req, errors={f"{cycle_id}.{k}": v for k, v in exc.fields.items()},
                          values=values, status=422)
@@ -182,7 +190,13 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     except WorkflowError as exc:
         return dashboard(req, errors={"_form": req.t("cannot_do", message=str(exc))},
                          values=values, status=409)
-    return dashboard(req, message=req.t("done_admin", what=f"{req.t('delegate')} ({n})"))
+    message = req.t("done_admin", what=f"{req.t('delegate')} ({report.delegated})")
+    if report.left_out:
+        names = pages.names_of(req.svc, [r for _i, r, _w in report.left_out])
+        message += " " + " ".join(
+            catalog.gettext(req.locale, LEFT_OUT[why], name=names.get(r, r))
+            for _i, r, why in report.left_out)
+    return dashboard(req, message=message)
 
 
 @router.post("/outbox/{outbox_id}/resend", response_class=HTMLResponse)
