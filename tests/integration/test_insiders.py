@@ -10,21 +10,31 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import event, select, update
 
 from tests.integration.test_full_cycle import approve, to_calibration
 from tests.integration.test_web import field_has_error
-from tests.support import DATA, World, at, sample_world, small_world
+from tests.support import DATA, SMALL_CYCLE_PEERS, World, at, sample_world, small_world
 from tests.web_support import make_web, text_of
+from workflow import sample
+from workflow.cli.main import main
 from workflow.domain import State, Trigger
 from workflow.errors import ConfigError, NotPermitted, SubmissionInvalid
 from workflow.service import access, pages, records, transition
 from workflow.service.core import Service, load_snapshot
-from workflow.service.cycles import PopulationPlan, open_cycle, plan_groups, plan_population
+from workflow.service.cycles import (
+    PopulationPlan,
+    load_for_open,
+    open_cycle,
+    plan_groups,
+    plan_population,
+)
 from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
 from workflow.store.tables import AuditEvent
@@ -464,3 +474,54 @@ def test_the_delegation_form_says_who_was_left_out_and_why(svc: Service) -> None
         name = {"S1": "Phạm Thị Lan", "S3": "Vũ Thị Mai", "S4": "Đỗ Minh Quân",
                 "A1": "Trịnh Thu Hằng"}[reviewee]
         assert name in text
+
+
+# --- item 5: what peers said stays aggregate; the quorum is a floor -----------------
+
+
+def test_the_peer_summary_gives_the_mean_and_the_count_never_each_answer() -> None:
+    answers = [{"criteria": {"innovation": {"points": 9}}, "comment": "Tốt"},
+               {"criteria": {"innovation": {"points": "10"}}, "comment": '"><b>x</b>'}]
+    summary = pages.peer_summary(answers, asked=2, min_responses=2)
+    assert summary.points == {"innovation": (Decimal("9.50"), 2)}
+    assert pages.peer_summary(answers[:1], asked=2, min_responses=2).points == {}
+
+
+def test_the_scoring_page_shows_no_single_peer_answer(svc: Service) -> None:
+    world = small_world(svc)
+    world.submit_self("S1")
+    peers = world.peers_of("S1")
+    for peer, points in zip(peers, ("3", "8"), strict=True):
+        payload = sample.peer_input(world.framework("S1"), world.rng, 0.8)
+        for entry in payload["criteria"].values():
+            entry["points"] = points
+        world.fire("S1", Trigger.SUBMIT_PEER_INPUT, peer, payload, when="2026-05-08 09:00")
+    web = make_web(world)
+    web.clock.set("2026-05-08 10:00")
+    page = text_of(web.sign_in("H1").get(f"/e/{world.ev('S1')}/score").text)
+    assert "5,50" in page and "2 ý kiến" in page
+    assert "3, 8" not in page and "8, 3" not in page
+
+
+def _cycle_file(tmp_path: Path, peers: str) -> Path:
+    path = tmp_path / "cycle.yaml"
+    path.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
+                    .replace(SMALL_CYCLE_PEERS, peers), encoding="utf-8")
+    return path
+
+
+def test_a_cycle_file_cannot_go_below_the_regimes_quorum(svc: Service, tmp_path: Path) -> None:
+    path = _cycle_file(tmp_path, "peers: {enabled: true, per_person: 2, min_responses: 2}")
+    with pytest.raises(ConfigError, match=r"peers\.min_responses: 2 is below the quorum"):
+        load_for_open(svc, path)
+    kept = _cycle_file(tmp_path, "peers: {enabled: true, per_person: 3, min_responses: 3}")
+    assert load_for_open(svc, kept)[1].min_peer_responses == 3
+
+
+def test_cycle_check_prints_the_documented_quorum_exception(svc: Service) -> None:
+    small_world(svc)
+    settings = svc.settings
+    result = CliRunner().invoke(main, ["cycle", "check", str(DATA / "small_cycle.yaml")], env={
+        "KPI_DATABASE_URL": settings.database_url, "KPI_SECRET_KEY": settings.secret_key})
+    assert "exception: peers.min_responses 2 is below the quorum" in result.output, result.output
+    assert "units of five" in result.output and "QĐ 1/2026" in result.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -43,7 +44,9 @@ class PeerSummary:
     asked: int
     answered: int
     min_responses: int
-    points: dict[str, list[str]]  # criterion -> the points given, in ascending order
+    # criterion -> (the mean of the points given, how many gave one): never each answer,
+    # which with a known peer set and two peers would be each person's answer.
+    points: dict[str, tuple[Decimal, int]]
     comments: list[str]  # sorted, so their order says nothing about who wrote them
 
     @property
@@ -102,13 +105,13 @@ def peer_summary(answers: list[dict[str, Any]], asked: int, min_responses: int) 
     """Anonymous and quorum-aware: below ``min_responses`` nothing is shown."""
     if len(answers) < min_responses:
         return PeerSummary(asked, len(answers), min_responses, {}, [])
-    points: dict[str, list[str]] = {}
+    given: dict[str, list[Decimal]] = {}
     for a in answers:
         for cid, entry in (a.get("criteria") or {}).items():
             if entry.get("points") not in (None, ""):
-                points.setdefault(cid, []).append(str(entry["points"]))
-    for values in points.values():
-        values.sort(key=lambda v: (float(v), v))
+                given.setdefault(cid, []).append(Decimal(str(entry["points"])))
+    points = {cid: ((sum(values, Decimal(0)) / len(values)).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP), len(values)) for cid, values in given.items()}
     comments = sorted(str(a["comment"]) for a in answers if a.get("comment"))
     return PeerSummary(asked, len(answers), min_responses, points, comments)
 
