@@ -57,7 +57,8 @@ phases:
   calibration: {due: {working_days: 3}}
   appeal_window: {due: {working_days: 5}}
   appeal_review: {due: {working_days: 10}}
-peers: {enabled: true, per_person: 2, min_responses: 2}
+peers: {enabled: true, per_person: 2, min_responses: 2,
+        min_responses_exception: {reason: "bench", decision: "none"}}
 calibration: {enabled: false}
 regime: vn-decree-335-2025
 frameworks: [vn-specialist, vn-leader]

@@ -62,7 +62,8 @@ reminders:
 escalation:
   - {{after_working_days: 2, to: assignee_supervisor}}
   - {{after_working_days: 4, to: admins}}
-peers: {{enabled: true, per_person: 1, min_responses: 1}}
+peers: {{enabled: true, per_person: 1, min_responses: 1,
+        min_responses_exception: {{reason: "scale test", decision: "none"}}}}
 calibration: {{enabled: false}}
 population: {{units: [{listed}]}}
 evaluators: {{D1: UB1}}

@@ -24,6 +24,10 @@ from workflow.store.tables import EVALUATION
 DATA = Path(__file__).resolve().parent / "data"
 CONFIG = PROJECT_ROOT / "config"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
+# The peers of tests/data/small_cycle.yaml, as written there (tests replace it).
+SMALL_CYCLE_PEERS = ('peers: {enabled: true, per_person: 2, min_responses: 2,\n'
+                     '        min_responses_exception: {reason: "units of five", '
+                     'decision: "QĐ 1/2026"}}')
 
 
 def at(text: str) -> datetime:

@@ -253,10 +253,21 @@ class Period(_Strict):
         return self
 
 
+class QuorumException(_Strict):
+    """Why this cycle may show peers' answers with fewer answers than the regime's floor,
+    and the decision on record that allows it (`kpi cycle check` prints both)."""
+
+    reason: str = Field(min_length=3, max_length=2000)
+    decision: str = Field(min_length=3, max_length=500)
+
+
 class Peers(_Strict):
     enabled: bool = True
     per_person: int = Field(default=2, ge=0, le=10)
-    min_responses: int | None = Field(default=None, ge=1)  # default: the regime's
+    # Default: the regime's peer_min_responses, also the floor (anonymity): lower only
+    # with min_responses_exception.
+    min_responses: int | None = Field(default=None, ge=1)
+    min_responses_exception: QuorumException | None = None
     nomination: bool = True  # the reviewee may nominate peers in the self-assessment
 
 

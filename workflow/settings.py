@@ -22,6 +22,7 @@ _ENV = {
     "database_url": "KPI_DATABASE_URL",
     "base_url": "KPI_BASE_URL",
     "secret_key": "KPI_SECRET_KEY",
+    "audit_key": "KPI_AUDIT_KEY",
     "smtp_host": "KPI_SMTP_HOST",
     "smtp_port": "KPI_SMTP_PORT",
     "smtp_user": "KPI_SMTP_USER",
@@ -42,6 +43,8 @@ class Settings:
     database_url: str = "sqlite:///kpi.sqlite3"
     base_url: str = "http://127.0.0.1:8000"
     secret_key: str = ""
+    # Keys the audit chain's HMAC; empty: derived from secret_key. Never in the database.
+    audit_key: str = ""
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_user: str = ""

@@ -51,8 +51,10 @@ def test_changing_a_row_and_its_hash_breaks_the_next_row(chained: Service) -> No
     with chained.store.write() as s:
         row = dict(s.execute(select(AUDIT).where(AUDIT.c.seq == 5)).one()._mapping)
         row["reason"] = "rewritten"
+        # Even with the chain's key (an insider who has it), the next row breaks.
         s.execute(update(AUDIT).where(AUDIT.c.seq == 5).values(
-            reason="rewritten", row_hash=audit.row_hash(row["prev_hash"], row)))
+            reason="rewritten", row_hash=audit.row_hash(row["prev_hash"], row,
+                                                        audit.key_for(s))))
     result = verify_audit(chained)
     assert (result.ok, result.first_broken_seq) == (False, 6)
 

@@ -37,7 +37,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 
 from tests.conftest import make_settings
-from tests.support import DATA, World, at, small_world
+from tests.support import DATA, SMALL_CYCLE_PEERS, World, at, small_world
 from workflow.cli import main
 from workflow.domain import Trigger
 from workflow.reports import fairness
@@ -434,7 +434,7 @@ def second_cycle(w: World, tmp_path: Path) -> str:
             .replace("{kind: month, start: 2026-04-01, end: 2026-04-30}",
                      "{kind: month, start: 2026-05-01, end: 2026-05-31}")
             .replace('opens: "2026-05-04 08:00"', 'opens: "2026-06-01 08:00"')
-            .replace("peers: {enabled: true, per_person: 2, min_responses: 2}",
+            .replace(SMALL_CYCLE_PEERS,
                      "peers: {enabled: false}")
             .replace("calibration: {enabled: true, calibrator: D1}",
                      "calibration: {enabled: false}"))

@@ -8,6 +8,7 @@ refuse them by role, not only by the sign-in rules.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,8 +17,9 @@ from tests.integration.test_full_cycle import approve, to_calibration
 from tests.support import World, small_world
 from tests.web_support import make_web, text_of
 from workflow.domain import State, Trigger
+from workflow.service import sessions
 from workflow.service.core import Service
-from workflow.web.security import SESSION_COOKIE, Signer
+from workflow.web.security import SESSION_COOKIE, SESSION_LIFETIME, Signer
 
 PEOPLE = ["anonymous", "S1", "peer", "S2", "H1", "D1", "A1"]
 PAGES = ["team", "score", "calibration", "appeal", "admin", "admin_evaluation"]
@@ -58,8 +60,14 @@ def browser_of(world: World, who: str) -> TestClient:
     client = web.client_for()
     person = world.peers_of("S1")[0] if who == "peer" else who
     if who != "anonymous":
-        client.cookies.set(SESSION_COOKIE, Signer(world.svc.settings.secret_key).session(person))
+        client.cookies.set(SESSION_COOKIE, session_cookie(world.svc, person, web.clock.now))
     return client
+
+
+def session_cookie(svc: Service, person: str, now: datetime) -> str:
+    """A live server-side session of ``person``, as a sign-in makes one."""
+    session_id = sessions.start(svc, person, SESSION_LIFETIME, now=now)
+    return Signer(svc.settings.secret_key).session(person, session_id)
 
 
 def path_of(world: World, page: str) -> str:
@@ -119,12 +127,13 @@ def test_only_the_scorer_can_post_a_score(svc: Service, who: str) -> None:
     token = web.csrf(scorer, path)
     intruder = TestClient(scorer.app, base_url="http://kpi.test")
     person = world.peers_of("S1")[0] if who == "peer" else who
-    intruder.cookies.set(SESSION_COOKIE, Signer(svc.settings.secret_key).session(person))
-    intruder.cookies.set("kpi_csrf", scorer.cookies.get("kpi_csrf") or "")
+    intruder.cookies.set(SESSION_COOKIE, session_cookie(svc, person, web.clock.now))
+    # The intruder's own CSRF token (one is bound to its session): refused by role.
+    token_of_intruder = web.csrf(intruder, "/team")
     fields = {f"criteria.{c}.points": "9" for c in
               ("political_quality", "competence_attitude", "innovation")}
     refused = intruder.post(path, data={**fields, "tasks[0].title": "x", "op": "submit",
-                                        "csrf_token": token})
+                                        "csrf_token": token_of_intruder})
     assert refused.status_code == 403
     assert world.state("S1") is State.SUPERVISOR_SCORING
     allowed = scorer.post(path, data={**fields, "tasks[0].title": "x", "op": "submit",
@@ -135,6 +144,6 @@ def test_only_the_scorer_can_post_a_score(svc: Service, who: str) -> None:
 def test_a_forged_session_cookie_is_no_session(svc: Service) -> None:
     world = small_world(svc)
     client = make_web(world).client_for()
-    forged = Signer("another-secret-key-0123456789").session("A1")
+    forged = Signer("another-secret-key-0123456789").session("A1", "made-up-session")
     client.cookies.set(SESSION_COOKIE, forged)
     assert client.get("/admin").status_code == 401

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests.integration.test_scoring_leaders import give
-from tests.support import CONFIG, DATA, World, at
+from tests.support import CONFIG, DATA, SMALL_CYCLE_PEERS, World, at
 from workflow.cli import main
 from workflow.domain import State, Trigger
 from workflow.errors import CalibrationError, PeriodImportError, SubmissionInvalid
@@ -64,7 +64,7 @@ def year_text() -> str:
             .replace("{kind: month, start: 2026-04-01, end: 2026-04-30}",
                      "{kind: year, start: 2026-01-01, end: 2026-11-30}")
             .replace('opens: "2026-05-04 08:00"', 'opens: "2026-12-01 08:00"')
-            .replace("peers: {enabled: true, per_person: 2, min_responses: 2}",
+            .replace(SMALL_CYCLE_PEERS,
                      "peers: {enabled: false}\nframeworks: [vn-year-end]"))
 
 

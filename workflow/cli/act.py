@@ -200,10 +200,14 @@ def delegate(ctx: Context, cycle_id: str, supervisor: str, acting: str, until_te
     svc = ctx.service()
     tz = records.cycle_timezone(svc, cycle_id=cycle_id)
     until = cycle_instant(until_text, tz)
-    n = records.delegate(svc, cycle_id, supervisor, acting, until, reason, actor,
-                         now=ctx.now())
-    click.echo(f"{acting} acts for {supervisor} on {n} evaluation(s) until "
+    report = records.delegate_report(svc, cycle_id, supervisor, acting, until, reason, actor,
+                                     now=ctx.now())
+    click.echo(f"{acting} acts for {supervisor} on {report.delegated} evaluation(s) until "
                f"{local(until, tz)} ({tz})")
+    for evaluation_id, reviewee, why in report.left_out:
+        click.echo(f"left out: evaluation {evaluation_id} of {reviewee}: {acting} is "
+                   + {"reviewee": "the reviewee", "peer": "a peer of it",
+                      "subordinate": "supervised by the reviewee"}[why])
 
 
 @main.command("override")

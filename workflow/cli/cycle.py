@@ -18,7 +18,7 @@ from workflow.service import lookups
 from workflow.service.core import PersonInfo
 from workflow.service.cycles import load_for_open, open_cycle
 from workflow.service.notices import DIGEST_EVENT
-from workflow.service.rules import CycleRules
+from workflow.service.rules import CycleRules, quorum_exception
 from workflow.service.simulate import Simulation
 from workflow.service.sweep import tick
 from workflow.timing import phase_window
@@ -67,6 +67,11 @@ def check_cmd(ctx: Context, cycle_file: str, as_csv: bool) -> None:
                f"timezone {tz}, regime {rules.regime.id} v{rules.regime.version}")
     for note in loaded.advice():
         click.echo(f"note: {note}")
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}")
+    exception = quorum_exception(rules)
+    if exception is not None:
+        click.echo(f"exception: {exception}")
     if not svc.admins(rules) and any(s.to == "admins" for s in config.escalation):
         click.echo("note: nobody is an admin (admins in the settings and in the cycle file): "
                    "escalations to the admins reach nobody")

@@ -1,8 +1,9 @@
-"""`kpi status`, `kpi score explain`, `kpi audit verify`."""
+"""`kpi status`, `kpi score explain`, `kpi audit verify` and `kpi audit anchor`."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -10,7 +11,9 @@ from workflow.cli.cycle import local
 from workflow.cli.main import Context, main, pass_context
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State
+from workflow.service import audit_check
 from workflow.service.queries import explain, status, verify_audit
+from workflow.store import audit_seal
 
 STATE_COLUMNS = [*PHASE_ORDER, State.FINALISED, State.CANCELLED]
 SHORT = {
@@ -100,13 +103,45 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--anchor", "anchor_file", type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint written by `kpi audit anchor`: the chain must still hold it.")
 @pass_context
-def audit_verify(ctx: Context) -> None:
-    """Check the hash chain; name the first broken row."""
-    result = verify_audit(ctx.service())
+def audit_verify(ctx: Context, anchor_file: str | None) -> None:
+    """Check the hash chain and the rows it vouches for; name the first broken row."""
+    anchor = None
+    if anchor_file is not None:
+        try:
+            anchor = json.loads(Path(anchor_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"{anchor_file}: not an anchor file ({exc})") from None
+        if not isinstance(anchor, dict):
+            raise click.ClickException(f"{anchor_file}: not an anchor file (not an object)")
+    result = verify_audit(ctx.service(), anchor)
+    if not result.keyed:
+        click.echo("WARNING: the audit chain is not keyed (no KPI_AUDIT_KEY nor "
+                   "KPI_SECRET_KEY): whoever can write to the database can recompute it",
+                   err=True)
     if result.ok:
-        click.echo(f"audit chain intact: {result.rows} rows")
+        held = f"; it holds the anchor {anchor_file}" if anchor_file else ""
+        click.echo(f"audit chain intact: {result.rows} rows, and every submission, score, "
+                   f"class move and override matches it{held}")
         return
-    click.echo(f"audit chain BROKEN at row {result.first_broken_seq}: {result.problem} "
-               f"({result.rows} rows verified before it)", err=True)
+    where = f"row {result.first_broken_seq}" if result.first_broken_seq else "a vouched row"
+    click.echo(f"audit chain BROKEN at {where}: {result.problem} "
+               f"({result.rows} rows verified)", err=True)
     raise SystemExit(1)
+
+
+@audit_group.command("anchor")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the signed checkpoint (keep it outside the database).")
+@pass_context
+def audit_anchor(ctx: Context, out: str) -> None:
+    """Write a signed checkpoint of the chain (its head, row count and time)."""
+    try:
+        anchor = audit_check.anchor(ctx.service(), ctx.now())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    Path(out).write_text(audit_seal.anchor_text(anchor), encoding="utf-8")
+    click.echo(f"anchor written to {out}: {anchor['rows']} rows, head {anchor['head'][:16]}..., "
+               f"at {anchor['at']}; keep it where the database's writers cannot reach")

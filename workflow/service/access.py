@@ -25,13 +25,15 @@ from sqlmodel import Session
 
 from workflow.catalog import N_
 from workflow.clock import utc_now
-from workflow.domain import OPEN_STATES, Role, State, Trigger
+from workflow.domain import OPEN_STATES, SCORER_ROLES, Role, State, Trigger
 from workflow.errors import KpiError, WorkflowError
+from workflow.permissions import roles_of
 from workflow.service.core import (
     PersonInfo,
     Service,
     load_people,
     load_snapshot,
+    load_snapshots,
 )
 from workflow.service.notices import STATE_ACTIONS, hash_token, make_mail
 from workflow.service.transition import Outcome, plan, write, write_mail
@@ -55,6 +57,16 @@ ACTION_TRIGGERS: Mapping[str, frozenset[Trigger]] = {
     "score": frozenset({Trigger.SUBMIT_SCORE}),
     "respond": frozenset({Trigger.ACCEPT_RESULT, Trigger.LODGE_APPEAL}),
     "appeal_review": frozenset({Trigger.UPHOLD_SCORE, Trigger.REVISE_SCORE}),
+}
+# The roles that may open a task link, per action, checked with ``roles_of`` when the
+# link is opened (as the session pages check them): a supervisor reassigned away, an
+# acting supervisor whose delegation ended, a peer withdrawn, hold none of them any more.
+ACTION_ROLES: Mapping[str, frozenset[Role]] = {
+    "self_assessment": frozenset({Role.REVIEWEE}),
+    "peer_input": frozenset({Role.PEER}),
+    "score": SCORER_ROLES,
+    "respond": frozenset({Role.REVIEWEE}),
+    "appeal_review": frozenset({Role.APPEAL_REVIEWER}),
 }
 
 
@@ -126,6 +138,20 @@ class LinkClosed(LinkError):
         super().__init__(f"this task is closed: evaluation {evaluation_id} is now in {state}")
 
 
+class LinkRevoked(LinkError):
+    """The holder no longer has the role the link was made for, or the phase it was made
+    in was left and entered again (an admin's reopening): the link is dead for good."""
+
+    reason = "revoked"
+
+    def __init__(self, evaluation_id: int, person_id: str, action: str) -> None:
+        self.evaluation_id = evaluation_id
+        super().__init__(f"this link no longer works: {person_id} no longer holds the role "
+                         f"its task ({action}) on evaluation {evaluation_id} needs, or the task "
+                         "was given out again since; use the newest email, or ask the HR "
+                         "administrator")
+
+
 class LinkMismatch(LinkError):
     """The form names another evaluation or action than the link grants."""
 
@@ -176,8 +202,8 @@ def _lookup(session: Session, raw: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def _check(session: Session, row: Mapping[str, Any], now: datetime, *, allow_used: bool
-           ) -> Grant:
+def _check(svc: Service, session: Session, row: Mapping[str, Any], now: datetime, *,
+           allow_used: bool) -> Grant:
     if row["used_at"] is not None and not allow_used:
         raise LinkUsed(row["used_at"])
     if row["expires_at"] <= now:
@@ -189,13 +215,27 @@ def _check(session: Session, row: Mapping[str, Any], now: datetime, *, allow_use
                   row["action"], row["expires_at"], row["used_at"], person)
     wanted = ACTION_STATE.get(grant.action)
     if grant.evaluation_id is not None and wanted is not None:
-        state = session.execute(select(EVALUATION.c.state).where(
-            EVALUATION.c.id == grant.evaluation_id)).scalar_one_or_none()
-        if state is None:
+        snaps = load_snapshots(svc, session, [grant.evaluation_id], lock=False)
+        snap = snaps.get(grant.evaluation_id)
+        if snap is None:
             raise LinkUnknown()
-        if state != wanted.value:
-            raise LinkClosed(grant.evaluation_id, state)
+        if snap.state is not wanted:
+            raise LinkClosed(grant.evaluation_id, snap.state.value)
+        _check_holder(grant, snap.row, roles_of(grant.person_id, snap.view, now), row)
     return grant
+
+
+def _check_holder(grant: Grant, evaluation: Mapping[str, Any], roles: frozenset[Role],
+                  token: Mapping[str, Any]) -> None:
+    """The holder still has the link's role now, and the link belongs to this round of
+    the phase: one made before the phase was last entered (it was left, then an admin
+    reopened it) does not come back to life."""
+    allowed = ACTION_ROLES.get(grant.action, frozenset())
+    if not roles & allowed or (grant.action == "score" and Role.REVIEWEE in roles):
+        raise LinkRevoked(grant.evaluation_id or 0, grant.person_id, grant.action)
+    entered = evaluation["phase_entered_at"]
+    if entered is not None and token["created_at"] < entered:
+        raise LinkRevoked(grant.evaluation_id or 0, grant.person_id, grant.action)
 
 
 def resolve(svc: Service, raw: str, *, now: datetime | None = None,
@@ -203,7 +243,7 @@ def resolve(svc: Service, raw: str, *, now: datetime | None = None,
     """The grant of a task or sign-in link; LinkError (unknown, expired, used, closed)."""
     now = now or utc_now()
     with svc.store.read() as session:
-        return _check(session, _lookup(session, raw), now, allow_used=allow_used)
+        return _check(svc, session, _lookup(session, raw), now, allow_used=allow_used)
 
 
 def _consume(session: Session, grant: Grant, now: datetime) -> None:
@@ -233,7 +273,7 @@ def fire_by_link(svc: Service, raw: str, trigger: Trigger, payload: Mapping[str,
     """
     now = now or utc_now()
     with svc.store.write() as session:
-        grant = _check(session, _lookup(session, raw), now, allow_used=False)
+        grant = _check(svc, session, _lookup(session, raw), now, allow_used=False)
         if grant.evaluation_id is None or trigger not in ACTION_TRIGGERS.get(grant.action, ()) \
                 or (evaluation_id is not None and evaluation_id != grant.evaluation_id):
             raise LinkMismatch()
@@ -260,27 +300,30 @@ def use_link(svc: Service, grant: Grant, *, now: datetime | None = None) -> None
 
 
 def may_sign_in(session: Session, svc: Service, person_id: str) -> bool:
-    """Whether the person has something to do that needs a session (not reviewees, peers)."""
-    if person_id in svc.settings.admins:
-        return True
+    """Whether the person has something to do that needs a session (not reviewees, peers).
+
+    Every check runs whoever asks (no early return): the work, and so the time, of a
+    sign-in request says nothing about who the address belongs to.
+    """
     open_states = [s.value for s in OPEN_STATES]
     scorer = session.execute(select(EVALUATION.c.id).where(
         or_(EVALUATION.c.supervisor_id == person_id,
             EVALUATION.c.appeal_reviewer_id == person_id),
         EVALUATION.c.state.in_(open_states)).limit(1)).first()
-    if scorer is not None:
-        return True
     assigned = session.execute(select(ASSIGNMENT.c.id).where(
         ASSIGNMENT.c.person_id == person_id,
         ASSIGNMENT.c.role.in_([Role.ACTING_SUPERVISOR.value, Role.ESCALATION_SUPERVISOR.value]),
         ASSIGNMENT.c.status != "withdrawn").limit(1)).first()
-    if assigned is not None:
-        return True
-    if session.execute(select(CYCLE.c.id).where(CYCLE.c.calibrator_id == person_id)
-                       .limit(1)).first() is not None:
-        return True
-    return any(person_id in svc.admins(svc.rules.get(session, cid))
-               for cid in session.execute(select(CYCLE.c.id)).scalars())
+    calibrator = session.execute(select(CYCLE.c.id).where(CYCLE.c.calibrator_id == person_id)
+                                 .limit(1)).first()
+    cycle_admin = [person_id in svc.admins(svc.rules.get(session, cid))
+                   for cid in session.execute(select(CYCLE.c.id)).scalars()]
+    return (person_id in svc.settings.admins or scorer is not None or assigned is not None
+            or calibrator is not None or any(cycle_admin))
+
+
+# Who an unknown address is looked up as: no person has this id (ids are short codes).
+NOBODY = PersonInfo("~nobody~", "", "", "vi", None, None, "", False)
 
 
 def request_sign_in(svc: Service, email: str, *, now: datetime | None = None,
@@ -288,7 +331,9 @@ def request_sign_in(svc: Service, email: str, *, now: datetime | None = None,
     """Queue a sign-in link for the person with this address, if they may sign in.
 
     Returns whether an email was queued; the web app says the same thing either way,
-    so nobody can learn from it which addresses are known.
+    so nobody can learn from it which addresses are known. The same statements run,
+    and the same link and mail are made, for a known and an unknown address: only
+    whether the finished mail is stored differs.
     """
     now = now or utc_now()
     address = (email or "").strip().lower()
@@ -297,17 +342,15 @@ def request_sign_in(svc: Service, email: str, *, now: datetime | None = None,
     with svc.store.write() as session:
         person_id = session.execute(select(PERSON.c.id).where(
             func.lower(PERSON.c.email) == address, PERSON.c.active.is_(True))).scalar()
-        if person_id is None or not may_sign_in(session, svc, person_id):
-            return False
+        who = person_id or NOBODY.id
+        allowed = may_sign_in(session, svc, who)
         recent = session.execute(select(OUTBOX.c.id).where(
-            OUTBOX.c.event == SIGN_IN_ACTION, OUTBOX.c.recipient_id == person_id,
+            OUTBOX.c.event == SIGN_IN_ACTION, OUTBOX.c.recipient_id == who,
             OUTBOX.c.created_at > now - SIGN_IN_THROTTLE).limit(1)).first()
-        if recent is not None:
-            return True
-        person = load_people(session, [person_id])[person_id]
+        person = load_people(session, [who]).get(who, NOBODY)
         mail = make_mail(
             svc, event=SIGN_IN_ACTION, person=person,
-            dedupe_key=f"sign_in:{person_id}:{secrets.token_hex(8)}",
+            dedupe_key=f"sign_in:{who}:{secrets.token_hex(8)}",
             context={"expires_at": (now + SIGN_IN_LIFETIME).isoformat(),
                      "minutes": int(SIGN_IN_LIFETIME.total_seconds() // 60)},
             now=now, evaluation_id=None, link=(SIGN_IN_ACTION, Role.ADMIN))
@@ -315,7 +358,10 @@ def request_sign_in(svc: Service, email: str, *, now: datetime | None = None,
         for token in mail.tokens:
             token["role"] = SIGN_IN_ROLE
             token["expires_at"] = now + SIGN_IN_LIFETIME
-        write_mail(session, mail)
+        if person_id is None or not allowed:
+            return False
+        if recent is None:
+            write_mail(session, mail)
     return True
 
 
@@ -323,7 +369,7 @@ def sign_in(svc: Service, raw: str, *, now: datetime | None = None) -> PersonInf
     """Use a sign-in link once; the person to start a session for."""
     now = now or utc_now()
     with svc.store.write() as session:
-        grant = _check(session, _lookup(session, raw), now, allow_used=False)
+        grant = _check(svc, session, _lookup(session, raw), now, allow_used=False)
         if grant.action != SIGN_IN_ACTION:
             raise LinkMismatch("this is a task link, not a sign-in link; open it as it is")
         _consume(session, grant, now)

@@ -20,6 +20,7 @@ from workflow.errors import EvaluationNotFound
 from workflow.permissions import Delegation, EvaluationView
 from workflow.service.rules import CycleRules, RulesCache
 from workflow.settings import Settings
+from workflow.store import audit
 from workflow.store.db import Store
 from workflow.store.tables import (
     ASSIGNMENT,
@@ -38,6 +39,11 @@ class Service:
     rules: RulesCache = field(default_factory=RulesCache)
     # Asked once per evaluation loaded (a sweep loads thousands): kept per cycle file.
     _admins: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # The audit chain of this database is keyed with the settings' key (not stored in it).
+        audit.use_key(self.store.engine.url.render_as_string(hide_password=False),
+                      audit.chain_key(self.settings.audit_key, self.settings.secret_key))
 
     def admins(self, rules: CycleRules) -> frozenset[str]:
         key = (rules.cycle_id, rules.config_hash, tuple(self.settings.admins))

@@ -10,6 +10,7 @@ organisation.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,6 +69,7 @@ class PopulationPlan:
     problems: list[str] = field(default_factory=list)  # block opening
     tops: list[str] = field(default_factory=list)  # people with no supervisor
     calibrator_id: str | None = None
+    warnings: list[str] = field(default_factory=list)  # said by `kpi cycle check`, not blocking
 
 
 def _members(session: Session, rules: CycleRules) -> Iterator[list[Member]]:
@@ -91,21 +93,39 @@ def _members(session: Session, rules: CycleRules) -> Iterator[list[Member]]:
         yield group
 
 
+def peer_draw_key(secret_key: str) -> bytes | None:
+    """The secret the peers are drawn with: derived from the server's key (its own
+    purpose), so the engine draws the same peers every run (`kpi cycle check` shows
+    the ones `kpi cycle open` asks) and nobody without the key can compute them."""
+    if not secret_key:
+        return None
+    return hmac.new(secret_key.encode("utf-8"), b"kpi-peer-draw", hashlib.sha256).digest()
+
+
 def pick_peers(cycle_id: str, reviewee: Member, group: Sequence[Member], count: int,
-               supervisors: Mapping[str, str]) -> tuple[str, ...]:
+               supervisors: Mapping[str, str], key: bytes | None = None) -> tuple[str, ...]:
     """Up to ``count`` colleagues of the same unit and task group, the same every run.
 
     Nobody is their own peer, and nobody who scores the reviewee (or whom the
-    reviewee scores) is their peer.
+    reviewee scores) is their peer. The order is an HMAC with ``key`` (the server's
+    secret): someone with the employee list cannot compute who peers whom. Without
+    a key (no KPI_SECRET_KEY) it is a plain hash, and `kpi cycle check` says so.
     """
     boss = supervisors.get(reviewee.id)
     candidates = [m.id for m in group
                   if m.id not in (reviewee.id, boss) and supervisors.get(m.id) != reviewee.id]
 
     def rank(candidate: str) -> str:
-        return hashlib.sha256(f"{cycle_id}:{reviewee.id}:{candidate}".encode()).hexdigest()
+        message = f"{cycle_id}:{reviewee.id}:{candidate}".encode()
+        if key is None:
+            return hashlib.sha256(message).hexdigest()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
 
     return tuple(sorted(candidates, key=rank)[:count])
+
+
+PEERS_UNKEYED = ("peers are drawn without a secret (KPI_SECRET_KEY is not set): anyone "
+                 "with the employee list can compute who peers whom; set it before opening")
 
 
 def _check_people_exist(session: Session, rules: CycleRules, plan: PopulationPlan) -> None:
@@ -131,10 +151,14 @@ def _check_people_exist(session: Session, rules: CycleRules, plan: PopulationPla
                                      "organisation")
 
 
-def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan
-                ) -> Iterator[list[PlannedEvaluation]]:
-    """Planned evaluations one unit and task group at a time; fills plan's left_out/problems."""
+def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan,
+                draw_key: bytes | None = None) -> Iterator[list[PlannedEvaluation]]:
+    """Planned evaluations one unit and task group at a time; fills plan's left_out/problems.
+
+    ``draw_key`` (``peer_draw_key``) keeps the peer draw secret."""
     config = rules.config
+    if draw_key is None and config.enabled(State.PEER_INPUT):
+        plan.warnings.append(PEERS_UNKEYED)
     missing_framework: dict[str, list[str]] = {}
     for group in _members(session, rules):
         # Peers come from the same group, so the supervisors pick_peers needs are the
@@ -160,7 +184,8 @@ def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan
                 continue
             peers: tuple[str, ...] = ()
             if config.enabled(State.PEER_INPUT):
-                peers = pick_peers(config.id, m, group, config.peers.per_person, supervisors)
+                peers = pick_peers(config.id, m, group, config.peers.per_person, supervisors,
+                                   draw_key)
             planned.append(PlannedEvaluation(m, evaluator, framework, peers,
                                              m.supervisor_id is None))
         yield planned
@@ -214,7 +239,7 @@ def plan_population(svc: Service, session: Session, rules: CycleRules) -> Popula
     """The whole plan in memory (for `kpi cycle check` and tests)."""
     plan = PopulationPlan()
     _check_people_exist(session, rules, plan)
-    for group in plan_groups(session, rules, plan):
+    for group in plan_groups(session, rules, plan, peer_draw_key(svc.settings.secret_key)):
         plan.evaluations.extend(group)
     plan.calibrator_id = _calibrator(rules, plan)
     return plan
@@ -272,7 +297,7 @@ def open_cycle(svc: Service, path: str | Path, *, actor_id: str = "cli",
         # Groups are small (a unit's task group): gather them into chunks of about
         # CHUNK evaluations, so each table gets one statement per chunk.
         pending: list[PlannedEvaluation] = []
-        for group in plan_groups(session, rules, plan):
+        for group in plan_groups(session, rules, plan, peer_draw_key(svc.settings.secret_key)):
             if plan.problems:
                 continue  # keep walking to report every problem, write nothing more
             pending.extend(group)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -53,7 +54,9 @@ class PeerSummary:
     asked: int
     answered: int
     min_responses: int
-    points: dict[str, list[str]]  # criterion -> the points given, in ascending order
+    # criterion -> (the mean of the points given, how many gave one): never each answer,
+    # which with a known peer set and two peers would be each person's answer.
+    points: dict[str, tuple[Decimal, int]]
     comments: list[str]  # sorted, so their order says nothing about who wrote them
 
     @property
@@ -113,13 +116,13 @@ def peer_summary(answers: list[dict[str, Any]], asked: int, min_responses: int) 
     """Anonymous and quorum-aware: below ``min_responses`` nothing is shown."""
     if len(answers) < min_responses:
         return PeerSummary(asked, len(answers), min_responses, {}, [])
-    points: dict[str, list[str]] = {}
+    given: dict[str, list[Decimal]] = {}
     for a in answers:
         for cid, entry in (a.get("criteria") or {}).items():
             if entry.get("points") not in (None, ""):
-                points.setdefault(cid, []).append(str(entry["points"]))
-    for values in points.values():
-        values.sort(key=lambda v: (float(v), v))
+                given.setdefault(cid, []).append(Decimal(str(entry["points"])))
+    points = {cid: ((sum(values, Decimal(0)) / len(values)).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP), len(values)) for cid, values in given.items()}
     comments = sorted(str(a["comment"]) for a in answers if a.get("comment"))
     return PeerSummary(asked, len(answers), min_responses, points, comments)
 
@@ -324,16 +327,25 @@ def administers(svc: Service, person_id: str, cycle_id: str) -> bool:
 def find_evaluations(svc: Service, cycle_id: str, query: str, *, limit: int = 50
                      ) -> list[EvaluationMatch]:
     """Evaluations of a cycle whose reviewee id or name contains ``query`` (admin search)."""
-    text = f"%{query.strip().lower()}%"
+    # % and _ typed in the search box are letters, not wildcards (an id like "S_1").
+    escaped = query.strip().lower().replace("\\", "\\\\").replace("%", "\\%") \
+        .replace("_", "\\_")
+    text = f"%{escaped}%"
     with svc.store.read() as session:
         rows = session.execute(
             select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.state,
                    EVALUATION.c.due_at, EVALUATION.c.unit_id, PERSON.c.full_name)
             .join(PERSON, PERSON.c.id == EVALUATION.c.reviewee_id)
             .where(EVALUATION.c.cycle_id == cycle_id,
-                   or_(func.lower(PERSON.c.id).like(text),
-                       func.lower(PERSON.c.full_name).like(text)))
+                   or_(func.lower(PERSON.c.id).like(text, escape="\\"),
+                       func.lower(PERSON.c.full_name).like(text, escape="\\")))
             .order_by(PERSON.c.full_name).limit(limit)).all()
     return [EvaluationMatch(id=r.id, reviewee_id=r.reviewee_id, full_name=r.full_name,
                             state=State(r.state), due_at=r.due_at, unit_id=r.unit_id)
             for r in rows]
+
+
+def names_of(svc: Service, person_ids: list[str]) -> dict[str, str]:
+    """Full names by person id (to name people on a page instead of their ids)."""
+    with svc.store.read() as session:
+        return {p.id: p.full_name for p in load_people(session, person_ids).values()}

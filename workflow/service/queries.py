@@ -6,6 +6,7 @@ province as for a unit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from workflow.domain import OPEN_STATES, State, SubmissionKind, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring import Line, ScoreResult, lines, shown
 from workflow.scoring.explain import msg, pool_name
+from workflow.service import audit_check
 from workflow.service.core import Service, Snapshot, load_people, load_snapshot
 from workflow.service.rowtypes import DeadLetter, OverdueItem
 from workflow.service.scoring_inputs import compute, score_basis
@@ -233,9 +235,9 @@ def _facts(session: Session, snap: Snapshot) -> dict[str, list[Line]]:
     return out
 
 
-def verify_audit(svc: Service) -> audit.VerifyResult:
-    with svc.store.read() as session:
-        return audit.verify(session)
+def verify_audit(svc: Service, anchor: Mapping[str, Any] | None = None) -> audit.VerifyResult:
+    """The chain, what it vouches for, and an anchor when given (``audit_check.verify``)."""
+    return audit_check.verify(svc, anchor)
 
 
 __all__ = ["explain", "shown", "status", "verify_audit"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -57,6 +57,18 @@ from workflow.states import SPECS, Notice
 from workflow.store import audit
 from workflow.store.tables import DEADLINE, EVALUATION, EXTENSION, OVERRIDE, Cycle
 from workflow.timing import PhaseWindow
+
+# How far ahead a deadline or a delegation may be set: beyond it, a date is a typing
+# slip (9999-12-31), and the calendar arithmetic would run past its known years.
+MAX_HORIZON = timedelta(days=366)
+
+
+def _within_horizon(evaluation_id: int | None, field: str, when: datetime,
+                    now: datetime) -> None:
+    if when > now + MAX_HORIZON:
+        raise SubmissionInvalid(evaluation_id, {field: (
+            f"{when:%Y-%m-%d} is too far ahead: at most {MAX_HORIZON.days} days from now "
+            f"({now + MAX_HORIZON:%Y-%m-%d})")})
 
 
 def _reason(evaluation_id: int, reason: str | None, field: str = "reason") -> str:
@@ -173,6 +185,7 @@ def extend(svc: Service, evaluation_id: int, new_due_at: datetime, reason: str,
                 N_("must be after the current deadline (%(due)s) and after now"),
                 english=f"must be after the current deadline {snap.row['due_at']:%Y-%m-%d %H:%M}"
                 " UTC and after now", due=snap.row["due_at"])})
+        _within_horizon(evaluation_id, "new_due_at", new_due_at, now)
         change, row = _extension(svc, snap, new_due_at, text, approved_by.strip(), actor_id,
                                  role, now, _people(session, snap))
         session.execute(insert(EXTENSION), [row])
@@ -260,14 +273,58 @@ def reassign_peer(svc: Service, evaluation_id: int, old_peer_id: str, new_peer_i
     return change
 
 
+@dataclass
+class DelegationReport:
+    """What a delegation did: how many evaluations the acting supervisor may now score,
+    and those left with the supervisor, each with why (``LEFT_OUT_WHY``)."""
+
+    delegated: int = 0
+    left_out: list[tuple[int, str, str]] = field(default_factory=list)  # (id, reviewee, why)
+
+
+# Why an evaluation is left out of a delegation: the acting scorer would see, or score,
+# what they must not. Peers stay anonymous to each other; nobody scores themselves or
+# their own supervisor.
+LEFT_OUT_WHY = ("reviewee", "peer", "subordinate")
+
+
+def acting_conflict(snap: Snapshot, acting: PersonInfo) -> str | None:
+    """Why ``acting`` may not score ``snap`` in a supervisor's place, or None."""
+    if acting.id == snap.row["reviewee_id"]:
+        return "reviewee"
+    if acting.id in snap.view.peers:
+        return "peer"
+    if acting.supervisor_id is not None and acting.supervisor_id == snap.row["reviewee_id"]:
+        return "subordinate"
+    return None
+
+
 def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
              valid_until: datetime, reason: str, actor_id: str, *,
              now: datetime | None = None) -> int:
-    """Let ``acting_id`` score for ``supervisor_id`` until ``valid_until`` in one cycle."""
+    """Let ``acting_id`` score for ``supervisor_id`` until ``valid_until`` in one cycle;
+    how many evaluations (``delegate_report`` says which were left out, and why)."""
+    return delegate_report(svc, cycle_id, supervisor_id, acting_id, valid_until, reason,
+                           actor_id, now=now).delegated
+
+
+def delegate_report(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
+                    valid_until: datetime, reason: str, actor_id: str, *,
+                    now: datetime | None = None) -> DelegationReport:
+    """Like ``delegate``; the evaluations the acting supervisor may not score (their own,
+    one they give peer input on, their own supervisor's) stay with the supervisor."""
     now = now or utc_now()
     text = _reason(0, reason)
     if valid_until <= now:
         raise SubmissionInvalid(None, {"until": Problem(N_("must be in the future"))})
+    _within_horizon(None, "until", valid_until, now)
+    if acting_id == supervisor_id:
+        raise SubmissionInvalid(None, {"acting": Problem(
+            N_("a supervisor is not delegated to themselves; name the person who scores in "
+               "their place"),
+            english=f"{acting_id} is the supervisor: a supervisor is not delegated to "
+                    "themselves; name the person who scores in their place")})
+    report = DelegationReport()
     with svc.store.write() as session:
         ids = [int(i) for i in session.execute(
             select(EVALUATION.c.id).where(
@@ -281,8 +338,10 @@ def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
             raise PersonNotFound(acting_id)
         changes = []
         for snap in snaps.values():
-            if acting_id == snap.row["reviewee_id"]:
-                continue  # nobody scores themselves; that one stays with the supervisor
+            why = acting_conflict(snap, people[acting_id])
+            if why is not None:
+                report.left_out.append((snap.id, snap.row["reviewee_id"], why))
+                continue
             role = permissions.check_record("delegate", actor_id, snap.view, now)
             change = _record(snap, "delegate", actor_id, role, now, {}, text,
                              {"acting": acting_id, "until": valid_until})
@@ -292,9 +351,13 @@ def delegate(svc: Service, cycle_id: str, supervisor_id: str, acting_id: str,
                 "valid_until": valid_until, "created_by": actor_id, "reason": text})
             changes.append(change)
         if not changes:
-            raise NotPermitted(0, actor_id, "delegate", "nothing left to delegate")
+            whys = ", ".join(f"{r} ({w})" for _i, r, w in report.left_out)
+            raise NotPermitted(0, actor_id, "delegate", (
+                f"{acting_id} may score none of {supervisor_id}'s open evaluations in cycle "
+                f"{cycle_id}: {whys}; name someone else"))
         write(svc, session, changes)
-    return len(changes)
+    report.delegated = len(changes)
+    return report
 
 
 def record_override(svc: Service, evaluation_id: int, override_id: str, source_document: str,
@@ -397,8 +460,11 @@ def extend_many(svc: Service, cycle_id: str, phase: State, reason: str, approved
     if (until is None) == (working_days is None):
         raise SubmissionInvalid(None, {"until": "give either a new date or a number of "
                                                 "working days, not both"})
-    if working_days is not None and working_days < 1:
-        raise SubmissionInvalid(None, {"working_days": "must be at least 1"})
+    if working_days is not None and not 1 <= working_days <= MAX_HORIZON.days:
+        raise SubmissionInvalid(None, {"working_days": (
+            f"must be between 1 and {MAX_HORIZON.days}")})
+    if until is not None:
+        _within_horizon(None, "until", until, now)
     if not approved_by.strip():
         raise SubmissionInvalid(None, {"approved_by": "required"})
     if phase in TERMINAL_STATES:

@@ -8,10 +8,12 @@ email later is not locked out.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlmodel import Session
 
 from workflow.clock import utc_now
 from workflow.domain import Role, State
@@ -21,7 +23,7 @@ from workflow.service.notices import notices_for
 from workflow.service.transition import base_context, result_context, write_mail
 from workflow.states import Notice
 from workflow.store import audit
-from workflow.store.tables import OUTBOX
+from workflow.store.tables import EVALUATION, OUTBOX
 
 # The email that hands each waiting state's task to whoever it waits on.
 TASK_NOTICES: Mapping[State, Notice] = {
@@ -34,13 +36,19 @@ TASK_NOTICES: Mapping[State, Notice] = {
 
 
 def requeue_dead_letters(svc: Service, outbox_ids: Sequence[int] | None, actor_id: str, *,
-                         now: datetime | None = None) -> int:
+                         now: datetime | None = None,
+                         cycles: Collection[str] | None = None) -> int:
     """Put dead letters (those of ``outbox_ids``, or all when None) back in the queue,
     their attempts reset, each keeping its Message-ID; how many.
 
     One transaction, an audit row per message. Naming a message that does not exist
     or is not a dead letter is an error and requeues nothing. Used by the dashboard's
     "send again" and by `kpi mail retry`.
+
+    ``cycles``: the cycles the actor administers (the dashboard's admin of some
+    cycles): each message must belong to one of them, and a message of no cycle (a
+    sign-in link, a digest) needs an admin of the settings. NotPermitted otherwise,
+    and nothing is requeued. None (the command line, run by the operator): any.
     """
     now = now or utc_now()
     with svc.store.write() as session:
@@ -58,6 +66,8 @@ def requeue_dead_letters(svc: Service, outbox_ids: Sequence[int] | None, actor_i
                                    "lists the dead letters")
                 if found[outbox_id] != "dead":
                     raise NotADeadLetter(outbox_id, found[outbox_id])
+        if cycles is not None:
+            _check_cycles(svc, session, rows, actor_id, cycles)
         if not rows:
             return 0
         session.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(
@@ -67,6 +77,24 @@ def requeue_dead_letters(svc: Service, outbox_ids: Sequence[int] | None, actor_i
             evaluation_id=r.evaluation_id, reason=f"{r.event} to {r.recipient_id}",
             payload={"outbox_id": r.id}) for r in rows])
     return len(rows)
+
+
+def _check_cycles(svc: Service, session: Session, rows: Sequence[Any], actor_id: str,
+                  cycles: Collection[str]) -> None:
+    ids = [r.evaluation_id for r in rows if r.evaluation_id is not None]
+    cycle_of = dict(session.execute(select(EVALUATION.c.id, EVALUATION.c.cycle_id)
+                                    .where(EVALUATION.c.id.in_(ids))).all()) if ids else {}
+    contexts = dict(session.execute(select(OUTBOX.c.id, OUTBOX.c.context).where(
+        OUTBOX.c.id.in_([r.id for r in rows]))).all())
+    for r in rows:
+        cycle = cycle_of.get(r.evaluation_id) or (contexts.get(r.id) or {}).get("cycle_id")
+        if cycle is None and actor_id in svc.settings.admins:
+            continue
+        if cycle is None or cycle not in cycles:
+            raise NotPermitted(r.evaluation_id or 0, actor_id, "resend_dead_letter", (
+                f"outbox message {r.id} belongs to "
+                f"{'cycle ' + str(cycle) if cycle else 'no cycle'}, which they do not "
+                "administer"))
 
 
 def resend_task(svc: Service, evaluation_id: int, actor_id: str, *,

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import insert, select
 from sqlmodel import Session
@@ -84,9 +85,30 @@ def load_rules_from_files(loaded: LoadedCycle, config_dir: Path) -> CycleRules:
                                               f"{groups[group]!r}; each group needs one framework"))
             groups[group] = fw.id
         frameworks[fw.content_hash] = fw
+    floor = regime.peer_min_responses
+    asked = cycle.peers.min_responses
+    if asked is not None and asked < floor and cycle.peers.min_responses_exception is None:
+        errors.append(cast(ConfigFileError, loaded.error(("peers", "min_responses"), (
+            f"{asked} is below the quorum of regime {regime.id} ({floor}): with fewer "
+            "answers a peer's answer can be told apart. Raise it, or document the exception "
+            "with peers.min_responses_exception: {reason: ..., decision: ...}"))))
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigFileErrors(errors)
     return CycleRules(cycle.id, cycle, loaded.content_hash, regime, frameworks)
+
+
+def quorum_exception(rules: CycleRules) -> str | None:
+    """The documented exception letting the cycle go below the regime's peer quorum,
+    as `kpi cycle check` prints it; None when the cycle keeps the floor."""
+    peers = rules.config.peers
+    floor = rules.regime.peer_min_responses
+    if peers.min_responses is None or peers.min_responses >= floor \
+            or peers.min_responses_exception is None:
+        return None
+    exception = peers.min_responses_exception
+    return (f"peers.min_responses {peers.min_responses} is below the quorum of regime "
+            f"{rules.regime.id} ({floor}) by exception: {exception.reason} "
+            f"(decision: {exception.decision})")
 
 
 def store_rulebook(session: Session, kind: str, name: str, version: int, text: str,

@@ -1,7 +1,11 @@
 """The audit log: append-only rows, each hash-chained to the one before.
 
 A row's hash covers its own fields, the hash of its payload and the previous row's
-hash, so changing, removing or reordering any row breaks every hash after it.
+hash, so changing, removing or reordering any row breaks every hash after it. The hash
+is keyed (HMAC-SHA256 with the audit key, ``chain_key``), and the key is never in the
+database: someone who can write to the database can change a row, but cannot
+recompute the hashes after it. Without a key (no ``KPI_AUDIT_KEY`` nor
+``KPI_SECRET_KEY``) the chain is plain SHA-256, and ``verify`` says it is not keyed.
 ``audit_head`` holds the end of the chain: appending locks it (``FOR UPDATE`` on
 PostgreSQL, the write lock on SQLite), which keeps the chain linear when several
 workers write at once, and lets ``verify`` notice rows cut off the end.
@@ -10,13 +14,14 @@ workers write at once, and lets ``verify`` notice rows cut off the end.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session
 
 from workflow.store import bulk
@@ -69,8 +74,12 @@ def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical(_hashed_fields(row))).hexdigest()
+def row_hash(prev_hash: str, row: dict[str, Any], key: bytes | None = None) -> str:
+    """The row's link in the chain: HMAC-SHA256 with ``key``, plain SHA-256 without one."""
+    message = prev_hash.encode("ascii") + canonical(_hashed_fields(row))
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def ensure_head(session: Session) -> None:
@@ -90,6 +99,7 @@ def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -
         select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
     ).one()
     seq, prev = int(head.last_seq), str(head.last_hash)
+    key = key_for(session)
     rows: list[dict[str, Any]] = []
     seqs: list[int] = []
     for entry in entries:
@@ -108,7 +118,7 @@ def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -
             "payload_hash": payload_hash(entry.payload),
             "prev_hash": prev,
         }
-        prev = row["row_hash"] = row_hash(prev, row)
+        prev = row["row_hash"] = row_hash(prev, row, key)
         rows.append(row)
         seqs.append(seq)
     # ``entries`` are in memory already; the rows go in chunks of ``chunk``.
@@ -123,10 +133,17 @@ class VerifyResult:
     ok: bool
     first_broken_seq: int | None = None
     problem: str | None = None
+    keyed: bool = True  # False: plain SHA-256, recomputable by anyone who can write rows
 
 
 def verify(session: Session, batch: int = 10_000) -> VerifyResult:
     """Walk the whole chain; report the first row that does not follow from the one before."""
+    result = _verify_chain(session, batch, key_for(session))
+    return VerifyResult(result.rows, result.ok, result.first_broken_seq, result.problem,
+                        keyed=key_for(session) is not None)
+
+
+def _verify_chain(session: Session, batch: int, key: bytes | None) -> VerifyResult:
     expected_seq, prev = 1, GENESIS_HASH
     count = 0
     stmt = select(_AUDIT).order_by(_AUDIT.c.seq).execution_options(yield_per=batch)
@@ -142,9 +159,10 @@ def verify(session: Session, batch: int = 10_000) -> VerifyResult:
             if mapping["prev_hash"] != prev:
                 return VerifyResult(count, False, seq,
                                     "its prev_hash is not the previous row's hash")
-            if row_hash(prev, mapping) != mapping["row_hash"]:
-                return VerifyResult(count, False, seq,
-                                    "its content does not match its hash (the row was changed)")
+            if not hmac.compare_digest(row_hash(prev, mapping, key), mapping["row_hash"]):
+                return VerifyResult(count, False, seq, (
+                    "its content does not match its hash (the row was changed, or its hash "
+                    "was recomputed without the audit key)"))
             prev = mapping["row_hash"]
             expected_seq += 1
             count += 1
@@ -155,3 +173,34 @@ def verify(session: Session, batch: int = 10_000) -> VerifyResult:
                             " (rows were removed from the end)")
     return VerifyResult(count, True)
 
+
+
+# --- the chain's key ----------------------------------------------------------------
+# The key lives in the settings (KPI_AUDIT_KEY, or derived from KPI_SECRET_KEY), never
+# in the database. ``Service`` registers it for its database URL, so that ``append``
+# and ``verify`` find it from the session they are given, whatever engine (reader or
+# writer) the session is bound to.
+
+_KEYS: dict[str, bytes | None] = {}
+
+
+def chain_key(audit_key: str, secret_key: str) -> bytes | None:
+    """The HMAC key of the chain: KPI_AUDIT_KEY, else one derived from the secret key
+    (its own purpose, so the session signatures never share a key); None without either."""
+    if audit_key:
+        return hashlib.sha256(b"kpi-audit-key:" + audit_key.encode("utf-8")).digest()
+    if secret_key:
+        return hmac.new(secret_key.encode("utf-8"), b"kpi-audit-chain", hashlib.sha256).digest()
+    return None
+
+
+def use_key(database_url: str, key: bytes | None) -> None:
+    """Sign the chain of the database at ``database_url`` with ``key`` in this process."""
+    _KEYS[database_url] = key
+
+
+def key_for(session: Session) -> bytes | None:
+    """The chain key registered for the database this session talks to."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return _KEYS.get(engine.url.render_as_string(hide_password=False))

@@ -360,10 +360,23 @@ class AccessToken(SQLModel, table=True):
     created_at: datetime = _instant()
 
 
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie names it, so signing out (or an admin) can end it
+    on the server; a replayed cookie then finds it revoked. Only its hash is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    person_id: str = Field(foreign_key="person.id", index=True, max_length=64)
+    created_at: datetime = _instant()
+    expires_at: datetime = _instant()
+    revoked_at: datetime | None = _instant(nullable=True)
+    revoked_by: str | None = Field(default=None, max_length=64)
+
+
 ALL_TABLES = [
     Unit, Position, Person, Rulebook, Cycle, Evaluation, Assignment, Submission, Draft,
     Deadline, Extension, OverrideFact, ImportedPeriod, CalibrationMove, CalibrationApproval,
-    AuditEvent, AuditHead, Outbox, AccessToken,
+    AuditEvent, AuditHead, Outbox, AccessToken, WebSession,
 ]
 
 
@@ -395,3 +408,4 @@ AUDIT: Table = _core_table(AuditEvent)
 AUDIT_HEAD: Table = _core_table(AuditHead)
 OUTBOX: Table = _core_table(Outbox)
 TOKEN: Table = _core_table(AccessToken)
+WEB_SESSION: Table = _core_table(WebSession)

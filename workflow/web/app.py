@@ -24,10 +24,12 @@ from workflow.errors import ConfigError, KpiError, NotFound, NotPermitted
 from workflow.service import access
 from workflow.service.core import Service
 from workflow.web import routes_admin, routes_demo, routes_staff, routes_task
-from workflow.web.context import DemoHooks, Req, SignInNeeded, Web
-from workflow.web.security import SecurityHeaders, Signer
+from workflow.web.context import MAX_FORM_BYTES, DemoHooks, Req, SignInNeeded, Web
+from workflow.web.security import BodyLimit, SecurityHeaders, Signer, secret_key_problem
 
-MIN_SECRET_LENGTH = 16
+LINK_REVOKED = catalog.N_(
+    "This link no longer works: the task it was sent for is no longer yours, or it was "
+    "given out again since. Use the newest email you received, or ask the HR administrator.")
 
 
 def _environments(svc: Service) -> dict[str, jinja2.Environment]:
@@ -46,10 +48,11 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     clock in `kpi demo`), ``demo`` adds the demo's pages. ConfigError without a secret key.
     """
     secret = svc.settings.secret_key
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"the web app needs a secret key of at least {MIN_SECRET_LENGTH} "
-                          "characters to sign sessions and forms; set KPI_SECRET_KEY (e.g. "
-                          "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    problem = secret_key_problem(secret)
+    if problem is not None:
+        raise ConfigError(f"the web app needs a long, random secret key to sign sessions and "
+                          f"forms, and KPI_SECRET_KEY is refused: {problem}; set one made by "
+                          "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
     https = svc.settings.base_url.startswith("https://")
     app = FastAPI(title="kpi-workflow", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = Web(svc=svc, clock=clock, envs=_environments(svc), signer=Signer(secret),
@@ -67,6 +70,8 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
         return "ok"
 
     _error_pages(app)
+    # Counts the bytes however they are framed: a chunked body has no Content-Length.
+    app.add_middleware(BodyLimit, max_bytes=MAX_FORM_BYTES)
     app.add_middleware(SecurityHeaders, https=https)
     return app
 
@@ -96,6 +101,9 @@ def _error_pages(app: FastAPI) -> None:
     @app.exception_handler(access.LinkError)
     def link_error(request: Request, exc: access.LinkError) -> Response:
         req = Req(request.app.state.web, request)
+        if isinstance(exc, access.LinkRevoked):
+            return page(request, exc.status_code, LINK_TITLE,
+                        catalog.gettext(req.locale, LINK_REVOKED))
         return page(request, exc.status_code, LINK_TITLE, req.error_text(exc))
 
     @app.exception_handler(SignInNeeded)

@@ -22,7 +22,7 @@ from workflow import catalog, formatting
 from workflow.domain import State
 from workflow.errors import KpiError
 from workflow.scoring.model import Labels, Regime
-from workflow.service import lookups
+from workflow.service import lookups, sessions
 from workflow.service.core import PersonInfo, Service
 from workflow.service.sweep import SweepReport
 from workflow.service.transition import shown_or_none
@@ -85,11 +85,14 @@ class Req:
         self.web = web
         self.request = request
         self.svc = web.svc
-        person_id = web.signer.session_person(request.cookies.get(SESSION_COOKIE))
         self.person: PersonInfo | None = None
-        if person_id:
-            person = web.person(person_id)
-            self.person = person if person is not None and person.active else None
+        # The live server-side session this request belongs to ("" when none).
+        self.session_id = ""
+        holder = web.signer.session_holder(request.cookies.get(SESSION_COOKIE))
+        if holder is not None and sessions.holder(self.svc, holder[1], holder[0]):
+            person = web.person(holder[0])
+            if person is not None and person.active:
+                self.person, self.session_id = person, holder[1]
         self.acting: PersonInfo | None = None  # the holder of a personal link
         self._csrf_cookie = request.cookies.get(CSRF_COOKIE) or None
         self._csrf_new: str | None = None
@@ -138,13 +141,14 @@ class Req:
     # --- CSRF ---------------------------------------------------------------------
 
     def csrf_token(self) -> str:
-        value = self._csrf_cookie or self._csrf_new
+        value = self._csrf_new or self._csrf_cookie
         if value is None:
             value = self._csrf_new = self.web.signer.new_csrf_value()
-        return self.web.signer.csrf_token(value)
+        return self.web.signer.csrf_token(value, self.session_id)
 
     def csrf_ok(self, fields: Mapping[str, str]) -> bool:
-        return self.web.signer.csrf_ok(self._csrf_cookie, fields.get(CSRF_FIELD))
+        return self.web.signer.csrf_ok(self._csrf_cookie, fields.get(CSRF_FIELD),
+                                       self.session_id)
 
     # --- answering ----------------------------------------------------------------
 
@@ -243,11 +247,19 @@ class Req:
         return response
 
     def start_session(self, person_id: str, url: str) -> RedirectResponse:
+        """A new server-side session, its cookie, and a new CSRF value (rotated at sign-in)."""
+        session_id = sessions.start(self.svc, person_id, SESSION_LIFETIME, now=self.now())
+        self._csrf_new = self.web.signer.new_csrf_value()
         response = self.redirect(url)
-        response.set_cookie(SESSION_COOKIE, self.web.signer.session(person_id), httponly=True,
-                            samesite="lax", secure=self.web.secure_cookies, path="/",
-                            max_age=int(SESSION_LIFETIME.total_seconds()))
+        response.set_cookie(SESSION_COOKIE, self.web.signer.session(person_id, session_id),
+                            httponly=True, samesite="lax", secure=self.web.secure_cookies,
+                            path="/", max_age=int(SESSION_LIFETIME.total_seconds()))
         return response
+
+    def end_session(self) -> None:
+        """Sign out: the session ends on the server, whatever copies of its cookie exist."""
+        if self.session_id:
+            sessions.end(self.svc, self.session_id, now=self.now())
 
 
 def filled(prefix: str, values: Mapping[str, str], errors: Mapping[str, str]) -> bool:

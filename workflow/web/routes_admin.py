@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from workflow import catalog
 from workflow.catalog import N_
 from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
@@ -26,13 +27,22 @@ from workflow.errors import (
     WorkflowError,
 )
 from workflow.reports.html import cycle_report_fragment
-from workflow.service import lookups, pages, queries, records, resend, transition
+from workflow.service import lookups, pages, queries, records, resend, sessions, transition
 from workflow.web import views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 
 router = APIRouter(prefix="/admin")
 STATE_COLUMNS = [s.value for s in (*PHASE_ORDER, State.FINALISED, State.CANCELLED)]
+SESSIONS_ENDED = catalog.NP_("%(num)s session of %(person)s ended",
+                            "%(num)s sessions of %(person)s ended")
+# Why an evaluation stayed with the supervisor (records.LEFT_OUT_WHY), said on the form.
+LEFT_OUT = {
+    "reviewee": catalog.N_("Left out: %(name)s, who is the person evaluated."),
+    "peer": catalog.N_("Left out: %(name)s, on whom they give peer input (they would see the "
+                       "other peers' answers)."),
+    "subordinate": catalog.N_("Left out: %(name)s, their own supervisor."),
+}
 ReqDep = Annotated[Req, Depends(get_req)]
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
 
@@ -98,7 +108,7 @@ def admin_evaluation(evaluation_id: int, req: ReqDep) -> Response:
 def _instant(text: str, tz: str, field: str) -> tuple[object, dict[str, str]]:
     try:
         return parse_instant(text.replace("T", " ") if text else "", tz), {}
-    except ValueError:
+    except (ValueError, OverflowError):  # 0001-01-01 in UTC+7 is before year 1
         return None, {field: Problem(N_("not a date and time (e.g. %(example)s)"),
                                 example="2026-05-10 17:00")}
 
@@ -193,9 +203,10 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     try:
         if problems:
             raise SubmissionInvalid(None, problems)
-        n = records.delegate(req.svc, cycle_id, fields.get("supervisor", "").strip(),
-                             fields.get("acting", "").strip(), until,  # type: ignore[arg-type]
-                             fields.get("reason", ""), person.id, now=req.now())
+        report = records.delegate_report(
+            req.svc, cycle_id, fields.get("supervisor", "").strip(),
+            fields.get("acting", "").strip(), until,  # type: ignore[arg-type]
+            fields.get("reason", ""), person.id, now=req.now())
     except SubmissionInvalid as exc:
         return dashboard(req, errors={f"{cycle_id}.{k}": v for k, v in exc.fields.items()},
                          values=values, status=422)
@@ -204,20 +215,51 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     except WorkflowError as exc:
         return dashboard(req, errors={"_form": req.error_text(exc)},
                          values=values, status=409)
-    return dashboard(req, message=req.ngettext(
-        "Scoring delegated: %(num)s evaluation.", "Scoring delegated: %(num)s evaluations.", n))
+    n = report.delegated
+    message = req.ngettext(
+        "Scoring delegated: %(num)s evaluation.", "Scoring delegated: %(num)s evaluations.", n)
+    if report.left_out:
+        names = pages.names_of(req.svc, [r for _i, r, _w in report.left_out])
+        message += " " + " ".join(
+            catalog.gettext(req.locale, LEFT_OUT[why], name=names.get(r, r))
+            for _i, r, why in report.left_out)
+    return dashboard(req, message=message)
 
 
 @router.post("/outbox/{outbox_id}/resend", response_class=HTMLResponse)
 def admin_resend(outbox_id: int, req: ReqDep, fields: FormDep) -> Response:
     person = req.require_person()
-    _admin_cycles(req)
+    mine = [c for c, _name in _admin_cycles(req)]
     if not req.csrf_ok(fields):
         return dashboard(req, errors={"_form": req.gettext(CSRF_FAILED)}, status=403)
     try:
-        resend.requeue_dead_letters(req.svc, [outbox_id], person.id, now=req.now())
+        resend.requeue_dead_letters(req.svc, [outbox_id], person.id, now=req.now(),
+                                    cycles=mine)
     except WorkflowError as exc:
         return dashboard(req, errors={"_form": req.error_text(exc)},
                          status=409)
     return dashboard(req, message=req.gettext(
         "Email %(id)s queued to be sent again.", id=outbox_id))
+
+
+@router.post("/sessions/revoke", response_class=HTMLResponse)
+def admin_revoke_sessions(req: ReqDep, fields: FormDep) -> Response:
+    """End every session of a person (issue 14: a person's sessions can be revoked)."""
+    person = req.require_person()
+    _admin_cycles(req)
+    values = {k: v for k, v in fields.items() if k.startswith("revoke.")}
+    if not req.csrf_ok(fields):
+        return dashboard(req, errors={"_form": req.gettext(CSRF_FAILED)}, values=values,
+                         status=403)
+    target = fields.get("revoke.person", "").strip()
+    if not target:
+        return dashboard(req, errors={"revoke.person": Problem(N_("required"))},
+                         values=values, status=422)
+    try:
+        n = sessions.revoke_all(req.svc, target, person.id, fields.get("revoke.reason", ""),
+                                now=req.now())
+    except PersonNotFound as exc:
+        return dashboard(req, errors={"revoke.person": req.error_text(exc)}, values=values,
+                         status=409)
+    return dashboard(req, message=catalog.ngettext(
+        req.locale, *SESSIONS_ENDED, n, num=n, person=target))

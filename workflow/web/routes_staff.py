@@ -20,12 +20,14 @@ from workflow.web import forms, views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 from workflow.web.routes_task import (
+    APPEAL_OPS,
     _problems,
     appeal_decided,
     appeal_decision,
     calibration_action,
     revise_problems,
     score_outcome_message,
+    unknown_op,
 )
 from workflow.web.security import LANG_COOKIE, SESSION_COOKIE
 
@@ -84,6 +86,7 @@ def sign_in_request(req: ReqDep, fields: FormDep) -> Response:
 def sign_out(req: ReqDep, fields: FormDep) -> Response:
     response = req.redirect("/")
     if req.csrf_ok(fields):
+        req.end_session()
         response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -178,6 +181,9 @@ def appeal_decide(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     op = fields.get("op", "")
     if op == "add_rows":
         return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
+    if op not in APPEAL_OPS:
+        return views.appeal_review(req, file, post_to, values=values, status=422,
+                                   errors={"_form": unknown_op(req, op)}, extra_rows=extra)
     trigger, payload = appeal_decision(fields, file, op)
     try:
         outcome = transition.fire(req.svc, evaluation_id, trigger, person.id, payload,

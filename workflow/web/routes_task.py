@@ -26,6 +26,14 @@ from workflow.web import forms, views
 from workflow.web.context import Req, form_fields, get_req, localized_score
 from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
 
+# The actions each decision form offers; anything else posted is refused, never
+# taken as the last of them (an appeal lodged, a score revised, by a stray value).
+# The result page's actions: accepting goes through its confirmation step.
+RESPOND_OPS = frozenset({"accept", "confirm_accept", "appeal"})
+APPEAL_OPS = frozenset({"uphold", "revise"})
+UNKNOWN_OP = catalog.N_("This form has no action “%(op)s”; nothing was saved. Use one of "
+                        "its buttons.")
+
 router = APIRouter()
 ReqDep = Annotated[Req, Depends(get_req)]
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
@@ -268,6 +276,9 @@ def _respond(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, 
     if csrf_failed:
         return views.result(req, file, post_to, values=values, status=403,
                             errors={"_form": req.gettext(CSRF_FAILED)})
+    if op not in RESPOND_OPS:
+        return views.result(req, file, post_to, values=values, status=422,
+                            errors={"_form": unknown_op(req, op)})
     try:
         if op == "accept":  # the confirmation step first: accepting ends the appeal window
             return views.confirm(
@@ -299,8 +310,15 @@ def revise_problems(errors: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def unknown_op(req: Req, op: str) -> str:
+    """The form's problem when it was posted with an action it does not offer."""
+    return catalog.gettext(req.locale, UNKNOWN_OP, op=op[:40] or "-")
+
+
 def appeal_decision(fields: Mapping[str, str], file: EvaluationFile, op: str
                     ) -> tuple[Trigger, dict[str, object]]:
+    """The trigger and payload of an appeal decision; ``op`` is one of APPEAL_OPS."""
+    assert op in APPEAL_OPS, op
     if op == "uphold":
         return Trigger.UPHOLD_SCORE, {"reason": fields.get("reason", "")}
     score = forms.payload(fields, file.framework, prefix="score.", texts=("comment",))
@@ -316,6 +334,9 @@ def _appeal_review(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping
                                    errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
     if op == "add_rows":
         return views.appeal_review(req, file, post_to, values=values, extra_rows=extra + 3)
+    if op not in APPEAL_OPS:
+        return views.appeal_review(req, file, post_to, values=values, status=422,
+                                   errors={"_form": unknown_op(req, op)}, extra_rows=extra)
     trigger, payload = appeal_decision(fields, file, op)
     try:
         outcome = _fire(req, _token(post_to), trigger, payload, fields)

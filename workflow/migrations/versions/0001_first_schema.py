@@ -229,6 +229,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_importedperiod_cycle_id'), ['cycle_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_importedperiod_person_id'), ['person_id'], unique=False)
 
+    op.create_table('websession',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('session_hash', sa.String(length=64), nullable=False),
+    sa.Column('person_id', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.Column('revoked_by', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('session_hash')
+    )
+    with op.batch_alter_table('websession', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_websession_person_id'), ['person_id'], unique=False)
+
     op.create_table('assignment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('evaluation_id', sa.Integer(), nullable=False),
@@ -373,6 +388,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_assignment_evaluation_id'))
 
     op.drop_table('assignment')
+    with op.batch_alter_table('websession', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_websession_person_id'))
+
+    op.drop_table('websession')
     with op.batch_alter_table('importedperiod', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_importedperiod_person_id'))
         batch_op.drop_index(batch_op.f('ix_importedperiod_cycle_id'))
