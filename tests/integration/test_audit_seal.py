@@ -24,15 +24,11 @@ from workflow.service import audit_check, records
 from workflow.service.core import EVALUATION, Service
 from workflow.service.queries import verify_audit
 from workflow.store import audit
-from workflow.store.tables import AuditEvent, AuditHead, CalibrationMove, OverrideFact, Submission
+from workflow.store.tables import AUDIT, AUDIT_HEAD, MOVE, OVERRIDE, SUBMISSION
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-HEAD = AuditHead.__table__  # type: ignore[attr-defined]
-SUBMISSION = Submission.__table__  # type: ignore[attr-defined]
-MOVE = CalibrationMove.__table__  # type: ignore[attr-defined]
-OVERRIDE = OverrideFact.__table__  # type: ignore[attr-defined]
+HEAD = AUDIT_HEAD
 
 
 @pytest.fixture

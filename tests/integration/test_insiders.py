@@ -37,12 +37,11 @@ from workflow.service.cycles import (
 )
 from workflow.service.sweep import tick
 from workflow.service.transition import OUTBOX
-from workflow.store.tables import AuditEvent
+from workflow.store.tables import AUDIT
 from workflow.web import create_app
 from workflow.web.context import MAX_FORM_BYTES
 from workflow.web.security import SESSION_COOKIE
 
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]+"')
 
 # --- item 6: a body is capped whatever its framing ---------------------------------

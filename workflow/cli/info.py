@@ -13,7 +13,6 @@ from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State
 from workflow.service import audit_check
 from workflow.service.queries import explain, status, verify_audit
-from workflow.store import audit_seal
 
 STATE_COLUMNS = [*PHASE_ORDER, State.FINALISED, State.CANCELLED]
 SHORT = {
@@ -142,6 +141,6 @@ def audit_anchor(ctx: Context, out: str) -> None:
         anchor = audit_check.anchor(ctx.service(), ctx.now())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    Path(out).write_text(audit_seal.anchor_text(anchor), encoding="utf-8")
+    Path(out).write_text(audit_check.anchor_text(anchor), encoding="utf-8")
     click.echo(f"anchor written to {out}: {anchor['rows']} rows, head {anchor['head'][:16]}..., "
                f"at {anchor['at']}; keep it where the database's writers cannot reach")

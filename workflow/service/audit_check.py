@@ -97,6 +97,11 @@ def _last_score_seq(session: Session, evaluation_id: int) -> int | None:
         .order_by(AUDIT.c.seq.desc()).limit(1)).scalar()
 
 
+def anchor_text(anchor: Mapping[str, Any]) -> str:
+    """The checkpoint as the file the operator keeps."""
+    return audit_seal.anchor_text(anchor)
+
+
 def anchor(svc: Service, now: datetime) -> dict[str, Any]:
     """A signed checkpoint of the chain now (``audit_seal.make_anchor``)."""
     with svc.store.read() as session:
