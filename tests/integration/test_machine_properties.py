@@ -11,6 +11,7 @@ audit chain verifies.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import tempfile
@@ -81,10 +82,8 @@ DONE: Counter[str] = Counter()  # successful actions over the whole run
 
 def note(text: str) -> None:
     """Hypothesis's statistics event; nothing in the scripted walk (no Hypothesis run)."""
-    try:
+    with contextlib.suppress(InvalidArgument):
         event(text)
-    except InvalidArgument:
-        pass
 
 
 class EvaluationRules(RuleBasedStateMachine):
