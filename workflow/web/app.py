@@ -29,7 +29,7 @@ from workflow.errors import (
 )
 from workflow.service import access
 from workflow.service.core import Service
-from workflow.web import routes_admin, routes_demo, routes_staff, routes_task
+from workflow.web import routes_admin, routes_demo, routes_ops, routes_staff, routes_task
 from workflow.web.context import DemoHooks, Req, SignInNeeded, Web
 from workflow.web.security import SecurityHeaders, Signer
 
@@ -65,6 +65,7 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     app.include_router(routes_task.router)
     app.include_router(routes_staff.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_ops.router)  # /readyz (issue 15)
     if demo is not None:
         app.include_router(routes_demo.router)
 
@@ -74,6 +75,7 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
 
     _error_pages(app)
     app.add_middleware(SecurityHeaders, https=https)
+    app.add_middleware(routes_ops.RequestTiming)  # outermost: times the whole request
     return app
 
 
