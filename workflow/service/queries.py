@@ -18,7 +18,14 @@ from workflow.domain import OPEN_STATES, State, SubmissionKind, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring import Line, ScoreResult, lines, shown
 from workflow.scoring.explain import msg
-from workflow.service.core import EVALUATION, Service, Snapshot, load_people, load_snapshot
+from workflow.service.core import (
+    EVALUATION,
+    PERSON,
+    Service,
+    Snapshot,
+    load_people,
+    load_snapshot,
+)
 from workflow.service.scoring_inputs import SUBMISSION, compute, score_basis
 from workflow.store import audit
 from workflow.store.tables import AuditEvent, CalibrationMove, Cycle, Outbox, Unit
@@ -96,9 +103,13 @@ def status(svc: Service, cycle_id: str | None = None, *, now: datetime | None = 
             out.append(cs)
         outbox = dict(session.execute(
             select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)).all())
+        # With the recipient's address as the organisation has it now: a retry goes
+        # there (notifications/outbox.py), so an admin sees whether HR corrected it.
         dead = [dict(r._mapping) for r in session.execute(
             select(OUTBOX.c.id, OUTBOX.c.event, OUTBOX.c.recipient_email, OUTBOX.c.attempts,
-                   OUTBOX.c.last_error, OUTBOX.c.evaluation_id)
+                   OUTBOX.c.last_error, OUTBOX.c.evaluation_id,
+                   PERSON.c.email.label("current_email"))
+            .select_from(OUTBOX.outerjoin(PERSON, PERSON.c.id == OUTBOX.c.recipient_id))
             .where(OUTBOX.c.status == "dead").order_by(OUTBOX.c.id).limit(50))]
     return Status(out, outbox, dead)
 
