@@ -36,6 +36,7 @@ from notifications.sender import (
     SendStatus,
     SmtpConnection,
 )
+from workflow import metrics
 from workflow.clock import utc_now
 from workflow.errors import DeliveryError
 from workflow.service.core import Service
@@ -302,6 +303,8 @@ class DispatcherHandle:
             try:
                 report = await dispatcher.drain(stop=self._stop)
                 self.last_report = report
+                metrics.record_delivery(report.claimed, report.sent, report.retried,
+                                        report.dead)
                 self.alert = report.alert
                 if report.alert or report.unreachable:
                     failures += 1  # back off from a server that is down or refusing us

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from workflow.errors import ConfigFileError, ConfigFileErrors
+from workflow.errors import ConfigFileError, ConfigFileErrors, InputFileError
+from workflow.inputfile import CONFIG_CAP, read_text
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -105,13 +106,10 @@ def read_yaml(path: str | Path) -> LoadedFile:
     """Read and parse ``path``; a missing or unreadable file is a ConfigFileError."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigFileError(str(p), None, "", "no such file") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigFileError(str(p), None, "", "not UTF-8 text") from exc
-    except OSError as exc:
-        raise ConfigFileError(str(p), None, "", f"cannot be read ({exc.strerror})") from exc
+        # Capped before parsing: PyYAML keeps every node of a composed file in memory.
+        text = read_text(p, CONFIG_CAP, "configuration file")
+    except InputFileError as exc:
+        raise ConfigFileError(str(p), exc.line, "", exc.problem) from exc
     return LoadedFile(p, text)
 
 

@@ -120,6 +120,19 @@ class ConfigFileErrors(ConfigError):
         super().__init__("\n".join(str(e) for e in errors))
 
 
+class InputFileError(KpiError):
+    """A file given to a command is too big, not UTF-8 text, or nested too deeply; it
+    was not read (workflow/inputfile.py). The message says what to do instead."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, problem: str, line: int | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.line = line
+        super().__init__(f"{path}:{line}: {problem}" if line else f"{path}: {problem}")
+
+
 class CsvRowsError(KpiError):
     """Rows of an imported CSV file are wrong; nothing was imported. Each problem is
     named by its line."""

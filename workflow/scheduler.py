@@ -16,6 +16,7 @@ become one; ``max_instances=1``: a sweep never overlaps the previous one.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +24,10 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from workflow import metrics
 from workflow.clock import utc_now
 from workflow.service.core import Service
+from workflow.service.health import oldest_due_deadline
 from workflow.service.sweep import SweepReport, tick
 
 log = logging.getLogger("kpi.scheduler")
@@ -52,11 +55,20 @@ class SweeperHandle:
 def sweep_once(svc: Service, clock: Callable[[], datetime] = utc_now) -> SweepReport | None:
     """One scheduled sweep. A failure is logged and the next run tries again: nothing is
     lost, the rows it did not mark stay due."""
+    started = time.perf_counter()
     try:
-        return tick(svc, clock())
+        now = clock()
+        # How late the oldest due row is, read before the sweep fires it (the lag
+        # operators alert on; one probe of the pending-deadline index).
+        oldest = oldest_due_deadline(svc, now)
+        report = tick(svc, now)
     except Exception:  # the schedule must outlive one bad sweep (a locked database...)
+        metrics.record_sweep_failure()
         log.exception("sweep failed; it is retried at the next interval")
         return None
+    metrics.record_sweep(time.perf_counter() - started, sum(report.fired.values()),
+                         (now - oldest).total_seconds() if oldest else 0.0, utc_now())
+    return report
 
 
 def start_sweeper(svc: Service, interval_seconds: float,

@@ -158,7 +158,11 @@ def add_copies_in_both_languages(svc: Service) -> list[dict[str, Any]]:
         for locale in ("vi", "en"):
             key = f"copy:{row['id']}:{locale}"
             copy = {k: v for k, v in row.items() if k != "id"}
+            # evaluation_id empty: a copy is a rendering check, not a message about the
+            # live evaluation, whose phase has long closed (the dispatcher drops a task
+            # mail whose reason has passed: issue 15).
             copy.update(dedupe_key=key, locale=locale, status="pending", attempts=0,
+                        evaluation_id=None,
                         available_at=at("2026-06-02 09:00"), sent_at=None,
                         message_id=message_id(key, svc.settings.mail_from,
                                               svc.settings.base_url))

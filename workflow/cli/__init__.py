@@ -1,16 +1,7 @@
-"""The `kpi` command. Each module registers its commands on ``main``."""
+"""The `kpi` command. Each module registers its commands on ``main`` when imported;
+``main`` imports a command's module only when that command runs (workflow/cli/commands.py).
+"""
 
-import workflow.cli.scoring  # noqa: F401  (kpi score check, kpi year-end)
-from workflow.cli import (  # noqa: F401  (registers the commands)
-    act,
-    cycle,
-    demo,
-    info,
-    mail,
-    report,
-    serve,
-    setup,
-)
 from workflow.cli.main import main
 
 __all__ = ["main"]

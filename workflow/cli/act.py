@@ -5,9 +5,7 @@ Payloads are JSON files in the form the web form posts (see README "Scripting").
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,6 +16,7 @@ from workflow.cli.main import Context, fail, main, pass_context
 from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
+from workflow.inputfile import read_json_object
 from workflow.scoring.model import Regime
 from workflow.service import calibration, lookups, records
 from workflow.service.core import Service
@@ -39,17 +38,8 @@ def cycle_instant(text: str, tz: str) -> datetime:
 def read_payload(path: str | None) -> dict[str, Any]:
     if path is None:
         return {}
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{path}: cannot be read ({exc.strerror})", 2)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}", 2)
-    if not isinstance(data, dict):
-        fail(f"{path}: expected a JSON object", 2)
-    return data
+    # Capped, UTF-8 and shallow (workflow/inputfile.py): raises InputFileError.
+    return read_json_object(path)
 
 
 def _regime_of(svc: Service, evaluation_id: int) -> Regime:

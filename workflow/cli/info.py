@@ -56,6 +56,10 @@ def status_cmd(ctx: Context, cycle_id: str | None) -> None:
     for d in st.dead_letters:
         click.echo(f"  dead letter {d.id}: {d.event} to {d.recipient_email} after "
                    f"{d.attempts} attempts: {d.last_error}")
+        current = d.current_email
+        click.echo(f"    the address has changed since: a retry goes to {current}"
+                   if current and current != d.recipient_email else
+                   "    the address is unchanged in the organisation file")
     if st.dead_letters:
         click.echo("  send them again, once the cause is fixed, with `kpi mail retry [ID...]`")
 

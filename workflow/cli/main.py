@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from workflow.bootstrap import build_service
+from workflow.cli.commands import COMMANDS, MODULES
 from workflow.clock import parse_instant, utc_now
 from workflow.errors import KpiError
-from workflow.service.core import Service
-from workflow.service.setup import database_failure
-from workflow.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from workflow.service.core import Service
+    from workflow.settings import Settings
 
 
 class Context:
@@ -27,11 +29,15 @@ class Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from workflow.settings import load_settings  # noqa: PLC0415 (see LazyGroup)
+
             self._settings = load_settings()
         return self._settings
 
     def service(self, *, check_schema: bool = True) -> Service:
         if self._service is None:
+            from workflow.bootstrap import build_service  # noqa: PLC0415 (see LazyGroup)
+
             self._service = build_service(self.settings, check_schema=check_schema)
             # Close the connections when the command ends, however it ends: a command
             # run in-process (tests, scripts) must not leave them to the garbage
@@ -61,10 +67,38 @@ class KpiGroup(click.Group):
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except Exception as exc:
-            message = database_failure(exc)  # the edges import no SQLAlchemy
-            if message is None:
-                raise
-            fail(message)
+            # SQLAlchemy's OperationalError, matched without importing SQLAlchemy (a
+            # command that never imported it cannot raise it).
+            sa_exc = sys.modules.get("sqlalchemy.exc")
+            if sa_exc is not None and isinstance(exc, sa_exc.OperationalError):
+                fail(f"the database cannot be used: {exc.orig}")
+            raise
+
+
+class LazyGroup(KpiGroup):
+    """The top `kpi` group: a command's module is imported when that command runs.
+
+    ``kpi --help`` lists the commands from workflow/cli/commands.py without importing
+    any of them; ``kpi status`` imports info.py (and what it needs), not matplotlib,
+    FastAPI or the reports.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            modules = COMMANDS[cmd_name][0] if cmd_name in COMMANDS else MODULES
+            for module in modules:
+                importlib.import_module(f"workflow.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1] if name in COMMANDS and name not in self.commands
+                 else self.commands[name].get_short_help_str(limit=45))
+                for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None
@@ -77,7 +111,7 @@ def parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None
         raise click.BadParameter(str(exc)) from None
 
 
-@click.group(cls=KpiGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--now", "now", metavar="ISO", callback=parse_now, envvar="KPI_NOW",
               help="Act as if it were this time (simulations and tests); local times are "
                    "read in Asia/Ho_Chi_Minh.")

@@ -8,7 +8,6 @@ import click
 
 from workflow.cli.main import Context, main, pass_context
 from workflow.reports.decisions import LISTS
-from workflow.reports.export import write_list, write_record, write_report
 
 
 @main.command("report")
@@ -27,6 +26,9 @@ def report_cmd(ctx: Context, cycle_id: str, out: Path, which: str | None,
                below: str | None, lang: str | None) -> None:
     """A cycle's results: one row per evaluation (CSV, XLSX) or the report with charts
     (HTML); or, with --list, who is not completed, excellent, or in need of training."""
+    # Imported here: openpyxl and matplotlib are slow to import, and only reports use them.
+    from workflow.reports.export import write_list, write_report  # noqa: PLC0415
+
     svc = ctx.service()
     if which:
         written = write_list(svc, cycle_id, which, out, below)
@@ -46,5 +48,8 @@ def report_cmd(ctx: Context, cycle_id: str, out: Path, which: str | None,
 @pass_context
 def record_cmd(ctx: Context, person_id: str, out: Path, lang: str | None) -> None:
     """A person's evaluations with their breakdown, audit trail and the chain's check."""
+    # Imported here, as above (weasyprint too, for PDF).
+    from workflow.reports.export import write_record  # noqa: PLC0415
+
     written = write_record(ctx.service(), person_id, out, now=ctx.now(), locale=lang)
     click.echo(f"{written.path}: {written.rows} {written.what}")

@@ -19,7 +19,8 @@ from sqlalchemy import insert, select, update
 
 from workflow.calendar import zone
 from workflow.clock import utc_now
-from workflow.errors import OrgImportError
+from workflow.errors import InputFileError, OrgImportError
+from workflow.inputfile import ORG_CAP, read_text
 from workflow.service.core import Service
 from workflow.store import audit
 from workflow.store.tables import PERSON, POSITION, UNIT
@@ -54,17 +55,10 @@ class ImportReport:
 def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     name = str(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise OrgImportError(name, [(0, "no such file")]) from None
-    except OSError as exc:
-        raise OrgImportError(name, [(0, f"cannot be read ({exc.strerror})")]) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise OrgImportError(name, [(line, "not UTF-8 text; save the sheet as "
-                                     "'CSV UTF-8' and import it again")]) from None
+        text = read_text(path, ORG_CAP, "organisation file",
+                         save_as="save the sheet as 'CSV UTF-8' and import it again")
+    except InputFileError as exc:
+        raise OrgImportError(name, [(exc.line or 0, exc.problem)]) from None
     if not text.strip():
         raise OrgImportError(name, [(1, "the file is empty; the first line must name the "
                                      f"columns: {', '.join(REQUIRED_COLUMNS)}")])

@@ -31,6 +31,7 @@ from workflow.store.tables import (
     EVALUATION,
     MOVE,
     OUTBOX,
+    PERSON,
     SUBMISSION,
     UNIT,
 )
@@ -101,9 +102,13 @@ def status(svc: Service, cycle_id: str | None = None, *, now: datetime | None = 
             out.append(cs)
         outbox = dict(session.execute(
             select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)).all())
+        # With the recipient's address as the organisation has it now: a retry goes
+        # there (notifications/outbox.py), so an admin sees whether HR corrected it.
         dead = [DeadLetter(**r._mapping) for r in session.execute(
             select(OUTBOX.c.id, OUTBOX.c.event, OUTBOX.c.recipient_email, OUTBOX.c.attempts,
-                   OUTBOX.c.last_error, OUTBOX.c.evaluation_id)
+                   OUTBOX.c.last_error, OUTBOX.c.evaluation_id,
+                   PERSON.c.email.label("current_email"))
+            .select_from(OUTBOX.outerjoin(PERSON, PERSON.c.id == OUTBOX.c.recipient_id))
             .where(OUTBOX.c.status == "dead").order_by(OUTBOX.c.id).limit(50))]
     return Status(out, outbox, dead)
 

@@ -136,6 +136,8 @@ class DeadLetter:
     attempts: int
     last_error: str | None
     evaluation_id: int | None
+    # The recipient's address in the organisation now: a retry goes there.
+    current_email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,71 @@
+"""A `kpi` command imports what it uses and nothing more (issue 15, item 9): `kpi
+--help` none of the commands' modules, `kpi status` no charts, spreadsheets or web
+framework. The start time itself is measured by bench/startup.py, not asserted."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from workflow.cli.commands import COMMANDS, MODULES
+
+HEAVY = ["matplotlib", "openpyxl", "weasyprint", "fastapi", "uvicorn", "starlette"]
+PROBE = """
+import json, sys
+from workflow.cli import main
+try:
+    main(sys.argv[1:], prog_name="kpi")
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r}
+                        or m.startswith("workflow.") or m.startswith("sqlalchemy"))),
+      file=sys.stderr)
+"""
+
+
+def imported_by(tmp_path: Path, *args: str) -> set[str]:
+    env = {**os.environ, "KPI_DATABASE_URL": f"sqlite:///{tmp_path / 'kpi.sqlite3'}"}
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=set(HEAVY)), *args],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+def test_help_imports_no_command_and_no_store(tmp_path: Path) -> None:
+    modules = imported_by(tmp_path, "--help")
+    assert not {m for m in modules if m.split(".")[0] in HEAVY}, modules
+    assert not {m for m in modules if m.startswith("sqlalchemy")}, modules
+    assert not {f"workflow.cli.{m}" for m in MODULES} & modules, modules
+
+
+def test_status_imports_neither_reports_nor_the_web(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "workflow.cli", "init"], check=True,
+                   capture_output=True, env={**os.environ, "KPI_DATABASE_URL":
+                                             f"sqlite:///{tmp_path / 'kpi.sqlite3'}"})
+    modules = imported_by(tmp_path, "status")
+    assert "workflow.cli.info" in modules  # it did run the command
+    assert not {m for m in modules if m.split(".")[0] in HEAVY}, modules
+    assert "workflow.reports.export" not in modules
+
+
+def test_the_command_table_names_every_command_with_its_help() -> None:
+    from workflow.cli.main import main
+    for module in MODULES:
+        importlib.import_module(f"workflow.cli.{module}")
+    ctx = click.Context(main)
+    assert set(main.commands) == set(COMMANDS)
+    for name, (modules, short_help) in COMMANDS.items():
+        command = main.commands[name]
+        assert command.callback is None or command.callback.__module__ == \
+            f"workflow.cli.{modules[0]}", name
+        assert command.get_short_help_str(limit=45) == short_help, name
+        if isinstance(command, click.Group):
+            # every subcommand's module is among those the table imports
+            for sub in command.list_commands(ctx):
+                sub_module = command.commands[sub].callback.__module__  # type: ignore[union-attr]
+                assert sub_module.rsplit(".", 1)[1] in modules, (name, sub)
