@@ -25,6 +25,7 @@ from workflow.scoring.model import Framework, Regime, load_framework, load_regim
 from workflow.store.tables import Cycle, Rulebook
 
 _RULEBOOK = Rulebook.__table__  # type: ignore[attr-defined]
+_CYCLE = Cycle.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ class RulesCache:
 
     def __init__(self) -> None:
         self._by_cycle: dict[str, CycleRules] = {}
+        # Set when the cycle opens and never changed after: read once per process
+        # (a snapshot used to re-read the cycle row for it on every load).
+        self._calibrators: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
     def get(self, session: Session, cycle_id: str) -> CycleRules:
@@ -122,6 +126,20 @@ class RulesCache:
     def put(self, rules: CycleRules) -> None:
         with self._lock:
             self._by_cycle[rules.cycle_id] = rules
+            # Opening picks the calibrator after it puts the rules: read it afresh.
+            self._calibrators.pop(rules.cycle_id, None)
+
+    def calibrator(self, session: Session, cycle_id: str) -> str | None:
+        """The calibrator of the cycle's quota pool (None when nobody is named)."""
+        try:
+            return self._calibrators[cycle_id]
+        except KeyError:
+            pass
+        found = session.execute(select(_CYCLE.c.calibrator_id)
+                                .where(_CYCLE.c.id == cycle_id)).scalar()
+        with self._lock:
+            self._calibrators[cycle_id] = found
+        return found
 
     @staticmethod
     def _text(session: Session, kind: str, digest: str) -> str:

@@ -21,7 +21,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, insert, literal_column, select, update
+from sqlalchemy import Integer, bindparam, literal_column, select, update
 from sqlmodel import Session
 
 from workflow import machine, permissions
@@ -394,26 +394,13 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
         elif ch.cancel_kinds:
             cancel[ch.cancel_kinds].append(ch.evaluation_id)
     for kinds, ids in cancel.items():
-        for start in range(0, len(ids), 900):
-            stmt = (update(DEADLINE)
-                    .where(DEADLINE.c.evaluation_id.in_(ids[start:start + 900]),
-                           DEADLINE.c.status == TimerStatus.PENDING.value)
-                    .values(status=TimerStatus.CANCELLED.value, done_at=changes[0].at))
-            if kinds is not None:
-                stmt = stmt.where(DEADLINE.c.kind.in_(kinds))
-            session.execute(stmt)
+        _cancel_timers(session, ids, kinds, changes[0].at)
     bulk.insert_rows(session, DEADLINE, [t for ch in changes for t in ch.timers])
-    submissions = [ch.submission for ch in changes if ch.submission]
-    if submissions:
-        session.execute(insert(SUBMISSION), submissions)
-    new_assignments = [a for ch in changes for a in ch.new_assignments]
-    if new_assignments:
-        session.execute(insert(ASSIGNMENT), new_assignments)
+    bulk.insert_rows(session, SUBMISSION, [ch.submission for ch in changes if ch.submission])
+    bulk.insert_rows(session, ASSIGNMENT, [a for ch in changes for a in ch.new_assignments])
     statuses = [{"_aid": aid, "_status": status} for ch in changes
                 for aid, status in ch.assignment_status]
-    if statuses:
-        session.execute(update(ASSIGNMENT).where(ASSIGNMENT.c.id == bindparam("_aid"))
-                        .values(status=bindparam("_status")), statuses)
+    bulk.execute_many(session, "assignment_status", _assignment_status, statuses)
     mail = Mail([], [])
     for ch in changes:
         mail.extend(ch.mail)
@@ -428,6 +415,36 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     audit.append(session, [entry for ch in changes for entry in ch.audit])
     if follow_up:
         leaders.recompute_above(svc, session, changes, changes[0].at, above)
+
+
+def _assignment_status() -> Any:
+    return (update(ASSIGNMENT).where(ASSIGNMENT.c.id == bindparam("_aid"))
+            .values(status=bindparam("_status")))
+
+
+def _cancel_timers(session: Session, ids: Sequence[int], kinds: tuple[str, ...] | None,
+                   at: datetime) -> None:
+    """Mark the evaluations' pending timers (of ``kinds``, else all) cancelled at ``at``:
+    one statement of the dialect's own SQL, run by the driver."""
+    dialect = session.get_bind().dialect
+    where_kind = f" AND kind {bulk.in_ids(dialect.name)}" if kinds else ""
+    sql = _CANCEL_SQL.get((dialect.name, bool(kinds)))
+    if sql is None:
+        mark = "%s" if dialect.name == "postgresql" else "?"
+        sql = _CANCEL_SQL[(dialect.name, bool(kinds))] = (
+            f"UPDATE deadline SET status = {mark}, done_at = {mark} "
+            f"WHERE evaluation_id {bulk.in_ids(dialect.name)} AND status = {mark}{where_kind}")
+    done_at = DEADLINE.c.done_at.type._cached_bind_processor(dialect)
+    for start in range(0, len(ids), 900):
+        params: list[Any] = [TimerStatus.CANCELLED.value, done_at(at) if done_at else at,
+                             bulk.id_list(dialect.name, ids[start:start + 900]),
+                             TimerStatus.PENDING.value]
+        if kinds:
+            params.append(bulk.id_list(dialect.name, kinds))
+        bulk.run(session, sql, tuple(params))
+
+
+_CANCEL_SQL: dict[tuple[str, bool], str] = {}
 
 
 def write_mail(session: Session, mail: Mail) -> None:
