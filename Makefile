@@ -37,7 +37,9 @@ pytest: $(STAMP)
 browser:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-mono
 
+# bench/peers.py compares with SpiffWorkflow: the [bench] extra.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run
 
 # Before the first release the schema is one migration, regenerated from the tables.

@@ -330,10 +330,11 @@ def count_statements(url: str, n: int, folder: Path) -> dict[str, dict[str, floa
         for job in jobs:
             counter.reset()
             engine_step(svc, step, job)
-            counts.append(counter.total)
+            counts.append(counter.work)
             kinds.update(counter.kinds)
         out[STEPS[step]] = {"mean": statistics.mean(counts), "max": max(counts),
-                            "min": min(counts), "transaction": kinds["transaction"] / len(jobs)}
+                            "min": min(counts), "transaction": kinds["transaction"] / len(jobs),
+                            "ping": kinds["ping"] / len(jobs)}
     svc.store.dispose()
     return out
 
@@ -377,7 +378,7 @@ def processes_rate(url: str, n: int, parts: int) -> float:
             raise RuntimeError(f"a bench worker failed ({p.returncode})")
         results.append(json.loads(out.strip().splitlines()[-1]))
     wall = max(r["end"] for r in results) - min(r["start"] for r in results)
-    return sum(r["steps"] for r in results) / wall
+    return float(sum(r["steps"] for r in results) / wall)
 
 
 # --- the run --------------------------------------------------------------------------
@@ -399,6 +400,11 @@ def main() -> None:
         url, n, part, parts = args.worker
         worker(url, int(n), int(part), int(parts))
         return
+    try:
+        import SpiffWorkflow  # noqa: F401
+    except ImportError:
+        parser.error("SpiffWorkflow is not installed: `.venv/bin/pip install -e '.[bench]'` "
+                     "(`make bench` does it)")
     if args.n < 1 or args.rounds < 1 or args.count_n < 1 or args.scale_n < args.processes:
         parser.error("--n, --rounds and --count-n must be at least 1, --scale-n at least "
                      "--processes")
@@ -430,6 +436,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kpi-bench-peers-") as tmp:
         counts["SQLite"] = count_statements(f"sqlite:///{tmp}/count.sqlite3", args.count_n,
                                             Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="kpi-bench-peers-") as tmp:
+        profile = profile_engine(f"sqlite:///{tmp}/profile.sqlite3", args.count_n * 5,
+                                 Path(tmp))
     if not args.no_postgres:
         from bench.run import PostgresBackend, reachable_postgres
         if why := reachable_postgres():
@@ -449,13 +458,41 @@ def main() -> None:
                               "steps/s", flush=True)
             finally:
                 pg.drop_all()
-    body = report(args, per_step, rows, counts, scale)
+    body = report(args, per_step, rows, counts, scale, profile)
     write_section("peers", body)
     print(body)
 
 
+def profile_engine(url: str, n: int, folder: Path) -> list[str]:
+    """Where an engine step's time goes: cProfile over ``n`` evaluations' four steps,
+    the functions with the most time of their own."""
+    import cProfile
+    import pstats
+
+    engine_setup(url, n, folder)
+    svc = engine_service(url)
+    jobs = engine_jobs(svc, n)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for step in range(4):
+        for job in jobs:
+            engine_step(svc, step, job)
+    profiler.disable()
+    svc.store.dispose()
+    stats = pstats.Stats(profiler)
+    total = sum(t[2] for t in stats.stats.values())  # type: ignore[attr-defined]
+    top = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:12]  # type: ignore[attr-defined]
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    lines = []
+    for (path, line, name), (_cc, calls, own, _cum, _callers) in top:
+        where = path.replace(root, "").split("site-packages/")[-1]
+        lines.append(f"| `{where}:{line}` {name} | {calls:,} | {own / total:.1%} |")
+    return lines
+
+
 def report(args: argparse.Namespace, per_step: dict[str, list[float]], rows: dict[str, int],
-           counts: dict[str, dict[str, dict[str, float]]], scale: dict[str, float]) -> str:
+           counts: dict[str, dict[str, dict[str, float]]], scale: dict[str, float],
+           profile: list[str]) -> str:
     rate = {k: 1 / statistics.mean(v) for k, v in per_step.items()}
     lo_hi = {k: (1 / max(v), 1 / min(v)) for k, v in per_step.items()}
     ratio = rate["engine"] / rate["spiff"]
@@ -492,9 +529,10 @@ def report(args: argparse.Namespace, per_step: dict[str, list[float]], rows: dic
         + ", ".join(f"{t} {c:,}" for t, c in rows.items()) + ".",
         "",
         f"Statements per step, counted at the driver over {args.count_n} evaluations "
-        "(every `execute`/`executemany` on a DBAPI cursor, whoever issued it; on SQLite "
-        "this includes `BEGIN IMMEDIATE`, shown apart; psycopg's own BEGIN and the COMMITs "
-        "are not cursor statements):",
+        "(every `execute`/`executemany` on a DBAPI cursor, whoever issued it, that reads "
+        "or writes data; beside them, per step, SQLite's `BEGIN IMMEDIATE` and "
+        "PostgreSQL's pool ping (`pool_pre_ping`) also go through the cursor; psycopg's "
+        "own BEGIN and the COMMITs do not):",
         "",
         "| step | " + " | ".join(f"{db} mean (min-max)" for db in counts) + " |",
         "| --- | " + " | ".join("---" for _ in counts) + " |",
@@ -503,9 +541,20 @@ def report(args: argparse.Namespace, per_step: dict[str, list[float]], rows: dic
         cells = []
         for db in counts:
             c = counts[db][step]
-            tx = f", of which {c['transaction']:.0f} BEGIN" if c["transaction"] else ""
-            cells.append(f"{c['mean']:.1f} ({c['min']:.0f}-{c['max']:.0f}{tx})")
+            extra = (f" + {c['transaction']:.0f} BEGIN" if c["transaction"] else "") + \
+                (f" + {c['ping']:.0f} ping" if c["ping"] else "")
+            cells.append(f"{c['mean']:.1f} ({c['min']:.0f}-{c['max']:.0f}){extra}")
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Where an engine step's time goes (cProfile, {args.count_n * 5} evaluations' four "
+        "steps on SQLite; the functions with the most time of their own, as a share of "
+        "the whole):",
+        "",
+        "| function | calls | own time |",
+        "| --- | --- | --- |",
+        *profile,
+    ]
     if scale:
         many = max(scale, key=int)
         lines += [

@@ -160,7 +160,7 @@ class _SnapshotSql:
 
 
 def _snapshot_sql(session: Session) -> _SnapshotSql:
-    dialect = session.get_bind().dialect
+    dialect = bulk.dialect(session)
     found = _SNAPSHOT_SQL.get(dialect.name)
     if found is not None:
         return found
@@ -186,9 +186,16 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
         skip_locked=select + head + rest + (" FOR UPDATE OF e SKIP LOCKED" if pg else ""),
         # Read after the evaluations are locked: on PostgreSQL a statement's snapshot
         # is taken before it waits for a lock, so assignments read in the locking
-        # statement could miss what the transaction it waited for committed.
-        assignments=(f"SELECT {', '.join(as_cols)} FROM assignment "
-                     f"WHERE evaluation_id {bulk.in_ids(dialect.name)} ORDER BY id"),
+        # statement could miss what the transaction it waited for committed. The
+        # people around the evaluations come in the same statement (load_people then
+        # finds them in the transaction's cache): assignment rows first, person rows
+        # after, in one column layout.
+        assignments=(
+            f"SELECT 0, {', '.join(as_cols)}, {', '.join(['NULL'] * len(_PERSON_COLUMNS))} "
+            f"FROM assignment WHERE evaluation_id {bulk.in_ids(dialect.name)} UNION ALL "
+            f"SELECT 1, {', '.join(['NULL'] * len(as_cols))}, {', '.join(_PERSON_COLUMNS)} "
+            f"FROM person WHERE id {bulk.in_ids(dialect.name)} OR id IN (SELECT person_id "
+            f"FROM assignment WHERE evaluation_id {bulk.in_ids(dialect.name)}) ORDER BY 1, 2"),
         evaluation_columns=ev_cols, assignment_columns=as_cols,
         evaluation_results=bulk.result_processors(dialect, list(EVALUATION.c)),
         assignment_results=bulk.result_processors(dialect, list(ASSIGNMENT.c)),
@@ -210,13 +217,41 @@ def _records(rows: Sequence[Sequence[Any]], names: tuple[str, ...],
             for row in rows]
 
 
+def _read_assignments_and_people(
+        session: Session, sql: _SnapshotSql, rows: Sequence[dict[str, Any]],
+        context: dict[str, tuple[CycleRules, str | None, frozenset[str]]],
+        assignments: dict[int, list[dict[str, Any]]]) -> None:
+    """The evaluations' assignments, and into the transaction's people cache the people
+    a step on them may need (who they name, the cycle's calibrator and admins, whoever
+    the assignments name), in one statement."""
+    dialect = bulk.dialect_name(session)
+    cache = _people_cache(session)
+    wanted: set[str | None] = set()
+    for row in rows:
+        _, calibrator, admins = context[row["cycle_id"]]
+        wanted.update((row["reviewee_id"], row["supervisor_id"], row["appeal_reviewer_id"],
+                       row["scored_by"], calibrator, *admins))
+    unknown = sorted(i for i in wanted if i and i not in cache)
+    ids = bulk.id_list(dialect, [r["id"] for r in rows])
+    raw = bulk.query(session, sql.assignments, [ids, bulk.id_list(dialect, unknown), ids])
+    width = len(sql.assignment_columns)
+    cache.update(dict.fromkeys(unknown))
+    for r in raw:
+        if r[0] == 0:
+            [a] = _records([r[1:width + 1]], sql.assignment_columns, sql.assignment_results)
+            assignments[a["evaluation_id"]].append(a)
+        else:
+            cache[r[width + 1]] = _person(r[width + 1:])
+
+
 def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
                    lock: bool = True, skip_locked: bool = False) -> dict[int, Snapshot]:
     """Snapshots of the evaluations ``ids`` (those that exist), locked when ``lock``.
 
     With ``skip_locked`` (the sweep), evaluations another worker holds are left out.
     Two statements per chunk of 900, run by the driver: the evaluations (locked, in
-    id order) with their supervisors' evaluations, then their assignments.
+    id order) with their supervisors' evaluations, then their assignments and the
+    people around them (kept for ``load_people`` in this transaction).
     """
     sql = _snapshot_sql(session)
     dialect = bulk.dialect_name(session)
@@ -235,17 +270,15 @@ def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
                 audit.HEAD_KEY, (int(raw[0][width + 1]), str(raw[0][width + 2])))
         found = [r["id"] for r in rows]
         assignments: dict[int, list[dict[str, Any]]] = {i: [] for i in found}
+        context = {row["cycle_id"]: (rules := svc.rules.get(session, row["cycle_id"]),
+                                     svc.rules.calibrator(session, row["cycle_id"]),
+                                     svc.admins(rules)) for row in rows}
         if found:
-            for a in _records(bulk.query(session, sql.assignments,
-                                         [bulk.id_list(dialect, found)]),
-                              sql.assignment_columns, sql.assignment_results):
-                assignments[a["evaluation_id"]].append(a)
+            _read_assignments_and_people(session, sql, rows, context, assignments)
         for row in rows:
-            rules = svc.rules.get(session, row["cycle_id"])
-            calibrator = svc.rules.calibrator(session, row["cycle_id"])
+            rules, calibrator, admins = context[row["cycle_id"]]
             mine = assignments[row["id"]]
-            out[row["id"]] = Snapshot(row, rules, _view(row, mine, rules, svc.admins(rules),
-                                                        calibrator),
+            out[row["id"]] = Snapshot(row, rules, _view(row, mine, rules, admins, calibrator),
                                       mine, above[row["id"]])
     return out
 

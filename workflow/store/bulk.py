@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import islice
 from operator import itemgetter
 from typing import Any
@@ -121,11 +122,12 @@ def transaction_cache(session: Session) -> dict[str, Any]:
     Tied to the transaction, not the session: a session that commits and goes on
     starts with an empty one, so nothing read under an earlier lock is trusted.
     """
-    session.connection()  # begins the transaction if none is open yet
     tx = session.get_transaction()
     held = session.info.get("kpi_tx")
-    if held is None or held[0] is not tx:
-        held = session.info["kpi_tx"] = (tx, {})
+    if tx is None or held is None or held[0] is not tx:
+        conn = session.connection()  # begins the transaction if none is open yet
+        tx = session.get_transaction()
+        held = session.info["kpi_tx"] = (tx, {"connection": conn, "dialect": conn.dialect})
     cache: dict[str, Any] = held[1]
     return cache
 
@@ -140,15 +142,20 @@ def dbapi_cursor(session: Session) -> Any:
     cache = transaction_cache(session)
     cursor = cache.get("cursor")
     if cursor is None:
-        dbapi = session.connection().connection.dbapi_connection
+        dbapi = cache["connection"].connection.dbapi_connection
         assert dbapi is not None  # a connection in a transaction is checked out
         cursor = cache["cursor"] = dbapi.cursor()
     return cursor
 
 
+def dialect(session: Session) -> Dialect:
+    """The dialect of ``session``'s connection (kept for the transaction)."""
+    found: Dialect = transaction_cache(session)["dialect"]
+    return found
+
+
 def dialect_name(session: Session) -> str:
-    name: str = session.get_bind().dialect.name
-    return name
+    return dialect(session).name
 
 
 def run(session: Session, sql: str, params: Any, *, many: bool = False) -> Any:
@@ -162,11 +169,11 @@ def run(session: Session, sql: str, params: Any, *, many: bool = False) -> Any:
         else:
             cursor.execute(sql, params)
     except Exception as exc:
-        dialect = session.get_bind().dialect
-        dbapi_error = dialect.loaded_dbapi.Error
+        found = dialect(session)
+        dbapi_error = found.loaded_dbapi.Error
         if not isinstance(exc, dbapi_error):
             raise
-        raise DBAPIError.instance(sql, params, exc, dbapi_error, dialect=dialect) from exc
+        raise DBAPIError.instance(sql, params, exc, dbapi_error, dialect=found) from exc
     return cursor
 
 
@@ -196,8 +203,7 @@ def result_processors(dialect: Dialect, columns: Sequence[Any]
 def _execute(session: Session, key: Hashable, build: Callable[[], Any],
              rows: Sequence[Row]) -> int:
     """Run the statement ``build()`` once per row; the rows it matched or wrote."""
-    conn = session.connection()
-    plan = _plan(conn.dialect, key, tuple(rows[0]), build)
+    plan = _plan(dialect(session), key, tuple(rows[0]), build)
     # Rows with other keys than the first's (which SQLAlchemy would reject or drop)
     # take SQLAlchemy's path too, so that its error, not a silent loss, tells.
     if plan is None or len(set(map(len, rows))) != 1:
@@ -230,13 +236,37 @@ def insert_rows(session: Session, table: Any, rows: Iterable[Row], chunk: int = 
     With ``ignore_conflict_on`` (a uniquely indexed column), a row whose value there
     is already stored is skipped: ``ON CONFLICT (column) DO NOTHING``.
     """
-    name = session.get_bind().dialect.name
     count = 0
     for part in batched(rows, chunk):
+        name = dialect_name(session)
         _execute(session, ("insert", table, ignore_conflict_on),
-                 lambda: _insert(name, table, ignore_conflict_on), part)
+                 partial(_insert, name, table, ignore_conflict_on), part)
         count += len(part)
     return count
+
+
+def insert_one_with(session: Session, table: Any, row: Row, cte: str,
+                    cte_params: Sequence[Any]) -> None:
+    """Insert ``row`` in a statement that also runs ``cte`` (PostgreSQL: a
+    data-modifying ``WITH name AS (UPDATE ...)``, its parameters first): two writes
+    in one round trip."""
+    name = dialect_name(session)
+    execute_one_with(session, ("insert", table, None), partial(_insert, name, table, None),
+                     row, cte, cte_params)
+
+
+def execute_one_with(session: Session, key: Hashable, build: Callable[[], Any], row: Row,
+                     cte: str, cte_params: Sequence[Any]) -> int:
+    """``build()`` for one row (as ``execute_many``) preceded by ``cte`` and its
+    parameters, in one statement; returns the rows the main statement matched."""
+    plan = _plan(dialect(session), key, tuple(row), build)
+    if plan is None:
+        raise ValueError(f"execute_one_with: {key} takes SQLAlchemy's path for "
+                         f"{sorted(row)}; use execute_many or insert_rows")
+    values = list(plan.values_of(row))
+    for i, process in plan.processors:
+        values[i] = process(values[i])
+    return int(run(session, f"{cte} {plan.sql}", (*cte_params, *values)).rowcount)
 
 
 def reserve_ids(session: Session, table: Any, count: int) -> list[int]:
