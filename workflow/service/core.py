@@ -8,6 +8,7 @@ number of evaluations, and (on PostgreSQL) locks them for the transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,7 @@ class _SnapshotSql:
     locked: str
     skip_locked: str
     assignments: str
+    single: str  # SQLite, one evaluation: everything in one statement (or "")
     evaluation_columns: tuple[str, ...]
     assignment_columns: tuple[str, ...]
     evaluation_results: tuple[Any, ...]
@@ -196,6 +198,19 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
             f"SELECT 1, {', '.join(['NULL'] * len(as_cols))}, {', '.join(_PERSON_COLUMNS)} "
             f"FROM person WHERE id {bulk.in_ids(dialect.name)} OR id IN (SELECT person_id "
             f"FROM assignment WHERE evaluation_id {bulk.in_ids(dialect.name)}) ORDER BY 1, 2"),
+        # SQLite, one evaluation (a step): nothing can change under the write lock, so
+        # the assignments and the people come as JSON columns of the evaluation's row,
+        # with the head: the whole snapshot in one statement. The extra people are the
+        # calibrators and admins of the cycles this process knows.
+        single="" if pg else (
+            f"{select}{head}, (SELECT json_group_array(json(x)) FROM (SELECT json_array("
+            f"{', '.join('a.' + c for c in as_cols)}) AS x FROM assignment a "
+            "WHERE a.evaluation_id = e.id ORDER BY a.id)), "
+            f"(SELECT json_group_array(json_array({', '.join('p.' + c for c in _PERSON_COLUMNS)}"
+            ")) FROM person p WHERE p.id IN (e.reviewee_id, e.supervisor_id, "
+            "e.appeal_reviewer_id, e.scored_by) OR p.id IN (SELECT a.person_id FROM "
+            "assignment a WHERE a.evaluation_id = e.id) OR p.id IN (SELECT value FROM "
+            f"json_each(?))){rest}"),
         evaluation_columns=ev_cols, assignment_columns=as_cols,
         evaluation_results=bulk.result_processors(dialect, list(EVALUATION.c)),
         assignment_results=bulk.result_processors(dialect, list(ASSIGNMENT.c)),
@@ -244,6 +259,35 @@ def _read_assignments_and_people(
             cache[r[width + 1]] = _person(r[width + 1:])
 
 
+def _load_one(svc: Service, session: Session, sql: _SnapshotSql, evaluation_id: int
+              ) -> dict[int, Snapshot]:
+    """SQLite, one evaluation in a write transaction: the snapshot in one statement."""
+    usual = sorted(svc.rules.usual_people() | set(svc.settings.admins))
+    raw = bulk.query(session, sql.single, [json.dumps(usual), json.dumps([evaluation_id])])
+    if not raw:
+        return {}
+    width = len(sql.evaluation_columns)
+    [row] = _records(raw, sql.evaluation_columns, sql.evaluation_results)
+    tail = raw[0][width:]
+    above_id, seq, last_hash, assignments_json, people_json = tail
+    cache = bulk.transaction_cache(session)
+    cache.setdefault(ABOVE_KEY, {})[row["id"]] = above_id
+    if seq is not None:
+        cache.setdefault(audit.HEAD_KEY, (int(seq), str(last_hash)))
+    mine = _records(json.loads(assignments_json), sql.assignment_columns,
+                    sql.assignment_results)
+    people = _people_cache(session)
+    people.update(dict.fromkeys(i for i in (row["reviewee_id"], row["supervisor_id"],
+                                            row["appeal_reviewer_id"], row["scored_by"], *usual)
+                                if i and i not in people))
+    for person in json.loads(people_json):
+        people[person[0]] = _person(person)
+    rules = svc.rules.get(session, row["cycle_id"])
+    calibrator = svc.rules.calibrator(session, row["cycle_id"])
+    view = _view(row, mine, rules, svc.admins(rules), calibrator)
+    return {row["id"]: Snapshot(row, rules, view, mine, above_id)}
+
+
 def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
                    lock: bool = True, skip_locked: bool = False) -> dict[int, Snapshot]:
     """Snapshots of the evaluations ``ids`` (those that exist), locked when ``lock``.
@@ -259,6 +303,8 @@ def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
     out: dict[int, Snapshot] = {}
     ordered = sorted(set(ids))
     width = len(sql.evaluation_columns)
+    if len(ordered) == 1 and lock and sql.single:
+        return _load_one(svc, session, sql, ordered[0])
     for start in range(0, len(ordered), 900):
         chunk = ordered[start:start + 900]
         raw = bulk.query(session, stmt, [bulk.id_list(dialect, chunk)])

@@ -129,6 +129,14 @@ class RulesCache:
             # Opening picks the calibrator after it puts the rules: read it afresh.
             self._calibrators.pop(rules.cycle_id, None)
 
+    def usual_people(self) -> set[str]:
+        """The calibrators and admins of the cycles known here: people most steps may
+        mail, fetched with a snapshot (service.core) before its cycle is known."""
+        out = {c for c in self._calibrators.values() if c}
+        for rules in list(self._by_cycle.values()):
+            out.update(rules.config.admins)
+        return out
+
     def calibrator(self, session: Session, cycle_id: str) -> str | None:
         """The calibrator of the cycle's quota pool (None when nobody is named)."""
         try:
