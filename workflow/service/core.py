@@ -176,6 +176,8 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
     select = f"SELECT {', '.join('e.' + c for c in ev_cols)}, {above}"
     rest = f" FROM evaluation e WHERE {where} ORDER BY e.id"
     pg = dialect.name == "postgresql"
+    people_ids = ("SELECT unnest(CAST(%s AS VARCHAR[]))" if pg
+                  else "SELECT value FROM json_each(?)")
     # SQLite: a write transaction holds the one write lock from its BEGIN IMMEDIATE,
     # so the audit chain's head, which it will append to last, can be read now, in
     # this statement, rather than by a statement of its own (audit._head). On
@@ -196,8 +198,10 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
             f"SELECT 0, {', '.join(as_cols)}, {', '.join(['NULL'] * len(_PERSON_COLUMNS))} "
             f"FROM assignment WHERE evaluation_id {bulk.in_ids(dialect.name)} UNION ALL "
             f"SELECT 1, {', '.join(['NULL'] * len(as_cols))}, {', '.join(_PERSON_COLUMNS)} "
-            f"FROM person WHERE id {bulk.in_ids(dialect.name)} OR id IN (SELECT person_id "
-            f"FROM assignment WHERE evaluation_id {bulk.in_ids(dialect.name)}) ORDER BY 1, 2"),
+            # One IN over a UNION, not two ORed conditions: each part looks up the
+            # person's primary key (an OR with a subquery scans the person table).
+            f"FROM person WHERE id IN ({people_ids} UNION SELECT person_id FROM assignment "
+            f"WHERE evaluation_id {bulk.in_ids(dialect.name)}) ORDER BY 1, 2"),
         # SQLite, one evaluation (a step): nothing can change under the write lock, so
         # the assignments and the people come as JSON columns of the evaluation's row,
         # with the head: the whole snapshot in one statement. The extra people are the
@@ -207,10 +211,10 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
             f"{', '.join('a.' + c for c in as_cols)}) AS x FROM assignment a "
             "WHERE a.evaluation_id = e.id ORDER BY a.id)), "
             f"(SELECT json_group_array(json_array({', '.join('p.' + c for c in _PERSON_COLUMNS)}"
-            ")) FROM person p WHERE p.id IN (e.reviewee_id, e.supervisor_id, "
-            "e.appeal_reviewer_id, e.scored_by) OR p.id IN (SELECT a.person_id FROM "
-            "assignment a WHERE a.evaluation_id = e.id) OR p.id IN (SELECT value FROM "
-            f"json_each(?))){rest}"),
+            ")) FROM person p WHERE p.id IN (SELECT e.reviewee_id UNION SELECT "
+            "e.supervisor_id UNION SELECT e.appeal_reviewer_id UNION SELECT e.scored_by "
+            "UNION SELECT a.person_id FROM assignment a WHERE a.evaluation_id = e.id "
+            f"UNION SELECT value FROM json_each(?))){rest}"),
         evaluation_columns=ev_cols, assignment_columns=as_cols,
         evaluation_results=bulk.result_processors(dialect, list(EVALUATION.c)),
         assignment_results=bulk.result_processors(dialect, list(ASSIGNMENT.c)),
