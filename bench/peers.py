@@ -526,7 +526,8 @@ def report(args: argparse.Namespace, per_step: dict[str, list[float]], rows: dic
         f"**Engine / SpiffWorkflow: {ratio:.2f}x** (aim: at least {AIM:.0f}x, "
         f"{'met' if ratio >= AIM else 'NOT met'}). Rows the engine wrote for "
         f"{args.n:,} evaluations (last round, opening included): "
-        + ", ".join(f"{t} {c:,}" for t, c in rows.items()) + ".",
+        + ", ".join(f"{t} {c:,}" for t, c in rows.items()) + ". What changed, what is "
+        "left and why: bench/PEERS.md.",
         "",
         f"Statements per step, counted at the driver over {args.count_n} evaluations "
         "(every `execute`/`executemany` on a DBAPI cursor, whoever issued it, that reads "
