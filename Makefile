@@ -63,7 +63,9 @@ screenshots: $(STAMP)
 	KPI_REQUIRE_BROWSER=1 KPI_SCREENSHOTS=var/screenshots $(BIN)/pytest -q \
 		tests/e2e/test_accessibility.py -k every_page
 
+# bench/peers.py compares with SpiffWorkflow: the [bench] extra.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run
 
 # Before the first release the schema is one migration, regenerated from the tables.

@@ -1,6 +1,6 @@
 """`make bench`: the national-scale benchmark, and the others in bench/.
 
-    .venv/bin/python -m bench.run [--suite all|national|machine|mail|web]
+    .venv/bin/python -m bench.run [--suite all|national|machine|mail|web|peers]
                                   [--size N] [--backends sqlite,postgresql]
                                   [--web-submissions N]
 
@@ -358,7 +358,7 @@ def _env_int(parser: argparse.ArgumentParser, name: str, default: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", choices=["all", "national", "machine", "mail", "web"],
+    parser.add_argument("--suite", choices=["all", "national", "machine", "mail", "web", "peers"],
                         default="all")
     parser.add_argument("--size", type=int, default=_env_int(parser, "BENCH_SIZE", 100_000))
     parser.add_argument("--backends", default=os.environ.get("BENCH_BACKENDS",
@@ -383,6 +383,8 @@ def main() -> None:
         run_module("bench.mail")
     if args.suite in ("all", "web"):
         run_module("bench.web")
+    if args.suite in ("all", "peers"):
+        run_module("bench.peers", *([] if "postgresql" in backends else ["--no-postgres"]))
     if args.suite not in ("all", "national"):
         return
     runs = [(b, args.size, args.mail_limit) for b in backends]

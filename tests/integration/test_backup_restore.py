@@ -20,9 +20,7 @@ from workflow.service.core import Service
 from workflow.service.queries import verify_audit
 from workflow.service.sweep import tick
 from workflow.store.db import Store
-from workflow.store.tables import AuditEvent
-
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import AUDIT
 
 
 def audit_rows(svc: Service) -> int:

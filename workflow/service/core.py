@@ -8,11 +8,11 @@ number of evaluations, and (on PostgreSQL) locks them for the transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from workflow.domain import Role, State
@@ -20,13 +20,11 @@ from workflow.errors import EvaluationNotFound
 from workflow.permissions import Delegation, EvaluationView
 from workflow.service.rules import CycleRules, RulesCache
 from workflow.settings import Settings
-from workflow.store import audit
+from workflow.store import audit, bulk
 from workflow.store.db import Store
 from workflow.store.tables import (
     ASSIGNMENT,
     EVALUATION,
-    PERSON,
-    Cycle,
 )
 
 
@@ -66,19 +64,40 @@ class PersonInfo:
     active: bool
 
 
+_PERSON_COLUMNS = ("id", "full_name", "email", "locale", "timezone", "supervisor_id",
+                   "unit_id", "active")
+
+
+def _people_cache(session: Session) -> dict[str, PersonInfo | None]:
+    """The people read in this transaction (None: looked for, not found), so that a
+    step reads each person once however many parts of it ask."""
+    cache: dict[str, PersonInfo | None] = bulk.transaction_cache(session).setdefault(
+        "people", {})
+    return cache
+
+
+def _person(row: Sequence[Any]) -> PersonInfo:
+    return PersonInfo(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]))
+
+
 def load_people(session: Session, ids: Iterable[str | None]) -> dict[str, PersonInfo]:
+    """The people ``ids`` that exist, read once per transaction."""
+    cache = _people_cache(session)
     wanted = sorted({i for i in ids if i})
-    out: dict[str, PersonInfo] = {}
-    for start in range(0, len(wanted), 900):
-        rows = session.execute(
-            select(PERSON.c.id, PERSON.c.full_name, PERSON.c.email, PERSON.c.locale,
-                   PERSON.c.timezone, PERSON.c.supervisor_id, PERSON.c.unit_id, PERSON.c.active)
-            .where(PERSON.c.id.in_(wanted[start:start + 900]))
-        ).all()
-        for r in rows:
-            out[r.id] = PersonInfo(r.id, r.full_name, r.email, r.locale, r.timezone,
-                                   r.supervisor_id, r.unit_id, r.active)
-    return out
+    unknown = [i for i in wanted if i not in cache]
+    if unknown:
+        dialect = bulk.dialect_name(session)
+        sql = _PEOPLE_SQL[dialect]
+        for start in range(0, len(unknown), 900):
+            chunk = unknown[start:start + 900]
+            cache.update(dict.fromkeys(chunk))
+            for r in bulk.query(session, sql, [bulk.id_list(dialect, chunk)]):
+                cache[r[0]] = _person(r)
+    return {i: p for i in wanted if (p := cache.get(i)) is not None}
+
+
+_PEOPLE_SQL = {d: f"SELECT {', '.join(_PERSON_COLUMNS)} FROM person WHERE id {bulk.in_ids(d)}"
+               for d in ("sqlite", "postgresql")}
 
 
 @dataclass
@@ -89,6 +108,9 @@ class Snapshot:
     rules: CycleRules
     view: EvaluationView
     assignments: list[dict[str, Any]]
+    # The evaluation of the reviewee's supervisor in the same cycle, if any: where it
+    # is None nobody above can have their unit results changed (leaders.lock_above).
+    above_id: int | None = None
 
     @property
     def id(self) -> int:
@@ -127,38 +149,191 @@ def _view(row: dict[str, Any], assignments: list[dict[str, Any]], rules: CycleRu
     )
 
 
+@dataclass(frozen=True)
+class _SnapshotSql:
+    """The snapshot's statements for one dialect, compiled once, with the processors
+    that turn the driver's values into what SQLAlchemy would have returned."""
+
+    evaluations: str
+    locked: str
+    skip_locked: str
+    assignments: str
+    single: str  # SQLite, one evaluation: everything in one statement (or "")
+    evaluation_columns: tuple[str, ...]
+    assignment_columns: tuple[str, ...]
+    evaluation_results: tuple[Any, ...]
+    assignment_results: tuple[Any, ...]
+
+
+def _snapshot_sql(session: Session) -> _SnapshotSql:
+    dialect = bulk.dialect(session)
+    found = _SNAPSHOT_SQL.get(dialect.name)
+    if found is not None:
+        return found
+    ev_cols = tuple(c.name for c in EVALUATION.c)
+    as_cols = tuple(c.name for c in ASSIGNMENT.c)
+    where = f"e.id {bulk.in_ids(dialect.name)}"
+    # The supervisor's evaluation in the same cycle comes in the same statement: it
+    # tells lock_above whether anyone above can be affected, without a query of its own.
+    above = ("(SELECT s.id FROM evaluation s WHERE s.cycle_id = e.cycle_id "
+             "AND s.reviewee_id = e.supervisor_id)")
+    select = f"SELECT {', '.join('e.' + c for c in ev_cols)}, {above}"
+    rest = f" FROM evaluation e WHERE {where} ORDER BY e.id"
+    pg = dialect.name == "postgresql"
+    people_ids = ("SELECT unnest(CAST(%s AS VARCHAR[]))" if pg
+                  else "SELECT value FROM json_each(?)")
+    # SQLite: a write transaction holds the one write lock from its BEGIN IMMEDIATE,
+    # so the audit chain's head, which it will append to last, can be read now, in
+    # this statement, rather than by a statement of its own (audit._head). On
+    # PostgreSQL the head is locked last, on its own (transition.write says why).
+    head = ("" if pg else ", (SELECT last_seq FROM audithead WHERE id = 1), "
+            "(SELECT last_hash FROM audithead WHERE id = 1)")
+    sql = _SnapshotSql(
+        evaluations=select + rest,
+        locked=select + head + rest + (" FOR UPDATE OF e" if pg else ""),
+        skip_locked=select + head + rest + (" FOR UPDATE OF e SKIP LOCKED" if pg else ""),
+        # Read after the evaluations are locked: on PostgreSQL a statement's snapshot
+        # is taken before it waits for a lock, so assignments read in the locking
+        # statement could miss what the transaction it waited for committed. The
+        # people around the evaluations come in the same statement (load_people then
+        # finds them in the transaction's cache): assignment rows first, person rows
+        # after, in one column layout.
+        assignments=(
+            f"SELECT 0, {', '.join(as_cols)}, {', '.join(['NULL'] * len(_PERSON_COLUMNS))} "
+            f"FROM assignment WHERE evaluation_id {bulk.in_ids(dialect.name)} UNION ALL "
+            f"SELECT 1, {', '.join(['NULL'] * len(as_cols))}, {', '.join(_PERSON_COLUMNS)} "
+            # One IN over a UNION, not two ORed conditions: each part looks up the
+            # person's primary key (an OR with a subquery scans the person table).
+            f"FROM person WHERE id IN ({people_ids} UNION SELECT person_id FROM assignment "
+            f"WHERE evaluation_id {bulk.in_ids(dialect.name)}) ORDER BY 1, 2"),
+        # SQLite, one evaluation (a step): nothing can change under the write lock, so
+        # the assignments and the people come as JSON columns of the evaluation's row,
+        # with the head: the whole snapshot in one statement. The extra people are the
+        # calibrators and admins of the cycles this process knows.
+        single="" if pg else (
+            f"{select}{head}, (SELECT json_group_array(json(x)) FROM (SELECT json_array("
+            f"{', '.join('a.' + c for c in as_cols)}) AS x FROM assignment a "
+            "WHERE a.evaluation_id = e.id ORDER BY a.id)), "
+            f"(SELECT json_group_array(json_array({', '.join('p.' + c for c in _PERSON_COLUMNS)}"
+            ")) FROM person p WHERE p.id IN (SELECT e.reviewee_id UNION SELECT "
+            "e.supervisor_id UNION SELECT e.appeal_reviewer_id UNION SELECT e.scored_by "
+            "UNION SELECT a.person_id FROM assignment a WHERE a.evaluation_id = e.id "
+            f"UNION SELECT value FROM json_each(?))){rest}"),
+        evaluation_columns=ev_cols, assignment_columns=as_cols,
+        evaluation_results=bulk.result_processors(dialect, list(EVALUATION.c)),
+        assignment_results=bulk.result_processors(dialect, list(ASSIGNMENT.c)),
+    )
+    _SNAPSHOT_SQL[dialect.name] = sql
+    return sql
+
+
+_SNAPSHOT_SQL: dict[str, _SnapshotSql] = {}
+# In the transaction's cache: evaluation id -> its supervisor's evaluation in the
+# cycle (None: nobody above), as the snapshots read it (leaders.lock_above).
+ABOVE_KEY = "above"
+
+
+def _records(rows: Sequence[Sequence[Any]], names: tuple[str, ...],
+             processors: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [{name: (process(value) if process is not None and value is not None else value)
+             for name, value, process in zip(names, row, processors, strict=False)}
+            for row in rows]
+
+
+def _read_assignments_and_people(
+        session: Session, sql: _SnapshotSql, rows: Sequence[dict[str, Any]],
+        context: dict[str, tuple[CycleRules, str | None, frozenset[str]]],
+        assignments: dict[int, list[dict[str, Any]]]) -> None:
+    """The evaluations' assignments, and into the transaction's people cache the people
+    a step on them may need (who they name, the cycle's calibrator and admins, whoever
+    the assignments name), in one statement."""
+    dialect = bulk.dialect_name(session)
+    cache = _people_cache(session)
+    wanted: set[str | None] = set()
+    for row in rows:
+        _, calibrator, admins = context[row["cycle_id"]]
+        wanted.update((row["reviewee_id"], row["supervisor_id"], row["appeal_reviewer_id"],
+                       row["scored_by"], calibrator, *admins))
+    unknown = sorted(i for i in wanted if i and i not in cache)
+    ids = bulk.id_list(dialect, [r["id"] for r in rows])
+    raw = bulk.query(session, sql.assignments, [ids, bulk.id_list(dialect, unknown), ids])
+    width = len(sql.assignment_columns)
+    cache.update(dict.fromkeys(unknown))
+    for r in raw:
+        if r[0] == 0:
+            [a] = _records([r[1:width + 1]], sql.assignment_columns, sql.assignment_results)
+            assignments[a["evaluation_id"]].append(a)
+        else:
+            cache[r[width + 1]] = _person(r[width + 1:])
+
+
+def _load_one(svc: Service, session: Session, sql: _SnapshotSql, evaluation_id: int
+              ) -> dict[int, Snapshot]:
+    """SQLite, one evaluation in a write transaction: the snapshot in one statement."""
+    usual = sorted(svc.rules.usual_people() | set(svc.settings.admins))
+    raw = bulk.query(session, sql.single, [json.dumps(usual), json.dumps([evaluation_id])])
+    if not raw:
+        return {}
+    width = len(sql.evaluation_columns)
+    [row] = _records(raw, sql.evaluation_columns, sql.evaluation_results)
+    tail = raw[0][width:]
+    above_id, seq, last_hash, assignments_json, people_json = tail
+    cache = bulk.transaction_cache(session)
+    cache.setdefault(ABOVE_KEY, {})[row["id"]] = above_id
+    if seq is not None:
+        cache.setdefault(audit.HEAD_KEY, (int(seq), str(last_hash)))
+    mine = _records(json.loads(assignments_json), sql.assignment_columns,
+                    sql.assignment_results)
+    people = _people_cache(session)
+    people.update(dict.fromkeys(i for i in (row["reviewee_id"], row["supervisor_id"],
+                                            row["appeal_reviewer_id"], row["scored_by"], *usual)
+                                if i and i not in people))
+    for person in json.loads(people_json):
+        people[person[0]] = _person(person)
+    rules = svc.rules.get(session, row["cycle_id"])
+    calibrator = svc.rules.calibrator(session, row["cycle_id"])
+    view = _view(row, mine, rules, svc.admins(rules), calibrator)
+    return {row["id"]: Snapshot(row, rules, view, mine, above_id)}
+
+
 def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
                    lock: bool = True, skip_locked: bool = False) -> dict[int, Snapshot]:
     """Snapshots of the evaluations ``ids`` (those that exist), locked when ``lock``.
 
     With ``skip_locked`` (the sweep), evaluations another worker holds are left out.
+    Two statements per chunk of 900, run by the driver: the evaluations (locked, in
+    id order) with their supervisors' evaluations, then their assignments and the
+    people around them (kept for ``load_people`` in this transaction).
     """
+    sql = _snapshot_sql(session)
+    dialect = bulk.dialect_name(session)
+    stmt = (sql.skip_locked if skip_locked else sql.locked) if lock else sql.evaluations
     out: dict[int, Snapshot] = {}
     ordered = sorted(set(ids))
+    width = len(sql.evaluation_columns)
+    if len(ordered) == 1 and lock and sql.single:
+        return _load_one(svc, session, sql, ordered[0])
     for start in range(0, len(ordered), 900):
         chunk = ordered[start:start + 900]
-        stmt = select(EVALUATION).where(EVALUATION.c.id.in_(chunk)).order_by(EVALUATION.c.id)
-        if lock:
-            stmt = stmt.with_for_update(skip_locked=skip_locked)
-        rows = [dict(r._mapping) for r in session.execute(stmt)]
+        raw = bulk.query(session, stmt, [bulk.id_list(dialect, chunk)])
+        rows = _records(raw, sql.evaluation_columns, sql.evaluation_results)
+        above = {r[0]: r[width] for r in raw}
+        bulk.transaction_cache(session).setdefault(ABOVE_KEY, {}).update(above)
+        if raw and lock and dialect == "sqlite" and raw[0][width + 1] is not None:
+            bulk.transaction_cache(session).setdefault(
+                audit.HEAD_KEY, (int(raw[0][width + 1]), str(raw[0][width + 2])))
         found = [r["id"] for r in rows]
         assignments: dict[int, list[dict[str, Any]]] = {i: [] for i in found}
+        context = {row["cycle_id"]: (rules := svc.rules.get(session, row["cycle_id"]),
+                                     svc.rules.calibrator(session, row["cycle_id"]),
+                                     svc.admins(rules)) for row in rows}
         if found:
-            for a in session.execute(
-                select(ASSIGNMENT).where(ASSIGNMENT.c.evaluation_id.in_(found))
-                .order_by(ASSIGNMENT.c.id)
-            ):
-                assignments[a.evaluation_id].append(dict(a._mapping))
-        calibrators: dict[str, str | None] = {}
+            _read_assignments_and_people(session, sql, rows, context, assignments)
         for row in rows:
-            rules = svc.rules.get(session, row["cycle_id"])
-            if row["cycle_id"] not in calibrators:
-                cycle = session.get(Cycle, row["cycle_id"])
-                calibrators[row["cycle_id"]] = cycle.calibrator_id if cycle else None
-            calibrator = calibrators[row["cycle_id"]]
-            out[row["id"]] = Snapshot(row, rules, _view(row, assignments[row["id"]], rules,
-                                                        svc.admins(rules), calibrator),
-                                      assignments[row["id"]])
+            rules, calibrator, admins = context[row["cycle_id"]]
+            mine = assignments[row["id"]]
+            out[row["id"]] = Snapshot(row, rules, _view(row, mine, rules, admins, calibrator),
+                                      mine, above[row["id"]])
     return out
 
 

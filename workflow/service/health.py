@@ -19,10 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from workflow import metrics
 from workflow.errors import SchemaOutOfDate
 from workflow.service.core import Service
-from workflow.store.tables import Deadline, Outbox
-
-DEADLINE = Deadline.__table__  # type: ignore[attr-defined]
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+from workflow.store.tables import DEADLINE, OUTBOX
 
 
 @dataclass

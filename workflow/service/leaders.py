@@ -21,7 +21,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from workflow.domain import Role, State
@@ -29,7 +28,7 @@ from workflow.permissions import SYSTEM_ACTOR
 from workflow.scoring import ScoreNotComputable, shown
 from workflow.scoring.model import CriterionKind
 from workflow.service.change import Change, base_context, result_context
-from workflow.service.core import Service, Snapshot, load_people, load_snapshots
+from workflow.service.core import ABOVE_KEY, Service, Snapshot, load_people, load_snapshots
 from workflow.service.notices import notices_for
 from workflow.service.scoring_inputs import (
     SCORED_STATES,
@@ -39,8 +38,7 @@ from workflow.service.scoring_inputs import (
     scored_values,
 )
 from workflow.states import Notice
-from workflow.store import audit
-from workflow.store.tables import EVALUATION
+from workflow.store import audit, bulk
 
 CLASS_COLUMNS = frozenset({"score_class", "final_class"})
 MAX_DEPTH = 64  # a supervisor tree deeper than this is a loop in the data
@@ -56,27 +54,22 @@ def _touched(changes: Sequence[Any]) -> dict[str, list[Any]]:
 
 
 def _ancestors(session: Session, cycle_id: str, evaluation_ids: Sequence[int]) -> list[int]:
-    """Evaluations above the given ones in the cycle's supervisor tree, nearest first."""
-    rows = session.execute(
-        select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.supervisor_id)
-        .where(EVALUATION.c.id.in_(list(evaluation_ids)))).all()
-    evaluation_of = {r.reviewee_id: r.id for r in rows}  # person -> evaluation in the cycle
-    supervisor_of = {r.id: r.supervisor_id for r in rows}  # evaluation -> supervisor
-    frontier = {s for s in supervisor_of.values() if s}
-    for _ in range(MAX_DEPTH):
-        frontier -= evaluation_of.keys()
-        if not frontier:
-            break
-        found = session.execute(
-            select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.supervisor_id)
-            .where(EVALUATION.c.cycle_id == cycle_id,
-                   EVALUATION.c.reviewee_id.in_(sorted(frontier)))).all()
-        frontier = set()
-        for r in found:
-            evaluation_of[r.reviewee_id] = r.id
-            supervisor_of[r.id] = r.supervisor_id
-            if r.supervisor_id:
-                frontier.add(r.supervisor_id)
+    """Evaluations above the given ones in the cycle's supervisor tree, nearest first.
+
+    One recursive statement walks the tree up from the given evaluations (UNION, not
+    UNION ALL: a loop in the data ends the walk instead of running forever).
+    """
+    dialect = bulk.dialect_name(session)
+    mark = "%s" if dialect == "postgresql" else "?"
+    sql = (
+        "WITH RECURSIVE up(id, reviewee_id, supervisor_id) AS ("
+        f"SELECT id, reviewee_id, supervisor_id FROM evaluation WHERE id {bulk.in_ids(dialect)} "
+        "UNION SELECT s.id, s.reviewee_id, s.supervisor_id FROM up JOIN evaluation s "
+        f"ON s.cycle_id = {mark} AND s.reviewee_id = up.supervisor_id"
+        ") SELECT id, reviewee_id, supervisor_id FROM up")
+    rows = bulk.query(session, sql, [bulk.id_list(dialect, list(evaluation_ids)), cycle_id])
+    evaluation_of = {r[1]: r[0] for r in rows}  # person -> evaluation in the cycle
+    supervisor_of = {r[0]: r[2] for r in rows}  # evaluation -> supervisor
     parent = {e: evaluation_of.get(s) if s else None for e, s in supervisor_of.items()}
 
     def height(i: int) -> int:  # steps to the top of the tree
@@ -113,10 +106,18 @@ def lock_above(svc: Service, session: Session, changes: Sequence[Any]
     writes only that leader's row, so the others stay as read.
     """
     out: dict[str, list[Snapshot]] = {}
+    known = bulk.transaction_cache(session).get(ABOVE_KEY, {})
     for cycle_id, touched in _touched(changes).items():
         if svc.rules.get(session, cycle_id).regime.unit_results is None:
             continue
-        above = _ancestors(session, cycle_id, sorted({ch.evaluation_id for ch in touched}))
+        ids = sorted({ch.evaluation_id for ch in touched})
+        # The snapshots this transaction read say who is above each of them: where
+        # nobody is (the top of the tree, a supervisor outside the cycle), no query.
+        if all(known.get(i, 0) is None for i in ids) \
+                and not any("supervisor_id" in ch.values for ch in touched):
+            out[cycle_id] = []
+            continue
+        above = _ancestors(session, cycle_id, ids)
         snaps = load_snapshots(svc, session, above) if above else {}  # FOR UPDATE, id order
         out[cycle_id] = [snaps[i] for i in above if i in snaps]
     return out

@@ -23,6 +23,7 @@ from workflow.configfile import LoadedFile, validate
 from workflow.cycle_config import CycleFile, LoadedCycle, parse_cycle_text
 from workflow.errors import ConfigFileError, ConfigFileErrors, CycleNotFound, StoreError
 from workflow.scoring.model import Framework, Regime, load_framework, load_regime
+from workflow.store.tables import CYCLE as _CYCLE
 from workflow.store.tables import RULEBOOK as _RULEBOOK
 from workflow.store.tables import Cycle
 
@@ -129,6 +130,9 @@ class RulesCache:
 
     def __init__(self) -> None:
         self._by_cycle: dict[str, CycleRules] = {}
+        # Set when the cycle opens and never changed after: read once per process
+        # (a snapshot used to re-read the cycle row for it on every load).
+        self._calibrators: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
     def get(self, session: Session, cycle_id: str) -> CycleRules:
@@ -143,6 +147,28 @@ class RulesCache:
     def put(self, rules: CycleRules) -> None:
         with self._lock:
             self._by_cycle[rules.cycle_id] = rules
+            # Opening picks the calibrator after it puts the rules: read it afresh.
+            self._calibrators.pop(rules.cycle_id, None)
+
+    def usual_people(self) -> set[str]:
+        """The calibrators and admins of the cycles known here: people most steps may
+        mail, fetched with a snapshot (service.core) before its cycle is known."""
+        out = {c for c in self._calibrators.values() if c}
+        for rules in list(self._by_cycle.values()):
+            out.update(rules.config.admins)
+        return out
+
+    def calibrator(self, session: Session, cycle_id: str) -> str | None:
+        """The calibrator of the cycle's quota pool (None when nobody is named)."""
+        try:
+            return self._calibrators[cycle_id]
+        except KeyError:
+            pass
+        found = session.execute(select(_CYCLE.c.calibrator_id)
+                                .where(_CYCLE.c.id == cycle_id)).scalar()
+        with self._lock:
+            self._calibrators[cycle_id] = found
+        return found
 
     @staticmethod
     def _text(session: Session, kind: str, digest: str) -> str:

@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, insert, literal_column, select, update
+from sqlalchemy import Integer, bindparam, literal_column, select, update
 from sqlmodel import Session
 
 from workflow.catalog import N_
@@ -232,10 +232,21 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
         cols = tuple(sorted(ch.values))
         by_columns[cols].append({"_id": ch.evaluation_id, "_version": ch.expected_version,
                                  **{f"v_{c}": ch.values[c] for c in cols}})
+    # PostgreSQL, one change that moves (a step): its timers are cancelled in the
+    # compare-and-set's own statement, one round trip instead of two.
+    cancel_with_cas = (len(changes) == 1 and changes[0].moves
+                       and bulk.dialect_name(session) == "postgresql")
     for cols, params in by_columns.items():
-        matched = bulk.execute_many(session, ("compare_and_set", cols),
-                                    partial(_compare_and_set, cols), params)
-        multi_ok = len(params) == 1 or session.get_bind().dialect.supports_sane_multi_rowcount
+        if cancel_with_cas:
+            cte, cte_params = _cancel_sql(session, [changes[0].evaluation_id], None,
+                                          changes[0].at)
+            matched = bulk.execute_one_with(
+                session, ("compare_and_set", cols), partial(_compare_and_set, cols), params[0],
+                f"WITH cancelled AS ({cte})", cte_params)
+        else:
+            matched = bulk.execute_many(session, ("compare_and_set", cols),
+                                        partial(_compare_and_set, cols), params)
+        multi_ok = len(params) == 1 or bulk.dialect(session).supports_sane_multi_rowcount
         if multi_ok and matched != len(params):
             stale = changes[0] if len(params) == 1 else None
             if stale is not None:
@@ -250,26 +261,14 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
         elif ch.cancel_kinds:
             cancel[ch.cancel_kinds].append(ch.evaluation_id)
     for kinds, ids in cancel.items():
-        for start in range(0, len(ids), 900):
-            stmt = (update(DEADLINE)
-                    .where(DEADLINE.c.evaluation_id.in_(ids[start:start + 900]),
-                           DEADLINE.c.status == TimerStatus.PENDING.value)
-                    .values(status=TimerStatus.CANCELLED.value, done_at=changes[0].at))
-            if kinds is not None:
-                stmt = stmt.where(DEADLINE.c.kind.in_(kinds))
-            session.execute(stmt)
+        if not cancel_with_cas:
+            _cancel_timers(session, ids, kinds, changes[0].at)
     bulk.insert_rows(session, DEADLINE, [t for ch in changes for t in ch.timers])
-    submissions = [ch.submission for ch in changes if ch.submission]
-    if submissions:
-        session.execute(insert(SUBMISSION), submissions)
-    new_assignments = [a for ch in changes for a in ch.new_assignments]
-    if new_assignments:
-        session.execute(insert(ASSIGNMENT), new_assignments)
+    bulk.insert_rows(session, SUBMISSION, [ch.submission for ch in changes if ch.submission])
+    bulk.insert_rows(session, ASSIGNMENT, [a for ch in changes for a in ch.new_assignments])
     statuses = [{"_aid": aid, "_status": status} for ch in changes
                 for aid, status in ch.assignment_status]
-    if statuses:
-        session.execute(update(ASSIGNMENT).where(ASSIGNMENT.c.id == bindparam("_aid"))
-                        .values(status=bindparam("_status")), statuses)
+    bulk.execute_many(session, "assignment_status", _assignment_status, statuses)
     mail = Mail([], [])
     for ch in changes:
         mail.extend(ch.mail)
@@ -285,6 +284,41 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     if follow_up:
         for follow in leaders.recompute_above(svc, session, changes, changes[0].at, above):
             write(svc, session, [follow], follow_up=False)
+
+
+def _assignment_status() -> Any:
+    return (update(ASSIGNMENT).where(ASSIGNMENT.c.id == bindparam("_aid"))
+            .values(status=bindparam("_status")))
+
+
+def _cancel_sql(session: Session, ids: Sequence[int], kinds: tuple[str, ...] | None,
+                at: datetime) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE marking the evaluations' pending timers (of ``kinds``, else all)
+    cancelled at ``at``, in the dialect's own SQL, with its parameters."""
+    dialect = bulk.dialect(session)
+    sql = _CANCEL_SQL.get((dialect.name, bool(kinds)))
+    if sql is None:
+        mark = "%s" if dialect.name == "postgresql" else "?"
+        where_kind = f" AND kind {bulk.in_ids(dialect.name)}" if kinds else ""
+        sql = _CANCEL_SQL[(dialect.name, bool(kinds))] = (
+            f"UPDATE deadline SET status = {mark}, done_at = {mark} "
+            f"WHERE evaluation_id {bulk.in_ids(dialect.name)} AND status = {mark}{where_kind}")
+    done_at = DEADLINE.c.done_at.type._cached_bind_processor(dialect)
+    params: list[Any] = [TimerStatus.CANCELLED.value, done_at(at) if done_at else at,
+                         bulk.id_list(dialect.name, ids), TimerStatus.PENDING.value]
+    if kinds:
+        params.append(bulk.id_list(dialect.name, kinds))
+    return sql, tuple(params)
+
+
+def _cancel_timers(session: Session, ids: Sequence[int], kinds: tuple[str, ...] | None,
+                   at: datetime) -> None:
+    """Mark the evaluations' pending timers (of ``kinds``, else all) cancelled at ``at``."""
+    for start in range(0, len(ids), 900):
+        bulk.run(session, *_cancel_sql(session, ids[start:start + 900], kinds, at))
+
+
+_CANCEL_SQL: dict[tuple[str, bool], str] = {}
 
 
 def write_mail(session: Session, mail: Mail) -> None:

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select
 from sqlmodel import Session
 
+from workflow.errors import StoreError
 from workflow.store import bulk
 from workflow.store.tables import AUDIT as _AUDIT
 from workflow.store.tables import AUDIT_HEAD as _HEAD
@@ -95,10 +96,7 @@ def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -
     """
     if not entries:
         return []
-    head = session.execute(
-        select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
-    ).one()
-    seq, prev = int(head.last_seq), str(head.last_hash)
+    seq, prev = _head(session)
     key = key_for(session)
     rows: list[dict[str, Any]] = []
     seqs: list[int] = []
@@ -122,9 +120,43 @@ def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -
         rows.append(row)
         seqs.append(seq)
     # ``entries`` are in memory already; the rows go in chunks of ``chunk``.
-    bulk.insert_rows(session, _AUDIT, rows, chunk)
-    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=seq, last_hash=prev))
+    if len(rows) == 1 and bulk.dialect_name(session) == "postgresql":
+        # A step's one row and the head's move in one round trip.
+        bulk.insert_one_with(session, _AUDIT, rows[0], "WITH head AS (UPDATE audithead SET "
+                             "last_seq = %s, last_hash = %s WHERE id = 1)", (seq, prev))
+    else:
+        bulk.insert_rows(session, _AUDIT, rows, chunk)
+        mark = "%s" if bulk.dialect_name(session) == "postgresql" else "?"
+        bulk.run(session, f"UPDATE audithead SET last_seq = {mark}, last_hash = {mark} "
+                 "WHERE id = 1", (seq, prev))
+    # This transaction holds the head until it commits: what it wrote is the head.
+    bulk.transaction_cache(session)[HEAD_KEY] = (seq, prev)
     return seqs
+
+
+# Where a transaction keeps the chain's head once it holds it (bulk.transaction_cache).
+HEAD_KEY = "kpi_audit_head"
+
+
+def _head(session: Session) -> tuple[int, str]:
+    """The chain's head, locked until commit; read once per transaction.
+
+    On PostgreSQL ``FOR UPDATE``, read here, last in the transaction (see
+    ``transition.write``). On SQLite the transaction holds the one write lock from
+    its ``BEGIN IMMEDIATE``, so the snapshot's statement may already have read the
+    head (``service.core.load_snapshots``) and left it in the transaction's cache.
+    """
+    cache = bulk.transaction_cache(session)
+    held: tuple[int, str] | None = cache.get(HEAD_KEY)
+    if held is not None:
+        return held
+    pg = bulk.dialect_name(session) == "postgresql"
+    rows = bulk.query(session, "SELECT last_seq, last_hash FROM audithead WHERE id = 1"
+                      + (" FOR UPDATE" if pg else ""), ())
+    if not rows:
+        raise StoreError("the audit chain has no head row; run `kpi init`")
+    head = cache[HEAD_KEY] = (int(rows[0][0]), str(rows[0][1]))
+    return head
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,14 @@ its rows keeps memory flat however many it writes.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import islice
 from operator import itemgetter
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 from sqlalchemy import Table, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.sql import Executable
 from sqlmodel import Session
 
@@ -113,11 +115,95 @@ def _convert(values: Sequence[Any], process: Processor) -> list[Any]:
     return list(map(process, values))
 
 
+def transaction_cache(session: Session) -> dict[str, Any]:
+    """A dict that lives as long as ``session``'s current transaction: what a
+    transaction has read once (the people, the audit head) and its driver cursor.
+
+    Tied to the transaction, not the session: a session that commits and goes on
+    starts with an empty one, so nothing read under an earlier lock is trusted.
+    """
+    tx = session.get_transaction()
+    held = session.info.get("kpi_tx")
+    if tx is None or held is None or held[0] is not tx:
+        conn = session.connection()  # begins the transaction if none is open yet
+        tx = session.get_transaction()
+        held = session.info["kpi_tx"] = (tx, {"connection": conn, "dialect": conn.dialect})
+    cache: dict[str, Any] = held[1]
+    return cache
+
+
+def dbapi_cursor(session: Session) -> Any:
+    """The driver's own cursor on the connection of ``session``'s transaction.
+
+    The hot statements of a step go straight to it: through SQLAlchemy's execution
+    context (parameter processing, a result object, events) one statement cost
+    about ten times its execution by the driver (issue 16).
+    """
+    cache = transaction_cache(session)
+    cursor = cache.get("cursor")
+    if cursor is None:
+        dbapi = cache["connection"].connection.dbapi_connection
+        assert dbapi is not None  # a connection in a transaction is checked out
+        cursor = cache["cursor"] = dbapi.cursor()
+    return cursor
+
+
+def dialect(session: Session) -> Dialect:
+    """The dialect of ``session``'s connection (kept for the transaction)."""
+    found: Dialect = transaction_cache(session)["dialect"]
+    return found
+
+
+def dialect_name(session: Session) -> str:
+    return dialect(session).name
+
+
+def run(session: Session, sql: str, params: Any, *, many: bool = False) -> Any:
+    """Execute ``sql`` (the dialect's own SQL and placeholders) on the driver's cursor;
+    returns the cursor. The driver's errors come out as SQLAlchemy's (IntegrityError,
+    OperationalError...), as from any other statement, so callers catch one family."""
+    cursor = dbapi_cursor(session)
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+    except Exception as exc:
+        found = dialect(session)
+        dbapi_error = found.loaded_dbapi.Error
+        if not isinstance(exc, dbapi_error):
+            raise
+        raise DBAPIError.instance(sql, params, exc, dbapi_error, dialect=found) from exc
+    return cursor
+
+
+def query(session: Session, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (the dialect's own SQL and placeholders) run by the driver."""
+    rows: list[tuple[Any, ...]] = run(session, sql, tuple(params)).fetchall()
+    return rows
+
+
+def id_list(dialect: str, ids: Sequence[Any]) -> Any:
+    """A list of values as one parameter: ``= ANY(%s)`` on PostgreSQL, ``IN (SELECT value
+    FROM json_each(?))`` on SQLite (``in_ids``), so one compiled text serves any length."""
+    return list(ids) if dialect == "postgresql" else json.dumps(list(ids))
+
+
+def in_ids(dialect: str) -> str:
+    return "= ANY(%s)" if dialect == "postgresql" else "IN (SELECT value FROM json_each(?))"
+
+
+def result_processors(dialect: Dialect, columns: Sequence[Any]
+                      ) -> tuple[Callable[[Any], Any] | None, ...]:
+    """The result processor of each column (instants made aware, flags made bool, JSON
+    decoded where the driver does not), as SQLAlchemy would apply them."""
+    return tuple(c.type._cached_result_processor(dialect, None) for c in columns)
+
+
 def _execute(session: Session, key: Hashable, build: Callable[[], Any],
              rows: Sequence[Row]) -> int:
     """Run the statement ``build()`` once per row; the rows it matched or wrote."""
-    conn = session.connection()
-    plan = _plan(conn.dialect, key, tuple(rows[0]), build)
+    plan = _plan(dialect(session), key, tuple(rows[0]), build)
     # Rows with other keys than the first's (which SQLAlchemy would reject or drop)
     # take SQLAlchemy's path too, so that its error, not a silent loss, tells.
     if plan is None or len(set(map(len, rows))) != 1:
@@ -131,7 +217,9 @@ def _execute(session: Session, key: Hashable, build: Callable[[], Any],
         params = list(zip(*columns, strict=True))
     else:
         params = list(map(plan.values_of, rows))
-    return int(conn.exec_driver_sql(plan.sql, params).rowcount)
+    if len(params) == 1:
+        return int(run(session, plan.sql, params[0]).rowcount)
+    return int(run(session, plan.sql, params, many=True).rowcount)
 
 
 def _insert(dialect_name: str, table: Table, ignore_conflict_on: str | None) -> Any:
@@ -148,13 +236,37 @@ def insert_rows(session: Session, table: Any, rows: Iterable[Row], chunk: int = 
     With ``ignore_conflict_on`` (a uniquely indexed column), a row whose value there
     is already stored is skipped: ``ON CONFLICT (column) DO NOTHING``.
     """
-    name = session.get_bind().dialect.name
     count = 0
     for part in batched(rows, chunk):
+        name = dialect_name(session)
         _execute(session, ("insert", table, ignore_conflict_on),
-                 lambda: _insert(name, table, ignore_conflict_on), part)
+                 partial(_insert, name, table, ignore_conflict_on), part)
         count += len(part)
     return count
+
+
+def insert_one_with(session: Session, table: Any, row: Row, cte: str,
+                    cte_params: Sequence[Any]) -> None:
+    """Insert ``row`` in a statement that also runs ``cte`` (PostgreSQL: a
+    data-modifying ``WITH name AS (UPDATE ...)``, its parameters first): two writes
+    in one round trip."""
+    name = dialect_name(session)
+    execute_one_with(session, ("insert", table, None), partial(_insert, name, table, None),
+                     row, cte, cte_params)
+
+
+def execute_one_with(session: Session, key: Hashable, build: Callable[[], Any], row: Row,
+                     cte: str, cte_params: Sequence[Any]) -> int:
+    """``build()`` for one row (as ``execute_many``) preceded by ``cte`` and its
+    parameters, in one statement; returns the rows the main statement matched."""
+    plan = _plan(dialect(session), key, tuple(row), build)
+    if plan is None:
+        raise ValueError(f"execute_one_with: {key} takes SQLAlchemy's path for "
+                         f"{sorted(row)}; use execute_many or insert_rows")
+    values = list(plan.values_of(row))
+    for i, process in plan.processors:
+        values[i] = process(values[i])
+    return int(run(session, f"{cte} {plan.sql}", (*cte_params, *values)).rowcount)
 
 
 def reserve_ids(session: Session, table: Any, count: int) -> list[int]:
