@@ -127,8 +127,9 @@ def engine_jobs(svc: Any, n: int, part: int = 0, parts: int = 1) -> list[Job]:
     from sqlalchemy import select
 
     from workflow import sample
-    from workflow.service.core import EVALUATION, load_snapshot
+    from workflow.service.core import load_snapshot
     from workflow.service.scoring_inputs import framework_of
+    from workflow.store.tables import EVALUATION
 
     rng = random.Random(335)
     jobs = []

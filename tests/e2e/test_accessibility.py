@@ -296,7 +296,7 @@ def test_every_page_in_both_languages_at_both_widths_has_no_serious_axe_violatio
 def inbox_email(world: World, person: str) -> str:
     from sqlalchemy import select
 
-    from workflow.service.core import PERSON
+    from workflow.store.tables import PERSON
 
     with world.svc.store.read() as s:
         return str(s.execute(select(PERSON.c.email).where(PERSON.c.id == person)).scalar_one())

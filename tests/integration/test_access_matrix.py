@@ -25,8 +25,8 @@ from workflow.domain import State
 from workflow.service import records, sessions
 from workflow.service.core import Service
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
 from workflow.store.db import Store
+from workflow.store.tables import OUTBOX
 from workflow.web.security import SESSION_COOKIE, SESSION_LIFETIME, Signer
 
 NOW = "2026-05-12 13:00"

@@ -21,10 +21,10 @@ from tests.support import World, at, small_world
 from workflow.cli.main import main
 from workflow.domain import Trigger
 from workflow.service import audit_check, records
-from workflow.service.core import EVALUATION, Service
+from workflow.service.core import Service
 from workflow.service.queries import verify_audit
 from workflow.store import audit
-from workflow.store.tables import AUDIT, AUDIT_HEAD, MOVE, OVERRIDE, SUBMISSION
+from workflow.store.tables import AUDIT, AUDIT_HEAD, EVALUATION, MOVE, OVERRIDE, SUBMISSION
 
 pytestmark = pytest.mark.both_stores  # the contract suite: SQLite and PostgreSQL
 

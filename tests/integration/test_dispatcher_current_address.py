@@ -18,10 +18,10 @@ from notifications.dispatcher import retry_dead, send_due
 from notifications.testing import RecordingServer
 from tests.support import DATA, at, small_world
 from workflow.cli import main
-from workflow.service.core import EVALUATION, Service
+from workflow.service.core import Service
 from workflow.service.org import import_org
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
+from workflow.store.tables import EVALUATION, OUTBOX
 
 pytestmark = pytest.mark.both_stores
 

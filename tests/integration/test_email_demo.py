@@ -22,8 +22,8 @@ from tests.mail_words import (
 )
 from workflow.demo import run_demo
 from workflow.service.core import Service
-from workflow.service.transition import OUTBOX
 from workflow.store.db import Store
+from workflow.store.tables import OUTBOX
 
 
 def test_every_mail_of_the_demo_reads_in_one_language_with_no_internal_name(

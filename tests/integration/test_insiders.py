@@ -36,8 +36,7 @@ from workflow.service.cycles import (
     plan_population,
 )
 from workflow.service.sweep import tick
-from workflow.service.transition import OUTBOX
-from workflow.store.tables import AUDIT
+from workflow.store.tables import AUDIT, OUTBOX
 from workflow.web import create_app
 from workflow.web.context import MAX_FORM_BYTES
 from workflow.web.security import SESSION_COOKIE

@@ -34,8 +34,8 @@ from workflow.domain import State, Trigger
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
-from workflow.service.transition import OUTBOX
 from workflow.store.db import Store
+from workflow.store.tables import OUTBOX
 
 RUBRIC = ("political_quality", "competence_attitude", "innovation")
 # What every surface must show: total, class (vi, en), each line (criterion: points).

@@ -39,15 +39,16 @@ from tests.support import DATA, at
 from workflow import sample
 from workflow.domain import State, TimerStatus, Trigger
 from workflow.errors import WorkflowError
-from workflow.service.core import EVALUATION, Service, load_snapshot
+from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import load_for_open, open_cycle
 from workflow.service.notices import DIGEST_EVENT
 from workflow.service.org import import_org
 from workflow.service.scoring_inputs import framework_of
 from workflow.service.simulate import SimAction, simulate_cycle
 from workflow.service.sweep import tick
-from workflow.service.transition import DEADLINE, OUTBOX, fire
+from workflow.service.transition import fire
 from workflow.store.db import Store
+from workflow.store.tables import DEADLINE, EVALUATION, OUTBOX
 
 EVERYONE = ("D1", "H1", "S1", "S2", "S3", "S4", "A1")
 STAFF = ("S1", "S2", "S3", "S4", "A1")  # scored by H1; nobody above them is recomputed

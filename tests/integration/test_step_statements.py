@@ -19,9 +19,9 @@ from tests.support import World, at, small_world
 from workflow import sample
 from workflow.domain import State, Trigger
 from workflow.service.core import Service, load_snapshot
-from workflow.service.transition import OUTBOX, TOKEN, fire
+from workflow.service.transition import fire
 from workflow.store.db import StatementCounter, Store
-from workflow.store.tables import AUDIT, DEADLINE, SUBMISSION
+from workflow.store.tables import AUDIT, DEADLINE, OUTBOX, SUBMISSION, TOKEN
 
 pytestmark = pytest.mark.both_stores
 

@@ -22,9 +22,8 @@ from tests.integration.test_full_cycle import approve, to_calibration
 from tests.support import small_world
 from tests.web_support import WebWorld, make_web, score_fields, self_fields
 from workflow.domain import State, Trigger
-from workflow.service.core import PERSON, Service
-from workflow.service.transition import SUBMISSION
-from workflow.store.tables import Cycle, Unit
+from workflow.service.core import Service
+from workflow.store.tables import PERSON, SUBMISSION, Cycle, Unit
 from workflow.web.security import LANG_COOKIE
 
 # Words of English sentences (none of them is a Vietnamese syllable).
