@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from notifications.render import render
 from tests.conftest import make_settings
-from tests.support import DATA, World, at
+from tests.support import DATA, SMALL_CYCLE_PEERS, World, at
 from tests.web_support import make_web, text_of
 from workflow.cli import main
 from workflow.domain import State, Trigger
@@ -73,11 +73,10 @@ def scored(tmp_path_factory: pytest.TempPathFactory, schema_template: Path
     url = f"sqlite:///{path}"
     svc = Service(Store(url), make_settings(url))
     cycle = (DATA / "small_cycle.yaml").read_text(encoding="utf-8")
-    cycle = cycle.replace("peers: {enabled: true, per_person: 2, min_responses: 2}",
-                          "peers: {enabled: false}")
+    cycle = cycle.replace(SMALL_CYCLE_PEERS, "peers: {enabled: false}")
     cycle = cycle.replace("calibration: {enabled: true, calibrator: D1}",
                           "calibration: {enabled: false}")
-    assert "enabled: false}" in cycle and "calibrator" not in cycle
+    assert "peers: {enabled: false}" in cycle and "calibrator" not in cycle
     cycle_file = folder / "t-2026-04.yaml"
     cycle_file.write_text(cycle, encoding="utf-8")
     import_org(svc, DATA / "small_org.csv", now=at("2026-05-01 09:00"))

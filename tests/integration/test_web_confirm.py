@@ -143,8 +143,8 @@ def test_approving_a_calibration_asks_to_confirm_how_many_results_go_out(
 
     to_calibration(web.world)
     for member in calibration.view(web.svc, web.world.cycle_id).members:
-        if member["final_class"] == "excellent":  # the quota made to hold first
-            calibration.move_class(web.svc, member["evaluation_id"], "well_completed",
+        if member.final_class == "excellent":  # the quota made to hold first
+            calibration.move_class(web.svc, member.evaluation_id, "well_completed",
                                    "Tỷ lệ theo Nghị định 335", "D1", now=at("2026-05-15 09:00"))
     web.clock.set("2026-05-15 10:00")
     browser = web.sign_in("D1")

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from tests.integration.test_full_cycle import approve, to_calibration
 from tests.support import small_world
-from tests.web_support import WebWorld, make_web, score_fields, self_fields
+from tests.web_support import WebWorld, confirmed, make_web, score_fields, self_fields
 from workflow.domain import State, Trigger
 from workflow.service.core import Service
 from workflow.store.tables import PERSON, SUBMISSION, Cycle, Unit
@@ -68,7 +68,7 @@ def visible_text(html: str, locale: str) -> str:
     was typed into the form (input values, textarea contents) and without the language
     switch (it names the other language on purpose)."""
     other = "en" if locale == "vi" else "vi"
-    html = re.sub(rf'<a [^>]*lang="{other}"[^>]*>.*?</a>', " ", html, flags=re.S)
+    html = re.sub(rf'<(a|button) [^>]*lang="{other}"[^>]*>.*?</\1>', " ", html, flags=re.S)
     html = re.sub(r"<textarea[^>]*>.*?</textarea>", " ", html, flags=re.S)
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     for block in FROM_THE_REPORTS:
@@ -220,8 +220,11 @@ def test_every_page_of_a_cycle_reads_in_one_language_without_internal_names(
     # peer input: S1 submits through the web; the peers' forms.
     link = web.link("S1", "task_self_assessment")
     client = web.client_for()
-    done = client.post(link, data={**self_fields(web.world.framework("S1")), "op": "submit",
-                                   "csrf_token": web.csrf(client, link)})
+    check = client.post(link, data={**self_fields(web.world.framework("S1")), "op": "submit",
+                                    "csrf_token": web.csrf(client, link)})
+    read["vi"].read("self-assessment check", check.text)
+    done = confirmed(client, link, {**self_fields(web.world.framework("S1")), "op": "submit",
+                                    "csrf_token": web.csrf(client, link)})
     assert done.status_code == 200
     read["vi"].read("self-assessment done", done.text)
     for peer in web.world.peers_of("S1"):
@@ -338,7 +341,7 @@ def test_every_error_a_person_can_hit_reads_in_their_language(web: WebWorld) -> 
               {**score_fields(web.world.framework("S3")), "op": "submit"}, 409)
     director = web.sign_in("D1")
     quota = post_read(web, read, "quota does not hold", director,
-                      f"/calibration/{web.world.cycle_id}", {"op": "approve"}, 409)
+                      f"/calibration/{web.world.cycle_id}", {"op": "confirm_approve"}, 409)
     # Said by its class, with its pools and classes in words.
     assert "Chưa bảo đảm tỷ lệ xếp loại trong toàn cơ quan" in quota["vi"]
     assert "“Hoàn thành xuất sắc nhiệm vụ” xuống “Hoàn thành tốt nhiệm vụ”" in quota["vi"]
@@ -351,7 +354,7 @@ def test_every_error_a_person_can_hit_reads_in_their_language(web: WebWorld) -> 
     web.clock.set("2026-05-18 09:00")
     result = web.link("S3", "result")
     client = web.client_for()
-    accepted = client.post(result, data={"op": "accept", "csrf_token": web.csrf(client, result)})
+    accepted = confirmed(client, result, {"op": "accept", "csrf_token": web.csrf(client, result)})
     assert accepted.status_code == 200
     read["vi"].read("accepted", accepted.text)
     read_both(web, read, "used link", web.client_for(), result, status=(410,))

@@ -284,7 +284,7 @@ def _respond(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, 
             return views.confirm(
                 req, "confirm_accept.html", post_to, confirm_op="confirm_accept",
                 evaluation_id=file.id,
-                score=localized_score(file.row.score, req.locale, file.regime) or "—",
+                shown_score=localized_score(file.row.score, req.locale, file.regime) or "—",
                 klass=file.class_label(req.locale) or req.gettext("not scored yet"))
         if op == "confirm_accept":
             _fire(req, _token(post_to), Trigger.ACCEPT_RESULT, {}, fields)
