@@ -102,7 +102,9 @@ def _cycle_text(draw: st.DrawFn, opens: date, calibration: bool) -> str:
         "escalation: [" + ", ".join(f"{{after_working_days: {d}, to: {to}}}"
                                     for d, to in ladder) + "]",
         f"peers: {{enabled: {str(per_person > 0).lower()}, per_person: {max(per_person, 1)}, "
-        f"min_responses: {draw(st.integers(1, 2))}}}",
+        f"min_responses: {draw(st.integers(1, 2))}, "
+        # below the regime's quorum of 3: the world has units of two or three
+        "min_responses_exception: {reason: \"small units\", decision: \"QĐ 1/2026\"}}",
         f"calibration: {{enabled: {str(calibration).lower()}, calibrator: D1}}",
         "admins: [A1]",
     ]

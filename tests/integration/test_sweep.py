@@ -81,7 +81,9 @@ def test_a_second_tick_at_the_same_time_does_nothing(svc: Service, tmp_path: Pat
 
 
 def run_tick(db: Path, now: str, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "KPI_DATABASE_URL": f"sqlite:///{db}"}
+    # The same secret as make_settings: the audit chain is keyed with it.
+    env = {**os.environ, "KPI_DATABASE_URL": f"sqlite:///{db}",
+           "KPI_SECRET_KEY": "test-secret-key-0123456789"}
     return subprocess.Popen([KPI, "tick", "--now", now, *extra], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
