@@ -9,6 +9,7 @@ Each link is read from the email as a real SMTP server on loopback received it
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -64,7 +65,10 @@ def test_one_evaluation_from_self_assessment_to_the_appeal_decision(
 
     # Each peer answers through their own link.
     for n, peer in enumerate(world.peers_of("S1")):
-        page.goto(live.base + inbox.link(peer, "task_peer_input"))
+        # The secret draw may pick a colleague who reads English: this walk is read in
+        # Vietnamese, so the page's language is chosen as a person would, on the switch.
+        page.goto(live.base + "/lang/vi?next=" + quote(inbox.link(peer, "task_peer_input"),
+                                                      safe=""))
         for field in page.get_by_label("Điểm (từ 0 đến 10)").all():
             field.fill("8")
         page.get_by_label("Nhận xét").fill(f"Phối hợp tốt ({n})")
