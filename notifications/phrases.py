@@ -23,6 +23,7 @@ from markupsafe import Markup
 from workflow import catalog
 from workflow.catalog import N_
 from workflow.domain import State
+from workflow.states.names import STATE_NAMES
 
 # What the recipient is asked to do in each state; %(name)s is the reviewee.
 TASKS: Mapping[str, str] = {
@@ -47,17 +48,7 @@ ACTIONS: Mapping[str, str] = {
 }
 
 # The glossary's name of each step, as people read it (never the state's id).
-PHASES: Mapping[str, str] = {
-    # L10N: the glossary's names of the steps (workflow/locale/glossary.md).
-    State.SELF_ASSESSMENT: N_("Self-assessment"),
-    State.PEER_INPUT: N_("Peer input"),
-    State.SUPERVISOR_SCORING: N_("Supervisor scoring"),
-    State.CALIBRATION: N_("Calibration"),
-    State.APPEAL_WINDOW: N_("Appeal window"),
-    State.APPEAL_REVIEW: N_("Appeal review"),
-    State.FINALISED: N_("Finalised"),
-    State.CANCELLED: N_("Cancelled"),
-}
+PHASES: Mapping[str, str] = STATE_NAMES
 
 
 def known_state(state: object) -> bool:

@@ -7,20 +7,14 @@ language, from the catalogue (``reports.po``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from workflow import catalog
 from workflow.catalog import N_
 from workflow.scoring.explain import pool_name
+from workflow.states.names import STATE_NAMES
 
-STATES = {
-    "self_assessment": N_("Self-assessment"),
-    "peer_input": N_("Peer input"),
-    "supervisor_scoring": N_("Supervisor scoring"),
-    "calibration": N_("Calibration"),
-    "appeal_window": N_("Appeal window"),
-    "appeal_review": N_("Appeal review"),
-    "finalised": N_("Finalised"),
-    "cancelled": N_("Cancelled"),
-}
+STATES: Mapping[str, str] = STATE_NAMES
 FLAGS = {
     "self_assessment_missing": N_("Self-assessment missing"),
     "peer_quorum_not_reached": N_("Too few peer answers (withheld)"),

@@ -25,6 +25,7 @@ from workflow import catalog, formatting
 from workflow.catalog import N_
 from workflow.domain import State
 from workflow.errors import KpiError, Problem
+from workflow.states.names import STATE_NAMES
 
 LOCALES = catalog.LOCALES
 DEFAULT_LOCALE = catalog.DEFAULT_LOCALE
@@ -38,16 +39,7 @@ UNKNOWN_PROBLEM = N_("this value cannot be used")
 
 # The glossary's names for the engine's ids, by kind.
 TERMS: Mapping[str, Mapping[str, str]] = {
-    "state": {
-        State.SELF_ASSESSMENT: N_("Self-assessment"),
-        State.PEER_INPUT: N_("Peer input"),
-        State.SUPERVISOR_SCORING: N_("Supervisor scoring"),
-        State.CALIBRATION: N_("Calibration"),
-        State.APPEAL_WINDOW: N_("Appeal window"),
-        State.APPEAL_REVIEW: N_("Appeal review"),
-        State.FINALISED: N_("Finalised"),
-        State.CANCELLED: N_("Cancelled"),
-    },
+    "state": STATE_NAMES,
     "role": {
         "reviewee": N_("reviewee"),
         "peer": N_("peer"),
