@@ -296,8 +296,11 @@ def test_kpi_serve_sweeps_on_its_interval_and_stops_cleanly_on_sigterm(
 
     try:
         deadline = time.monotonic() + 60
-        while (moved() < 58 or log.read_text().count("INFO kpi.sweep: sweep:") < 2) \
-                and time.monotonic() < deadline:
+        # The web app starts after the sweeper and the dispatcher (importing FastAPI takes
+        # seconds on a loaded machine): wait for its line too before asking it.
+        listening = f"web app on http://127.0.0.1:{port} started"
+        while (moved() < 58 or log.read_text().count("INFO kpi.sweep: sweep:") < 2
+               or listening not in log.read_text()) and time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()
             time.sleep(0.2)
         # The web app runs in the same process.
@@ -308,6 +311,7 @@ def test_kpi_serve_sweeps_on_its_interval_and_stops_cleanly_on_sigterm(
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait(timeout=30)  # reaped: no ResourceWarning lands on a later test
         engine.dispose()
     output = log.read_text()
     assert code == 0, output

@@ -47,6 +47,7 @@ def stop(proc: subprocess.Popen[str], log: Path) -> str:
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait(timeout=30)  # reaped: no ResourceWarning lands on a later test
     return log.read_text()
 
 
