@@ -50,8 +50,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test: that fails the target like any error.
+# TEST_JOBS test processes (pytest-xdist), a whole file to each so that a module's
+# fixtures (a seeded world, a browser) are built once; TEST_JOBS=0 runs in one process.
+TEST_JOBS ?= 2
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 # Debian's chromium for the browser tests (tests/e2e skip with a message without it).
 browser:

@@ -69,3 +69,20 @@ def test_the_command_table_names_every_command_with_its_help() -> None:
             for sub in command.list_commands(ctx):
                 sub_module = command.commands[sub].callback.__module__  # type: ignore[union-attr]
                 assert sub_module.rsplit(".", 1)[1] in modules, (name, sub)
+
+
+def test_a_subcommand_of_a_group_defined_elsewhere_is_found_after_the_group_was_loaded(
+        ) -> None:
+    # `score` lives in info.py and `score check` in scoring.py. A process that ran
+    # another info.py command first (tests, scripts calling main() twice) once got
+    # "No such command 'check'".
+    probe = ("import sys; import workflow.cli.info\n"
+             "from click.testing import CliRunner\n"
+             "from workflow.cli import main\n"
+             "r = CliRunner().invoke(main, ['score', 'check', '--help'])\n"
+             "print(r.exit_code); print(r.output)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=True)
+    code, _, output = done.stdout.partition("\n")
+    assert code == "0", done.stdout + done.stderr
+    assert "No such command" not in output and "check" in output

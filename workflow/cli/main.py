@@ -87,10 +87,15 @@ class LazyGroup(KpiGroup):
         return sorted(set(COMMANDS) | set(self.commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands:
-            modules = COMMANDS[cmd_name][0] if cmd_name in COMMANDS else MODULES
-            for module in modules:
-                importlib.import_module(f"workflow.cli.{module}")
+        # Every module the table names, even when the group is already known: `score`
+        # is defined in info.py and `score check` in scoring.py, so a process that had
+        # imported info.py for another command would otherwise miss `score check`.
+        if cmd_name in COMMANDS:
+            modules: tuple[str, ...] = COMMANDS[cmd_name][0]
+        else:
+            modules = () if cmd_name in self.commands else MODULES
+        for module in modules:
+            importlib.import_module(f"workflow.cli.{module}")
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
