@@ -20,7 +20,7 @@ from sqlmodel import Session
 from workflow.domain import State, TimerKind, TimerStatus, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring.model import Quota, Regime
-from workflow.scoring.quota import PoolMeter, allowed
+from workflow.scoring.quota import PoolMeter, meters_from_counts
 from workflow.service.core import Service
 from workflow.service.rules import CycleRules
 from workflow.store.tables import (
@@ -313,26 +313,10 @@ def _histogram(session: Session, cycle_id: str, regime: Regime) -> list[Histogra
 
 def pool_meters(quota: Quota, by_task_group: dict[str, dict[str, int]],
                 ratio: Decimal | None) -> list[PoolMeter]:
-    """The quota meter of each pool, from class counts per task group (pure)."""
-    pools: dict[str, dict[str, int]] = {}
-    for group, counts in by_task_group.items():
-        names = []
-        if "agency" in quota.pools:
-            names.append("agency")
-        if "task_group" in quota.pools:
-            names.append(f"task_group:{group}")
-        for name in names:
-            target = pools.setdefault(name, {})
-            for k, n in counts.items():
-                target[k] = target.get(k, 0) + n
-    used = quota.max_ratio if ratio is None else ratio
-    out = []
-    for name in sorted(pools, key=lambda p: (p != "agency", p)):
-        counts = pools[name]
-        limited, relative = counts.get(quota.limited_class, 0), counts.get(quota.relative_to, 0)
-        out.append(PoolMeter(name, counts, limited, relative, allowed(quota, relative, ratio),
-                             used))
-    return out
+    """The quota meter of each pool, from class counts per task group (pure): the
+    calibration page's own meters (``scoring.quota``), small-pool rule included."""
+    return meters_from_counts(quota, {(group, k): n for group, counts in by_task_group.items()
+                                      for k, n in counts.items()}, ratio)
 
 
 def _meters(session: Session, cycle_id: str, rules: CycleRules) -> list[PoolMeter]:
