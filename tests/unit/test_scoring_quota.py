@@ -20,6 +20,7 @@ from workflow.scoring.quota import (
     meters,
     moves_needed,
 )
+from workflow.scoring.quota_explain import allowance_rule
 
 QUOTA = VN.quota
 assert QUOTA is not None
@@ -167,3 +168,22 @@ def test_the_fewest_moves_are_those_brute_force_finds(
         else:
             after.append(member)
     assert not any(x.breaks for x in meters(quota, after, ratio))
+
+
+def test_each_meter_names_the_rule_that_gave_its_allowance() -> None:
+    ms = people({"A": ["excellent"] + ["well_completed"] * 3, "B": ["well_completed"] * 9})
+    rules = {m.pool: allowance_rule(m)["en"] for m in meters(QUOTA, ms)}
+    assert rules == {"agency": "20% of 12, rounded down: 2 allowed",
+                     "task_group:A": "20% of 3, rounded down: 0 allowed",
+                     "task_group:B": "20% of 9, rounded down: 1 allowed"}
+    small = {m.pool: allowance_rule(m) for m in meters(with_setting(small_pool="at_least_one"),
+                                                          ms)}
+    assert small["task_group:A"]["en"] == ("20% of 3 rounds down to 0; the regime lets a small "
+                                           "pool have 1")
+    assert small["task_group:A"]["vi"] == ("20% của 3 làm tròn xuống thành 0; quy định cho "
+                                           "phạm vi nhỏ được 1")
+    exempt = meters(with_setting(small_pool="agency_only"), ms)[1]
+    assert allowance_rule(exempt)["en"].startswith("not metered: 20% of 3 rounds down to 0")
+    exception = meters(QUOTA, ms, Decimal("0.5"))[0]
+    assert allowance_rule(exception, "QĐ 99")["en"] == (
+        "50% of 12, rounded down: 6 allowed (exception ratio by decision QĐ 99)")
