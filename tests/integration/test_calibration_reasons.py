@@ -29,6 +29,7 @@ from tests.support import World, at, small_world
 from tests.web_support import WebWorld, make_web, text_of
 from workflow.domain import State, Trigger
 from workflow.errors import NothingToUndo, NotInCalibration, NotPermitted, RestoreBreaksQuota
+from workflow.reports.facts import cycle_facts
 from workflow.service import calibration, calibration_moves
 from workflow.service.core import Service
 from workflow.service.queries import explain, verify_audit
@@ -103,6 +104,7 @@ def test_the_page_counts_the_fewest_moves_and_a_move_is_undone_with_a_reason(
                      ("well_completed", "excellent", "Nhầm người")]
     assert (undo.actor_id, undo.reason, undo.evaluation_id) == ("D1", "Nhầm người", s1)
     assert verify_audit(web.svc).ok  # the undo row is vouched for by its audit row
+    assert cycle_facts(web.svc, web.world.cycle_id).calibration_moves == 0  # none stands
 
     approve(web.world)  # every excellent moved down, then approved
     late = browser.post(path, data={"op": "undo", "evaluation_id": str(s1),

@@ -217,7 +217,11 @@ def cycle_facts(svc: Service, cycle_id: str, session: Session | None = None) -> 
     scorers = [ScorerFigures(s.scorer_id, names.get(s.scorer_id, s.scorer_id), s.scored, s.own,
                              s.classes) for s in scorers]
     flags = _flags(session, cycle_id)
-    moves = int(session.execute(select(func.count()).select_from(MOVE)
+    # The moves that stand: a move the calibrator undid (a row back up to the limited
+    # class, service.calibration_moves) takes its move out of the count.
+    quota = rules.regime.quota
+    undone = case((MOVE.c.to_class == quota.limited_class, -1), else_=1) if quota else 1
+    moves = int(session.execute(select(func.coalesce(func.sum(undone), 0))
                                 .where(MOVE.c.cycle_id == cycle_id)).scalar_one())
     return CycleFacts(
         cycle_id=cycle.id, name=cycle.name, period_kind=cycle.period_kind,
