@@ -118,6 +118,15 @@ def test_pool_meters_say_not_metered_and_the_rule_behind_each_allowance(
     assert code == 0, shown
     assert "not metered; not metered: 20% of 3 rounds down to 0" in shown
     assert "holds; 20% of 6, rounded down: 1 allowed" in shown
+    # a move and its undo through the command, the undo refused without a reason
+    s1 = str(w.ev("S1"))
+    code, said = kpi(svc, "calibration", "move", s1, "--reason", "thử", "--by", "D1")
+    assert code == 0 and "class moved to well_completed" in said, said
+    code, said = kpi(svc, "calibration", "undo", s1, "--reason", " ", "--by", "D1")
+    assert code != 0 and "undoing a calibration move needs a reason" in said, said
+    code, said = kpi(svc, "calibration", "undo", s1, "--reason", "nhầm", "--by", "D1")
+    assert code == 0 and "move undone; class back to excellent" in said, said
+    assert w.row("S1")["final_class"] == "excellent"
     out = tmp_path / "report.html"
     code, said = kpi(svc, "report", w.cycle_id, "--out", str(out), "--lang", "en")
     assert code == 0, said
