@@ -89,5 +89,8 @@ def supplied(row: Mapping[str, Any]) -> list[str]:
     out += [text for label in labels for text in label.values()]
     out += [str(i.get(k) or "") for i in ctx.get("items") or ()
             for k in ("reviewee_name", "cycle_name")]
+    note = ctx.get("calibration") or {}  # a calibration move: its reason and class labels
+    out += [str(note.get(k) or "") for k in ("reason", "restore_reason")]
+    out += [text for k in ("by_score", "final") for text in (note.get(k) or {}).values()]
     return out
 

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -168,16 +169,15 @@ def run_demo(svc: Service, config_dir: Path, say: Callable[[str], None],
         calibration.approve(svc, SAMPLE_CYCLE, "SNV001", now=now)
     except KpiError as exc:
         say(f"  approval refused: {exc}")
+    # The fewest moves that make every pool hold together (a move in a task group
+    # counts in the agency too): the lowest excellent scores of each group in the plan.
+    current = calibration.view(svc, SAMPLE_CYCLE)
     moves = 0
-    for meter in calibration.view(svc, SAMPLE_CYCLE).meters:
-        if not meter.breaks:
-            continue
-        current = calibration.view(svc, SAMPLE_CYCLE)
+    plan = current.needed.by_task_group if current.needed else {}
+    for group, k in plan.items():
         excellent = sorted((m for m in current.members if m.final_class == "excellent"
-                            and meter.pool in ("agency", f"task_group:{m.task_group}")),
-                           key=lambda m: m.score or "")
-        live = next(m for m in current.meters if m.pool == meter.pool)
-        for m in excellent[:live.excess]:
+                            and m.task_group == group), key=lambda m: Decimal(m.score or 0))
+        for m in excellent[:k]:
             calibration.move_class(svc, m.evaluation_id, "well_completed",
                                    "Quota of Decree 335 Art 20(5): lowest excellent scores "
                                    "of the pool move to well completed", "SNV001", now=now)

@@ -374,6 +374,51 @@ class MoveNotAllowed(CalibrationError):
         return {"limited": limited, "to": to}
 
 
+class NothingToUndo(CalibrationError):
+    """An undo asked of an evaluation whose class no calibration move has changed."""
+
+    user_message = N_("No calibration move of this evaluation is left to undo: its class is "
+                      "the one its score gives.")
+
+    def __init__(self, evaluation_id: int, final_class: str | None) -> None:
+        self.evaluation_id = evaluation_id
+        self.final_class = final_class
+        super().__init__(f"evaluation {evaluation_id} has no calibration move to undo (its "
+                         f"class {final_class} is the one its score gives)")
+
+
+class RestoreRefused(CalibrationError):
+    """An appeal reviewer asked to restore the class calibration moved, and cannot."""
+
+    user_message = N_("Calibration did not move this class, so there is nothing to restore. "
+                      "Uphold the result, or revise the score if it was wrong.")
+
+    def __init__(self, evaluation_id: int, detail: str = "no calibration move changed its "
+                 "class") -> None:
+        self.evaluation_id = evaluation_id
+        super().__init__(f"evaluation {evaluation_id}: the class cannot be restored: {detail}; "
+                         "uphold the result, or revise the score")
+
+
+class RestoreBreaksQuota(RestoreRefused):
+    """Restoring the limited class would break the quota of an approved calibration."""
+
+    user_message = N_("The class cannot be restored to “%(limited)s”: the calibration was "
+                      "approved, and %(pools)s has no room left under the quota, so one more "
+                      "“%(limited)s” would break it. Uphold the result, or revise the score if "
+                      "it was wrong.")
+
+    def __init__(self, evaluation_id: int, pools: Sequence[str], limited: object) -> None:
+        self.pools = tuple(pools)
+        self.limited = limited  # the class's Labels
+        super().__init__(evaluation_id, f"{', '.join(self.pools)} would then have more "
+                         f"{getattr(limited, 'en', limited)} than the approved calibration's "
+                         "quota allows")
+
+    def user_params(self) -> dict[str, object]:
+        return {"limited": self.limited, "pools": self.pools}
+
+
 class NoQuota(CalibrationError):
     """Calibration asked of a regime without a quota."""
 

@@ -16,7 +16,7 @@ from tests.conftest import make_settings
 from tests.integration.test_scoring_leaders import give, pay, to_scoring
 from tests.support import CONFIG, DATA, World, at, sample_world, small_world
 from workflow.domain import State, Trigger
-from workflow.errors import CalibrationError, ConfigFileError, NotPermitted
+from workflow.errors import CalibrationError, ConfigFileError, NotPermitted, RestoreRefused
 from workflow.service import calibration, records
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
@@ -189,7 +189,7 @@ def test_an_exception_ratio_above_the_regimes_ceiling_is_refused(
 
 PEOPLE = ["S1", "S2", "S3", "S4", "A1", "H1", "D1"]
 level = st.sampled_from([("1", 4), ("0.7", 4), ("0.5", 4), ("0.5", 2), ("0.3", 1)])
-after_approval = st.lists(st.tuples(st.sampled_from(["revise", "override"]),
+after_approval = st.lists(st.tuples(st.sampled_from(["revise", "override", "restore"]),
                                     st.sampled_from(PEOPLE), level), max_size=3)
 
 
@@ -252,6 +252,15 @@ def test_after_any_approved_calibration_every_pool_holds_its_quota(
             w.fire(person, Trigger.REVISE_SCORE, reviewer, {
                 "reason": "xem xét lại", "score": pay(w.framework(person), share, done)},
                 when=f"2026-05-{18 + i} 10:00")
+        elif what == "restore":  # the reviewer asks to restore the class calibration moved
+            w.fire(person, Trigger.LODGE_APPEAL, person, {"reasons": "r"}, when=when)
+            reviewer = w.row(person)["appeal_reviewer_id"]
+            try:
+                w.fire(person, Trigger.UPHOLD_SCORE, reviewer,
+                       {"reason": "khôi phục", "restore_class": True},
+                       when=f"2026-05-{18 + i} 10:00")
+            except RestoreRefused:  # not moved, or no room left: nothing changed
+                assert w.state(person) is State.APPEAL_REVIEW
         else:
             records.record_override(svc, w.ev(person), "degradation_conclusion", "KL 1", "A1",
                                     now=at(when))

@@ -403,7 +403,10 @@ def test_result_page_shows_score_class_breakdown_and_the_appeal_deadline(
     assert page.status_code == 200
     assert "Score" in text and "Class:" in text and "Breakdown" in text
     assert "until" in text and "2026" in text
-    assert "moved your class" in text  # calibrated down from excellent
+    # calibrated down from excellent: both classes and the calibrator's reason
+    assert ("Class by score Excellently completed Class after calibration Well completed "
+            "Reason recorded by the calibrator quota: fewer than five well completed in the "
+            "pool") in text
 
 
 def test_scores_are_written_with_the_readers_decimal_mark(web: WebWorld) -> None:

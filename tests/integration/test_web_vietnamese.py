@@ -23,7 +23,7 @@ from tests.support import small_world
 from tests.web_support import WebWorld, confirmed, make_web, score_fields, self_fields
 from workflow.domain import State, Trigger
 from workflow.service.core import Service
-from workflow.store.tables import PERSON, SUBMISSION, Cycle, Unit
+from workflow.store.tables import MOVE, PERSON, SUBMISSION, Cycle, Unit
 from workflow.web.security import LANG_COOKIE
 
 # Words of English sentences (none of them is a Vietnamese syllable).
@@ -124,6 +124,8 @@ def data_strings(svc: Service, cycle_id: str, cycle_name: str) -> list[str]:
     with svc.store.read() as s:
         payloads = [r.payload for r in s.execute(select(SUBMISSION.c.payload))]
     out += [text for p in payloads for text in strings_in(p)]
+    with svc.store.read() as s:  # the calibrator's reasons, shown to the person moved
+        out += [str(r) for r in s.execute(select(MOVE.c.reason)).scalars()]
     return out
 
 

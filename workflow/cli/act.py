@@ -18,7 +18,8 @@ from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
 from workflow.inputfile import read_json_object
 from workflow.scoring.model import Regime
-from workflow.service import calibration, lookups, records
+from workflow.scoring.quota_explain import allowance_rule
+from workflow.service import calibration, calibration_moves, lookups, records
 from workflow.service.core import Service
 from workflow.service.transition import fire
 
@@ -228,15 +229,24 @@ def calibration_show(ctx: Context, cycle_id: str) -> None:
     v = calibration.view(ctx.service(), cycle_id)
     click.echo(f"cycle {cycle_id}: calibrator {v.calibrator_id}; {v.waiting} waiting in "
                f"calibration, {v.not_yet_scored} not scored yet")
+    decision = v.exception_decision if v.exception_ratio is not None else None
     for m in v.meters:
-        mark = "BREAKS" if m.breaks else "holds"
+        mark = (f"BREAKS: holds after {m.moves} move(s)" if m.breaks
+                else "not metered" if not m.metered else "holds")
         click.echo(f"  {m.pool:<18} excellent {m.limited} / allowed {m.allowed} "
-                   f"(well completed {m.relative}, ratio {m.ratio}) {mark}")
+                   f"(well completed {m.relative}, ratio {m.ratio}) {mark}; "
+                   f"{allowance_rule(m, decision)['en']}")
+    if v.needed is not None and v.needed.total:
+        plan = ", ".join(f"{n} in task group {g}" for g, n in v.needed.by_task_group.items())
+        click.echo(f"  at least {v.needed.total} move(s) in all make every pool hold "
+                   f"(e.g. {plan}); a move in a task group counts in the agency too")
     for member in v.members:
         if member.final_class == "excellent":
+            both = (" (a move counts for both the agency and its task group)"
+                    if v.needed is not None and member.evaluation_id in v.needed.both else "")
             click.echo(f"    excellent: {member.evaluation_id} {member.reviewee_id} "
                        f"{member.reviewee_name} score {str(member.score)[:6]} "
-                       f"({member.task_group})")
+                       f"({member.task_group}){both}")
     click.echo("can approve" if v.can_approve else "cannot approve yet")
 
 
@@ -251,6 +261,18 @@ def calibration_move(ctx: Context, evaluation_id: int, to_class: str, reason: st
     """Move one evaluation down from excellent, with a reason."""
     calibration.move_class(ctx.service(), evaluation_id, to_class, reason, actor, now=ctx.now())
     click.echo(f"evaluation {evaluation_id}: class moved to {to_class}")
+
+
+@calibration_group.command("undo")
+@click.argument("evaluation_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--by", "actor", required=True)
+@pass_context
+def calibration_undo(ctx: Context, evaluation_id: int, reason: str, actor: str) -> None:
+    """Undo the calibration move of one evaluation, with a reason, before approval."""
+    back = calibration_moves.undo_move(ctx.service(), evaluation_id, reason, actor,
+                                       now=ctx.now())
+    click.echo(f"evaluation {evaluation_id}: move undone; class back to {back}")
 
 
 @calibration_group.command("approve")

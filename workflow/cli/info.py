@@ -85,6 +85,9 @@ def explain_cmd(ctx: Context, evaluation_id: int, lang: str, as_json: bool) -> N
             "reviewee_name": e.reviewee_name, "locale": e.locale, "state": e.state,
             "score": e.stored_score, "class": e.stored_class, "final_class": e.final_class,
             "recomputed_matches": e.recomputed_matches, "stale": e.stale,
+            # beside the recorded score: what the stored inputs give now (stale leaders)
+            "recomputed_score": str(e.result.total) if e.result else None,
+            "recomputed_class": e.result.class_id if e.result else None,
             "lines": [line.as_dict() for line in e.lines]}, ensure_ascii=False, indent=2))
     else:
         click.echo(f"evaluation {e.evaluation_id}: {e.reviewee_name} ({e.reviewee_id}), "

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from workflow.domain import State, TimerKind, TimerStatus, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring.model import Quota, Regime
-from workflow.scoring.quota import PoolMeter, allowed
+from workflow.scoring.quota import PoolMeter, meters_from_counts
 from workflow.service.core import Service
 from workflow.service.rules import CycleRules
 from workflow.store.tables import (
@@ -217,7 +217,11 @@ def cycle_facts(svc: Service, cycle_id: str, session: Session | None = None) -> 
     scorers = [ScorerFigures(s.scorer_id, names.get(s.scorer_id, s.scorer_id), s.scored, s.own,
                              s.classes) for s in scorers]
     flags = _flags(session, cycle_id)
-    moves = int(session.execute(select(func.count()).select_from(MOVE)
+    # The moves that stand: a move the calibrator undid (a row back up to the limited
+    # class, service.calibration_moves) takes its move out of the count.
+    quota = rules.regime.quota
+    undone = case((MOVE.c.to_class == quota.limited_class, -1), else_=1) if quota else 1
+    moves = int(session.execute(select(func.coalesce(func.sum(undone), 0))
                                 .where(MOVE.c.cycle_id == cycle_id)).scalar_one())
     return CycleFacts(
         cycle_id=cycle.id, name=cycle.name, period_kind=cycle.period_kind,
@@ -313,26 +317,10 @@ def _histogram(session: Session, cycle_id: str, regime: Regime) -> list[Histogra
 
 def pool_meters(quota: Quota, by_task_group: dict[str, dict[str, int]],
                 ratio: Decimal | None) -> list[PoolMeter]:
-    """The quota meter of each pool, from class counts per task group (pure)."""
-    pools: dict[str, dict[str, int]] = {}
-    for group, counts in by_task_group.items():
-        names = []
-        if "agency" in quota.pools:
-            names.append("agency")
-        if "task_group" in quota.pools:
-            names.append(f"task_group:{group}")
-        for name in names:
-            target = pools.setdefault(name, {})
-            for k, n in counts.items():
-                target[k] = target.get(k, 0) + n
-    used = quota.max_ratio if ratio is None else ratio
-    out = []
-    for name in sorted(pools, key=lambda p: (p != "agency", p)):
-        counts = pools[name]
-        limited, relative = counts.get(quota.limited_class, 0), counts.get(quota.relative_to, 0)
-        out.append(PoolMeter(name, counts, limited, relative, allowed(quota, relative, ratio),
-                             used))
-    return out
+    """The quota meter of each pool, from class counts per task group (pure): the
+    calibration page's own meters (``scoring.quota``), small-pool rule included."""
+    return meters_from_counts(quota, {(group, k): n for group, counts in by_task_group.items()
+                                      for k, n in counts.items()}, ratio)
 
 
 def _meters(session: Session, cycle_id: str, rules: CycleRules) -> list[PoolMeter]:

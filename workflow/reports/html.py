@@ -30,6 +30,7 @@ from workflow.reports.fairness import FairnessReport, SignalRules, assess, metho
 from workflow.reports.gaps import Gaps, gaps
 from workflow.reports.record import PersonnelRecord, personnel_record
 from workflow.scoring.model import Regime
+from workflow.scoring.quota_explain import allowance_rule
 from workflow.service.core import Service
 
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
@@ -213,6 +214,8 @@ def filters(locale: str) -> dict[str, Callable[..., str]]:
             "state": lambda value: words.state(str(value), locale),
             "flag": lambda value: words.flag(str(value), locale),
             "pool": lambda value: words.pool(str(value), locale),
+            # the rule that gave a pool its allowance (or left it unmetered)
+            "allowance_rule": lambda meter: allowance_rule(meter).get(locale, ""),
             "role": lambda value: words.role(str(value), locale),
             "action": lambda value: words.action(str(value), locale),
             "zone": lambda value: formatting.zone_name(str(value), locale) or str(value)}

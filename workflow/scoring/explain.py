@@ -118,7 +118,13 @@ def _render(value: object, lang: str) -> str:
 def msg(key: str, **params: object) -> dict[str, str]:
     """The message ``key`` of ``MESSAGES`` in both languages, from the catalogue
     (``workflow/locale/*/LC_MESSAGES/reports.po``), its parameters formatted for each."""
-    return {lang: catalog.translations(lang).ugettext(MESSAGES[key])
+    return say(MESSAGES[key], **params)
+
+
+def say(text: str, **params: object) -> dict[str, str]:
+    """A catalogue text (marked with ``N_``) in both languages, its parameters formatted
+    for each (for the breakdown's neighbours, e.g. ``quota_explain``)."""
+    return {lang: catalog.translations(lang).ugettext(text)
             % {k: _render(v, lang) for k, v in params.items()} for lang in LANGS}
 
 
@@ -157,6 +163,15 @@ MESSAGES: dict[str, str] = {
     "w_supervisor": N_("supervisor %(w)s"),
     "w_self": N_("own %(w)s"),
     "w_peer": N_("colleagues %(w)s"),
+    "peers_withheld": N_(
+        "Colleagues' input left out: %(n)s answer(s) arrived, fewer than the %(quorum)s needed to "
+        "keep them anonymous; it is not counted as zero"),
+    "peers_renormalised": N_(
+        "without colleagues the weights %(full)s are renormalised over the sources given: "
+        "%(used)s"),
+    "recorded_vs_recomputed": N_(
+        "Recorded score: %(stored)s (%(stored_cls)s); recomputed now: %(total)s (%(cls)s). The "
+        "recorded result stands until an admin reopens the evaluation."),
     "self_missing": N_(
         "No self-assessment (its deadline passed): it is left out, not counted as zero"),
     "ratio": N_("actual %(actual)s against a target of %(target)s: %(share)s%%"),
@@ -216,6 +231,11 @@ MESSAGES: dict[str, str] = {
     "calibration": N_(
         "Calibration: moved from %(from_cls)s to %(to_cls)s by %(by)s on %(at)s: %(reason)s. The "
         "score did not change."),
+    "calibration_undone": N_(
+        "Calibration: the move was undone, back to %(to_cls)s, by %(by)s on %(at)s: %(reason)s"),
+    "appeal_restored": N_(
+        "Restored on appeal to %(cls)s by %(by)s on %(at)s: %(reason)s. The approved quota still "
+        "holds; the score did not change."),
     "quota_cap": N_(
         "Quota: %(cls)s by score, but the pool's approved calibration has no room left "
         "(%(pools)s): %(to_cls)s. The score did not change."),
@@ -240,6 +260,21 @@ def _why(code: str | None) -> dict[str, str]:
     """Why a criterion could not be given, in both languages (``compute.MISSING``)."""
     text = MISSING.get(code or "not_given", MISSING["not_given"])
     return {lang: catalog.translations(lang).ugettext(text) for lang in LANGS}
+
+
+def _weights(weights: Mapping[Source, Fraction]) -> dict[str, str]:
+    total = sum(weights.values(), Fraction(0))
+    return join([msg(f"w_{s.value}", w=Num(w / total if total else 0, 4, strip=True))
+                 for s, w in weights.items()], ", ")
+
+
+def _renormalised(c: CriterionResult, d: RubricDetail, regime: Regime) -> list[Line]:
+    """Peers withheld for want of quorum: how the weights of the rest were renormalised."""
+    full = {s: Fraction(w) for s, w in regime.source_weights.items() if w}
+    if Source.PEER not in full or not d.weights:
+        return []  # the colleagues carry no weight here: nothing was renormalised
+    return [Line(c.criterion.id, "renormalised", 2, msg(
+        "peers_renormalised", full=_weights(full), used=_weights(d.weights)))]
 
 
 def _rubric_lines(c: CriterionResult, d: RubricDetail) -> list[Line]:
@@ -320,10 +355,12 @@ def _period_lines(c: CriterionResult, d: PeriodMeanDetail, regime: Regime) -> li
     return lines
 
 
-def _detail_lines(c: CriterionResult, regime: Regime) -> list[Line]:
+def _detail_lines(c: CriterionResult, regime: Regime, peers_withheld: bool = False
+                  ) -> list[Line]:
     d = c.detail
     if isinstance(d, RubricDetail):
-        return _rubric_lines(c, d)
+        extra = _renormalised(c, d, regime) if peers_withheld and c.criterion.peer_rated else []
+        return _rubric_lines(c, d) + extra
     if isinstance(d, RatioDetail):
         share = d.actual / d.target
         key = "ratio_capped" if d.capped else "ratio"
@@ -339,7 +376,8 @@ def _detail_lines(c: CriterionResult, regime: Regime) -> list[Line]:
     return []
 
 
-def _group_lines(g: GroupResult, shown: ShownScore, regime: Regime) -> list[Line]:
+def _group_lines(g: GroupResult, shown: ShownScore, regime: Regime,
+                 peers_withheld: bool = False) -> list[Line]:
     gmax = Num(g.group.max, 2, strip=True)
     places = shown.places
     subtotal = sum((shown.counted[c.criterion.id] for c in g.criteria if c.raw is not None),
@@ -367,7 +405,7 @@ def _group_lines(g: GroupResult, shown: ShownScore, regime: Regime) -> list[Line
                            factor=Num(c.factor, 4, strip=True), counted=Num(counted, places))
             lines.append(Line(c.criterion.id, "criterion", 1, text, to_decimal(c.counted),
                               shown.text(counted), c.criterion.max, adds_to_total=True))
-        lines.extend(_detail_lines(c, regime))
+        lines.extend(_detail_lines(c, regime, peers_withheld))
     if g.group.combine == "sum" and g.renormalised:
         lines.append(Line(g.group.id, "renormalised", 1, msg(
             "renormalised", present=Num(g.present_max, 2, strip=True), max=gmax,
@@ -392,15 +430,23 @@ def _class_line(regime: Regime, class_id: str) -> dict[str, str]:
     return msg("class_band", cls=band.label, min=bound, next=Num(upper, 2, strip=True))
 
 
-def lines(result: ScoreResult, *, self_missing: bool = False) -> list[Line]:
-    """The whole breakdown of ``result``: groups, criteria, inputs, total, class and why."""
+def lines(result: ScoreResult, *, self_missing: bool = False,
+          peers_withheld: tuple[int, int] | None = None) -> list[Line]:
+    """The whole breakdown of ``result``: groups, criteria, inputs, total, class and why.
+
+    ``peers_withheld``: (answers that arrived, the quorum) when the colleagues' input was
+    left out for want of quorum; the breakdown says so, and how the weights of the
+    sources that remain were renormalised on each peer-rated criterion."""
     regime = result.regime
     shown = shown_result(result)
     out: list[Line] = []
     if self_missing:
         out.append(Line("self_assessment", "note", 0, msg("self_missing")))
+    if peers_withheld is not None:
+        out.append(Line("peer_input", "note", 0, msg(
+            "peers_withheld", n=peers_withheld[0], quorum=peers_withheld[1])))
     for g in result.groups:
-        out.extend(_group_lines(g, shown, regime))
+        out.extend(_group_lines(g, shown, regime, peers_withheld is not None))
     exact = to_decimal(result.exact_total)
     scale = Num(regime.scale, 2, strip=True)
     total = Num(shown.total, shown.places)

@@ -37,6 +37,7 @@ class PoolMeter:
     ratio: Decimal
     small: bool = False  # the rounding leaves no room (see the module's docstring)
     metered: bool = True  # False: a small task-group pool under ``agency_only``
+    moves: int = 0  # the fewest moves of its own members that make this pool hold alone
 
     @property
     def breaks(self) -> bool:
@@ -97,8 +98,89 @@ def meters_from_counts(quota: Quota, counts: Mapping[tuple[str, str], int],
         small = floor_allowed(used_ratio, relative) == 0
         metered = not (small and quota.small_pool == "agency_only" and name != "agency")
         out.append(PoolMeter(name, dict(pool), limited, relative,
-                             allowed(quota, relative, ratio), used_ratio, small, metered))
+                             allowed(quota, relative, ratio), used_ratio, small, metered,
+                             min(_fixing(quota, name, limited, relative, ratio), default=0)))
     return out
+
+
+def holds(quota: Quota, pool: str, limited: int, relative: int, ratio: Decimal | None = None
+          ) -> bool:
+    """Whether a pool with these counts holds its quota (unmetered pools always do)."""
+    used = quota.max_ratio if ratio is None else ratio
+    if (floor_allowed(used, relative) == 0 and quota.small_pool == "agency_only"
+            and pool != "agency"):
+        return True
+    return limited <= allowed(quota, relative, ratio)
+
+
+def _fixing(quota: Quota, pool: str, limited: int, relative: int, ratio: Decimal | None
+            ) -> list[int]:
+    """Every number of moves (0..limited) of a pool's own members after which it holds.
+
+    Not always a range: under ``agency_only`` a small task group is unmetered, and a
+    move that lifts it to five well completed makes it metered, and perhaps broken.
+    """
+    step = 1 if quota.may_move_to == quota.relative_to else 0
+    return [k for k in range(limited + 1)
+            if holds(quota, pool, limited - k, relative + k * step, ratio)]
+
+
+@dataclass(frozen=True)
+class MovesNeeded:
+    """The fewest moves that make every pool hold together, and whose moves count twice."""
+
+    total: int  # moves in all (one move counts in the agency and in a task group)
+    by_task_group: Mapping[str, int]  # one such plan: how many moves in each task group
+    both: frozenset[int]  # evaluations whose move counts for the agency and their group
+
+
+def moves_needed(quota: Quota, members: Iterable[PoolMember], ratio: Decimal | None = None
+                 ) -> MovesNeeded:
+    """The least number of moves after which every pool holds (over all pools together).
+
+    Each task group ``g`` holds after ``k_g`` of its members move for some set of
+    ``k_g``; the agency pool after ``K = sum k_g`` moves for some set of ``K``. The
+    reachable sums are kept as the bits of an integer, one task group at a time, so
+    an agency of thousands is a few hundred big-integer shifts.
+    """
+    members = list(members)
+    step = 1 if quota.may_move_to == quota.relative_to else 0
+    groups: dict[str, tuple[int, int]] = {}
+    for m in members:
+        limited, relative = groups.get(m.task_group, (0, 0))
+        groups[m.task_group] = (limited + (m.class_id == quota.limited_class),
+                                relative + (m.class_id == quota.relative_to))
+    names = sorted(groups)
+    options: dict[str, list[int]] = {}
+    for g in names:
+        limited, relative = groups[g]
+        options[g] = (_fixing(quota, f"task_group:{g}", limited, relative, ratio)
+                      if "task_group" in quota.pools else list(range(limited + 1)))
+    # reach[i]: the bitset of the sums the first i task groups can make while holding
+    reach = [1]
+    for g in names:
+        bits = 0
+        for k in options[g]:
+            bits |= reach[-1] << k
+        reach.append(bits)
+    limited_all = sum(e for e, _ in groups.values())
+    relative_all = sum(w for _, w in groups.values())
+    total = next(k for k in range(limited_all + 1) if reach[-1] >> k & 1 and (
+        "agency" not in quota.pools
+        or holds(quota, "agency", limited_all - k, relative_all + k * step, ratio)))
+    plan: dict[str, int] = {}
+    left = total
+    for i in range(len(names) - 1, -1, -1):  # walk back: a k_g whose rest is reachable
+        g = names[i]
+        k = next(k for k in options[g] if k <= left and reach[i] >> (left - k) & 1)
+        plan[g] = k
+        left -= k
+    agency_needs = "agency" in quota.pools and not holds(
+        quota, "agency", limited_all, relative_all, ratio)
+    fixes_group = {g for g in names if "task_group" in quota.pools and 0 not in options[g]}
+    both = frozenset(m.evaluation_id for m in members if agency_needs
+                     and m.class_id == quota.limited_class and m.task_group in fixes_group)
+    return MovesNeeded(total, {g: plan[g] for g in names if plan[g]}, both)
 
 
 def breaking_members(quota: Quota, members: Iterable[PoolMember], ratio: Decimal | None = None

@@ -34,7 +34,14 @@ from workflow.errors import (
     QuotaNotHeld,
     SubmissionInvalid,
 )
-from workflow.scoring.quota import PoolMember, PoolMeter, breaking_members, meters
+from workflow.scoring.quota import (
+    MovesNeeded,
+    PoolMember,
+    PoolMeter,
+    breaking_members,
+    meters,
+    moves_needed,
+)
 from workflow.service import pool
 from workflow.service.core import Service, load_people, load_snapshots
 from workflow.service.rowtypes import PoolMemberLine
@@ -61,6 +68,8 @@ class CalibrationView:
     exception_ratio: Decimal | None
     exception_decision: str | None
     members: list[PoolMemberLine]  # the pool, for the calibration page
+    # The fewest moves that make every pool hold together, and whose move counts twice.
+    needed: MovesNeeded | None = None
 
     @property
     def breaking(self) -> list[PoolMeter]:
@@ -96,6 +105,7 @@ def view(svc: Service, cycle_id: str, session: Session | None = None) -> Calibra
     ratio = rules.config.calibration.exception_ratio
     pool_meters = meters(quota, members, ratio) if quota else []
     breaking = breaking_members(quota, members, ratio) if quota else {}
+    needed = moves_needed(quota, members, ratio) if quota else None
     people = load_people(session, [r.reviewee_id for r in rows])
     return CalibrationView(
         cycle_id=cycle_id, calibrator_id=cycle.calibrator_id, meters=pool_meters,
@@ -109,6 +119,7 @@ def view(svc: Service, cycle_id: str, session: Session | None = None) -> Calibra
             score=r.score, score_class=r.score_class, final_class=r.final_class,
             breaks=tuple(breaking.get(r.id, ())),
         ) for r in rows],
+        needed=needed,
     )
 
 

@@ -20,6 +20,7 @@ from workflow.errors import EvaluationNotFound
 from workflow.permissions import EvaluationView
 from workflow.scoring.display import shown_breakdown
 from workflow.scoring.model import Framework, Labels, Regime
+from workflow.service.class_note import ClassNote, class_note
 from workflow.service.core import (
     PersonInfo,
     Service,
@@ -91,6 +92,8 @@ class EvaluationFile:
     decision: dict[str, Any] | None
     peer_assignments: list[AssignmentRecord] = field(default_factory=list)
     extensions: list[ExtensionRecord] = field(default_factory=list)
+    # Why the class is not the score's (a calibration move), as the record says.
+    calibration: ClassNote | None = None
 
     @property
     def class_id(self) -> str | None:
@@ -102,9 +105,13 @@ class EvaluationFile:
         return shown_breakdown(self.row.score, self.row.score_stamp, self.regime)
 
     def class_label(self, locale: str) -> str | None:
-        if not self.class_id:
+        return self.class_label_of(self.class_id, locale)
+
+    def class_label_of(self, class_id: str | None, locale: str) -> str | None:
+        """A class of this evaluation's regime in ``locale`` (None for no class)."""
+        if not class_id:
             return None
-        label = self.regime.band(self.class_id).label
+        label = self.regime.band(class_id).label
         return label.vi if locale == "vi" else label.en
 
 
@@ -150,6 +157,8 @@ def evaluation_file(svc: Service, evaluation_id: int) -> EvaluationFile:
         extensions = [ExtensionRecord.of(r._mapping) for r in session.execute(
             select(EXTENSION).where(EXTENSION.c.evaluation_id == snap.id)
             .order_by(EXTENSION.c.id))]
+        note = class_note(session, snap.id, row["score_class"], row["final_class"],
+                          snap.rules.regime)
     peer_rows = [AssignmentRecord.of(a) for a in snap.assignments
                  if a["role"] == Role.PEER.value]
     revised = [d for d in decisions if d.get("decision") == "revise_score"]
@@ -168,7 +177,7 @@ def evaluation_file(svc: Service, evaluation_id: int) -> EvaluationFile:
         score_payload=score_payload,
         appeal=_strip(appeals[-1]) if appeals else None,
         decision=_strip(decisions[-1]) if decisions else None,
-        peer_assignments=peer_rows, extensions=extensions,
+        peer_assignments=peer_rows, extensions=extensions, calibration=note,
     )
 
 

@@ -19,7 +19,8 @@ from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES, State, SubmissionKind, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring import Line, ScoreResult, lines, shown
-from workflow.scoring.explain import msg, pool_name
+from workflow.scoring.display import shown_total
+from workflow.scoring.explain import Num, msg, pool_name
 from workflow.service import audit_check
 from workflow.service.core import Service, Snapshot, load_people, load_snapshot
 from workflow.service.rowtypes import DeadLetter, OverdueItem
@@ -165,6 +166,7 @@ def explain(svc: Service, evaluation_id: int) -> Explanation:
         basis = score_basis(session, evaluation_id)
         result = compute(session, snap, basis) if basis is not None else None
         facts = _facts(session, snap)
+        withheld = _peers_withheld(session, snap)
     row = snap.row
     regime = snap.rules.regime
     matches = None
@@ -183,7 +185,8 @@ def explain(svc: Service, evaluation_id: int) -> Explanation:
             framework=result.framework.id, framework_version=result.framework.version,
             hash=result.framework.content_hash[:12])))
         out.extend(facts["revision"])
-        out.extend(lines(result, self_missing=bool(row["self_assessment_missing"])))
+        out.extend(lines(result, self_missing=bool(row["self_assessment_missing"]),
+                         peers_withheld=withheld))
         out.extend(facts["moves"])
         cap = stamp.get("quota_cap")
         if isinstance(cap, dict):
@@ -197,6 +200,14 @@ def explain(svc: Service, evaluation_id: int) -> Explanation:
                 "final_class", cls=regime.band(row["final_class"]).label)))
     stale = bool(facts["stale"]) and row["state"] == State.FINALISED.value and matches is False
     if stale:
+        assert result is not None  # a mismatch needs a recomputed result
+        # The recorded result stands: both are shown, the recorded one first.
+        out.append(Line("recorded", "recorded", 0, msg(
+            "recorded_vs_recomputed",
+            stored=Num(shown_total(row["score"], regime), regime.display.places),
+            stored_cls=regime.band(row["score_class"]).label,
+            total=Num(shown_total(result.total, regime), regime.display.places),
+            cls=regime.band(result.class_id).label)))
         out.extend(facts["stale"])
     person = people.get(row["reviewee_id"])
     return Explanation(evaluation_id, row["reviewee_id"],
@@ -204,6 +215,18 @@ def explain(svc: Service, evaluation_id: int) -> Explanation:
                        person.locale if person else "vi", row["state"],
                        row["score"], row["score_class"], row["final_class"], result,
                        stamp, matches, note, out, stale)
+
+
+def _peers_withheld(session: Session, snap: Snapshot) -> tuple[int, int] | None:
+    """(answers that arrived, the quorum) when the colleagues' input was left out."""
+    if not snap.row["peer_quorum_not_reached"]:
+        return None
+    answered = int(session.execute(
+        select(func.count()).select_from(SUBMISSION)
+        .where(SUBMISSION.c.evaluation_id == snap.id,
+               SUBMISSION.c.kind == SubmissionKind.PEER_INPUT.value)).scalar_one())
+    quorum = snap.rules.min_peer_responses
+    return (answered, quorum) if answered < quorum else None
 
 
 def _facts(session: Session, snap: Snapshot) -> dict[str, list[Line]]:
@@ -221,12 +244,22 @@ def _facts(session: Session, snap: Snapshot) -> dict[str, list[Line]]:
         out["revision"].append(Line("appeal", "appeal", 0, msg(
             "appeal_revised", by=r.author_id, at=f"{r.submitted_at:%Y-%m-%d}",
             reason=r.payload.get("reason") or "-")))
+    quota = regime.quota
     for m in session.execute(select(MOVE).where(MOVE.c.evaluation_id == snap.id)
                              .order_by(MOVE.c.id)):
+        # a row back up to the limited class is the calibrator's undo of a move
+        undo = quota is not None and m.to_class == quota.limited_class
         out["moves"].append(Line("calibration", "calibration", 0, msg(
-            "calibration", from_cls=regime.band(m.from_class).label,
+            "calibration_undone" if undo else "calibration",
+            from_cls=regime.band(m.from_class).label,
             to_cls=regime.band(m.to_class).label, by=m.moved_by, at=f"{m.moved_at:%Y-%m-%d}",
             reason=m.reason)))
+    for r in revisions:
+        if r.payload.get("restore_class"):
+            out["moves"].append(Line("calibration", "restored", 0, msg(
+                "appeal_restored", cls=regime.band(snap.row["score_class"] or "").label,
+                by=r.author_id, at=f"{r.submitted_at:%Y-%m-%d}",
+                reason=r.payload.get("reason") or "-")))
     for a in session.execute(
             select(AUDIT.c.trigger, AUDIT.c.at, AUDIT.c.reason)
             .where(AUDIT.c.evaluation_id == snap.id,

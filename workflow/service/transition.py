@@ -36,8 +36,9 @@ from workflow.errors import (
     TransitionNotAllowed,
     WorkflowError,
 )
-from workflow.service import leaders, pool
+from workflow.service import class_restore, leaders, pool
 from workflow.service.change import Change, base_context, result_context, shown_or_none
+from workflow.service.class_note import class_note, note_context
 from workflow.service.core import (
     PersonInfo,
     Service,
@@ -150,6 +151,16 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
         context.update(trigger=trigger.value, reason=clean_reason)
         if dest in (State.APPEAL_WINDOW, State.FINALISED, State.APPEAL_REVIEW):
             context.update(result_context(snap, row))
+            # why the class is not the score's, with the recorded reason (class_note)
+            # (one query, and only where a move or a restore can be: not for every
+            # evaluation an approval sends on whose class is its score's)
+            moved = (row.get("final_class") != row.get("score_class")
+                     or trigger is Trigger.UPHOLD_SCORE)
+            context["calibration"] = note_context(class_note(
+                session, snap.id, row.get("score_class"), row.get("final_class"),
+                snap.rules.regime,
+                restoring=clean.get("reason") if clean.get("restore_class") else None),
+                snap.rules.tz_name) if moved else None
         if dest is State.APPEAL_REVIEW and submission:
             context["appeal_reasons"] = submission["payload"].get("reasons")
         if trigger in (Trigger.UPHOLD_SCORE, Trigger.REVISE_SCORE):
@@ -188,6 +199,8 @@ def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: d
                 "scored_by": actor_id if trigger is Trigger.SUBMIT_SCORE
                 else snap.row["scored_by"],
                 "scored_at": now}
+    if trigger is Trigger.UPHOLD_SCORE and clean.get("restore_class"):
+        return class_restore.restore_values(session, snap)
     if trigger is Trigger.LODGE_APPEAL:
         # One appeal per evaluation, even after an admin reopens it: the reopening is
         # itself the correction an appeal would have asked for.

@@ -1,5 +1,6 @@
 """appeal_review: an appeal reviewer, never the person who gave the score, upholds the
-score or revises it with a new score and a reason."""
+score (and may restore the class calibration moved) or revises it with a new score and
+a reason."""
 
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ from workflow.states.supervisor_scoring import validate_score
 
 def validate_uphold(payload: Mapping[str, Any], _framework: Framework) -> dict[str, Any]:
     errors = FieldErrors()
-    clean = {"reason": text(payload.get("reason"), "reason", errors, required=True)}
+    clean: dict[str, Any] = {"reason": text(payload.get("reason"), "reason", errors,
+                                            required=True)}
     errors.raise_if_any()
+    # Upholding the score may also restore the class calibration moved it from (the
+    # service checks the quota); the key is there only when asked, so an upheld
+    # appeal without it is recorded exactly as before.
+    if payload.get("restore_class") in (True, "1", "on", "yes"):
+        clean["restore_class"] = True
     return clean
 
 

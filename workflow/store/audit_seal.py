@@ -110,11 +110,13 @@ def verify_submissions(session: Session) -> Iterator[Broken]:
 
 def verify_moves(session: Session) -> Iterator[Broken]:
     """Each calibration move against its ``move_class`` audit row."""
-    vouchers = _vouchers(session, frozenset({"move_class"}))
+    # A move down, or the calibrator's undo of one (service.calibration_moves).
+    triggers = frozenset({"move_class", "undo_move"})
+    vouchers = _vouchers(session, triggers)
     for r in session.execute(select(_MOVE).order_by(_MOVE.c.id)):
         digest = payload_hash({"from_class": r.from_class, "to_class": r.to_class})
         broken = _match(vouchers, (r.evaluation_id, r.moved_by, _instant(r.moved_at)),
-                        frozenset({"move_class"}), digest,
+                        triggers, digest,
                         f"calibration move {r.id} (evaluation {r.evaluation_id}, "
                         f"{r.from_class} to {r.to_class})", reason=r.reason)
         if broken is not None:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from workflow.domain import SCORER_ROLES, State, SubmissionKind, Trigger
-from workflow.errors import NotPermitted, SubmissionInvalid, WorkflowError
+from workflow.errors import NotPermitted, RestoreRefused, SubmissionInvalid, WorkflowError
 from workflow.permissions import roles_of
 from workflow.service import access, drafts, pages, transition
 from workflow.service.pages import EvaluationFile
@@ -24,8 +24,8 @@ from workflow.web.routes_task import (
     _problems,
     appeal_decided,
     appeal_decision,
+    appeal_problems,
     calibration_action,
-    revise_problems,
     score_outcome_message,
     unknown_op,
 )
@@ -189,12 +189,12 @@ def appeal_decide(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
         outcome = transition.fire(req.svc, evaluation_id, trigger, person.id, payload,
                                   now=req.now(), expected_state=State.APPEAL_REVIEW)
     except SubmissionInvalid as exc:
-        problems = _problems(req, exc)
-        if trigger is Trigger.REVISE_SCORE:
-            problems = revise_problems(problems)
-        return views.appeal_review(req, file, post_to, values=values, errors=problems,
-                                   status=422, extra_rows=extra)
-    return req.render("done.html", message=appeal_decided(req, file, trigger, outcome))
+        return views.appeal_review(req, file, post_to, values=values, status=422,
+                                   errors=appeal_problems(req, exc, op), extra_rows=extra)
+    except RestoreRefused as exc:  # the quota of the approved calibration has no room
+        return views.appeal_review(req, file, post_to, values=values, status=409,
+                                   errors={"_form": req.error_text(exc)}, extra_rows=extra)
+    return req.render("done.html", message=appeal_decided(req, file, trigger, outcome, op))
 
 
 def _calibrator(req: Req, cycle_id: str) -> str:

@@ -16,8 +16,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from workflow import catalog
 from workflow.domain import State, SubmissionKind, Trigger
-from workflow.errors import CalibrationError, KpiError, SubmissionInvalid, WorkflowError
-from workflow.service import access, calibration, drafts, lookups, pages
+from workflow.errors import (
+    CalibrationError,
+    KpiError,
+    RestoreRefused,
+    SubmissionInvalid,
+    WorkflowError,
+)
+from workflow.service import access, calibration, calibration_moves, drafts, lookups, pages
 from workflow.service.access import DeadlinePassed, Grant
 from workflow.service.pages import EvaluationFile
 from workflow.service.transition import Outcome
@@ -30,7 +36,7 @@ from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
 # taken as the last of them (an appeal lodged, a score revised, by a stray value).
 # The result page's actions: accepting goes through its confirmation step.
 RESPOND_OPS = frozenset({"accept", "confirm_accept", "appeal"})
-APPEAL_OPS = frozenset({"uphold", "revise"})
+APPEAL_OPS = frozenset({"uphold", "revise", "restore"})
 UNKNOWN_OP = catalog.N_("This form has no action “%(op)s”; nothing was saved. Use one of "
                         "its buttons.")
 
@@ -321,6 +327,9 @@ def appeal_decision(fields: Mapping[str, str], file: EvaluationFile, op: str
     assert op in APPEAL_OPS, op
     if op == "uphold":
         return Trigger.UPHOLD_SCORE, {"reason": fields.get("reason", "")}
+    if op == "restore":  # uphold the score, and restore the class calibration moved
+        return Trigger.UPHOLD_SCORE, {"reason": fields.get("restore_reason", ""),
+                                      "restore_class": True}
     score = forms.payload(fields, file.framework, prefix="score.", texts=("comment",))
     return Trigger.REVISE_SCORE, {"reason": fields.get("revise_reason", ""), "score": score}
 
@@ -341,16 +350,32 @@ def _appeal_review(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping
     try:
         outcome = _fire(req, _token(post_to), trigger, payload, fields)
     except (SubmissionInvalid, DeadlinePassed) as exc:
-        problems = _problems(req, exc)
-        if trigger is Trigger.REVISE_SCORE:
-            problems = revise_problems(problems)
-        return views.appeal_review(req, file, post_to, values=values, errors=problems,
-                                   status=422, extra_rows=extra)
-    return done(req, appeal_decided(req, file, trigger, outcome))
+        return views.appeal_review(req, file, post_to, values=values, status=422,
+                                   errors=appeal_problems(req, exc, op), extra_rows=extra)
+    except RestoreRefused as exc:  # the quota of the approved calibration has no room
+        return views.appeal_review(req, file, post_to, values=values, status=409,
+                                   errors={"_form": req.error_text(exc)}, extra_rows=extra)
+    return done(req, appeal_decided(req, file, trigger, outcome, op))
 
 
-def appeal_decided(req: Req, file: EvaluationFile, trigger: Trigger, outcome: Outcome) -> str:
+def appeal_problems(req: Req, exc: Exception, op: str) -> dict[str, str]:
+    """An appeal decision's problems under the field names of the form it came from."""
+    problems = _problems(req, exc)
+    if op == "revise":
+        return revise_problems(problems)
+    if op == "restore":
+        return {"restore_reason" if k == "reason" else k: v for k, v in problems.items()}
+    return problems
+
+
+def appeal_decided(req: Req, file: EvaluationFile, trigger: Trigger, outcome: Outcome,
+                   op: str = "") -> str:
     """The decision as recorded; after a revision, the new score and class themselves."""
+    if op == "restore":
+        restored = file.class_label_of(outcome.class_id, req.locale) or "—"
+        return req.gettext(
+            "Decision recorded: the score is upheld and the class restored to “%(klass)s”. "
+            "The evaluation is final.", klass=restored)
     if trigger is not Trigger.REVISE_SCORE or outcome.score is None:
         return req.gettext("Decision recorded: the evaluation is now final.")
     klass = file.regime.band(outcome.class_id).label if outcome.class_id else None
@@ -396,11 +421,20 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
         if evaluation_id not in members:
             return views.calibration_page(req, cycle_id, post_to, values=values, status=422,
                                           errors={"_form": req.gettext(LINK_MISMATCH)})
+        if op == "undo":
+            back = calibration_moves.undo_move(req.svc, evaluation_id,
+                                               fields.get("undo_reason", ""), person_id,
+                                               now=req.now())
+            return views.calibration_page(req, cycle_id, post_to, message=req.gettext(
+                "The move of %(name)s was undone: back to “%(to)s”.",
+                name=members[evaluation_id].reviewee_name,
+                to=_class_label(req, cycle_id, back)))
         calibration.move_class(req.svc, evaluation_id, to_class, fields.get("reason", ""),
                                person_id, now=req.now())
     except SubmissionInvalid as exc:
         eid = fields.get("evaluation_id", "")
-        errors = {f"reason.{eid}" if k == "reason" else k: v for k, v in exc.fields.items()}
+        field = "undo_reason" if op == "undo" else "reason"
+        errors = {f"{field}.{eid}" if k == "reason" else k: v for k, v in exc.fields.items()}
         return views.calibration_page(req, cycle_id, post_to, values=values, status=422,
                                       errors=errors)
     except CalibrationError as exc:

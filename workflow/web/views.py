@@ -17,6 +17,7 @@ from workflow import catalog, formatting
 from workflow.domain import State, SubmissionKind
 from workflow.reports.html import fairness_fragment
 from workflow.scoring.model import CriterionKind, Framework, Quota
+from workflow.scoring.quota_explain import allowance_rule
 from workflow.service import calibration, drafts, lookups
 from workflow.service.pages import EvaluationFile
 from workflow.web import forms, i18n
@@ -137,6 +138,13 @@ def calibration_page(req: Req, cycle_id: str, post_to: str, *,
                       pool_label=lambda p: pool_label(req, p), errors=errors or {},
                       message=message, values=values or {},
                       ratio_text=percent(quota.max_ratio) if quota else "",
+                      allowance=lambda meter: allowance_rule(
+                          meter, view.exception_decision if view.exception_ratio else None),
+                      group_pool=lambda group: f"task_group:{group}",
+                      plan_text=lambda needed: "; ".join(
+                          req.ngettext("%(num)s move in %(pool)s", "%(num)s moves in %(pool)s",
+                                       n, pool=pool_label(req, f"task_group:{g}"))
+                          for g, n in needed.by_task_group.items()),
                       # Information for the calibrator, never an automatic change; the
                       # fragment comes from our own autoescaped report templates.
                       signals=Markup(fairness_fragment(req.svc, cycle_id, locale=req.locale)))
