@@ -21,7 +21,7 @@ from notifications.testing import RecordingServer
 from tests.support import DATA, World, at, small_world
 from tests.web_support import WebWorld, make_web, text_of
 from workflow.cli import main
-from workflow.domain import State, TimerKind
+from workflow.domain import State, TimerKind, Trigger
 from workflow.service import calibration
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
@@ -235,6 +235,15 @@ def _window_from_publication(svc: Service, web: WebWorld, smtp: RecordingServer)
     # The clock closes the window at its end: accepted by silence.
     tick(svc, now=due.replace(minute=1))
     assert world.state("S1") is State.FINALISED
+
+    # Reopened and scored again after the publication: a new result, whose window runs
+    # from its own notification (the unit stays published, on its first date).
+    world.fire("S1", Trigger.REOPEN, "A1", reason="Quyết định 12/QĐ", when="2026-05-13 09:00")
+    world.score("S1", by="H1", when="2026-05-14 09:00")
+    assert world.row("S1")["due_at"] == at("2026-05-19 17:00")  # Thursday + 5 days
+    later = outbox(svc, "results_published", "S1")[-1]
+    assert later["context"]["published_at"] == at("2026-05-07 10:30").isoformat()
+    assert publications(svc)["P1"] == (at("2026-05-07 10:30"), 6)
 
 
 def test_kpi_cycle_check_shows_the_regimes_windows_and_refuses_a_cycles_own(

@@ -162,17 +162,17 @@ def publish_ready(svc: Service, session: Session, changed: Sequence[tuple[int, s
                 payload={"unit_id": unit_id, "evaluations": results,
                                             "published_at": now.isoformat()}))
         if rules.petition_from_publication and published:
-            out.mail.extend(_start_windows(svc, session, rules, sorted(published), now))
+            out.mail.extend(_start_windows(svc, session, rules, published, now))
     return out
 
 
-def _start_windows(svc: Service, session: Session, rules: CycleRules, units: Sequence[str],
-                   now: datetime) -> Mail:
+def _start_windows(svc: Service, session: Session, rules: CycleRules,
+                   units: Mapping[str, datetime], now: datetime) -> Mail:
     """The petition windows of the published units' evaluations that wait for one."""
     waiting = session.execute(
         select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.unit_id,
                EVALUATION.c.phase_entered_at)
-        .where(EVALUATION.c.cycle_id == rules.cycle_id, EVALUATION.c.unit_id.in_(list(units)),
+        .where(EVALUATION.c.cycle_id == rules.cycle_id, EVALUATION.c.unit_id.in_(sorted(units)),
                EVALUATION.c.state == State.APPEAL_WINDOW.value, EVALUATION.c.due_at.is_(None))
     ).all()
     mail = Mail([], [])
@@ -193,7 +193,9 @@ def _start_windows(svc: Service, session: Session, rules: CycleRules, units: Seq
             svc, event=PUBLISHED_EVENT, person=person,
             dedupe_key=f"ev:{r.id}:published:{now.isoformat()}",
             context={"cycle_id": rules.cycle_id, "cycle_name": rules.config.name,
-                     "evaluation_id": r.id, "published_at": now.isoformat(),
+                     "evaluation_id": r.id,
+                     # The unit's publication date, even for one entering the window later.
+                     "published_at": units[r.unit_id].isoformat(),
                      "due_at": window.due_at.isoformat(), "cycle_timezone": rules.tz_name,
                      "state": State.APPEAL_WINDOW.value},
             now=now, evaluation_id=r.id, link=("respond", Role.REVIEWEE),
