@@ -61,6 +61,8 @@ OPTIONAL: Mapping[str, Any] = {
     "old_due_at": None, "timer_kind": None, "timer_seq": None, "expires_at": None,
     "items": (), "digest_at": None, "overdue_count": 0, "cycle_names": (),
     "noticed_at": None, "links_removed": False, "action": None, "also_waiting": 0,
+    # The unit's publication (issue 17): its link, its date, the window counted from it.
+    "publication_url": None, "published_at": None, "petition_window": None,
 }
 
 # What each event cannot do without. A row missing one of these is a bug upstream; it
@@ -74,7 +76,10 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "reminder": ("cycle_name", "state", "due_at"),
     "overdue": ("cycle_name", "state", "due_at"),
     "escalation": ("cycle_name", "state", "escalation_level"),
-    "result": ("cycle_name", "score", "class_label", "due_at", "action_url"),
+    # due_at, or petition_window when the window runs from the unit's publication.
+    "result": ("cycle_name", "score", "class_label", "action_url"),
+    "results_published": ("cycle_name", "published_at", "due_at", "action_url",
+                          "publication_url"),
     "self_assessment_missed": ("cycle_name", "reviewee_name", "state"),
     "appeal_lodged": ("cycle_name", "reviewee_name"),
     "appeal_decided": ("cycle_name", "decision", "score", "class_label"),
@@ -235,6 +240,8 @@ def _check(outbox_id: int | None, event: str, locale: str, ctx: Mapping[str, Any
         raise RenderError(outbox_id, event, locale,
                           f"no templates for event {event!r} (templates/email/)")
     missing = [k for k in REQUIRED[event] if ctx.get(k) is None]
+    if event == "result" and ctx.get("due_at") is None and ctx.get("petition_window") is None:
+        missing.append("due_at")
     if missing:
         raise RenderError(outbox_id, event, locale,
                           f"its context lacks {', '.join(missing)}")

@@ -126,16 +126,30 @@ class WorkingDaysAfter(_Strict):
     _t = field_validator("at", mode="before")(lambda v: None if v is None else _parse_time(v))
 
 
+class DaysAfter(_Strict):
+    """N calendar days after the phase opens, at the given local time; a last day that
+    is a day off moves to the next working day (the petition window of a regime that
+    counts days, e.g. "within 5 days of publication")."""
+
+    days: int = Field(ge=1, le=90)
+    at: LocalTime | None = None
+
+    _t = field_validator("at", mode="before")(lambda v: None if v is None else _parse_time(v))
+
+
 def _due_kind(value: object) -> str:
+    if isinstance(value, DaysAfter) or (isinstance(value, dict) and "days" in value):
+        return _DAYS
     return _RELATIVE if isinstance(value, dict | WorkingDaysAfter) else _ABSOLUTE
 
 
-# Tags of the two forms of a due. With a tag pydantic reports only the errors of the
+# Tags of the forms of a due. With a tag pydantic reports only the errors of the
 # form the admin wrote; the tags contain "[" so that error locations drop them
 # (``configfile._clean_loc``), and the message names the key as written.
-_ABSOLUTE, _RELATIVE = "due[local date-time]", "due[working days]"
+_ABSOLUTE, _RELATIVE, _DAYS = "due[local date-time]", "due[working days]", "due[days]"
 Due = Annotated[
-    Annotated[datetime, Tag(_ABSOLUTE)] | Annotated[WorkingDaysAfter, Tag(_RELATIVE)],
+    Annotated[datetime, Tag(_ABSOLUTE)] | Annotated[WorkingDaysAfter, Tag(_RELATIVE)]
+    | Annotated[DaysAfter, Tag(_DAYS)],
     Discriminator(_due_kind),
 ]
 
@@ -155,7 +169,7 @@ class Phase(_Strict):
     @field_validator("due", mode="before")
     @classmethod
     def _due(cls, v: object) -> object:
-        if isinstance(v, dict):
+        if isinstance(v, dict | WorkingDaysAfter | DaysAfter):
             return v
         number = str(v).strip()
         if re.fullmatch(r"-?\d+(\.\d+)?", number):  # YAML numbers arrive as text
@@ -292,6 +306,10 @@ class Population(_Strict):
 
 # Only these phases can be switched off; the others are the evaluation itself.
 OPTIONAL_PHASES = {State.PEER_INPUT: "peers", State.CALIBRATION: "calibration"}
+# The petition's phases: a regime with petition rules gives their due times, so a
+# cycle file may leave them out (workflow.petition fills them in, or refuses the
+# cycle's own when the regime does not allow them).
+PETITION_PHASES = (State.APPEAL_WINDOW, State.APPEAL_REVIEW)
 
 
 class CycleFile(_Strict):
@@ -364,7 +382,8 @@ class CycleFile(_Strict):
                 if key not in known:
                     raise ValueError(f"unknown phase {key!r}; the phases are "
                                      f"{', '.join(known)}")
-            missing = [p for p in known if p not in v]
+            petition = {s.value for s in PETITION_PHASES}
+            missing = [p for p in known if p not in v and p not in petition]
             if missing:
                 raise ValueError(f"every phase needs a due time; missing: {', '.join(missing)}")
         return v
@@ -372,7 +391,7 @@ class CycleFile(_Strict):
     def cross_checks(self) -> list[Problem]:
         """Problems that involve several keys, each with the key path to report it at."""
         problems = self._date_checks()
-        for state in PHASE_ORDER:
+        for state in self.listed_phases():
             if not self.phases[state].enabled and state not in OPTIONAL_PHASES:
                 problems.append((("phases", state.value, "enabled"), (
                     f"{state.value} cannot be switched off; only "
@@ -418,7 +437,7 @@ class CycleFile(_Strict):
         too_late = datetime.combine(self.period.end, time(0, 0)).toordinal() \
             + MAX_DAYS_AFTER_PERIOD
         last: tuple[State, str, datetime] | None = None
-        for state in PHASE_ORDER:
+        for state in self.listed_phases():
             phase = self.phases[state]
             if not phase.enabled:
                 continue
@@ -483,15 +502,25 @@ class CycleFile(_Strict):
             extra_working_days=frozenset(self.holidays.extra_working_days),
         )
 
+    def listed_phases(self) -> list[State]:
+        """The phases the file (or, once resolved, its regime) gives, in phase order."""
+        return [s for s in PHASE_ORDER if s in self.phases]
+
     def phase(self, state: State) -> Phase:
-        return self.phases[state]
+        try:
+            return self.phases[state]
+        except KeyError:
+            # Only a cycle read without its regime lacks a petition phase; the rules a
+            # cycle runs by always have both (workflow.petition.with_petition_phases).
+            raise KeyError(f"{state.value}: the cycle file leaves it to the regime, and the "
+                           "regime's petition rules were not applied") from None
 
     def enabled(self, state: State) -> bool:
         if state is State.PEER_INPUT:
-            return self.peers.enabled and self.phases[state].enabled
+            return self.peers.enabled and self.phase(state).enabled
         if state is State.CALIBRATION:
-            return self.calibration.enabled and self.phases[state].enabled
-        return self.phases[state].enabled
+            return self.calibration.enabled and self.phase(state).enabled
+        return self.phase(state).enabled
 
 
 class LoadedCycle:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from workflow.calendar import WorkingCalendar, at_local, zone
-from workflow.cycle_config import CycleFile, EscalationStep
+from workflow.cycle_config import CycleFile, DaysAfter, EscalationStep
 from workflow.domain import State, TimerKind
 
 
@@ -50,6 +50,15 @@ def phase_window(cycle: CycleFile, cal: WorkingCalendar, state: State,
             moved_from = local.astimezone(UTC)
             reason = cal.day_off_reason(local.date())
         due_at = at_local(day, local.timetz().replace(tzinfo=None), tz)
+    elif isinstance(phase.due, DaysAfter):
+        # Calendar days; a last day that is a day off gives way to the next working day.
+        last = opens_at.astimezone(tz).date() + timedelta(days=phase.due.days)
+        day = cal.add_working_days(last, 0)
+        clock = phase.due.at or cycle.deadline_time
+        if day != last:
+            moved_from = at_local(last, clock, tz)
+            reason = cal.day_off_reason(last)
+        due_at = at_local(day, clock, tz)
     else:
         open_day = opens_at.astimezone(tz).date()
         clock = phase.due.at or cycle.deadline_time

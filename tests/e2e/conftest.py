@@ -141,9 +141,10 @@ class Inbox:
     smtp: RecordingServer
     clock: Clock
 
-    def link(self, person: str, event: str) -> str:
+    def link(self, person: str, event: str, nth: int = 0) -> str:
         """The path of the link in ``person``'s latest ``event`` email, after delivering
-        what is due (the dispatcher's job in `kpi serve`)."""
+        what is due (the dispatcher's job in `kpi serve`); ``nth``: the nth link of the
+        email (a result email's second is the unit's publication)."""
         send_due(self.world.svc, now=self.clock())
         with self.world.svc.store.read() as s:
             email = s.execute(select(PERSON.c.email).where(PERSON.c.id == person)).scalar_one()
@@ -153,9 +154,9 @@ class Inbox:
                 continue
             part = message.get_body(preferencelist=("plain",))
             assert part is not None, f"the {event} email to {person} has no text part"
-            found = re.search(r"https?://\S+/t/[\w-]+", part.get_content())
-            assert found, f"the {event} email to {person} has no link"
-            return urlsplit(found.group(0)).path
+            found = re.findall(r"https?://\S+/t/[\w-]+", part.get_content())
+            assert len(found) > nth, f"the {event} email to {person} has no link {nth}"
+            return urlsplit(found[nth]).path
         raise AssertionError(f"no {event} email to {person} ({email}) reached the SMTP server")
 
 

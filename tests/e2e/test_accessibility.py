@@ -284,6 +284,11 @@ def test_every_page_in_both_languages_at_both_widths_has_no_serious_axe_violatio
     page.locator("#f-reasons").fill('The second item was on time ("on record").')
     submit_button(page, "appeal").click()
     tour.check("result-appealed", "en")
+    # The unit's published results, opened from the result email's second link.
+    for lang in LANGS:
+        tour.language(lang)
+        go(inbox.link("S1", "result", nth=1))
+        tour.check("publication", lang)
     world.fire("S1", Trigger.LODGE_APPEAL, "S1", {"reasons": "Hai sản phẩm <b>đúng hạn</b>"},
                when="2026-05-12 09:30")
     clock.set("2026-05-12 10:00")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow.cycle_config import WorkingDaysAfter, load_cycle
+from workflow.cycle_config import DaysAfter, WorkingDaysAfter, load_cycle
 from workflow.domain import State
 from workflow.errors import ConfigFileError, ConfigFileErrors
 from workflow.settings import PROJECT_ROOT
@@ -148,8 +148,30 @@ def test_a_misspelt_key(tmp_path: Path) -> None:
 
 
 def test_a_missing_phase(tmp_path: Path) -> None:
-    msg = bad(tmp_path, "  appeal_review: {due: {working_days: 10}}\n", "")
-    assert msg == "FILE:10: phases: every phase needs a due time; missing: appeal_review"
+    msg = bad(tmp_path, "  supervisor_scoring: {due: {working_days: 3}}\n", "")
+    assert msg == "FILE:10: phases: every phase needs a due time; missing: supervisor_scoring"
+
+
+def test_the_petition_phases_may_be_left_to_the_regime(tmp_path: Path) -> None:
+    # The cycle file alone does not have them; the regime's petition rules give them
+    # (tests/integration/test_petition_rules.py runs both kinds of regime).
+    text = GOOD.replace("  appeal_window: {due: {working_days: 5}}\n", "") \
+        .replace("  appeal_review: {due: {working_days: 10}}\n", "")
+    config = load_cycle(write(tmp_path, text)).config
+    assert config.listed_phases()[-1] is State.CALIBRATION
+    with pytest.raises(KeyError, match="leaves it to the regime"):
+        config.phase(State.APPEAL_WINDOW)
+
+
+def test_a_due_in_calendar_days(tmp_path: Path) -> None:
+    text = GOOD.replace("appeal_window: {due: {working_days: 5}}",
+                        "appeal_window: {due: {days: 5}}")
+    assert load_cycle(write(tmp_path, text)).config.phase(State.APPEAL_WINDOW).due \
+        == DaysAfter(days=5)
+    msg = bad(tmp_path, "appeal_window: {due: {working_days: 5}}",
+              "appeal_window: {due: {days: 0}}")
+    assert msg.startswith("FILE:15: phases.appeal_window.due.days: Input should be greater "
+                          "than or equal to 1"), msg
 
 
 def test_an_unknown_phase(tmp_path: Path) -> None:

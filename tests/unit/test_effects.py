@@ -33,6 +33,7 @@ class Rules:
     config: CycleFile = CONFIG
     cycle_id: str = "t-2026-04"
     min_peer_responses: int = 2
+    petition_from_publication: bool = False
 
     @cached_property
     def calendar(self) -> WorkingCalendar:

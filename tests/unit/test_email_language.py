@@ -98,6 +98,18 @@ def variants() -> Iterator[tuple[str, str, dict[str, Any]]]:
                 else None, "escalation_level": 2, "escalated_to": to, "evaluations": n,
                 "assignee_name": SUPERVISOR["full_name"]}
     yield "result", "", {**_common("appeal_window"), **RESULT}
+    publication = f"{LINK}-publication"
+    yield "result", "published", {**_common("appeal_window"), **RESULT,
+                                  "publication_url": publication}
+    for unit in ("days", "working_days"):  # the window runs from the unit's publication
+        yield "result", f"from-publication/{unit}", {
+            **_common("appeal_window"), **RESULT, "due_at": None,
+            "publication_url": publication,
+            "petition_window": {"days": 5 if unit == "days" else None,
+                                "working_days": 10 if unit == "working_days" else None}}
+    yield "results_published", "", {**_common("appeal_window"),
+                                    "published_at": "2026-05-04T03:00:00+00:00",
+                                    "publication_url": publication}
     yield "self_assessment_missed", "", {**_common("peer_input"), "action_url": None}
     yield "appeal_lodged", "", {**_common("appeal_review"), **RESULT, "action_url": None,
                                 "appeal_reasons": REASONS[0]}

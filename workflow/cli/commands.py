@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "mail": (("mail",), "The outbox: deliver what is due, send dead..."),
     "org": (("setup",), "The organisation: units, people,..."),
     "override": (("act",), "Record a fact that forces a class..."),
+    "publication": (("publication",), "Units' results published in the unit:..."),
     "reassign": (("act",), "Give an evaluation another supervisor or..."),
     "record": (("report",), "A person's evaluations with their..."),
     "reopen": (("act",), "Reopen a finalised evaluation for scoring..."),
@@ -38,4 +39,5 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 # Every module that defines commands (a name missing from COMMANDS is looked up in all).
-MODULES = ("act", "cycle", "demo", "info", "mail", "report", "scoring", "serve", "setup")
+MODULES = ("act", "cycle", "demo", "info", "mail", "publication", "report", "scoring", "serve",
+           "setup")

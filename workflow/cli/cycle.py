@@ -12,8 +12,15 @@ import click
 from workflow import formatting
 from workflow.calendar import zone
 from workflow.cli.main import Context, main, parse_now, pass_context
-from workflow.cycle_config import PHASE_ORDER
+from workflow.cycle_config import (
+    PETITION_PHASES,
+    PHASE_ORDER,
+    CycleFile,
+    DaysAfter,
+    WorkingDaysAfter,
+)
 from workflow.domain import State
+from workflow.petition import source_of
 from workflow.service import lookups
 from workflow.service.core import PersonInfo
 from workflow.service.cycles import load_for_open, open_cycle
@@ -75,7 +82,7 @@ def check_cmd(ctx: Context, cycle_file: str, as_csv: bool) -> None:
     if not svc.admins(rules) and any(s.to == "admins" for s in config.escalation):
         click.echo("note: nobody is an admin (admins in the settings and in the cycle file): "
                    "escalations to the admins reach nobody")
-    _phases(rules, opened_at)
+    _phases(rules, opened_at, loaded.config)
     click.echo("")
     by_unit: dict[str, int] = {}
     for e in plan.evaluations:
@@ -94,8 +101,20 @@ def check_cmd(ctx: Context, cycle_file: str, as_csv: bool) -> None:
     click.echo(f"{loaded.path}: ok")
 
 
-def _phases(rules: CycleRules, opened_at: datetime) -> None:
-    """Each phase's window if each runs its full time, and the deadlines moved off days off."""
+def _length(due: object) -> str:
+    if isinstance(due, DaysAfter):
+        return f"  ({due.days} days)"
+    if isinstance(due, WorkingDaysAfter):
+        return f"  ({due.working_days} working days)"
+    return ""
+
+
+def _phases(rules: CycleRules, opened_at: datetime, cycle_file: CycleFile) -> None:
+    """Each phase's window if each runs its full time, and the deadlines moved off days off.
+
+    The petition phases say where their due comes from (the regime's petition rules, or
+    the cycle file); a window that starts at publication is shown as if the unit's
+    results were published the moment the phase before it ends."""
     config, cal = rules.config, rules.calendar
     tz = config.timezone
     click.echo("")
@@ -108,10 +127,13 @@ def _phases(rules: CycleRules, opened_at: datetime) -> None:
             continue
         window = phase_window(config, cal, state, entered)
         phase = config.phase(state)
-        length = "" if isinstance(phase.due, datetime) else \
-            f"  ({phase.due.working_days} working days)"
+        origin = ""
+        if state in PETITION_PHASES:
+            origin = f"  [{source_of(cycle_file, rules.regime, state)}]"
+            if state is State.APPEAL_WINDOW and rules.petition_from_publication:
+                origin += " from the publication of the unit's results"
         click.echo(f"  {state.value:<20} opens {local(window.opens_at, tz)}  "
-                   f"due {local(window.due_at, tz)}{length}")
+                   f"due {local(window.due_at, tz)}{_length(phase.due)}{origin}")
         if window.moved_from is not None:
             moved.append(f"  phases.{state.value}.due {local(window.moved_from, tz)} is a day "
                          f"off ({window.moved_because}): moved to {local(window.due_at, tz)}")
@@ -121,6 +143,11 @@ def _phases(rules: CycleRules, opened_at: datetime) -> None:
                 moved.append(f"  phases.{state.value}.opens {phase.opens:%a %Y-%m-%d %H:%M} is "
                              f"a day off ({why}): the task emails go out then anyway")
         entered = window.due_at
+    if rules.regime.petition is not None:
+        click.echo(f"petition (kiến nghị), regime {rules.regime.id}: "
+                   f"{rules.regime.petition.describe()}")
+        for note in rules.regime.petition.unverified:
+            click.echo(f"  unverified: {note}")
     click.echo("deadlines on a day off:" + ("" if moved else " none"))
     for line in moved:
         click.echo(line)

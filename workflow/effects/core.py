@@ -203,6 +203,12 @@ def enter_phase(ev: EvaluationLike, dest: State, entered_at: datetime, now: date
         values.update(phase_opens_at=entered_at, due_at=None)
         return values, None, []
     rules = ev.rules
+    if dest is State.APPEAL_WINDOW and rules.petition_from_publication:
+        # The regime runs the petition window from the publication of the unit's
+        # results: the reviewee may answer from now, and the service gives the window
+        # its deadline and rows when the unit is published (service/publication.py).
+        values.update(phase_opens_at=entered_at, due_at=None)
+        return values, None, []
     window = phase_window(rules.config, rules.calendar, dest, entered_at)
     values.update(phase_opens_at=window.opens_at, due_at=window.due_at)
     waits = SPECS[dest].waits_on

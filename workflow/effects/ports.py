@@ -47,6 +47,9 @@ class RulesLike(Protocol):
     @property
     def min_peer_responses(self) -> int: ...
 
+    @property
+    def petition_from_publication(self) -> bool: ...
+
 
 class EvaluationLike(Protocol):
     """One evaluation as read: its row, who may act, its assignments, its rules."""

@@ -33,6 +33,7 @@ from pydantic import (
 
 from workflow.configfile import LoadedFile, read_yaml, validate
 from workflow.errors import ConfigFileErrors
+from workflow.scoring.petition import PetitionRules, PublicationRules
 
 Points = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=6)]
 PositivePoints = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=6)]
@@ -219,6 +220,12 @@ class Regime(_Strict):
     quota: Quota | None = None
     # Optional so that a regime stored before the rule existed reads as it was shown.
     display: ScoreDisplay = ScoreDisplay()
+    # How a result is contested (kiến nghị): window, resolution, who decides. None (a
+    # regime stored before the rule existed, or one that leaves it to each cycle): the
+    # cycle file's phases.appeal_window and appeal_review set it, as they used to.
+    petition: PetitionRules | None = None
+    # What the publication of a unit's results shows (the score or not).
+    publication: PublicationRules = PublicationRules()
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Regime:

@@ -35,7 +35,12 @@ from workflow.service.core import (
     load_snapshot,
     load_snapshots,
 )
-from workflow.service.notices import STATE_ACTIONS, hash_token, make_mail
+from workflow.service.notices import (
+    PUBLICATION_ACTION,
+    STATE_ACTIONS,
+    hash_token,
+    make_mail,
+)
 from workflow.service.transition import Outcome, plan, write, write_mail
 from workflow.states import SPECS
 from workflow.store.tables import ASSIGNMENT, CYCLE, DRAFT, EVALUATION, OUTBOX, PERSON, TOKEN
@@ -222,7 +227,20 @@ def _check(svc: Service, session: Session, row: Mapping[str, Any], now: datetime
         if snap.state is not wanted:
             raise LinkClosed(grant.evaluation_id, snap.state.value)
         _check_holder(grant, snap.row, roles_of(grant.person_id, snap.view, now), row)
+    if grant.action == PUBLICATION_ACTION:
+        _check_member(session, grant)
     return grant
+
+
+def _check_member(session: Session, grant: Grant) -> None:
+    """A publication link opens the results of its holder's unit while they belong to
+    it: moved to another unit (an organisation import), its holder reads them no more."""
+    unit = session.execute(select(EVALUATION.c.unit_id).where(
+        EVALUATION.c.id == grant.evaluation_id)).scalar()
+    if unit is None:
+        raise LinkUnknown()
+    if unit != grant.person.unit_id:
+        raise LinkRevoked(grant.evaluation_id or 0, grant.person_id, grant.action)
 
 
 def _check_holder(grant: Grant, evaluation: Mapping[str, Any], roles: frozenset[Role],

@@ -63,6 +63,11 @@ def result_context(snap: Snapshot, row: Mapping[str, Any]) -> dict[str, Any]:
         ctx["class_label"] = {"en": band.label.en, "vi": band.label.vi}
     # Each line rounded by the regime's display rule, adding up to the shown total.
     ctx["breakdown"] = shown_breakdown(score, row.get("score_stamp"), regime)
+    petition = regime.petition
+    if petition is not None and petition.starts == "publication" and row.get("due_at") is None:
+        # No date yet: the window runs from the unit's publication; the email says how long.
+        ctx["petition_window"] = {"days": petition.window.days,
+                                  "working_days": petition.window.working_days}
     return ctx
 
 

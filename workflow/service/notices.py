@@ -37,6 +37,11 @@ recipients = effects.recipients
 
 TOKEN_BYTES = 24
 LINK_GRACE = timedelta(days=30)
+# The result emails link to the publication of the unit's results, which is kept:
+# that link lives a year (access.py revokes it when its holder leaves the unit).
+PUBLICATION_ACTION = "publication"
+PUBLICATION_LINK_EVENTS = frozenset({"result", "results_published"})
+PUBLICATION_LINK_LIFETIME = timedelta(days=366)
 
 # The page a task email links to, and the role the link acts in.
 EVENT_ACTIONS: Mapping[str, tuple[str, Role]] = {
@@ -99,6 +104,17 @@ def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
         })
         ctx["action_url"] = f"{svc.settings.base_url.rstrip('/')}/t/{raw}"
     ctx.setdefault("action_url", None)
+    if event in PUBLICATION_LINK_EVENTS:
+        # The unit's publication, read from the result email: a link of its own, for
+        # as long as the published results are kept.
+        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        tokens.append({
+            "token_hash": hash_token(raw), "person_id": person.id,
+            "evaluation_id": evaluation_id, "role": Role.REVIEWEE.value,
+            "action": PUBLICATION_ACTION, "expires_at": now + PUBLICATION_LINK_LIFETIME,
+            "used_at": None, "created_at": now,
+        })
+        ctx["publication_url"] = f"{svc.settings.base_url.rstrip('/')}/t/{raw}"
     ctx["recipient_name"] = person.full_name
     tz_name = person.timezone or cycle_tz
     status, when = "pending", available_at or now

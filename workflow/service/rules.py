@@ -22,6 +22,7 @@ from workflow.calendar import WorkingCalendar, zone
 from workflow.configfile import LoadedFile, validate
 from workflow.cycle_config import CycleFile, LoadedCycle, parse_cycle_text
 from workflow.errors import ConfigFileError, ConfigFileErrors, CycleNotFound, StoreError
+from workflow.petition import starts_at_publication, with_petition_phases
 from workflow.scoring.model import Framework, Regime, load_framework, load_regime
 from workflow.store.tables import CYCLE as _CYCLE
 from workflow.store.tables import RULEBOOK as _RULEBOOK
@@ -51,6 +52,12 @@ class CycleRules:
             if position_group in fw.position_groups:
                 return fw
         return None
+
+    @property
+    def petition_from_publication(self) -> bool:
+        """Whether the petition window runs from the publication of the unit's results
+        (the regime's ``petition.starts``) rather than from the result's notification."""
+        return starts_at_publication(self.regime)
 
     @property
     def min_peer_responses(self) -> int:
@@ -93,9 +100,11 @@ def load_rules_from_files(loaded: LoadedCycle, config_dir: Path) -> CycleRules:
             f"{asked} is below the quorum of regime {regime.id} ({floor}): with fewer "
             "answers a peer's answer can be told apart. Raise it, or document the exception "
             "with peers.min_responses_exception: {reason: ..., decision: ...}"))))
+    resolved, petition_problems = with_petition_phases(cycle, regime)
+    errors.extend(cast(ConfigFileError, loaded.error(loc, msg)) for loc, msg in petition_problems)
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigFileErrors(errors)
-    return CycleRules(cycle.id, cycle, loaded.content_hash, regime, frameworks)
+    return CycleRules(cycle.id, resolved, loaded.content_hash, regime, frameworks)
 
 
 def quorum_exception(rules: CycleRules) -> str | None:
@@ -199,4 +208,7 @@ class RulesCache:
             if fw.regime == regime.id:
                 frameworks[row.content_hash] = fw.model_copy(
                     update={"content_hash": row.content_hash})
-        return CycleRules(cycle_id, config, cycle.config_hash, regime, frameworks)
+        resolved, problems = with_petition_phases(config, regime)
+        if problems:  # checked when the cycle opened: only a hand-edited database gets here
+            raise StoreError(f"cycle {cycle_id}: its stored rules disagree: {problems[0][1]}")
+        return CycleRules(cycle_id, resolved, cycle.config_hash, regime, frameworks)

@@ -36,7 +36,7 @@ from workflow.errors import (
     TransitionNotAllowed,
     WorkflowError,
 )
-from workflow.service import class_restore, leaders, pool
+from workflow.service import class_restore, leaders, pool, publication
 from workflow.service.change import Change, base_context, result_context, shown_or_none
 from workflow.service.class_note import class_note, note_context
 from workflow.service.core import (
@@ -290,10 +290,15 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     touched = {ch.cycle_id for ch in changes if ch.moves
                and ch.to_state in (State.CALIBRATION, State.CANCELLED)}
     mail.extend(pool.open_if_complete(svc, session, touched, changes[0].at))
+    # A change may complete a unit's results: they are published in the unit then.
+    published = publication.publish_ready(
+        svc, session, [(ch.evaluation_id, ch.cycle_id, ch.to_state) for ch in changes
+                       if ch.moves], changes[0].at)
+    mail.extend(published.mail)
     write_mail(session, mail)
     # Every evaluation lock before the audit chain's head, which is locked last.
     above = leaders.lock_above(svc, session, changes) if follow_up else None
-    audit.append(session, [entry for ch in changes for entry in ch.audit])
+    audit.append(session, [entry for ch in changes for entry in ch.audit] + published.audit)
     if follow_up:
         for follow in leaders.recompute_above(svc, session, changes, changes[0].at, above):
             write(svc, session, [follow], follow_up=False)

@@ -288,6 +288,19 @@ class CalibrationApproval(SQLModel, table=True):
     pools: dict[str, Any] = _json(default={})  # the quota meter at approval
 
 
+class Publication(SQLModel, table=True):
+    """A unit's results published in the unit (Law on Public Employees 2025 Art 26;
+    Decree 90 Arts 20-22): when, and how many results. The date starts the petition
+    window where the regime says so (``petition.starts: publication``)."""
+
+    __table_args__ = (UniqueConstraint("cycle_id", "unit_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(foreign_key="cycle.id", max_length=64)
+    unit_id: str = Field(max_length=64)
+    published_at: datetime = _instant()
+    evaluations: int = 0  # the results published (cancelled evaluations are not)
+
+
 class AuditEvent(SQLModel, table=True):
     """Append-only; each row's hash covers its content and the previous row's hash."""
 
@@ -376,7 +389,7 @@ class WebSession(SQLModel, table=True):
 ALL_TABLES = [
     Unit, Position, Person, Rulebook, Cycle, Evaluation, Assignment, Submission, Draft,
     Deadline, Extension, OverrideFact, ImportedPeriod, CalibrationMove, CalibrationApproval,
-    AuditEvent, AuditHead, Outbox, AccessToken, WebSession,
+    Publication, AuditEvent, AuditHead, Outbox, AccessToken, WebSession,
 ]
 
 
@@ -404,6 +417,7 @@ OVERRIDE: Table = _core_table(OverrideFact)
 IMPORTED: Table = _core_table(ImportedPeriod)
 MOVE: Table = _core_table(CalibrationMove)
 APPROVAL: Table = _core_table(CalibrationApproval)
+PUBLICATION: Table = _core_table(Publication)
 AUDIT: Table = _core_table(AuditEvent)
 AUDIT_HEAD: Table = _core_table(AuditHead)
 OUTBOX: Table = _core_table(Outbox)

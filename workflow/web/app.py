@@ -23,7 +23,14 @@ from workflow.clock import utc_now
 from workflow.errors import ConfigError, KpiError, NotFound, NotPermitted
 from workflow.service import access
 from workflow.service.core import Service
-from workflow.web import routes_admin, routes_demo, routes_ops, routes_staff, routes_task
+from workflow.web import (
+    routes_admin,
+    routes_demo,
+    routes_ops,
+    routes_publication,
+    routes_staff,
+    routes_task,
+)
 from workflow.web.context import MAX_FORM_BYTES, DemoHooks, Req, SignInNeeded, Web
 from workflow.web.security import BodyLimit, SecurityHeaders, Signer, secret_key_problem
 
@@ -60,6 +67,7 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     static = svc.settings.templates_dir / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     app.include_router(routes_task.router)
+    app.include_router(routes_publication.router)  # issue 17 item 4
     app.include_router(routes_staff.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_ops.router)  # /readyz (issue 15)

@@ -25,10 +25,11 @@ from workflow.errors import (
 )
 from workflow.service import access, calibration, calibration_moves, drafts, lookups, pages
 from workflow.service.access import DeadlinePassed, Grant
+from workflow.service.notices import PUBLICATION_ACTION
 from workflow.service.pages import EvaluationFile
 from workflow.service.transition import Outcome
 from workflow.states.self_assessment import validate_self_assessment
-from workflow.web import forms, views
+from workflow.web import forms, routes_publication, views
 from workflow.web.context import Req, form_fields, get_req, localized_score
 from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
 
@@ -72,6 +73,8 @@ def show(req: Req, grant: Grant, post_to: str) -> HTMLResponse:
         cycle_id = calibrator_cycle(req, grant)
         return views.calibration_page(req, cycle_id, f"{post_to}?cycle={cycle_id}")
     assert grant.evaluation_id is not None
+    if grant.action == PUBLICATION_ACTION:
+        return routes_publication.page(req, grant, post_to)
     file = pages.evaluation_file(req.svc, grant.evaluation_id)
     if grant.action == "self_assessment":
         return views.self_assessment(req, file, post_to, author_id=grant.person_id)
@@ -125,6 +128,8 @@ def act_by_link(token: str, req: ReqDep, fields: FormDep) -> Response:
     if grant.action == "calibrate":
         return calibrate(req, grant, fields, post_to)
     assert grant.evaluation_id is not None
+    if grant.action == PUBLICATION_ACTION:  # a page to read: nothing to post
+        raise access.LinkMismatch()
     if _posted_evaluation(fields) not in (None, grant.evaluation_id):
         # Checked here too, not only when the engine fires: the confirmation step and the
         # language button draw a page, and must never draw it for another evaluation.

@@ -146,6 +146,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_person_supervisor_id'), ['supervisor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_unit_id'), ['unit_id'], unique=False)
 
+    op.create_table('publication',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('cycle_id', sa.String(length=64), nullable=False),
+    sa.Column('unit_id', sa.String(length=64), nullable=False),
+    sa.Column('published_at', sa.DateTime(), nullable=False),
+    sa.Column('evaluations', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['cycle_id'], ['cycle.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('cycle_id', 'unit_id')
+    )
     op.create_table('accesstoken',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
@@ -409,6 +419,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_accesstoken_evaluation_id'))
 
     op.drop_table('accesstoken')
+    op.drop_table('publication')
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_unit_id'))
         batch_op.drop_index(batch_op.f('ix_person_supervisor_id'))

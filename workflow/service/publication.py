@@ -1,0 +1,359 @@
+"""Publishing a unit's results in the unit, and the page and file its members read.
+
+The law has results notified to the person, published within the unit and kept in
+the personnel file (Law on Public Employees 2025 Art 26; Decree 90 Arts 20-22). A
+unit's results are published, automatically and once, at the first instant when
+every evaluation of the unit in the cycle has its result: none is left in
+self-assessment, peer input, supervisor scoring or calibration, and at least one is
+in the appeal window, appeal review or finalised (cancelled ones are not published).
+With calibration on, that is the pool's approval; with it off, the scoring of the
+unit's last evaluation, or the cancellation of its last unscored one.
+
+The publication is recorded (a ``publication`` row: cycle, unit, instant, how many
+results) with an audit row, in the transaction of the change that completes the
+unit (``transition.write`` calls ``publish_ready``). Where the regime runs the
+petition window from publication (``petition.starts: publication``), the window of
+each of the unit's evaluations waiting in the appeal window gets its deadline, its
+reminders and its links' expiry then, and each reviewee is told by email
+(``results_published``); an evaluation entering the appeal window later (reopened,
+re-scored) gets its window from its own entry.
+
+Members open the publication from the link in their result email (a personal link,
+action ``publication``, the reviewee's): the page lists their own unit's results,
+name, position and class, and the score when the regime says so
+(``publication.show_score``), as a page and as a CSV file. The link names the unit
+through its evaluation, so nobody can open another unit's list with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlmodel import Session
+
+from workflow import catalog
+from workflow.catalog import N_
+from workflow.domain import Role, State
+from workflow.effects.rows import phase_timers
+from workflow.errors import CycleNotFound, WorkflowError
+from workflow.reports.csv_files import safe_text
+from workflow.scoring import shown_total
+from workflow.service.core import Service, load_people
+from workflow.service.notices import LINK_GRACE, PUBLICATION_ACTION, Mail, make_mail
+from workflow.service.rules import CycleRules
+from workflow.store import audit
+from workflow.store.tables import (
+    CYCLE,
+    DEADLINE,
+    EVALUATION,
+    PERSON,
+    PUBLICATION,
+    TOKEN,
+    UNIT,
+)
+from workflow.timing import PhaseWindow, phase_window
+
+BEFORE_RESULT = frozenset({State.SELF_ASSESSMENT, State.PEER_INPUT, State.SUPERVISOR_SCORING,
+                           State.CALIBRATION})
+WITH_RESULT = frozenset({State.APPEAL_WINDOW, State.APPEAL_REVIEW, State.FINALISED})
+# The changes that may complete a unit: a result given, an unscored one cancelled.
+COMPLETING = frozenset({State.APPEAL_WINDOW, State.CANCELLED})
+PUBLISH_TRIGGER = "publish_results"
+PUBLISHED_EVENT = "results_published"
+SYSTEM = "system"
+
+
+class UnitNotPublished(WorkflowError):
+    """A unit's results are asked for as a file before they are published."""
+
+    user_message = N_("The results of this unit are not published yet: they are published "
+                      "when every evaluation of the unit has its result.")
+
+    def __init__(self, cycle_id: str, unit_id: str, waiting: int) -> None:
+        self.cycle_id, self.unit_id, self.waiting = cycle_id, unit_id, waiting
+        super().__init__(f"cycle {cycle_id}: unit {unit_id} is not published yet: {waiting} "
+                         "of its evaluations have no result (they are published when none "
+                         "is left before the appeal window)")
+
+
+class UnitNotInCycle(WorkflowError):
+    def __init__(self, cycle_id: str, unit_id: str, known: Sequence[str]) -> None:
+        super().__init__(f"cycle {cycle_id} has no evaluation in unit {unit_id!r}; its units "
+                         f"are {', '.join(known) or 'none'}")
+
+
+# --- publishing ---------------------------------------------------------------------
+
+
+@dataclass
+class Published:
+    """What publishing did in one transaction: the emails and the audit rows."""
+
+    mail: Mail
+    audit: list[audit.AuditEntry]
+
+
+def _units_of(session: Session, ids: Sequence[int]) -> set[tuple[str, str]]:
+    rows = session.execute(select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
+                           .where(EVALUATION.c.id.in_(list(ids))).distinct())
+    return {(r.cycle_id, r.unit_id) for r in rows}
+
+
+def _counts(session: Session, cycle_id: str, units: Iterable[str]
+            ) -> dict[str, dict[str, int]]:
+    rows = session.execute(
+        select(EVALUATION.c.unit_id, EVALUATION.c.state, func.count())
+        .where(EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.unit_id.in_(sorted(units)))
+        .group_by(EVALUATION.c.unit_id, EVALUATION.c.state))
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for unit_id, state, n in rows:
+        out[unit_id][state] = int(n)
+    return out
+
+
+def _published(session: Session, cycle_id: str, units: Iterable[str]) -> dict[str, datetime]:
+    rows = session.execute(select(PUBLICATION.c.unit_id, PUBLICATION.c.published_at)
+                           .where(PUBLICATION.c.cycle_id == cycle_id,
+                                  PUBLICATION.c.unit_id.in_(sorted(units))))
+    return {r.unit_id: r.published_at for r in rows}
+
+
+def publish_ready(svc: Service, session: Session, changed: Sequence[tuple[int, str, State]],
+                  now: datetime) -> Published:
+    """Publish each unit that ``changed`` (evaluation id, cycle, new state) completes;
+    start the petition windows that wait for a publication. Called by
+    ``transition.write`` in the change's own transaction."""
+    out = Published(Mail([], []), [])
+    ids = [ev_id for ev_id, _cycle, state in changed if state in COMPLETING]
+    if not ids:
+        return out
+    by_cycle: dict[str, set[str]] = defaultdict(set)
+    for cycle_id, unit_id in _units_of(session, ids):
+        by_cycle[cycle_id].add(unit_id)
+    for cycle_id, units in sorted(by_cycle.items()):
+        rules = svc.rules.get(session, cycle_id)
+        # Two workers giving a unit's last two results at once would each count the
+        # other's as missing, and neither would publish: the cycle's row lock makes the
+        # second count after the first commits (on SQLite the one writer already does).
+        session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id).with_for_update())
+        counts = _counts(session, cycle_id, units)
+        published = _published(session, cycle_id, units)
+        for unit_id in sorted(units):
+            states = counts.get(unit_id, {})
+            waiting = sum(n for s, n in states.items() if State(s) in BEFORE_RESULT)
+            results = sum(n for s, n in states.items() if State(s) in WITH_RESULT)
+            if unit_id in published or waiting or not results:
+                continue
+            session.execute(insert(PUBLICATION).values(
+                cycle_id=cycle_id, unit_id=unit_id, published_at=now, evaluations=results))
+            published[unit_id] = now
+            out.audit.append(audit.AuditEntry(
+                actor_id=SYSTEM, role=SYSTEM, at=now, trigger=PUBLISH_TRIGGER,
+                cycle_id=cycle_id, reason=f"unit {unit_id}: {results} result"
+                f"{'s' if results != 1 else ''} published",
+                payload={"unit_id": unit_id, "evaluations": results,
+                                            "published_at": now.isoformat()}))
+        if rules.petition_from_publication and published:
+            out.mail.extend(_start_windows(svc, session, rules, published, now))
+    return out
+
+
+def _start_windows(svc: Service, session: Session, rules: CycleRules,
+                   units: Mapping[str, datetime], now: datetime) -> Mail:
+    """The petition windows of the published units' evaluations that wait for one."""
+    waiting = session.execute(
+        select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.unit_id,
+               EVALUATION.c.phase_entered_at)
+        .where(EVALUATION.c.cycle_id == rules.cycle_id, EVALUATION.c.unit_id.in_(sorted(units)),
+               EVALUATION.c.state == State.APPEAL_WINDOW.value, EVALUATION.c.due_at.is_(None))
+    ).all()
+    mail = Mail([], [])
+    if not waiting:
+        return mail
+    people = load_people(session, [r.reviewee_id for r in waiting])
+    window = phase_window(rules.config, rules.calendar, State.APPEAL_WINDOW, now)
+    timers: list[dict[str, Any]] = []
+    for r in waiting:
+        # The reviewee could answer since the result reached them; the window's
+        # reminders count from the publication.
+        timers += phase_timers(rules, r.id, PhaseWindow(State.APPEAL_WINDOW, now,
+                                                        window.due_at), [r.reviewee_id], people)
+        person = people.get(r.reviewee_id)
+        if person is None or not person.active:
+            continue
+        mail.extend(make_mail(
+            svc, event=PUBLISHED_EVENT, person=person,
+            dedupe_key=f"ev:{r.id}:published:{now.isoformat()}",
+            context={"cycle_id": rules.cycle_id, "cycle_name": rules.config.name,
+                     "evaluation_id": r.id,
+                     # The unit's publication date, even for one entering the window later.
+                     "published_at": units[r.unit_id].isoformat(),
+                     "due_at": window.due_at.isoformat(), "cycle_timezone": rules.tz_name,
+                     "state": State.APPEAL_WINDOW.value},
+            now=now, evaluation_id=r.id, link=("respond", Role.REVIEWEE),
+            link_expires_at=window.due_at, cycle_tz=rules.tz_name, calendar=rules.calendar))
+    ids = [r.id for r in waiting]
+    session.execute(update(EVALUATION).where(EVALUATION.c.id.in_(ids))
+                    .values(due_at=window.due_at))
+    if timers:
+        session.execute(insert(DEADLINE), timers)
+    # The links of the result emails live as long as the window now does.
+    session.execute(update(TOKEN).where(TOKEN.c.evaluation_id.in_(ids),
+                                        TOKEN.c.action.in_(["respond", PUBLICATION_ACTION]),
+                                        TOKEN.c.expires_at < window.due_at + LINK_GRACE)
+                    .values(expires_at=window.due_at + LINK_GRACE))
+    return mail
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    """One line of a unit's published results."""
+
+    person_id: str
+    full_name: str
+    position: str
+    class_id: str
+    class_label: Mapping[str, str]  # {en, vi}
+    score: str | None  # as the regime shows it; None when the regime does not publish it
+
+
+@dataclass(frozen=True)
+class UnitPublication:
+    """A unit's publication as its members read it."""
+
+    cycle_id: str
+    cycle_name: str
+    unit_id: str
+    unit_name: str
+    timezone: str
+    published_at: datetime | None  # None: not yet (``waiting`` still without a result)
+    waiting: int
+    show_score: bool
+    results: tuple[PublishedResult, ...]
+    # The petition rule in force for the unit (for the page's last paragraph).
+    petition_from_publication: bool
+    petition_due_at: datetime | None  # the reader's own window end, when they have one
+
+
+def _results(session: Session, rules: CycleRules, unit_id: str) -> tuple[PublishedResult, ...]:
+    regime = rules.regime
+    rows = session.execute(
+        select(EVALUATION.c.reviewee_id, EVALUATION.c.final_class, EVALUATION.c.score_class,
+               EVALUATION.c.score, PERSON.c.full_name, PERSON.c.position_id)
+        .join(PERSON, PERSON.c.id == EVALUATION.c.reviewee_id)
+        .where(EVALUATION.c.cycle_id == rules.cycle_id, EVALUATION.c.unit_id == unit_id,
+               EVALUATION.c.state.in_([s.value for s in WITH_RESULT]))
+        .order_by(PERSON.c.full_name, EVALUATION.c.reviewee_id)).all()
+    out = []
+    for r in rows:
+        class_id = r.final_class or r.score_class
+        if not class_id:
+            continue
+        label = regime.band(class_id).label
+        score = None
+        if regime.publication.show_score and r.score not in (None, ""):
+            score = str(shown_total(Decimal(str(r.score)), regime))
+        out.append(PublishedResult(r.reviewee_id, r.full_name, r.position_id, class_id,
+                                   {"en": label.en, "vi": label.vi}, score))
+    return tuple(out)
+
+
+def unit_publication(svc: Service, cycle_id: str, unit_id: str,
+                     evaluation_id: int | None = None) -> UnitPublication:
+    """The publication of ``unit_id`` in ``cycle_id`` (its results only once published);
+    ``evaluation_id``: the reader's own evaluation, for their petition deadline."""
+    with svc.store.read() as session:
+        rules = svc.rules.get(session, cycle_id)
+        counts = _counts(session, cycle_id, [unit_id]).get(unit_id, {})
+        if not counts:
+            units = session.execute(select(EVALUATION.c.unit_id).where(
+                EVALUATION.c.cycle_id == cycle_id).distinct().order_by(EVALUATION.c.unit_id))
+            raise UnitNotInCycle(cycle_id, unit_id, [u for (u,) in units])
+        published = _published(session, cycle_id, [unit_id]).get(unit_id)
+        name = session.execute(select(UNIT.c.name).where(UNIT.c.id == unit_id)).scalar()
+        due = None
+        if evaluation_id is not None:
+            due = session.execute(select(EVALUATION.c.due_at).where(
+                EVALUATION.c.id == evaluation_id,
+                EVALUATION.c.state == State.APPEAL_WINDOW.value)).scalar()
+        return UnitPublication(
+            cycle_id, rules.config.name, unit_id, name or unit_id, rules.tz_name, published,
+            sum(n for s, n in counts.items() if State(s) in BEFORE_RESULT),
+            rules.regime.publication.show_score,
+            _results(session, rules, unit_id) if published else (),
+            rules.petition_from_publication, due)
+
+
+def publication_of_evaluation(svc: Service, evaluation_id: int) -> UnitPublication:
+    """The publication of the unit of ``evaluation_id`` (the one its reviewee belongs to)."""
+    with svc.store.read() as session:
+        row = session.execute(select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
+                              .where(EVALUATION.c.id == evaluation_id)).first()
+    if row is None:
+        raise WorkflowError(f"no evaluation {evaluation_id}")
+    return unit_publication(svc, row.cycle_id, row.unit_id, evaluation_id)
+
+
+@dataclass(frozen=True)
+class UnitStatus:
+    """One line of `kpi publication CYCLE`."""
+
+    unit_id: str
+    unit_name: str
+    published_at: datetime | None
+    results: int
+    waiting: int
+
+
+def cycle_publications(svc: Service, cycle_id: str) -> list[UnitStatus]:
+    """Every unit of the cycle: published when, how many results, how many still waiting."""
+    with svc.store.read() as session:
+        if session.execute(select(EVALUATION.c.id).where(
+                EVALUATION.c.cycle_id == cycle_id).limit(1)).first() is None:
+            raise CycleNotFound(cycle_id)
+        units = [u for (u,) in session.execute(select(EVALUATION.c.unit_id).where(
+            EVALUATION.c.cycle_id == cycle_id).distinct())]
+        counts = _counts(session, cycle_id, units)
+        published = _published(session, cycle_id, units)
+        names = dict(session.execute(select(UNIT.c.id, UNIT.c.name)
+                                     .where(UNIT.c.id.in_(units))).all())
+    return [UnitStatus(u, names.get(u, u), published.get(u),
+                       sum(n for s, n in counts[u].items() if State(s) in WITH_RESULT),
+                       sum(n for s, n in counts[u].items() if State(s) in BEFORE_RESULT))
+            for u in sorted(units)]
+
+
+# --- the file -----------------------------------------------------------------------
+
+CSV_HEADERS = (N_("Unit"), N_("Full name"), N_("Position"), N_("Class"), N_("Total score"))
+
+
+def publication_csv(publication: UnitPublication, locale: str) -> str:
+    """The published results as CSV (UTF-8 with a byte-order mark, so that a spreadsheet
+    reads the Vietnamese names right): one row per person, headers and class in
+    ``locale``; the score column only when the regime publishes scores. Refused before
+    the unit is published."""
+    if publication.published_at is None:
+        raise UnitNotPublished(publication.cycle_id, publication.unit_id, publication.waiting)
+    headers = CSV_HEADERS if publication.show_score else CSV_HEADERS[:-1]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([catalog.gettext(locale, h) for h in headers])
+    for r in publication.results:
+        row = [safe_text(publication.unit_name), safe_text(r.full_name), safe_text(r.position),
+               r.class_label.get(locale) or r.class_label["en"]]
+        if publication.show_score:
+            row.append(r.score or "")
+        writer.writerow(row)
+    return "\ufeff" + out.getvalue()
