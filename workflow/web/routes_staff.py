@@ -21,6 +21,7 @@ from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 from workflow.web.routes_task import (
     APPEAL_OPS,
+    SCORE_OPS,
     _problems,
     appeal_decided,
     appeal_decision,
@@ -127,6 +128,9 @@ def score_submit(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     if req.switch_locale(fields):  # the language button: the same form, as typed
         return views.score(req, file, post_to, person.id, values=values, extra_rows=extra)
     op = fields.get("op", "")
+    if op not in SCORE_OPS:
+        return views.score(req, file, post_to, person.id, values=values, status=422,
+                           errors={"_form": unknown_op(req, op)}, extra_rows=extra)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:

@@ -31,6 +31,9 @@ from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
 # The result page's actions: accepting goes through its confirmation step.
 RESPOND_OPS = frozenset({"accept", "confirm_accept", "appeal"})
 APPEAL_OPS = frozenset({"uphold", "revise"})
+SELF_ASSESSMENT_OPS = frozenset({"save_draft", "add_rows", "edit", "submit", "confirm_submit"})
+PEER_OPS = frozenset({"submit"})
+SCORE_OPS = frozenset({"save_draft", "add_rows", "submit"})
 UNKNOWN_OP = catalog.N_("This form has no action “%(op)s”; nothing was saved. Use one of "
                         "its buttons.")
 
@@ -166,6 +169,9 @@ def _self_assessment(req: Req, grant: Grant, file: EvaluationFile, fields: Mappi
     if csrf_failed:
         return views.self_assessment(req, file, post_to, values=values, status=403,
                                      errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
+    if op not in SELF_ASSESSMENT_OPS:
+        return views.self_assessment(req, file, post_to, values=values, status=422,
+                                     errors={"_form": unknown_op(req, op)}, extra_rows=extra)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:
@@ -224,6 +230,9 @@ def _peer_input(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[st
     if csrf_failed:
         return views.peer_input(req, file, post_to, values=values, status=403,
                                 errors={"_form": req.gettext(CSRF_FAILED)})
+    if op not in PEER_OPS:
+        return views.peer_input(req, file, post_to, values=values, status=422,
+                                errors={"_form": unknown_op(req, op)})
     payload = forms.payload(fields, file.framework, texts=("comment",))
     payload.pop("tasks", None)
     payload.pop("ratios", None)
@@ -251,6 +260,9 @@ def _score(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, st
     if csrf_failed:
         return views.score(req, file, post_to, grant.person_id, values=values, status=403,
                            errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
+    if op not in SCORE_OPS:
+        return views.score(req, file, post_to, grant.person_id, values=values, status=422,
+                           errors={"_form": unknown_op(req, op)}, extra_rows=extra)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:
