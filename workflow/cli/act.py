@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from workflow import formatting
-from workflow.cli.cycle import local
 from workflow.cli.main import Context, fail, main, pass_context
+from workflow.cli.when import local
 from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
