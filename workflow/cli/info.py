@@ -61,12 +61,21 @@ def status_cmd(ctx: Context, cycle_id: str | None) -> None:
     for d in st.dead_letters:
         click.echo(f"  dead letter {d.id}: {d.event} to {d.recipient_email} after "
                    f"{d.attempts} attempts: {d.last_error}")
-        current = d.current_email
-        click.echo(f"    the address has changed since: a retry goes to {current}"
-                   if current and current != d.recipient_email else
-                   "    the address is unchanged in the organisation file")
+        click.echo(f"    {dead_letter_address(d.recipient_email, d.current_email)}")
     if st.dead_letters:
         click.echo("  send them again, once the cause is fixed, with `kpi mail retry [ID...]`")
+
+
+def dead_letter_address(failed: str, current: str | None) -> str:
+    """Which address failed, and whether the person's address has changed since."""
+    if current is None:
+        return (f"the address that failed was {failed}; the recipient is no longer in "
+                "the organisation, so it cannot be sent again")
+    if current.lower() != failed.lower():
+        return (f"the address that failed was {failed}; it has changed since: a retry goes "
+                f"to {current}")
+    return (f"the address that failed, {failed}, is unchanged in the organisation: correct "
+            "it with `kpi org import` before `kpi mail retry`")
 
 
 @main.group("score")
