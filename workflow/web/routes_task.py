@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from workflow import catalog
 from workflow.domain import State, SubmissionKind, Trigger
 from workflow.errors import CalibrationError, KpiError, SubmissionInvalid, WorkflowError
-from workflow.service import access, calibration, drafts, lookups, pages
+from workflow.service import access, calibration, drafts, lookups, pages, race
 from workflow.service.access import DeadlinePassed, Grant
 from workflow.service.pages import EvaluationFile
 from workflow.service.transition import Outcome
@@ -25,6 +25,7 @@ from workflow.states.self_assessment import validate_self_assessment
 from workflow.web import forms, views
 from workflow.web.context import Req, form_fields, get_req, localized_score
 from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
+from workflow.web.race_view import race_lost
 
 # The actions each decision form offers; anything else posted is refused, never
 # taken as the last of them (an appeal lodged, a score revised, by a stray value).
@@ -110,6 +111,20 @@ def done(req: Req, message: str) -> HTMLResponse:
 
 @router.post("/t/{token}", response_class=HTMLResponse)
 def act_by_link(token: str, req: ReqDep, fields: FormDep) -> Response:
+    try:
+        return _act_by_link(token, req, fields)
+    except KpiError as exc:
+        # The loser of a race (or a second tab): say what was recorded first and kept,
+        # not only that the link was used or the step moved on.
+        kept = race.first_recorded_for_link(req.svc, token) \
+            if isinstance(exc, race.RACE_REFUSALS) else None
+        if not race.explains(exc, kept):
+            raise
+        assert kept is not None
+        return race_lost(req, kept)
+
+
+def _act_by_link(token: str, req: Req, fields: Mapping[str, str]) -> Response:
     grant = _grant(req, token)
     post_to = f"/t/{token}"
     op = fields.get("op", "")
