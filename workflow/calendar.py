@@ -20,8 +20,6 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
-
 # Holiday names are shown to admins by `kpi cycle check`; the package would
 # otherwise pick a language from the environment (LANG), and the same file would
 # print differently on two machines.
@@ -52,6 +50,9 @@ def country_calendar(country: str, extra_days_off: Mapping[date, str],
     package's (an extra working day on a public holiday, an extra day off on a
     swapped working Saturday).
     """
+    # Imported here: every command reads the clock (zone, below), few need holidays.
+    import holidays  # noqa: PLC0415
+
     base = type(holidays.country_holidays(country))
 
     class CycleHolidays(base):  # type: ignore[misc, valid-type]

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from notifications.dispatcher import retry_dead, send_due
 from notifications.testing import RecordingServer
-from tests.support import DATA, at, small_world
+from tests.support import DATA, World, at, small_world
+from tests.web_support import make_web, text_of
 from workflow.cli import main
 from workflow.service.core import Service
 from workflow.service.org import import_org
@@ -45,6 +47,16 @@ def corrected_org(tmp_path: Path, **changes: tuple[str, str]) -> Path:
     return path
 
 
+def dead_letter_page(browser: TestClient) -> dict[str, str]:
+    """The admin dashboard's undeliverable emails, as an admin reads them in each language."""
+    pages = {}
+    for locale in ("vi", "en"):
+        browser.get(f"/lang/{locale}?next=/admin")
+        text = text_of(browser.get("/admin").text)
+        pages[locale] = text[text.index("#"):] if "#" in text else text
+    return pages
+
+
 @pytest.fixture
 def smtp() -> Iterator[RecordingServer]:
     with RecordingServer() as server:
@@ -63,14 +75,26 @@ def test_a_retry_after_a_corrected_address_goes_to_the_new_one(
            "KPI_BASE_URL": "http://kpi.test"}
     status = CliRunner().invoke(main, ["--now", "2026-05-04T09:00", "status"], env=env)
     assert f"dead letter {dead['id']}: task_self_assessment to {WRONG}" in status.output
-    assert "the address is unchanged in the organisation file" in status.output
+    assert f"the address that failed, {WRONG}, is unchanged in the organisation" \
+        in status.output
+    browser = make_web(World(svc, "t-2026-04")).sign_in("A1")
+    admin = dead_letter_page(browser)
+    assert f"{WRONG}, is still the person's address" in admin["en"]
+    assert f"{WRONG}, vẫn là địa chỉ của người nhận" in admin["vi"]
     # HR corrects the address and re-imports the file.
     report = import_org(svc, corrected_org(tmp_path, mai=(WRONG, RIGHT)),
                         now=at("2026-05-04 10:00"))
     assert report.changed == {"S3": ["email"]}, report.changed
     status = CliRunner().invoke(main, ["--now", "2026-05-04T10:01", "status"], env=env)
     assert f"to {WRONG}" in status.output  # the address that failed...
-    assert f"the address has changed since: a retry goes to {RIGHT}" in status.output
+    assert f"the address that failed was {WRONG}; it has changed since: a retry goes to " \
+        f"{RIGHT}" in status.output
+    admin = dead_letter_page(browser)
+    assert f"{WRONG} (" in admin["en"]  # the address that failed, still shown
+    assert f"The address has changed since it failed: sent again, it goes to {RIGHT}." \
+        in admin["en"]
+    assert f"Địa chỉ đã thay đổi kể từ khi gửi lỗi: nếu gửi lại, thư sẽ đến {RIGHT}." \
+        in admin["vi"]
     count, delivery = retry_dead(svc, now=at("2026-05-04 10:05"))
     assert (count, delivery.sent, delivery.dead) == (1, 1, 0)
     assert [m.message_id for m in smtp.by_recipient(RIGHT)] == [dead["message_id"]]

@@ -11,15 +11,16 @@ from typing import Any
 import click
 
 from workflow import formatting
-from workflow.cli.cycle import local
 from workflow.cli.main import Context, fail, main, pass_context
+from workflow.cli.when import local
 from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
-from workflow.domain import State, Trigger
+from workflow.domain import State, SubmissionKind, Trigger
+from workflow.errors import EvaluationAlreadyChanged
 from workflow.inputfile import read_json_object
 from workflow.scoring.model import Regime
 from workflow.scoring.quota_explain import allowance_rule
-from workflow.service import calibration, calibration_moves, lookups, records
+from workflow.service import calibration, calibration_moves, lookups, race, records
 from workflow.service.core import Service
 from workflow.service.transition import fire
 
@@ -59,9 +60,16 @@ def _regime_of(svc: Service, evaluation_id: int) -> Regime:
 def act(ctx: Context, evaluation_id: int, action: str, actor: str, payload_file: str | None,
         reason: str | None) -> None:
     """Do ACTION on EVALUATION_ID as a person (submit, score, appeal, decide...)."""
-    outcome = fire(ctx.service(), evaluation_id, Trigger(action), actor,
-                   read_payload(payload_file), reason, now=ctx.now())
     svc = ctx.service()
+    try:
+        outcome = fire(svc, evaluation_id, Trigger(action), actor,
+                       read_payload(payload_file), reason, now=ctx.now())
+    except EvaluationAlreadyChanged:
+        # The loser of a race: what was recorded first and kept, not only "moved on".
+        kept = race.first_recorded_for_trigger(svc, evaluation_id, Trigger(action), actor)
+        if kept is None:
+            raise
+        fail(lost_race_line(svc, kept), 1)
     line = f"evaluation {evaluation_id}: {outcome.from_state.value} -> {outcome.to_state.value}"
     if outcome.score is not None:
         # Shown as on every other surface: the regime's display rule, the class's name.
@@ -69,6 +77,24 @@ def act(ctx: Context, evaluation_id: int, action: str, actor: str, payload_file:
         klass = regime.band(outcome.class_id).label.en if outcome.class_id else "no class"
         line += f" (score {formatting.score(outcome.score, 'en', regime)}, {klass})"
     click.echo(line)
+
+
+def lost_race_line(svc: Service, kept: race.FirstRecorded) -> str:
+    """The error line of `kpi act` when another submission was recorded first."""
+    tz = records.cycle_timezone(svc, evaluation_id=kept.evaluation_id)
+    who = ("by you" if kept.by_reader else
+           f"by {kept.author_name} ({kept.author_id})" if kept.author_id else "")
+    what = kept.kind.value.replace("_", " ")
+    if kept.score is not None and kept.kind in (SubmissionKind.SUPERVISOR_SCORE,
+                                                 SubmissionKind.APPEAL_DECISION):
+        regime = _regime_of(svc, kept.evaluation_id)
+        klass = regime.band(kept.class_id).label.en if kept.class_id else "no class"
+        what += f" {kept.decision or ''}".rstrip() + \
+            f": score {formatting.score(kept.score, 'en', regime)}, {klass}"
+    return (f"evaluation {kept.evaluation_id}: another submission was recorded first, "
+            f"{who + ' ' if who else ''}on {local(kept.submitted_at, tz)} ({tz}); it is "
+            f"the one kept ({what}); nothing of yours was saved. The evaluation is now in "
+            f"{kept.state.value}: see `kpi score explain {kept.evaluation_id}`")
 
 
 @main.command("cancel")

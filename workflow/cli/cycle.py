@@ -12,6 +12,7 @@ import click
 from workflow import formatting
 from workflow.calendar import zone
 from workflow.cli.main import Context, main, parse_now, pass_context
+from workflow.cli.when import local
 from workflow.cycle_config import (
     PETITION_PHASES,
     PHASE_ORDER,
@@ -29,12 +30,6 @@ from workflow.service.rules import CycleRules, quorum_exception
 from workflow.service.simulate import Simulation
 from workflow.service.sweep import tick
 from workflow.timing import phase_window
-
-
-def local(instant: datetime | None, tz: str) -> str:
-    if instant is None:
-        return "-"
-    return instant.astimezone(zone(tz)).strftime("%a %Y-%m-%d %H:%M")
 
 
 @main.group("cycle")

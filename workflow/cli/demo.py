@@ -16,6 +16,26 @@ from workflow.cli.main import Context, main, pass_context
 from workflow.demo import run_demo
 from workflow.settings import Settings
 
+# The demo's audit chain key when none is configured. Public on purpose (a demo
+# database holds sample data only): a random key each start, as before, left a stopped
+# or restarted demo unable to verify the chain it wrote. KPI_AUDIT_KEY or
+# KPI_SECRET_KEY, when set, key it instead.
+DEMO_AUDIT_KEY = "kpi-demo-audit-chain"
+
+
+def demo_settings(settings: Settings, url: str, **changes: object) -> Settings:
+    """The demo's settings: its database, a session key of its own, a stable chain key."""
+    return replace(settings, database_url=url,
+                   secret_key=settings.secret_key or secrets.token_urlsafe(32),
+                   audit_key=settings.audit_key or ("" if settings.secret_key
+                                                    else DEMO_AUDIT_KEY),
+                   **changes)  # type: ignore[arg-type]
+
+
+def verify_hint(settings: Settings) -> str:
+    """The environment a later `kpi` command needs to verify the demo's chain."""
+    return f"KPI_AUDIT_KEY={settings.audit_key} " if settings.audit_key else ""
+
 
 @main.command("demo")
 @click.option("--dir", "workdir", default="var/demo", show_default=True,
@@ -32,9 +52,9 @@ def demo_cmd(ctx: Context, workdir: str, narrated: bool, host: str, port: int) -
     folder.mkdir(parents=True)
     url = f"sqlite:///{folder / 'kpi.sqlite3'}"
     with MailCatcher(folder / "mail") as catcher:  # the demo's mail goes here, not out
-        settings = replace(ctx.settings, database_url=url, smtp_host=catcher.host,
-                           smtp_port=catcher.port, smtp_tls="none", smtp_user="",
-                           smtp_password="")
+        settings = demo_settings(ctx.settings, url, smtp_host=catcher.host,
+                                 smtp_port=catcher.port, smtp_tls="none", smtp_user="",
+                                 smtp_password="")
         if narrated:
             play_narrated(settings, folder, url)
         else:
@@ -54,7 +74,7 @@ def play_narrated(settings: Settings, folder: Path, url: str) -> None:
     click.echo(f"\nThe demo's database is {folder / 'kpi.sqlite3'}; look around with\n"
                f"  KPI_DATABASE_URL={url} .venv/bin/kpi status\n"
                f"  KPI_DATABASE_URL={url} .venv/bin/kpi score explain 10\n"
-               f"  KPI_DATABASE_URL={url} .venv/bin/kpi audit verify")
+               f"  {verify_hint(settings)}KPI_DATABASE_URL={url} .venv/bin/kpi audit verify")
 
 
 def serve_web_demo(settings: Settings, folder: Path, url: str, host: str, port: int) -> None:
@@ -65,8 +85,7 @@ def serve_web_demo(settings: Settings, folder: Path, url: str, host: str, port: 
     from workflow.web.demo import DemoClock, jumper, mail_source, prepare  # noqa: PLC0415
 
     base = f"http://{host}:{port}"
-    settings = replace(settings, base_url=base,
-                       secret_key=settings.secret_key or secrets.token_urlsafe(32))
+    settings = replace(settings, base_url=base)
     svc = build_service(settings, check_schema=False)
     click.echo("Preparing the demo: the sample organisation, the April 2026 cycle, and "
                "everyone's part except one reviewee's...")
@@ -94,8 +113,9 @@ The demo runs at {base}/ (its calendar says Monday 4 May 2026; the button
  5. The reviewee again: the "result" email; accept the result, or appeal with reasons.
  6. The appeal reviewer: the "task_appeal_review" email; uphold or revise.
 
-Stop with Ctrl-C. The database is {folder / 'kpi.sqlite3'}. `kpi demo --narrated`
-plays a whole cycle without a browser.
+Stop with Ctrl-C. The database is {folder / 'kpi.sqlite3'}; its audit chain verifies
+with `{verify_hint(settings)}KPI_DATABASE_URL={url} kpi audit verify`.
+`kpi demo --narrated` plays a whole cycle without a browser.
 """)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,138 +1,30 @@
-"""Read-only use cases: status, score explanation, audit verification.
-
-Status aggregates in SQL (GROUP BY), never row by row, so it answers as fast for a
-province as for a unit.
-"""
+"""Read-only use cases: score explanation, audit verification (the status is in
+``workflow.service.status``, light to import for `kpi status`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, case, func, select
+from sqlalchemy import select
 from sqlmodel import Session
 
-from workflow.clock import utc_now
-from workflow.domain import OPEN_STATES, State, SubmissionKind, Trigger
-from workflow.errors import CycleNotFound
+from workflow.domain import State, SubmissionKind, Trigger
 from workflow.scoring import Line, ScoreResult, lines, shown
 from workflow.scoring.display import shown_total
 from workflow.scoring.explain import Num, msg, pool_name
 from workflow.service import audit_check
 from workflow.service.core import Service, Snapshot, load_people, load_snapshot
-from workflow.service.rowtypes import DeadLetter, OverdueItem
 from workflow.service.scoring_inputs import compute, score_basis
+from workflow.service.status import status
 from workflow.store import audit
 from workflow.store.tables import (
     AUDIT,
-    CYCLE,
-    EVALUATION,
     MOVE,
-    OUTBOX,
-    PERSON,
     SUBMISSION,
-    UNIT,
 )
-
-
-@dataclass
-class CycleStatus:
-    cycle_id: str
-    name: str
-    by_state: dict[str, int] = field(default_factory=dict)
-    by_unit: dict[str, dict[str, int]] = field(default_factory=dict)  # unit -> state -> n
-    unit_names: dict[str, str] = field(default_factory=dict)
-    overdue: list[OverdueItem] = field(default_factory=list)
-    overdue_count: int = 0
-    flags: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class Status:
-    cycles: list[CycleStatus]
-    outbox: dict[str, int]
-    dead_letters: list[DeadLetter]
-
-
-def status(svc: Service, cycle_id: str | None = None, *, now: datetime | None = None,
-           overdue_limit: int = 20) -> Status:
-    """Progress by state and unit, overdue items, and the outbox (dead letters first)."""
-    now = now or utc_now()
-    with svc.store.read() as session:
-        cycles_q = select(CYCLE.c.id, CYCLE.c.name).order_by(CYCLE.c.opened_at)
-        if cycle_id:
-            cycles_q = cycles_q.where(CYCLE.c.id == cycle_id)
-        cycles = session.execute(cycles_q).all()
-        if cycle_id and not cycles:
-            raise CycleNotFound(cycle_id)
-        units = dict(session.execute(select(UNIT.c.id, UNIT.c.name)).all())
-        out: list[CycleStatus] = []
-        for c in cycles:
-            cs = CycleStatus(c.id, c.name)
-            for unit_id, state, n in session.execute(
-                select(EVALUATION.c.unit_id, EVALUATION.c.state, func.count())
-                .where(EVALUATION.c.cycle_id == c.id)
-                .group_by(EVALUATION.c.unit_id, EVALUATION.c.state)
-            ):
-                cs.by_unit.setdefault(unit_id, {})[state] = n
-                cs.by_state[state] = cs.by_state.get(state, 0) + n
-                cs.unit_names[unit_id] = units.get(unit_id, unit_id)
-            cs.flags = _flag_sums(session, c.id)
-            overdue_filter = (EVALUATION.c.cycle_id == c.id, EVALUATION.c.due_at < now,
-                              EVALUATION.c.state.in_([s.value for s in OPEN_STATES]))
-            cs.overdue_count = int(session.execute(
-                select(func.count()).select_from(EVALUATION).where(*overdue_filter)
-            ).scalar_one())
-            rows = session.execute(
-                select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.state,
-                       EVALUATION.c.due_at, EVALUATION.c.supervisor_id,
-                       EVALUATION.c.appeal_reviewer_id, EVALUATION.c.escalation_level)
-                .where(*overdue_filter).order_by(EVALUATION.c.due_at).limit(overdue_limit)
-            ).all()
-            people = load_people(session, [r.reviewee_id for r in rows])
-            cs.overdue = [OverdueItem(
-                evaluation_id=r.id, reviewee_id=r.reviewee_id,
-                reviewee_name=people[r.reviewee_id].full_name if r.reviewee_id in people
-                else r.reviewee_id,
-                state=State(r.state), due_at=r.due_at, waiting_on=_waiting_on(r),
-                escalation_level=r.escalation_level,
-            ) for r in rows]
-            out.append(cs)
-        outbox = dict(session.execute(
-            select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)).all())
-        # With the recipient's address as the organisation has it now: a retry goes
-        # there (notifications/outbox.py), so an admin sees whether HR corrected it.
-        dead = [DeadLetter(**r._mapping) for r in session.execute(
-            select(OUTBOX.c.id, OUTBOX.c.event, OUTBOX.c.recipient_email, OUTBOX.c.attempts,
-                   OUTBOX.c.last_error, OUTBOX.c.evaluation_id,
-                   PERSON.c.email.label("current_email"))
-            .select_from(OUTBOX.outerjoin(PERSON, PERSON.c.id == OUTBOX.c.recipient_id))
-            .where(OUTBOX.c.status == "dead").order_by(OUTBOX.c.id).limit(50))]
-    return Status(out, outbox, dead)
-
-
-def _flag_sums(session: Session, cycle_id: str) -> dict[str, int]:
-    names = ("self_assessment_missing", "peer_quorum_not_reached", "escalated", "extended",
-             "reopened")
-    cols = [func.sum(case((EVALUATION.c[n].is_(True), 1), else_=0)) for n in names]
-    row = session.execute(
-        select(*cols).where(EVALUATION.c.cycle_id == cycle_id)).one()
-    return {n: int(v or 0) for n, v in zip(names, row, strict=True)}
-
-
-def _waiting_on(row: Row[Any]) -> str | None:
-    state = State(row.state)
-    who: str | None = None
-    if state is State.SUPERVISOR_SCORING:
-        who = row.supervisor_id
-    elif state in (State.SELF_ASSESSMENT, State.APPEAL_WINDOW):
-        who = row.reviewee_id
-    elif state is State.APPEAL_REVIEW:
-        who = row.appeal_reviewer_id
-    return who
 
 
 @dataclass(frozen=True)

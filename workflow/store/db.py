@@ -11,27 +11,49 @@ PostgreSQL: ``postgresql+psycopg://``; READ COMMITTED; rows are claimed with
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlmodel import Session
 
 from workflow.errors import ConfigError, SchemaOutOfDate
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlmodel import Session
+
+# Alembic (with Mako and Pygments) and psycopg are imported where they are used:
+# every command checks the schema, and importing them for that cost about 0.6 s of CPU
+# per `kpi status` (issue 15; bench/RESULTS.md). The check reads the version table
+# and the migration files' own ``revision`` lines instead.
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=]*=\s*['\"]?([\w-]*)['\"]?",
+                            re.MULTILINE)
+
+
+def migration_head(versions: Path = MIGRATIONS_DIR / "versions") -> str | None:
+    """The newest migration's revision, read from the files; None if they do not name
+    exactly one head (a branch, an unreadable file): ask Alembic then."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted(versions.glob("*.py")):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        if not found.get("revision"):
+            return None
+        revisions.add(found["revision"])
+        if found.get("down_revision") not in (None, "", "None"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 class StatementCounter:
@@ -87,6 +109,8 @@ class StatementCounter:
                     return super().cursor(factory)
 
             return {"factory": SqliteConnection}
+
+        import psycopg  # noqa: PLC0415 (only a counted PostgreSQL engine needs it)
 
         class PgCursor(psycopg.Cursor[Any]):
             def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
@@ -174,18 +198,32 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back on error."""
+        from sqlmodel import Session  # noqa: PLC0415 (see read_connection)
+
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction (on SQLite it does not take the write lock)."""
+        from sqlmodel import Session  # noqa: PLC0415 (see read_connection)
+
         with Session(self._read_engine, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read-only transaction on a Core connection, without the ORM session: for
+        reads that must start fast (SQLModel costs about half a second of CPU to import;
+        `kpi status` reads through workflow/store/readmodel.py with this)."""
+        with self._read_engine.connect() as conn, conn.begin():
+            yield conn
 
     # --- schema ---------------------------------------------------------------
 
     def alembic_config(self) -> Config:
+        from alembic.config import Config  # noqa: PLC0415 (see MIGRATIONS_DIR)
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
@@ -194,16 +232,30 @@ class Store:
 
     def upgrade(self) -> tuple[str | None, str]:
         """Create or upgrade the schema to the newest migration; (before, after)."""
+        from alembic import command  # noqa: PLC0415 (see MIGRATIONS_DIR)
+
         before = self.current_revision()
         command.upgrade(self.alembic_config(), "head")
         return before, self.head_revision()
 
     def current_revision(self) -> str | None:
+        """The revision the database is at (Alembic's version table), None before init."""
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not sa_inspect(conn).has_table("alembic_version"):
+                return None
+            versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        if len(versions) > 1:
+            raise SchemaOutOfDate(f"the database at {self.safe_url} is at several "
+                                  "migrations at once; run `kpi init`")
+        return str(versions[0][0]) if versions else None
 
     def head_revision(self) -> str:
-        head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+        """The newest migration: from the files, or Alembic when they are not plain."""
+        head = migration_head()
+        if head is None:
+            from alembic.script import ScriptDirectory  # noqa: PLC0415 (see MIGRATIONS_DIR)
+
+            head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
         assert head is not None
         return head
 

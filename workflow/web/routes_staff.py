@@ -12,15 +12,23 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from workflow.domain import SCORER_ROLES, State, SubmissionKind, Trigger
-from workflow.errors import NotPermitted, RestoreRefused, SubmissionInvalid, WorkflowError
+from workflow.errors import (
+    EvaluationAlreadyChanged,
+    NotPermitted,
+    RestoreRefused,
+    SubmissionInvalid,
+    WorkflowError,
+)
 from workflow.permissions import roles_of
-from workflow.service import access, drafts, pages, transition
+from workflow.service import access, drafts, pages, race, transition
 from workflow.service.pages import EvaluationFile
 from workflow.web import forms, views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
+from workflow.web.race_view import race_lost
 from workflow.web.routes_task import (
     APPEAL_OPS,
+    SCORE_OPS,
     _problems,
     appeal_decided,
     appeal_decision,
@@ -127,6 +135,9 @@ def score_submit(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     if req.switch_locale(fields):  # the language button: the same form, as typed
         return views.score(req, file, post_to, person.id, values=values, extra_rows=extra)
     op = fields.get("op", "")
+    if op not in SCORE_OPS:
+        return views.score(req, file, post_to, person.id, values=values, status=422,
+                           errors={"_form": unknown_op(req, op)}, extra_rows=extra)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:
@@ -142,6 +153,14 @@ def score_submit(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
         outcome = transition.fire(req.svc, evaluation_id, Trigger.SUBMIT_SCORE, person.id,
                                   payload, now=req.now(),
                                   expected_state=State.SUPERVISOR_SCORING)
+    except EvaluationAlreadyChanged:
+        # Another scorer's or reviewer's submission was recorded first: what was kept
+        # (none: it moved on some other way, cancelled...: the plain refusal).
+        kept = race.first_recorded(req.svc, evaluation_id, (SubmissionKind.SUPERVISOR_SCORE,),
+                                   person.id)
+        if kept is None:
+            raise
+        return race_lost(req, kept)
     except SubmissionInvalid as exc:
         return views.score(req, file, post_to, person.id, values=values, status=422,
                            errors=_problems(req, exc), extra_rows=extra)
@@ -188,6 +207,14 @@ def appeal_decide(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     try:
         outcome = transition.fire(req.svc, evaluation_id, trigger, person.id, payload,
                                   now=req.now(), expected_state=State.APPEAL_REVIEW)
+    except EvaluationAlreadyChanged:
+        # Another scorer's or reviewer's submission was recorded first: what was kept
+        # (none: it moved on some other way, cancelled...: the plain refusal).
+        kept = race.first_recorded(req.svc, evaluation_id, (SubmissionKind.APPEAL_DECISION,),
+                                   person.id)
+        if kept is None:
+            raise
+        return race_lost(req, kept)
     except SubmissionInvalid as exc:
         return views.appeal_review(req, file, post_to, values=values, status=422,
                                    errors=appeal_problems(req, exc, op), extra_rows=extra)

@@ -23,7 +23,7 @@ from workflow.errors import (
     SubmissionInvalid,
     WorkflowError,
 )
-from workflow.service import access, calibration, calibration_moves, drafts, lookups, pages
+from workflow.service import access, calibration, calibration_moves, drafts, lookups, pages, race
 from workflow.service.access import DeadlinePassed, Grant
 from workflow.service.notices import PUBLICATION_ACTION
 from workflow.service.pages import EvaluationFile
@@ -32,12 +32,16 @@ from workflow.states.self_assessment import validate_self_assessment
 from workflow.web import forms, routes_publication, views
 from workflow.web.context import Req, form_fields, get_req, localized_score
 from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
+from workflow.web.race_view import race_lost
 
 # The actions each decision form offers; anything else posted is refused, never
 # taken as the last of them (an appeal lodged, a score revised, by a stray value).
 # The result page's actions: accepting goes through its confirmation step.
 RESPOND_OPS = frozenset({"accept", "confirm_accept", "appeal"})
 APPEAL_OPS = frozenset({"uphold", "revise", "restore"})
+SELF_ASSESSMENT_OPS = frozenset({"save_draft", "add_rows", "edit", "submit", "confirm_submit"})
+PEER_OPS = frozenset({"submit"})
+SCORE_OPS = frozenset({"save_draft", "add_rows", "submit"})
 UNKNOWN_OP = catalog.N_("This form has no action “%(op)s”; nothing was saved. Use one of "
                         "its buttons.")
 
@@ -116,6 +120,20 @@ def done(req: Req, message: str) -> HTMLResponse:
 
 @router.post("/t/{token}", response_class=HTMLResponse)
 def act_by_link(token: str, req: ReqDep, fields: FormDep) -> Response:
+    try:
+        return _act_by_link(token, req, fields)
+    except KpiError as exc:
+        # The loser of a race (or a second tab): say what was recorded first and kept,
+        # not only that the link was used or the step moved on.
+        kept = race.first_recorded_for_link(req.svc, token) \
+            if isinstance(exc, race.RACE_REFUSALS) else None
+        if not race.explains(exc, kept):
+            raise
+        assert kept is not None
+        return race_lost(req, kept)
+
+
+def _act_by_link(token: str, req: Req, fields: Mapping[str, str]) -> Response:
     grant = _grant(req, token)
     post_to = f"/t/{token}"
     op = fields.get("op", "")
@@ -177,6 +195,9 @@ def _self_assessment(req: Req, grant: Grant, file: EvaluationFile, fields: Mappi
     if csrf_failed:
         return views.self_assessment(req, file, post_to, values=values, status=403,
                                      errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
+    if op not in SELF_ASSESSMENT_OPS:
+        return views.self_assessment(req, file, post_to, values=values, status=422,
+                                     errors={"_form": unknown_op(req, op)}, extra_rows=extra)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:
@@ -235,6 +256,9 @@ def _peer_input(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[st
     if csrf_failed:
         return views.peer_input(req, file, post_to, values=values, status=403,
                                 errors={"_form": req.gettext(CSRF_FAILED)})
+    if op not in PEER_OPS:
+        return views.peer_input(req, file, post_to, values=values, status=422,
+                                errors={"_form": unknown_op(req, op)})
     payload = forms.payload(fields, file.framework, texts=("comment",))
     payload.pop("tasks", None)
     payload.pop("ratios", None)
@@ -262,6 +286,9 @@ def _score(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, st
     if csrf_failed:
         return views.score(req, file, post_to, grant.person_id, values=values, status=403,
                            errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
+    if op not in SCORE_OPS:
+        return views.score(req, file, post_to, grant.person_id, values=values, status=422,
+                           errors={"_form": unknown_op(req, op)}, extra_rows=extra)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:
