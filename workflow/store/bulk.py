@@ -28,7 +28,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -130,6 +130,26 @@ def transaction_cache(session: Session) -> dict[str, Any]:
         held = session.info["kpi_tx"] = (tx, {"connection": conn, "dialect": conn.dialect})
     cache: dict[str, Any] = held[1]
     return cache
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction_cache(session: Session, transaction: Any) -> None:
+    """Drop the transaction's cache when it ends and close its driver cursor.
+
+    A session and its transactions refer to each other, so the cache (in
+    ``session.info``) outlives the ``with`` block until the garbage collector runs.
+    Its cursor held a prepared statement, and SQLite's ``close`` leaves a connection
+    with unfinalised statements open as a "zombie": the pool had closed it, yet the
+    file, its write-ahead log and its shared memory stayed open after
+    ``Store.dispose``, and a copy of the file missed the rows still in the log.
+    """
+    held = session.info.get("kpi_tx")
+    if held is None or held[0] is not transaction:
+        return
+    del session.info["kpi_tx"]
+    cursor = held[1].get("cursor")
+    if cursor is not None:
+        cursor.close()
 
 
 def dbapi_cursor(session: Session) -> Any:
