@@ -56,6 +56,9 @@ class AuditEntry:
     to_state: str | None = None
     reason: str | None = None
     payload: Any = None
+    # ``payload_hash(payload)`` when the caller has it already (a step hashes its
+    # submission's payload for the submission row): canonical JSON once, not twice.
+    payload_digest: str | None = None
 
 
 def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +116,7 @@ def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -
             "to_state": entry.to_state,
             "trigger": entry.trigger,
             "reason": entry.reason,
-            "payload_hash": payload_hash(entry.payload),
+            "payload_hash": entry.payload_digest or payload_hash(entry.payload),
             "prev_hash": prev,
         }
         prev = row["row_hash"] = row_hash(prev, row, key)
