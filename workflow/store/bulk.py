@@ -148,8 +148,14 @@ def _forget_transaction_cache(session: Session, transaction: Any) -> None:
         return
     del session.info["kpi_tx"]
     cursor = held[1].get("cursor")
-    if cursor is not None:
+    if cursor is None:
+        return
+    try:
         cursor.close()
+    except held[1]["dialect"].loaded_dbapi.Error:
+        # The pool closed the connection first (an overflow connection is closed when
+        # it is checked in): the cursor, no longer referenced, is freed with it.
+        pass
 
 
 def dbapi_cursor(session: Session) -> Any:
