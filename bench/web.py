@@ -66,18 +66,19 @@ frameworks: [vn-specialist, vn-leader]
 
 
 @contextmanager
-def serving(url: str, secret: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`uvicorn` serving the app on ``url``'s database in a process of its own, once
-    /healthz answers; stopped on leaving."""
+def serving(url: str, secret: str, port: int, workers: int = 1
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    """`uvicorn` serving the app on ``url``'s database in a process of its own (with
+    ``workers`` web processes under it), once /healthz answers; stopped on leaving."""
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "KPI_DATABASE_URL": url, "KPI_SECRET_KEY": secret,
            "KPI_BASE_URL": base}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "workflow.web.app:from_environment",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"], env=env)
+         "--no-access-log", "--workers", str(workers)], env=env)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a loaded machine imports the app slowly
         while True:
             try:
                 if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -112,8 +113,11 @@ def write_org(path: Path, people: int) -> None:
                         "true" if is_head else "false"])
 
 
-def seed(folder: Path, people: int, base_url: str, secret: str) -> tuple[str, list[str]]:
-    url = f"sqlite:///{folder / 'bench.sqlite3'}"
+def seed(folder: Path, people: int, base_url: str, secret: str, url: str | None = None
+         ) -> tuple[str, list[str]]:
+    """An organisation and an open cycle at ``url`` (default: a new SQLite file in
+    ``folder``); the specialists' personal links."""
+    url = url or f"sqlite:///{folder / 'bench.sqlite3'}"
     settings = Settings(database_url=url, base_url=base_url, secret_key=secret,
                         config_dir=PROJECT_ROOT / "config",
                         templates_dir=PROJECT_ROOT / "templates")
@@ -159,6 +163,25 @@ class Timings:
     wall: float
     errors: int
     statuses: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def n(self) -> int:
+        return len(self.seconds)
+
+    @property
+    def median(self) -> float:
+        """Milliseconds."""
+        return statistics.median(s * 1000 for s in self.seconds)
+
+    @property
+    def p95(self) -> float:
+        """Milliseconds, nearest rank."""
+        return percentile95(sorted(s * 1000 for s in self.seconds))
+
+    @property
+    def rate(self) -> float:
+        """Requests per second over the whole run."""
+        return len(self.seconds) / self.wall
 
     def line(self, baseline: Timings | None = None) -> str:
         ms = sorted(s * 1000 for s in self.seconds)
@@ -240,27 +263,61 @@ async def prepare_forms(base: str, links: list[str], clients: int
     return Timings("GET form by link", seconds, time.perf_counter() - began, errors), prepared
 
 
+def measure(url: str, links: list[str], secret: str, clients: int, workers: int = 1
+            ) -> tuple[Timings, Timings, Timings]:
+    """The baseline, the form reads and the submits against a server on ``url``."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serving(url, secret, port, workers):
+        asyncio.run(run(clients, [("GET", "/healthz")] * 200, base, "warm-up"))
+        baseline = asyncio.run(run(clients, [("GET", "/healthz")] * len(links),
+                                   base, "baseline: GET /healthz"))
+        reads, prepared = asyncio.run(prepare_forms(base, links, clients))
+        submits = asyncio.run(run(clients, [("POST", link) for link in prepared],
+                                  base, "submit self-assessment (POST)", prepared))
+    return baseline, reads, submits
+
+
+def postgres_runs(args: argparse.Namespace, secret: str, folder: Path
+                  ) -> dict[int, tuple[Timings, Timings, Timings]]:
+    """The same on PostgreSQL, with one and with two web processes (each on a fresh
+    database: a link is used once); empty when no PostgreSQL answers."""
+    from bench.run import PostgresBackend, reachable_postgres
+
+    if why := reachable_postgres():
+        print(f"PostgreSQL is not reachable ({why}): its figures are left out",
+              file=sys.stderr)
+        return {}
+    pg = PostgresBackend()
+    out: dict[int, tuple[Timings, Timings, Timings]] = {}
+    try:
+        for workers in (1, 2):
+            url, links = seed(folder, args.people, "http://127.0.0.1:0", secret,
+                              pg.url(f"web{workers}"))
+            out[workers] = measure(url, links, secret, args.clients, workers)
+            print(f"PostgreSQL, {workers} web process(es): submit median "
+                  f"{out[workers][2].median:.0f} ms", file=sys.stderr)
+    finally:
+        pg.drop_all()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=1201)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="only SQLite (else also PostgreSQL, one and two web processes)")
     args = parser.parse_args()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     secret = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
-        url, links = seed(folder, args.people, base, secret)
+        url, links = seed(folder, args.people, "http://127.0.0.1:0", secret)
         print(f"seeded {len(links)} evaluations in {time.perf_counter() - t0:.1f} s",
               file=sys.stderr)
-        with serving(url, secret, port):
-            asyncio.run(run(args.clients, [("GET", "/healthz")] * 200, base, "warm-up"))
-            baseline = asyncio.run(run(args.clients, [("GET", "/healthz")] * len(links),
-                                       base, "baseline: GET /healthz"))
-            reads, prepared = asyncio.run(prepare_forms(base, links, args.clients))
-            submits = asyncio.run(run(args.clients, [("POST", link) for link in prepared],
-                                      base, "submit self-assessment (POST)", prepared))
+        baseline, reads, submits = measure(url, links, secret, args.clients)
+        pg = {} if args.no_postgres else postgres_runs(args, secret, folder)
     body = f"""## Web: the submit path under {args.clients} concurrent clients (`bench/web.py`)
 
 It seeds {args.people:,} people on a fresh SQLite file, opens a cycle, starts `uvicorn
@@ -287,6 +344,19 @@ README, "Running at scale").
 """
     if submits.errors:
         body += f"\nNon-200 answers to the submits: {dict(submits.statuses)}\n"
+    if pg:
+        rows = "\n".join(
+            f"| {workers} | {t[2].n} | {t[2].median:.1f} | {t[2].p95:.1f} | {t[2].rate:.0f} | "
+            f"{t[2].errors} | {t[1].median:.1f} | {t[0].median:.1f} |"
+            for workers, t in sorted(pg.items()))
+        body += f"""
+The same on PostgreSQL (a fresh database for each, `uvicorn --workers N`), submits:
+
+| web processes | submits | median ms | p95 ms | submits/s | non-200 | GET form median ms \
+| healthz median ms |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+{rows}
+"""
     print(body)
     write_section("web", body)
 

@@ -132,14 +132,34 @@ def next_state(
 
     Raises TransitionNotAllowed when the state does not accept the trigger.
     """
-    adapter = _Adapter(state, facts or Facts())
+    key = (state, trigger, facts or _NO_FACTS)
+    try:
+        dest = _ANSWERS[key]
+    except KeyError:
+        dest = _ANSWERS[key] = _ask_machine(state, trigger, key[2])
+    if dest is None:
+        raise TransitionNotAllowed(evaluation_id, trigger.value, state.value)
+    return dest
+
+
+def _ask_machine(state: State, trigger: Trigger, facts: Facts) -> State | None:
+    """The machine's answer: the destination, or None when no row applies."""
+    adapter = _Adapter(state, facts)
     try:
         fired = MACHINE.events[trigger.value].trigger(adapter)
     except MachineError:
-        raise TransitionNotAllowed(evaluation_id, trigger.value, state.value) from None
+        return None
     if not fired:  # a condition said no for every row: no row applies
-        raise TransitionNotAllowed(evaluation_id, trigger.value, state.value)
+        return None
     return State(adapter.state)
+
+
+# The machine's answers, asked once per (state, trigger, facts): the table has no
+# callbacks and its conditions read only the frozen facts, so an answer never changes,
+# and a step is spared the transitions call (about a tenth of a step's own time).
+# At most states x triggers x 8 combinations of the three facts.
+_NO_FACTS = Facts()
+_ANSWERS: dict[tuple[State, Trigger, Facts], State | None] = {}
 
 
 def accepts(state: State, trigger: Trigger) -> bool:

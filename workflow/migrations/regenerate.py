@@ -18,6 +18,20 @@ from alembic import command
 
 from workflow.store.db import MIGRATIONS_DIR, Store
 
+# SQLite only: the audit chain's head follows each appended row inside the INSERT (a
+# step saves the statement that moved it; PostgreSQL moves it in the audit row's
+# own statement, a data-modifying CTE). Written into the migration after the tables.
+SQLITE_AUDIT_HEAD_TRIGGER = '''
+    # The audit chain's head follows each appended row, in the row's own INSERT
+    # (SQLite; PostgreSQL moves it in the same statement with a CTE: store/audit.py).
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            "CREATE TRIGGER auditevent_moves_head AFTER INSERT ON auditevent "
+            "BEGIN UPDATE audithead SET last_seq = NEW.seq, last_hash = NEW.row_hash "
+            "WHERE id = 1; END")
+'''
+END_OF_COMMANDS = "    # ### end Alembic commands ###\n"
+
 
 def main() -> None:
     target = MIGRATIONS_DIR / "versions" / "0001_first_schema.py"
@@ -33,6 +47,8 @@ def main() -> None:
     text = re.sub(r"Create Date: .*\n", "", text)
     text = re.sub(r"workflow\.store\.(tables|types)\.UTCDateTime\(\)", "sa.DateTime()", text)
     text = text.replace("sqlmodel.sql.sqltypes.AutoString", "sa.String")
+    # After the first block's end (upgrade's); downgrade drops the table, and its trigger.
+    text = text.replace(END_OF_COMMANDS, END_OF_COMMANDS + SQLITE_AUDIT_HEAD_TRIGGER, 1)
     target.write_text(text, encoding="utf-8")
     sys.stdout.write(f"wrote {target}\n")
 

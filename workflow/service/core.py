@@ -191,6 +191,21 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
     above = ("(SELECT s.id FROM evaluation s WHERE s.cycle_id = e.cycle_id "
              "AND s.reviewee_id = e.supervisor_id)")
     select = f"SELECT {', '.join('e.' + c for c in ev_cols)}, {above}"
+    # SQLite, one evaluation under the write lock: the supervisor's evaluation only
+    # when someone up the tree has a score that a change of class here could change
+    # (recompute_above skips the unscored). Else lock_above has nothing to walk, and
+    # a supervisor's score sends neither the walk up nor the leaders' snapshots.
+    # (PostgreSQL reads this before the rows are locked, where a leader could be
+    # scored meanwhile: there the walk always runs under the lock.)
+    scored_above = (
+        "(SELECT s.id FROM evaluation s WHERE s.cycle_id = e.cycle_id "
+        "AND s.reviewee_id = e.supervisor_id AND EXISTS (WITH RECURSIVE up(person) AS ("
+        "SELECT s.reviewee_id UNION SELECT x.supervisor_id FROM up JOIN evaluation x "
+        "ON x.cycle_id = e.cycle_id AND x.reviewee_id = up.person "
+        "WHERE x.supervisor_id IS NOT NULL) "
+        "SELECT 1 FROM up JOIN evaluation y ON y.cycle_id = e.cycle_id "
+        "AND y.reviewee_id = up.person WHERE y.score IS NOT NULL))")
+    select_single = f"SELECT {', '.join('e.' + c for c in ev_cols)}, {scored_above}"
     rest = f" FROM evaluation e WHERE {where} ORDER BY e.id"
     pg = dialect.name == "postgresql"
     people_ids = ("SELECT unnest(CAST(%s AS VARCHAR[]))" if pg
@@ -224,7 +239,7 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
         # with the head: the whole snapshot in one statement. The extra people are the
         # calibrators and admins of the cycles this process knows.
         single="" if pg else (
-            f"{select}{head}, (SELECT json_group_array(json(x)) FROM (SELECT json_array("
+            f"{select_single}{head}, (SELECT json_group_array(json(x)) FROM (SELECT json_array("
             f"{', '.join('a.' + c for c in as_cols)}) AS x FROM assignment a "
             "WHERE a.evaluation_id = e.id ORDER BY a.id)), "
             f"(SELECT json_group_array(json_array({', '.join('p.' + c for c in _PERSON_COLUMNS)}"

@@ -53,23 +53,30 @@ def _touched(changes: Sequence[Any]) -> dict[str, list[Any]]:
     return out
 
 
-def _ancestors(session: Session, cycle_id: str, evaluation_ids: Sequence[int]) -> list[int]:
-    """Evaluations above the given ones in the cycle's supervisor tree, nearest first.
+def _ancestors(session: Session, cycle_id: str, evaluation_ids: Sequence[int]
+               ) -> tuple[list[int], set[int]]:
+    """Evaluations above the given ones in the cycle's supervisor tree, nearest first,
+    locked (PostgreSQL: ``FOR UPDATE``, in id order), and those of them with a score.
 
     One recursive statement walks the tree up from the given evaluations (UNION, not
-    UNION ALL: a loop in the data ends the walk instead of running forever).
+    UNION ALL: a loop in the data ends the walk instead of running forever) and locks
+    what it found: a locked row comes back as its latest committed version, so its
+    score is current.
     """
     dialect = bulk.dialect_name(session)
-    mark = "%s" if dialect == "postgresql" else "?"
+    pg = dialect == "postgresql"
+    mark = "%s" if pg else "?"
     sql = (
         "WITH RECURSIVE up(id, reviewee_id, supervisor_id) AS ("
         f"SELECT id, reviewee_id, supervisor_id FROM evaluation WHERE id {bulk.in_ids(dialect)} "
         "UNION SELECT s.id, s.reviewee_id, s.supervisor_id FROM up JOIN evaluation s "
         f"ON s.cycle_id = {mark} AND s.reviewee_id = up.supervisor_id"
-        ") SELECT id, reviewee_id, supervisor_id FROM up")
+        ") SELECT e.id, e.reviewee_id, e.supervisor_id, e.score FROM evaluation e "
+        "WHERE e.id IN (SELECT id FROM up) ORDER BY e.id" + (" FOR UPDATE OF e" if pg else ""))
     rows = bulk.query(session, sql, [bulk.id_list(dialect, list(evaluation_ids)), cycle_id])
     evaluation_of = {r[1]: r[0] for r in rows}  # person -> evaluation in the cycle
     supervisor_of = {r[0]: r[2] for r in rows}  # evaluation -> supervisor
+    scored = {r[0] for r in rows if r[3] is not None}
     parent = {e: evaluation_of.get(s) if s else None for e, s in supervisor_of.items()}
 
     def height(i: int) -> int:  # steps to the top of the tree
@@ -79,7 +86,7 @@ def _ancestors(session: Session, cycle_id: str, evaluation_ids: Sequence[int]) -
         return n
 
     above = {p for p in parent.values() if p is not None}
-    return sorted(above, key=lambda i: (-height(i), i))
+    return sorted(above, key=lambda i: (-height(i), i)), scored & above
 
 
 def _unit_share(stamp: dict[str, Any] | None) -> str | None:
@@ -96,12 +103,13 @@ def _percent(share: str | None) -> str:
 
 def lock_above(svc: Service, session: Session, changes: Sequence[Any]
                ) -> dict[str, list[Snapshot]]:
-    """Lock, in one statement per cycle, every evaluation ``recompute_above`` may change.
+    """Lock, in one statement per cycle, every evaluation ``recompute_above`` may change
+    (and read the snapshots of those with a score, which it may recompute).
 
     ``transition.write`` calls this before it appends to the audit chain: the chain's
     head is locked last by every transaction, so a transaction holding it never waits
     for an evaluation (which another transaction, holding that evaluation, may be
-    waiting to append after: a deadlock). Returns the leaders above, nearest first,
+    waiting to append after: a deadlock). Returns the scored leaders above, nearest first,
     as read under the lock (after the changes' own updates): the recomputation of one
     writes only that leader's row, so the others stay as read.
     """
@@ -117,8 +125,10 @@ def lock_above(svc: Service, session: Session, changes: Sequence[Any]
                 and not any("supervisor_id" in ch.values for ch in touched):
             out[cycle_id] = []
             continue
-        above = _ancestors(session, cycle_id, ids)
-        snaps = load_snapshots(svc, session, above) if above else {}  # FOR UPDATE, id order
+        above, scored = _ancestors(session, cycle_id, ids)  # locked
+        # Only a scored leader can be recomputed (_recomputable): the others need no
+        # snapshot, and most often nobody above is scored yet.
+        snaps = load_snapshots(svc, session, sorted(scored)) if scored else {}
         out[cycle_id] = [snaps[i] for i in above if i in snaps]
     return out
 

@@ -32,6 +32,7 @@ from workflow.scoring.model import CriterionKind, Framework
 from workflow.scoring.periods import PeriodStatus
 from workflow.service import quota_guard
 from workflow.service.core import Snapshot
+from workflow.store import bulk
 from workflow.store.tables import (
     AUDIT,
     CYCLE,
@@ -96,16 +97,6 @@ def framework_of(snap: Snapshot) -> Framework:
     if fw is None:
         raise KeyError(f"framework {snap.row['framework_hash'][:12]} of evaluation {snap.id}")
     return fw
-
-
-def override_notes(session: Session, evaluation_id: int) -> list[OverrideNote]:
-    """The override facts recorded on an evaluation, oldest first."""
-    return [OverrideNote(r.override_id, r.source_document, r.recorded_by,
-                         r.recorded_at.isoformat())
-            for r in session.execute(
-                select(OVERRIDE.c.override_id, OVERRIDE.c.source_document,
-                       OVERRIDE.c.recorded_by, OVERRIDE.c.recorded_at)
-                .where(OVERRIDE.c.evaluation_id == evaluation_id).order_by(OVERRIDE.c.id))]
 
 
 def subordinates_of(session: Session, snap: Snapshot) -> list[Subordinate]:
@@ -191,12 +182,47 @@ def periods_of(session: Session, snap: Snapshot) -> list[PeriodScore]:
     return out
 
 
+# The submissions a score reads (the reviewee's, the peers') and the evaluation's
+# override facts, in one statement on the driver's cursor: a supervisor's score sent
+# three queries through SQLAlchemy, each built, compiled and processed again (issue 16).
+_SCORE_READS = (
+    "SELECT 0, s.id, s.kind, s.payload, s.author_id, NULL, NULL, NULL, NULL "
+    "FROM submission s WHERE s.evaluation_id = {p} AND s.kind IN ({p}, {p}) UNION ALL "
+    "SELECT 1, o.id, NULL, NULL, NULL, o.override_id, o.source_document, o.recorded_by, "
+    "o.recorded_at FROM overridefact o WHERE o.evaluation_id = {p} ORDER BY 1, 2")
+_SCORE_READS_SQL = {"sqlite": _SCORE_READS.format(p="?"),
+                    "postgresql": _SCORE_READS.format(p="%s")}
+
+
+def _score_reads(session: Session, evaluation_id: int
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[OverrideNote]]:
+    """The evaluation's self-assessments and peer answers (oldest first, each with its
+    ``_author``, as ``submissions_of`` gives them) and its override facts."""
+    dialect = bulk.dialect(session)
+    payload_of, recorded_at_of = bulk.result_processors(
+        dialect, [SUBMISSION.c.payload, OVERRIDE.c.recorded_at])
+    selfs: list[dict[str, Any]] = []
+    peers: list[dict[str, Any]] = []
+    notes: list[OverrideNote] = []
+    rows = bulk.query(session, _SCORE_READS_SQL[dialect.name], (
+        evaluation_id, SubmissionKind.SELF_ASSESSMENT.value, SubmissionKind.PEER_INPUT.value,
+        evaluation_id))
+    for part, _id, kind, payload, author, override_id, document, by, at in rows:
+        if part == 0:
+            decoded = payload_of(payload) if payload_of and payload is not None else payload
+            (selfs if kind == SubmissionKind.SELF_ASSESSMENT.value else peers).append(
+                dict(decoded, _author=author))
+        else:
+            when = recorded_at_of(at) if recorded_at_of and at is not None else at
+            notes.append(OverrideNote(override_id, document, by, when.isoformat()))
+    return selfs, peers, notes
+
+
 def inputs_for(session: Session, snap: Snapshot, supervisor_payload: Mapping[str, Any]
                ) -> ScoringInputs:
     """Everything the score of ``snap`` depends on, with ``supervisor_payload`` as the score."""
     framework = framework_of(snap)
-    selfs = submissions_of(session, snap.id, SubmissionKind.SELF_ASSESSMENT)
-    peers = submissions_of(session, snap.id, SubmissionKind.PEER_INPUT)
+    selfs, peers, overrides = _score_reads(session, snap.id)
     # Fewer answers than the quorum are withheld from everyone, the score included.
     if len(peers) < snap.rules.min_peer_responses:
         peers = []
@@ -206,7 +232,7 @@ def inputs_for(session: Session, snap: Snapshot, supervisor_payload: Mapping[str
         peers=[source_input(p) for p in peers],
         subordinates=(subordinates_of(session, snap)
                       if framework.has(CriterionKind.UNIT_RESULTS) else None),
-        overrides=override_notes(session, snap.id),
+        overrides=overrides,
         is_leader=bool(snap.row["is_leader"]),
         periods=periods_of(session, snap) if framework.has(CriterionKind.PERIOD_MEAN) else None,
     )

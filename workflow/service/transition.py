@@ -173,7 +173,8 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
         actor_id=actor_id, role=role.value, at=now, trigger=trigger.value,
         evaluation_id=snap.id, cycle_id=snap.row["cycle_id"], from_state=state.value,
         to_state=dest.value, reason=clean_reason,
-        payload=submission["payload"] if submission else None))
+        payload=submission["payload"] if submission else None,
+        payload_digest=submission["payload_hash"] if submission else None))
     return change
 
 

@@ -8,7 +8,9 @@ recompute the hashes after it. Without a key (no ``KPI_AUDIT_KEY`` nor
 ``KPI_SECRET_KEY``) the chain is plain SHA-256, and ``verify`` says it is not keyed.
 ``audit_head`` holds the end of the chain: appending locks it (``FOR UPDATE`` on
 PostgreSQL, the write lock on SQLite), which keeps the chain linear when several
-workers write at once, and lets ``verify`` notice rows cut off the end.
+workers write at once, and lets ``verify`` notice rows cut off the end. On SQLite a
+trigger of the schema moves it with each inserted row; on PostgreSQL the append
+moves it in the same statement or the one after.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class AuditEntry:
     to_state: str | None = None
     reason: str | None = None
     payload: Any = None
+    # ``payload_hash(payload)`` when the caller has it already (a step hashes its
+    # submission's payload for the submission row): canonical JSON once, not twice.
+    payload_digest: str | None = None
 
 
 def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +118,7 @@ def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -
             "to_state": entry.to_state,
             "trigger": entry.trigger,
             "reason": entry.reason,
-            "payload_hash": payload_hash(entry.payload),
+            "payload_hash": entry.payload_digest or payload_hash(entry.payload),
             "prev_hash": prev,
         }
         prev = row["row_hash"] = row_hash(prev, row, key)
@@ -126,9 +131,11 @@ def append(session: Session, entries: Sequence[AuditEntry], chunk: int = 5000) -
                              "last_seq = %s, last_hash = %s WHERE id = 1)", (seq, prev))
     else:
         bulk.insert_rows(session, _AUDIT, rows, chunk)
-        mark = "%s" if bulk.dialect_name(session) == "postgresql" else "?"
-        bulk.run(session, f"UPDATE audithead SET last_seq = {mark}, last_hash = {mark} "
-                 "WHERE id = 1", (seq, prev))
+        # SQLite: the schema's trigger (auditevent_moves_head, migration 0001) has moved
+        # the head with each row inserted.
+        if bulk.dialect_name(session) == "postgresql":
+            bulk.run(session, "UPDATE audithead SET last_seq = %s, last_hash = %s "
+                     "WHERE id = 1", (seq, prev))
     # This transaction holds the head until it commits: what it wrote is the head.
     bulk.transaction_cache(session)[HEAD_KEY] = (seq, prev)
     return seqs

@@ -28,7 +28,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -119,17 +119,43 @@ def transaction_cache(session: Session) -> dict[str, Any]:
     """A dict that lives as long as ``session``'s current transaction: what a
     transaction has read once (the people, the audit head) and its driver cursor.
 
-    Tied to the transaction, not the session: a session that commits and goes on
-    starts with an empty one, so nothing read under an earlier lock is trusted.
+    Tied to the transaction, not the session: it is dropped when the transaction ends
+    (``_forget_transaction_cache``), so a session that commits and goes on starts with
+    an empty one, and nothing read under an earlier lock is trusted.
     """
-    tx = session.get_transaction()
     held = session.info.get("kpi_tx")
-    if tx is None or held is None or held[0] is not tx:
+    if held is None:
         conn = session.connection()  # begins the transaction if none is open yet
-        tx = session.get_transaction()
-        held = session.info["kpi_tx"] = (tx, {"connection": conn, "dialect": conn.dialect})
+        held = session.info["kpi_tx"] = (session.get_transaction(),
+                                         {"connection": conn, "dialect": conn.dialect})
     cache: dict[str, Any] = held[1]
     return cache
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction_cache(session: Session, transaction: Any) -> None:
+    """Drop the transaction's cache when it ends and close its driver cursor.
+
+    A session and its transactions refer to each other, so the cache (in
+    ``session.info``) outlives the ``with`` block until the garbage collector runs.
+    Its cursor held a prepared statement, and SQLite's ``close`` leaves a connection
+    with unfinalised statements open as a "zombie": the pool had closed it, yet the
+    file, its write-ahead log and its shared memory stayed open after
+    ``Store.dispose``, and a copy of the file missed the rows still in the log.
+    """
+    held = session.info.get("kpi_tx")
+    if held is None or held[0] is not transaction:
+        return
+    del session.info["kpi_tx"]
+    cursor = held[1].get("cursor")
+    if cursor is None:
+        return
+    try:
+        cursor.close()
+    except held[1]["dialect"].loaded_dbapi.Error:
+        # The pool closed the connection first (an overflow connection is closed when
+        # it is checked in): the cursor, no longer referenced, is freed with it.
+        pass
 
 
 def dbapi_cursor(session: Session) -> Any:
@@ -209,6 +235,11 @@ def _execute(session: Session, key: Hashable, build: Callable[[], Any],
     if plan is None or len(set(map(len, rows))) != 1:
         result: Any = session.execute(build(), list(rows))
         return int(result.rowcount)
+    if len(rows) == 1:  # a step's one row: its values in order, each processed
+        values = list(plan.values_of(rows[0]))
+        for i, process in plan.processors:
+            values[i] = process(values[i])
+        return int(run(session, plan.sql, tuple(values)).rowcount)
     params: list[Any]
     if plan.processors:
         columns: list[Any] = [list(map(get, rows)) for get in plan.getters]
@@ -217,8 +248,6 @@ def _execute(session: Session, key: Hashable, build: Callable[[], Any],
         params = list(zip(*columns, strict=True))
     else:
         params = list(map(plan.values_of, rows))
-    if len(params) == 1:
-        return int(run(session, plan.sql, params[0]).rowcount)
     return int(run(session, plan.sql, params, many=True).rowcount)
 
 
