@@ -12,6 +12,7 @@ downtime open it exactly once.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,15 +21,17 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from workflow.cycle_config import parse_cycle_text
-from workflow.errors import CycleError, KpiError
+from workflow.errors import ConfigFileError, ConfigFileErrors, CycleError, KpiError, NotFound
 from workflow.series import GeneratedCycle, LoadedSeries, load_series
 from workflow.service.core import Service
+from workflow.service.cycle_editor import configurer
 from workflow.service.cycles import OpenReport, open_loaded
 from workflow.service.rules import CycleRules, load_rules_from_files
 from workflow.store.tables import CYCLE, SCHEDULED_OPEN
 
 log = logging.getLogger("kpi.series")
 PENDING, OPENED, FAILED = "pending", "opened", "failed"
+SERIES_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.yaml$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +184,51 @@ def open_due(svc: Service, now: datetime, *, actor_id: str = "scheduler"
         log.info("scheduled cycle %s opened", cycle_id)
         done.append((cycle_id, OPENED))
     return done
+
+
+# --- the admin console ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesEntry:
+    """A file of ``config/series/`` as the series page shows it."""
+
+    name: str
+    check: SeriesCheck | None
+    problems: tuple[str, ...]  # the file's problems (file:line: key: ...), if any
+
+
+def _series_path(svc: Service, name: str) -> Path:
+    if not SERIES_FILE.match(name):
+        raise NotFound(f"{name!r} is not the name of a series file")
+    path = svc.settings.config_dir / "series" / name
+    if not path.is_file():
+        raise NotFound(f"no series file {name!r}")
+    return path
+
+
+def series_files(svc: Service, admin_id: str) -> list[SeriesEntry]:
+    """Every series file, checked (the admin's view)."""
+    configurer(svc, admin_id)
+    out = []
+    for path in sorted((svc.settings.config_dir / "series").glob("*.yaml")):
+        try:
+            out.append(SeriesEntry(path.name, check_series(svc, path), ()))
+        except ConfigFileErrors as exc:
+            out.append(SeriesEntry(path.name, None, tuple(str(e) for e in exc.errors)))
+        except ConfigFileError as exc:
+            out.append(SeriesEntry(path.name, None, (str(exc),)))
+    return out
+
+
+def admin_open_period(svc: Service, admin_id: str, name: str, period: str, *,
+                      now: datetime) -> OpenReport:
+    configurer(svc, admin_id)
+    return open_period(svc, _series_path(svc, name), period or None, actor_id=admin_id,
+                       now=now)
+
+
+def admin_schedule(svc: Service, admin_id: str, name: str, *, now: datetime
+                   ) -> ScheduleReport:
+    configurer(svc, admin_id)
+    return schedule(svc, _series_path(svc, name), actor_id=admin_id, now=now)
