@@ -238,6 +238,20 @@ def test_every_page_in_both_languages_at_both_widths_has_no_serious_axe_violatio
         tour.check("admin-cancel-confirm", lang)
         go(f"/admin/cycle/{cycle}/report")
         tour.check("admin-report", lang)
+        # The cycle calendars and series (only checked here, never saved: the
+        # configuration is the project's own).
+        go("/admin/cycles")
+        tour.check("admin-cycles", lang)
+        go("/admin/cycles/edit/sample-2026-07.yaml")
+        tour.check("admin-cycle-form", lang)
+        check_calendar = page.locator("main .actions button[value=check]")
+        check_calendar.click(timeout=10_000)
+        tour.check("admin-cycle-preview", lang)
+        page.locator("#f-period-end").fill("31/04/2026")
+        check_calendar.click(timeout=10_000)
+        tour.check("admin-cycle-problems", lang)
+        go("/admin/series")
+        tour.check("admin-series", lang)
     for person in ("S1", "S2", "S3", "S4", "A1", "H1", "D1"):
         world.score(person, level=0.97 if person in ("S2", "S3") else 0.8,
                     when="2026-05-08 10:00")

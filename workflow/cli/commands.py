@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "audit": (("info",), "The tamper-evident audit log."),
     "calibration": (("act",), "The quota pools of a cycle: the meter,..."),
     "cancel": (("act",), "Cancel an evaluation (transfer, long..."),
-    "cycle": (("cycle",), "Cycles: check a calendar file before..."),
+    "cycle": (("cycle", "series"), "Cycles: check a calendar file before..."),
     "delegate": (("act",), "Let an acting supervisor score for a..."),
     "demo": (("demo",), "A complete demo on SQLite with the sample..."),
     "extend": (("act",), "Extend the current phase's deadline of one..."),
@@ -40,4 +40,5 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
 
 # Every module that defines commands (a name missing from COMMANDS is looked up in all).
 MODULES = ("act", "cycle", "demo", "info", "mail", "publication", "report", "scoring", "serve",
+           "series",
            "setup")

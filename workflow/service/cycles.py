@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -267,8 +267,18 @@ def open_cycle(svc: Service, path: str | Path, *, actor_id: str = "cli",
     """
     now = now or utc_now()
     loaded, rules = load_for_open(svc, path)
+    return open_loaded(svc, loaded, rules, actor_id=actor_id, now=now)
+
+
+def open_loaded(svc: Service, loaded: LoadedCycle, rules: CycleRules, *, actor_id: str,
+                now: datetime, first: Callable[[Session], None] | None = None) -> OpenReport:
+    """``open_cycle`` for a cycle already loaded (a series' period, the browser's form);
+    ``first`` runs at the start of the same transaction (a scheduled open claims its row
+    there, so that it happens once)."""
     config = rules.config
     with svc.store.write() as session:
+        if first is not None:
+            first(session)
         if session.get(Cycle, config.id) is not None:
             raise CycleError(f"cycle {config.id!r} is already open; a new period needs a new "
                              "cycle file with its own id")

@@ -45,7 +45,7 @@ from sqlmodel import Session
 from workflow.domain import Role, State, TimerStatus
 from workflow.effects import core as effects
 from workflow.permissions import SYSTEM_ACTOR
-from workflow.service import pool
+from workflow.service import pool, series
 from workflow.service.core import (
     PersonInfo,
     Service,
@@ -76,13 +76,16 @@ class SweepReport:
     transitions: Counter[str] = field(default_factory=Counter)  # by trigger
     escalations: int = 0
     emails: int = 0
+    cycles_opened: list[str] = field(default_factory=list)  # scheduled periods of a series
 
     def summary(self) -> str:
         moved = ", ".join(f"{k} {v}" for k, v in sorted(self.transitions.items())) or "none"
         fired = ", ".join(f"{k} {v}" for k, v in sorted(self.fired.items())) or "none"
         return (f"sweep: {sum(self.fired.values())} deadline rows fired ({fired}); "
                 f"transitions: {moved}; {self.escalations} escalations; "
-                f"{self.skipped} skipped; {self.emails} emails queued; {self.rounds} rounds")
+                f"{self.skipped} skipped; {self.emails} emails queued; {self.rounds} rounds"
+                + (f"; cycles opened: {', '.join(self.cycles_opened)}"
+                   if self.cycles_opened else ""))
 
 
 @dataclass
@@ -102,6 +105,8 @@ def tick(svc: Service, now: datetime, *, batch: int = 500, max_rounds: int | Non
          ) -> SweepReport:
     """Run every deadline row due at ``now``, in rounds of ``batch`` evaluations."""
     report = SweepReport()
+    # The periods of a series scheduled to open by now (once each, however late).
+    report.cycles_opened = [c for c, outcome in series.open_due(svc, now) if outcome == "opened"]
     while max_rounds is None or report.rounds < max_rounds:
         with svc.store.write() as session:
             start_lease(svc, session)

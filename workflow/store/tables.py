@@ -369,10 +369,35 @@ class WebSession(SQLModel, table=True):
     revoked_by: str | None = Field(default=None, max_length=64)
 
 
+class ScheduledOpen(SQLModel, table=True):
+    """A period of a series that the sweep opens at ``open_at``, once (workflow/series.py).
+
+    ``cycle_text`` is the generated cycle file as it was checked when scheduled: what
+    opens is what the admin saw. ``status``: pending, opened, or failed (``problem``
+    says why; nothing of the cycle was written)."""
+
+    __table_args__ = (
+        Index("ix_scheduledopen_pending", "open_at",
+              sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+    )
+    cycle_id: str = Field(primary_key=True, max_length=64)
+    series_id: str = Field(max_length=64, index=True)
+    period_key: str = Field(max_length=16)
+    source: str = Field(max_length=500)  # the series file it came from
+    cycle_text: str = Field(sa_column=Column(Text, nullable=False))
+    open_at: datetime = _instant()
+    status: str = Field(default="pending", max_length=16)
+    problem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    scheduled_by: str = Field(max_length=64)
+    scheduled_at: datetime = _instant()
+    done_at: datetime | None = _instant(nullable=True)
+
+
 ALL_TABLES = [
     Unit, Position, Person, Rulebook, Cycle, Evaluation, Assignment, Submission, Draft,
     Deadline, Extension, OverrideFact, ImportedPeriod, CalibrationMove, CalibrationApproval,
-    Publication, AuditEvent, AuditHead, Outbox, AccessToken, WebSession,
+    Publication, AuditEvent, AuditHead, Outbox, AccessToken, WebSession, ScheduledOpen,
 ]
 
 
@@ -406,3 +431,4 @@ AUDIT_HEAD: Table = _core_table(AuditHead)
 OUTBOX: Table = _core_table(Outbox)
 TOKEN: Table = _core_table(AccessToken)
 WEB_SESSION: Table = _core_table(WebSession)
+SCHEDULED_OPEN: Table = _core_table(ScheduledOpen)

@@ -25,6 +25,7 @@ from workflow.service import access
 from workflow.service.core import Service
 from workflow.web import (
     routes_admin,
+    routes_admin_cycles,
     routes_demo,
     routes_ops,
     routes_publication,
@@ -70,6 +71,7 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     app.include_router(routes_publication.router)  # issue 17 item 4
     app.include_router(routes_staff.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_admin_cycles.router)  # cycle calendars and series (issue 18)
     app.include_router(routes_ops.router)  # /readyz (issue 15)
     if demo is not None:
         app.include_router(routes_demo.router)

@@ -105,6 +105,24 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('kind', 'content_hash')
     )
+    op.create_table('scheduledopen',
+    sa.Column('cycle_id', sa.String(length=64), nullable=False),
+    sa.Column('series_id', sa.String(length=64), nullable=False),
+    sa.Column('period_key', sa.String(length=16), nullable=False),
+    sa.Column('source', sa.String(length=500), nullable=False),
+    sa.Column('cycle_text', sa.Text(), nullable=False),
+    sa.Column('open_at', sa.DateTime(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('problem', sa.Text(), nullable=True),
+    sa.Column('scheduled_by', sa.String(length=64), nullable=False),
+    sa.Column('scheduled_at', sa.DateTime(), nullable=False),
+    sa.Column('done_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cycle_id')
+    )
+    with op.batch_alter_table('scheduledopen', schema=None) as batch_op:
+        batch_op.create_index('ix_scheduledopen_pending', ['open_at'], unique=False, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+        batch_op.create_index(batch_op.f('ix_scheduledopen_series_id'), ['series_id'], unique=False)
+
     op.create_table('unit',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
@@ -438,6 +456,11 @@ def downgrade() -> None:
 
     op.drop_table('calibrationapproval')
     op.drop_table('unit')
+    with op.batch_alter_table('scheduledopen', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_scheduledopen_series_id'))
+        batch_op.drop_index('ix_scheduledopen_pending', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+
+    op.drop_table('scheduledopen')
     op.drop_table('rulebook')
     op.drop_table('position')
     with op.batch_alter_table('outbox', schema=None) as batch_op:

@@ -1,0 +1,234 @@
+"""A series of cycles in use: check it, open one period, schedule the periods for the sweep.
+
+``workflow.series`` generates the cycles of a year from a series file (pure); here
+they meet the store. A period is opened as any cycle file is (``open_loaded``: one
+transaction, all or nothing). A scheduled period is a row (``SCHEDULED_OPEN``) with
+the generated cycle file's text as checked; the sweep (``open_due``, called by every
+``tick``) opens each due row once: the row is claimed and marked opened in the very
+transaction that creates the cycle, so two workers, a crash or a sweep after
+downtime open it exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from workflow.cycle_config import parse_cycle_text
+from workflow.errors import ConfigFileError, ConfigFileErrors, CycleError, KpiError, NotFound
+from workflow.series import GeneratedCycle, LoadedSeries, load_series
+from workflow.service.core import Service
+from workflow.service.cycle_editor import configurer
+from workflow.service.cycles import OpenReport, open_loaded
+from workflow.service.rules import CycleRules, load_rules_from_files
+from workflow.store.tables import CYCLE, SCHEDULED_OPEN
+
+log = logging.getLogger("kpi.series")
+PENDING, OPENED, FAILED = "pending", "opened", "failed"
+SERIES_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.yaml$")
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodStatus:
+    """One generated period and where it stands in the database."""
+
+    cycle: GeneratedCycle
+    rules: CycleRules
+    opened_at: datetime | None  # the cycle is open since
+    scheduled: str | None  # pending, opened, failed; None: not scheduled
+    schedule_problem: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesCheck:
+    series: LoadedSeries
+    periods: tuple[PeriodStatus, ...]
+
+
+def check_series(svc: Service, path: str | Path) -> SeriesCheck:
+    """The series and every period it generates, with its rules and its status."""
+    loaded = load_series(path)
+    ids = [c.cycle_id for c in loaded.cycles]
+    with svc.store.read() as session:
+        opened = dict(session.execute(select(CYCLE.c.id, CYCLE.c.opened_at)
+                                      .where(CYCLE.c.id.in_(ids))).all())
+        scheduled = {r.cycle_id: (r.status, r.problem) for r in session.execute(
+            select(SCHEDULED_OPEN.c.cycle_id, SCHEDULED_OPEN.c.status,
+                   SCHEDULED_OPEN.c.problem).where(SCHEDULED_OPEN.c.cycle_id.in_(ids)))}
+    out = []
+    for c in loaded.cycles:
+        rules = load_rules_from_files(c.cycle, svc.settings.config_dir)
+        status, problem = scheduled.get(c.cycle_id, (None, None))
+        out.append(PeriodStatus(c, rules, opened.get(c.cycle_id), status, problem))
+    return SeriesCheck(loaded, tuple(out))
+
+
+def next_period(check: SeriesCheck) -> PeriodStatus:
+    """The first period whose cycle is not open yet."""
+    for p in check.periods:
+        if p.opened_at is None:
+            return p
+    raise CycleError(f"every period of series {check.series.series.id!r} is open already")
+
+
+def open_period(svc: Service, path: str | Path, period: str | None, *, actor_id: str,
+                now: datetime) -> OpenReport:
+    """Open one period of the series now (``period``: its key or cycle id; None: the next
+    one not open yet). A pending schedule of it is marked opened in the same transaction."""
+    check = check_series(svc, path)
+    chosen = next_period(check) if period is None else next(
+        p for p in check.periods if p.cycle is check.series.period(period))
+    cycle_id = chosen.cycle.cycle_id
+
+    def settle(session: Session) -> None:
+        session.execute(update(SCHEDULED_OPEN).where(
+            SCHEDULED_OPEN.c.cycle_id == cycle_id, SCHEDULED_OPEN.c.status == PENDING)
+            .values(status=OPENED, done_at=now, problem="opened by hand"))
+
+    return open_loaded(svc, chosen.cycle.cycle, chosen.rules, actor_id=actor_id, now=now,
+                       first=settle)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleReport:
+    scheduled: tuple[tuple[str, datetime], ...]  # (cycle id, when it opens)
+    already: tuple[str, ...]  # open or scheduled before
+    past: tuple[str, ...]  # its opening has passed: open it by hand
+
+
+def schedule(svc: Service, path: str | Path, *, actor_id: str, now: datetime,
+             periods: list[str] | None = None) -> ScheduleReport:
+    """Let the sweep open each period of the series (or of ``periods``) when its
+    self-assessment opens. Idempotent: a period open or scheduled already is left as it
+    is; one whose opening has passed is not scheduled (it would open at once)."""
+    check = check_series(svc, path)
+    wanted = check.periods if periods is None else tuple(
+        p for p in check.periods if any(p.cycle is check.series.period(k) for k in periods))
+    scheduled: list[tuple[str, datetime]] = []
+    already: list[str] = []
+    past: list[str] = []
+    with svc.store.write() as session:
+        for p in wanted:
+            c = p.cycle
+            exists = session.execute(select(SCHEDULED_OPEN.c.status).where(
+                SCHEDULED_OPEN.c.cycle_id == c.cycle_id)).first()
+            if p.opened_at is not None or (exists is not None and exists[0] != FAILED):
+                already.append(c.cycle_id)
+                continue
+            if c.opens_at <= now:
+                past.append(c.cycle_id)
+                continue
+            values = {"series_id": check.series.series.id, "period_key": c.period_key,
+                      "source": str(check.series.path)[:500], "cycle_text": c.cycle.text,
+                      "open_at": c.opens_at, "status": PENDING, "problem": None,
+                      "scheduled_by": actor_id, "scheduled_at": now, "done_at": None}
+            if exists is not None:  # failed before: scheduled again with today's check
+                session.execute(update(SCHEDULED_OPEN)
+                                .where(SCHEDULED_OPEN.c.cycle_id == c.cycle_id).values(**values))
+            else:
+                session.execute(SCHEDULED_OPEN.insert().values(cycle_id=c.cycle_id, **values))
+            scheduled.append((c.cycle_id, c.opens_at))
+    return ScheduleReport(tuple(scheduled), tuple(already), tuple(past))
+
+
+class _TakenElsewhere(Exception):
+    """Another worker opened this scheduled period first: this transaction rolls back."""
+
+
+def open_due(svc: Service, now: datetime, *, actor_id: str = "scheduler"
+             ) -> list[tuple[str, str]]:
+    """Open every scheduled period due at ``now``, once; (cycle id, opened or the problem).
+
+    A period that cannot open (someone named is no longer in the organisation...) is
+    marked failed with the reason and nothing of it is written; admins see it on the
+    series page and in `kpi cycle series check`, and may schedule it again."""
+    with svc.store.read() as session:
+        due = session.execute(
+            select(SCHEDULED_OPEN.c.cycle_id, SCHEDULED_OPEN.c.source,
+                   SCHEDULED_OPEN.c.cycle_text)
+            .where(SCHEDULED_OPEN.c.status == PENDING, SCHEDULED_OPEN.c.open_at <= now)
+            .order_by(SCHEDULED_OPEN.c.open_at, SCHEDULED_OPEN.c.cycle_id)).all()
+    done: list[tuple[str, str]] = []
+    for row in due:
+        cycle_id = row.cycle_id
+
+        def claim(session: Session, cycle_id: str = cycle_id) -> None:
+            # The compare-and-set that makes the open happen once: on PostgreSQL a second
+            # worker waits here for the first one's commit and then finds nothing pending.
+            done_row = session.execute(update(SCHEDULED_OPEN).where(
+                SCHEDULED_OPEN.c.cycle_id == cycle_id, SCHEDULED_OPEN.c.status == PENDING)
+                .values(status=OPENED, done_at=now))
+            if not done_row.rowcount:  # type: ignore[attr-defined]
+                raise _TakenElsewhere(cycle_id)
+
+        try:
+            loaded = parse_cycle_text(row.cycle_text, f"{row.source}#{cycle_id}")
+            rules = load_rules_from_files(loaded, svc.settings.config_dir)
+            open_loaded(svc, loaded, rules, actor_id=actor_id, now=now, first=claim)
+        except _TakenElsewhere:
+            continue
+        except KpiError as exc:
+            with svc.store.write() as session:
+                session.execute(update(SCHEDULED_OPEN).where(
+                    SCHEDULED_OPEN.c.cycle_id == cycle_id, SCHEDULED_OPEN.c.status == PENDING)
+                    .values(status=FAILED, done_at=now, problem=str(exc)[:2000]))
+            log.warning("scheduled cycle %s did not open: %s", cycle_id, exc)
+            done.append((cycle_id, str(exc)))
+            continue
+        log.info("scheduled cycle %s opened", cycle_id)
+        done.append((cycle_id, OPENED))
+    return done
+
+
+# --- the admin console ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesEntry:
+    """A file of ``config/series/`` as the series page shows it."""
+
+    name: str
+    check: SeriesCheck | None
+    problems: tuple[str, ...]  # the file's problems (file:line: key: ...), if any
+
+
+def _series_path(svc: Service, name: str) -> Path:
+    if not SERIES_FILE.match(name):
+        raise NotFound(f"{name!r} is not the name of a series file")
+    path = svc.settings.config_dir / "series" / name
+    if not path.is_file():
+        raise NotFound(f"no series file {name!r}")
+    return path
+
+
+def series_files(svc: Service, admin_id: str) -> list[SeriesEntry]:
+    """Every series file, checked (the admin's view)."""
+    configurer(svc, admin_id)
+    out = []
+    for path in sorted((svc.settings.config_dir / "series").glob("*.yaml")):
+        try:
+            out.append(SeriesEntry(path.name, check_series(svc, path), ()))
+        except ConfigFileErrors as exc:
+            out.append(SeriesEntry(path.name, None, tuple(str(e) for e in exc.errors)))
+        except ConfigFileError as exc:
+            out.append(SeriesEntry(path.name, None, (str(exc),)))
+    return out
+
+
+def admin_open_period(svc: Service, admin_id: str, name: str, period: str, *,
+                      now: datetime) -> OpenReport:
+    configurer(svc, admin_id)
+    return open_period(svc, _series_path(svc, name), period or None, actor_id=admin_id,
+                       now=now)
+
+
+def admin_schedule(svc: Service, admin_id: str, name: str, *, now: datetime
+                   ) -> ScheduleReport:
+    configurer(svc, admin_id)
+    return schedule(svc, _series_path(svc, name), actor_id=admin_id, now=now)
