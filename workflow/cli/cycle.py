@@ -14,7 +14,7 @@ from workflow.calendar import zone
 from workflow.cli.main import Context, main, parse_now, pass_context
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State
-from workflow.service import lookups
+from workflow.service import lookups, recusals
 from workflow.service.core import PersonInfo
 from workflow.service.cycles import load_for_open, open_cycle
 from workflow.service.notices import DIGEST_EVENT
@@ -84,6 +84,8 @@ def check_cmd(ctx: Context, cycle_file: str, as_csv: bool) -> None:
                + ", ".join(f"{u} {n}" for u, n in sorted(by_unit.items())))
     if plan.calibrator_id:
         click.echo(f"calibrator: {plan.calibrator_id}")
+    for recusal in plan.recusals:
+        click.echo(f"recusal: {recusals.describe(recusal)}")
     for pid, why in plan.left_out:
         click.echo(f"left out: {pid}: {why}")
     _emails_table(sim, names, tz)

@@ -29,11 +29,14 @@ def validate_acceptance(payload: Mapping[str, Any], _framework: Framework) -> di
 
 
 def appeal_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[str],
-                    people: People) -> str | None:
+                    people: People, recused: Iterable[str] = ()) -> str | None:
     """Who reviews an appeal lodged on ``row``: the council the cycle file names, else
-    the supervisor's supervisor, else the scorer's, else the first admin; never the
-    scorer, never the reviewee. ``people`` holds the supervisor and the scorer."""
+    the supervisor's supervisor, else the one the cycle file names under
+    ``recusal.appeal_review``, else the scorer's supervisor, else the first admin; never
+    the scorer, never the reviewee, never one of ``recused`` (a conflict of interest).
+    ``people`` holds the supervisor and the scorer."""
     scorer = row["scored_by"]
+    barred = {scorer, row["reviewee_id"], *recused}
 
     def above(person_id: str | None) -> str | None:
         if not person_id:
@@ -41,10 +44,11 @@ def appeal_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[
         person = people.get(person_id)
         return (person.supervisor_id if person else None) or config.evaluators.get(person_id)
 
-    for candidate in (config.appeal_reviewer, above(row["supervisor_id"]), above(scorer)):
-        if candidate and candidate not in (scorer, row["reviewee_id"]):
+    for candidate in (config.appeal_reviewer, above(row["supervisor_id"]),
+                      config.recusal.appeal_review, above(scorer)):
+        if candidate and candidate not in barred:
             return candidate
-    others = sorted(a for a in admins if a not in (scorer, row["reviewee_id"]))
+    others = sorted(a for a in admins if a not in barred)
     return others[0] if others else None
 
 
