@@ -16,7 +16,7 @@ from workflow.errors import NotPermitted, SubmissionInvalid, WorkflowError
 from workflow.permissions import roles_of
 from workflow.service import access, drafts, pages, transition
 from workflow.service.pages import EvaluationFile
-from workflow.web import forms, views
+from workflow.web import forms, recusal_form, views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 from workflow.web.routes_task import (
@@ -127,6 +127,8 @@ def score_submit(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     if req.switch_locale(fields):  # the language button: the same form, as typed
         return views.score(req, file, post_to, person.id, values=values, extra_rows=extra)
     op = fields.get("op", "")
+    if op == recusal_form.DECLARE_OP:
+        return recusal_form.declare(req, file, person.id, fields, post_to)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:

@@ -22,7 +22,7 @@ from workflow.service.access import DeadlinePassed, Grant
 from workflow.service.pages import EvaluationFile
 from workflow.service.transition import Outcome
 from workflow.states.self_assessment import validate_self_assessment
-from workflow.web import forms, views
+from workflow.web import forms, recusal_form, views
 from workflow.web.context import Req, form_fields, get_req, localized_score
 from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
 
@@ -251,6 +251,8 @@ def _score(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, st
     if csrf_failed:
         return views.score(req, file, post_to, grant.person_id, values=values, status=403,
                            errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
+    if op == recusal_form.DECLARE_OP:
+        return recusal_form.declare(req, file, grant.person_id, fields, post_to)
     if op in ("save_draft", "add_rows"):
         extra += 3 if op == "add_rows" else 0
         try:
