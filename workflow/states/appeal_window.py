@@ -11,11 +11,12 @@ from workflow.domain import State, Trigger
 from workflow.effects.ports import People
 from workflow.scoring.model import Framework
 from workflow.states.base import DeadlineRule, Notice, StateSpec
-from workflow.states.forms import FieldErrors, text
+from workflow.states.forms import FieldErrors, refuse_unknown, text
 
 
 def validate_appeal(payload: Mapping[str, Any], _framework: Framework) -> dict[str, Any]:
     errors = FieldErrors()
+    refuse_unknown(payload, {"reasons"}, errors)
     clean = {"reasons": text(payload.get("reasons"), "reasons", errors, required=True)}
     errors.raise_if_any()
     return clean
@@ -23,6 +24,7 @@ def validate_appeal(payload: Mapping[str, Any], _framework: Framework) -> dict[s
 
 def validate_acceptance(payload: Mapping[str, Any], _framework: Framework) -> dict[str, Any]:
     errors = FieldErrors()
+    refuse_unknown(payload, {"comment"}, errors)
     clean = {"comment": text(payload.get("comment"), "comment", errors)}
     errors.raise_if_any()
     return clean
