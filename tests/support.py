@@ -13,13 +13,14 @@ from sqlalchemy import select
 
 from workflow import sample
 from workflow.domain import State, Trigger
+from workflow.service import calibration
 from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.scoring_inputs import framework_of
 from workflow.service.transition import Outcome, fire
 from workflow.settings import PROJECT_ROOT
-from workflow.store.tables import EVALUATION
+from workflow.store.tables import ASSIGNMENT, EVALUATION
 
 DATA = Path(__file__).resolve().parent / "data"
 CONFIG = PROJECT_ROOT / "config"
@@ -103,3 +104,29 @@ def sample_world(svc: Service, opened_at: str = "2026-05-02 10:00") -> World:
     import_org(svc, CONFIG / "organisation.csv", now=at("2026-05-01 09:00"))
     open_cycle(svc, CONFIG / "cycles" / "sample-2026-04.yaml", now=at(opened_at))
     return World(svc, "snv-2026-04")
+
+
+def approve_pool(svc: Service, cycle_id: str, calibrator: str, *, now: datetime) -> int:
+    """The calibrator approves the pool, then whoever took on the evaluations the
+    calibrator may not decide (their own among them: workflow.recusal) approves those.
+    Returns how many evaluations moved on."""
+    moved = calibration.approve(svc, cycle_id, calibrator, now=now)
+    with svc.store.read() as s:
+        takers = sorted(set(s.execute(select(ASSIGNMENT.c.person_id).join(
+            EVALUATION, EVALUATION.c.id == ASSIGNMENT.c.evaluation_id).where(
+            EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.state == State.CALIBRATION.value,
+            ASSIGNMENT.c.role == "calibrator")).scalars()))
+    for taker in takers:
+        moved += calibration.approve(svc, cycle_id, taker, now=now)
+    return moved
+
+
+def move_class(svc: Service, evaluation_id: int, to_class: str, reason: str, calibrator: str,
+               *, now: datetime) -> None:
+    """``calibration.move_class`` by the calibrator, or by whoever took the evaluation on
+    when the calibrator may not decide it (their own)."""
+    with svc.store.read() as s:
+        taker = s.execute(select(ASSIGNMENT.c.person_id).where(
+            ASSIGNMENT.c.evaluation_id == evaluation_id,
+            ASSIGNMENT.c.role == "calibrator")).scalar()
+    calibration.move_class(svc, evaluation_id, to_class, reason, taker or calibrator, now=now)

@@ -299,6 +299,13 @@ class Calibration(_Strict):
         return self
 
 
+class RecusalTakers(_Strict):
+    """Who takes a case on when its decider has a conflict of interest (workflow.recusal)."""
+
+    calibration: Identifier | None = None  # default: the calibrator's own evaluator
+    appeal_review: Identifier | None = None  # default: the next reviewee-free one in line
+
+
 class Population(_Strict):
     units: Literal["all"] | tuple[Identifier, ...] = "all"
     exclude: dict[Identifier, str] = Field(default_factory=dict)  # person id -> reason
@@ -338,6 +345,7 @@ class CycleFile(_Strict):
     population: Population = Population()
     evaluators: dict[Identifier, Identifier] = Field(default_factory=dict)  # top of tree
     appeal_reviewer: Identifier | None = None  # a named council/reviewer for everyone
+    recusal: RecusalTakers = RecusalTakers()
     admins: tuple[Identifier, ...] = ()
 
     _dt = field_validator("deadline_time", mode="before")(_parse_time)

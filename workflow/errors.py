@@ -259,6 +259,15 @@ class NotPermitted(WorkflowError):
         super().__init__(f"{actor_id} may not {action} on evaluation {evaluation_id}: {why}")
 
 
+class Recused(NotPermitted):
+    """The actor would decide their own case, or the case of someone they declared a
+    conflict of interest with: it is decided by the next person up (workflow.recusal)."""
+
+    user_message = N_("You may not decide this evaluation: it is your own, or you have "
+                      "declared a conflict of interest with this person. The next person up "
+                      "decides it.")
+
+
 class SubmissionInvalid(WorkflowError):
     """A submission's content is wrong; ``fields`` maps each field to what is wrong
     (a ``Problem``; a plain text given here becomes one)."""

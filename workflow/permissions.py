@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from workflow.domain import SCORER_ROLES, Role, Trigger
-from workflow.errors import NotPermitted
+from workflow.errors import NotPermitted, Recused
 
 SYSTEM_ACTOR = "system"
 
@@ -41,6 +41,9 @@ class EvaluationView:
     acting_supervisors: tuple[Delegation, ...] = ()
     escalation_supervisors: frozenset[str] = frozenset()
     admins: frozenset[str] = frozenset()
+    # Who steps aside from deciding this evaluation: a conflict of interest with the
+    # reviewee (workflow.recusal). The reviewee never decides it either.
+    recused: frozenset[str] = frozenset()
 
 
 # The one table of who may fire each trigger. The system (the clock) fires only
@@ -61,6 +64,11 @@ MAY_FIRE: dict[Trigger, frozenset[Role]] = {
     Trigger.REOPEN: frozenset({Role.ADMIN}),
 }
 assert set(MAY_FIRE) == set(Trigger), "every trigger needs its roles"
+
+# The triggers that decide a case: nobody fires them on their own evaluation or on the
+# evaluation of someone they are in conflict with.
+DECIDING = frozenset({Trigger.SUBMIT_SCORE, Trigger.APPROVE_CALIBRATION,
+                      Trigger.UPHOLD_SCORE, Trigger.REVISE_SCORE})
 
 # Actions on the record beside the transitions.
 MAY_RECORD: dict[str, frozenset[Role]] = {
@@ -112,6 +120,11 @@ def check(trigger: Trigger, person_id: str, view: EvaluationView, now: datetime)
     """The role ``person_id`` acts in; NotPermitted, saying why, when they may not."""
     roles = roles_of(person_id, view, now)
     role = acting_role(trigger, roles)
+    if trigger in DECIDING and (
+            person_id in view.recused or person_id == view.reviewee_id):
+        why = ("it is their own evaluation" if person_id == view.reviewee_id else
+               "they have a conflict of interest with the reviewee and stepped aside")
+        raise Recused(view.id, person_id, trigger.value, f"{why}; the next person up decides")
     if role is None:
         needed = ", ".join(sorted(r.value for r in MAY_FIRE[trigger]))
         held = ", ".join(sorted(r.value for r in roles)) or "no role"
@@ -129,6 +142,10 @@ def check_record(action: str, person_id: str, view: EvaluationView, now: datetim
     """Like ``check`` for the actions on the record (extend, reassign, delegate...)."""
     roles = roles_of(person_id, view, now)
     allowed = MAY_RECORD[action] & roles
+    if action == "move_class" and allowed and (
+            person_id in view.recused or person_id == view.reviewee_id):
+        raise Recused(view.id, person_id, action, "it is their own evaluation or one they "
+                      "have a conflict of interest with; the next person up calibrates it")
     if not allowed:
         needed = ", ".join(sorted(r.value for r in MAY_RECORD[action]))
         raise NotPermitted(view.id, person_id, action, f"it needs the role {needed}")

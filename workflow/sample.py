@@ -38,6 +38,10 @@ def task_items(rng: random.Random, level: float, count: int | None = None
             "failed_assessments": 0 if rng.random() < level else 1,
             "delays": 0 if rng.random() < level else rng.randint(1, 2),
         })
+        if not completed:
+            # Drawn all the same (the rest of the sample stays as it was), but only a
+            # completed item can be late or fail an assessment.
+            items[-1].update(failed_assessments=0, delays=0)
     return items
 
 

@@ -14,7 +14,16 @@ from sqlalchemy import func, select
 
 from tests.conftest import make_settings
 from tests.integration.test_scoring_leaders import give, pay, to_scoring
-from tests.support import CONFIG, DATA, World, at, sample_world, small_world
+from tests.support import (
+    CONFIG,
+    DATA,
+    World,
+    approve_pool,
+    at,
+    move_class,
+    sample_world,
+    small_world,
+)
 from workflow.domain import State, Trigger
 from workflow.errors import CalibrationError, ConfigFileError, NotPermitted, RestoreRefused
 from workflow.service import calibration, records
@@ -43,26 +52,28 @@ def test_the_sample_agency_cannot_approve_until_its_quota_holds(svc: Service) ->
     view = calibration.view(svc, w.cycle_id)
     assert view.not_yet_scored == 0 and view.breaking and not view.can_approve
     with pytest.raises(CalibrationError, match="the quota does not hold: agency: "):
-        calibration.approve(svc, w.cycle_id, "SNV001", now=at("2026-05-14 10:00"))
+        approve_pool(svc, w.cycle_id, "SNV001", now=at("2026-05-14 10:00"))
     # moving down only some of those who break it is not enough
     breakers = [m for m in view.members if m.breaks]
-    calibration.move_class(svc, breakers[0].evaluation_id, "well_completed",
+    move_class(svc, breakers[0].evaluation_id, "well_completed",
                            "lowest score of the pool", "SNV001", now=at("2026-05-14 10:00"))
     with pytest.raises(CalibrationError, match="the quota does not hold"):
-        calibration.approve(svc, w.cycle_id, "SNV001", now=at("2026-05-14 10:05"))
+        approve_pool(svc, w.cycle_id, "SNV001", now=at("2026-05-14 10:05"))
     assert {w.state(p) for p in w.ids()} == {State.CALIBRATION}
     while calibration.view(svc, w.cycle_id).breaking:
         m = next(m for m in calibration.view(svc, w.cycle_id).members if m.breaks)
-        calibration.move_class(svc, m.evaluation_id, "well_completed",
+        move_class(svc, m.evaluation_id, "well_completed",
                                "Art 20(5): the pool's quota", "SNV001",
                                now=at("2026-05-14 10:10"))
-    n = calibration.approve(svc, w.cycle_id, "SNV001", now=at("2026-05-14 11:00"))
+    n = approve_pool(svc, w.cycle_id, "SNV001", now=at("2026-05-14 11:00"))
     assert n == len(w.ids())
     assert {w.state(p) for p in w.ids()} == {State.APPEAL_WINDOW}
     assert pools_hold(svc, w.cycle_id)
     with svc.store.read() as s:
-        [row] = s.execute(select(APPROVAL.c.pools))
-        [entry] = s.execute(select(AUDIT).where(AUDIT.c.trigger == "approve_calibration_pools"))
+        # The calibrator's approval, then the one of whoever took their own case on.
+        row, _ = s.execute(select(APPROVAL.c.pools).order_by(APPROVAL.c.id))
+        entry, _ = s.execute(select(AUDIT).where(AUDIT.c.trigger == "approve_calibration_pools")
+                             .order_by(AUDIT.c.seq))
     assert row.pools["pools"]["agency"]["limited"] <= row.pools["pools"]["agency"]["allowed"]
     assert entry.reason.startswith("every pool holds its quota: agency ")
     # a moved evaluation keeps its score, and says why it is well completed
@@ -81,9 +92,9 @@ def test_only_the_calibrator_approves_and_only_excellent_moves_down(svc: Service
     for person in ["S1", "S2", "S3", "S4", "A1", "H1", "D1"]:
         give(w, person, "0.5", 4)  # 85: well completed
     with pytest.raises(NotPermitted):
-        calibration.approve(svc, w.cycle_id, "H1", now=at("2026-05-14 10:00"))
+        approve_pool(svc, w.cycle_id, "H1", now=at("2026-05-14 10:00"))
     with pytest.raises(CalibrationError, match="may only move excellent down to well_completed"):
-        calibration.move_class(svc, w.ev("S1"), "completed", "no", "D1",
+        move_class(svc, w.ev("S1"), "completed", "no", "D1",
                                now=at("2026-05-14 10:00"))
 
 
@@ -118,7 +129,7 @@ def test_an_exception_ratio_needs_its_decision_and_is_recorded_with_the_approval
     meter = calibration.view(svc, w.cycle_id).meters[0]
     assert (meter.pool, meter.limited, meter.relative, meter.allowed) == ("agency", 1, 6, 3)
     # task group C has S1 excellent and three well completed: 50% of 3 = 1 allowed
-    calibration.approve(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
+    approve_pool(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
     with svc.store.read() as s:
         [row] = s.execute(select(APPROVAL.c.pools))
         [entry] = s.execute(select(AUDIT).where(AUDIT.c.trigger == "approve_calibration_pools"))
@@ -164,11 +175,11 @@ def test_a_small_pool_is_treated_as_the_regime_says(
     assert not next(m for m in view.meters if m.pool == "agency").breaks
     assert view.can_approve is can_approve
     if can_approve:
-        calibration.approve(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
+        approve_pool(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
         assert w.row("S1")["final_class"] == "excellent"
     else:
         with pytest.raises(CalibrationError, match="task_group:C: 1 excellent, at most 0"):
-            calibration.approve(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
+            approve_pool(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
 
 
 def test_an_exception_ratio_above_the_regimes_ceiling_is_refused(
@@ -182,7 +193,7 @@ def test_an_exception_ratio_above_the_regimes_ceiling_is_refused(
         give(w, person, "0.5", 4)
     with pytest.raises(CalibrationError, match="above the most regime vn-decree-335-2025 "
                                                r"allows \(0.25\)"):
-        calibration.approve(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
+        approve_pool(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
 
 
 # --- the quota holds after any approved calibration, and after what follows it -----------
@@ -233,13 +244,13 @@ def test_after_any_approved_calibration_every_pool_holds_its_quota(
     # the calibrator moves down any excellent, in any order, until approval succeeds
     while True:
         try:
-            calibration.approve(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
+            approve_pool(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
             break
         except CalibrationError:
             excellent = [m.evaluation_id for m in calibration.view(svc, w.cycle_id).members
                          if m.final_class == "excellent"]
             pick = moves.draw(st.sampled_from(excellent))
-            calibration.move_class(svc, pick, "well_completed", "quota", "D1",
+            move_class(svc, pick, "well_completed", "quota", "D1",
                                    now=at("2026-05-14 09:00"))
     assert counts_hold(svc, w.cycle_id)
     for i, (what, person, (share, done)) in enumerate(later):

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.support import DATA, World, at
+from tests.support import DATA, World, approve_pool, at, move_class
 from workflow import sample
 from workflow.domain import Role, State, TimerKind, Trigger
 from workflow.errors import NotPermitted, SubmissionInvalid, WorkflowError
@@ -289,9 +289,9 @@ def to_appeal_window(w: World) -> None:
     all_to_calibration(w)
     for member in calibration.view(w.svc, w.cycle_id).members:
         if member.final_class == "excellent":
-            calibration.move_class(w.svc, member.evaluation_id, "well_completed", "quota",
+            move_class(w.svc, member.evaluation_id, "well_completed", "quota",
                                    "D1", now=at("2026-05-13 09:00"))
-    calibration.approve(w.svc, w.cycle_id, "D1", now=at("2026-05-13 10:00"))
+    approve_pool(w.svc, w.cycle_id, "D1", now=at("2026-05-13 10:00"))
 
 
 def test_the_appeal_window_closes_finalised_accepted_by_silence(world: World) -> None:

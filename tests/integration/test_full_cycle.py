@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.support import DATA, World, at, sample_world, small_world
+from tests.support import DATA, World, approve_pool, at, move_class, sample_world, small_world
 from tests.unit.test_machine import EXPECTED
 from workflow import sample
 from workflow.domain import State, Trigger
@@ -62,10 +62,10 @@ def approve(w: World, when: str = "2026-05-15 10:00") -> None:
     view = calibration.view(w.svc, w.cycle_id)
     for member in view.members:
         if member.final_class == "excellent":
-            calibration.move_class(w.svc, member.evaluation_id, "well_completed",
+            move_class(w.svc, member.evaluation_id, "well_completed",
                                    "quota: fewer than five well completed in the pool", "D1",
                                    now=at(when))
-    calibration.approve(w.svc, w.cycle_id, "D1", now=at(when))
+    approve_pool(w.svc, w.cycle_id, "D1", now=at(when))
 
 
 def test_normal_path_ends_finalised_with_a_verified_audit_chain(world: World) -> None:
@@ -91,7 +91,7 @@ def test_calibration_moves_excellent_down_and_keeps_the_score(world: World) -> N
     s1 = world.row("S1")
     assert s1["final_class"] == "excellent"
     with pytest.raises(Exception, match="quota does not hold"):
-        calibration.approve(world.svc, world.cycle_id, "D1", now=at("2026-05-15 10:00"))
+        approve_pool(world.svc, world.cycle_id, "D1", now=at("2026-05-15 10:00"))
     approve(world)
     after = world.row("S1")
     assert after["score"] == s1["score"]
@@ -224,7 +224,7 @@ def test_reopened_evaluation_is_scored_and_calibrated_again(world: World) -> Non
     assert world.row("S1")["reopened"]
     world.score("S1", level=0.75, when="2026-05-20 10:00")
     assert world.state("S1") is State.CALIBRATION
-    calibration.approve(world.svc, world.cycle_id, "D1", now=at("2026-05-20 11:00"))
+    approve_pool(world.svc, world.cycle_id, "D1", now=at("2026-05-20 11:00"))
     assert world.state("S1") is State.APPEAL_WINDOW
 
 
@@ -318,9 +318,9 @@ def test_every_transition_of_the_table_is_reached(
     view = calibration.view(svc, w.cycle_id)
     for m in view.members:
         if m.final_class == "excellent":
-            calibration.move_class(svc, m.evaluation_id, "well_completed", "quota",
+            move_class(svc, m.evaluation_id, "well_completed", "quota",
                                    "SNV001", now=at("2026-05-14 10:00"))
-    calibration.approve(svc, w.cycle_id, "SNV001", now=at("2026-05-14 11:00"))
+    approve_pool(svc, w.cycle_id, "SNV001", now=at("2026-05-14 11:00"))
     w.fire("SNV054", Trigger.CANCEL, "SNV060", reason="transfer", when="2026-05-15 09:00")
     w.fire("SNV010", Trigger.ACCEPT_RESULT, "SNV010", {}, when="2026-05-15 09:00")
     for p in ("SNV011", "SNV012", "SNV055"):

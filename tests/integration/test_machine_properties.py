@@ -28,7 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import func, select
 
 from tests.conftest import make_settings
-from tests.support import at, small_world
+from tests.support import approve_pool, at, move_class, small_world
 from workflow import machine, permissions, sample
 from workflow.domain import State, SubmissionKind, Trigger
 from workflow.errors import KpiError, NotPermitted
@@ -189,9 +189,9 @@ class EvaluationRules(RuleBasedStateMachine):
         try:
             for m in view.members:
                 if m.final_class == "excellent" and m.state == State.CALIBRATION.value:
-                    calibration.move_class(self.svc, m.evaluation_id, "well_completed",
+                    move_class(self.svc, m.evaluation_id, "well_completed",
                                            "quota", "D1", now=self.now)
-            calibration.approve(self.svc, "t-2026-04", "D1", now=self.now)
+            approve_pool(self.svc, "t-2026-04", "D1", now=self.now)
             DONE["approve_calibration"] += 1
         except KpiError:
             pass

@@ -191,3 +191,41 @@ def test_an_email_taken_by_someone_in_the_organisation_is_refused(svc: Service,
     with pytest.raises(OrgImportError, match="already belongs to S1"):
         import_org(svc, write(tmp_path, ["Z1,Z,lan@snv.example.gov.vn,P1,Phòng Một,CV,"
                                          "specialist,,C,vi,false"]))
+
+
+def conflicts(svc: Service) -> dict[str, str | None]:
+    with svc.store.read() as s:
+        return dict(s.execute(select(PERSON.c.id, PERSON.c.conflicts_with)).all())
+
+
+def test_conflicts_with_takes_ids_separated_by_semicolons_or_spaces(
+        svc: Service, tmp_path: Path) -> None:
+    rows = [GOOD[0] + ",B3 ; B2", GOOD[1] + ",", GOOD[2] + ",B1"]
+    import_org(svc, write(tmp_path, rows, header=HEADER + ",conflicts_with"))
+    assert conflicts(svc) == {"B1": "B2 B3", "B2": None, "B3": "B1"}
+    # A later file without the column says nothing about conflicts: they stay.
+    assert not import_org(svc, write(tmp_path, GOOD)).changed
+    assert conflicts(svc)["B1"] == "B2 B3"
+    # One with the column replaces them, and the report says so.
+    report = import_org(svc, write(tmp_path, [GOOD[0] + ",B2", GOOD[1] + ",", GOOD[2] + ","],
+                                   header=HEADER + ",conflicts_with"))
+    assert report.changed == {"B1": ["conflicts_with"], "B3": ["conflicts_with"]}
+
+
+BAD_CONFLICTS = [
+    ("unknown id", "B9", ":2: conflicts_with: unknown employee 'B9'"),
+    ("themselves", "B2;B1", ":2: conflicts_with names the person themselves"),
+    ("markup", "<b>B2</b>", ":2: conflicts_with: '<b>B2</b>' is not an employee id"),
+    ("commas", "B2|B3", ":2: conflicts_with: 'B2|B3' is not an employee id"),
+]
+
+
+@pytest.mark.parametrize(("case", "cell", "message"), BAD_CONFLICTS,
+                         ids=[c[0] for c in BAD_CONFLICTS])
+def test_a_bad_conflicts_with_cell_names_the_line_and_nothing_is_imported(
+        svc: Service, tmp_path: Path, case: str, cell: str, message: str) -> None:
+    rows = [f'{GOOD[0]},"{cell}"', GOOD[1] + ",", GOOD[2] + ","]
+    with pytest.raises(OrgImportError) as info:
+        import_org(svc, write(tmp_path, rows, header=HEADER + ",conflicts_with"))
+    assert message in str(info.value), str(info.value)
+    assert people(svc) == 0, case

@@ -37,7 +37,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 
 from tests.conftest import make_settings
-from tests.support import DATA, SMALL_CYCLE_PEERS, World, at, small_world
+from tests.support import DATA, SMALL_CYCLE_PEERS, World, approve_pool, at, move_class, small_world
 from workflow.cli import main
 from workflow.domain import Trigger
 from workflow.reports import fairness
@@ -46,7 +46,7 @@ from workflow.reports.export import write_list, write_record, write_report
 from workflow.reports.facts import cycle_facts
 from workflow.reports.gaps import gaps
 from workflow.reports.html import cycle_report_fragment, fairness_fragment, record_html
-from workflow.service import calibration, records
+from workflow.service import records
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.sweep import tick
@@ -115,10 +115,10 @@ def seed(svc: Service) -> World:
     w.fire("H1", Trigger.SUBMIT_SCORE, "D1", SCORES["H1"], when="2026-05-12 11:00")
     w.fire("D1", Trigger.SUBMIT_SCORE, "UB1", SCORES["D1"], when="2026-05-12 12:00")
     for person in ("S1", "A1"):
-        calibration.move_class(svc, w.ev(person), "well_completed",
+        move_class(svc, w.ev(person), "well_completed",
                                f"quota: {person} is among the excellent over the 20% limit",
                                "D1", now=at("2026-05-13 09:00"))
-    calibration.approve(svc, w.cycle_id, "D1", now=at("2026-05-13 10:00"))
+    approve_pool(svc, w.cycle_id, "D1", now=at("2026-05-13 10:00"))
     w.fire("S1", Trigger.ACCEPT_RESULT, "S1", {}, when="2026-05-14 09:00")
     w.fire("S2", Trigger.LODGE_APPEAL, "S2", {"reasons": "=HYPERLINK(\"x\") item 4 was done"},
            when="2026-05-14 09:00")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.support import DATA, World, at, small_world
+from tests.support import DATA, World, approve_pool, at, move_class, small_world
 from workflow.domain import State, Trigger
 from workflow.errors import SubmissionInvalid, WorkflowError
 from workflow.scoring.model import CriterionKind, Framework
@@ -153,9 +153,9 @@ def test_a_leader_scored_before_anyone_below_gets_unit_results_once_they_are(
 def approve(w: World, when: str = "2026-05-15 10:00") -> None:
     for m in calibration.view(w.svc, w.cycle_id).members:
         if m.breaks:
-            calibration.move_class(w.svc, m.evaluation_id, "well_completed",
+            move_class(w.svc, m.evaluation_id, "well_completed",
                                    "quota of Art 20(5)", "D1", now=at(when))
-    calibration.approve(w.svc, w.cycle_id, "D1", now=at(when))
+    approve_pool(w.svc, w.cycle_id, "D1", now=at(when))
 
 
 def test_an_appeal_that_lifts_someone_recomputes_their_leader_and_tells_them(

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests.integration.test_scoring_leaders import give
-from tests.support import CONFIG, DATA, SMALL_CYCLE_PEERS, World, at
+from tests.support import CONFIG, DATA, SMALL_CYCLE_PEERS, World, approve_pool, at, move_class
 from workflow.cli import main
 from workflow.domain import State, Trigger
 from workflow.errors import CalibrationError, PeriodImportError, SubmissionInvalid
@@ -134,13 +134,13 @@ def test_the_year_is_the_mean_of_the_periods_worked_with_leave_left_out(
     agency = view.meters[0]
     assert (agency.limited, agency.relative, agency.allowed) == (5, 2, 0)
     with pytest.raises(CalibrationError, match="the quota does not hold"):
-        calibration.approve(year.svc, YEAR, "D1", now=at("2026-12-10 09:00"))
+        approve_pool(year.svc, YEAR, "D1", now=at("2026-12-10 09:00"))
     for m in calibration.view(year.svc, YEAR).members:
         if m.breaks:
-            calibration.move_class(year.svc, m.evaluation_id, "well_completed",
+            move_class(year.svc, m.evaluation_id, "well_completed",
                                    "Art 20(5): the quota on the year's classes", "D1",
                                    now=at("2026-12-10 09:00"))
-    calibration.approve(year.svc, YEAR, "D1", now=at("2026-12-10 10:00"))
+    approve_pool(year.svc, YEAR, "D1", now=at("2026-12-10 10:00"))
     assert {year.state(p) for p in year.ids()} == {State.APPEAL_WINDOW}
 
 

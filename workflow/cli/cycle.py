@@ -22,7 +22,7 @@ from workflow.cycle_config import (
 )
 from workflow.domain import State
 from workflow.petition import source_of
-from workflow.service import lookups
+from workflow.service import lookups, recusals
 from workflow.service.core import PersonInfo
 from workflow.service.cycles import load_for_open, open_cycle
 from workflow.service.notices import DIGEST_EVENT
@@ -86,6 +86,8 @@ def check_cmd(ctx: Context, cycle_file: str, as_csv: bool) -> None:
                + ", ".join(f"{u} {n}" for u, n in sorted(by_unit.items())))
     if plan.calibrator_id:
         click.echo(f"calibrator: {plan.calibrator_id}")
+    for recusal in plan.recusals:
+        click.echo(f"recusal: {recusals.describe(recusal)}")
     for pid, why in plan.left_out:
         click.echo(f"left out: {pid}: {why}")
     _emails_table(sim, names, tz)

@@ -116,7 +116,8 @@ def recipients(ev: EvaluationLike, to: Recipient, admins: Iterable[str], now: da
         ids = [r["supervisor_id"]] if r["supervisor_id"] else []
         ids += [d.person_id for d in view.acting_supervisors if d.active(now)]
         ids += sorted(view.escalation_supervisors)
-        return list(dict.fromkeys(ids))
+        # Someone who stepped aside (a conflict of interest) is no longer asked to score.
+        return [i for i in dict.fromkeys(ids) if i not in view.recused]
     if to == "peers":
         return ev.pending_peers()
     if to == "calibrator":

@@ -28,6 +28,7 @@ from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES, SCORER_ROLES, Role, State, Trigger
 from workflow.errors import KpiError, WorkflowError
 from workflow.permissions import roles_of
+from workflow.recusal import CALIBRATOR_INSTEAD
 from workflow.service.core import (
     PersonInfo,
     Service,
@@ -330,7 +331,8 @@ def may_sign_in(session: Session, svc: Service, person_id: str) -> bool:
         EVALUATION.c.state.in_(open_states)).limit(1)).first()
     assigned = session.execute(select(ASSIGNMENT.c.id).where(
         ASSIGNMENT.c.person_id == person_id,
-        ASSIGNMENT.c.role.in_([Role.ACTING_SUPERVISOR.value, Role.ESCALATION_SUPERVISOR.value]),
+        ASSIGNMENT.c.role.in_([Role.ACTING_SUPERVISOR.value, Role.ESCALATION_SUPERVISOR.value,
+                               CALIBRATOR_INSTEAD]),
         ASSIGNMENT.c.status != "withdrawn").limit(1)).first()
     calibrator = session.execute(select(CYCLE.c.id).where(CYCLE.c.calibrator_id == person_id)
                                  .limit(1)).first()

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
+from workflow import permissions
 from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.domain import Role, State, Trigger
@@ -42,7 +43,7 @@ from workflow.scoring.quota import (
     meters,
     moves_needed,
 )
-from workflow.service import pool
+from workflow.service import pool, recusals
 from workflow.service.core import Service, load_people, load_snapshots
 from workflow.service.rowtypes import PoolMemberLine
 from workflow.service.rules import CycleRules
@@ -138,9 +139,7 @@ def move_class(svc: Service, evaluation_id: int, to_class: str, reason: str, act
         snap = load_snapshots(svc, session, [evaluation_id]).get(evaluation_id)
         if snap is None:
             raise EvaluationNotFound(evaluation_id)
-        if actor_id != snap.view.calibrator_id:
-            raise NotPermitted(evaluation_id, actor_id, "move_class",
-                               "only the cycle's calibrator moves classes")
+        permissions.check_record("move_class", actor_id, snap.view, now)
         if snap.state is not State.CALIBRATION:
             raise NotInCalibration(evaluation_id, snap.state.value)
         quota = snap.rules.regime.quota
@@ -173,7 +172,8 @@ def approve(svc: Service, cycle_id: str, actor_id: str, *, now: datetime | None 
     now = now or utc_now()
     with svc.store.write() as session:
         _, cycle = _rules_and_cycle(svc, session, cycle_id)
-        if actor_id != cycle.calibrator_id:
+        if actor_id != cycle.calibrator_id \
+                and cycle_id not in recusals.calibrates_instead(session, actor_id):
             raise NotPermitted(0, actor_id, "approve_calibration",
                                f"only the calibrator of cycle {cycle_id} "
                                f"({cycle.calibrator_id}) approves it")
@@ -196,9 +196,18 @@ def approve(svc: Service, cycle_id: str, actor_id: str, *, now: datetime | None 
         if not ids:
             raise NothingToCalibrate(cycle_id)
         snaps = load_snapshots(svc, session, ids)
+        # The calibrator approves the evaluations they decide; those they are in conflict
+        # with (their own among them) are approved by whoever took them on (recusal).
+        mine = [snap for snap in snaps.values() if snap.view.calibrator_id == actor_id
+                and actor_id not in snap.view.recused and actor_id != snap.row["reviewee_id"]]
+        if not mine:
+            raise NotPermitted(0, actor_id, "approve_calibration",
+                               f"none of the evaluations waiting in calibration in cycle "
+                               f"{cycle_id} is theirs to approve")
         changes = [plan(svc, session, snap, Trigger.APPROVE_CALIBRATION, actor_id, now=now)
-                   for snap in snaps.values()]
-        pool.cancel_timers(session, cycle_id, now)
+                   for snap in mine]
+        if len(mine) == len(snaps):
+            pool.cancel_timers(session, cycle_id, now)
         pools = {m.pool: {"limited": m.limited, "relative": m.relative, "allowed": m.allowed,
                           "ratio": str(m.ratio), "metered": m.metered}
                  for m in current.meters}

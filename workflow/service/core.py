@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
+from workflow import recusal
 from workflow.domain import Role, State
 from workflow.errors import EvaluationNotFound
 from workflow.permissions import Delegation, EvaluationView
@@ -154,11 +155,17 @@ def _view(row: dict[str, Any], assignments: list[dict[str, Any]], rules: CycleRu
     escalation = frozenset(a["person_id"] for a in assignments
                            if a["role"] == Role.ESCALATION_SUPERVISOR.value
                            and a["status"] != "withdrawn")
+    recused = frozenset(a["person_id"] for a in assignments
+                        if a["role"] == recusal.RECUSED and a["status"] != "withdrawn")
+    # Whoever calibrates this evaluation instead of the cycle's calibrator (recusal).
+    calibrator_id = next((a["person_id"] for a in assignments
+                          if a["role"] == recusal.CALIBRATOR_INSTEAD
+                          and a["status"] != "withdrawn"), calibrator_id)
     return EvaluationView(
         id=row["id"], reviewee_id=row["reviewee_id"], supervisor_id=row["supervisor_id"],
         calibrator_id=calibrator_id, appeal_reviewer_id=row["appeal_reviewer_id"],
         scored_by=row["scored_by"], peers=peers, acting_supervisors=acting,
-        escalation_supervisors=escalation, admins=admins,
+        escalation_supervisors=escalation, admins=admins, recused=recused,
     )
 
 

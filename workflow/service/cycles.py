@@ -26,9 +26,17 @@ from workflow.domain import Role, State
 from workflow.effects import core as effects
 from workflow.errors import CycleError
 from workflow.permissions import EvaluationView
+from workflow.recusal import Recusal
 from workflow.scoring.model import Framework
+from workflow.service import recusals
 from workflow.service.core import PersonInfo, Service, Snapshot
 from workflow.service.notices import Mail, make_mail
+from workflow.service.recusals import (
+    OrgLine,
+    hand_on_calibration,
+    nobody_calibrates,
+    nobody_scores,
+)
 from workflow.service.rules import CycleRules, load_rules_from_files, store_rulebook
 from workflow.service.transition import write_mail
 from workflow.store import audit, bulk
@@ -60,6 +68,9 @@ class PlannedEvaluation:
     framework: Framework
     peers: tuple[str, ...]
     named_evaluator: bool = False
+    # Who steps aside from deciding this evaluation (a conflict of interest), and who
+    # takes the case on: written as assignment and audit rows when the cycle opens.
+    recusals: tuple[Recusal, ...] = ()
 
 
 @dataclass
@@ -70,6 +81,7 @@ class PopulationPlan:
     tops: list[str] = field(default_factory=list)  # people with no supervisor
     calibrator_id: str | None = None
     warnings: list[str] = field(default_factory=list)  # said by `kpi cycle check`, not blocking
+    recusals: list[Recusal] = field(default_factory=list)  # every one, for `kpi cycle check`
 
 
 def _members(session: Session, rules: CycleRules) -> Iterator[list[Member]]:
@@ -136,6 +148,7 @@ def _check_people_exist(session: Session, rules: CycleRules, plan: PopulationPla
         **({"calibration.calibrator": config.calibration.calibrator}
            if config.calibration.calibrator else {}),
         **({"appeal_reviewer": config.appeal_reviewer} if config.appeal_reviewer else {}),
+        **{f"recusal.{k}": v for k, v in config.recusal.model_dump().items() if v},
         **{f"admins[{i}]": a for i, a in enumerate(config.admins)},
     }
     found = {r.id for r in session.execute(
@@ -160,6 +173,7 @@ def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan,
     if draw_key is None and config.enabled(State.PEER_INPUT):
         plan.warnings.append(PEERS_UNKEYED)
     missing_framework: dict[str, list[str]] = {}
+    line = OrgLine(session, config)
     for group in _members(session, rules):
         # Peers come from the same group, so the supervisors pick_peers needs are the
         # group's own: no map of the whole organisation is held.
@@ -178,16 +192,23 @@ def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan,
                                             "file names no evaluator for them (evaluators: "
                                             f"{{{m.id}: EVALUATOR_ID}})"))
                 continue
+            scorer, recused = line.scorer(m.id, evaluator)
+            if scorer is None:
+                plan.problems.append(nobody_scores(m.id, evaluator))
+                continue
+            plan.recusals.extend(recused)
             framework = rules.framework_for_group(m.position_group)
             if framework is None:
                 missing_framework.setdefault(m.position_group, []).append(m.id)
                 continue
             peers: tuple[str, ...] = ()
             if config.enabled(State.PEER_INPUT):
-                peers = pick_peers(config.id, m, group, config.peers.per_person, supervisors,
+                # Nobody in conflict with the reviewee is asked about them.
+                free = [g for g in group if g.id not in line.of(m.id)]
+                peers = pick_peers(config.id, m, free, config.peers.per_person, supervisors,
                                    draw_key)
-            planned.append(PlannedEvaluation(m, evaluator, framework, peers,
-                                             m.supervisor_id is None))
+            planned.append(PlannedEvaluation(m, scorer, framework, peers,
+                                             m.supervisor_id is None, tuple(recused)))
         yield planned
     for position_group, ids in missing_framework.items():
         shown_ids = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
@@ -214,7 +235,8 @@ def opening_snapshot(rules: CycleRules, planned: PlannedEvaluation, evaluation_i
                    for i, peer in enumerate(planned.peers)]
     view = EvaluationView(id=evaluation_id, reviewee_id=member.id,
                           supervisor_id=planned.supervisor_id, calibrator_id=calibrator_id,
-                          peers=dict.fromkeys(planned.peers, "pending"), admins=admins)
+                          peers=dict.fromkeys(planned.peers, "pending"), admins=admins,
+                          recused=frozenset(r.person_id for r in planned.recusals))
     return Snapshot(row, rules, view, assignments)
 
 
@@ -242,6 +264,11 @@ def plan_population(svc: Service, session: Session, rules: CycleRules) -> Popula
     for group in plan_groups(session, rules, plan, peer_draw_key(svc.settings.secret_key)):
         plan.evaluations.extend(group)
     plan.calibrator_id = _calibrator(rules, plan)
+    for r in OrgLine(session, rules.config).calibration(
+            plan.calibrator_id, [e.member.id for e in plan.evaluations]):
+        plan.recusals.append(r)
+        if r.handed_to is None:
+            plan.problems.append(nobody_calibrates(r))
     return plan
 
 
@@ -320,6 +347,9 @@ def open_loaded(svc: Service, loaded: LoadedCycle, rules: CycleRules, *, actor_i
             calibrator = _calibrator(rules, plan)
             session.execute(CYCLE.update().where(CYCLE.c.id == config.id)
                             .values(calibrator_id=calibrator))
+        if config.enabled(State.CALIBRATION) and not plan.problems:
+            plan.problems += hand_on_calibration(session, OrgLine(session, config), config.id,
+                                                 calibrator, now, actor_id)
         if plan.problems:
             raise CycleError("cannot open the cycle:\n" + "\n".join(plan.problems))
         if report.evaluations == 0:
@@ -371,6 +401,9 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
         "status": "pending", "valid_from": now, "valid_until": None, "created_by": actor_id,
         "reason": "picked for the cycle",
     } for e in group for peer in e.peers]
+    assignments += [a for e in group
+                    for a in recusals.assignment_rows(ids[e.member.id], e.recusals, now,
+                                                      actor_id)]
     bulk.insert_rows(session, ASSIGNMENT, assignments)
     timers: list[dict[str, Any]] = []
     mail = Mail([], [])
@@ -401,6 +434,8 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
             evaluation_id=eid, cycle_id=config.id, to_state=State.SELF_ASSESSMENT.value,
             payload={"supervisor_id": e.supervisor_id, "framework": e.framework.content_hash,
                      "peers": list(e.peers)}))
+        entries += recusals.audit_entries(eid, config.id, e.recusals, now, actor_id,
+                                          Role.ADMIN.value, State.SELF_ASSESSMENT.value)
         report.by_unit[e.member.unit_id] = report.by_unit.get(e.member.unit_id, 0) + 1
     bulk.insert_rows(session, DEADLINE, timers, CHUNK * 3)
     write_mail(session, mail)

@@ -29,7 +29,7 @@ REQUIRED_COLUMNS = (
     "employee_id", "full_name", "email", "unit_id", "unit_name", "position",
     "position_group", "supervisor_id", "task_group", "locale", "is_leader",
 )
-OPTIONAL_COLUMNS = ("timezone",)
+OPTIONAL_COLUMNS = ("timezone", "conflicts_with")
 LOCALES = ("vi", "en")
 TRUE_WORDS = {"true", "1", "yes", "y", "x", "có"}
 FALSE_WORDS = {"false", "0", "no", "n", "", "không"}
@@ -38,7 +38,10 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PERSON_FIELDS = ("full_name", "email", "unit_id", "position_id", "position_group",
-                 "supervisor_id", "task_group", "locale", "is_leader", "timezone")
+                 "supervisor_id", "task_group", "locale", "is_leader", "timezone",
+                 "conflicts_with")
+# conflicts_with: employee ids separated by ";" or spaces (both read the same way).
+CONFLICT_SEPARATORS = re.compile(r"[;\s]+")
 
 
 @dataclass
@@ -141,6 +144,7 @@ def _check_row(line: int, row: Mapping[str, str], problems: list[tuple[int, str]
     supervisor = row["supervisor_id"] or None
     if supervisor == eid:
         bad("supervisor_id is the person themselves")
+    conflicts = _conflicts(eid, row.get("conflicts_with", ""), bad)
     if len(problems) > before:
         return None
     return {
@@ -148,7 +152,21 @@ def _check_row(line: int, row: Mapping[str, str], problems: list[tuple[int, str]
         "position_id": row["position"], "position_group": row["position_group"],
         "supervisor_id": supervisor, "task_group": row["task_group"], "locale": locale,
         "is_leader": leader_word in TRUE_WORDS, "timezone": tz,
+        "conflicts_with": " ".join(conflicts) or None,
     }
+
+
+def _conflicts(eid: str, value: str, bad: Any) -> list[str]:
+    """The ids of a conflicts_with cell, sorted, each once; their form checked here, that
+    they are people later (they may come further down the file)."""
+    ids = sorted({i for i in CONFLICT_SEPARATORS.split(value.strip()) if i})
+    for other in ids:
+        if not ID_PATTERN.match(other):
+            bad(f"conflicts_with: {other!r} is not an employee id (ids are separated by ';' "
+                "or spaces)")
+        elif other == eid:
+            bad("conflicts_with names the person themselves")
+    return ids
 
 
 def _supervisor_cycles(chain: Mapping[str, str | None]) -> list[list[str]]:
@@ -174,7 +192,7 @@ def import_org(svc: Service, path: str | Path, *, actor_id: str = "cli",
     """Validate the whole file, then upsert it in one transaction; OrgImportError if bad."""
     now = now or utc_now()
     source = Path(path)
-    _, rows = _read_rows(source)
+    header, rows = _read_rows(source)
     problems: list[tuple[int, str]] = []
     people: dict[str, dict[str, Any]] = {}
     lines: dict[str, int] = {}
@@ -212,6 +230,10 @@ def import_org(svc: Service, path: str | Path, *, actor_id: str = "cli",
         existing_units = {r.id: r.name for r in session.execute(select(UNIT))}
         existing_positions = {r.id: r.position_group for r in session.execute(select(POSITION))}
         existing_emails = {p["email"].lower(): pid for pid, p in existing.items()}
+        if "conflicts_with" not in header:
+            # A file without the column says nothing about conflicts: the declared ones stay.
+            for pid, person in people.items():
+                person["conflicts_with"] = existing.get(pid, {}).get("conflicts_with")
         for pid, person in people.items():
             line = lines[pid]
             if person["unit_id"] not in units and person["unit_id"] not in existing_units:
@@ -221,6 +243,10 @@ def import_org(svc: Service, path: str | Path, *, actor_id: str = "cli",
             if sup and sup not in people and sup not in existing:
                 problems.append((line, f"unknown supervisor {sup!r}: not in this file and not "
                                        "in the organisation"))
+            for named in (person["conflicts_with"] or "").split():
+                if named not in people and named not in existing:
+                    problems.append((line, f"conflicts_with: unknown employee {named!r}: not "
+                                           "in this file and not in the organisation"))
             other_id = existing_emails.get(person["email"].lower())
             if other_id and other_id != pid and other_id not in people:
                 problems.append((line, f"email {person['email']} already belongs to "

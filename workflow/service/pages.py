@@ -27,6 +27,7 @@ from workflow.service.core import (
     load_people,
     load_snapshot,
 )
+from workflow.service.recusals import calibrates_instead
 from workflow.service.rowtypes import (
     AssignmentRecord,
     EvaluationMatch,
@@ -309,8 +310,9 @@ def workload(svc: Service, person_id: str, *, now: datetime | None = None) -> Wo
             select(EVALUATION.c.cycle_id, func.count()).where(
                 EVALUATION.c.state == State.CALIBRATION.value)
             .group_by(EVALUATION.c.cycle_id)).all())
+        instead = calibrates_instead(session, person_id)
         calibrations = [(c.id, c.name, int(waiting.get(c.id, 0))) for c in cycles
-                        if c.calibrator_id == person_id]
+                        if c.calibrator_id == person_id or c.id in instead]
         admin_cycles = [(c.id, c.name) for c in cycles
                         if person_id in svc.admins(svc.rules.get(session, c.id))]
         appeal_rows = session.execute(

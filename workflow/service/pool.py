@@ -17,9 +17,10 @@ from sqlmodel import Session
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, TimerStatus
 from workflow.effects import core as effects
+from workflow.recusal import CALIBRATOR_INSTEAD
 from workflow.service.core import Service, load_people
 from workflow.service.notices import Mail, make_mail
-from workflow.store.tables import APPROVAL, CYCLE, DEADLINE, EVALUATION, Cycle
+from workflow.store.tables import APPROVAL, ASSIGNMENT, CYCLE, DEADLINE, EVALUATION, Cycle
 
 BEFORE_CALIBRATION = [s.value for s in PHASE_ORDER[:PHASE_ORDER.index(State.CALIBRATION)]]
 
@@ -55,6 +56,14 @@ def approvals(session: Session, cycle_id: str) -> int:
                                .where(APPROVAL.c.cycle_id == cycle_id)).scalar_one())
 
 
+def _takers(session: Session, cycle_id: str) -> set[str]:
+    return set(session.execute(select(ASSIGNMENT.c.person_id).join(
+        EVALUATION, EVALUATION.c.id == ASSIGNMENT.c.evaluation_id).where(
+        EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.state == State.CALIBRATION.value,
+        ASSIGNMENT.c.role == CALIBRATOR_INSTEAD, ASSIGNMENT.c.status != "withdrawn")
+    ).scalars())
+
+
 def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
                      now: datetime) -> Mail:
     """Start the calibration deadline of each cycle whose pool just became complete."""
@@ -80,13 +89,20 @@ def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
             EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.state == State.CALIBRATION.value
         ).values(phase_opens_at=window.opens_at, due_at=window.due_at))
         session.execute(insert(DEADLINE), list(opening.timers))
-        for send in opening.sends:
+        # Whoever calibrates an evaluation instead of the calibrator (a conflict of
+        # interest) is told too; the pool's reminders stay the calibrator's.
+        takers = _takers(session, cycle_id) - {cycle.calibrator_id}
+        people.update(load_people(session, takers))
+        sends = [*opening.sends, *(send for taker in sorted(takers) for send in
+                                   effects.pool_opening(rules, now, taker, people).sends)]
+        for send in sends:
             for person_id in send.to:
                 # After an approval, a reopened evaluation makes a new round: a new key.
                 mail.extend(make_mail(
                     svc, event=send.event, person=people[person_id],
                     dedupe_key=f"cycle:{cycle_id}:calibration_ready:"
-                               f"{approvals(session, cycle_id)}",
+                               f"{approvals(session, cycle_id)}"
+                               + ("" if person_id == cycle.calibrator_id else f":{person_id}"),
                     context={"cycle_id": cycle_id, "cycle_name": rules.config.name,
                              "evaluations": waiting, "due_at": window.due_at.isoformat(),
                              "cycle_timezone": rules.tz_name,

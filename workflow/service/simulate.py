@@ -404,7 +404,8 @@ def _act(rules: CycleRules, walk: _Walk, action: SimAction, people: Mapping[str,
     if action.trigger is Trigger.SUBMIT_SCORE:
         values.update(scored_by=action.actor_id, scored_at=action.at)
     elif action.trigger is Trigger.LODGE_APPEAL:
-        reviewer = appeal_reviewer(snap.row, rules.config, snap.view.admins, people)
+        reviewer = appeal_reviewer(snap.row, rules.config, snap.view.admins, people,
+                                   snap.view.recused)
         if reviewer is None:
             return
         values["appeal_reviewer_id"] = reviewer

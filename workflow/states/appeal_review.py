@@ -11,12 +11,13 @@ from workflow.catalog import N_
 from workflow.domain import State, Trigger
 from workflow.scoring.model import Framework
 from workflow.states.base import DeadlineRule, Notice, StateSpec
-from workflow.states.forms import FieldErrors, text
+from workflow.states.forms import FieldErrors, refuse_unknown, text
 from workflow.states.supervisor_scoring import validate_score
 
 
 def validate_uphold(payload: Mapping[str, Any], _framework: Framework) -> dict[str, Any]:
     errors = FieldErrors()
+    refuse_unknown(payload, {"reason", "restore_class"}, errors)
     clean: dict[str, Any] = {"reason": text(payload.get("reason"), "reason", errors,
                                             required=True)}
     errors.raise_if_any()
@@ -31,6 +32,7 @@ def validate_uphold(payload: Mapping[str, Any], _framework: Framework) -> dict[s
 def validate_revision(payload: Mapping[str, Any], framework: Framework) -> dict[str, Any]:
     """A reason and a whole new score, in the form the supervisor used."""
     errors = FieldErrors()
+    refuse_unknown(payload, {"reason", "score"}, errors)
     reason = text(payload.get("reason"), "reason", errors, required=True)
     score = payload.get("score")
     if not isinstance(score, Mapping):

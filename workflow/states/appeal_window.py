@@ -11,11 +11,12 @@ from workflow.domain import State, Trigger
 from workflow.effects.ports import People
 from workflow.scoring.model import Framework
 from workflow.states.base import DeadlineRule, Notice, StateSpec
-from workflow.states.forms import FieldErrors, text
+from workflow.states.forms import FieldErrors, refuse_unknown, text
 
 
 def validate_appeal(payload: Mapping[str, Any], _framework: Framework) -> dict[str, Any]:
     errors = FieldErrors()
+    refuse_unknown(payload, {"reasons"}, errors)
     clean = {"reasons": text(payload.get("reasons"), "reasons", errors, required=True)}
     errors.raise_if_any()
     return clean
@@ -23,17 +24,21 @@ def validate_appeal(payload: Mapping[str, Any], _framework: Framework) -> dict[s
 
 def validate_acceptance(payload: Mapping[str, Any], _framework: Framework) -> dict[str, Any]:
     errors = FieldErrors()
+    refuse_unknown(payload, {"comment"}, errors)
     clean = {"comment": text(payload.get("comment"), "comment", errors)}
     errors.raise_if_any()
     return clean
 
 
 def appeal_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[str],
-                    people: People) -> str | None:
+                    people: People, recused: Iterable[str] = ()) -> str | None:
     """Who reviews an appeal lodged on ``row``: the council the cycle file names, else
-    the supervisor's supervisor, else the scorer's, else the first admin; never the
-    scorer, never the reviewee. ``people`` holds the supervisor and the scorer."""
+    the supervisor's supervisor, else the one the cycle file names under
+    ``recusal.appeal_review``, else the scorer's supervisor, else the first admin; never
+    the scorer, never the reviewee, never one of ``recused`` (a conflict of interest).
+    ``people`` holds the supervisor and the scorer."""
     scorer = row["scored_by"]
+    barred = {scorer, row["reviewee_id"], *recused}
 
     def above(person_id: str | None) -> str | None:
         if not person_id:
@@ -41,10 +46,11 @@ def appeal_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[
         person = people.get(person_id)
         return (person.supervisor_id if person else None) or config.evaluators.get(person_id)
 
-    for candidate in (config.appeal_reviewer, above(row["supervisor_id"]), above(scorer)):
-        if candidate and candidate not in (scorer, row["reviewee_id"]):
+    for candidate in (config.appeal_reviewer, above(row["supervisor_id"]),
+                      config.recusal.appeal_review, above(scorer)):
+        if candidate and candidate not in barred:
             return candidate
-    others = sorted(a for a in admins if a not in (scorer, row["reviewee_id"]))
+    others = sorted(a for a in admins if a not in barred)
     return others[0] if others else None
 
 

@@ -20,6 +20,9 @@ EVIDENCE_LIMIT = 2000
 TITLE_LIMIT = 300
 MAX_TASK_ITEMS = 200
 MAX_COUNT = 100
+TASK_KEYS = frozenset({"title", "completed", "meets_requirements", "failed_assessments",
+                       "delays"})
+WAIVERS = frozenset({"quality_waiver", "progress_waiver"})
 
 
 class FieldErrors:
@@ -36,6 +39,21 @@ class FieldErrors:
     def raise_if_any(self, evaluation_id: int | None = None) -> None:
         if self.errors:
             raise SubmissionInvalid(evaluation_id, dict(self.errors))
+
+
+def _blank(value: object) -> bool:
+    return value is None or value == "" or (isinstance(value, list | dict) and not value)
+
+
+def refuse_unknown(payload: Mapping[str, Any], allowed: frozenset[str] | set[str],
+                   errors: FieldErrors, prefix: str = "") -> None:
+    """Every key of ``payload`` outside ``allowed`` is a problem, not silently dropped: a
+    misspelt ``delay`` would otherwise lose the delays it meant to record. A blank one
+    (what a web form sends for an input it shows but this form does not use) is let be."""
+    for key in payload:
+        if key not in allowed and not _blank(payload[key]):
+            errors.add(f"{prefix}{key}", N_("unknown field: this form has no %(key)s"),
+                       key=str(key)[:60])
 
 
 def decimal_in_range(value: object, field: str, low: Decimal, high: Decimal,
@@ -136,6 +154,8 @@ def criteria_points(payload: Mapping[str, Any], framework: Framework, errors: Fi
     out: dict[str, dict[str, str]] = {}
     for c in rubric:
         entry = mapping(given.get(c.id), f"criteria.{c.id}", errors)
+        refuse_unknown(entry, {"points", "evidence"} if with_evidence else {"points"}, errors,
+                       f"criteria.{c.id}.")
         if not entry.get("points") and entry.get("points") != 0 and not required:
             continue
         points = decimal_in_range(entry.get("points"), f"criteria.{c.id}.points",
@@ -160,6 +180,8 @@ def ratio_actuals(payload: Mapping[str, Any], framework: Framework, errors: Fiel
     out: dict[str, dict[str, str]] = {}
     for c in ratios:
         entry = mapping(given.get(c.id), f"ratios.{c.id}", errors)
+        refuse_unknown(entry, {"actual", "evidence"} if with_evidence else {"actual"}, errors,
+                       f"ratios.{c.id}.")
         actual = decimal_in_range(entry.get("actual"), f"ratios.{c.id}.actual",
                                   Decimal(0), Decimal(10) ** 9, errors)
         item: dict[str, str] = {}
@@ -193,6 +215,8 @@ def task_items(payload: Mapping[str, Any], framework: Framework, errors: FieldEr
         if not isinstance(entry, Mapping):
             errors.add(f, N_("must be an item with a title and its outcome"))
             continue
+        refuse_unknown(entry, TASK_KEYS | (WAIVERS if with_waivers else set())
+                       | ({"evidence"} if with_evidence else set()), errors, f"{f}.")
         completed = flag(entry.get("completed"), f"{f}.completed", errors)
         item: dict[str, Any] = {
             "title": text(entry.get("title"), f"{f}.title", errors, TITLE_LIMIT, required=True),
@@ -206,6 +230,13 @@ def task_items(payload: Mapping[str, Any], framework: Framework, errors: FieldEr
         if item["meets_requirements"] and not completed:
             errors.add(f"{f}.meets_requirements",
                        N_("an item not completed cannot meet requirements"))
+        # Delays and failed assessments are counted on a completed item's progress and
+        # quality; on an item not completed they would be deducted from nothing.
+        if not completed and item["delays"]:
+            errors.add(f"{f}.delays", N_("an item not completed cannot have delays"))
+        if not completed and item["failed_assessments"]:
+            errors.add(f"{f}.failed_assessments",
+                       N_("an item not completed cannot have failed assessments"))
         if with_evidence:
             item["evidence"] = text(entry.get("evidence"), f"{f}.evidence", errors,
                                     EVIDENCE_LIMIT)
@@ -215,6 +246,7 @@ def task_items(payload: Mapping[str, Any], framework: Framework, errors: FieldEr
                 if not waiver:
                     continue
                 w = mapping(waiver, f"{f}.{kind}", errors)
+                refuse_unknown(w, {"approver", "reason"}, errors, f"{f}.{kind}.")
                 approver = text(w.get("approver"), f"{f}.{kind}.approver", errors, 200,
                                 required=True)
                 reason = text(w.get("reason"), f"{f}.{kind}.reason", errors, EVIDENCE_LIMIT,

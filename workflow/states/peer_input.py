@@ -18,12 +18,13 @@ from workflow.states.base import (
     TriggerContext,
     TriggerEffect,
 )
-from workflow.states.forms import FieldErrors, criteria_points, text
+from workflow.states.forms import FieldErrors, criteria_points, refuse_unknown, text
 
 
 def validate_peer_input(payload: Mapping[str, Any], framework: Framework) -> dict[str, Any]:
     """Points on the peer-rated criteria and a comment."""
     errors = FieldErrors()
+    refuse_unknown(payload, {"criteria", "comment"}, errors)
     clean = {
         "criteria": criteria_points(payload, framework, errors, only_peer_rated=True),
         "comment": text(payload.get("comment"), "comment", errors),

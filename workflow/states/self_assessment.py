@@ -18,6 +18,7 @@ from workflow.states.forms import (
     FieldErrors,
     criteria_points,
     ratio_actuals,
+    refuse_unknown,
     task_items,
     text,
 )
@@ -26,6 +27,7 @@ from workflow.states.forms import (
 def validate_self_assessment(payload: Mapping[str, Any], framework: Framework) -> dict[str, Any]:
     """Proposed points per rubric criterion, actuals per ratio, the task items, a note."""
     errors = FieldErrors()
+    refuse_unknown(payload, {"criteria", "ratios", "tasks", "note"}, errors)
     clean: dict[str, Any] = {
         "criteria": criteria_points(payload, framework, errors, with_evidence=True),
         "ratios": ratio_actuals(payload, framework, errors, with_evidence=True),

@@ -13,6 +13,7 @@ from workflow.states.forms import (
     FieldErrors,
     criteria_points,
     ratio_actuals,
+    refuse_unknown,
     task_items,
     text,
 )
@@ -21,6 +22,7 @@ from workflow.states.forms import (
 def validate_score(payload: Mapping[str, Any], framework: Framework) -> dict[str, Any]:
     """Points for every rubric criterion, confirmed actuals and task items, a comment."""
     errors = FieldErrors()
+    refuse_unknown(payload, {"criteria", "ratios", "tasks", "comment"}, errors)
     clean: dict[str, Any] = {
         "criteria": criteria_points(payload, framework, errors),
         "ratios": ratio_actuals(payload, framework, errors),

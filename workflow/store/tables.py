@@ -62,6 +62,9 @@ class Person(SQLModel, table=True):
     locale: str = Field(default="vi", max_length=8)
     is_leader: bool = False
     timezone: str | None = Field(default=None, max_length=64)
+    # Whom this person declared a conflict of interest with (relatives...): employee ids,
+    # one space between, sorted. They never decide each other's case (workflow.recusal).
+    conflicts_with: str | None = Field(default=None, max_length=2000)
     active: bool = True
     updated_at: datetime = _instant()
 

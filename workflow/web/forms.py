@@ -69,6 +69,10 @@ def tasks_payload(raw: Any) -> list[dict[str, Any]]:
         if not isinstance(row, dict) or _row_is_blank(row):
             continue
         item: dict[str, Any] = {k: row.get(k, "") for k in TASK_TEXTS}
+        # Anything else posted for the row goes to the engine, which refuses what it does
+        # not know (a crafted or misspelt field is said, not dropped).
+        item.update({k: v for k, v in row.items() if isinstance(k, str)
+                     and k not in (*TASK_TEXTS, *TASK_FLAGS, "quality_waiver", "progress_waiver")})
         for flag in TASK_FLAGS:
             item[flag] = flag in row and row[flag] not in ("", "0")
         for waiver in ("quality_waiver", "progress_waiver"):

@@ -22,7 +22,7 @@ from workflow.errors import (
 from workflow.permissions import roles_of
 from workflow.service import access, drafts, pages, race, transition
 from workflow.service.pages import EvaluationFile
-from workflow.web import forms, views
+from workflow.web import forms, recusal_form, views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 from workflow.web.race_view import race_lost
@@ -135,6 +135,8 @@ def score_submit(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     if req.switch_locale(fields):  # the language button: the same form, as typed
         return views.score(req, file, post_to, person.id, values=values, extra_rows=extra)
     op = fields.get("op", "")
+    if op == recusal_form.DECLARE_OP:
+        return recusal_form.declare(req, file, person.id, fields, post_to)
     if op not in SCORE_OPS:
         return views.score(req, file, post_to, person.id, values=values, status=422,
                            errors={"_form": unknown_op(req, op)}, extra_rows=extra)

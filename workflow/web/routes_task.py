@@ -29,7 +29,7 @@ from workflow.service.notices import PUBLICATION_ACTION
 from workflow.service.pages import EvaluationFile
 from workflow.service.transition import Outcome
 from workflow.states.self_assessment import validate_self_assessment
-from workflow.web import forms, routes_publication, views
+from workflow.web import forms, recusal_form, routes_publication, views
 from workflow.web.context import Req, form_fields, get_req, localized_score
 from workflow.web.i18n import CSRF_FAILED, LINK_MISMATCH
 from workflow.web.race_view import race_lost
@@ -286,6 +286,8 @@ def _score(req: Req, grant: Grant, file: EvaluationFile, fields: Mapping[str, st
     if csrf_failed:
         return views.score(req, file, post_to, grant.person_id, values=values, status=403,
                            errors={"_form": req.gettext(CSRF_FAILED)}, extra_rows=extra)
+    if op == recusal_form.DECLARE_OP:
+        return recusal_form.declare(req, file, grant.person_id, fields, post_to)
     if op not in SCORE_OPS:
         return views.score(req, file, post_to, grant.person_id, values=values, status=422,
                            errors={"_form": unknown_op(req, op)}, extra_rows=extra)

@@ -152,6 +152,7 @@ def upgrade() -> None:
     sa.Column('locale', sa.String(length=8), nullable=False),
     sa.Column('is_leader', sa.Boolean(), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=True),
+    sa.Column('conflicts_with', sa.String(length=2000), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['position_id'], ['position.id'], ),
