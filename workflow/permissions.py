@@ -41,6 +41,10 @@ class EvaluationView:
     acting_supervisors: tuple[Delegation, ...] = ()
     escalation_supervisors: frozenset[str] = frozenset()
     admins: frozenset[str] = frozenset()
+    # Admins of part of the deployment (settings' [admin_scope]): they act as admins,
+    # within the agencies the admin pages let them reach (workflow/service/admin_scope.py),
+    # but are not sent the cycle's mails to admins, which name people of every agency.
+    scoped_admins: frozenset[str] = frozenset()
 
 
 # The one table of who may fire each trigger. The system (the clock) fires only
@@ -91,7 +95,7 @@ def roles_of(person_id: str, view: EvaluationView, now: datetime) -> frozenset[R
         roles.add(Role.CALIBRATOR)
     if person_id == view.appeal_reviewer_id:
         roles.add(Role.APPEAL_REVIEWER)
-    if person_id in view.admins:
+    if person_id in view.admins or person_id in view.scoped_admins:
         roles.add(Role.ADMIN)
     return frozenset(roles)
 
