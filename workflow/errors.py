@@ -167,6 +167,19 @@ class OrgChangedSincePreview(KpiError):
                          "imported; preview the file again")
 
 
+class StagedFileGone(KpiError):
+    """The uploaded file a confirmation names is not kept for this session any more
+    (applied already, expired, or uploaded in another browser)."""
+
+    user_message = N_("This upload is no longer waiting for a confirmation (it was applied "
+                      "already, or it expired after two hours); nothing was imported. Upload "
+                      "the file again.")
+
+    def __init__(self) -> None:
+        super().__init__("the uploaded file is not waiting for a confirmation any more; "
+                         "upload it again")
+
+
 class PeriodImportError(CsvRowsError):
     """Rows of a CSV of a former agency's period scores are wrong; nothing was imported."""
 

@@ -55,8 +55,6 @@ XLSX_MAGIC = b"PK\x03\x04"  # a workbook is a zip archive
 # and its "Unicode text" with tabs: the header line says which one the file uses.
 SEPARATORS = (",", ";", "\t")
 
-SAVE_AS = N_("save the sheet as “CSV UTF-8” (or as an Excel workbook, .xlsx) and import it "
-             "again")
 # The file as a whole (line 1, or the line where the text stops being UTF-8).
 TOO_BIG = N_("the file is %(size)s MB, over the cap of %(cap)s MB; check that it is the "
              "right file")
@@ -526,19 +524,26 @@ def apply_org(svc: Service, name: str, raw: bytes, *, actor_id: str = "cli",
               ) -> ImportReport:
     """Validate the whole file, then upsert it in one transaction; OrgImportError if bad,
     OrgChangedSincePreview if the organisation is no longer the one previewed."""
-    now = now or utc_now()
     with svc.store.write() as session:
-        checked, org = _checked(session, name, raw)
-        if expected_fingerprint is not None and org.fingerprint() != expected_fingerprint:
-            raise OrgChangedSincePreview(name)
-        report = _upsert(session, checked.people, checked.units, checked.positions,
-                         org.people, org.units, org.positions, now)
-        audit.append(session, [audit.AuditEntry(
-            actor_id=actor_id, role="admin", at=now, trigger="org_import",
-            reason=f"{Path(name).name}: {len(report.added)} added, "
-                   f"{len(report.changed)} changed",
-            payload={"file": Path(name).name, "sha256": hashlib.sha256(raw).hexdigest(),
-                     "people": sorted(checked.people)})])
+        return apply_in_session(session, name, raw, actor_id=actor_id, now=now or utc_now(),
+                         expected_fingerprint=expected_fingerprint)
+
+
+def apply_in_session(session: Any, name: str, raw: bytes, *, actor_id: str, now: datetime,
+              expected_fingerprint: str | None) -> ImportReport:
+    """``apply_org`` inside the caller's transaction (the web's staged upload is dropped
+    in the same one)."""
+    checked, org = _checked(session, name, raw)
+    if expected_fingerprint is not None and org.fingerprint() != expected_fingerprint:
+        raise OrgChangedSincePreview(name)
+    report = _upsert(session, checked.people, checked.units, checked.positions,
+                     org.people, org.units, org.positions, now)
+    audit.append(session, [audit.AuditEntry(
+        actor_id=actor_id, role="admin", at=now, trigger="org_import",
+        reason=f"{Path(name).name}: {len(report.added)} added, "
+               f"{len(report.changed)} changed",
+        payload={"file": Path(name).name, "sha256": hashlib.sha256(raw).hexdigest(),
+                 "people": sorted(checked.people)})])
     return report
 
 
