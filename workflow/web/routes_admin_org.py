@@ -1,14 +1,20 @@
-"""The organisation in the browser (issue 18 item 1): upload the organisation file (CSV
-or XLSX), read what it would change and every bad row with its line, then apply it all
-or nothing after a confirmation.
+"""The admin console's organisation and bulk pages (issue 18 items 1 and 6).
 
-The file is kept on the server between the preview and the confirmation
+/admin/org: upload the organisation file (CSV or XLSX), read what it would change and
+every bad row with its line, then apply it all or nothing after a confirmation. The
+file is kept on the server between the preview and the confirmation
 (workflow/service/org_uploads.py): the confirmation form carries only a token, and
 applies exactly the bytes previewed, against the organisation previewed.
+
+/admin/bulk: extend a phase, send task emails again, move a departing supervisor's
+evaluations: a dry run lists what would change, the confirmation runs it item by item
+and shows each result (workflow/service/bulk_actions.py). Both pages see only what the
+admin's scope reaches (workflow/service/admin_scope.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -17,16 +23,23 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from workflow.catalog import N_
-from workflow.errors import OrgChangedSincePreview, OrgImportError, Problem, StagedFileGone
+from workflow.errors import (
+    OrgChangedSincePreview,
+    OrgImportError,
+    Problem,
+    StagedFileGone,
+    SubmissionInvalid,
+)
 from workflow.inputfile import MB
-from workflow.service import org_uploads
+from workflow.service import bulk_actions, org_uploads
+from workflow.service.admin_scope import AdminScope
 from workflow.service.org import REQUIRED_COLUMNS, OrgPreview
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 from workflow.web.routes_admin import scope
 from workflow.web.security import BodyTooLarge
 
-router = APIRouter(prefix="/admin/org")
+router = APIRouter(prefix="/admin")
 PREVIEW_PATH = "/admin/org/preview"
 # A province's organisation (tens of thousands of people, ~150 bytes a row) fits well
 # under this; the whole country's is for `kpi org import`.
@@ -90,13 +103,13 @@ def _importer(req: Req) -> str:
     return admin.admin_id
 
 
-@router.get("", response_class=HTMLResponse)
+@router.get("/org", response_class=HTMLResponse)
 def org_page(req: ReqDep) -> Response:
     _importer(req)
     return _page(req)
 
 
-@router.post("/preview", response_class=HTMLResponse)
+@router.post("/org/preview", response_class=HTMLResponse)
 def org_preview(req: ReqDep, upload: UploadDep) -> Response:
     admin_id = _importer(req)
     if upload.too_big:
@@ -113,7 +126,7 @@ def org_preview(req: ReqDep, upload: UploadDep) -> Response:
     return _page(req, preview=staged.preview, token=staged.token, file_name=upload.file_name)
 
 
-@router.post("/apply", response_class=HTMLResponse)
+@router.post("/org/apply", response_class=HTMLResponse)
 def org_apply(req: ReqDep, fields: FormDep) -> Response:
     admin_id = _importer(req)
     if not req.csrf_ok(fields):
@@ -139,3 +152,87 @@ def org_apply(req: ReqDep, fields: FormDep) -> Response:
     return _page(req, file_name=file_name, done={
         "added": len(report.added), "changed": len(report.changed),
         "unchanged": len(report.unchanged)})
+
+
+# --- bulk actions ------------------------------------------------------------------
+
+BULK_FIELDS = {
+    bulk_actions.EXTEND: ("cycle", "phase", "unit", "new_due", "reason", "approved_by"),
+    bulk_actions.RESEND: ("cycle", "unit"),
+    bulk_actions.REASSIGN: ("cycle", "departing", "new_supervisor", "reason"),
+}
+UNKNOWN_ACTION = N_("This action is not known; nothing was done.")
+
+
+def _bulk_page(req: Req, admin: AdminScope, *, status: int = 200, op: str = "",
+               values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
+               plan: bulk_actions.BulkPlan | None = None,
+               run: bulk_actions.BulkRun | None = None) -> HTMLResponse:
+    return req.render("admin_bulk.html", status=status, op=op, values=values or {},
+                      errors=errors or {}, plan=plan, run=run, cycles=admin.cycles,
+                      phases=[p.value for p in bulk_actions.EXTENDABLE],
+                      carried=_carried(op, values or {}) if plan else {},
+                      max_items=bulk_actions.MAX_ITEMS)
+
+
+def _carried(op: str, values: Mapping[str, str]) -> dict[str, str]:
+    """The preview's parameters, posted again with the confirmation (and checked again)."""
+    return {f"{op}.{k}": values.get(f"{op}.{k}", "") for k in BULK_FIELDS.get(op, ())}
+
+
+def _plan(req: Req, admin: AdminScope, op: str, fields: Mapping[str, str]
+          ) -> bulk_actions.BulkPlan:
+    def get(name: str) -> str:
+        return fields.get(f"{op}.{name}", "").strip()
+
+    cycle_id = get("cycle")
+    if op == bulk_actions.EXTEND:
+        return bulk_actions.plan_extend(req.svc, admin, cycle_id, get("phase"), get("new_due"),
+                                        get("reason"), unit_id=get("unit"), now=req.now())
+    if op == bulk_actions.RESEND:
+        return bulk_actions.plan_resend(req.svc, admin, cycle_id, unit_id=get("unit"),
+                                        now=req.now())
+    return bulk_actions.plan_reassign(req.svc, admin, cycle_id, get("departing"),
+                                      get("new_supervisor"), get("reason"), now=req.now())
+
+
+def _bulk(req: Req, fields: Mapping[str, str], *, confirm: bool) -> Response:
+    admin = scope(req)
+    op = fields.get("op", "")
+    values = {k: v for k, v in fields.items() if k not in ("csrf_token", "ids")}
+    if not req.csrf_ok(fields):
+        return _bulk_page(req, admin, status=403, op=op, values=values,
+                          errors={"_form": req.gettext(CSRF_FAILED)})
+    if op not in BULK_FIELDS:
+        return _bulk_page(req, admin, status=422, values=values,
+                          errors={"_form": req.gettext(UNKNOWN_ACTION)})
+    if not admin.may_see_cycle(fields.get(f"{op}.cycle", "").strip()):
+        return _bulk_page(req, admin, status=422, op=op, values=values,
+                          errors={f"{op}.cycle": Problem(bulk_actions.REQUIRED)})
+    try:
+        plan = _plan(req, admin, op, fields)
+    except SubmissionInvalid as exc:
+        errors = {k if k == "_form" else f"{op}.{k}": v for k, v in exc.fields.items()}
+        return _bulk_page(req, admin, status=422, op=op, values=values, errors=errors)
+    if not confirm:
+        return _bulk_page(req, admin, op=op, values=values, plan=plan)
+    ids = [int(i) for i in fields.get("ids", "").split(",") if i.strip().isdigit()]
+    run = bulk_actions.apply(req.svc, admin, plan, ids, fields.get(f"{op}.reason", ""),
+                             approved_by=fields.get(f"{op}.approved_by", "").strip(),
+                             now=req.now())
+    return _bulk_page(req, admin, op=op, values={}, run=run)
+
+
+@router.get("/bulk", response_class=HTMLResponse)
+def bulk_page(req: ReqDep) -> Response:
+    return _bulk_page(req, scope(req))
+
+
+@router.post("/bulk/preview", response_class=HTMLResponse)
+def bulk_preview(req: ReqDep, fields: FormDep) -> Response:
+    return _bulk(req, fields, confirm=False)
+
+
+@router.post("/bulk/apply", response_class=HTMLResponse)
+def bulk_apply(req: ReqDep, fields: FormDep) -> Response:
+    return _bulk(req, fields, confirm=True)
