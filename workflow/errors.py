@@ -152,6 +152,34 @@ class OrgImportError(CsvRowsError):
     """Rows of an organisation CSV are wrong; nothing was imported."""
 
 
+class OrgChangedSincePreview(KpiError):
+    """The organisation changed between an import's preview and its confirmation (someone
+    else imported, or a person was edited): nothing was imported; preview it again."""
+
+    exit_code = 2
+    user_message = N_("The organisation changed since this file was previewed (someone else "
+                      "imported or edited it); nothing was imported. Look at the new preview "
+                      "and confirm again.")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: the organisation changed since the preview; nothing was "
+                         "imported; preview the file again")
+
+
+class StagedFileGone(KpiError):
+    """The uploaded file a confirmation names is not kept for this session any more
+    (applied already, expired, or uploaded in another browser)."""
+
+    user_message = N_("This upload is no longer waiting for a confirmation (it was applied "
+                      "already, or it expired after two hours); nothing was imported. Upload "
+                      "the file again.")
+
+    def __init__(self) -> None:
+        super().__init__("the uploaded file is not waiting for a confirmation any more; "
+                         "upload it again")
+
+
 class PeriodImportError(CsvRowsError):
     """Rows of a CSV of a former agency's period scores are wrong; nothing was imported."""
 

@@ -44,6 +44,10 @@ class EvaluationView:
     # Who steps aside from deciding this evaluation: a conflict of interest with the
     # reviewee (workflow.recusal). The reviewee never decides it either.
     recused: frozenset[str] = frozenset()
+    # Admins of part of the deployment (settings' [admin_scope]): they act as admins,
+    # within the agencies the admin pages let them reach (workflow/service/admin_scope.py),
+    # but are not sent the cycle's mails to admins, which name people of every agency.
+    scoped_admins: frozenset[str] = frozenset()
 
 
 # The one table of who may fire each trigger. The system (the clock) fires only
@@ -99,7 +103,7 @@ def roles_of(person_id: str, view: EvaluationView, now: datetime) -> frozenset[R
         roles.add(Role.CALIBRATOR)
     if person_id == view.appeal_reviewer_id:
         roles.add(Role.APPEAL_REVIEWER)
-    if person_id in view.admins:
+    if person_id in view.admins or person_id in view.scoped_admins:
         roles.add(Role.ADMIN)
     return frozenset(roles)
 

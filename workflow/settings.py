@@ -67,6 +67,10 @@ class Settings:
     config_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "config")
     templates_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "templates")
     admins: tuple[str, ...] = ()
+    # Admins whose rights stop at some agencies or cycles (workflow/service/admin_scope.py):
+    # ((person id, ("unit:SNV", "cycle:2026-04", "*")), ...); each is an admin of every cycle
+    # within that scope. ``admins`` above see everything.
+    admin_scope: tuple[tuple[str, tuple[str, ...]], ...] = ()
     sweep_interval_seconds: int = 60
     # A sweep round that hangs this long between statements loses its claim
     # (PostgreSQL ends its session; another worker then takes the rows).
@@ -108,7 +112,9 @@ def _flatten(raw: dict[str, Any]) -> dict[str, Any]:
     """``[smtp] host = ...`` and ``smtp_host = ...`` mean the same setting."""
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if isinstance(value, dict):
+        if key == "admin_scope":  # a table of person id -> grants, not settings of its own
+            out[key] = value
+        elif isinstance(value, dict):
             for sub, subvalue in value.items():
                 out[f"{key}_{sub}"] = subvalue
         else:
@@ -146,6 +152,8 @@ def _coerce(values: dict[str, Any], source: str) -> dict[str, Any]:
         elif key == "admins":
             items = value.split(",") if isinstance(value, str) else value
             out[key] = tuple(str(v).strip() for v in items if str(v).strip())
+        elif key == "admin_scope":
+            out[key] = _admin_scope(value, source)
         elif key == "smtp_tls":
             mode = str(value).lower()
             if mode not in SMTP_TLS_MODES:
@@ -156,6 +164,27 @@ def _coerce(values: dict[str, Any], source: str) -> dict[str, Any]:
         else:
             out[key] = str(value)
     return out
+
+
+def _admin_scope(value: Any, source: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``[admin_scope]`` as (person id, grants) pairs; every grant checked for its form."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: admin_scope must be a table of employee id = [grants], "
+                          'e.g. [admin_scope] E1 = ["unit:SNV"]')
+    out = []
+    for person_id, grants in sorted(value.items()):
+        items = [grants] if isinstance(grants, str) else grants
+        if not isinstance(items, list) or not items:
+            raise ConfigError(f"{source}: admin_scope.{person_id} must be a list of grants, "
+                              'e.g. ["unit:SNV"], ["cycle:2026-04"] or ["*"]')
+        for grant in items:
+            kind, _, target = str(grant).partition(":")
+            if not (str(grant) == "*" or (kind in ("unit", "cycle") and target.strip())):
+                raise ConfigError(f"{source}: admin_scope.{person_id}: {grant!r} is not a grant; "
+                                  'write "unit:UNIT_ID" (the unit and everyone below its people), '
+                                  '"cycle:CYCLE_ID" or "*" (everything)')
+        out.append((str(person_id), tuple(str(g).strip() for g in items)))
+    return tuple(out)
 
 
 def _boolean(key: str, value: Any, source: str) -> bool:

@@ -252,6 +252,14 @@ def test_every_page_in_both_languages_at_both_widths_has_no_serious_axe_violatio
         tour.check("admin-cycle-problems", lang)
         go("/admin/series")
         tour.check("admin-series", lang)
+        go("/admin/bulk")  # issue 18: bulk actions (the organisation page: test_admin_console)
+        tour.check("admin-bulk", lang)
+        page.locator("#f-extend-new_due").fill("31/04/2026")
+        page.locator("#f-extend-reason").fill("Nghỉ lễ")
+        page.locator("form:has(input[value=extend]) button[type=submit]").click()
+        tour.check("admin-bulk-problems", lang)
+        page.locator("form:has(input[value=resend]) button[type=submit]").click()
+        tour.check("admin-bulk-preview", lang)
     for person in ("S1", "S2", "S3", "S4", "A1", "H1", "D1"):
         world.score(person, level=0.97 if person in ("S2", "S3") else 0.8,
                     when="2026-05-08 10:00")

@@ -229,3 +229,80 @@ def test_a_bad_conflicts_with_cell_names_the_line_and_nothing_is_imported(
         import_org(svc, write(tmp_path, rows, header=HEADER + ",conflicts_with"))
     assert message in str(info.value), str(info.value)
     assert people(svc) == 0, case
+
+
+# --- what Excel writes, and the preview the admin page shows -------------------------
+
+
+def test_semicolons_and_utf16_from_excel_are_read(svc: Service, tmp_path: Path) -> None:
+    """Excel in a Vietnamese locale writes ";" between values; "Unicode text" is UTF-16
+    with tabs. Both are read as they are, with the diacritics intact."""
+    semi = tmp_path / "semi.csv"
+    semi.write_text("\n".join([HEADER, *GOOD]).replace(",", ";"), encoding="utf-8-sig")
+    assert sorted(import_org(svc, semi).added) == ["B1", "B2", "B3"]
+    assert sorted(import_org(svc, semi).unchanged) == ["B1", "B2", "B3"]
+    tabs = tmp_path / "unicode.txt"
+    tabs.write_bytes("\n".join([HEADER, *GOOD]).replace(",", "\t").replace(
+        "Trần Thị Lan", "Trần Thị Lan Anh").encode("utf-16"))
+    assert import_org(svc, tabs).changed == {"B2": ["full_name"]}
+    with svc.store.read() as s:
+        assert s.execute(select(PERSON.c.full_name).where(PERSON.c.id == "B2")).scalar_one() \
+            == "Trần Thị Lan Anh"
+
+
+def test_an_xlsx_workbook_is_read_and_a_damaged_one_refused(svc: Service, tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(REQUIRED_COLUMNS))
+    for line in GOOD:
+        values: list[object] = list(line.split(","))
+        values[-1] = values[-1] == "true"  # a real boolean cell
+        sheet.append(values)
+    sheet.append([None] * len(REQUIRED_COLUMNS))  # an empty formatted row at the end
+    path = tmp_path / "org.xlsx"
+    book.save(path)
+    assert sorted(import_org(svc, path).added) == ["B1", "B2", "B3"]
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(OrgImportError, match="not a workbook Excel can open"):
+        import_org(svc, broken)
+
+
+def test_a_windows_1258_file_is_named_as_such(svc: Service, tmp_path: Path) -> None:
+    path = tmp_path / "org.csv"
+    path.write_bytes("\n".join([HEADER, *GOOD]).encode("cp1258", errors="replace"))
+    with pytest.raises(OrgImportError, match=r":2: not UTF-8 text.*looks like Windows-1258"):
+        import_org(svc, path)
+
+
+def test_the_preview_names_changes_field_by_field_and_writes_nothing(
+        svc: Service, tmp_path: Path) -> None:
+    from tests.support import at
+    from workflow.errors import OrgChangedSincePreview
+    from workflow.service.cycles import open_cycle
+    from workflow.service.org import apply_org, preview_org
+
+    import_org(svc, DATA / "small_org.csv")
+    open_cycle(svc, DATA / "small_cycle.yaml", now=at("2026-05-02 10:00"))
+    rows = (DATA / "small_org.csv").read_text(encoding="utf-8").splitlines()
+    # S2 moves to D1; S4 leaves the file; a newcomer joins.
+    rows = [r.replace(",H1,C,en,", ",D1,C,en,") for r in rows if not r.startswith("S4,")]
+    rows.append("N1,Người <b>Mới</b> \"O'Hara\",moi@snv.example.gov.vn,P1,Phòng Một,"
+                "Chuyên viên,specialist,H1,C,vi,false")
+    raw = ("\n".join(rows) + "\n").encode()
+    preview = preview_org(svc, "org.csv", raw)
+    assert [a.person_id for a in preview.added] == ["N1"]
+    assert [(c.person_id, [(f.field, f.before, f.after) for f in c.changes])
+            for c in preview.changed] == [("S2", [("supervisor_id", "H1", "D1")])]
+    assert preview.changed[0].open_evaluations  # S2's evaluation of the open cycle
+    assert [(p.person_id, bool(p.open_evaluations)) for p in preview.not_in_file] == [
+        ("S4", True)]
+    assert people(svc) == 8  # nothing written
+    # Applied against the organisation previewed: done; against a changed one: refused.
+    apply_org(svc, "org.csv", raw, expected_fingerprint=preview.fingerprint)
+    assert people(svc) == 9
+    with pytest.raises(OrgChangedSincePreview):
+        apply_org(svc, "org.csv", raw, expected_fingerprint=preview.fingerprint)

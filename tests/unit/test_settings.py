@@ -35,6 +35,9 @@ def test_environment_variables_override_the_file(tmp_path: Path) -> None:
     ("[smtp]\ntls = 'ssl'\n", {}, "smtp_tls must be one of none, starttls, tls"),
     ("databse_url = 'x'\n", {}, "unknown setting 'databse_url'"),
     ("database_url = \n", {}, "not valid TOML"),
+    ("[admin_scope]\nE1 = ['agency:SNV']\n", {}, "admin_scope.E1: 'agency:SNV' is not a grant"),
+    ("[admin_scope]\nE1 = []\n", {}, "admin_scope.E1 must be a list of grants"),
+    ("admin_scope = 'E1'\n", {}, "admin_scope must be a table"),
 ])
 def test_a_wrong_setting_is_named_with_its_source(tmp_path: Path, text: str,
                                                   env: dict[str, str], message: str) -> None:
@@ -49,3 +52,9 @@ def test_admins_can_be_a_comma_list_in_the_environment(tmp_path: Path) -> None:
     assert settings.base_url == "https://kpi.gov.vn"
     settings = load_settings(write(tmp_path, "admins = 'A1, A2 ,'\n"), env={})
     assert settings.admins == ("A1", "A2")
+
+
+def test_admin_scope_grants_per_person(tmp_path: Path) -> None:
+    path = write(tmp_path, '[admin_scope]\nE1 = ["unit:SNV", "cycle:2026-04"]\nP1 = "*"\n')
+    assert load_settings(path, env={}).admin_scope == (
+        ("E1", ("unit:SNV", "cycle:2026-04")), ("P1", ("*",)))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from workflow.cli.cycle import cycle, local
+from workflow.cli.cycle import cycle
 from workflow.cli.main import Context, pass_context
+from workflow.cli.when import local
 from workflow.service import series as series_service
 
 

@@ -338,7 +338,7 @@ def may_sign_in(session: Session, svc: Service, person_id: str) -> bool:
                                  .limit(1)).first()
     cycle_admin = [person_id in svc.admins(svc.rules.get(session, cid))
                    for cid in session.execute(select(CYCLE.c.id)).scalars()]
-    return (person_id in svc.settings.admins or scorer is not None or assigned is not None
+    return (svc.is_any_admin(person_id) or scorer is not None or assigned is not None
             or calibrator is not None or any(cycle_admin))
 
 

@@ -65,6 +65,19 @@ class Service:
                                          | frozenset(rules.config.admins))
         return found
 
+    def scoped_admins(self, rules: CycleRules) -> frozenset[str]:
+        """The admins of ``[admin_scope]`` who may reach some of this cycle: a grant of
+        "*", of the cycle, or of a unit (which evaluations a unit grant reaches is the
+        admin pages' question, workflow/service/admin_scope.py)."""
+        wanted = {"*", f"cycle:{rules.cycle_id}"}
+        return frozenset(pid for pid, grants in self.settings.admin_scope
+                         if any(g in wanted or g.startswith("unit:") for g in grants))
+
+    def is_any_admin(self, person_id: str) -> bool:
+        """An admin of the settings (of everything, or of a scope)."""
+        return person_id in self.settings.admins or \
+            any(pid == person_id for pid, _ in self.settings.admin_scope)
+
 
 @dataclass(frozen=True)
 class PersonInfo:
@@ -144,7 +157,8 @@ class Snapshot:
 
 
 def _view(row: dict[str, Any], assignments: list[dict[str, Any]], rules: CycleRules,
-          admins: frozenset[str], calibrator_id: str | None) -> EvaluationView:
+          admins: frozenset[str], calibrator_id: str | None,
+          scoped_admins: frozenset[str] = frozenset()) -> EvaluationView:
     peers = {a["person_id"]: a["status"] for a in assignments
              if a["role"] == Role.PEER.value and a["status"] != "withdrawn"}
     acting = tuple(
@@ -166,6 +180,7 @@ def _view(row: dict[str, Any], assignments: list[dict[str, Any]], rules: CycleRu
         calibrator_id=calibrator_id, appeal_reviewer_id=row["appeal_reviewer_id"],
         scored_by=row["scored_by"], peers=peers, acting_supervisors=acting,
         escalation_supervisors=escalation, admins=admins, recused=recused,
+        scoped_admins=scoped_admins,
     )
 
 
@@ -327,7 +342,7 @@ def _load_one(svc: Service, session: Session, sql: _SnapshotSql, evaluation_id: 
         people[person[0]] = _person(person)
     rules = svc.rules.get(session, row["cycle_id"])
     calibrator = svc.rules.calibrator(session, row["cycle_id"])
-    view = _view(row, mine, rules, svc.admins(rules), calibrator)
+    view = _view(row, mine, rules, svc.admins(rules), calibrator, svc.scoped_admins(rules))
     return {row["id"]: Snapshot(row, rules, view, mine, above_id)}
 
 
@@ -367,7 +382,8 @@ def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
         for row in rows:
             rules, calibrator, admins = context[row["cycle_id"]]
             mine = assignments[row["id"]]
-            out[row["id"]] = Snapshot(row, rules, _view(row, mine, rules, admins, calibrator),
+            out[row["id"]] = Snapshot(row, rules, _view(row, mine, rules, admins, calibrator,
+                                                        svc.scoped_admins(rules)),
                                       mine, above[row["id"]])
     return out
 

@@ -282,7 +282,7 @@ def _preview(svc: Service, rules: CycleRules, opened_at: datetime, out: CycleChe
         w = phase_window(config, cal, state, entered)
         due = config.phase(state).due
         out.phases.append(PhaseLine(state, w.opens_at, w.due_at,
-                                    None if isinstance(due, datetime) else due.working_days,
+                                    getattr(due, "working_days", None),
                                     w.moved_from, w.moved_because))
         entered = w.due_at
     # The emails by the recipient's local day, grouped by hour and event.

@@ -7,6 +7,7 @@ their authors, and fewer answers than the cycle's ``min_responses`` are withheld
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,6 +21,7 @@ from workflow.errors import EvaluationNotFound
 from workflow.permissions import EvaluationView
 from workflow.scoring.display import shown_breakdown
 from workflow.scoring.model import Framework, Labels, Regime
+from workflow.service import admin_scope
 from workflow.service.class_note import ClassNote, class_note
 from workflow.service.core import (
     PersonInfo,
@@ -313,8 +315,6 @@ def workload(svc: Service, person_id: str, *, now: datetime | None = None) -> Wo
         instead = calibrates_instead(session, person_id)
         calibrations = [(c.id, c.name, int(waiting.get(c.id, 0))) for c in cycles
                         if c.calibrator_id == person_id or c.id in instead]
-        admin_cycles = [(c.id, c.name) for c in cycles
-                        if person_id in svc.admins(svc.rules.get(session, c.id))]
         appeal_rows = session.execute(
             select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.due_at).where(
                 EVALUATION.c.appeal_reviewer_id == person_id,
@@ -327,7 +327,7 @@ def workload(svc: Service, person_id: str, *, now: datetime | None = None) -> Wo
         team_size=len(members), calibrations=calibrations,
         appeals=[(r.id, names[r.reviewee_id].full_name if r.reviewee_id in names
                   else r.reviewee_id, r.due_at) for r in appeal_rows],
-        admin_cycles=admin_cycles)
+        admin_cycles=list(admin_scope.scope_for(svc, person_id).cycles))
 
 
 def administers(svc: Service, person_id: str, cycle_id: str) -> bool:
@@ -335,9 +335,10 @@ def administers(svc: Service, person_id: str, cycle_id: str) -> bool:
         return person_id in svc.admins(svc.rules.get(session, cycle_id))
 
 
-def find_evaluations(svc: Service, cycle_id: str, query: str, *, limit: int = 50
-                     ) -> list[EvaluationMatch]:
-    """Evaluations of a cycle whose reviewee id or name contains ``query`` (admin search)."""
+def find_evaluations(svc: Service, cycle_id: str, query: str, *, limit: int = 50,
+                     units: Collection[str] | None = None) -> list[EvaluationMatch]:
+    """Evaluations of a cycle whose reviewee id or name contains ``query`` (admin search);
+    ``units``: only in these units (an admin of some agencies), None: in all."""
     # % and _ typed in the search box are letters, not wildcards (an id like "S_1").
     escaped = query.strip().lower().replace("\\", "\\\\").replace("%", "\\%") \
         .replace("_", "\\_")
@@ -348,6 +349,7 @@ def find_evaluations(svc: Service, cycle_id: str, query: str, *, limit: int = 50
                    EVALUATION.c.due_at, EVALUATION.c.unit_id, PERSON.c.full_name)
             .join(PERSON, PERSON.c.id == EVALUATION.c.reviewee_id)
             .where(EVALUATION.c.cycle_id == cycle_id,
+                   *(() if units is None else (EVALUATION.c.unit_id.in_(sorted(units)),)),
                    or_(func.lower(PERSON.c.id).like(text, escape="\\"),
                        func.lower(PERSON.c.full_name).like(text, escape="\\")))
             .order_by(PERSON.c.full_name).limit(limit)).all()

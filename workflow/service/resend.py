@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from workflow import permissions
 from workflow.clock import utc_now
 from workflow.domain import Role, State
 from workflow.errors import NotADeadLetter, NoTaskEmail, NotFound, NotPermitted
@@ -103,7 +104,7 @@ def resend_task(svc: Service, evaluation_id: int, actor_id: str, *,
     now = now or utc_now()
     with svc.store.write() as session:
         snap = load_snapshot(svc, session, evaluation_id)
-        if actor_id not in snap.view.admins:
+        if Role.ADMIN not in permissions.roles_of(actor_id, snap.view, now):
             raise NotPermitted(evaluation_id, actor_id, "resend", "it needs the role admin")
         notice = TASK_NOTICES.get(snap.state)
         if notice is None:

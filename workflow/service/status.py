@@ -11,6 +11,7 @@ a store for the settings, the schema checked, one read, closed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -51,9 +52,12 @@ class Status:
 
 
 def status(svc: Service, cycle_id: str | None = None, *, now: datetime | None = None,
-           overdue_limit: int = 20) -> Status:
-    """Progress by state and unit, overdue items, and the outbox (dead letters first)."""
-    return _status(svc.store, cycle_id, now or utc_now(), overdue_limit)
+           overdue_limit: int = 20, units: Collection[str] | None = None) -> Status:
+    """Progress by state and unit, overdue items, and the outbox (dead letters first).
+
+    ``units``: only the evaluations of these units (an admin of some agencies,
+    workflow/service/admin_scope.py), their emails included; None: everything."""
+    return _status(svc.store, cycle_id, now or utc_now(), overdue_limit, units)
 
 
 def read_status(settings: Settings, cycle_id: str | None = None, *,
@@ -69,7 +73,10 @@ def read_status(settings: Settings, cycle_id: str | None = None, *,
         store.dispose()
 
 
-def _status(store: Store, cycle_id: str | None, now: datetime, overdue_limit: int) -> Status:
+def _status(store: Store, cycle_id: str | None, now: datetime, overdue_limit: int,
+            only_units: Collection[str] | None = None) -> Status:
+    in_units: tuple[Any, ...] = () if only_units is None else (
+        EVALUATION.c.unit_id.in_(sorted(only_units)),)
     with store.read_connection() as conn:
         cycles_q = select(CYCLE.c.id, CYCLE.c.name).order_by(CYCLE.c.opened_at)
         if cycle_id:
@@ -83,14 +90,14 @@ def _status(store: Store, cycle_id: str | None, now: datetime, overdue_limit: in
             cs = CycleStatus(c.id, c.name)
             for unit_id, state, n in conn.execute(
                 select(EVALUATION.c.unit_id, EVALUATION.c.state, func.count())
-                .where(EVALUATION.c.cycle_id == c.id)
+                .where(EVALUATION.c.cycle_id == c.id, *in_units)
                 .group_by(EVALUATION.c.unit_id, EVALUATION.c.state)
             ):
                 cs.by_unit.setdefault(unit_id, {})[state] = n
                 cs.by_state[state] = cs.by_state.get(state, 0) + n
                 cs.unit_names[unit_id] = units.get(unit_id, unit_id)
-            cs.flags = _flag_sums(conn, c.id)
-            overdue_filter = (EVALUATION.c.cycle_id == c.id, EVALUATION.c.due_at < now,
+            cs.flags = _flag_sums(conn, c.id, in_units)
+            overdue_filter = (EVALUATION.c.cycle_id == c.id, *in_units, EVALUATION.c.due_at < now,
                               EVALUATION.c.state.in_([s.value for s in OPEN_STATES]))
             cs.overdue_count = int(conn.execute(
                 select(func.count()).select_from(EVALUATION).where(*overdue_filter)
@@ -111,25 +118,29 @@ def _status(store: Store, cycle_id: str | None, now: datetime, overdue_limit: in
                 escalation_level=r.escalation_level,
             ) for r in rows]
             out.append(cs)
+        mail: Any = OUTBOX if only_units is None else OUTBOX.join(
+            EVALUATION, EVALUATION.c.id == OUTBOX.c.evaluation_id)
         outbox: dict[str, int] = {str(k): int(n) for k, n in conn.execute(
-            select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status))}
+            select(OUTBOX.c.status, func.count()).select_from(mail).where(*in_units)
+            .group_by(OUTBOX.c.status))}
         # With the recipient's address as the organisation has it now: a retry goes
         # there (notifications/outbox.py), so an admin sees whether HR corrected it.
         dead = [DeadLetter(**r._mapping) for r in conn.execute(
             select(OUTBOX.c.id, OUTBOX.c.event, OUTBOX.c.recipient_email, OUTBOX.c.attempts,
                    OUTBOX.c.last_error, OUTBOX.c.evaluation_id,
                    PERSON.c.email.label("current_email"))
-            .select_from(OUTBOX.outerjoin(PERSON, PERSON.c.id == OUTBOX.c.recipient_id))
-            .where(OUTBOX.c.status == "dead").order_by(OUTBOX.c.id).limit(50))]
+            .select_from(mail.outerjoin(PERSON, PERSON.c.id == OUTBOX.c.recipient_id))
+            .where(OUTBOX.c.status == "dead", *in_units).order_by(OUTBOX.c.id).limit(50))]
     return Status(out, outbox, dead)
 
 
-def _flag_sums(conn: Connection, cycle_id: str) -> dict[str, int]:
+def _flag_sums(conn: Connection, cycle_id: str, where: tuple[Any, ...] = ()
+               ) -> dict[str, int]:
     names = ("self_assessment_missing", "peer_quorum_not_reached", "escalated", "extended",
              "reopened")
     cols = [func.sum(case((EVALUATION.c[n].is_(True), 1), else_=0)) for n in names]
     row = conn.execute(
-        select(*cols).where(EVALUATION.c.cycle_id == cycle_id)).one()
+        select(*cols).where(EVALUATION.c.cycle_id == cycle_id, *where)).one()
     return {n: int(v or 0) for n, v in zip(names, row, strict=True)}
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Index,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -397,10 +398,30 @@ class ScheduledOpen(SQLModel, table=True):
     done_at: datetime | None = _instant(nullable=True)
 
 
+class StagedFile(SQLModel, table=True):
+    """A file an admin uploaded to preview (the organisation), kept on the server until
+    they confirm it or it expires: the confirmation applies exactly these bytes, never
+    what a browser sends again. Tied to the sign-in session; only hashes of its token and
+    of the session are stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    session_hash: str = Field(max_length=64)
+    person_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # org
+    file_name: str = Field(max_length=300)
+    digest: str = Field(max_length=64)  # sha256 of content
+    fingerprint: str = Field(max_length=64)  # of what it was previewed against
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _instant()
+    expires_at: datetime = _instant(index=True)
+
+
 ALL_TABLES = [
     Unit, Position, Person, Rulebook, Cycle, Evaluation, Assignment, Submission, Draft,
     Deadline, Extension, OverrideFact, ImportedPeriod, CalibrationMove, CalibrationApproval,
     Publication, AuditEvent, AuditHead, Outbox, AccessToken, WebSession, ScheduledOpen,
+    StagedFile,
 ]
 
 
@@ -435,3 +456,4 @@ OUTBOX: Table = _core_table(Outbox)
 TOKEN: Table = _core_table(AccessToken)
 WEB_SESSION: Table = _core_table(WebSession)
 SCHEDULED_OPEN: Table = _core_table(ScheduledOpen)
+STAGED_FILE: Table = _core_table(StagedFile)

@@ -26,6 +26,7 @@ from workflow.service.core import Service
 from workflow.web import (
     routes_admin,
     routes_admin_cycles,
+    routes_admin_org,
     routes_demo,
     routes_ops,
     routes_publication,
@@ -72,6 +73,7 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     app.include_router(routes_staff.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_admin_cycles.router)  # cycle calendars and series (issue 18)
+    app.include_router(routes_admin_org.router)  # organisation upload, bulk actions (issue 18)
     app.include_router(routes_ops.router)  # /readyz (issue 15)
     if demo is not None:
         app.include_router(routes_demo.router)
@@ -82,7 +84,8 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
 
     _error_pages(app)
     # Counts the bytes however they are framed: a chunked body has no Content-Length.
-    app.add_middleware(BodyLimit, max_bytes=MAX_FORM_BYTES)
+    app.add_middleware(BodyLimit, max_bytes=MAX_FORM_BYTES,
+                       larger={routes_admin_org.PREVIEW_PATH: routes_admin_org.UPLOAD_CAP})
     app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(routes_ops.RequestTiming)  # outermost: times the whole request
     return app

@@ -1,8 +1,9 @@
 """The admin dashboard: progress per unit and state, overdue items, dead letters, and the
 actions on the record (extend, reassign, delegate, cancel, reopen, send again).
 
-Only admins of a cycle (settings or the cycle file) see it; the service checks the
-role again on every action."""
+Only admins see it, and only what their scope reaches (workflow/service/admin_scope.py:
+settings, cycle file, per-agency grants); the service checks the role again on every
+action."""
 
 from __future__ import annotations
 
@@ -27,7 +28,17 @@ from workflow.errors import (
     WorkflowError,
 )
 from workflow.reports.html import cycle_report_fragment
-from workflow.service import lookups, pages, queries, records, resend, sessions, transition
+from workflow.service import (
+    admin_scope,
+    lookups,
+    pages,
+    queries,
+    records,
+    resend,
+    sessions,
+    transition,
+)
+from workflow.service.admin_scope import AdminScope
 from workflow.web import views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
@@ -47,22 +58,30 @@ ReqDep = Annotated[Req, Depends(get_req)]
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
 
 
-def _admin_cycles(req: Req) -> list[tuple[str, str]]:
+def scope(req: Req) -> AdminScope:
+    """The signed-in admin's scope: every admin page asks it first (NotPermitted for
+    someone who administers nothing, or whose agencies have no cycle yet)."""
     person = req.require_person()
-    cycles = pages.workload(req.svc, person.id, now=req.now()).admin_cycles
-    if not cycles:
-        raise NotPermitted(0, person.id, "admin", "only admins see the dashboard")
-    return cycles
+    found = admin_scope.require_admin(req.svc, person.id)
+    if not found.cycles:
+        raise NotPermitted(0, person.id, "admin", "no cycle of theirs is open yet")
+    return found
 
 
 def dashboard(req: Req, *, message: str | None = None, errors: Mapping[str, str] | None = None,
               values: Mapping[str, str] | None = None, status: int = 200) -> HTMLResponse:
-    cycles = _admin_cycles(req)
-    statuses = [queries.status(req.svc, cycle_id, now=req.now()).cycles[0]
+    mine = scope(req)
+    cycles = mine.cycles
+    statuses = [queries.status(req.svc, cycle_id, now=req.now(),
+                               units=mine.units_of(cycle_id)).cycles[0]
                 for cycle_id, _name in cycles]
-    overall = queries.status(req.svc, cycles[0][0], now=req.now())
+    # The outbox of every cycle; an admin of some agencies sees their agencies' mail only
+    # (a cycle file's admins see it all, as before scopes existed).
+    overall = queries.status(req.svc, cycles[0][0], now=req.now(),
+                             units=mine.units if mine.units and not mine.everything else None)
     query = req.request.query_params.get("q", "").strip()[:100]
-    found = {cycle_id: pages.find_evaluations(req.svc, cycle_id, query)
+    found = {cycle_id: pages.find_evaluations(req.svc, cycle_id, query,
+                                              units=mine.units_of(cycle_id))
              for cycle_id, _ in cycles} if query else {}
     return req.render("admin.html", status=status, states=STATE_COLUMNS, statuses=statuses,
                       outbox=overall.outbox,
@@ -79,9 +98,13 @@ def admin_home(req: ReqDep) -> Response:
 def admin_report(cycle_id: str, req: ReqDep) -> Response:
     """The cycle's report with its charts and fairness signals, as `kpi report` writes it
     to HTML. Its own page: at national scale the figures take a while to gather."""
-    cycles = dict(_admin_cycles(req))
+    mine = scope(req)
+    cycles = dict(mine.cycles)
     if cycle_id not in cycles:
         raise CycleNotFound(cycle_id)
+    if not mine.sees_whole_cycle(cycle_id):  # the report's figures cover every agency
+        raise NotPermitted(0, mine.admin_id, "report",
+                           "the cycle's report covers agencies outside their scope")
     # The fragment comes from our own report templates, autoescaped there.
     report = Markup(cycle_report_fragment(req.svc, cycle_id, now=req.now(), locale=req.locale))
     return req.render("admin_report.html", cycle_id=cycle_id, cycle_name=cycles[cycle_id],
@@ -92,10 +115,8 @@ def evaluation_page(req: Req, evaluation_id: int, *, message: str | None = None,
                     errors: Mapping[str, str] | None = None,
                     values: Mapping[str, str] | None = None, op: str = "",
                     status: int = 200) -> HTMLResponse:
-    person = req.require_person()
+    admin_scope.require_evaluation(req.svc, scope(req), evaluation_id)
     file = pages.evaluation_file(req.svc, evaluation_id)
-    if person.id not in file.view.admins:
-        raise NotPermitted(evaluation_id, person.id, "admin", "only the cycle's admins see it")
     return req.render("admin_evaluation.html", status=status, file=file, message=message,
                       errors=errors or {}, values=values or {}, op=op)
 
@@ -121,9 +142,9 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     if not req.csrf_ok(fields):
         return evaluation_page(req, evaluation_id, errors={"_form": req.gettext(CSRF_FAILED)},
                                values=values, op=op, status=403)
+    mine = scope(req)  # before any page (the confirmation step too)
+    admin_scope.require_evaluation(req.svc, mine, evaluation_id)
     file = pages.evaluation_file(req.svc, evaluation_id)
-    if person.id not in file.view.admins:  # before any page (the confirmation step too)
-        raise NotPermitted(evaluation_id, person.id, "admin", "only the cycle's admins act on it")
     now = req.now()
     reason = fields.get(f"{op}_reason", "")
     try:
@@ -135,11 +156,13 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
                            fields.get("approved_by", ""), person.id, now=now)
             done = req.gettext("The deadline was extended.")
         elif op == "reassign_supervisor":
+            admin_scope.require_people(req.svc, mine, [fields.get("new_supervisor", "").strip()])
             records.reassign_supervisor(req.svc, evaluation_id,
                                         fields.get("new_supervisor", "").strip(), reason,
                                         person.id, now=now)
             done = req.gettext("The supervisor was reassigned.")
         elif op == "reassign_peer":
+            admin_scope.require_people(req.svc, mine, [fields.get("new_peer", "").strip()])
             records.reassign_peer(req.svc, evaluation_id, fields.get("old_peer", ""),
                                   fields.get("new_peer", "").strip(), reason, person.id, now=now)
             done = req.gettext("The peer was replaced.")
@@ -192,7 +215,8 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
 @router.post("/cycle/{cycle_id}/delegate", response_class=HTMLResponse)
 def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     person = req.require_person()
-    if cycle_id not in {c for c, _ in _admin_cycles(req)}:
+    mine = scope(req)
+    if not mine.may_see_cycle(cycle_id):
         raise NotPermitted(0, person.id, "delegate", f"not an admin of {cycle_id}")
     values = {f"{cycle_id}.{k}": v for k, v in fields.items() if k != "csrf_token"}
     if not req.csrf_ok(fields):
@@ -200,6 +224,13 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
                          status=403)
     tz = lookups.cycle_rules(req.svc, cycle_id).tz_name
     until, problems = _instant(fields.get("until", ""), tz, "until")
+    if not mine.sees_whole_cycle(cycle_id):  # NotPermitted: the 403 page, like a link
+        named = [fields.get("supervisor", "").strip(), fields.get("acting", "").strip()]
+        try:
+            admin_scope.require_people(req.svc, mine, named)
+        except PersonNotFound as exc:
+            return dashboard(req, errors={"_form": req.error_text(exc)}, values=values,
+                             status=409)
     try:
         if problems:
             raise SubmissionInvalid(None, problems)
@@ -229,9 +260,11 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
 @router.post("/outbox/{outbox_id}/resend", response_class=HTMLResponse)
 def admin_resend(outbox_id: int, req: ReqDep, fields: FormDep) -> Response:
     person = req.require_person()
-    mine = [c for c, _name in _admin_cycles(req)]
+    reach = scope(req)
+    mine = [c for c, _name in reach.cycles]
     if not req.csrf_ok(fields):
         return dashboard(req, errors={"_form": req.gettext(CSRF_FAILED)}, status=403)
+    admin_scope.require_outbox(req.svc, reach, outbox_id)
     try:
         resend.requeue_dead_letters(req.svc, [outbox_id], person.id, now=req.now(),
                                     cycles=mine)
@@ -246,7 +279,7 @@ def admin_resend(outbox_id: int, req: ReqDep, fields: FormDep) -> Response:
 def admin_revoke_sessions(req: ReqDep, fields: FormDep) -> Response:
     """End every session of a person (issue 14: a person's sessions can be revoked)."""
     person = req.require_person()
-    _admin_cycles(req)
+    mine = scope(req)
     values = {k: v for k, v in fields.items() if k.startswith("revoke.")}
     if not req.csrf_ok(fields):
         return dashboard(req, errors={"_form": req.gettext(CSRF_FAILED)}, values=values,
@@ -256,6 +289,7 @@ def admin_revoke_sessions(req: ReqDep, fields: FormDep) -> Response:
         return dashboard(req, errors={"revoke.person": Problem(N_("required"))},
                          values=values, status=422)
     try:
+        admin_scope.require_people(req.svc, mine, [target])
         n = sessions.revoke_all(req.svc, target, person.id, fields.get("revoke.reason", ""),
                                 now=req.now())
     except PersonNotFound as exc:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
@@ -120,24 +121,27 @@ class BodyLimit:
     chunked body (no length) is counted as it arrives and refused (413) the moment it
     passes the cap, so a 90 MB upload costs the server at most ``max_bytes``."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int,
+                 larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})  # path -> its own cap (a file upload)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         received = 0
+        cap = self.larger.get(scope["path"], self.max_bytes)
 
         async def counted() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > cap:
                     # Raised inside the handler's read: the app's 413 page answers.
-                    raise BodyTooLarge(self.max_bytes)
+                    raise BodyTooLarge(cap)
             return message
 
         await self.app(scope, counted, send)

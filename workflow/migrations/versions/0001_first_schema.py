@@ -123,6 +123,24 @@ def upgrade() -> None:
         batch_op.create_index('ix_scheduledopen_pending', ['open_at'], unique=False, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
         batch_op.create_index(batch_op.f('ix_scheduledopen_series_id'), ['series_id'], unique=False)
 
+    op.create_table('stagedfile',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('session_hash', sa.String(length=64), nullable=False),
+    sa.Column('person_id', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('file_name', sa.String(length=300), nullable=False),
+    sa.Column('digest', sa.String(length=64), nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('stagedfile', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stagedfile_expires_at'), ['expires_at'], unique=False)
+
     op.create_table('unit',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
@@ -457,6 +475,10 @@ def downgrade() -> None:
 
     op.drop_table('calibrationapproval')
     op.drop_table('unit')
+    with op.batch_alter_table('stagedfile', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stagedfile_expires_at'))
+
+    op.drop_table('stagedfile')
     with op.batch_alter_table('scheduledopen', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_scheduledopen_series_id'))
         batch_op.drop_index('ix_scheduledopen_pending', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))

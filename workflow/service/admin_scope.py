@@ -1,0 +1,185 @@
+"""Who may see what in the admin pages: the one place an admin's reach is decided.
+
+A province runs all its agencies in one database. An admin is
+- of everything: listed in the settings' ``admins`` (or granted ``"*"``);
+- of a cycle: named in the cycle file's ``admins`` (or granted ``"cycle:ID"``): every
+  evaluation of that cycle;
+- of part of the organisation: granted ``"unit:ID"`` in the settings' ``[admin_scope]``:
+  the people of that unit and everyone below them in the supervisor tree, with their
+  units. The unit of an agency's head is the whole agency (the organisation file has
+  no tree of units; the supervisor tree is the agency).
+
+An evaluation is seen when its cycle is granted whole, or its unit (as the cycle opened
+it) is in reach; a person when their unit is in reach (an admin of cycles only, with no
+unit grant, names anyone in their actions, as before scopes existed). Every admin page asks
+``scope_for`` once per request and filters through it; ``require_*`` refuse with
+NotPermitted naming what is out of reach, so a crafted POST fails like a link would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from workflow.errors import NotPermitted, PersonNotFound
+from workflow.service.core import Service
+from workflow.store.tables import CYCLE, EVALUATION, OUTBOX, PERSON
+
+EVERYTHING = "*"
+
+
+@dataclass(frozen=True)
+class AdminScope:
+    """What one admin may see; ``everything`` short-cuts every test."""
+
+    admin_id: str
+    everything: bool
+    whole_cycles: frozenset[str]  # cycles granted whole (cycle file, "cycle:ID")
+    units: frozenset[str]  # units in reach through "unit:ID" grants
+    cycles: tuple[tuple[str, str], ...]  # (id, name) of the cycles they see, oldest first
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.cycles) or self.everything or bool(self.units)
+
+    def may_see_cycle(self, cycle_id: str) -> bool:
+        return any(c == cycle_id for c, _ in self.cycles)
+
+    def sees_whole_cycle(self, cycle_id: str) -> bool:
+        """Whether nothing of the cycle is hidden from them (its report covers it all)."""
+        return self.everything or cycle_id in self.whole_cycles
+
+    @property
+    def by_units(self) -> bool:
+        """Whether their reach over people is limited to units (an admin of a cycle only
+        reaches the whole organisation for the people they name, as before scopes)."""
+        return not self.everything and bool(self.units)
+
+    def may_see_unit(self, unit_id: str) -> bool:
+        return not self.by_units or unit_id in self.units
+
+    def may_see_evaluation(self, cycle_id: str, unit_id: str) -> bool:
+        return self.may_see_cycle(cycle_id) and (
+            self.sees_whole_cycle(cycle_id) or unit_id in self.units)
+
+    def filter_cycles(self, cycle_ids: Iterable[str]) -> list[str]:
+        return [c for c in cycle_ids if self.may_see_cycle(c)]
+
+    def units_of(self, cycle_id: str) -> frozenset[str] | None:
+        """The units of ``cycle_id`` they see, for a query's filter; None: all of them."""
+        return None if self.sees_whole_cycle(cycle_id) else self.units
+
+
+def _grants(svc: Service, admin_id: str) -> tuple[str, ...]:
+    if admin_id in svc.settings.admins:
+        return (EVERYTHING,)
+    return next((g for pid, g in svc.settings.admin_scope if pid == admin_id), ())
+
+
+def reach(units: Iterable[str], people: Iterable[tuple[str, str, str | None]]
+          ) -> frozenset[str]:
+    """The granted units and the units of everyone below their people, transitively.
+
+    ``people``: (id, unit id, supervisor id) of the whole organisation."""
+    by_unit: dict[str, list[str]] = {}
+    below: dict[str, list[tuple[str, str]]] = {}
+    for pid, unit_id, supervisor_id in people:
+        by_unit.setdefault(unit_id, []).append(pid)
+        if supervisor_id:
+            below.setdefault(supervisor_id, []).append((pid, unit_id))
+    seen_units = set(units)
+    todo = [pid for u in seen_units for pid in by_unit.get(u, [])]
+    seen_people = set(todo)
+    while todo:
+        pid = todo.pop()
+        for sub, unit_id in below.get(pid, []):
+            # A subordinate in another unit brings that whole unit (a deputy heading it).
+            new = [sub] if unit_id in seen_units else by_unit.get(unit_id, [sub])
+            seen_units.add(unit_id)
+            for p in new:
+                if p not in seen_people:
+                    seen_people.add(p)
+                    todo.append(p)
+    return frozenset(seen_units)
+
+
+def scope_for(svc: Service, admin_id: str) -> AdminScope:
+    """What ``admin_id`` may see now (one read; ask once per request)."""
+    grants = _grants(svc, admin_id)
+    everything = EVERYTHING in grants
+    with svc.store.read() as session:
+        cycles = session.execute(select(CYCLE.c.id, CYCLE.c.name)
+                                 .order_by(CYCLE.c.opened_at)).all()
+        whole = {g.removeprefix("cycle:") for g in grants if g.startswith("cycle:")}
+        whole |= {c.id for c in cycles if admin_id in svc.admins(svc.rules.get(session, c.id))}
+        granted_units = [g.removeprefix("unit:") for g in grants if g.startswith("unit:")]
+        units: frozenset[str] = frozenset()
+        by_cycle: set[str] = set()
+        if granted_units and not everything:
+            units = reach(granted_units, session.execute(
+                select(PERSON.c.id, PERSON.c.unit_id, PERSON.c.supervisor_id)).all())
+            # The cycles with an evaluation in reach (grouped in SQL, one row per pair).
+            by_cycle = {r.cycle_id for r in session.execute(
+                select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
+                .group_by(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)) if r.unit_id in units}
+    seen = tuple((c.id, c.name) for c in cycles
+                 if everything or c.id in whole or c.id in by_cycle)
+    return AdminScope(admin_id=admin_id, everything=everything, whole_cycles=frozenset(whole),
+                      units=units, cycles=seen)
+
+
+def require_admin(svc: Service, admin_id: str) -> AdminScope:
+    """Their scope, or NotPermitted when they administer nothing."""
+    scope = scope_for(svc, admin_id)
+    if not scope.cycles and not scope.everything and not scope.units:
+        raise NotPermitted(0, admin_id, "admin", "only admins see the admin pages")
+    return scope
+
+
+def require_cycle(scope: AdminScope, cycle_id: str) -> None:
+    if not scope.may_see_cycle(cycle_id):
+        raise NotPermitted(0, scope.admin_id, "admin", f"cycle {cycle_id} is not theirs")
+
+
+def require_evaluation(svc: Service, scope: AdminScope, evaluation_id: int) -> None:
+    """NotPermitted unless the evaluation is in reach (an unknown one passes: the page
+    that loads it says it does not exist)."""
+    with svc.store.read() as session:
+        row = session.execute(select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
+                              .where(EVALUATION.c.id == evaluation_id)).first()
+    if row is not None and not scope.may_see_evaluation(row.cycle_id, row.unit_id):
+        raise NotPermitted(evaluation_id, scope.admin_id, "admin",
+                           "the evaluation is outside the agencies they administer")
+
+
+def require_people(svc: Service, scope: AdminScope, person_ids: Iterable[str]) -> None:
+    """PersonNotFound for an id that names nobody, NotPermitted for one out of reach
+    (checked before any action that names people: a reassignment, a delegation)."""
+    wanted = [p for p in dict.fromkeys(person_ids) if p]
+    with svc.store.read() as session:
+        units: Mapping[str, str] = dict(session.execute(
+            select(PERSON.c.id, PERSON.c.unit_id).where(PERSON.c.id.in_(wanted))).all())
+    for pid in wanted:
+        if pid not in units:
+            raise PersonNotFound(pid)
+        if not scope.may_see_unit(units[pid]):
+            raise NotPermitted(0, scope.admin_id, "admin",
+                               f"{pid} is outside the agencies they administer")
+
+
+def require_outbox(svc: Service, scope: AdminScope, outbox_id: int) -> None:
+    """NotPermitted when the email belongs to an evaluation out of reach, or to none
+    while the admin does not see everything (a digest names people of many units)."""
+    if scope.everything:
+        return
+    with svc.store.read() as session:
+        row = session.execute(
+            select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
+            .select_from(OUTBOX.outerjoin(EVALUATION, EVALUATION.c.id == OUTBOX.c.evaluation_id))
+            .where(OUTBOX.c.id == outbox_id)).first()
+    if row is not None and (row.cycle_id is None
+                            or not scope.may_see_evaluation(row.cycle_id, row.unit_id)):
+        raise NotPermitted(0, scope.admin_id, "resend",
+                           f"email {outbox_id} is outside the agencies they administer")
