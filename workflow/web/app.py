@@ -23,7 +23,14 @@ from workflow.clock import utc_now
 from workflow.errors import ConfigError, KpiError, NotFound, NotPermitted
 from workflow.service import access
 from workflow.service.core import Service
-from workflow.web import routes_admin, routes_demo, routes_ops, routes_staff, routes_task
+from workflow.web import (
+    routes_admin,
+    routes_admin_files,
+    routes_demo,
+    routes_ops,
+    routes_staff,
+    routes_task,
+)
 from workflow.web.context import MAX_FORM_BYTES, DemoHooks, Req, SignInNeeded, Web
 from workflow.web.security import BodyLimit, SecurityHeaders, Signer, secret_key_problem
 
@@ -62,6 +69,7 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     app.include_router(routes_task.router)
     app.include_router(routes_staff.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_admin_files.router)  # exports and records (issue 18)
     app.include_router(routes_ops.router)  # /readyz (issue 15)
     if demo is not None:
         app.include_router(routes_demo.router)

@@ -19,16 +19,23 @@ from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
 from workflow.errors import (
-    CycleNotFound,
     NotPermitted,
     PersonNotFound,
     Problem,
     SubmissionInvalid,
     WorkflowError,
 )
-from workflow.reports.html import cycle_report_fragment
-from workflow.service import lookups, pages, queries, records, resend, sessions, transition
-from workflow.web import views
+from workflow.service import (
+    admin_exports,
+    lookups,
+    pages,
+    queries,
+    records,
+    resend,
+    sessions,
+    transition,
+)
+from workflow.web import routes_admin_files, views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 
@@ -79,13 +86,12 @@ def admin_home(req: ReqDep) -> Response:
 def admin_report(cycle_id: str, req: ReqDep) -> Response:
     """The cycle's report with its charts and fairness signals, as `kpi report` writes it
     to HTML. Its own page: at national scale the figures take a while to gather."""
-    cycles = dict(_admin_cycles(req))
-    if cycle_id not in cycles:
-        raise CycleNotFound(cycle_id)
-    # The fragment comes from our own report templates, autoescaped there.
-    report = Markup(cycle_report_fragment(req.svc, cycle_id, now=req.now(), locale=req.locale))
-    return req.render("admin_report.html", cycle_id=cycle_id, cycle_name=cycles[cycle_id],
-                      report=report)
+    name, fragment, _kept = admin_exports.report_fragment(
+        req.svc, req.require_person().id, cycle_id, req.locale, now=req.now())
+    # The fragment comes from our own report templates, autoescaped there; it is kept
+    # for the cycle's state (``report_cache``), gathered again only after a change.
+    return req.render("admin_report.html", cycle_id=cycle_id, cycle_name=name,
+                      report=Markup(fragment))
 
 
 def evaluation_page(req: Req, evaluation_id: int, *, message: str | None = None,
@@ -97,7 +103,8 @@ def evaluation_page(req: Req, evaluation_id: int, *, message: str | None = None,
     if person.id not in file.view.admins:
         raise NotPermitted(evaluation_id, person.id, "admin", "only the cycle's admins see it")
     return req.render("admin_evaluation.html", status=status, file=file, message=message,
-                      errors=errors or {}, values=values or {}, op=op)
+                      errors=errors or {}, values=values or {}, op=op,
+                      **routes_admin_files.file_context(req, evaluation_id, file))
 
 
 @router.get("/e/{evaluation_id}", response_class=HTMLResponse)
