@@ -141,7 +141,7 @@ def test_each_report_format_downloads_with_the_vietnamese_file_name_and_the_show
 
 
 def test_a_second_download_is_the_kept_file_and_any_change_gives_a_new_one(
-        web: WebWorld, admin: TestClient) -> None:
+        web: WebWorld, admin: TestClient, tmp_path: Path) -> None:
     path = f"/admin/cycle/{web.world.cycle_id}/download/report.csv"
     first = admin.get(path).content
     kept = kept_files(web, "report.csv")
@@ -156,6 +156,13 @@ def test_a_second_download_is_the_kept_file_and_any_change_gives_a_new_one(
     assert len(now_kept) == 2 and now_kept[0] == kept[-1] and now_kept[1] > kept[-1]
     s2 = next(r for r in csv.reader(io.StringIO(again.decode("utf-8-sig"))) if "S2" in r)
     assert s2[-2] == "có", s2  # "extended": the rebuilt report has the change
+    # A name corrected in the organisation file is a new state too.
+    org = (DATA / "small_org.csv").read_text(encoding="utf-8")
+    org = org.replace("S1,Phạm Thị Lan,", 'S1,"Phạm ""Lan"" <b>Thị</b>",')
+    renamed = tmp_path / "org.csv"
+    renamed.write_text(org.replace("Hoàng Văn Nam", "Hoàng Văn Nam Mới"), encoding="utf-8")
+    import_org(web.svc, renamed, now=at("2026-05-12 10:00"))
+    assert "Hoàng Văn Nam Mới" in admin.get(path).content.decode("utf-8-sig")
     # The report page reads its kept fragment the same way.
     report = f"/admin/cycle/{web.world.cycle_id}/report"
     assert admin.get(report).status_code == 200
@@ -170,7 +177,7 @@ def test_the_decision_lists_and_the_dead_letters_download_as_csv(
         got = admin.get(f"{base}/list-{which}.csv")
         assert got.status_code == 200 and got.content.startswith(b"\xef\xbb\xbf")
         header = next(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
-        assert "employee_id" in header
+        assert "Mã công chức" in header and "employee_id" not in header
     dead = admin.get("/admin/dead-letters.csv")
     assert dead.status_code == 200
     assert "filename*=UTF-8''email-kh%C3%B4ng-g%E1%BB%ADi-%C4%91%C6%B0%E1%BB%A3c.csv" \

@@ -33,9 +33,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from workflow import catalog
+from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.errors import CycleNotFound, KpiError
-from workflow.reports import export
+from workflow.reports import csv_files, export, words
+from workflow.reports.decisions import decision_list
 from workflow.reports.html import cycle_report_fragment, cycle_report_html, write_pdf
 from workflow.service.core import Service
 from workflow.store.tables import (
@@ -67,9 +69,9 @@ ARTEFACTS: dict[str, Artefact] = {a.name: a for a in (
     Artefact("report.csv", "text/csv; charset=utf-8", True),
     Artefact("report.html", "text/html; charset=utf-8", True),
     Artefact("report.pdf", "application/pdf", True),
-    Artefact("list-not-completed.csv", "text/csv; charset=utf-8", False),
-    Artefact("list-excellent.csv", "text/csv; charset=utf-8", False),
-    Artefact("list-training.csv", "text/csv; charset=utf-8", False),
+    Artefact("list-not-completed.csv", "text/csv; charset=utf-8", True),
+    Artefact("list-excellent.csv", "text/csv; charset=utf-8", True),
+    Artefact("list-training.csv", "text/csv; charset=utf-8", True),
     # The admin report page's fragment: kept like the downloads, never offered as one.
     Artefact("fragment.html", "text/html; charset=utf-8", True),
 )}
@@ -210,8 +212,51 @@ def _build(svc: Service, cycle_id: str, artefact: str, locale: str, now: datetim
         export.write_report(svc, cycle_id, path, now=now, locale=lang)
     else:
         which = artefact.removeprefix("list-").removesuffix(".csv")
-        export.write_list(svc, cycle_id, which, path)
+        write_list(svc, cycle_id, which, lang, path)
     return path
+
+
+# The decision lists' columns in people's words (`kpi report --list` keeps the ids).
+LIST_HEADERS = {
+    "cycle_id": N_("Cycle"), "employee_id": N_("Employee id"), "full_name": N_("Full name"),
+    "unit_id": N_("Unit id"), "unit": N_("Unit"), "position_group": N_("Position group"),
+    "score": N_("Score"), "final_class": N_("Final class (id)"),
+    "final_class_label": N_("Final class"), "overrides": N_("Overrides"),
+    "state": N_("State"), "final": N_("Final"), "periods_below": N_("Periods in a row below"),
+    "below_class": N_("Below the class"), "streak": N_("Those periods"),
+}
+NOT_FINAL = N_("no (provisional)")
+
+
+def write_list(svc: Service, cycle_id: str, which: str, locale: str, path: Path) -> int:
+    """A decision list as CSV in ``locale``: headers, classes and states in its words."""
+    header, rows = decision_list(svc, cycle_id, which)
+    with svc.store.read() as session:
+        regime = svc.rules.get(session, cycle_id).regime
+
+    def label(class_id: object) -> str:
+        try:
+            labels = regime.band(str(class_id)).label
+        except (KeyError, ValueError):
+            return str(class_id)
+        return labels.vi if locale == "vi" else labels.en
+
+    def say(name: str, value: object) -> object:
+        if name in ("final_class_label", "below_class"):
+            return label(value)
+        if name == "state":
+            return words.state(str(value), locale)
+        if name == "final":
+            return catalog.gettext(locale, N_("yes") if value == "yes" else NOT_FINAL)
+        if name == "streak":  # "cycle class; cycle class"
+            return "; ".join(f"{c} {label(k)}" for c, _, k in
+                             (p.partition(" ") for p in str(value).split("; ") if p))
+        return value
+
+    localised = [[say(name, v) for name, v in zip(header, row, strict=True)] for row in rows]
+    titles = [catalog.gettext(locale, LIST_HEADERS[h]) if h in LIST_HEADERS else h
+              for h in header]
+    return csv_files.write_table(path, titles, localised)
 
 
 def _build_and_keep(svc: Service, cycle_id: str, artefact: str, locale: str, key: str,
