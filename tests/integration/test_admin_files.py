@@ -299,6 +299,22 @@ def test_a_closed_evaluation_offers_no_action_and_a_cancel_takes_the_confirmatio
     assert 'name="op"' not in page.text
 
 
+def test_a_large_cycles_first_build_runs_in_the_background_and_the_page_says_so(
+        web: WebWorld, admin: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_cache, "INLINE_LIMIT", 0)  # the small cycle counts as large
+    records.extend(web.svc, web.world.ev("S2"), at("2026-05-21 17:00"), "ốm", "D1", "A1",
+                   now=at("2026-05-12 11:00"))  # a new state: nothing kept for it yet
+    path = f"/admin/cycle/{web.world.cycle_id}/download/list-excellent.csv"
+    first = admin.get(path)
+    assert first.status_code in (200, 202)
+    if first.status_code == 202:  # the thread may already be done: both are right
+        assert "content-disposition" not in first.headers
+        assert "Đang chuẩn bị tệp" in text_of(first.text)
+    report_cache.wait(web.world.cycle_id, "list-excellent.csv")
+    done = admin.get(path)
+    assert done.status_code == 200 and "content-disposition" in done.headers
+
+
 @pytest.mark.both_stores
 def test_a_kept_export_round_trips_through_the_store(new_service: Any, tmp_path: Path) -> None:
     """LargeBinary chunks and RETURNING on both databases; an export of more than one

@@ -162,7 +162,8 @@ def _cycle_in_scope(svc: Service, admin_id: str, cycle_id: str) -> str:
 class ExportsPage:
     cycle_id: str
     cycle_name: str
-    ready: dict[str, report_cache.KeptFile | None]  # download -> kept for the state, or None
+    # download -> kept for the state, being prepared, or None (prepared when asked for)
+    ready: dict[str, report_cache.KeptFile | report_cache.Preparing | None]
     evaluations: int
     dead_letters: int
 
@@ -183,23 +184,30 @@ def exports_page(svc: Service, admin_id: str, cycle_id: str, locale: str) -> Exp
 
 
 def cycle_download(svc: Service, admin_id: str, cycle_id: str, artefact: str, locale: str,
-                   *, now: datetime | None = None) -> Download:
+                   *, now: datetime | None = None) -> Download | report_cache.Preparing:
     """The cycle's report (``report.xlsx|csv|html|pdf``) or a list
-    (``list-not-completed|excellent|training.csv``), for its current state."""
+    (``list-not-completed|excellent|training.csv``), for its current state; a large
+    cycle's first one is prepared in the background (Preparing)."""
     _cycle_in_scope(svc, admin_id, cycle_id)
     if artefact not in report_cache.DOWNLOADS:
         raise FormatNotOffered(artefact, report_cache.DOWNLOADS)
-    file = report_cache.kept(svc, cycle_id, artefact, locale, now=now)
+    file = report_cache.kept_or_preparing(svc, cycle_id, artefact, locale, now=now)
+    if isinstance(file, report_cache.Preparing):
+        return file
     stem, ext = artefact.rsplit(".", 1)
     return Download(file_name(locale, stem, cycle_id, ext=ext), file.media_type,
                     report_cache.chunks(svc, file), file.size, file.built_at, file.built_now)
 
 
 def report_fragment(svc: Service, admin_id: str, cycle_id: str, locale: str, *,
-                    now: datetime | None = None) -> tuple[str, str, report_cache.KeptFile]:
-    """(cycle name, the report's HTML fragment, the kept file) for the admin report page."""
+                    now: datetime | None = None
+                    ) -> tuple[str, str | None, report_cache.KeptFile | report_cache.Preparing]:
+    """(cycle name, the report's HTML fragment or None while it is prepared, the kept
+    file or the build under way) for the admin report page."""
     name = _cycle_in_scope(svc, admin_id, cycle_id)
-    file = report_cache.kept(svc, cycle_id, "fragment.html", locale, now=now)
+    file = report_cache.kept_or_preparing(svc, cycle_id, "fragment.html", locale, now=now)
+    if isinstance(file, report_cache.Preparing):
+        return name, None, file
     return name, report_cache.read_text(svc, file), file
 
 

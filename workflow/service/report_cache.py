@@ -19,6 +19,7 @@ report), and the report templates and catalogues of this installation.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 import threading
 import time
@@ -160,12 +161,87 @@ def _locale_of(artefact: str, locale: str) -> str:
     return locale if ARTEFACTS[artefact].localised else ""
 
 
-def ready(svc: Service, cycle_id: str, locale: str) -> dict[str, KeptFile | None]:
-    """Each download of the cycle: kept for its current state (ready at once), or None
-    (built when first asked for)."""
+def ready(svc: Service, cycle_id: str, locale: str
+          ) -> dict[str, KeptFile | Preparing | None]:
+    """Each download of the cycle: kept for its current state (ready at once), being
+    prepared in the background, or None (prepared when first asked for)."""
     with svc.store.read() as session:
         key = state_key(svc, session, cycle_id)
-        return {a: _find(session, cycle_id, a, _locale_of(a, locale), key) for a in DOWNLOADS}
+        out: dict[str, KeptFile | Preparing | None] = {}
+        for a in DOWNLOADS:
+            lang = _locale_of(a, locale)
+            out[a] = _find(session, cycle_id, a, lang, key) or _preparing(cycle_id, a, lang, key)
+        return out
+
+
+# --- in the background --------------------------------------------------------------
+# A large cycle's first build takes minutes (bench/RESULTS.md, report-cache): longer than
+# a browser or a proxy waits for an answer. Above ``INLINE_LIMIT`` evaluations the build
+# runs in a thread of the web process and the page says so; the next request after it
+# finishes finds the kept file. A cycle that small is built within the request.
+INLINE_LIMIT = 1000
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Preparing:
+    """An export being built in the background for the cycle's current state."""
+
+    cycle_id: str
+    artefact: str
+    started_at: datetime
+
+
+_THREADS: dict[tuple[str, str, str, str], tuple[threading.Thread, Preparing]] = {}
+
+
+def _preparing(cycle_id: str, artefact: str, locale: str, key: str) -> Preparing | None:
+    with _BUILDING_GUARD:
+        found = _THREADS.get((cycle_id, artefact, locale, key))
+    return found[1] if found is not None and found[0].is_alive() else None
+
+
+def kept_or_preparing(svc: Service, cycle_id: str, artefact: str, locale: str, *,
+                      now: datetime | None = None) -> KeptFile | Preparing:
+    """The kept export for the cycle's current state; for a large cycle without one, a
+    build started in the background (or the one already running), said as Preparing."""
+    lang = _locale_of(artefact, locale)
+    with svc.store.read() as session:
+        key = state_key(svc, session, cycle_id)
+        found = _find(session, cycle_id, artefact, lang, key)
+        if found is not None:
+            return found
+        size = int(session.execute(select(func.count()).select_from(EVALUATION).where(
+            EVALUATION.c.cycle_id == cycle_id)).scalar_one())
+    if size <= INLINE_LIMIT:
+        return kept(svc, cycle_id, artefact, locale, now=now)
+    now = now or utc_now()
+    with _BUILDING_GUARD:
+        running = _THREADS.get((cycle_id, artefact, lang, key))
+        if running is not None and running[0].is_alive():
+            return running[1]
+        preparing = Preparing(cycle_id, artefact, now)
+
+        def build() -> None:
+            try:
+                kept(svc, cycle_id, artefact, locale, now=now)
+            except Exception:  # the next request starts it again; the log says why
+                log.exception("building %s of cycle %s failed", artefact, cycle_id)
+
+        thread = threading.Thread(target=build, name=f"kpi-export-{cycle_id}-{artefact}",
+                                  daemon=True)
+        _THREADS[(cycle_id, artefact, lang, key)] = (thread, preparing)
+        thread.start()
+    return preparing
+
+
+def wait(cycle_id: str, artefact: str) -> None:
+    """Until the background builds of that export (any language, any state) are done."""
+    with _BUILDING_GUARD:
+        threads = [t for (c, a, _l, _k), (t, _p) in _THREADS.items()
+                   if c == cycle_id and a == artefact]
+    for thread in threads:
+        thread.join()
 
 
 # One build at a time per export in this process: a second request for the same

@@ -86,12 +86,14 @@ def admin_home(req: ReqDep) -> Response:
 def admin_report(cycle_id: str, req: ReqDep) -> Response:
     """The cycle's report with its charts and fairness signals, as `kpi report` writes it
     to HTML. Its own page: at national scale the figures take a while to gather."""
-    name, fragment, _kept = admin_exports.report_fragment(
+    name, fragment, kept = admin_exports.report_fragment(
         req.svc, req.require_person().id, cycle_id, req.locale, now=req.now())
     # The fragment comes from our own report templates, autoescaped there; it is kept
-    # for the cycle's state (``report_cache``), gathered again only after a change.
+    # for the cycle's state (``report_cache``), gathered again only after a change (in
+    # the background for a large cycle: the page says since when).
     return req.render("admin_report.html", cycle_id=cycle_id, cycle_name=name,
-                      report=Markup(fragment))
+                      report=None if fragment is None else Markup(fragment),
+                      preparing=None if fragment is not None else kept)
 
 
 def evaluation_page(req: Req, evaluation_id: int, *, message: str | None = None,

@@ -79,8 +79,13 @@ def admin_exports_page(cycle_id: str, req: ReqDep) -> Response:
 def admin_cycle_download(cycle_id: str, artefact: str, req: ReqDep) -> Response:
     """``report.xlsx|csv|html|pdf``, ``list-not-completed|excellent|training.csv``."""
     person = req.require_person()
-    return stream(admin_exports.cycle_download(req.svc, person.id, cycle_id, artefact,
-                                               req.locale, now=req.now()))
+    got = admin_exports.cycle_download(req.svc, person.id, cycle_id, artefact, req.locale,
+                                       now=req.now())
+    if isinstance(got, Download):
+        return stream(got)
+    # A large cycle's first build runs in the background: say so, and where to look.
+    return req.render("admin_exports_preparing.html", status=202, cycle_id=cycle_id,
+                      preparing=got)
 
 
 @router.get("/cycle/{cycle_id}/record", response_class=HTMLResponse)
