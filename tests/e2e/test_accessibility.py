@@ -260,9 +260,19 @@ def test_every_page_in_both_languages_at_both_widths_has_no_serious_axe_violatio
         tour.check("admin-bulk-problems", lang)
         page.locator("form:has(input[value=resend]) button[type=submit]").click()
         tour.check("admin-bulk-preview", lang)
+        go(f"/admin/cycle/{cycle}/exports")
+        tour.check("admin-exports", lang)
+        page.locator("#f-person").fill('UB1 "<b>')
+        page.locator("main form button[type=submit]").click()
+        tour.check("admin-exports-problem", lang)
     for person in ("S1", "S2", "S3", "S4", "A1", "H1", "D1"):
         world.score(person, level=0.97 if person in ("S2", "S3") else 0.8,
                     when="2026-05-08 10:00")
+    for lang in LANGS:  # the file of a scored evaluation: breakdown, trail, emails
+        tour.language(lang)
+        tour.as_person("A1", signer)
+        go(f"/admin/e/{world.ev('S2')}")
+        tour.check("admin-file-scored", lang)
 
     # --- the calibrator: the pool, a refused approval, the confirmation -----------------
     clock.set("2026-05-11 09:00")

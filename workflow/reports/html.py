@@ -9,7 +9,7 @@ needs no JavaScript and no file beside it.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -268,10 +268,12 @@ def fairness_fragment(svc: Service, cycle_id: str, rules: SignalRules | None = N
 
 
 def record_html(svc: Service, person_id: str, *, now: datetime | None = None,
-                locale: str | None = None) -> str:
+                locale: str | None = None, cycles: Collection[str] | None = None) -> str:
     """The personnel record of one person as a whole page, in ``locale`` (default: the
-    person's own)."""
+    person's own); ``cycles``: only the evaluations of these (an admin's scope)."""
     record: PersonnelRecord = personnel_record(svc, person_id, now=now)
+    if cycles is not None:
+        record.evaluations = [e for e in record.evaluations if e.cycle_id in cycles]
     return _render(svc, "record.html.j2", locale or record.locale, rec=record)
 
 

@@ -417,11 +417,37 @@ class StagedFile(SQLModel, table=True):
     expires_at: datetime = _instant(index=True)
 
 
+class ReportFile(SQLModel, table=True):
+    """An export of a cycle (the report in a format, a list) as built for one state of
+    the cycle (``state_key``): served again while that state holds, rebuilt when it
+    changes. At 100,000 people the report takes minutes to gather; a download of the
+    kept file takes a second, and every web process of a deployment shares it."""
+
+    __table_args__ = (UniqueConstraint("cycle_id", "artefact", "locale", "state_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(foreign_key="cycle.id", index=True, max_length=64)
+    artefact: str = Field(max_length=40)  # report.xlsx, list-excellent.csv, fragment.html...
+    locale: str = Field(max_length=8)
+    state_key: str = Field(max_length=64)
+    size: int = 0  # bytes
+    chunks: int = 0
+    build_seconds: float = 0.0
+    built_at: datetime = _instant()
+
+
+class ReportChunk(SQLModel, table=True):
+    """One piece of a kept export (1 MiB at most): a download streams them in order."""
+
+    file_id: int = Field(foreign_key="reportfile.id", primary_key=True)
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 ALL_TABLES = [
     Unit, Position, Person, Rulebook, Cycle, Evaluation, Assignment, Submission, Draft,
     Deadline, Extension, OverrideFact, ImportedPeriod, CalibrationMove, CalibrationApproval,
     Publication, AuditEvent, AuditHead, Outbox, AccessToken, WebSession, ScheduledOpen,
-    StagedFile,
+    StagedFile, ReportFile, ReportChunk,
 ]
 
 
@@ -457,3 +483,5 @@ TOKEN: Table = _core_table(AccessToken)
 WEB_SESSION: Table = _core_table(WebSession)
 SCHEDULED_OPEN: Table = _core_table(ScheduledOpen)
 STAGED_FILE: Table = _core_table(StagedFile)
+REPORT_FILE: Table = _core_table(ReportFile)
+REPORT_CHUNK: Table = _core_table(ReportChunk)

@@ -26,6 +26,7 @@ from workflow.service.core import Service
 from workflow.web import (
     routes_admin,
     routes_admin_cycles,
+    routes_admin_files,
     routes_admin_org,
     routes_demo,
     routes_ops,
@@ -74,6 +75,7 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     app.include_router(routes_admin.router)
     app.include_router(routes_admin_cycles.router)  # cycle calendars and series (issue 18)
     app.include_router(routes_admin_org.router)  # organisation upload, bulk actions (issue 18)
+    app.include_router(routes_admin_files.router)  # exports and records (issue 18)
     app.include_router(routes_ops.router)  # /readyz (issue 15)
     if demo is not None:
         app.include_router(routes_demo.router)

@@ -27,8 +27,8 @@ from workflow.errors import (
     SubmissionInvalid,
     WorkflowError,
 )
-from workflow.reports.html import cycle_report_fragment
 from workflow.service import (
+    admin_exports,
     admin_scope,
     lookups,
     pages,
@@ -39,7 +39,7 @@ from workflow.service import (
     transition,
 )
 from workflow.service.admin_scope import AdminScope
-from workflow.web import views
+from workflow.web import routes_admin_files, views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
 
@@ -99,16 +99,19 @@ def admin_report(cycle_id: str, req: ReqDep) -> Response:
     """The cycle's report with its charts and fairness signals, as `kpi report` writes it
     to HTML. Its own page: at national scale the figures take a while to gather."""
     mine = scope(req)
-    cycles = dict(mine.cycles)
-    if cycle_id not in cycles:
+    if cycle_id not in dict(mine.cycles):
         raise CycleNotFound(cycle_id)
     if not mine.sees_whole_cycle(cycle_id):  # the report's figures cover every agency
         raise NotPermitted(0, mine.admin_id, "report",
                            "the cycle's report covers agencies outside their scope")
-    # The fragment comes from our own report templates, autoescaped there.
-    report = Markup(cycle_report_fragment(req.svc, cycle_id, now=req.now(), locale=req.locale))
-    return req.render("admin_report.html", cycle_id=cycle_id, cycle_name=cycles[cycle_id],
-                      report=report)
+    name, fragment, kept = admin_exports.report_fragment(
+        req.svc, req.require_person().id, cycle_id, req.locale, now=req.now())
+    # The fragment comes from our own report templates, autoescaped there; it is kept
+    # for the cycle's state (``report_cache``), gathered again only after a change (in
+    # the background for a large cycle: the page says since when).
+    return req.render("admin_report.html", cycle_id=cycle_id, cycle_name=name,
+                      report=None if fragment is None else Markup(fragment),
+                      preparing=None if fragment is not None else kept)
 
 
 def evaluation_page(req: Req, evaluation_id: int, *, message: str | None = None,
@@ -118,7 +121,8 @@ def evaluation_page(req: Req, evaluation_id: int, *, message: str | None = None,
     admin_scope.require_evaluation(req.svc, scope(req), evaluation_id)
     file = pages.evaluation_file(req.svc, evaluation_id)
     return req.render("admin_evaluation.html", status=status, file=file, message=message,
-                      errors=errors or {}, values=values or {}, op=op)
+                      errors=errors or {}, values=values or {}, op=op,
+                      **routes_admin_files.file_context(req, evaluation_id, file))
 
 
 @router.get("/e/{evaluation_id}", response_class=HTMLResponse)

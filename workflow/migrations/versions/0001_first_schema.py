@@ -193,6 +193,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('cycle_id', 'unit_id')
     )
+    op.create_table('reportfile',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('cycle_id', sa.String(length=64), nullable=False),
+    sa.Column('artefact', sa.String(length=40), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=False),
+    sa.Column('state_key', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('chunks', sa.Integer(), nullable=False),
+    sa.Column('build_seconds', sa.Float(), nullable=False),
+    sa.Column('built_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['cycle_id'], ['cycle.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('cycle_id', 'artefact', 'locale', 'state_key')
+    )
+    with op.batch_alter_table('reportfile', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reportfile_cycle_id'), ['cycle_id'], unique=False)
+
     op.create_table('accesstoken',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
@@ -276,6 +293,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_importedperiod_cycle_id'), ['cycle_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_importedperiod_person_id'), ['person_id'], unique=False)
 
+    op.create_table('reportchunk',
+    sa.Column('file_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['file_id'], ['reportfile.id'], ),
+    sa.PrimaryKeyConstraint('file_id', 'seq')
+    )
     op.create_table('websession',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_hash', sa.String(length=64), nullable=False),
@@ -447,6 +471,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_websession_person_id'))
 
     op.drop_table('websession')
+    op.drop_table('reportchunk')
     with op.batch_alter_table('importedperiod', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_importedperiod_person_id'))
         batch_op.drop_index(batch_op.f('ix_importedperiod_cycle_id'))
@@ -464,6 +489,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_accesstoken_evaluation_id'))
 
     op.drop_table('accesstoken')
+    with op.batch_alter_table('reportfile', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reportfile_cycle_id'))
+
+    op.drop_table('reportfile')
     op.drop_table('publication')
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_unit_id'))
