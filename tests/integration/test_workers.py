@@ -7,7 +7,7 @@ closed, supervisors reminded, told it is overdue and escalated twice, scores giv
 (by the test, as the supervisors), the appeal window closed (finalised). An SMTP
 server on loopback counts what arrives by Message-ID.
 
-PostgreSQL: four processes, 5,000 evaluations. SQLite: three processes on one file,
+PostgreSQL: four processes, 2,000 evaluations. SQLite: three processes on one file,
 1,000 evaluations (one writer at a time, BEGIN IMMEDIATE: nobody sees "database is
 locked"). The clock is the only fake.
 """
@@ -268,11 +268,11 @@ def check_the_logs(logs: list[str], processes: int) -> None:
 
 
 @pytest.mark.postgres
-def test_four_workers_on_postgresql_run_5000_evaluations_with_each_effect_once(
+def test_four_workers_on_postgresql_run_2000_evaluations_with_each_effect_once(
         pg_database: str, tmp_path: Path, smtp: tuple[MessageIdCounter, int]) -> None:
     svc = Service(Store(pg_database), make_settings(pg_database))
     try:
-        run_cycle(svc, tmp_path, smtp, people=5000, processes=4)
+        run_cycle(svc, tmp_path, smtp, people=2000, processes=4)
     finally:
         svc.store.dispose()
 
