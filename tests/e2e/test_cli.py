@@ -98,7 +98,7 @@ def test_act_with_bad_json_names_the_line(opened: Path) -> None:
 
 
 def test_audit_verify_names_the_first_broken_row(opened: Path) -> None:
-    assert "audit chain intact: 60 rows" in kpi(opened, "audit", "verify").stdout
+    assert "audit chain intact: 61 rows" in kpi(opened, "audit", "verify").stdout
     import sqlite3
 
     with sqlite3.connect(opened / "kpi.sqlite3") as db:

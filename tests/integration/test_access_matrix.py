@@ -41,7 +41,9 @@ MATRIX: dict[str, set[str]] = {
     "score_page": {"supervisor"},
     "save_score_draft": {"supervisor"},
     "appeal_page": set(),  # nobody: no appeal was lodged
-    "calibration_page": {"supervisor"},  # D1 is the cycle's calibrator
+    # D1 is the cycle's calibrator; UB1 (D1's evaluator) calibrates D1's own evaluation,
+    # which D1 may not decide (recusal): a right of its own, not the ended delegation.
+    "calibration_page": {"supervisor", "ended_acting"},
     "admin_dashboard": {"admin"},
     "admin_evaluation": {"admin"},
     "admin_extend": {"admin"},

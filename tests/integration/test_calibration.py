@@ -131,11 +131,16 @@ def test_an_exception_ratio_needs_its_decision_and_is_recorded_with_the_approval
     # task group C has S1 excellent and three well completed: 50% of 3 = 1 allowed
     approve_pool(svc, w.cycle_id, "D1", now=at("2026-05-14 10:00"))
     with svc.store.read() as s:
-        [row] = s.execute(select(APPROVAL.c.pools))
-        [entry] = s.execute(select(AUDIT).where(AUDIT.c.trigger == "approve_calibration_pools"))
-    assert row.pools["exception_decision"] == "QĐ 99/QĐ-UBND"
-    assert row.pools["exception_ratio"] == "0.5"
-    assert entry.reason.endswith("exception ratio 0.5 by decision QĐ 99/QĐ-UBND")
+        # One approval per approver: D1 for the pool, UB1 for D1's own evaluation
+        # (recusal); each records the decision.
+        rows = list(s.execute(select(APPROVAL.c.pools)))
+        entries = list(s.execute(select(AUDIT).where(
+            AUDIT.c.trigger == "approve_calibration_pools")))
+    assert rows and len(rows) == len(entries)
+    for row, entry in zip(rows, entries, strict=True):
+        assert row.pools["exception_decision"] == "QĐ 99/QĐ-UBND"
+        assert row.pools["exception_ratio"] == "0.5"
+        assert entry.reason.endswith("exception ratio 0.5 by decision QĐ 99/QĐ-UBND")
 
 
 def with_config(svc: Service, folder: Path) -> Service:

@@ -271,7 +271,8 @@ def test_calibration_reminds_the_calibrator_then_escalates_and_moves_nobody(
     assert [(t["kind"], t["fire_at"]) for t in pool] == [
         ("reminder", at("2026-05-14 08:00")), ("due", at("2026-05-15 17:00")),
         ("escalation", at("2026-05-19 08:00")), ("escalation", at("2026-05-21 08:00"))]
-    assert who(world.svc, "task_calibration") == ["D1"]
+    # D1 calibrates the pool; UB1 (D1's evaluator) D1's own evaluation (recusal).
+    assert who(world.svc, "task_calibration") == ["D1", "UB1"]
     tick(world.svc, at("2026-05-14 08:00"))
     assert who(world.svc, "reminder") == ["D1"]
     tick(world.svc, at("2026-05-15 17:00"))
