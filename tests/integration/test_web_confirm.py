@@ -189,6 +189,10 @@ def test_after_revising_the_score_the_reviewer_sees_the_new_score_and_class(
     fields = {m.group(1): m.group(2) for m in re.finditer(
         r'<input id="[^"]+" name="(score\.[^"]+)" type="text" value="([^"]*)"', page)}
     fields = {k: "10" if k.endswith(".points") else v for k, v in fields.items()}
+    # ... and the ticked boxes as they came (an item's "completed" among them: without
+    # it, an item carrying failed assessments is refused as not completed).
+    fields.update({m.group(1): "1" for m in re.finditer(
+        r'<input id="[^"]+" name="(score\.[^"]+)" type="checkbox" value="1" checked', page)})
     assert any(k.endswith(".points") for k in fields)
     done = browser.post(path, data={**fields, "op": "revise", "revise_reason": "Đủ minh chứng",
                                     "csrf_token": web.csrf(browser, path)})
