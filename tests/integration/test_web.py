@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.support import World, small_world
+from tests.support import World, move_class, small_world
 from tests.web_support import (
     WebWorld,
     confirmed,
@@ -378,7 +378,15 @@ def test_calibrator_moves_down_with_a_reason_then_approves(web: WebWorld) -> Non
     assert no_reason.status_code == 422
     assert field_has_error(no_reason.text.replace('name="reason" type="text"', ""),
                            f"reason.{first}") or f'id="e-f-reason-{first}"' in no_reason.text
+    own = web.world.ev("D1")  # D1 may not decide their own evaluation (recusal)
     for m in excellent:
+        if m.evaluation_id == own:
+            refused = browser.post(path, data={"op": "move", "evaluation_id": str(own),
+                                                "reason": "Tỷ lệ", "csrf_token": token})
+            assert refused.status_code == 403, text_of(refused.text)
+            move_class(web.svc, own, "well_completed", "Tỷ lệ theo Nghị định 335", "D1",
+                       now=web.clock.now)
+            continue
         moved = browser.post(path, data={"op": "move", "evaluation_id": str(m.evaluation_id),
                                           "reason": "Tỷ lệ theo Nghị định 335",
                                           "csrf_token": token})
