@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from notifications.dispatcher import send_due
 from notifications.testing import RecordingServer
-from tests.support import DATA, World, at, small_world
+from tests.support import DATA, World, approve_pool, at, move_class, small_world
 from tests.web_support import WebWorld, make_web, text_of
 from workflow.cli import main
 from workflow.domain import State, TimerKind, Trigger
@@ -292,9 +292,10 @@ def test_the_pools_approval_publishes_every_unit_at_once(svc: Service) -> None:
     assert publications(svc) == {}
     for m in calibration.view(svc, world.cycle_id).members:
         if m.final_class == "excellent":
-            calibration.move_class(svc, m.evaluation_id, "well_completed", "Tỷ lệ 20%", "D1",
-                                   now=at("2026-05-08 09:00"))
-    calibration.approve(svc, world.cycle_id, "D1", now=at("2026-05-08 10:00"))
+            # D1's own evaluation is moved and approved by UB1, who took it on (recusal).
+            move_class(svc, m.evaluation_id, "well_completed", "Tỷ lệ 20%", "D1",
+                       now=at("2026-05-08 09:00"))
+    approve_pool(svc, world.cycle_id, "D1", now=at("2026-05-08 10:00"))
     assert publications(svc) == {"BGD": (at("2026-05-08 10:00"), 1),
                                  "P1": (at("2026-05-08 10:00"), 6)}
     with svc.store.read() as s:
