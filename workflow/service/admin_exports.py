@@ -28,7 +28,7 @@ from workflow.clock import utc_now
 from workflow.errors import CycleNotFound, NotFound, NotPermitted, PersonNotFound
 from workflow.reports.csv_files import safe_text
 from workflow.reports.html import record_html, write_pdf
-from workflow.service import report_cache
+from workflow.service import admin_scope, report_cache
 from workflow.service.core import Service
 from workflow.store.tables import CYCLE, EVALUATION, OUTBOX, PERSON
 
@@ -138,8 +138,11 @@ def file_name(locale: str, stem: str, *parts: str, ext: str) -> str:
 def admin_cycles(svc: Service, session: Session, admin_id: str) -> dict[str, str]:
     """The cycles ``admin_id`` administers (id -> name), oldest first: every export and
     file of this module reads through it."""
+    # A cycle's exports cover every agency in it: only an admin who sees the whole cycle
+    # (settings' admins, the cycle file's, a "*" or "cycle:" grant) downloads them.
+    mine = admin_scope.scope_for(svc, admin_id)
     rows = session.execute(select(CYCLE.c.id, CYCLE.c.name).order_by(CYCLE.c.opened_at)).all()
-    return {r.id: r.name for r in rows if admin_id in svc.admins(svc.rules.get(session, r.id))}
+    return {r.id: r.name for r in rows if mine.sees_whole_cycle(r.id)}
 
 
 def _cycle_in_scope(svc: Service, admin_id: str, cycle_id: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from workflow.domain import OPEN_STATES, Role, State, SubmissionKind
 from workflow.errors import EvaluationNotFound
 from workflow.scoring import Line
-from workflow.service import admin_exports, pages, queries
+from workflow.service import admin_exports, admin_scope, pages, queries
 from workflow.service.core import Service
 from workflow.service.resend import TASK_NOTICES
 from workflow.states import SPECS
@@ -126,12 +126,16 @@ def admin_file(svc: Service, admin_id: str, evaluation_id: int,
                file: pages.EvaluationFile | None = None) -> AdminFile:
     """The file of ``evaluation_id`` for ``admin_id`` (NotAdminOfCycle outside their
     cycles); ``file``: the evaluation's page file when the caller has read it already."""
+    # The agency scope (settings' [admin_scope]): an admin of some agencies opens the
+    # files of their evaluations, not the others'.
+    mine = admin_scope.scope_for(svc, admin_id)
     with svc.store.read() as session:
-        cycle_id = session.execute(select(EVALUATION.c.cycle_id).where(
-            EVALUATION.c.id == evaluation_id)).scalar()
-        if cycle_id is None:
+        found = session.execute(select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id).where(
+            EVALUATION.c.id == evaluation_id)).first()
+        if found is None:
             raise EvaluationNotFound(evaluation_id)
-        if cycle_id not in admin_exports.admin_cycles(svc, session, admin_id):
+        cycle_id = found.cycle_id
+        if not mine.may_see_evaluation(str(cycle_id), str(found.unit_id)):
             raise admin_exports.NotAdminOfCycle(admin_id, str(cycle_id))
         submissions = [SubmissionLine(
             r.kind, r.role, None if r.role == Role.PEER.value else r.author_id, r.submitted_at,
