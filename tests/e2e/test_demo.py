@@ -26,6 +26,9 @@ def open_mail(page: Page, base: str, subject: str, nth: int = 0) -> None:
     mail.nth(nth).get_by_role("link", name="Mở đường liên kết").click()
 
 
+@pytest.mark.xfail(strict=True, reason="known defect after the recusal merge: the calibration "
+                   "page offers the director a move on their own evaluation, which the "
+                   "service then refuses (403); the page must not offer it")
 def test_a_newcomer_clicks_one_evaluation_through_the_demo(
         page: Page, new_service: Callable[..., Service], artifacts: Path) -> None:
     port = free_port()
