@@ -60,8 +60,9 @@ SOURCES: tuple[tuple[str, str], ...] = (
     ("workflow", "python"),
     ("notifications", "python"),
 )
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "NP_": (1, 2),
-            "pgettext": ((1, "c"), 2)}
+# No pgettext: the catalogue keys messages by their English text alone (no contexts), so
+# a keyword that takes a context would be extracted with its context silently dropped.
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "NP_": (1, 2)}
 JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trim_blocks": "true",
                  "lstrip_blocks": "true", "newstyle_gettext": "true"}
 
