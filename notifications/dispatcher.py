@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from notifications.compose import BadAddress, Sender, compose
-from notifications.outbox import Claimed, Outcome, Result, claim, reap, record
+from notifications.outbox import Claimed, Outcome, Result, claim, due_count, reap, record
 from notifications.render import RenderError, render
 from notifications.sender import (
     ConnectFailed,
@@ -39,6 +39,7 @@ from notifications.sender import (
 from workflow import metrics
 from workflow.clock import utc_now
 from workflow.errors import DeliveryError
+from workflow.progress import SILENT, Progress, Remaining
 from workflow.service.core import Service
 from workflow.service.notices import fold_digests
 from workflow.service.resend import requeue_dead_letters
@@ -76,6 +77,17 @@ class DeliveryReport:
         return text
 
 
+class _Leased:
+    """How many rows a claim took from the queue (those dropped or folded at the claim
+    among them)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, count: int) -> None:
+        self.count = count
+
+
 @dataclass(frozen=True)
 class _Prepared:
     row: Claimed
@@ -95,29 +107,43 @@ class Dispatcher:
         self.rng = rng or random.Random()
 
     async def drain(self, *, stop: asyncio.Event | None = None,
-                    max_batches: int | None = None) -> DeliveryReport:
-        """Send everything due now, batch after batch, over one reused connection."""
+                    max_batches: int | None = None,
+                    progress: Progress = SILENT) -> DeliveryReport:
+        """Send everything due now, batch after batch, over one reused connection;
+        ``progress`` hears of the messages taken from the queue, a batch at a time."""
         report = DeliveryReport()
         conn = SmtpConnection(self.settings, self.sender)
         batches = 0
+        messages: Remaining | None = None
         try:
             while not (stop and stop.is_set()) and (max_batches is None
                                                     or batches < max_batches):
                 now = self.now()
                 report.reaped += reap(self.svc, now)
                 report.digests += fold_digests(self.svc, now).digests
-                rows = claim(self.svc, now, limit=self.settings.mail_batch_size)
+                if messages is None:  # counted once the first digests are folded
+                    messages = Remaining(progress, "messages",
+                                         lambda: due_count(self.svc, self.now()))
+                leased = _Leased()
+                rows = claim(self.svc, now, limit=self.settings.mail_batch_size,
+                             on_leased=leased)
                 if not rows:
+                    if leased.count:
+                        messages.advance(leased.count)
+                        continue  # a batch all dropped or folded (stale after downtime)
                     break
                 batches += 1
                 report.claimed += len(rows)
                 results = await self._send_batch(conn, rows, now, report, stop)
                 record(self.svc, now, results, rng=self.rng)
+                messages.advance(leased.count)
                 if report.alert or report.unreachable:
                     break
         finally:
             await conn.close()
             report.connections = conn.opened
+            if messages is not None:
+                messages.done()
         if report.alert:
             log.error("mail: %s", report.alert)
         elif report.unreachable:
@@ -244,15 +270,16 @@ class Dispatcher:
 
 
 def send_due(svc: Service, *, now: datetime | None = None,
-             rng: random.Random | None = None) -> DeliveryReport:
-    """Deliver what is due as of ``now`` once (`kpi mail send`), blocking until done.
+             rng: random.Random | None = None, progress: Progress = SILENT) -> DeliveryReport:
+    """Deliver what is due as of ``now`` once (`kpi mail send`), blocking until done;
+    ``progress`` hears of the messages taken from the queue.
 
     Safe to call from a thread that already runs an event loop (a web request, a
     test harness driving a browser): the drain then runs on a thread of its own.
     """
     fixed = now
     dispatcher = Dispatcher(svc, now=(lambda: fixed) if fixed else utc_now, rng=rng)
-    return run_blocking(dispatcher.drain)
+    return run_blocking(lambda: dispatcher.drain(progress=progress))
 
 
 def run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -17,14 +17,14 @@ same Message-ID, so it can be recognised as the same message.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, case, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 
 from workflow.service.core import Service
 from workflow.service.notices import scrub_links
@@ -100,8 +100,17 @@ def reap(svc: Service, now: datetime) -> int:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def claim(svc: Service, now: datetime, *, limit: int) -> list[Claimed]:
-    """Lease up to ``limit`` due pending rows, oldest first."""
+def due_count(svc: Service, now: datetime) -> int:
+    """How many pending rows are due at ``now`` (the total of `kpi mail send`'s progress)."""
+    with svc.store.read() as session:
+        return int(session.execute(select(func.count()).select_from(OUTBOX).where(
+            OUTBOX.c.status == RowStatus.PENDING, OUTBOX.c.available_at <= now)).scalar_one())
+
+
+def claim(svc: Service, now: datetime, *, limit: int,
+          on_leased: Callable[[int], None] | None = None) -> list[Claimed]:
+    """Lease up to ``limit`` due pending rows, oldest first. ``on_leased`` hears how
+    many rows left the queue (those dropped or folded at the claim among them)."""
     lease_until = now + timedelta(seconds=svc.settings.mail_lease_seconds)
     with svc.store.write() as session:
         due = (select(OUTBOX.c.id)
@@ -124,6 +133,8 @@ def claim(svc: Service, now: datetime, *, limit: int) -> list[Claimed]:
         rows = _drop_stale(session, rows)
         current = _current_addresses(session, rows)
         rows = _fold_escalations(session, rows)
+    if on_leased is not None:
+        on_leased(len(leased))
     rows = sorted(rows, key=lambda r: (r.available_at, r.id))
     claimed = []
     for r in rows:

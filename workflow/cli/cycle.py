@@ -11,6 +11,7 @@ import click
 
 from workflow import formatting
 from workflow.calendar import zone
+from workflow.cli import progress
 from workflow.cli.main import Context, main, parse_now, pass_context
 from workflow.cli.when import local
 from workflow.cycle_config import (
@@ -217,7 +218,9 @@ def _emails_csv(sim: Simulation, names: dict[str, PersonInfo]) -> None:
 @pass_context
 def open_cmd(ctx: Context, cycle_file: str, actor: str) -> None:
     """Create the evaluations of CYCLE_FILE and queue the first emails."""
-    report = open_cycle(ctx.service(), cycle_file, actor_id=actor, now=ctx.now())
+    with progress.shown("kpi cycle open") as shown:
+        report = open_cycle(ctx.service(), cycle_file, actor_id=actor, now=ctx.now(),
+                            progress=shown)
     units = ", ".join(f"{u} {n}" for u, n in sorted(report.by_unit.items()))
     click.echo(f"opened cycle {report.cycle_id}: {report.evaluations} evaluations in "
                f"self_assessment ({units}); {report.emails} emails queued")
@@ -248,5 +251,6 @@ def list_cmd(ctx: Context, cycle_id: str, state: str | None, unit: str | None) -
 @pass_context
 def tick_cmd(ctx: Context, tick_now: datetime | None, batch: int) -> None:
     """Run everything that is due: deadlines, reminders, escalations."""
-    report = tick(ctx.service(), tick_now or ctx.now(), batch=batch)
+    with progress.shown("kpi tick") as shown:
+        report = tick(ctx.service(), tick_now or ctx.now(), batch=batch, progress=shown)
     click.echo(report.summary())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from workflow.cli import progress
 from workflow.cli.main import Context, main, pass_context
 from workflow.cli.when import local
 from workflow.domain import State
@@ -140,7 +141,8 @@ def audit_verify(ctx: Context, anchor_file: str | None) -> None:
             raise click.ClickException(f"{anchor_file}: not an anchor file (not an object)")
     from workflow.service.queries import verify_audit  # noqa: PLC0415 (see the top)
 
-    result = verify_audit(ctx.service(), anchor)
+    with progress.shown("kpi audit verify") as shown:
+        result = verify_audit(ctx.service(), anchor, progress=shown)
     if not result.keyed:
         click.echo("WARNING: the audit chain is not keyed (no KPI_AUDIT_KEY nor "
                    "KPI_SECRET_KEY): whoever can write to the database can recompute it",

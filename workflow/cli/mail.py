@@ -7,6 +7,7 @@ import click
 from notifications.dispatcher import DeliveryReport, retry_dead, send_due
 from notifications.outbox import row_for_preview
 from notifications.render import render
+from workflow.cli import progress
 from workflow.cli.main import Context, main, pass_context
 from workflow.errors import DeliveryError, NotFound
 
@@ -33,7 +34,9 @@ def _finish(report: DeliveryReport) -> None:
 @pass_context
 def send_cmd(ctx: Context) -> None:
     """Deliver everything due in the outbox once (digests folded first)."""
-    _finish(send_due(ctx.service(), now=ctx.fixed_now))
+    with progress.shown("kpi mail send") as shown:
+        report = send_due(ctx.service(), now=ctx.fixed_now, progress=shown)
+    _finish(report)
 
 
 @mail.command("retry")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from workflow.cli import progress
 from workflow.cli.main import Context, main, pass_context
 from workflow.reports.decisions import LISTS
 
@@ -35,7 +36,9 @@ def report_cmd(ctx: Context, cycle_id: str, out: Path, which: str | None,
     else:
         if below:
             raise click.UsageError("--below applies to --list training only")
-        written = write_report(svc, cycle_id, out, now=ctx.now(), locale=lang)
+        with progress.shown("kpi report") as shown:
+            written = write_report(svc, cycle_id, out, now=ctx.now(), locale=lang,
+                                   progress=shown)
     click.echo(f"{written.path}: {written.rows} {written.what}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from workflow.cli import progress
 from workflow.cli.main import Context, main, pass_context
 from workflow.service.org import OrgPreview, import_org, preview_org, read_org_file
 from workflow.service.setup import init_database
@@ -41,7 +42,9 @@ def org_import(ctx: Context, csv_file: str, actor: str, dry_run: bool) -> None:
     if dry_run:
         _print_preview(preview_org(ctx.service(), csv_file, read_org_file(csv_file)))
         return
-    report = import_org(ctx.service(), csv_file, actor_id=actor, now=ctx.now())
+    with progress.shown("kpi org import") as shown:
+        report = import_org(ctx.service(), csv_file, actor_id=actor, now=ctx.now(),
+                            progress=shown)
     click.echo(f"{csv_file}: {len(report.added)} added, {len(report.changed)} changed, "
                f"{len(report.unchanged)} unchanged"
                + (f", {report.not_in_file} in the organisation but not in the file (left as "

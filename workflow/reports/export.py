@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from workflow.errors import KpiError
+from workflow.progress import SILENT, Progress, counted
 from workflow.reports import csv_files, spreadsheet
 from workflow.reports.decisions import decision_list
 from workflow.reports.facts import cycle_facts
@@ -39,10 +40,11 @@ def _format(path: Path, allowed: tuple[str, ...], what: str) -> str:
 
 
 def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | None = None,
-                 locale: str | None = None) -> Written:
+                 locale: str | None = None, progress: Progress = SILENT) -> Written:
     """The cycle's report: CSV or XLSX (one row per evaluation) or HTML with charts, in
     ``locale`` (the HTML: Vietnamese by default; the CSV and XLSX keep their column ids,
-    which scripts read, unless a locale is asked for)."""
+    which scripts read, unless a locale is asked for). ``progress`` hears of the CSV's
+    or XLSX's rows written (the HTML is counted in SQL: there are no rows to walk)."""
     suffix = _format(path, REPORT_FORMATS, "a cycle report")
     if suffix == ".html":
         html = cycle_report_html(svc, cycle_id, now=now, locale=locale or "vi")
@@ -58,12 +60,14 @@ def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | Non
             cols = columns(criteria, facts.timezone, labels)
             if locale is not None:
                 cols = localised(cols, locale, dict(criteria))
-            rows = evaluation_rows(svc, cycle_id, session)
+            progress.start("evaluations", sum(facts.states.values()))
+            rows = counted(evaluation_rows(svc, cycle_id, session), progress)
             if suffix == ".csv":
                 with partial.open("w", encoding="utf-8-sig", newline="") as out:
                     n = csv_files.write_rows(out, cols, rows, locale)
             else:
                 n = spreadsheet.write_workbook(partial, facts, cols, rows, locale)
+            progress.done()
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from workflow.domain import State
+from workflow.progress import SILENT, Progress
 from workflow.service.core import Service, load_snapshots
 from workflow.service.scoring_inputs import compute, score_basis
 from workflow.store import audit, audit_seal
@@ -30,10 +31,12 @@ from workflow.store.tables import AUDIT, EVALUATION, MOVE
 CHUNK = 500
 
 
-def verify(svc: Service, anchor: Mapping[str, Any] | None = None) -> audit.VerifyResult:
-    """The whole check; ``VerifyResult.problem`` names the first row that fails it."""
+def verify(svc: Service, anchor: Mapping[str, Any] | None = None,
+           progress: Progress = SILENT) -> audit.VerifyResult:
+    """The whole check; ``VerifyResult.problem`` names the first row that fails it.
+    ``progress`` hears of the chain's rows walked, then of the scores recomputed."""
     with svc.store.read() as session:
-        chain = audit.verify(session)
+        chain = audit.verify(session, progress=progress)
         if not chain.ok:
             return chain
 
@@ -47,17 +50,19 @@ def verify(svc: Service, anchor: Mapping[str, Any] | None = None) -> audit.Verif
         found = audit_seal.first_unvouched(session)
         if found is not None:
             return broken(found.seq, found.problem)
-        score = first_wrong_score(svc, session)
+        score = first_wrong_score(svc, session, progress)
         if score is not None:
             return broken(*score)
     return chain
 
 
-def first_wrong_score(svc: Service, session: Session) -> tuple[int | None, str] | None:
+def first_wrong_score(svc: Service, session: Session, progress: Progress = SILENT
+                      ) -> tuple[int | None, str] | None:
     """The first scored evaluation whose stored score or class is not the recomputed one."""
     ids = [int(i) for i in session.execute(
         select(EVALUATION.c.id).where(EVALUATION.c.score.is_not(None))
         .order_by(EVALUATION.c.id)).scalars()]
+    progress.start("scores", len(ids))
     stale = set(session.execute(select(AUDIT.c.evaluation_id).where(
         AUDIT.c.trigger == "unit_results_stale")).scalars())
     moved: dict[int, set[str]] = {}
@@ -86,6 +91,8 @@ def first_wrong_score(svc: Service, session: Session) -> tuple[int | None, str] 
                 return _last_score_seq(session, snap.id), (
                     f"evaluation {snap.id}: its class {final} is neither the score's "
                     f"({row['score_class']}) nor one a vouched calibration move gave it")
+        progress.advance(len(snaps))
+    progress.done()
     return None
 
 

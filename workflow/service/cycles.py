@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlmodel import Session
 
 from workflow.clock import utc_now
@@ -26,6 +26,7 @@ from workflow.domain import Role, State
 from workflow.effects import core as effects
 from workflow.errors import CycleError
 from workflow.permissions import EvaluationView
+from workflow.progress import SILENT, Progress
 from workflow.recusal import Recusal
 from workflow.scoring.model import Framework
 from workflow.service import recusals
@@ -84,13 +85,24 @@ class PopulationPlan:
     recusals: list[Recusal] = field(default_factory=list)  # every one, for `kpi cycle check`
 
 
-def _members(session: Session, rules: CycleRules) -> Iterator[list[Member]]:
-    """The cycle's people grouped by (unit, task group), streamed in that order."""
+def _population_of(rules: CycleRules, *columns: Any) -> Any:
+    """The statement over the cycle's people (``columns`` of the person table)."""
     units = rules.config.population.units
-    stmt = select(PERSON).where(PERSON.c.active.is_(True))
+    stmt = select(*columns).where(PERSON.c.active.is_(True))
     if units != "all":
         stmt = stmt.where(PERSON.c.unit_id.in_(list(units)))
-    stmt = stmt.order_by(PERSON.c.unit_id, PERSON.c.task_group, PERSON.c.id)
+    return stmt
+
+
+def _population(session: Session, rules: CycleRules) -> int:
+    """How many people the cycle walks (the total of `kpi cycle open`'s progress)."""
+    return int(session.execute(_population_of(rules, func.count())).scalar_one())
+
+
+def _members(session: Session, rules: CycleRules) -> Iterator[list[Member]]:
+    """The cycle's people grouped by (unit, task group), streamed in that order."""
+    stmt = _population_of(rules, PERSON).order_by(PERSON.c.unit_id, PERSON.c.task_group,
+                                                  PERSON.c.id)
     group: list[Member] = []
     key: tuple[str, str] | None = None
     for r in session.execute(stmt.execution_options(yield_per=CHUNK)):
@@ -287,18 +299,20 @@ def load_for_open(svc: Service, path: str | Path) -> tuple[LoadedCycle, CycleRul
 
 
 def open_cycle(svc: Service, path: str | Path, *, actor_id: str = "cli",
-               now: datetime | None = None) -> OpenReport:
+               now: datetime | None = None, progress: Progress = SILENT) -> OpenReport:
     """Create the cycle's evaluations in self_assessment and queue the first emails.
 
     One transaction: either the whole cycle is open, or nothing was written.
+    ``progress`` hears of the people walked, a chunk at a time.
     """
     now = now or utc_now()
     loaded, rules = load_for_open(svc, path)
-    return open_loaded(svc, loaded, rules, actor_id=actor_id, now=now)
+    return open_loaded(svc, loaded, rules, actor_id=actor_id, now=now, progress=progress)
 
 
 def open_loaded(svc: Service, loaded: LoadedCycle, rules: CycleRules, *, actor_id: str,
-                now: datetime, first: Callable[[Session], None] | None = None) -> OpenReport:
+                now: datetime, first: Callable[[Session], None] | None = None,
+                progress: Progress = SILENT) -> OpenReport:
     """``open_cycle`` for a cycle already loaded (a series' period, the browser's form);
     ``first`` runs at the start of the same transaction (a scheduled open claims its row
     there, so that it happens once)."""
@@ -331,6 +345,15 @@ def open_loaded(svc: Service, loaded: LoadedCycle, rules: CycleRules, *, actor_i
             opened_at=now, opened_by=actor_id))
         svc.rules.put(rules)
         report = OpenReport(config.id, 0, [], 0, {})
+        # The people walked: each is an evaluation written or someone left out.
+        progress.start("people", _population(session, rules))
+        walked = 0
+
+        def chunk_written() -> None:
+            nonlocal walked
+            progress.advance(report.evaluations + len(plan.left_out) - walked)
+            walked = report.evaluations + len(plan.left_out)
+
         # Groups are small (a unit's task group): gather them into chunks of about
         # CHUNK evaluations, so each table gets one statement per chunk.
         pending: list[PlannedEvaluation] = []
@@ -341,8 +364,11 @@ def open_loaded(svc: Service, loaded: LoadedCycle, rules: CycleRules, *, actor_i
             if len(pending) >= CHUNK:
                 _write_chunk(svc, session, rules, pending, report, now, actor_id)
                 pending = []
+                chunk_written()
         if pending and not plan.problems:
             _write_chunk(svc, session, rules, pending, report, now, actor_id)
+        chunk_written()
+        progress.done()
         if not calibrator and config.enabled(State.CALIBRATION):
             calibrator = _calibrator(rules, plan)
             session.execute(CYCLE.update().where(CYCLE.c.id == config.id)

@@ -46,6 +46,14 @@ def oldest_due_deadline(svc: Service, now: datetime) -> datetime | None:
     return oldest
 
 
+def due_deadline_rows(svc: Service, now: datetime) -> int:
+    """How many pending deadline rows are due at ``now`` (what a sweep has before it:
+    the total of `kpi tick`'s progress). The same partial index, counted."""
+    with svc.store.read() as s:
+        return int(s.execute(select(func.count()).select_from(DEADLINE).where(
+            DEADLINE.c.status == "pending", DEADLINE.c.fire_at <= now)).scalar_one())
+
+
 def readiness(svc: Service, now: datetime) -> Readiness:
     """Check the database and gather the figures operators watch, as of ``now``."""
     try:

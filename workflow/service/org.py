@@ -18,7 +18,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES
 from workflow.errors import OrgChangedSincePreview, OrgImportError, Problem
 from workflow.inputfile import MB, ORG_CAP
+from workflow.progress import SILENT, Progress, counted
 from workflow.service.core import Service
 from workflow.store import audit
 from workflow.store.tables import EVALUATION, PERSON, POSITION, UNIT
@@ -361,7 +362,7 @@ def _conflicts(eid: str, value: str, bad: Any) -> list[str]:
     return ids
 
 
-def _check_rows(rows: list[tuple[int, dict[str, str]]]) -> _Checked:
+def _check_rows(rows: Iterable[tuple[int, dict[str, str]]]) -> _Checked:
     out = _Checked()
     emails: dict[str, str] = {}
     for line, row in rows:
@@ -463,9 +464,13 @@ def _cross_check(checked: _Checked, org: _Organisation) -> list[tuple[int, str]]
     return problems
 
 
-def _checked(session: Any, name: str, raw: bytes) -> tuple[_Checked, _Organisation]:
+def _checked(session: Any, name: str, raw: bytes, progress: Progress = SILENT
+             ) -> tuple[_Checked, _Organisation]:
     """The file checked against the organisation; OrgImportError naming every bad row."""
-    checked = _check_rows(_read_rows(name, raw))
+    rows = _read_rows(name, raw)
+    progress.start("rows checked", len(rows))
+    checked = _check_rows(counted(rows, progress))
+    progress.done()
     org = _Organisation.read(session)
     for pid, person in checked.people.items():
         person.setdefault("conflicts_with", org.people.get(pid, {}).get("conflicts_with"))
@@ -549,24 +554,27 @@ def preview_org(svc: Service, name: str, raw: bytes) -> OrgPreview:
 
 
 def apply_org(svc: Service, name: str, raw: bytes, *, actor_id: str = "cli",
-              now: datetime | None = None, expected_fingerprint: str | None = None
-              ) -> ImportReport:
+              now: datetime | None = None, expected_fingerprint: str | None = None,
+              progress: Progress = SILENT) -> ImportReport:
     """Validate the whole file, then upsert it in one transaction; OrgImportError if bad,
-    OrgChangedSincePreview if the organisation is no longer the one previewed."""
+    OrgChangedSincePreview if the organisation is no longer the one previewed.
+    ``progress`` hears of the rows checked, then of the people written."""
     with svc.store.write() as session:
         return apply_in_session(session, name, raw, actor_id=actor_id, now=now or utc_now(),
-                         expected_fingerprint=expected_fingerprint)
+                         expected_fingerprint=expected_fingerprint, progress=progress)
 
 
 def apply_in_session(session: Any, name: str, raw: bytes, *, actor_id: str, now: datetime,
-              expected_fingerprint: str | None) -> ImportReport:
+              expected_fingerprint: str | None, progress: Progress = SILENT) -> ImportReport:
     """``apply_org`` inside the caller's transaction (the web's staged upload is dropped
     in the same one)."""
-    checked, org = _checked(session, name, raw)
+    checked, org = _checked(session, name, raw, progress)
     if expected_fingerprint is not None and org.fingerprint() != expected_fingerprint:
         raise OrgChangedSincePreview(name)
+    progress.start("people written", len(checked.people))
     report = _upsert(session, checked.people, checked.units, checked.positions,
-                     org.people, org.units, org.positions, now)
+                     org.people, org.units, org.positions, now, progress)
+    progress.done()
     audit.append(session, [audit.AuditEntry(
         actor_id=actor_id, role="admin", at=now, trigger="org_import",
         reason=f"{Path(name).name}: {len(report.added)} added, "
@@ -594,17 +602,17 @@ def read_org_file(path: str | Path, cap: int = ORG_CAP) -> bytes:
 
 
 def import_org(svc: Service, path: str | Path, *, actor_id: str = "cli",
-               now: datetime | None = None) -> ImportReport:
+               now: datetime | None = None, progress: Progress = SILENT) -> ImportReport:
     """`kpi org import`: read the file (capped), then ``apply_org``."""
     source = Path(path)
     return apply_org(svc, str(source), read_org_file(source),
-                     actor_id=actor_id, now=now)
+                     actor_id=actor_id, now=now, progress=progress)
 
 
 def _upsert(session: Any, people: dict[str, dict[str, Any]], units: dict[str, tuple[str, int]],
             positions: dict[str, tuple[str, int]], existing: dict[str, dict[str, Any]],
             existing_units: dict[str, str], existing_positions: dict[str, str],
-            now: datetime) -> ImportReport:
+            now: datetime, progress: Progress = SILENT) -> ImportReport:
     report = ImportReport()
     for uid, (name, _) in units.items():
         if uid not in existing_units:
@@ -635,7 +643,7 @@ def _upsert(session: Any, people: dict[str, dict[str, Any]], units: dict[str, tu
     if new_rows:
         session.execute(insert(PERSON), new_rows)
     report.added = [r["id"] for r in new_rows]
-    for pid, person in people.items():
+    for pid, person in counted(people.items(), progress):
         before = existing.get(pid)
         if before is None:
             if person["supervisor_id"]:

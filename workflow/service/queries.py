@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from workflow.domain import State, SubmissionKind, Trigger
+from workflow.progress import SILENT, Progress
 from workflow.scoring import Line, ScoreResult, lines, shown
 from workflow.scoring.display import shown_total
 from workflow.scoring.explain import Num, msg, pool_name
@@ -165,9 +166,10 @@ def _facts(session: Session, snap: Snapshot) -> dict[str, list[Line]]:
     return out
 
 
-def verify_audit(svc: Service, anchor: Mapping[str, Any] | None = None) -> audit.VerifyResult:
+def verify_audit(svc: Service, anchor: Mapping[str, Any] | None = None,
+                 progress: Progress = SILENT) -> audit.VerifyResult:
     """The chain, what it vouches for, and an anchor when given (``audit_check.verify``)."""
-    return audit_check.verify(svc, anchor)
+    return audit_check.verify(svc, anchor, progress)
 
 
 __all__ = ["explain", "shown", "status", "verify_audit"]

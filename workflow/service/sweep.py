@@ -45,7 +45,8 @@ from sqlmodel import Session
 from workflow.domain import Role, State, TimerStatus
 from workflow.effects import core as effects
 from workflow.permissions import SYSTEM_ACTOR
-from workflow.service import pool, series
+from workflow.progress import SILENT, Progress, Remaining
+from workflow.service import health, pool, series
 from workflow.service.core import (
     PersonInfo,
     Service,
@@ -101,12 +102,14 @@ ANALYZE_AFTER = 10_000  # rows a tick moved or queued before it refreshes statis
 SWEPT_TABLES = ("evaluation", "deadline", "outbox", "accesstoken", "auditevent")
 
 
-def tick(svc: Service, now: datetime, *, batch: int = 500, max_rounds: int | None = None
-         ) -> SweepReport:
-    """Run every deadline row due at ``now``, in rounds of ``batch`` evaluations."""
+def tick(svc: Service, now: datetime, *, batch: int = 500, max_rounds: int | None = None,
+         progress: Progress = SILENT) -> SweepReport:
+    """Run every deadline row due at ``now``, in rounds of ``batch`` evaluations;
+    ``progress`` hears of the rows fired or skipped, a round at a time."""
     report = SweepReport()
     # The periods of a series scheduled to open by now (once each, however late).
     report.cycles_opened = [c for c, outcome in series.open_due(svc, now) if outcome == "opened"]
+    rows = Remaining(progress, "deadline rows", lambda: health.due_deadline_rows(svc, now))
     while max_rounds is None or report.rounds < max_rounds:
         with svc.store.write() as session:
             start_lease(svc, session)
@@ -114,6 +117,8 @@ def tick(svc: Service, now: datetime, *, batch: int = 500, max_rounds: int | Non
         if not done:
             break
         report.rounds += 1
+        rows.advance(done)
+    rows.done()
     log.info(report.summary())
     if report.emails + sum(report.transitions.values()) >= ANALYZE_AFTER:
         # A sweep past a deadline rewrites a cycle's rows at once: the digest folding

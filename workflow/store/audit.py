@@ -27,6 +27,7 @@ from sqlalchemy import Engine, insert, select
 from sqlmodel import Session
 
 from workflow.errors import StoreError
+from workflow.progress import SILENT, Progress, counted
 from workflow.store import bulk
 from workflow.store.tables import AUDIT as _AUDIT
 from workflow.store.tables import AUDIT_HEAD as _HEAD
@@ -175,21 +176,26 @@ class VerifyResult:
     keyed: bool = True  # False: plain SHA-256, recomputable by anyone who can write rows
 
 
-def verify(session: Session, batch: int = 10_000) -> VerifyResult:
-    """Walk the whole chain; report the first row that does not follow from the one before."""
-    result = _verify_chain(session, batch, key_for(session))
+def verify(session: Session, batch: int = 10_000, progress: Progress = SILENT) -> VerifyResult:
+    """Walk the whole chain; report the first row that does not follow from the one before.
+    ``progress`` hears of the rows walked, ``batch`` at a time."""
+    head = session.execute(select(_HEAD.c.last_seq)).scalar()
+    progress.start("audit rows", int(head or 0))
+    result = _verify_chain(session, batch, key_for(session), progress)
+    progress.done()
     return VerifyResult(result.rows, result.ok, result.first_broken_seq, result.problem,
                         keyed=key_for(session) is not None)
 
 
-def _verify_chain(session: Session, batch: int, key: bytes | None) -> VerifyResult:
+def _verify_chain(session: Session, batch: int, key: bytes | None,
+                  progress: Progress = SILENT) -> VerifyResult:
     expected_seq, prev = 1, GENESIS_HASH
     count = 0
     stmt = select(_AUDIT).order_by(_AUDIT.c.seq).execution_options(yield_per=batch)
     # Closed even when a broken row ends the walk early: on PostgreSQL ``yield_per``
     # is a server-side cursor, which must not be left open.
     with session.execute(stmt) as rows:
-        for row in rows:
+        for row in counted(rows, progress, batch):
             mapping = dict(row._mapping)
             seq = mapping["seq"]
             if seq != expected_seq:
