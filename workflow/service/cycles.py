@@ -28,7 +28,7 @@ from workflow.errors import CycleError
 from workflow.permissions import EvaluationView
 from workflow.recusal import Recusal
 from workflow.scoring.model import Framework
-from workflow.service import recusals
+from workflow.service import collector, recusals
 from workflow.service.core import PersonInfo, Service, Snapshot
 from workflow.service.notices import Mail, make_mail
 from workflow.service.recusals import (
@@ -339,10 +339,12 @@ def open_loaded(svc: Service, loaded: LoadedCycle, rules: CycleRules, *, actor_i
                 continue  # keep walking to report every problem, write nothing more
             pending.extend(group)
             if len(pending) >= CHUNK:
-                _write_chunk(svc, session, rules, pending, report, now, actor_id)
+                with collector.paused():
+                    _write_chunk(svc, session, rules, pending, report, now, actor_id)
                 pending = []
         if pending and not plan.problems:
-            _write_chunk(svc, session, rules, pending, report, now, actor_id)
+            with collector.paused():
+                _write_chunk(svc, session, rules, pending, report, now, actor_id)
         if not calibrator and config.enabled(State.CALIBRATION):
             calibrator = _calibrator(rules, plan)
             session.execute(CYCLE.update().where(CYCLE.c.id == config.id)
