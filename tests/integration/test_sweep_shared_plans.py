@@ -1,11 +1,12 @@
 """The sweep plans a deadline move once per shape of evaluation and rebinds it to the
-others (workflow/service/sweep_plans.py): what it writes must be exactly what
-planning every evaluation on its own writes.
+others (workflow/service/sweep_plans.py), and opening copies a zone's task email for
+each reviewee of that zone (cycles._opening_mail): what they write must be exactly
+what planning and mailing every evaluation on its own writes.
 
 Two databases get the same organisation (names with markup and quotes, Vietnamese
 and English readers, two time zones, a delegation that keeps one unit's evaluations
-out of any shape) and the same cycle; one is swept as the engine sweeps, the other with
-sharing switched off. Every row the sweeps wrote is compared, the audit chain's
+out of any shape) and the same cycle; one is opened and swept as the engine does, the
+other with sharing switched off. Every row the sweeps wrote is compared, the audit chain's
 hashes included; only the random personal links differ.
 """
 
@@ -20,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import DATA, at
-from workflow.service import sweep, sweep_plans
+from workflow.service import cycles, sweep, sweep_plans
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.notices import hash_token
@@ -103,21 +104,46 @@ def _swept(svc: Service, batch: int = 50) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-@pytest.mark.parametrize("batch", [50, 4])  # one round; rounds that split the shapes
-def test_shared_plans_write_what_planning_each_evaluation_writes(
-        new_service: Callable[..., Service], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, batch: int) -> None:
-    planned: list[str] = []
+@pytest.fixture
+def planned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The reviewees whose deadline move the sweep planned (the others were rebound)."""
+    seen: list[str] = []
     real_plan = sweep.plan
 
     def counting_plan(*args: Any, **kwargs: Any) -> Any:
-        planned.append(args[2].row["reviewee_id"])
+        seen.append(args[2].row["reviewee_id"])
         return real_plan(*args, **kwargs)
 
     monkeypatch.setattr(sweep, "plan", counting_plan)
+    return seen
+
+
+@pytest.mark.parametrize("batch", [50, 4])  # one round; rounds that split the shapes
+def test_shared_plans_write_what_planning_each_evaluation_writes(
+        new_service: Callable[..., Service], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, planned: list[str], batch: int) -> None:
+    copied: list[str] = []
+    real_mail_like = cycles.mail_like
+
+    def counting_mail_like(*args: Any, **kwargs: Any) -> Any:
+        copied.append(kwargs["person"].id)
+        return real_mail_like(*args, **kwargs)
+
+    real_opening_mail = cycles._opening_mail
+
+    def opening_mail_alone(svc: Service, mail: Any, made: dict[Any, Any], *args: Any) -> None:
+        made.clear()  # nothing made before: each task email made on its own
+        real_opening_mail(svc, mail, made, *args)
+
     shared_svc, alone_svc = new_service("shared.sqlite3"), new_service("alone.sqlite3")
-    _world(shared_svc, tmp_path, "shared")
-    _world(alone_svc, tmp_path, "alone")
+    with monkeypatch.context() as m:
+        m.setattr(cycles, "mail_like", counting_mail_like)
+        _world(shared_svc, tmp_path, "shared")
+    # Opening: the task emails of one zone are copies of its first (S1's, S4's...).
+    assert len(copied) >= 10
+    with monkeypatch.context() as m:
+        m.setattr(cycles, "_opening_mail", opening_mail_alone)
+        _world(alone_svc, tmp_path, "alone")
 
     shared = _swept(shared_svc, batch)
     planned_shared = list(planned)
@@ -138,16 +164,7 @@ def test_shared_plans_write_what_planning_each_evaluation_writes(
 
 
 def test_a_reviewee_with_an_assignment_is_planned_on_their_own(
-        new_service: Callable[..., Service], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    planned: list[str] = []
-    real_plan = sweep.plan
-
-    def counting_plan(*args: Any, **kwargs: Any) -> Any:
-        planned.append(args[2].row["reviewee_id"])
-        return real_plan(*args, **kwargs)
-
-    monkeypatch.setattr(sweep, "plan", counting_plan)
+        new_service: Callable[..., Service], tmp_path: Path, planned: list[str]) -> None:
     svc = new_service()
     _world(svc, tmp_path, "one")
     _swept(svc)

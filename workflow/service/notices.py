@@ -149,6 +149,34 @@ def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
     return Mail([row], tokens)
 
 
+def mail_like(svc: Service, row: Mapping[str, Any], token: Mapping[str, Any] | None, *,
+              person: PersonInfo, evaluation_id: int | None, dedupe_key: str,
+              context: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The outbox row ``row`` (made by ``make_mail``, with ``token``: its task link, if
+    any) made again for ``person`` of another evaluation: their address, ``context``
+    (the other evaluation's facts) laid over ``row``'s, a new dedupe key and
+    Message-ID, a fresh link.
+
+    For many notices that differ only in whose they are (a sweep's or an opening's):
+    the status, the instants and the time zone stay ``row``'s, so the caller vouches
+    that ``person`` is in the same role and time zone as ``row``'s recipient. Not for
+    the result emails (their publication link is a second token).
+    """
+    ctx = {**row["context"], **context, "recipient_name": person.full_name}
+    link = None
+    if row["context"].get("action_url"):
+        assert token is not None, "a task link comes with its token"
+        ctx["action_url"], token_hash = fresh_link(svc)
+        link = {**token, "token_hash": token_hash, "person_id": person.id,
+                "evaluation_id": evaluation_id}
+    settings = svc.settings
+    again = {**row, "dedupe_key": dedupe_key, "evaluation_id": evaluation_id,
+             "recipient_id": person.id, "recipient_email": person.email,
+             "recipient_name": person.full_name, "locale": person.locale, "context": ctx,
+             "message_id": message_id(dedupe_key, settings.mail_from, settings.base_url)}
+    return again, link
+
+
 def notices_for(svc: Service, snap: Snapshot, notices: Iterable[Notice], *,
                 people: Mapping[str, PersonInfo], context: Mapping[str, Any], key: str,
                 now: datetime, row: Mapping[str, Any], available_at: datetime | None = None,

@@ -34,7 +34,7 @@ from typing import Any
 from workflow.domain import State
 from workflow.service.change import Change
 from workflow.service.core import PersonInfo, Service, Snapshot
-from workflow.service.notices import fresh_link, message_id
+from workflow.service.notices import mail_like
 from workflow.store.audit import AuditEntry
 
 # Columns that name the evaluation or its people: what a shared change swaps.
@@ -145,24 +145,20 @@ class SharedPlans:
             audit=[AuditEntry(**{**a.__dict__, "evaluation_id": snap.id}) for a in was.audit],
             cancel_kinds=was.cancel_kinds)
         reviewee = self.people[row["reviewee_id"]]
-        settings = self.svc.settings
         tokens = iter(was.mail.tokens)
         for r in was.mail.outbox:
             person = self.people[whose[r["recipient_id"]]]
-            key = _dedupe_key(snap, r["event"], person.id)
-            context = {**r["context"], "evaluation_id": snap.id, "reviewee_id": reviewee.id,
-                       "reviewee_name": reviewee.full_name, "recipient_name": person.full_name}
-            if r["context"]["action_url"]:
-                context["action_url"], token_hash = fresh_link(self.svc)
-                change.mail.tokens.append({**next(tokens), "token_hash": token_hash,
-                                           "person_id": person.id, "evaluation_id": snap.id})
             # The time zone, the status and the digest instant are the first's: the
             # shape holds both people's zones, and the roles stay the same.
-            change.mail.outbox.append({
-                **r, "dedupe_key": key, "evaluation_id": snap.id, "recipient_id": person.id,
-                "recipient_email": person.email, "recipient_name": person.full_name,
-                "locale": person.locale, "context": context,
-                "message_id": message_id(key, settings.mail_from, settings.base_url)})
+            again, link = mail_like(
+                self.svc, r, next(tokens) if r["context"].get("action_url") else None,
+                person=person, evaluation_id=snap.id,
+                dedupe_key=_dedupe_key(snap, r["event"], person.id),
+                context={"evaluation_id": snap.id, "reviewee_id": reviewee.id,
+                         "reviewee_name": reviewee.full_name})
+            change.mail.outbox.append(again)
+            if link is not None:
+                change.mail.tokens.append(link)
         return change
 
 
