@@ -379,6 +379,7 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
     if not group:
         return
     config = rules.config
+    first_state = State.SELF_ASSESSMENT.value  # read once: an enum's value is a property
     ids = dict(zip((e.member.id for e in group),
                    bulk.reserve_ids(session, EVALUATION, len(group)), strict=True))
     people = {e.member.id: _person(e.member) for e in group}
@@ -391,7 +392,7 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
         "task_group": e.member.task_group, "position_group": e.member.position_group,
         "is_leader": e.member.is_leader, "framework_id": e.framework.id,
         "framework_hash": e.framework.content_hash, "supervisor_id": e.supervisor_id,
-        "appeal_reviewer_id": None, "state": State.SELF_ASSESSMENT.value, "version": 1,
+        "appeal_reviewer_id": None, "state": first_state, "version": 1,
         "phase_entered_at": now, "escalation_level": 0, "self_assessment_missing": False,
         "peer_quorum_not_reached": False, "escalated": False, "extended": False,
         "reopened": False, "created_at": now, "updated_at": now,
@@ -413,18 +414,22 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
     made: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any] | None]] = {}
     entries: list[audit.AuditEntry] = []
     digests: dict[tuple[Any, ...], str] = {}
+    # What every context of the chunk says alike, written once (the due dates are few).
+    period_start, period_end = config.period.start.isoformat(), config.period.end.isoformat()
+    shown_due: dict[datetime | None, str] = {}
     for e in group:
         eid = ids[e.member.id]
         fx = fxs[e.member.id]
         timers += fx.timers
         due_at = fx.values["due_at"]
+        due_text = shown_due.get(due_at)
+        if due_text is None and due_at is not None:
+            due_text = shown_due[due_at] = due_at.isoformat()
         context = {
             "cycle_id": config.id, "cycle_name": config.name,
-            "period_start": config.period.start.isoformat(),
-            "period_end": config.period.end.isoformat(), "evaluation_id": eid,
+            "period_start": period_start, "period_end": period_end, "evaluation_id": eid,
             "reviewee_id": e.member.id, "reviewee_name": e.member.full_name,
-            "state": State.SELF_ASSESSMENT.value,
-            "due_at": due_at.isoformat() if due_at else None,
+            "state": first_state, "due_at": due_text,
             "cycle_timezone": config.timezone, "trigger": "open_cycle", "reason": None,
         }
         for send in fx.sends:
@@ -440,10 +445,10 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
             digest = digests[digest_key] = audit.payload_hash(payload)
         entries.append(audit.AuditEntry(
             actor_id=actor_id, role=Role.ADMIN.value, at=now, trigger="open",
-            evaluation_id=eid, cycle_id=config.id, to_state=State.SELF_ASSESSMENT.value,
+            evaluation_id=eid, cycle_id=config.id, to_state=first_state,
             payload=payload, payload_digest=digest))
         entries += recusals.audit_entries(eid, config.id, e.recusals, now, actor_id,
-                                          Role.ADMIN.value, State.SELF_ASSESSMENT.value)
+                                          Role.ADMIN.value, first_state)
         report.by_unit[e.member.unit_id] = report.by_unit.get(e.member.unit_id, 0) + 1
     bulk.insert_rows(session, DEADLINE, timers, CHUNK * 3)
     write_mail(session, mail)
