@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from workflow.domain import Role, State, TimerStatus
@@ -329,14 +329,24 @@ def _people_for(session: Session, snaps: Any) -> dict[str, PersonInfo]:
     return people
 
 
-def _mark_statement() -> Any:
-    return (update(DEADLINE).where(DEADLINE.c.id == bindparam("_tid"))
-            .values(status=bindparam("_status"), done_at=bindparam("_done")))
-
-
 def _write_marks(session: Session, marks: list[dict[str, Any]]) -> None:
-    """Each fired or skipped deadline row done, in one executemany."""
-    bulk.execute_many(session, "mark_deadlines", _mark_statement, marks)
+    """Each fired or skipped deadline row done: one UPDATE per status and instant (a
+    round's marks share both), not one per row (on PostgreSQL each row of an
+    executemany is a statement of the pipeline)."""
+    ids: dict[tuple[str, datetime], list[int]] = {}
+    for m in marks:
+        ids.setdefault((m["_status"], m["_done"]), []).append(m["_tid"])
+    if not ids:
+        return
+    dialect = bulk.dialect(session)
+    mark = "%s" if dialect.name == "postgresql" else "?"
+    sql = (f"UPDATE deadline SET status = {mark}, done_at = {mark} "
+           f"WHERE id {bulk.in_ids(dialect.name)}")
+    done_at = DEADLINE.c.done_at.type._cached_bind_processor(dialect)
+    for (status, done), tids in ids.items():
+        for start in range(0, len(tids), 900):
+            bulk.run(session, sql, (status, done_at(done) if done_at else done,
+                                    bulk.id_list(dialect.name, tids[start:start + 900])))
 
 
 def _mark(work: _Round, timer: Mapping[str, Any], status: TimerStatus, now: datetime) -> None:
