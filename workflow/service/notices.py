@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from itertools import groupby
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,9 +69,15 @@ def hash_token(raw: str) -> str:
 
 def message_id(dedupe_key: str, settings_mail_from: str, base_url: str) -> str:
     """A Message-ID that is the same every time this outbox row is sent."""
-    domain = settings_mail_from.rpartition("@")[2].strip("> ") or urlsplit(base_url).hostname
     digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:32]
-    return f"<{digest}@{domain or 'kpi.invalid'}>"
+    return f"<{digest}@{_message_domain(settings_mail_from, base_url)}>"
+
+
+@lru_cache(maxsize=64)
+def _message_domain(settings_mail_from: str, base_url: str) -> str:
+    # The same two settings for every row a sweep queues: parsed once.
+    domain = settings_mail_from.rpartition("@")[2].strip("> ") or urlsplit(base_url).hostname
+    return domain or "kpi.invalid"
 
 
 @dataclass
@@ -85,6 +92,12 @@ class Mail:
         self.tokens.extend(other.tokens)
 
 
+def fresh_link(svc: Service) -> tuple[str, str]:
+    """A new personal link: its URL (kept in the outbox until sent) and the hash stored."""
+    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    return f"{svc.settings.base_url.rstrip('/')}/t/{raw}", hash_token(raw)
+
+
 def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
               context: Mapping[str, Any], now: datetime, evaluation_id: int | None,
               available_at: datetime | None = None, link: tuple[str, Role] | None = None,
@@ -95,26 +108,26 @@ def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
     tokens: list[dict[str, Any]] = []
     action = link or EVENT_ACTIONS.get(event)
     if action is not None:
-        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        url, token_hash = fresh_link(svc)
         tokens.append({
-            "token_hash": hash_token(raw), "person_id": person.id,
+            "token_hash": token_hash, "person_id": person.id,
             "evaluation_id": evaluation_id, "role": action[1].value, "action": action[0],
             "expires_at": (link_expires_at or now) + LINK_GRACE, "used_at": None,
             "created_at": now,
         })
-        ctx["action_url"] = f"{svc.settings.base_url.rstrip('/')}/t/{raw}"
+        ctx["action_url"] = url
     ctx.setdefault("action_url", None)
     if event in PUBLICATION_LINK_EVENTS:
         # The unit's publication, read from the result email: a link of its own, for
         # as long as the published results are kept.
-        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        url, token_hash = fresh_link(svc)
         tokens.append({
-            "token_hash": hash_token(raw), "person_id": person.id,
+            "token_hash": token_hash, "person_id": person.id,
             "evaluation_id": evaluation_id, "role": Role.REVIEWEE.value,
             "action": PUBLICATION_ACTION, "expires_at": now + PUBLICATION_LINK_LIFETIME,
             "used_at": None, "created_at": now,
         })
-        ctx["publication_url"] = f"{svc.settings.base_url.rstrip('/')}/t/{raw}"
+        ctx["publication_url"] = url
     ctx["recipient_name"] = person.full_name
     tz_name = person.timezone or cycle_tz
     status, when = "pending", available_at or now
@@ -134,6 +147,34 @@ def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
         "created_at": now, "sent_at": None,
     }
     return Mail([row], tokens)
+
+
+def mail_like(svc: Service, row: Mapping[str, Any], token: Mapping[str, Any] | None, *,
+              person: PersonInfo, evaluation_id: int | None, dedupe_key: str,
+              context: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The outbox row ``row`` (made by ``make_mail``, with ``token``: its task link, if
+    any) made again for ``person`` of another evaluation: their address, ``context``
+    (the other evaluation's facts) laid over ``row``'s, a new dedupe key and
+    Message-ID, a fresh link.
+
+    For many notices that differ only in whose they are (a sweep's or an opening's):
+    the status, the instants and the time zone stay ``row``'s, so the caller vouches
+    that ``person`` is in the same role and time zone as ``row``'s recipient. Not for
+    the result emails (their publication link is a second token).
+    """
+    ctx = {**row["context"], **context, "recipient_name": person.full_name}
+    link = None
+    if row["context"].get("action_url"):
+        assert token is not None, "a task link comes with its token"
+        ctx["action_url"], token_hash = fresh_link(svc)
+        link = {**token, "token_hash": token_hash, "person_id": person.id,
+                "evaluation_id": evaluation_id}
+    settings = svc.settings
+    again = {**row, "dedupe_key": dedupe_key, "evaluation_id": evaluation_id,
+             "recipient_id": person.id, "recipient_email": person.email,
+             "recipient_name": person.full_name, "locale": person.locale, "context": ctx,
+             "message_id": message_id(dedupe_key, settings.mail_from, settings.base_url)}
+    return again, link
 
 
 def notices_for(svc: Service, snap: Snapshot, notices: Iterable[Notice], *,
@@ -215,6 +256,24 @@ def digest_instant(after: datetime, tz_name: str, at: str,
     ("HH:MM") in ``tz_name`` at or after ``after - DIGEST_SETTLE``, in UTC; with the
     cycle's ``calendar``, on a working day only (nobody gets a digest on a Sunday or
     during Tet: what waits then goes into the next working morning's)."""
+    key = (after, tz_name, at, id(calendar))
+    known = _digest_instants.get(key)
+    if known is not None and known[0] is calendar:
+        return known[1]
+    if len(_digest_instants) > 4096:  # a sweep's notices share a few instants; bounded
+        _digest_instants.clear()
+    instant = _digest_instant(after, tz_name, at, calendar)
+    # The calendar is kept with the answer, so that its id cannot be reused meanwhile.
+    _digest_instants[key] = (calendar, instant)
+    return instant
+
+
+# (instant, zone, digest time, id of the calendar) -> (the calendar, the digest instant)
+_digest_instants: dict[tuple[datetime, str, str, int], tuple[WorkingCalendar | None, datetime]] = {}
+
+
+def _digest_instant(after: datetime, tz_name: str, at: str,
+                    calendar: WorkingCalendar | None) -> datetime:
     tz = zone(tz_name)
     local = (after - DIGEST_SETTLE).astimezone(tz)
     hour, minute = (int(x) for x in at.split(":"))

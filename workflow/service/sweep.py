@@ -39,14 +39,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from workflow.domain import Role, State, TimerStatus
 from workflow.effects import core as effects
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.progress import SILENT, Progress, Remaining
-from workflow.service import health, pool, series
+from workflow.service import collector, health, pool, series
 from workflow.service.core import (
     PersonInfo,
     Service,
@@ -55,6 +55,7 @@ from workflow.service.core import (
     load_snapshots,
 )
 from workflow.service.notices import STATE_ACTIONS, Mail, make_mail
+from workflow.service.sweep_plans import SharedPlans
 from workflow.service.timers import superseded_reminders
 from workflow.service.transition import (
     Change,
@@ -96,6 +97,7 @@ class _Round:
     marks: list[dict[str, Any]] = field(default_factory=list)
     new_timers: list[dict[str, Any]] = field(default_factory=list)
     superseded: set[int] = field(default_factory=set)  # stale reminder rows (downtime)
+    plans: SharedPlans | None = None  # the round's deadline moves, planned once per shape
 
 
 ANALYZE_AFTER = 10_000  # rows a tick moved or queued before it refreshes statistics
@@ -111,7 +113,7 @@ def tick(svc: Service, now: datetime, *, batch: int = 500, max_rounds: int | Non
     report.cycles_opened = [c for c, outcome in series.open_due(svc, now) if outcome == "opened"]
     rows = Remaining(progress, "deadline rows", lambda: health.due_deadline_rows(svc, now))
     while max_rounds is None or report.rounds < max_rounds:
-        with svc.store.write() as session:
+        with svc.store.write() as session, collector.paused():
             start_lease(svc, session)
             done = _round(svc, session, now, batch, report)
         if not done:
@@ -175,17 +177,11 @@ def _round(svc: Service, session: Session, now: datetime, batch: int,
     snaps = claim(svc, session, now, batch)
     if not snaps:
         return fired
-    rows = session.execute(
-        select(DEADLINE)
-        .where(DEADLINE.c.evaluation_id.in_(list(snaps)),
-               DEADLINE.c.status == TimerStatus.PENDING.value, DEADLINE.c.fire_at <= now)
-        .order_by(DEADLINE.c.evaluation_id, DEADLINE.c.fire_at, DEADLINE.c.id)
-        .with_for_update()
-    ).all()
+    rows = _due_rows(session, list(snaps), now)
     people = _people_for(session, snaps.values())
-    work = _Round()
+    work = _Round(plans=SharedPlans(svc, people))
     effects.sweep_round(
-        [dict(r._mapping) for r in rows],
+        rows,
         lambda timer, superseded: _fire(svc, session, snaps[timer["evaluation_id"]], timer,
                                         now, people, work, report, superseded))
     if not work.marks:
@@ -196,6 +192,45 @@ def _round(svc: Service, session: Session, now: datetime, batch: int,
     write_mail(session, work.mail)
     report.emails += len(work.mail.outbox) + sum(len(c.mail.outbox) for c in work.changes)
     return fired + len(work.marks)
+
+
+def _due_rows(session: Session, ids: Sequence[int], now: datetime) -> list[dict[str, Any]]:
+    """The claimed evaluations' due pending rows, locked, in firing order; read by the
+    driver (a round reads a thousand: SQLAlchemy's rows cost more than the query)."""
+    dialect = bulk.dialect(session)
+    sql, fire_at, results = _due_sql(dialect)
+    columns = _DEADLINE_COLUMNS
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 900):
+        params = (bulk.id_list(dialect.name, ids[start:start + 900]),
+                  TimerStatus.PENDING.value, fire_at(now) if fire_at else now)
+        for raw in bulk.query(session, sql, params):
+            out.append({name: (process(value) if process is not None and value is not None
+                               else value)
+                        for name, value, process in zip(columns, raw, results, strict=True)})
+    # Each chunk is in order; chunks are of ascending evaluation ids.
+    return out
+
+
+_DEADLINE_COLUMNS = tuple(c.name for c in DEADLINE.c)
+_DUE_SQL: dict[str, tuple[str, Any, tuple[Any, ...]]] = {}
+
+
+def _due_sql(dialect: Any) -> tuple[str, Any, tuple[Any, ...]]:
+    """The due rows' statement for ``dialect``, the instant's bind processor and the
+    columns' result processors: made once per dialect."""
+    found = _DUE_SQL.get(dialect.name)
+    if found is None:
+        pg = dialect.name == "postgresql"
+        mark = "%s" if pg else "?"
+        sql = (f"SELECT {', '.join(_DEADLINE_COLUMNS)} FROM deadline "
+               f"WHERE evaluation_id {bulk.in_ids(dialect.name)} AND status = {mark} "
+               f"AND fire_at <= {mark} ORDER BY evaluation_id, fire_at, id"
+               + (" FOR UPDATE" if pg else ""))
+        found = _DUE_SQL[dialect.name] = (
+            sql, DEADLINE.c.fire_at.type._cached_bind_processor(dialect),
+            bulk.result_processors(dialect, list(DEADLINE.c)))
+    return found
 
 
 def _pool_round(svc: Service, session: Session, now: datetime, batch: int,
@@ -299,14 +334,24 @@ def _people_for(session: Session, snaps: Any) -> dict[str, PersonInfo]:
     return people
 
 
-def _mark_statement() -> Any:
-    return (update(DEADLINE).where(DEADLINE.c.id == bindparam("_tid"))
-            .values(status=bindparam("_status"), done_at=bindparam("_done")))
-
-
 def _write_marks(session: Session, marks: list[dict[str, Any]]) -> None:
-    """Each fired or skipped deadline row done, in one executemany."""
-    bulk.execute_many(session, "mark_deadlines", _mark_statement, marks)
+    """Each fired or skipped deadline row done: one UPDATE per status and instant (a
+    round's marks share both), not one per row (on PostgreSQL each row of an
+    executemany is a statement of the pipeline)."""
+    ids: dict[tuple[str, datetime], list[int]] = {}
+    for m in marks:
+        ids.setdefault((m["_status"], m["_done"]), []).append(m["_tid"])
+    if not ids:
+        return
+    dialect = bulk.dialect(session)
+    mark = "%s" if dialect.name == "postgresql" else "?"
+    sql = (f"UPDATE deadline SET status = {mark}, done_at = {mark} "
+           f"WHERE id {bulk.in_ids(dialect.name)}")
+    done_at = DEADLINE.c.done_at.type._cached_bind_processor(dialect)
+    for (status, done), tids in ids.items():
+        for start in range(0, len(tids), 900):
+            bulk.run(session, sql, (status, done_at(done) if done_at else done,
+                                    bulk.id_list(dialect.name, tids[start:start + 900])))
 
 
 def _mark(work: _Round, timer: Mapping[str, Any], status: TimerStatus, now: datetime) -> None:
@@ -325,8 +370,14 @@ def _fire(svc: Service, session: Session, snap: Snapshot, timer: Mapping[str, An
         report.skipped += 1  # a phase already left, a stale reminder, nobody waited on
         return fx
     if fx.moves_with is not None:
-        change = plan(svc, session, snap, fx.moves_with, SYSTEM_ACTOR, now=now,
-                      entered_at=timer["fire_at"], people=people)
+        trigger, entered_at = fx.moves_with, timer["fire_at"]
+
+        def planned(s: Snapshot) -> Change:
+            return plan(svc, session, s, trigger, SYSTEM_ACTOR, now=now,
+                        entered_at=entered_at, people=people)
+
+        change = (planned(snap) if work.plans is None
+                  else work.plans.plan(snap, trigger.value, entered_at, planned))
         work.changes.append(change)
         report.fired[kind] += 1
         report.transitions[change.action] += 1
