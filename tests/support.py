@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from workflow import sample
+from workflow.cli import main as kpi_main
 from workflow.domain import State, Trigger
 from workflow.service import calibration
 from workflow.service.core import Service, load_snapshot
@@ -29,6 +31,17 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SMALL_CYCLE_PEERS = ('peers: {enabled: true, per_person: 2, min_responses: 2,\n'
                      '        min_responses_exception: {reason: "units of five", '
                      'decision: "QĐ 1/2026"}}')
+
+
+def kpi(*args: str) -> Result:
+    """Run the `kpi` command in this process (the settings come from the environment)."""
+    return CliRunner().invoke(kpi_main, list(args))
+
+
+def ok(result: Result) -> str:
+    """The output of a `kpi` run that must succeed; its output and error when it did not."""
+    assert result.exit_code == 0, (result.output, result.stderr, result.exception)
+    return result.output
 
 
 def at(text: str) -> datetime:

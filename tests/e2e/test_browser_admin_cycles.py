@@ -65,7 +65,7 @@ def test_an_hr_officer_copies_checks_corrects_and_opens_a_cycle_on_a_phone(
     page.locator("#f-phases-self_assessment-opens").fill("01/06/2026 08:00")
     page.get_by_role("button", name="Kiểm tra và xem lịch").click()
     assert page.locator("#e-f-period-end").inner_text() == \
-        "“31/04/2026” không phải ngày có thật: tháng 04/2026 có 30 ngày"
+        "“31/04/2026” không phải là ngày có thật: tháng 4/2026 chỉ có 30 ngày"
     assert page.locator("#f-period-end").get_attribute("aria-invalid") == "true"
     page.locator("#f-period-end").fill("31/05/2026")
     page.get_by_role("button", name="Kiểm tra và xem lịch").click()

@@ -130,7 +130,7 @@ def test_an_admin_checks_a_copy_and_sees_the_month_grid_and_the_emails(web: WebW
 
 @pytest.mark.parametrize(("field", "typed", "where", "says"), [
     ("period.end", "31/04/2026", "f-period-end",
-     "“31/04/2026” is not a date that exists: month 04/2026 has 30 days"),
+     "“31/04/2026” is not a date: April 2026 has 30 days"),
     ("period.start", "2026/07/01", "f-period-start", "is not a date: write it as day/month"),
     ("timezone", "Asia/Hanoi", "f-timezone", "timezone: unknown time zone 'Asia/Hanoi'"),
     ("phases.self_assessment.due", "03/08/2026 08:00", "f-phases-self_assessment-due",

@@ -222,6 +222,9 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     mine = scope(req)
     if not mine.may_see_cycle(cycle_id):
         raise NotPermitted(0, person.id, "delegate", f"not an admin of {cycle_id}")
+    # The dashboard shows one delegate form per cycle, its fields named "<cycle>.supervisor"
+    # etc. so that ids stay unique on the page; the bare names are accepted too (scripts).
+    fields = {k.removeprefix(f"{cycle_id}."): v for k, v in fields.items()}
     values = {f"{cycle_id}.{k}": v for k, v in fields.items() if k != "csrf_token"}
     if not req.csrf_ok(fields):
         return dashboard(req, errors={"_form": req.gettext(CSRF_FAILED)}, values=values,
