@@ -270,6 +270,15 @@ def _at(loaded: LoadedFile, period_key: str, where: tuple[str, ...],
 
 def load_series(path: str | Path) -> LoadedSeries:
     """Read and validate a series file and every cycle it generates."""
-    loaded = read_yaml(path)
+    return _checked(read_yaml(path))
+
+
+def parse_series_text(text: str, name: str) -> LoadedSeries:
+    """Validate a series file's text (one uploaded in the browser) as ``load_series``
+    validates a file: the same problems, at ``name``'s lines."""
+    return _checked(LoadedFile(Path(name), text))
+
+
+def _checked(loaded: LoadedFile) -> LoadedSeries:
     series = validate(loaded, SeriesFile)
     return LoadedSeries(loaded.path, series, generate(loaded, series))

@@ -78,7 +78,8 @@ def test_an_hr_officer_imports_the_organisation_and_extends_a_phase(
     extend.get_by_label("New deadline (local time)").fill("31/04/2026")
     extend.get_by_label("Reason").fill("Nghỉ lễ 30/4")
     extend.get_by_role("button", name="Preview").click()
-    expect(page.locator("#errors")).to_contain_text("“31/04/2026” is not a date: April 2026 has 30 days")
+    expect(page.locator("#errors")).to_contain_text(
+        "“31/04/2026” is not a date: April 2026 has 30 days")
     page.locator("#f-extend-new_due").fill("20/05/2026")
     page.locator("form:has(input[value=extend]) button[type=submit]").click()
     expect(page.locator("main")).to_contain_text("New deadline")

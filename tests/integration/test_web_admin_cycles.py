@@ -26,7 +26,7 @@ from workflow.cycle_config import load_cycle
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
-from workflow.store.tables import CYCLE, EVALUATION
+from workflow.store.tables import CYCLE, EVALUATION, SCHEDULED_OPEN
 
 FORM = "/admin/cycles/form"
 HOSTILE = "<script>alert(\"x\")</script> & 'Tháng 7' — Sở"
@@ -252,7 +252,12 @@ def test_the_series_page_opens_a_period_after_a_confirmation_and_schedules_the_r
     done = admin.post("/admin/series", data={"csrf_token": token, "op": "confirm_open",
                                              "file": "snv-2026.yaml", "period": "2026-06"})
     assert "Cycle snv-2026-06 is open: 58 evaluations." in text_of(done.text)
-    planned = admin.post("/admin/series", data={"csrf_token": token, "op": "schedule",
+    ask = admin.post("/admin/series", data={"csrf_token": token, "op": "schedule",
+                                            "file": "snv-2026.yaml"})
+    assert "Let each period of snv-2026.yaml open on its date?" in text_of(ask.text)
+    with web.svc.store.read() as s:
+        assert s.execute(select(func.count()).select_from(SCHEDULED_OPEN)).scalar_one() == 0
+    planned = admin.post("/admin/series", data={"csrf_token": token, "op": "confirm_schedule",
                                                 "file": "snv-2026.yaml"})
     # July opened on 3 August: still to come on 20 July, like August to the year end.
     assert "7 periods will open on their dates." in text_of(planned.text)

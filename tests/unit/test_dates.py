@@ -59,8 +59,9 @@ def test_the_refusals_read_in_vietnamese_with_the_month_named_the_vietnamese_way
         dates.parse_day("31/04/2026")
     problem = caught.value.problem
     month = problem.params["month"]
+    assert isinstance(month, dates.MonthName) and str(month) == "April 2026"
     said = catalog.gettext("vi", problem.message, value="31/04/2026",
-                           month=getattr(month, "vi"), days=problem.params["days"])
+                           month=month.vi, days=problem.params["days"])
     assert said == "“31/04/2026” không phải là ngày có thật: tháng 4/2026 chỉ có 30 ngày"
     for message in (dates.NOT_A_DATE, dates.NO_SUCH_DAY, dates.NO_SUCH_MONTH,
                     dates.SHORT_YEAR, dates.NOT_A_TIME, dates.NOT_A_DATETIME):
