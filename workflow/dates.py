@@ -57,6 +57,28 @@ class MonthName:
         return self.en
 
 
+_EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_VI_WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+
+
+@dataclass(frozen=True, slots=True)
+class Weekday:
+    """A day of the week (0: Monday) as a message names it, in each language."""
+
+    number: int
+
+    @property
+    def en(self) -> str:
+        return _EN_WEEKDAYS[self.number]
+
+    @property
+    def vi(self) -> str:
+        return _VI_WEEKDAYS[self.number]
+
+    def __str__(self) -> str:
+        return self.en
+
+
 class NotADate(ValueError):
     """What was typed is not a date (or a time); ``problem`` says why, for the field."""
 

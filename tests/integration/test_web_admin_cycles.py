@@ -173,6 +173,48 @@ def test_a_deadline_before_its_phase_opens_and_a_late_reminder(web: WebWorld) ->
         text_of(page.text)
 
 
+@pytest.mark.parametrize(("changes", "where", "vi", "en"), [
+    ({"phases.self_assessment.opens": "05/08/2026 08:00",
+      "phases.self_assessment.due.working_days": "",
+      "phases.self_assessment.due": "03/08/2026 17:00"}, "f-phases-self_assessment-due",
+     "phases.self_assessment.due: 2026-08-03 17:00 không muộn hơn thời điểm mở "
+     "(2026-08-05 08:00)",
+     "phases.self_assessment.due: 2026-08-03 17:00 is not after opens (2026-08-05 08:00)"),
+    ({"timezone": "Asia/Hanoi"}, "f-timezone",
+     "timezone: không có múi giờ 'Asia/Hanoi'", "timezone: unknown time zone 'Asia/Hanoi'"),
+    ({"peers.per_person": "11"}, "f-peers-per_person",
+     "peers.per_person: không được quá 10",
+     "peers.per_person: must be at most 10"),
+    ({"id": "snv-2026-04"}, "f-id", "id: kỳ đánh giá 'snv-2026-04' đã được mở",
+     "id: a cycle 'snv-2026-04' is already open"),
+    ({"escalation[0].after_working_days": "9"}, "_form",
+     "escalation: các bậc phải được liệt kê theo thứ tự diễn ra",
+     "escalation: steps must be listed in the order they happen"),
+])
+def test_the_cycle_checks_words_are_said_in_the_pages_language(
+        web: WebWorld, changes: dict[str, str], where: str, vi: str, en: str) -> None:
+    admin = signed_in(web)
+    for lang, says in (("vi", vi), ("en", en)):
+        admin.cookies.set("kpi_lang", lang)
+        fields = july(web, admin, op="check", **changes)
+        page = admin.post(FORM, data=fields)
+        assert page.status_code == 422, text_of(page.text)[:500]
+        problems = errors_of(page.text)
+        if where == "_form":  # a key of no one field: said in the summary at the top
+            problems = {"_form": text_of(page.text.split('id="errors"')[1].split("</div>")[0])}
+        assert says in problems.get(where, ""), (lang, problems)
+
+
+def test_a_note_of_the_check_is_said_in_vietnamese_beside_its_field(web: WebWorld) -> None:
+    admin = signed_in(web, lang="vi")
+    fields = july(web, admin, op="check")
+    fields["reminders[1].working_days_before"] = "0"
+    fields["reminders[1].at"] = "18:00"
+    page = admin.post(FORM, data=fields)
+    assert page.status_code == 200
+    assert "18:00 của ngày đến hạn không sớm hơn hạn chót (17:00)" in text_of(page.text)
+
+
 def test_saving_writes_the_cycle_file_that_the_command_line_reads(web: WebWorld) -> None:
     admin = signed_in(web)
     fields = july(web, admin, op="save", name=HOSTILE)

@@ -34,7 +34,7 @@ from workflow.catalog import N_
 from workflow.configfile import LoadedFile
 from workflow.cycle_config import PHASE_ORDER, parse_cycle_text
 from workflow.domain import State
-from workflow.errors import ConfigFileError, ConfigFileErrors, NotFound, NotPermitted
+from workflow.errors import ConfigFileError, ConfigFileErrors, NotFound, NotPermitted, Problem
 from workflow.service import admin_scope, lookups
 from workflow.service.admin_scope import AdminScope
 from workflow.service.core import Service
@@ -339,14 +339,15 @@ def _id_clashes(svc: Service, cycle_id: str, editing: str | None) -> list[tuple[
         return []
     with svc.store.read() as session:
         if session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id)).first():
-            return [("id", f"a cycle {cycle_id!r} is already open; a new period needs its "
-                           "own id")]
+            return [("id", Problem(N_("a cycle '%(id)s' is already open; a new period needs "
+                                      "its own id"), id=cycle_id))]
     for path in cycles_dir(svc).glob("*.yaml"):
         if path.name == editing:
             continue
         if str(_raw(path.read_text("utf-8")).get("id") or "") == cycle_id:
-            return [("id", f"the cycle file {path.name} already has the id {cycle_id!r}: "
-                           "edit that file, or give this cycle its own id")]
+            return [("id", Problem(N_("the cycle file %(file)s already has the id '%(id)s': "
+                                      "edit that file, or give this cycle its own id"),
+                                   file=path.name, id=cycle_id))]
     return []
 
 

@@ -258,14 +258,28 @@ def _require_series(svc: Service, scope: AdminScope, text: str) -> None:
         require_population(svc, scope, overrides)
 
 
+AT_KEY = N_("%(where)s: %(key)s: %(detail)s")
+AT_FILE = N_("%(where)s: %(detail)s")
+
+
+def _said(error: ConfigFileError) -> Problem:
+    """A problem of the file as `kpi cycle series check` prints it (its English), with
+    what is wrong said in the page's language where the check has the words for it."""
+    where = f"{error.path}:{error.line}" if error.line else error.path
+    if error.key:
+        return Problem(AT_KEY, english=str(error), where=where, key=error.key,
+                       detail=error.problem)
+    return Problem(AT_FILE, english=str(error), where=where, detail=error.problem)
+
+
 def _entry(svc: Service, path: Path, text: str | None = None) -> SeriesEntry:
     try:
         check = check_series(svc, path) if text is None else check_series_text(svc, text, path)
         return SeriesEntry(path.name, check, ())
     except ConfigFileErrors as exc:
-        return SeriesEntry(path.name, None, tuple(str(e) for e in exc.errors))
+        return SeriesEntry(path.name, None, tuple(_said(e) for e in exc.errors))
     except ConfigFileError as exc:
-        return SeriesEntry(path.name, None, (str(exc),))
+        return SeriesEntry(path.name, None, (_said(exc),))
 
 
 def series_files(svc: Service, admin_id: str) -> list[SeriesEntry]:

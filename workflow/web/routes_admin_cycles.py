@@ -42,6 +42,7 @@ FORM = "/admin/cycles/form"
 # (those of `kpi cycle check`, in English: they name keys and values of the file).
 CHECK_SAYS = N_("%(key)s: %(detail)s")
 NOTE_SAYS = N_("Note on %(key)s: %(detail)s")
+ONE_MORE = N_("%(first)s; %(then)s")
 UPLOAD_PATH = "/admin/series/upload"
 SERIES_CAP = CONFIG_CAP  # what `kpi cycle series check` reads at most
 SERIES_TOO_BIG = N_("The file is larger than %(cap)s MB; nothing was read. A series file is a "
@@ -74,6 +75,8 @@ def _cal(req: Req) -> dict[str, Any]:
         "month": lambda first: format_date(first, "LLLL yyyy", locale=locale),
         "weekdays": [days[i] for i in range(7)],
         "reason": reason,
+        # A text that is not a catalogue message is the check's English words: marked so.
+        "english": lambda text: not isinstance(text, Problem),
     }
 
 
@@ -181,8 +184,10 @@ def _placed(parsed: cycle_form.Parsed, found: list[tuple[str, str]], say: str
     for key, detail in found:
         name = parsed.field_for(key) if key else "_form"
         problem = Problem(say, key=key or "-", detail=detail)
-        out[name] = problem if name not in out else Problem(
-            say, key=key, detail=f"{out[name]}; {detail}")
+        # Several problems at one field are said one after the other, each in the page's
+        # language (a detail is a catalogue message, or the check's plain words).
+        out[name] = problem if name not in out else Problem(ONE_MORE, first=out[name],
+                                                            then=problem)
     return out
 
 
