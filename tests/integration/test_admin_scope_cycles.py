@@ -9,9 +9,7 @@ below). A1 administers SNV ("unit:BGD"), E9 STC ("unit:BTC"), UB1 everything.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,44 +17,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.integration.test_web_admin_cycles import errors_of, form_of
-from tests.support import CONFIG, DATA, World, at
+from tests.support import DATA, World, two_agencies
 from tests.web_support import WebWorld, make_web, text_of
 from workflow.service.core import Service
-from workflow.service.cycles import open_cycle
-from workflow.service.org import import_org
 from workflow.store.tables import CYCLE, EVALUATION, SCHEDULED_OPEN
 
-SCOPES = (("A1", ("unit:BGD",)), ("E9", ("unit:BTC",)))
 FORM = "/admin/cycles/form"
 STC = "Ban Giám đốc Sở Tài chính (BTC)"
 SNV = "Ban Giám đốc (BGD)"
 
 
-def _may(text: str, units: str, cycle_id: str) -> str:
-    return (text.replace("two-2026-04", cycle_id).replace("April 2026", "May 2026")
-            .replace("start: 2026-04-01, end: 2026-04-30", "start: 2026-05-01, end: 2026-05-31")
-            .replace('"2026-05-04 08:00"', '"2026-06-01 08:00"')
-            .replace("units: [BGD, P1, BTC, P9]", f"units: [{units}]"))
-
-
 @pytest.fixture
 def two(new_service: Callable[..., Service], tmp_path: Path) -> WebWorld:
-    config = tmp_path / "config"
-    for part in ("regimes", "frameworks"):
-        shutil.copytree(CONFIG / part, config / part)
-    (config / "cycles").mkdir()
-    (config / "series").mkdir()
-    base = (DATA / "two_agencies_cycle.yaml").read_text("utf-8")
-    (config / "cycles" / "stc-2026-05.yaml").write_text(_may(base, "BTC, P9", "stc-2026-05"))
-    (config / "cycles" / "snv-2026-05.yaml").write_text(_may(base, "BGD, P1", "snv-2026-05"))
-    (config / "cycles" / "both-2026-05.yaml").write_text(
-        _may(base, "BGD, P1, BTC, P9", "both-2026-05"))
-    shutil.copy(DATA / "two_agencies_series.yaml", config / "series" / "stc-2026.yaml")
-    made = new_service(admins=("UB1",), admin_scope=SCOPES)
-    svc = Service(made.store, replace(made.settings, config_dir=config))
-    import_org(svc, DATA / "two_agencies_org.csv", now=at("2026-05-01 09:00"))
-    open_cycle(svc, DATA / "two_agencies_cycle.yaml", now=at("2026-05-02 10:00"))
-    w = make_web(World(svc, "two-2026-04"))
+    w = make_web(World(two_agencies(new_service, tmp_path), "two-2026-04"))
     w.clock.set("2026-05-25 09:00")
     return w
 
