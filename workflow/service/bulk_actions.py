@@ -67,9 +67,12 @@ def parse_local(text: str, tz: str, field_name: str = "new_due") -> datetime:
     with what is wrong otherwise ("“31/04/2026” is not a date: April 2026 has 30 days")."""
     try:
         day, clock = dates.parse_day_time(text)
+        return at_local(day, clock or END_OF_DAY, zone(tz))
     except dates.NotADate as exc:
         raise SubmissionInvalid(None, {field_name: exc.problem}) from None
-    return at_local(day, clock or END_OF_DAY, zone(tz))
+    except OverflowError:  # 0001-01-01 00:00 east of UTC is before the year 1
+        raise SubmissionInvalid(None, {field_name: Problem(dates.NOT_A_DATETIME,
+                                                           value=text.strip())}) from None
 
 
 @dataclass(frozen=True)
