@@ -9,8 +9,9 @@ the same validation (``parse_cycle_text``), the same rules, population and simul
 (``lookups.check_cycle``); the preview lays its result out as month grids and the
 emails by day.
 
-Every function takes the signed-in admin's id and checks it first (``configurer``):
-the one place a per-agency scope will narrow what an admin may configure.
+Every function takes the signed-in admin's id and checks it first (``configurer``),
+then the cycle's population against the admin's agencies (``require_population``):
+an admin of some agencies configures only cycles within them.
 """
 
 from __future__ import annotations
