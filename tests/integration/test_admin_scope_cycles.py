@@ -94,6 +94,7 @@ def test_a_form_whose_population_reaches_the_other_agency_is_refused_and_not_sav
     assert "stc-2026-05" not in cycle_ids(two.svc)
 
 
+@pytest.mark.both_stores
 def test_each_agency_admin_opens_their_own_cycle_and_the_province_admin_any(
         two: WebWorld) -> None:
     e9, ub1 = signed_in(two, "E9"), signed_in(two, "UB1")
@@ -112,6 +113,7 @@ def test_each_agency_admin_opens_their_own_cycle_and_the_province_admin_any(
     assert units == {"BTC", "P9"}
 
 
+@pytest.mark.both_stores
 def test_the_series_page_shows_and_opens_only_the_admins_agencys_series(two: WebWorld) -> None:
     a1, e9 = signed_in(two, "A1"), signed_in(two, "E9")
     assert "stc-2026.yaml" not in text_of(a1.get("/admin/series").text)
