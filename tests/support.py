@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+import shutil
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from workflow import sample
+from workflow.cli import main as kpi_main
 from workflow.domain import State, Trigger
 from workflow.service import calibration
 from workflow.service.core import Service, load_snapshot
@@ -29,6 +32,17 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SMALL_CYCLE_PEERS = ('peers: {enabled: true, per_person: 2, min_responses: 2,\n'
                      '        min_responses_exception: {reason: "units of five", '
                      'decision: "QĐ 1/2026"}}')
+
+
+def kpi(*args: str) -> Result:
+    """Run the `kpi` command in this process (the settings come from the environment)."""
+    return CliRunner().invoke(kpi_main, list(args))
+
+
+def ok(result: Result) -> str:
+    """The output of a `kpi` run that must succeed; its output and error when it did not."""
+    assert result.exit_code == 0, (result.output, result.stderr, result.exception)
+    return result.output
 
 
 def at(text: str) -> datetime:
@@ -130,3 +144,35 @@ def move_class(svc: Service, evaluation_id: int, to_class: str, reason: str, cal
             ASSIGNMENT.c.evaluation_id == evaluation_id,
             ASSIGNMENT.c.role == "calibrator")).scalar()
     calibration.move_class(svc, evaluation_id, to_class, reason, taker or calibrator, now=now)
+
+
+TWO_AGENCY_SCOPES = (("A1", ("unit:BGD",)), ("E9", ("unit:BTC",)))
+
+
+def _may(text: str, units: str, cycle_id: str) -> str:
+    return (text.replace("two-2026-04", cycle_id).replace("April 2026", "May 2026")
+            .replace("start: 2026-04-01, end: 2026-04-30", "start: 2026-05-01, end: 2026-05-31")
+            .replace('"2026-05-04 08:00"', '"2026-06-01 08:00"')
+            .replace("units: [BGD, P1, BTC, P9]", f"units: [{units}]"))
+
+
+def two_agencies(new_service: Any, tmp_path: Path) -> Service:
+    """The two-agency organisation (tests/data/two_agencies_*) with its April cycle open,
+    A1 admin of SNV, E9 of STC, UB1 of everything, and a config folder of its own: May's
+    cycle files of SNV (snv-2026-05.yaml), STC (stc-2026-05.yaml) and both
+    (both-2026-05.yaml), and STC's quarterly series (series/stc-2026.yaml)."""
+    config = tmp_path / "config"
+    for part in ("regimes", "frameworks"):
+        shutil.copytree(CONFIG / part, config / part)
+    (config / "cycles").mkdir()
+    (config / "series").mkdir()
+    base = (DATA / "two_agencies_cycle.yaml").read_text("utf-8")
+    for name, units in (("stc", "BTC, P9"), ("snv", "BGD, P1"), ("both", "BGD, P1, BTC, P9")):
+        (config / "cycles" / f"{name}-2026-05.yaml").write_text(
+            _may(base, units, f"{name}-2026-05"), encoding="utf-8")
+    shutil.copy(DATA / "two_agencies_series.yaml", config / "series" / "stc-2026.yaml")
+    made = new_service(admins=("UB1",), admin_scope=TWO_AGENCY_SCOPES)
+    svc = Service(made.store, replace(made.settings, config_dir=config))
+    import_org(svc, DATA / "two_agencies_org.csv", now=at("2026-05-01 09:00"))
+    open_cycle(svc, DATA / "two_agencies_cycle.yaml", now=at("2026-05-02 10:00"))
+    return svc

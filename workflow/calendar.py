@@ -20,6 +20,9 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from workflow.catalog import N_
+from workflow.errors import Problem
+
 # Holiday names are shown to admins by `kpi cycle check`; the package would
 # otherwise pick a language from the environment (LANG), and the same file would
 # print differently on two machines.
@@ -31,8 +34,8 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as "
-                         "Asia/Ho_Chi_Minh or Europe/Paris)") from None
+        raise ValueError(Problem(N_("unknown time zone '%(name)s' (expected an IANA name such "
+                                    "as Asia/Ho_Chi_Minh or Europe/Paris)"), name=name)) from None
 
 
 def at_local(day: date, clock: time, tz: ZoneInfo) -> datetime:

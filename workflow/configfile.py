@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from workflow.errors import ConfigFileError, ConfigFileErrors, InputFileError
+from workflow.catalog import N_
+from workflow.errors import ConfigFileError, ConfigFileErrors, InputFileError, Problem
 from workflow.inputfile import CONFIG_CAP, read_text
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -129,13 +130,53 @@ def _clean_loc(loc: Sequence[Any]) -> list[str | int]:
     return [p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function")))]
 
 
+# pydantic's own refusals, by type, as catalogue messages: the English stays pydantic's
+# words (scripts and tests read them), a page says the catalogue's in its language.
+# The values come from the error's context.
+_PYDANTIC_SAYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "greater_than_equal": (N_("must be at least %(ge)s"), ("ge",)),
+    "greater_than": (N_("must be more than %(gt)s"), ("gt",)),
+    "less_than_equal": (N_("must be at most %(le)s"), ("le",)),
+    "less_than": (N_("must be less than %(lt)s"), ("lt",)),
+    "int_parsing": (N_("must be a whole number"), ()),
+    "int_type": (N_("must be a whole number"), ()),
+    "int_from_float": (N_("must be a whole number"), ()),
+    "decimal_parsing": (N_("must be a number"), ()),
+    "bool_parsing": (N_("must be true or false"), ()),
+    "bool_type": (N_("must be true or false"), ()),
+    "literal_error": (N_("must be one of %(expected)s"), ("expected",)),
+    "enum": (N_("must be one of %(expected)s"), ("expected",)),
+    "string_too_short": (N_("must have at least %(min_length)s characters"), ("min_length",)),
+    "string_too_long": (N_("must have at most %(max_length)s characters"), ("max_length",)),
+    "string_pattern_mismatch": (N_("does not have the expected form (%(pattern)s)"),
+                                ("pattern",)),
+    "string_type": (N_("must be text"), ()),
+    "dict_type": (N_("must be a mapping of keys"), ()),
+    "model_type": (N_("must be a mapping of keys"), ()),
+    "model_attributes_type": (N_("must be a mapping of keys"), ()),
+    "list_type": (N_("must be a list"), ()),
+    "tuple_type": (N_("must be a list"), ()),
+}
+UNKNOWN_KEY = N_("unknown key (check its spelling against the documented keys)")
+MISSING = N_("required, but missing")
+
+
 def _explain(err: Any) -> str:
+    """What is wrong, as a catalogue message with its values (``errors.Problem``) when it
+    has one: a validator's own (raised as ``ValueError(Problem(...))``) or pydantic's."""
     msg = str(err["msg"])
     kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    raised = ctx.get("error")
+    if isinstance(raised, ValueError) and raised.args and isinstance(raised.args[0], Problem):
+        return raised.args[0]
     if kind == "extra_forbidden":
-        return "unknown key (check its spelling against the documented keys)"
+        return Problem(UNKNOWN_KEY)
     if kind == "missing":
-        return "required, but missing"
+        return Problem(MISSING)
+    if kind in _PYDANTIC_SAYS:
+        message, names = _PYDANTIC_SAYS[kind]
+        return Problem(message, english=msg, **{n: str(ctx.get(n, "")) for n in names})
     return msg.removeprefix("Value error, ")
 
 

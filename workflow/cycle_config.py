@@ -27,9 +27,12 @@ from pydantic import (
 )
 
 from workflow.calendar import WorkingCalendar, zone
+from workflow.catalog import N_
 from workflow.configfile import LoadedFile, read_yaml, validate
+from workflow.dates import MonthName, Weekday
 from workflow.domain import State
 from workflow.errors import ConfigFileErrors
+from workflow.errors import Problem as Said
 
 PHASE_ORDER: tuple[State, ...] = (
     State.SELF_ASSESSMENT,
@@ -58,22 +61,25 @@ def _parse_time(value: object) -> time:
     text = str(value).strip()
     match = _TIME.match(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a time of day (expected HH:MM on the 24-hour "
-                         "clock, e.g. 08:00 or 17:00)")
+        raise ValueError(Said(N_("'%(value)s' is not a time of day (expected HH:MM on the "
+                                 "24-hour clock, e.g. 08:00 or 17:00)"), value=text))
     hour, minute, second = (int(g or 0) for g in match.groups())
     if hour > 23 or minute > 59 or second > 59:
-        raise ValueError(f"{text!r} is not a time of day: hours go 00..23 and minutes "
-                         "00..59 (midnight is 00:00 of the next day)")
+        raise ValueError(Said(N_("'%(value)s' is not a time of day: hours go 00..23 and "
+                                 "minutes 00..59 (midnight is 00:00 of the next day)"),
+                              value=text))
     return time(hour, minute, second)
 
 
 def _checked_date(text: str, year: int, month: int, day: int) -> date:
     if not 1 <= month <= 12:
-        raise ValueError(f"{text!r} is not a date that exists: there is no month {month}")
+        raise ValueError(Said(N_("'%(value)s' is not a date that exists: there is no month "
+                                 "%(month)s"), value=text, month=month))
     last = monthrange(year, month)[1]
     if not 1 <= day <= last:
-        raise ValueError(f"{text!r} is not a date that exists: {date(year, month, 1):%B %Y} "
-                         f"has {last} days")
+        raise ValueError(Said(N_("'%(value)s' is not a date that exists: %(month)s has "
+                                 "%(days)s days"), value=text, month=MonthName(year, month),
+                              days=last))
     return date(year, month, day)
 
 
@@ -83,16 +89,20 @@ def _parse_date(value: object) -> date:
     text = str(value).strip()
     match = _DATE.match(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a date (expected YYYY-MM-DD, e.g. 2026-05-04)")
+        raise ValueError(Said(N_("'%(value)s' is not a date (expected YYYY-MM-DD, e.g. "
+                                 "2026-05-04)"), value=text))
     return _checked_date(text, *(int(g) for g in match.groups()))
+
+
+WITH_OFFSET = N_("'%(value)s': give a local time without an offset; the cycle's timezone "
+                 "applies")
 
 
 def _parse_local_datetime(value: object, *, date_only_at: time | None = None) -> datetime:
     """A local date-time; a bare date means ``date_only_at`` on that day (00:00 if None)."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            raise ValueError(f"{value}: give a local time without an offset; the cycle's "
-                             "timezone applies")
+            raise ValueError(Said(WITH_OFFSET, value=str(value)))
         return value
     text = str(value).strip()
     if _DATE.match(text):
@@ -100,10 +110,9 @@ def _parse_local_datetime(value: object, *, date_only_at: time | None = None) ->
     match = _DATETIME.match(text)
     if match is None:
         if re.search(r"(Z|[+-]\d{2}:?\d{2})$", text):
-            raise ValueError(f"{text!r}: give a local time without an offset; the cycle's "
-                             "timezone applies")
-        raise ValueError(f"{text!r} is not a local date-time (expected YYYY-MM-DD HH:MM, "
-                         "e.g. 2026-05-07 17:00)")
+            raise ValueError(Said(WITH_OFFSET, value=text))
+        raise ValueError(Said(N_("'%(value)s' is not a local date-time (expected YYYY-MM-DD "
+                                 "HH:MM, e.g. 2026-05-07 17:00)"), value=text))
     y, mo, d, h, mi, sec = (int(g or 0) for g in match.groups())
     day = _checked_date(text, y, mo, d)
     clock = _parse_time(f"{h:02d}:{mi:02d}:{sec:02d}")
@@ -111,7 +120,9 @@ def _parse_local_datetime(value: object, *, date_only_at: time | None = None) ->
 
 
 LocalTime = Annotated[time, Field(description="HH:MM local")]
-Problem = tuple[tuple[str | int, ...], str]  # (key path, what is wrong)
+# (key path, what is wrong): a catalogue message with its values (``errors.Problem``), so
+# that the check says it in the reader's language; a plain text is shown as it is.
+Problem = tuple[tuple[str | int, ...], str]
 
 # Beyond this, an absolute date is a typo (2062 for 2026), not a plan.
 MAX_DAYS_AFTER_PERIOD = 366
@@ -173,9 +184,10 @@ class Phase(_Strict):
             return v
         number = str(v).strip()
         if re.fullmatch(r"-?\d+(\.\d+)?", number):  # YAML numbers arrive as text
-            raise ValueError(f"{number}: write {{working_days: {number}}} for {number} working "
-                             "days after the phase opens, or a local date-time such as "
-                             "'2026-05-07 17:00'")
+            raise ValueError(Said(N_("%(number)s: write {working_days: %(number)s} for "
+                                     "%(number)s working days after the phase opens, or a "
+                                     "local date-time such as '2026-05-07 17:00'"),
+                                  number=number))
         return _parse_local_datetime(v)
 
 
@@ -241,8 +253,8 @@ class Holidays(_Strict):
     @classmethod
     def _country(cls, v: str) -> str:
         if v not in holidays.list_supported_countries():
-            raise ValueError(f"{v!r} is not a country the holidays package knows "
-                             "(ISO 3166 alpha-2, e.g. VN)")
+            raise ValueError(Said(N_("'%(value)s' is not a country the holidays package "
+                                     "knows (ISO 3166 alpha-2, e.g. VN)"), value=v))
         return v
 
 
@@ -259,11 +271,14 @@ class Period(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> Period:
         if self.end < self.start:
-            raise ValueError(f"the period ends ({self.end}) before it starts ({self.start})")
+            raise ValueError(Said(N_("the period ends (%(end)s) before it starts (%(start)s)"),
+                                  end=str(self.end), start=str(self.start)))
         months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month + 1
         if months > PERIOD_MONTHS[self.kind]:
-            raise ValueError(f"a {self.kind} cannot run from {self.start} to {self.end} "
-                             f"({months} calendar months); check kind, start and end")
+            raise ValueError(Said(N_("a %(kind)s cannot run from %(start)s to %(end)s "
+                                     "(%(months)s calendar months); check kind, start and "
+                                     "end"), kind=self.kind, start=str(self.start),
+                                  end=str(self.end), months=months))
         return self
 
 
@@ -294,8 +309,8 @@ class Calibration(_Strict):
     @model_validator(mode="after")
     def _exception_needs_decision(self) -> Calibration:
         if self.exception_ratio is not None and not self.exception_decision:
-            raise ValueError("exception_ratio needs exception_decision: the reference of the "
-                             "decision on record that allows it")
+            raise ValueError(Said(N_("exception_ratio needs exception_decision: the reference "
+                                     "of the decision on record that allows it")))
         return self
 
 
@@ -388,12 +403,13 @@ class CycleFile(_Strict):
             known = [s.value for s in PHASE_ORDER]
             for key in v:
                 if key not in known:
-                    raise ValueError(f"unknown phase {key!r}; the phases are "
-                                     f"{', '.join(known)}")
+                    raise ValueError(Said(N_("unknown phase '%(phase)s'; the phases are "
+                                             "%(phases)s"), phase=key, phases=", ".join(known)))
             petition = {s.value for s in PETITION_PHASES}
             missing = [p for p in known if p not in v and p not in petition]
             if missing:
-                raise ValueError(f"every phase needs a due time; missing: {', '.join(missing)}")
+                raise ValueError(Said(N_("every phase needs a due time; missing: %(missing)s"),
+                                      missing=", ".join(missing)))
         return v
 
     def cross_checks(self) -> list[Problem]:
@@ -401,42 +417,44 @@ class CycleFile(_Strict):
         problems = self._date_checks()
         for state in self.listed_phases():
             if not self.phases[state].enabled and state not in OPTIONAL_PHASES:
-                problems.append((("phases", state.value, "enabled"), (
-                    f"{state.value} cannot be switched off; only "
-                    f"{', '.join(s.value for s in OPTIONAL_PHASES)} can")))
+                problems.append((("phases", state.value, "enabled"), Said(
+                    N_("%(phase)s cannot be switched off; only %(optional)s can"),
+                    phase=state.value, optional=", ".join(s.value for s in OPTIONAL_PHASES))))
         steps = [s.after_working_days for s in self.escalation]
         if steps != sorted(steps):
-            problems.append((("escalation",), (
-                f"steps must be listed in the order they happen (after_working_days "
-                f"{', '.join(map(str, steps))})")))
+            problems.append((("escalation",), Said(
+                N_("steps must be listed in the order they happen (after_working_days "
+                   "%(steps)s)"), steps=", ".join(map(str, steps)))))
         seen_steps: set[tuple[int, str]] = set()
         for i, step in enumerate(self.escalation):
             if (step.after_working_days, step.to) in seen_steps:
-                problems.append((("escalation", i), (
-                    f"the same step twice ({step.to} after {step.after_working_days} "
-                    "working days)")))
+                problems.append((("escalation", i), Said(
+                    N_("the same step twice (%(to)s after %(days)s working days)"),
+                    to=step.to, days=step.after_working_days)))
             seen_steps.add((step.after_working_days, step.to))
         seen_reminders: set[tuple[int, time]] = set()
         for i, reminder in enumerate(self.reminders):
             key = (reminder.working_days_before, reminder.at)
             if key in seen_reminders:
-                problems.append((("reminders", i), (
-                    f"the same reminder twice ({reminder.working_days_before} working days "
-                    f"before, at {reminder.at:%H:%M})")))
+                problems.append((("reminders", i), Said(
+                    N_("the same reminder twice (%(days)s working days before, at %(at)s)"),
+                    days=reminder.working_days_before, at=f"{reminder.at:%H:%M}")))
             seen_reminders.add(key)
         off = {d.date for d in self.holidays.extra_days_off}
         for i, day in enumerate(self.holidays.extra_working_days):
             if day in off:
-                problems.append((("holidays", "extra_working_days", i), (
-                    f"{day} is also listed in extra_days_off; a day is either off or worked")))
+                problems.append((("holidays", "extra_working_days", i), Said(
+                    N_("%(day)s is also listed in extra_days_off; a day is either off or "
+                       "worked"), day=str(day))))
         if self.peers.enabled and self.phases[State.PEER_INPUT].enabled \
                 and self.peers.per_person == 0:
-            problems.append((("peers", "per_person"), (
-                "is 0 while peer input is on: nobody would be asked; set peers.enabled: false "
-                "to switch peer input off")))
+            problems.append((("peers", "per_person"), Said(
+                N_("is 0 while peer input is on: nobody would be asked; set peers.enabled: "
+                   "false to switch peer input off"))))
         for pid in self.population.exclude:
             if pid in self.evaluators:
-                problems.append((("evaluators", pid), "this person is excluded from the cycle"))
+                problems.append((("evaluators", pid),
+                                 Said(N_("this person is excluded from the cycle"))))
         return problems
 
     def _date_checks(self) -> list[Problem]:
@@ -454,24 +472,27 @@ class CycleFile(_Strict):
                     continue
                 loc: tuple[str | int, ...] = ("phases", state.value, label)
                 if label == "due" and value <= end_of_period:
-                    problems.append((loc, (
-                        f"{value:%Y-%m-%d %H:%M} is before the period ends "
-                        f"({self.period.end}); nothing can be due before there is something "
-                        "to evaluate")))
+                    problems.append((loc, Said(
+                        N_("%(when)s is before the period ends (%(end)s); nothing can be due "
+                           "before there is something to evaluate"),
+                        when=f"{value:%Y-%m-%d %H:%M}", end=str(self.period.end))))
                 elif value.toordinal() > too_late:
-                    problems.append((loc, (
-                        f"{value:%Y-%m-%d} is more than {MAX_DAYS_AFTER_PERIOD} days after "
-                        f"the period ends ({self.period.end}); check the year")))
+                    problems.append((loc, Said(
+                        N_("%(day)s is more than %(max)s days after the period ends "
+                           "(%(end)s); check the year"), day=f"{value:%Y-%m-%d}",
+                        max=MAX_DAYS_AFTER_PERIOD, end=str(self.period.end))))
                 if last and value < last[2]:
-                    problems.append((loc, (
-                        f"phases out of order: {value:%Y-%m-%d %H:%M} comes before "
-                        f"{last[0].value}.{last[1]} ({last[2]:%Y-%m-%d %H:%M}); phases run "
-                        f"in the order {', '.join(s.value for s in PHASE_ORDER)}")))
+                    problems.append((loc, Said(
+                        N_("phases out of order: %(when)s comes before %(key)s (%(then)s); "
+                           "phases run in the order %(order)s"),
+                        when=f"{value:%Y-%m-%d %H:%M}", key=f"{last[0].value}.{last[1]}",
+                        then=f"{last[2]:%Y-%m-%d %H:%M}",
+                        order=", ".join(s.value for s in PHASE_ORDER))))
                 last = (state, label, value)
             if phase.opens and isinstance(phase.due, datetime) and phase.due <= phase.opens:
-                problems.append((("phases", state.value, "due"),
-                                 f"{phase.due:%Y-%m-%d %H:%M} is not after opens "
-                                 f"({phase.opens:%Y-%m-%d %H:%M})"))
+                problems.append((("phases", state.value, "due"), Said(
+                    N_("%(due)s is not after opens (%(opens)s)"),
+                    due=f"{phase.due:%Y-%m-%d %H:%M}", opens=f"{phase.opens:%Y-%m-%d %H:%M}")))
         return problems
 
     def advice(self) -> list[Problem]:
@@ -480,25 +501,26 @@ class CycleFile(_Strict):
         base = WorkingCalendar(self.holidays.country)  # without the cycle's own days
         for i, d in enumerate(self.holidays.extra_days_off):
             if not base.is_working_day(d.date):
-                notes.append((("holidays", "extra_days_off", i), (
-                    f"{d.date} is already a day off ({base.day_off_reason(d.date)}); "
-                    "listing it changes nothing")))
+                notes.append((("holidays", "extra_days_off", i), Said(
+                    N_("%(day)s is already a day off (%(why)s); listing it changes nothing"),
+                    day=str(d.date), why=base.day_off_reason(d.date))))
         for i, day in enumerate(self.holidays.extra_working_days):
             if base.is_working_day(day):
-                notes.append((("holidays", "extra_working_days", i), (
-                    f"{day} ({day:%A}) is already a working day; listing it changes nothing")))
+                notes.append((("holidays", "extra_working_days", i), Said(
+                    N_("%(day)s (%(weekday)s) is already a working day; listing it changes "
+                       "nothing"), day=str(day), weekday=Weekday(day.weekday()))))
         for i, reminder in enumerate(self.reminders):
             if reminder.working_days_before == 0 and reminder.at >= self.deadline_time:
-                notes.append((("reminders", i, "at"), (
-                    f"{reminder.at:%H:%M} on the due day is not before the deadline "
-                    f"({self.deadline_time:%H:%M}): this reminder is never sent for phases "
-                    "due at deadline_time")))
+                notes.append((("reminders", i, "at"), Said(
+                    N_("%(at)s on the due day is not before the deadline (%(deadline)s): this "
+                       "reminder is never sent for phases due at deadline_time"),
+                    at=f"{reminder.at:%H:%M}", deadline=f"{self.deadline_time:%H:%M}")))
         if self.peers.enabled and self.peers.min_responses is not None \
                 and self.peers.min_responses > self.peers.per_person:
-            notes.append((("peers", "min_responses"), (
-                f"{self.peers.min_responses} is more than per_person "
-                f"({self.peers.per_person}): unless reviewees nominate more peers, every "
-                "peer answer is withheld")))
+            notes.append((("peers", "min_responses"), Said(
+                N_("%(min)s is more than per_person (%(per_person)s): unless reviewees "
+                   "nominate more peers, every peer answer is withheld"),
+                min=self.peers.min_responses, per_person=self.peers.per_person)))
         return notes
 
     # --- derived -----------------------------------------------------------------

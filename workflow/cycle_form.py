@@ -15,12 +15,11 @@ button posts the form back with one more (no script needed). Blank rows are drop
 from __future__ import annotations
 
 import re
-from calendar import monthrange
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
+from workflow import dates
 from workflow.catalog import N_
 from workflow.cycle_config import PHASE_ORDER, CycleFile
 from workflow.domain import State
@@ -47,25 +46,15 @@ APPEAL_KEYS = ("appeal_reviewer",)
 # The phases a switch turns off, and the switch's field.
 OPTIONAL = {State.PEER_INPUT.value: "peers.enabled", State.CALIBRATION.value: "calibration.enabled"}
 
-NOT_A_DATE = N_("“%(value)s” is not a date: write it as day/month/year (30/04/2026) or "
-                "2026-04-30")
-NO_SUCH_DATE = N_("“%(value)s” is not a date that exists: month %(month)s has %(days)s days")
-NO_SUCH_MONTH = N_("“%(value)s” is not a date that exists: there is no month %(month)s")
-NOT_A_TIME = N_("“%(value)s” is not a time of day: write it as 08:00 or 17:00 (24-hour "
-                "clock)")
-NOT_A_DATETIME = N_("“%(value)s” is not a date and time: write it as 07/05/2026 17:00")
 NOT_A_WHOLE_NUMBER = N_("“%(value)s” is not a whole number")
 NOT_A_RATIO = N_("“%(value)s” is not a number between 0 and 1 (e.g. 0.25)")
-REQUIRED = N_("required")
+REQUIRED = dates.REQUIRED
 DUE_BOTH = N_("give either the date and time it is due or a number of working days, not "
               "both")
 DUE_NEITHER = N_("give the date and time it is due, or a number of working days after the "
                  "phase opens")
 ROW_HALF = N_("this row is half filled in: fill in the rest or empty it")
 
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_TIME = re.compile(r"^(\d{1,2})[:h](\d{2})$")
 _INT = re.compile(r"^\d{1,4}$")
 
 
@@ -93,40 +82,26 @@ class Parsed:
 
 
 def _date(text: str) -> tuple[str | None, Problem | None]:
-    match = _ISO.match(text)
-    if match:
-        y, m, d = (int(g) for g in match.groups())
-    else:
-        match = _DMY.match(text)
-        if not match:
-            return None, Problem(NOT_A_DATE, value=text)
-        d, m, y = (int(g) for g in match.groups())
-    if not 1 <= m <= 12:
-        return None, Problem(NO_SUCH_MONTH, value=text, month=m)
-    days = monthrange(y, m)[1]
-    if not 1 <= d <= days:
-        return None, Problem(NO_SUCH_DATE, value=text, month=f"{m:02d}/{y}", days=days)
-    return date(y, m, d).isoformat(), None
+    try:
+        return dates.parse_day(text).isoformat(), None
+    except dates.NotADate as exc:
+        return None, exc.problem
 
 
 def _time(text: str) -> tuple[str | None, Problem | None]:
-    match = _TIME.match(text)
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        return None, Problem(NOT_A_TIME, value=text)
-    return f"{int(match.group(1)):02d}:{match.group(2)}", None
+    try:
+        return f"{dates.parse_clock(text):%H:%M}", None
+    except dates.NotADate as exc:
+        return None, exc.problem
 
 
 def _datetime(text: str) -> tuple[str | None, Problem | None]:
-    day_text, _, clock_text = text.replace("T", " ").partition(" ")
-    day, problem = _date(day_text.strip())
-    if problem is not None:
-        return None, (problem if not clock_text else Problem(NOT_A_DATETIME, value=text))
-    if not clock_text.strip():
-        return day, None  # a bare date: due at deadline_time that day
-    clock, problem = _time(clock_text.strip())
-    if problem is not None:
-        return None, Problem(NOT_A_DATETIME, value=text)
-    return f"{day} {clock}", None
+    try:
+        day, clock = dates.parse_day_time(text)
+    except dates.NotADate as exc:
+        return None, exc.problem
+    # A bare date: due at deadline_time that day.
+    return day.isoformat() if clock is None else f"{day.isoformat()} {clock:%H:%M}", None
 
 
 def _int(text: str) -> tuple[int | None, Problem | None]:

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workflow.calendar import at_local, zone
+from workflow.catalog import N_
 from workflow.configfile import LoadedFile, _clean_loc, _explain, read_yaml, validate
 from workflow.cycle_config import (
     PHASE_ORDER,
@@ -35,9 +36,10 @@ from workflow.cycle_config import (
     parse_cycle_text,
 )
 from workflow.domain import State
-from workflow.errors import ConfigFileError, ConfigFileErrors
+from workflow.errors import ConfigFileError, ConfigFileErrors, Problem
 from workflow.timing import PhaseWindow, phase_window
 
+IN_PERIOD = N_("%(problem)s (period %(period)s)")
 # The keys a generated cycle gets from the series itself, never from the template.
 OWN_KEYS = ("id", "name", "period")
 NAME_FIELDS = {"month": ("month", "year"), "quarter": ("quarter", "year"), "year": ("year",)}
@@ -265,11 +267,20 @@ def _at(loaded: LoadedFile, period_key: str, where: tuple[str, ...],
         target = ["template", *loc]  # the year-end cycle took this key from the template
     else:
         target = [*where, *loc]
-    return loaded.error(target, f"{problem} (period {period_key})")
+    return loaded.error(target, Problem(IN_PERIOD, problem=problem, period=period_key))
 
 
 def load_series(path: str | Path) -> LoadedSeries:
     """Read and validate a series file and every cycle it generates."""
-    loaded = read_yaml(path)
+    return _checked(read_yaml(path))
+
+
+def parse_series_text(text: str, name: str) -> LoadedSeries:
+    """Validate a series file's text (one uploaded in the browser) as ``load_series``
+    validates a file: the same problems, at ``name``'s lines."""
+    return _checked(LoadedFile(Path(name), text))
+
+
+def _checked(loaded: LoadedFile) -> LoadedSeries:
     series = validate(loaded, SeriesFile)
     return LoadedSeries(loaded.path, series, generate(loaded, series))

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from tests.e2e.conftest import LiveServer
+from tests.e2e.test_accessibility import Tour, _Sessions
 from tests.support import CONFIG, DATA, small_world
 from tests.web_support import Clock
 from workflow.cycle_config import load_cycle
@@ -65,12 +66,12 @@ def test_an_hr_officer_copies_checks_corrects_and_opens_a_cycle_on_a_phone(
     page.locator("#f-phases-self_assessment-opens").fill("01/06/2026 08:00")
     page.get_by_role("button", name="Kiểm tra và xem lịch").click()
     assert page.locator("#e-f-period-end").inner_text() == \
-        "“31/04/2026” không phải ngày có thật: tháng 04/2026 có 30 ngày"
+        "“31/04/2026” không phải là ngày có thật: tháng 4/2026 chỉ có 30 ngày"
     assert page.locator("#f-period-end").get_attribute("aria-invalid") == "true"
     page.locator("#f-period-end").fill("31/05/2026")
     page.get_by_role("button", name="Kiểm tra và xem lịch").click()
-    # The check's own words (those of `kpi cycle check`, English), naming the key.
-    assert "id: a cycle 't-2026-04' is already open" in page.locator("#e-f-id").inner_text()
+    # The check's words (those of `kpi cycle check`, in the page's language), naming the key.
+    assert "id: kỳ đánh giá 't-2026-04' đã được mở" in page.locator("#e-f-id").inner_text()
     page.locator("#f-id").fill("t-2026-05")
     # One more reminder: the form comes back with a blank row, what was typed kept.
     page.get_by_role("button", name="Thêm một lần nhắc").click()
@@ -101,3 +102,49 @@ def test_an_hr_officer_copies_checks_corrects_and_opens_a_cycle_on_a_phone(
         opened = s.execute(select(func.count()).select_from(EVALUATION)
                            .where(EVALUATION.c.cycle_id == "t-2026-05")).scalar_one()
     assert opened == 7
+
+
+def test_the_cycle_checks_mistakes_in_english_and_vietnamese_pass_axe_on_a_phone(
+        page: Page, admin_site: tuple[LiveServer, Service, Any, Clock]) -> None:
+    """A deadline before its phase opens, a reminder after the deadline, a time zone
+    that does not exist: each said beside its field in the page's language; every stop
+    checked by axe at 1280 and 390 px."""
+    live, svc, signer, _clock = admin_site
+    tour = Tour(page, page.context, live.base, None)
+    tour.as_person("A1", _Sessions(signer, svc))
+    tour.language("en")
+    page.goto(live.base + "/admin/cycles")
+    page.get_by_role("link", name="Copy t-2026-04.yaml").click()
+    page.locator("#f-id").fill("t-2026-06")
+    page.locator("#f-name").fill(HOSTILE)
+    page.locator("#f-period-start").fill("01/06/2026")
+    page.locator("#f-period-end").fill(" 30/06/2026 ")
+    page.locator("#f-phases-self_assessment-opens").fill("06/07/2026 08:00")
+    page.locator("#f-phases-self_assessment-due-working_days").fill("")
+    page.locator("#f-phases-self_assessment-due").fill("03/07/2026 17:00")
+    page.get_by_role("button", name="Check and show the calendar").click()
+    expect(page.locator("#e-f-phases-self_assessment-due")).to_contain_text(
+        "phases.self_assessment.due: 2026-07-03 17:00 is not after opens (2026-07-06 08:00)")
+    tour.check("admin-cycle-deadline-before-opening", "en")
+
+    page.locator("#f-phases-self_assessment-due").fill("09/07/2026 17:00")
+    page.locator("#f-reminders-0-working_days_before").fill("0")
+    page.locator("#f-reminders-0-at").fill("18:00")
+    page.get_by_role("button", name="Check and show the calendar").click()
+    expect(page.locator("#n-f-reminders-0-at")).to_contain_text(
+        "18:00 on the due day is not before the deadline (17:00)")
+    expect(page.locator("#preview")).to_be_visible()
+    tour.check("admin-cycle-late-reminder", "en")
+
+    tour.language("vi")
+    page.locator("#f-timezone").fill("Asia/Hanoi")
+    page.get_by_role("button", name="Check and show the calendar").click()
+    expect(page.locator("#e-f-timezone")).to_contain_text(
+        "timezone: không có múi giờ 'Asia/Hanoi'")
+    page.locator("#f-timezone").fill("Asia/Ho_Chi_Minh")
+    page.get_by_role("button", name="Kiểm tra và xem lịch").click()
+    expect(page.locator("#n-f-reminders-0-at")).to_contain_text(
+        "18:00 của ngày đến hạn không sớm hơn hạn chót (17:00)")
+    tour.check("admin-cycle-late-reminder", "vi")
+    assert not (svc.settings.config_dir / "cycles" / "t-2026-06.yaml").exists()
+    assert not tour.problems, "\n".join(tour.problems)

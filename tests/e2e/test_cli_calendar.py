@@ -20,12 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, func, select, text
 
 from notifications.testing import RecordingServer
-from tests.support import CONFIG
-from workflow.cli import main
+from tests.support import CONFIG, kpi, ok
 from workflow.domain import State
 from workflow.store.tables import DEADLINE, EVALUATION, OUTBOX, PERSON
 
@@ -50,15 +48,6 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     ok(kpi("init"))
     ok(kpi("org", "import", str(tmp_path / "org.csv")))
     yield url
-
-
-def kpi(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, (result.output, result.stderr, result.exception)
-    return result.output
 
 
 # --- kpi cycle check ----------------------------------------------------------------------

@@ -6,11 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, func, select
 
-from tests.support import CONFIG
-from workflow.cli import main
+from tests.support import CONFIG, kpi, ok
 from workflow.store.tables import AUDIT, CYCLE, EVALUATION, SCHEDULED_OPEN
 
 SERIES = CONFIG / "series" / "snv-2026.yaml"
@@ -24,15 +22,6 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     ok(kpi("init"))
     ok(kpi("org", "import", str(CONFIG / "organisation.csv")))
     yield url
-
-
-def kpi(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, (result.output, result.stderr, result.exception)
-    return result.output
 
 
 def counts(url: str) -> dict[str, int]:

@@ -26,7 +26,7 @@ from workflow.cycle_config import load_cycle
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
-from workflow.store.tables import CYCLE, EVALUATION
+from workflow.store.tables import CYCLE, EVALUATION, SCHEDULED_OPEN
 
 FORM = "/admin/cycles/form"
 HOSTILE = "<script>alert(\"x\")</script> & 'Tháng 7' — Sở"
@@ -130,7 +130,7 @@ def test_an_admin_checks_a_copy_and_sees_the_month_grid_and_the_emails(web: WebW
 
 @pytest.mark.parametrize(("field", "typed", "where", "says"), [
     ("period.end", "31/04/2026", "f-period-end",
-     "“31/04/2026” is not a date that exists: month 04/2026 has 30 days"),
+     "“31/04/2026” is not a date: April 2026 has 30 days"),
     ("period.start", "2026/07/01", "f-period-start", "is not a date: write it as day/month"),
     ("timezone", "Asia/Hanoi", "f-timezone", "timezone: unknown time zone 'Asia/Hanoi'"),
     ("phases.self_assessment.due", "03/08/2026 08:00", "f-phases-self_assessment-due",
@@ -171,6 +171,48 @@ def test_a_deadline_before_its_phase_opens_and_a_late_reminder(web: WebWorld) ->
     assert page.status_code == 200
     assert "Note on reminders[1].at: 18:00 on the due day is not before the deadline" in \
         text_of(page.text)
+
+
+@pytest.mark.parametrize(("changes", "where", "vi", "en"), [
+    ({"phases.self_assessment.opens": "05/08/2026 08:00",
+      "phases.self_assessment.due.working_days": "",
+      "phases.self_assessment.due": "03/08/2026 17:00"}, "f-phases-self_assessment-due",
+     "phases.self_assessment.due: 2026-08-03 17:00 không muộn hơn thời điểm mở "
+     "(2026-08-05 08:00)",
+     "phases.self_assessment.due: 2026-08-03 17:00 is not after opens (2026-08-05 08:00)"),
+    ({"timezone": "Asia/Hanoi"}, "f-timezone",
+     "timezone: không có múi giờ 'Asia/Hanoi'", "timezone: unknown time zone 'Asia/Hanoi'"),
+    ({"peers.per_person": "11"}, "f-peers-per_person",
+     "peers.per_person: không được quá 10",
+     "peers.per_person: must be at most 10"),
+    ({"id": "snv-2026-04"}, "f-id", "id: kỳ đánh giá 'snv-2026-04' đã được mở",
+     "id: a cycle 'snv-2026-04' is already open"),
+    ({"escalation[0].after_working_days": "9"}, "_form",
+     "escalation: các bậc phải được liệt kê theo thứ tự diễn ra",
+     "escalation: steps must be listed in the order they happen"),
+])
+def test_the_cycle_checks_words_are_said_in_the_pages_language(
+        web: WebWorld, changes: dict[str, str], where: str, vi: str, en: str) -> None:
+    admin = signed_in(web)
+    for lang, says in (("vi", vi), ("en", en)):
+        admin.cookies.set("kpi_lang", lang)
+        fields = july(web, admin, op="check", **changes)
+        page = admin.post(FORM, data=fields)
+        assert page.status_code == 422, text_of(page.text)[:500]
+        problems = errors_of(page.text)
+        if where == "_form":  # a key of no one field: said in the summary at the top
+            problems = {"_form": text_of(page.text.split('id="errors"')[1].split("</div>")[0])}
+        assert says in problems.get(where, ""), (lang, problems)
+
+
+def test_a_note_of_the_check_is_said_in_vietnamese_beside_its_field(web: WebWorld) -> None:
+    admin = signed_in(web, lang="vi")
+    fields = july(web, admin, op="check")
+    fields["reminders[1].working_days_before"] = "0"
+    fields["reminders[1].at"] = "18:00"
+    page = admin.post(FORM, data=fields)
+    assert page.status_code == 200
+    assert "18:00 của ngày đến hạn không sớm hơn hạn chót (17:00)" in text_of(page.text)
 
 
 def test_saving_writes_the_cycle_file_that_the_command_line_reads(web: WebWorld) -> None:
@@ -252,7 +294,12 @@ def test_the_series_page_opens_a_period_after_a_confirmation_and_schedules_the_r
     done = admin.post("/admin/series", data={"csrf_token": token, "op": "confirm_open",
                                              "file": "snv-2026.yaml", "period": "2026-06"})
     assert "Cycle snv-2026-06 is open: 58 evaluations." in text_of(done.text)
-    planned = admin.post("/admin/series", data={"csrf_token": token, "op": "schedule",
+    ask = admin.post("/admin/series", data={"csrf_token": token, "op": "schedule",
+                                            "file": "snv-2026.yaml"})
+    assert "Let each period of snv-2026.yaml open on its date?" in text_of(ask.text)
+    with web.svc.store.read() as s:
+        assert s.execute(select(func.count()).select_from(SCHEDULED_OPEN)).scalar_one() == 0
+    planned = admin.post("/admin/series", data={"csrf_token": token, "op": "confirm_schedule",
                                                 "file": "snv-2026.yaml"})
     # July opened on 3 August: still to come on 20 July, like August to the year end.
     assert "7 periods will open on their dates." in text_of(planned.text)

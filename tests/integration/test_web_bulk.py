@@ -62,8 +62,12 @@ def extended(web: WebWorld) -> set[str]:
 
 def test_extend_a_phase_with_its_bad_dates(two: WebWorld) -> None:
     a1, csrf = signed_in(two, "A1")
-    for typed, message in [("31/04/2026", "31/04/2026 is not a day of the calendar"),
-                           ("next friday", "next friday is not a date"),
+    for typed, message in [("31/04/2026", "“31/04/2026” is not a date: April 2026 has 30 days"),
+                           ("29/02/2027 09:00", "“29/02/2027” is not a date: February 2027 has "
+                                                "28 days"),
+                           ("4/5/26", "“4/5/26”: write the year in full (04/05/2026)"),
+                           ("   ", "required"),
+                           ("next friday", "“next friday” is not a date and time"),
                            ("01/05/2026 09:00", "must be later than now")]:
         status, page = preview(a1, csrf, "extend", phase="self_assessment", new_due=typed,
                                reason="Nghỉ lễ")

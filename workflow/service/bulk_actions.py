@@ -20,14 +20,14 @@ evaluation out of reach is neither listed nor acted on, whatever the form posts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import select
 
+from workflow import dates
 from workflow.calendar import at_local, zone
 from workflow.catalog import N_
 from workflow.clock import utc_now
@@ -50,9 +50,7 @@ EXTENDABLE = (State.SELF_ASSESSMENT, State.PEER_INPUT, State.SUPERVISOR_SCORING,
 MAX_ITEMS = 1000
 END_OF_DAY = time(17, 0)  # a date typed without a time: the end of the working day
 
-REQUIRED = N_("required")
-NOT_A_DATE = N_("%(text)s is not a date (write it as 20/05/2026 17:00 or 2026-05-20 17:00)")
-NO_SUCH_DAY = N_("%(text)s is not a day of the calendar (that month has no such day)")
+REQUIRED = dates.REQUIRED
 NOT_FUTURE = N_("must be later than now")
 SAME_PERSON = N_("the new supervisor is the departing one; choose another person")
 NOT_IN_PHASE = N_("choose one of the phases listed")
@@ -63,30 +61,18 @@ OWN_SUPERVISOR = N_("they would supervise themselves")
 NOT_PREVIEWED = N_("it no longer matches the preview (its state, unit or supervisor changed "
                    "since), or it was not in it")
 
-_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2}))?$")
-_YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2}))?$")
-
-
 def parse_local(text: str, tz: str, field_name: str = "new_due") -> datetime:
-    """A local date (and time) as HR types it: 20/05/2026 [17:00] or 2026-05-20 [17:00];
-    without a time, 17:00. SubmissionInvalid naming ``field_name`` otherwise (31/04/2026
-    is said to be no day of the calendar)."""
-    value = text.strip()
-    if not value:
-        raise SubmissionInvalid(None, {field_name: Problem(REQUIRED)})
-    dmy, ymd = _DMY.match(value), _YMD.match(value)
-    if dmy:
-        day, month, year, hour, minute = dmy.groups()
-    elif ymd:
-        year, month, day, hour, minute = ymd.groups()
-    else:
-        raise SubmissionInvalid(None, {field_name: Problem(NOT_A_DATE, text=value)})
+    """A local date (and time) as HR types it (``workflow.dates``: 20/05/2026 [17:00] or
+    2026-05-20 [17:00]); without a time, 17:00. SubmissionInvalid naming ``field_name``
+    with what is wrong otherwise ("“31/04/2026” is not a date: April 2026 has 30 days")."""
     try:
-        when = date(int(year), int(month), int(day))
-        clock = time(int(hour), int(minute)) if hour is not None else END_OF_DAY
-    except ValueError:
-        raise SubmissionInvalid(None, {field_name: Problem(NO_SUCH_DAY, text=value)}) from None
-    return at_local(when, clock, zone(tz))
+        day, clock = dates.parse_day_time(text)
+        return at_local(day, clock or END_OF_DAY, zone(tz))
+    except dates.NotADate as exc:
+        raise SubmissionInvalid(None, {field_name: exc.problem}) from None
+    except OverflowError:  # 0001-01-01 00:00 east of UTC is before the year 1
+        raise SubmissionInvalid(None, {field_name: Problem(dates.NOT_A_DATETIME,
+                                                           value=text.strip())}) from None
 
 
 @dataclass(frozen=True)

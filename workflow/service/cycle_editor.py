@@ -9,8 +9,9 @@ the same validation (``parse_cycle_text``), the same rules, population and simul
 (``lookups.check_cycle``); the preview lays its result out as month grids and the
 emails by day.
 
-Every function takes the signed-in admin's id and checks it first (``configurer``):
-the one place a per-agency scope will narrow what an admin may configure.
+Every function takes the signed-in admin's id and checks it first (``configurer``),
+then the cycle's population against the admin's agencies (``require_population``):
+an admin of some agencies configures only cycles within them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import re
 import tempfile
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -29,16 +31,18 @@ import yaml
 from sqlalchemy import select
 
 from workflow.calendar import zone
+from workflow.catalog import N_
 from workflow.configfile import LoadedFile
 from workflow.cycle_config import PHASE_ORDER, parse_cycle_text
 from workflow.domain import State
-from workflow.errors import ConfigFileError, ConfigFileErrors, NotFound, NotPermitted
-from workflow.service import lookups
+from workflow.errors import ConfigFileError, ConfigFileErrors, NotFound, NotPermitted, Problem
+from workflow.service import admin_scope, lookups
+from workflow.service.admin_scope import AdminScope
 from workflow.service.core import Service
 from workflow.service.cycles import OpenReport, open_cycle
 from workflow.service.notices import DIGEST_EVENT
 from workflow.service.rules import CycleRules, load_rules_from_files
-from workflow.store.tables import CYCLE
+from workflow.store.tables import CYCLE, PERSON, UNIT
 from workflow.timing import phase_window
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.yaml$")
@@ -48,16 +52,83 @@ MAX_NAMES = 6  # recipients named per line of the email list; the rest are count
 # --- who may ------------------------------------------------------------------------
 
 
-def configurer(svc: Service, admin_id: str) -> str:
-    """``admin_id`` if they may configure cycles (an admin of the settings or of an open
-    cycle), else NotPermitted. The per-agency scope narrows this one function."""
-    if admin_id in svc.settings.admins:
-        return admin_id
+class OutsideTheirAgencies(NotPermitted):
+    """A cycle's population reaches units an admin of some agencies does not administer:
+    they may neither edit, save, check nor open it (a province admin may)."""
+
+    user_message = N_("This cycle takes in %(units)s of the agency %(agency)s, which you do not "
+                      "administer: nothing was saved or opened. Keep the population to your "
+                      "own agencies' units, or ask an administrator of the whole province.")
+
+    def __init__(self, admin_id: str, units: tuple[str, ...], agency: str) -> None:
+        self.units = units
+        self.agency = agency
+        super().__init__(0, admin_id, "configure cycles",
+                         f"the population takes in {', '.join(units)} of the agency {agency}, "
+                         "outside the agencies they administer")
+
+    def user_params(self) -> dict[str, object]:
+        return {"units": ", ".join(self.units), "agency": self.agency}
+
+
+def configurer(svc: Service, admin_id: str) -> AdminScope:
+    """The scope of ``admin_id`` if they may configure cycles (an admin of the settings,
+    of some agencies, or of an open cycle), else NotPermitted. What they may configure is
+    narrowed by ``require_population`` (the cycle's population against their agencies)."""
+    scope = admin_scope.scope_for(svc, admin_id)
+    if not scope.is_admin:
+        raise NotPermitted(0, admin_id, "configure cycles", "only admins configure cycles")
+    return scope
+
+
+def population_units(data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The units a cycle file's data (as written) takes in; None: every unit ("all",
+    or no population key, the file's default)."""
+    population = data.get("population")
+    units = population.get("units", "all") if isinstance(population, dict) else "all"
+    if not isinstance(units, list | tuple):
+        return None
+    return tuple(str(u) for u in units)
+
+
+def require_population(svc: Service, scope: AdminScope, data: Mapping[str, Any]) -> None:
+    """OutsideTheirAgencies when ``data``'s population takes in a unit outside the
+    agencies ``scope`` reaches. An admin of everything, or of cycles only (no agency
+    grant: they configure as before scopes existed), passes; a unit nobody is in yet is
+    left to the population check (it evaluates nobody)."""
+    require_units(svc, scope, population_units(data))
+
+
+def require_units(svc: Service, scope: AdminScope, wanted: Sequence[str] | None) -> None:
+    """``require_population`` for a population's units (None: every unit)."""
+    if not scope.by_units:
+        return
     with svc.store.read() as session:
-        for (cycle_id,) in session.execute(select(CYCLE.c.id)):
-            if admin_id in svc.admins(svc.rules.get(session, cycle_id)):
-                return admin_id
-    raise NotPermitted(0, admin_id, "configure cycles", "only admins configure cycles")
+        people = session.execute(
+            select(PERSON.c.id, PERSON.c.unit_id, PERSON.c.supervisor_id, PERSON.c.full_name)
+            .where(PERSON.c.active.is_(True))).all()
+        names = dict(session.execute(select(UNIT.c.id, UNIT.c.name)).all())
+    peopled = {p.unit_id for p in people}
+    outside = sorted(u for u in (peopled if wanted is None else wanted)
+                     if u in peopled and not scope.may_see_unit(u))
+    if not outside:
+        return
+    agency = _agency_of(outside[0], people, names)
+    same = tuple(u for u in outside if _agency_of(u, people, names) == agency)
+    raise OutsideTheirAgencies(scope.admin_id, tuple(f"{u} ({names.get(u, u)})" for u in same),
+                               agency)
+
+
+def _agency_of(unit_id: str, people: Sequence[Any], names: Mapping[str, str]) -> str:
+    """The agency a unit belongs to, named by its head's unit: the top of the supervisor
+    tree above the unit's first person (the organisation file has no tree of units)."""
+    by_id = {p.id: p for p in people}
+    person = next(p for p in people if p.unit_id == unit_id)
+    seen = {person.id}
+    while person.supervisor_id in by_id and person.supervisor_id not in seen:
+        person = by_id[person.supervisor_id]
+        seen.add(person.id)
+    return f"{names.get(person.unit_id, person.unit_id)} ({person.unit_id})"
 
 
 def cycles_dir(svc: Service) -> Path:
@@ -84,12 +155,15 @@ class CycleFileEntry:
 
 
 def cycle_files(svc: Service, admin_id: str) -> list[CycleFileEntry]:
-    """The cycle files an admin can edit, copy, download or open."""
-    configurer(svc, admin_id)
+    """The cycle files an admin can edit, copy, download or open: those whose population
+    is within their agencies (an admin of some agencies does not see the others')."""
+    scope = configurer(svc, admin_id)
     with svc.store.read() as session:
         opened = {r for (r,) in session.execute(select(CYCLE.c.id))}
     out = []
     for path in sorted(cycles_dir(svc).glob("*.yaml")):
+        if not _in_reach(svc, scope, _raw(path.read_text("utf-8"))):
+            continue
         try:
             loaded = parse_cycle_text(path.read_text("utf-8"), str(path))
         except (ConfigFileError, ConfigFileErrors) as exc:
@@ -105,6 +179,14 @@ def cycle_files(svc: Service, admin_id: str) -> list[CycleFileEntry]:
     return out
 
 
+def _in_reach(svc: Service, scope: AdminScope, data: Mapping[str, Any]) -> bool:
+    try:
+        require_population(svc, scope, data)
+    except OutsideTheirAgencies:
+        return False
+    return True
+
+
 def _raw(text: str) -> dict[str, Any]:
     try:
         data = LoadedFile(Path("x.yaml"), text).data
@@ -114,12 +196,15 @@ def _raw(text: str) -> dict[str, Any]:
 
 
 def file_text(svc: Service, admin_id: str, name: str) -> str:
-    """The text of one cycle file (to download it)."""
-    configurer(svc, admin_id)
+    """The text of one cycle file (to download, edit or copy it); OutsideTheirAgencies
+    when its population is outside the admin's agencies."""
+    scope = configurer(svc, admin_id)
     path = _path(svc, name)
     if not path.is_file():
         raise NotFound(f"no cycle file {name!r} in {cycles_dir(svc)}")
-    return path.read_text("utf-8")
+    text = path.read_text("utf-8")
+    require_population(svc, scope, _raw(text))
+    return text
 
 
 def file_data(svc: Service, admin_id: str, name: str) -> dict[str, Any]:
@@ -218,8 +303,13 @@ def check(svc: Service, admin_id: str, data: dict[str, Any], *, editing: str | N
           opened_at: datetime, locale: str = "en") -> CycleCheck:
     """Check the form's data as `kpi cycle check` checks a file, and lay out its preview.
 
-    ``editing``: the name of the file being edited (its own id is no clash)."""
-    configurer(svc, admin_id)
+    ``editing``: the name of the file being edited (its own id is no clash). An admin of
+    some agencies checks only a population within them, and edits only such a file:
+    OutsideTheirAgencies otherwise."""
+    scope = configurer(svc, admin_id)
+    require_population(svc, scope, data)
+    if editing and _path(svc, editing).is_file():
+        file_text(svc, admin_id, editing)  # the file as it stands must be theirs too
     text = to_text(data)
     out = CycleCheck(text=text)
     cycle_id = str(data.get("id") or "")
@@ -250,14 +340,15 @@ def _id_clashes(svc: Service, cycle_id: str, editing: str | None) -> list[tuple[
         return []
     with svc.store.read() as session:
         if session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id)).first():
-            return [("id", f"a cycle {cycle_id!r} is already open; a new period needs its "
-                           "own id")]
+            return [("id", Problem(N_("a cycle '%(id)s' is already open; a new period needs "
+                                      "its own id"), id=cycle_id))]
     for path in cycles_dir(svc).glob("*.yaml"):
         if path.name == editing:
             continue
         if str(_raw(path.read_text("utf-8")).get("id") or "") == cycle_id:
-            return [("id", f"the cycle file {path.name} already has the id {cycle_id!r}: "
-                           "edit that file, or give this cycle its own id")]
+            return [("id", Problem(N_("the cycle file %(file)s already has the id '%(id)s': "
+                                      "edit that file, or give this cycle its own id"),
+                                   file=path.name, id=cycle_id))]
     return []
 
 
@@ -365,26 +456,27 @@ def save(svc: Service, admin_id: str, data: dict[str, Any], *, editing: str | No
     if checked.problems:
         return "", checked
     name = editing or f"{data['id']}.yaml"
-    path = _path(svc, name)
-    folder = cycles_dir(svc)
-    folder.mkdir(parents=True, exist_ok=True)
-    # Written whole or not at all: a reader never sees half a file.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".cycle-", suffix=".tmp")
+    write_whole(_path(svc, name), checked.text)
+    return name, checked
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write a configuration file whole or not at all: a reader (`kpi cycle check`, the
+    sweep) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(checked.text)
+            handle.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return name, checked
 
 
 def open_file(svc: Service, admin_id: str, name: str, *, now: datetime) -> OpenReport:
-    """Open the cycle of a saved file, as `kpi cycle open` does, on the admin's name."""
-    configurer(svc, admin_id)
-    path = _path(svc, name)
-    if not path.is_file():
-        raise NotFound(f"no cycle file {name!r} in {cycles_dir(svc)}")
-    return open_cycle(svc, path, actor_id=admin_id, now=now)
+    """Open the cycle of a saved file, as `kpi cycle open` does, on the admin's name (a
+    file whose population is outside their agencies: OutsideTheirAgencies)."""
+    file_text(svc, admin_id, name)
+    return open_cycle(svc, _path(svc, name), actor_id=admin_id, now=now)
 

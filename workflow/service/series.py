@@ -20,11 +20,28 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from workflow.catalog import N_
+from workflow.configfile import LoadedFile
 from workflow.cycle_config import parse_cycle_text
-from workflow.errors import ConfigFileError, ConfigFileErrors, CycleError, KpiError, NotFound
-from workflow.series import GeneratedCycle, LoadedSeries, load_series
+from workflow.errors import (
+    ConfigFileError,
+    ConfigFileErrors,
+    CycleError,
+    InputFileError,
+    KpiError,
+    NotFound,
+    Problem,
+)
+from workflow.inputfile import CONFIG_CAP, MB, decode
+from workflow.series import GeneratedCycle, LoadedSeries, load_series, parse_series_text
+from workflow.service.admin_scope import AdminScope
 from workflow.service.core import Service
-from workflow.service.cycle_editor import configurer
+from workflow.service.cycle_editor import (
+    OutsideTheirAgencies,
+    configurer,
+    require_population,
+    write_whole,
+)
 from workflow.service.cycles import OpenReport, open_loaded
 from workflow.service.rules import CycleRules, load_rules_from_files
 from workflow.store.tables import CYCLE, SCHEDULED_OPEN
@@ -53,7 +70,10 @@ class SeriesCheck:
 
 def check_series(svc: Service, path: str | Path) -> SeriesCheck:
     """The series and every period it generates, with its rules and its status."""
-    loaded = load_series(path)
+    return _statuses(svc, load_series(path))
+
+
+def _statuses(svc: Service, loaded: LoadedSeries) -> SeriesCheck:
     ids = [c.cycle_id for c in loaded.cycles]
     with svc.store.read() as session:
         opened = dict(session.execute(select(CYCLE.c.id, CYCLE.c.opened_at)
@@ -67,6 +87,11 @@ def check_series(svc: Service, path: str | Path) -> SeriesCheck:
         status, problem = scheduled.get(c.cycle_id, (None, None))
         out.append(PeriodStatus(c, rules, opened.get(c.cycle_id), status, problem))
     return SeriesCheck(loaded, tuple(out))
+
+
+def check_series_text(svc: Service, text: str, path: Path) -> SeriesCheck:
+    """``check_series`` for a file's text not written yet (an upload), named ``path``."""
+    return _statuses(svc, parse_series_text(text, str(path)))
 
 
 def next_period(check: SeriesCheck) -> PeriodStatus:
@@ -197,38 +222,135 @@ class SeriesEntry:
     check: SeriesCheck | None
     problems: tuple[str, ...]  # the file's problems (file:line: key: ...), if any
 
+    @property
+    def next_period(self) -> PeriodStatus | None:
+        """The first period not open yet (the one "open the next period" opens)."""
+        return next((p for p in self.check.periods if p.opened_at is None), None) \
+            if self.check else None
+
+
+def series_dir(svc: Service) -> Path:
+    return svc.settings.config_dir / "series"
+
 
 def _series_path(svc: Service, name: str) -> Path:
     if not SERIES_FILE.match(name):
         raise NotFound(f"{name!r} is not the name of a series file")
-    path = svc.settings.config_dir / "series" / name
+    path = series_dir(svc) / name
     if not path.is_file():
         raise NotFound(f"no series file {name!r}")
     return path
 
 
+def _require_series(svc: Service, scope: AdminScope, text: str) -> None:
+    """OutsideTheirAgencies when the series' cycles (the template's population, or the
+    year-end cycle's own) take in units outside the admin's agencies."""
+    try:
+        raw = LoadedFile(Path("series.yaml"), text).data
+    except ConfigFileError:
+        return  # not YAML: nothing is generated from it, its problem is shown instead
+    template = raw.get("template")
+    template = template if isinstance(template, dict) else {}
+    require_population(svc, scope, template)
+    year_end = raw.get("year_end")
+    overrides = year_end.get("overrides") if isinstance(year_end, dict) else None
+    if isinstance(overrides, dict) and "population" in overrides:
+        require_population(svc, scope, overrides)
+
+
+AT_KEY = N_("%(where)s: %(key)s: %(detail)s")
+AT_FILE = N_("%(where)s: %(detail)s")
+
+
+def _said(error: ConfigFileError) -> Problem:
+    """A problem of the file as `kpi cycle series check` prints it (its English), with
+    what is wrong said in the page's language where the check has the words for it."""
+    where = f"{error.path}:{error.line}" if error.line else error.path
+    if error.key:
+        return Problem(AT_KEY, english=str(error), where=where, key=error.key,
+                       detail=error.problem)
+    return Problem(AT_FILE, english=str(error), where=where, detail=error.problem)
+
+
+def _entry(svc: Service, path: Path, text: str | None = None) -> SeriesEntry:
+    try:
+        check = check_series(svc, path) if text is None else check_series_text(svc, text, path)
+        return SeriesEntry(path.name, check, ())
+    except ConfigFileErrors as exc:
+        return SeriesEntry(path.name, None, tuple(_said(e) for e in exc.errors))
+    except ConfigFileError as exc:
+        return SeriesEntry(path.name, None, (_said(exc),))
+
+
 def series_files(svc: Service, admin_id: str) -> list[SeriesEntry]:
-    """Every series file, checked (the admin's view)."""
-    configurer(svc, admin_id)
+    """Every series file the admin may use, checked (a series of other agencies than an
+    admin's own is not shown to them)."""
+    scope = configurer(svc, admin_id)
     out = []
-    for path in sorted((svc.settings.config_dir / "series").glob("*.yaml")):
+    for path in sorted(series_dir(svc).glob("*.yaml")):
         try:
-            out.append(SeriesEntry(path.name, check_series(svc, path), ()))
-        except ConfigFileErrors as exc:
-            out.append(SeriesEntry(path.name, None, tuple(str(e) for e in exc.errors)))
-        except ConfigFileError as exc:
-            out.append(SeriesEntry(path.name, None, (str(exc),)))
+            _require_series(svc, scope, path.read_text("utf-8"))
+        except OutsideTheirAgencies:
+            continue
+        except UnicodeDecodeError:
+            pass  # shown with the problem the check gives it
+        out.append(_entry(svc, path))
     return out
 
 
 def admin_open_period(svc: Service, admin_id: str, name: str, period: str, *,
                       now: datetime) -> OpenReport:
-    configurer(svc, admin_id)
-    return open_period(svc, _series_path(svc, name), period or None, actor_id=admin_id,
-                       now=now)
+    scope = configurer(svc, admin_id)
+    path = _series_path(svc, name)
+    _require_series(svc, scope, path.read_text("utf-8"))
+    return open_period(svc, path, period or None, actor_id=admin_id, now=now)
 
 
 def admin_schedule(svc: Service, admin_id: str, name: str, *, now: datetime
                    ) -> ScheduleReport:
-    configurer(svc, admin_id)
-    return schedule(svc, _series_path(svc, name), actor_id=admin_id, now=now)
+    scope = configurer(svc, admin_id)
+    path = _series_path(svc, name)
+    _require_series(svc, scope, path.read_text("utf-8"))
+    return schedule(svc, path, actor_id=admin_id, now=now)
+
+
+# What an upload says when it is not kept (the file's own problems are the check's).
+UPLOAD_NAME = N_("“%(name)s” cannot be the name of a series file: use letters, digits, '.', "
+                 "'_' and '-', ending in .yaml (e.g. snv-2026.yaml)")
+UPLOAD_EXISTS = N_("a series file %(name)s is there already: tick “Replace the file of this "
+                   "name” to replace it, or give the file another name")
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    """An uploaded series file: kept (``problems`` empty) or not (nothing written)."""
+
+    name: str
+    entry: SeriesEntry | None
+    problems: tuple[str, ...]  # a Problem (the page's words) or the check's own lines
+
+
+def admin_upload(svc: Service, admin_id: str, file_name: str, raw: bytes, *,
+                 replace: bool) -> Uploaded:
+    """Check an uploaded series file as `kpi cycle series check` checks one, and keep it
+    in ``config/series/`` only if it has no problem (and its cycles are within the
+    admin's agencies: OutsideTheirAgencies otherwise). Nothing is written otherwise."""
+    scope = configurer(svc, admin_id)
+    name = Path(file_name.replace("\\", "/")).name.strip()
+    if not SERIES_FILE.match(name):
+        return Uploaded(name, None, (Problem(UPLOAD_NAME, name=name[:100]),))
+    path = series_dir(svc) / name
+    try:
+        if len(raw) > CONFIG_CAP:
+            raise InputFileError(name, f"the series file is larger than {CONFIG_CAP // MB} MB")
+        text = decode(name, raw, "series file")
+    except InputFileError as exc:
+        return Uploaded(name, None, (str(exc),))
+    if path.exists() and not replace and path.read_bytes() != text.encode("utf-8"):
+        return Uploaded(name, None, (Problem(UPLOAD_EXISTS, name=name),))
+    _require_series(svc, scope, text)
+    entry = _entry(svc, path, text)
+    if entry.problems:
+        return Uploaded(name, entry, entry.problems)
+    write_whole(path, text)
+    return Uploaded(name, entry, ())

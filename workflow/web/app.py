@@ -87,7 +87,8 @@ def create_app(svc: Service, *, clock: Callable[[], datetime] = utc_now,
     _error_pages(app)
     # Counts the bytes however they are framed: a chunked body has no Content-Length.
     app.add_middleware(BodyLimit, max_bytes=MAX_FORM_BYTES,
-                       larger={routes_admin_org.PREVIEW_PATH: routes_admin_org.UPLOAD_CAP})
+                       larger={routes_admin_org.PREVIEW_PATH: routes_admin_org.UPLOAD_CAP,
+                               routes_admin_cycles.UPLOAD_PATH: routes_admin_cycles.SERIES_CAP})
     app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(routes_ops.RequestTiming)  # outermost: times the whole request
     return app

@@ -124,7 +124,10 @@ def say(locale: str, message: str, params: Mapping[str, object], value: ValueSay
     message the catalogue lacks in ``locale`` becomes the generic one, never English."""
     if not translated(locale, message):
         message = UNKNOWN_PROBLEM
-    shown = {name: value(name, v) for name, v in params.items()}
+    # A value that is itself a catalogue message (the check's detail inside "key: detail")
+    # is said in the same language.
+    shown = {name: say(locale, v.message, v.params, value) if isinstance(v, Problem)
+             else value(name, v) for name, v in params.items()}
     try:
         return catalog.gettext(locale, message, **shown)
     except (KeyError, ValueError, TypeError):  # a placeholder the values lack

@@ -16,7 +16,6 @@ from markupsafe import Markup
 
 from workflow import catalog
 from workflow.catalog import N_
-from workflow.clock import parse_instant
 from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, Trigger
 from workflow.errors import (
@@ -30,6 +29,7 @@ from workflow.errors import (
 from workflow.service import (
     admin_exports,
     admin_scope,
+    bulk_actions,
     lookups,
     pages,
     queries,
@@ -131,11 +131,13 @@ def admin_evaluation(evaluation_id: int, req: ReqDep) -> Response:
 
 
 def _instant(text: str, tz: str, field: str) -> tuple[object, dict[str, str]]:
+    """A local date and time as the form sends it (``2026-05-10T17:00``) or as HR types
+    it (``10/05/2026 17:00``; a date alone is 17:00): the bulk actions' parser, so that
+    31/04/2026 is refused in the same words on every admin page."""
     try:
-        return parse_instant(text.replace("T", " ") if text else "", tz), {}
-    except (ValueError, OverflowError):  # 0001-01-01 in UTC+7 is before year 1
-        return None, {field: Problem(N_("not a date and time (e.g. %(example)s)"),
-                                example="2026-05-10 17:00")}
+        return bulk_actions.parse_local(text, tz, field), {}
+    except SubmissionInvalid as exc:
+        return None, dict(exc.fields)
 
 
 @router.post("/e/{evaluation_id}", response_class=HTMLResponse)
@@ -222,6 +224,9 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     mine = scope(req)
     if not mine.may_see_cycle(cycle_id):
         raise NotPermitted(0, person.id, "delegate", f"not an admin of {cycle_id}")
+    # The dashboard shows one delegate form per cycle, its fields named "<cycle>.supervisor"
+    # etc. so that ids stay unique on the page; the bare names are accepted too (scripts).
+    fields = {k.removeprefix(f"{cycle_id}."): v for k, v in fields.items()}
     values = {f"{cycle_id}.{k}": v for k, v in fields.items() if k != "csrf_token"}
     if not req.csrf_ok(fields):
         return dashboard(req, errors={"_form": req.gettext(CSRF_FAILED)}, values=values,

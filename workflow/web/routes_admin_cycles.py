@@ -18,12 +18,21 @@ from fastapi.responses import HTMLResponse, Response
 
 from workflow import cycle_form, formatting
 from workflow.catalog import N_
-from workflow.errors import ConfigFileError, ConfigFileErrors, KpiError, NotFound, Problem
+from workflow.errors import (
+    ConfigFileError,
+    ConfigFileErrors,
+    KpiError,
+    NotFound,
+    NotPermitted,
+    Problem,
+)
+from workflow.inputfile import CONFIG_CAP, MB
 from workflow.service import cycle_editor
 from workflow.service import series as series_admin
 from workflow.web import views
 from workflow.web.context import Req, form_fields, get_req
 from workflow.web.i18n import CSRF_FAILED
+from workflow.web.routes_admin_org import UploadDep
 
 router = APIRouter(prefix="/admin")
 ReqDep = Annotated[Req, Depends(get_req)]
@@ -33,6 +42,13 @@ FORM = "/admin/cycles/form"
 # (those of `kpi cycle check`, in English: they name keys and values of the file).
 CHECK_SAYS = N_("%(key)s: %(detail)s")
 NOTE_SAYS = N_("Note on %(key)s: %(detail)s")
+ONE_MORE = N_("%(first)s; %(then)s")
+UPLOAD_PATH = "/admin/series/upload"
+SERIES_CAP = CONFIG_CAP  # what `kpi cycle series check` reads at most
+SERIES_TOO_BIG = N_("The file is larger than %(cap)s MB; nothing was read. A series file is a "
+                    "few kilobytes of YAML: check that it is the right file.")
+NO_SERIES_FILE = N_("Choose the series file (YAML) to upload.")
+SERIES_NOT_KEPT = N_("%(name)s was not kept: correct what is listed below and upload it again.")
 
 
 REASONS = {
@@ -59,11 +75,15 @@ def _cal(req: Req) -> dict[str, Any]:
         "month": lambda first: format_date(first, "LLLL yyyy", locale=locale),
         "weekdays": [days[i] for i in range(7)],
         "reason": reason,
+        # A text that is not a catalogue message is the check's English words: marked so.
+        "english": lambda text: not isinstance(text, Problem),
     }
 
 
 def _admin(req: Req) -> str:
-    return cycle_editor.configurer(req.svc, req.require_person().id)
+    """The signed-in admin who may configure cycles (NotPermitted: the 403 page); what
+    they may configure is narrowed by the service (their agencies)."""
+    return cycle_editor.configurer(req.svc, req.require_person().id).admin_id
 
 
 @router.get("/cycles", response_class=HTMLResponse)
@@ -130,13 +150,20 @@ def cycle_post(req: ReqDep, fields: FormDep) -> Response:
     if parsed.problems:
         return _form(req, values, editing=editing, status=422, errors=dict(parsed.problems))
     now = req.now()
-    if op in {"save", "open"}:
-        name, checked = cycle_editor.save(req.svc, admin, parsed.data, editing=editing or None,
-                                          opened_at=now, locale=req.locale)
-    else:
-        name, checked = "", cycle_editor.check(req.svc, admin, parsed.data,
-                                               editing=editing or None, opened_at=now,
-                                               locale=req.locale)
+    try:
+        if op in {"save", "open"}:
+            name, checked = cycle_editor.save(req.svc, admin, parsed.data,
+                                              editing=editing or None, opened_at=now,
+                                              locale=req.locale)
+        else:
+            name, checked = "", cycle_editor.check(req.svc, admin, parsed.data,
+                                                   editing=editing or None, opened_at=now,
+                                                   locale=req.locale)
+    except cycle_editor.OutsideTheirAgencies as exc:
+        # Refused as a link would be (403), with the form as typed and the agency named
+        # at the population.
+        return _form(req, values, editing=editing, status=403,
+                     errors={parsed.field_for("population.units"): req.error_text(exc)})
     errors = _placed(parsed, checked.problems, CHECK_SAYS)
     notes = _placed(parsed, checked.notes, NOTE_SAYS)
     if errors:
@@ -157,8 +184,10 @@ def _placed(parsed: cycle_form.Parsed, found: list[tuple[str, str]], say: str
     for key, detail in found:
         name = parsed.field_for(key) if key else "_form"
         problem = Problem(say, key=key or "-", detail=detail)
-        out[name] = problem if name not in out else Problem(
-            say, key=key, detail=f"{out[name]}; {detail}")
+        # Several problems at one field are said one after the other, each in the page's
+        # language (a detail is a catalogue message, or the check's plain words).
+        out[name] = problem if name not in out else Problem(ONE_MORE, first=out[name],
+                                                            then=problem)
     return out
 
 
@@ -182,10 +211,32 @@ def series_home(req: ReqDep) -> Response:
 
 
 def _series(req: Req, *, message: str | None = None, errors: Mapping[str, Any] | None = None,
-            status: int = 200) -> Response:
+            status: int = 200, uploaded: series_admin.Uploaded | None = None) -> Response:
     found = series_admin.series_files(req.svc, _admin(req))
     return req.render("admin_series.html", status=status, found=found, message=message,
-                      errors=errors or {}, cal=_cal(req))
+                      errors=errors or {}, uploaded=uploaded, cal=_cal(req))
+
+
+@router.post(UPLOAD_PATH.removeprefix("/admin"), response_class=HTMLResponse)
+def series_upload(req: ReqDep, upload: UploadDep) -> Response:
+    """A series file from the admin's computer: checked as `kpi cycle series check`
+    checks one, kept in config/series/ only when it has no problem."""
+    admin = _admin(req)
+    if upload.too_big:
+        return _series(req, status=413, errors={"series_file": Problem(
+            SERIES_TOO_BIG, cap=SERIES_CAP // MB)})
+    if not req.csrf_ok(upload.fields):
+        return _series(req, errors={"_form": req.gettext(CSRF_FAILED)}, status=403)
+    if upload.raw is None or not upload.file_name:
+        return _series(req, status=422, errors={"series_file": Problem(NO_SERIES_FILE)})
+    done = series_admin.admin_upload(req.svc, admin, upload.file_name, upload.raw,
+                                     replace=upload.fields.get("replace") == "1")
+    if done.problems:
+        return _series(req, status=422, uploaded=done,
+                       errors={"series_file": Problem(SERIES_NOT_KEPT, name=done.name)})
+    return _series(req, uploaded=done, message=req.gettext(
+        "The series file %(name)s has no problem: it is kept in config/series/. Open its next "
+        "period or let each period open on its date below.", name=done.name))
 
 
 @router.post("/series", response_class=HTMLResponse)
@@ -195,25 +246,25 @@ def series_post(req: ReqDep, fields: FormDep) -> Response:
         return _series(req, errors={"_form": req.gettext(CSRF_FAILED)}, status=403)
     op, name, period = fields.get("op", ""), fields.get("file", ""), fields.get("period", "")
     try:
-        if op == "open":
+        if op in {"open", "schedule"}:  # each asks first, on a page of its own
             return views.confirm(req, "admin_series_confirm.html", "/admin/series",
-                                 confirm_op="confirm_open", carry={"file": name,
-                                                                    "period": period},
+                                 confirm_op=f"confirm_{op}",
+                                 carry={"file": name, "period": period},
                                  back_href="/admin/series", period=period, file_name=name,
-                                 cal=_cal(req))
+                                 scheduling=op == "schedule", cal=_cal(req))
         if op == "confirm_open":
             report = series_admin.admin_open_period(req.svc, admin, name, period, now=req.now())
             return _series(req, message=req.ngettext(
                 "Cycle %(cycle)s is open: %(num)s evaluation.",
                 "Cycle %(cycle)s is open: %(num)s evaluations.", report.evaluations,
                 cycle=report.cycle_id))
-        if op == "schedule":
+        if op == "confirm_schedule":
             done = series_admin.admin_schedule(req.svc, admin, name, now=req.now())
             return _series(req, message=req.ngettext(
                 "%(num)s period will open on its date.", "%(num)s periods will open on their "
                 "dates.", len(done.scheduled)))
     except (ConfigFileError, ConfigFileErrors, KpiError) as exc:
-        if isinstance(exc, NotFound):
+        if isinstance(exc, NotFound | NotPermitted):
             raise
         return _series(req, status=409, errors={"_form": Problem(CHECK_SAYS, key=name,
                                                                  detail=str(exc))})
