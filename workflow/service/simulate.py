@@ -39,10 +39,11 @@ from typing import Any
 from sqlmodel import Session
 
 from workflow.calendar import zone
+from workflow.catalog import N_
 from workflow.domain import Role, State, Trigger
 from workflow.effects import core as effects
 from workflow.effects.rows import superseded_reminders
-from workflow.errors import WorkflowError
+from workflow.errors import Problem, WorkflowError
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.service.core import PersonInfo, Service, Snapshot, load_people
 from workflow.service.cycles import (
@@ -55,7 +56,7 @@ from workflow.service.notices import DIGEST_EVENT, DIGEST_SETTLE, digest_hold, s
 from workflow.service.rules import CycleRules
 from workflow.states import SPECS
 from workflow.states.appeal_window import appeal_reviewer
-from workflow.timing import PhaseWindow
+from workflow.timing import PhaseWindow, full_time_windows
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,9 @@ def simulate_cycle(svc: Service, session: Session, rules: CycleRules, opened_at:
     """The population of ``rules`` in the current organisation, and its simulation
     (nobody acting and the sweep on time, unless ``actions`` and ``sweeps`` say)."""
     plan = plan_population(svc, session, rules)
+    late = year_end_late(rules, opened_at)
+    if late is not None:
+        plan.warnings.append(late)
     wanted: set[str | None] = {*svc.admins(rules), plan.calibrator_id}
     for e in plan.evaluations:
         wanted.update({e.member.id, e.supervisor_id, *e.peers})
@@ -215,6 +219,37 @@ def simulate_cycle(svc: Service, session: Session, rules: CycleRules, opened_at:
     digest_at = svc.settings.digest_at if svc.settings.digest_enabled else None
     return plan, simulate(rules, plan, people, svc.admins(rules), opened_at,
                           digest_at=digest_at, actions=actions, sweeps=sweeps)
+
+
+YEAR_END_LATE = N_(
+    "the year-end classification cannot finish by %(limit)s: if each phase runs its full "
+    "time, the last evaluation is finalised on %(reached)s (its petition window and the "
+    "petition's review included). Open the cycle earlier (phases.self_assessment.opens) "
+    "or shorten its phases' due times")
+YEAR_END_LATE_NOT_SPECIAL = N_(
+    "the year-end classification cannot finish by %(limit)s: if each phase runs its full "
+    "time, the last evaluation is finalised on %(reached)s (its petition window and the "
+    "petition's review included). Open the cycle earlier (phases.self_assessment.opens) "
+    "or shorten its phases' due times; an agency with special characteristics, which its "
+    "direct superior lets finish by 15 January, says so in the cycle file with year_end: "
+    "{special_agency: true}")
+
+
+def year_end_late(rules: CycleRules, opened_at: datetime) -> Problem | None:
+    """The warning of a year-end cycle whose calendar, each phase running its full time,
+    finalises its last evaluation after the regulation's limit (15 December, or 15
+    January for a special agency); None when it finishes in time or is not a year-end."""
+    config = rules.config
+    limit = config.year_end_limit()
+    if limit is None:
+        return None
+    windows = full_time_windows(config, rules.calendar, opened_at)
+    reached = windows[-1].due_at.astimezone(zone(config.timezone)).date()
+    if reached <= limit:
+        return None
+    special = config.year_end is not None and config.year_end.special_agency
+    message = YEAR_END_LATE if special else YEAR_END_LATE_NOT_SPECIAL
+    return Problem(message, limit=limit.isoformat(), reached=reached.isoformat())
 
 
 BEFORE_CALIBRATION = frozenset((State.SELF_ASSESSMENT, State.PEER_INPUT,
