@@ -47,7 +47,12 @@ from workflow.service.core import (
     load_snapshot,
 )
 from workflow.service.notices import Mail, mail_for
-from workflow.service.scoring_inputs import compute, framework_of, scored_values
+from workflow.service.scoring_inputs import (
+    compute,
+    confirm_score_waivers,
+    framework_of,
+    scored_values,
+)
 from workflow.states import SPECS
 from workflow.states.appeal_window import appeal_reviewer
 from workflow.store import audit, bulk
@@ -121,6 +126,8 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
             clean = validator(payload or {}, framework_of(snap))
         except SubmissionInvalid as exc:
             raise SubmissionInvalid(snap.id, exc.fields) from None
+        if trigger in (Trigger.SUBMIT_SCORE, Trigger.REVISE_SCORE):
+            clean = confirm_score_waivers(session, snap, trigger, clean)
     submission: dict[str, Any] | None = None
     if trigger in SUBMISSION_OF:
         submission = {
