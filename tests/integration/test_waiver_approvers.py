@@ -33,6 +33,8 @@ from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.scoring_inputs import submissions_of
 
+pytestmark = pytest.mark.both_stores
+
 HOSTILE = "Ông <b>\"Trùm\"</b> 'cuối'"
 
 

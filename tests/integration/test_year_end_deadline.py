@@ -20,6 +20,8 @@ from workflow.cli import main
 from workflow.service.core import Service
 from workflow.service.org import import_org
 
+pytestmark = pytest.mark.both_stores
+
 __all__ = ["web"]  # the admin console's fixture, shared
 
 YEAR_FILE = CONFIG / "cycles" / "sample-2026-year.yaml"

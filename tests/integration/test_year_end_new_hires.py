@@ -31,6 +31,8 @@ from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
 
+pytestmark = pytest.mark.both_stores
+
 SMALL = (DATA / "small_cycle.yaml").read_text(encoding="utf-8")
 MONTHS = {  # cycle: (period, self-assessment opens, all in scoring by, scoring time)
     "h-2026-08": ("{kind: month, start: 2026-08-01, end: 2026-08-31}", "2026-09-03 08:00",

@@ -503,7 +503,8 @@ def _act(rules: CycleRules, walk: _Walk, action: SimAction, people: Mapping[str,
         values.update(scored_by=action.actor_id, scored_at=action.at)
     elif action.trigger is Trigger.LODGE_APPEAL:
         reviewer = appeal_reviewer(snap.row, rules.config, snap.view.admins, people,
-                                   snap.view.recused)
+                                   snap.view.recused,
+                                   scorer_decides=rules.scorer_decides_petition)
         if reviewer is None:
             return
         values["appeal_reviewer_id"] = reviewer

@@ -220,7 +220,8 @@ def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: d
             raise AlreadyAppealed(snap.id, earlier.submitted_at)
         people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"]]))
         reviewer = appeal_reviewer(snap.row, snap.rules.config, snap.view.admins, people,
-                                   snap.view.recused)
+                                   snap.view.recused,
+                                   scorer_decides=snap.rules.scorer_decides_petition)
         if reviewer is None:
             raise NoAppealReviewer(snap.id)
         return {"appeal_reviewer_id": reviewer}
