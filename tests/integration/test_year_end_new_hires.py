@@ -19,9 +19,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
+from notifications.render import render
 from tests.integration.test_scoring_leaders import give
+from tests.mail_words import html_text
 from tests.support import CONFIG, DATA, SMALL_CYCLE_PEERS, World, at
+from tests.web_support import make_web, text_of
 from workflow.cli import main
 from workflow.domain import State
 from workflow.errors import SubmissionInvalid
@@ -30,6 +34,7 @@ from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.queries import explain
 from workflow.service.sweep import tick
+from workflow.store.tables import OUTBOX
 
 pytestmark = pytest.mark.both_stores
 
@@ -60,8 +65,10 @@ def month_text(cycle_id: str) -> str:
     return text
 
 
-def year_text() -> str:
-    return (SMALL.replace("id: t-2026-04", f"id: {YEAR}")
+def year_text(calibration: bool = True) -> str:
+    text = SMALL if calibration else SMALL.replace(
+        "calibration: {enabled: true, calibrator: D1}", "calibration: {enabled: false}")
+    return (text.replace("id: t-2026-04", f"id: {YEAR}")
             .replace('name: "Test cycle April 2026"', 'name: "Xếp loại năm 2026 <i>"')
             .replace("{kind: month, start: 2026-04-01, end: 2026-04-30}",
                      "{kind: year, start: 2026-01-01, end: 2026-10-31}")
@@ -78,7 +85,8 @@ def regime_with(config: Path, year_end: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def play(new_service: Callable[..., Service], tmp_path: Path, year_end: str) -> World:
+def play(new_service: Callable[..., Service], tmp_path: Path, year_end: str,
+         calibration: bool = True) -> World:
     config = tmp_path / "config"
     for part in ("regimes", "frameworks"):
         shutil.copytree(CONFIG / part, config / part)
@@ -96,7 +104,7 @@ def play(new_service: Callable[..., Service], tmp_path: Path, year_end: str) -> 
             give(w, person, "1", 4, when=scoring)
     tick(svc, at("2026-11-30 09:00"))  # every appeal window has closed
     path = tmp_path / "year.yaml"
-    path.write_text(year_text(), encoding="utf-8")
+    path.write_text(year_text(calibration), encoding="utf-8")
     open_cycle(svc, path, now=at("2026-11-30 10:00"))
     year = World(svc, YEAR)
     tick(svc, at("2026-12-08 18:00"))
@@ -167,3 +175,47 @@ def test_a_regime_with_a_bad_year_end_section_is_refused_naming_the_key(tmp_path
         with pytest.raises(ConfigError, match=says):
             load_regime(config / "regimes" / "vn-decree-335-2025.yaml")
         shutil.copy(CONFIG / "regimes" / "vn-decree-335-2025.yaml", config / "regimes")
+
+
+def test_the_score_form_says_the_new_hire_is_not_classified_this_year(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    year = play(new_service, tmp_path, NOT_CLASSIFIED)
+    web = make_web(year)
+    web.clock.set("2026-12-09 10:00")
+    browser = web.sign_in("H1")
+    path = f"/e/{year.ev('S4')}/score"
+    page = browser.post(path, data={"comment": "Xác nhận <b>kết quả</b>", "op": "submit",
+                                    "csrf_token": web.csrf(browser, path)})
+    assert page.status_code == 422, text_of(page.text)[-800:]
+    assert "không xếp loại năm nay: 1 tháng công tác trong năm, ít hơn 3 tháng mà Nghị định " \
+           "335/2025/NĐ-CP (công chức) yêu cầu để xếp loại cuối năm" in text_of(page.text)
+    assert year.state("S4") is State.SUPERVISOR_SCORING
+
+
+def test_the_result_email_says_the_class_rests_on_the_months_worked(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    year = play(new_service, tmp_path, ON_PERIODS_WORKED, calibration=False)
+    year.score("S4", payload={}, when="2026-12-09 10:00")
+    year.score("S1", payload={}, when="2026-12-09 10:00")
+    settings = year.svc.settings
+    with year.svc.store.read() as s:
+        rows = {r.evaluation_id: r for r in s.execute(
+            select(OUTBOX).where(OUTBOX.c.event == "result"))}
+    for locale, says in (
+            ("vi", "xếp loại theo 1 tháng công tác, ít hơn 3 tháng mà quy định yêu cầu để "
+                   "xếp loại cuối năm"),
+            ("en", "classified on 1 month(s) worked, fewer than the 3 the rules ask for a "
+                   "year-end class")):
+        row = rows[year.ev("S4")]
+        out = render(event="result", locale=locale, timezone=row.timezone,
+                     recipient_name=row.recipient_name, recipient_id=row.recipient_id,
+                     context=row.context, base_url=settings.base_url,
+                     templates_dir=settings.templates_dir)
+        assert says in out.text, out.text
+        assert says in html_text(out.html)
+        three = rows[year.ev("S1")]
+        other = render(event="result", locale=locale, timezone=three.timezone,
+                       recipient_name=three.recipient_name, recipient_id=three.recipient_id,
+                       context=three.context, base_url=settings.base_url,
+                       templates_dir=settings.templates_dir)
+        assert "1 month" not in other.text and "1 tháng" not in other.text

@@ -436,6 +436,11 @@ def stamp(result: ScoreResult) -> dict[str, Any]:
                     "share": None if c.raw is None else str(to_decimal(c.detail.share)),
                     "below": [s.reviewee_id for s in c.detail.below],
                     "scored": len(c.detail.scored), "not_scored": c.detail.not_scored}
+            if isinstance(c.detail, PeriodMeanDetail) and c.raw is not None:
+                # What the result page, the email and the record say of a part year.
+                entry["year_end"] = {"months": c.detail.selection.months,
+                                     "min_months": c.detail.min_months,
+                                     "below_minimum": c.detail.below_minimum}
             breakdown.append(entry)
     return {
         "regime_id": result.regime.id,
