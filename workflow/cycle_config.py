@@ -282,6 +282,21 @@ class Period(_Strict):
         return self
 
 
+class YearEnd(_Strict):
+    """What the deadline of a year-end classification is (Decree 335: the class is given
+    before 15 December; an agency with special characteristics finishes by 15 January
+    of the next year, as its direct superior sets). `kpi cycle check` warns when the
+    calendar cannot finish by it."""
+
+    special_agency: bool = False  # the 15 January limit instead of 15 December
+    # The superior's decision that makes the agency special (shown with the warning).
+    decision: str | None = Field(default=None, min_length=3, max_length=500)
+
+    def limit(self, year: int) -> date:
+        """The last day the year's classification may be finalised on."""
+        return date(year + 1, 1, 15) if self.special_agency else date(year, 12, 15)
+
+
 class QuorumException(_Strict):
     """Why this cycle may show peers' answers with fewer answers than the regime's floor,
     and the decision on record that allows it (`kpi cycle check` prints both)."""
@@ -362,6 +377,8 @@ class CycleFile(_Strict):
     appeal_reviewer: Identifier | None = None  # a named council/reviewer for everyone
     recusal: RecusalTakers = RecusalTakers()
     admins: tuple[Identifier, ...] = ()
+    # A year-end classification's deadline (only with period.kind: year).
+    year_end: YearEnd | None = None
 
     _dt = field_validator("deadline_time", mode="before")(_parse_time)
 
@@ -451,6 +468,15 @@ class CycleFile(_Strict):
             problems.append((("peers", "per_person"), Said(
                 N_("is 0 while peer input is on: nobody would be asked; set peers.enabled: "
                    "false to switch peer input off"))))
+        if self.year_end is not None and self.period.kind != "year":
+            problems.append((("year_end",), Said(
+                N_("only a year-end cycle (period.kind: year) has a year-end deadline; this "
+                   "cycle's period is a %(kind)s: remove year_end"), kind=self.period.kind)))
+        if self.year_end is not None and self.year_end.decision \
+                and not self.year_end.special_agency:
+            problems.append((("year_end", "decision"), Said(
+                N_("names the decision that makes the agency special, but special_agency is "
+                   "false: set special_agency: true, or remove decision"))))
         for pid in self.population.exclude:
             if pid in self.evaluators:
                 problems.append((("evaluators", pid),
@@ -524,6 +550,12 @@ class CycleFile(_Strict):
         return notes
 
     # --- derived -----------------------------------------------------------------
+
+    def year_end_limit(self) -> date | None:
+        """The last day a year-end cycle may be finalised on; None for a shorter period."""
+        if self.period.kind != "year":
+            return None
+        return (self.year_end or YearEnd()).limit(self.period.end.year)
 
     def working_calendar(self) -> WorkingCalendar:
         return WorkingCalendar(

@@ -48,6 +48,9 @@ class EvaluationView:
     # within the agencies the admin pages let them reach (workflow/service/admin_scope.py),
     # but are not sent the cycle's mails to admins, which name people of every agency.
     scoped_admins: frozenset[str] = frozenset()
+    # The regime has the one who classified decide the petition against it
+    # (``petition.resolved_by: evaluator``): the scorer may then be its reviewer.
+    scorer_decides_petition: bool = False
 
 
 # The one table of who may fire each trigger. The system (the clock) fires only
@@ -136,7 +139,8 @@ def check(trigger: Trigger, person_id: str, view: EvaluationView, now: datetime)
                            f"it needs the role {needed}; they hold {held} here")
     if role is Role.PEER and view.peers.get(person_id) != "pending":
         raise NotPermitted(view.id, person_id, trigger.value, "they have already answered")
-    if role is Role.APPEAL_REVIEWER and person_id == view.scored_by:
+    if role is Role.APPEAL_REVIEWER and person_id == view.scored_by \
+            and not view.scorer_decides_petition:
         raise NotPermitted(view.id, person_id, trigger.value,
                            "an appeal is never decided by the person who gave the score")
     return role

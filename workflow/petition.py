@@ -15,10 +15,16 @@ A regime without petition rules leaves both phases to the cycle file, as before.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from workflow.cycle_config import PETITION_PHASES, CycleFile, DaysAfter, Phase, WorkingDaysAfter
 from workflow.domain import State
+from workflow.effects.ports import People, RulesLike
+from workflow.effects.rows import phase_timers
 from workflow.scoring.model import Regime
 from workflow.scoring.petition import PetitionRules, PetitionTime
+from workflow.timing import PhaseWindow, phase_window
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -92,3 +98,15 @@ def source_of(cycle_file: CycleFile, regime: Regime, state: State) -> str:
 def starts_at_publication(regime: Regime) -> bool:
     """Whether the petition window runs from the publication of the unit's results."""
     return regime.petition is not None and regime.petition.starts == "publication"
+
+
+def window_from_publication(rules: RulesLike, evaluation_id: int | None, reviewee_id: str,
+                            published_at: datetime, people: People
+                            ) -> tuple[PhaseWindow, list[dict[str, Any]]]:
+    """The petition window of an evaluation waiting in the appeal window when its unit's
+    results are published at ``published_at`` (``petition.starts: publication``): its
+    deadline, and its rows, the reviewee's reminders counting from the publication.
+    The service applies it to the store (``publication``), the simulation to its walk."""
+    due = phase_window(rules.config, rules.calendar, State.APPEAL_WINDOW, published_at).due_at
+    window = PhaseWindow(State.APPEAL_WINDOW, published_at, due)
+    return window, phase_timers(rules, evaluation_id, window, [reviewee_id], people)

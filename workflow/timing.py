@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from workflow.calendar import WorkingCalendar, at_local, zone
-from workflow.cycle_config import CycleFile, DaysAfter, EscalationStep
+from workflow.cycle_config import PHASE_ORDER, CycleFile, DaysAfter, EscalationStep
 from workflow.domain import State, TimerKind
 
 
@@ -67,6 +67,24 @@ def phase_window(cycle: CycleFile, cal: WorkingCalendar, state: State,
         next_day = cal.add_working_days(due_at.astimezone(tz).date(), 1)
         due_at = at_local(next_day, due_at.astimezone(tz).time(), tz)
     return PhaseWindow(state, opens_at, due_at, moved_from, reason)
+
+
+def full_time_windows(cycle: CycleFile, cal: WorkingCalendar, opened_at: datetime
+                      ) -> list[PhaseWindow]:
+    """The window of each enabled phase if each runs its full time: each phase entered
+    when the one before is due. The last one's due is the latest instant an evaluation
+    opened at ``opened_at`` is finalised (a petition lodged at the window's end, decided
+    at the resolution's); a petition window that runs from the unit's publication starts
+    then too, the unit's last result coming at the phase before it closing."""
+    windows: list[PhaseWindow] = []
+    entered = opened_at
+    for state in PHASE_ORDER:
+        if not cycle.enabled(state):
+            continue
+        window = phase_window(cycle, cal, state, entered)
+        windows.append(window)
+        entered = window.due_at
+    return windows
 
 
 def reminder_times(cycle: CycleFile, cal: WorkingCalendar, window: PhaseWindow,

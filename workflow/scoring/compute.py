@@ -80,6 +80,17 @@ class ScoreNotComputable(SubmissionInvalid):
     """A whole point group has nothing that can be scored; nothing was stored."""
 
 
+class NotClassifiedThisYear(ScoreNotComputable):
+    """A year-end score of someone who worked fewer months than the regime's minimum for
+    a year-end class, under a regime that does not classify them; nothing was stored."""
+
+
+YEAR_END_BELOW_MINIMUM = N_(
+    "not classified this year: %(months)s month(s) worked in the year, fewer than the "
+    "%(minimum)s that %(regime)s requires for a year-end class; ask the HR administrator "
+    "to cancel the evaluation with that reason")
+
+
 # --- inputs -------------------------------------------------------------------------
 
 
@@ -159,6 +170,10 @@ class PeriodMeanDetail:
     of_group_max: Fraction
     selection: PeriodSelection
     mean: Fraction | None  # the group's weighted mean points over the periods used
+    # The regime's fewest months worked for a year-end class, and whether the months
+    # worked fell short of it (classified on the periods worked all the same).
+    min_months: int = 1
+    below_minimum: bool = False
 
 
 Detail = RubricDetail | RatioDetail | TasksResult | UnitResultsDetail | PeriodMeanDetail | None
@@ -308,7 +323,16 @@ def _period_mean(c: Criterion, regime: Regime, inputs: ScoringInputs
     group = regime.group(c.of_group or "")
     selection = select_periods(inputs.periods or (), [g.id for g in regime.groups])
     mean = selection.mean(group.id)
-    detail = PeriodMeanDetail(group.id, Fraction(group.max), selection, mean)
+    rule = regime.year_end
+    below = mean is not None and selection.months < rule.min_months
+    if below and rule.below_minimum == "not_classified":
+        raise NotClassifiedThisYear(None, {c.id: Problem(
+            YEAR_END_BELOW_MINIMUM, months=selection.months, minimum=rule.min_months,
+            regime=regime.name, english=YEAR_END_BELOW_MINIMUM % {
+                "months": selection.months, "minimum": rule.min_months,
+                "regime": f"regime {regime.id} (year_end.min_months)"})})
+    detail = PeriodMeanDetail(group.id, Fraction(group.max), selection, mean,
+                              rule.min_months, below)
     if mean is None:
         return None, detail, "no_period"
     return mean * Fraction(c.max) / Fraction(group.max), detail, None
@@ -412,6 +436,11 @@ def stamp(result: ScoreResult) -> dict[str, Any]:
                     "share": None if c.raw is None else str(to_decimal(c.detail.share)),
                     "below": [s.reviewee_id for s in c.detail.below],
                     "scored": len(c.detail.scored), "not_scored": c.detail.not_scored}
+            if isinstance(c.detail, PeriodMeanDetail) and c.raw is not None:
+                # What the result page, the email and the record say of a part year.
+                entry["year_end"] = {"months": c.detail.selection.months,
+                                     "min_months": c.detail.min_months,
+                                     "below_minimum": c.detail.below_minimum}
             breakdown.append(entry)
     return {
         "regime_id": result.regime.id,

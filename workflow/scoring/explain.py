@@ -203,6 +203,12 @@ MESSAGES: dict[str, str] = {
     "period_mean": N_(
         "mean of «%(group)s» over %(n)s period(s) worked (%(months)s months): %(mean)s of "
         "%(gmax)s"),
+    "period_below_minimum": N_(
+        "%(months)s month(s) worked, fewer than the %(minimum)s the regime asks for a "
+        "year-end class: classified on the periods worked, as the regime says "
+        "(year_end.below_minimum)"),
+    "period_minimum": N_("at least %(minimum)s month(s) worked for a year-end class (regime "
+                         "year_end.min_months): met"),
     "period_used": N_(
         "%(label)s (%(start)s to %(end)s%(source)s): %(points)s, weight %(weight)s month(s)"),
     "period_source": N_(", from %(agency)s"),
@@ -338,6 +344,12 @@ def _period_lines(c: CriterionResult, d: PeriodMeanDetail, regime: Regime) -> li
         lines.append(Line(c.criterion.id, "input", 2, msg(
             "period_mean", group=group.label, n=len(sel.used), months=sel.months, mean=d.mean,
             gmax=Num(d.of_group_max, 2, strip=True))))
+        if d.below_minimum:
+            lines.append(Line(c.criterion.id, "input", 2, msg(
+                "period_below_minimum", months=sel.months, minimum=d.min_months)))
+        elif d.min_months > 1:
+            lines.append(Line(c.criterion.id, "input", 2, msg(
+                "period_minimum", minimum=d.min_months)))
     events = [(p.start, 0, p, w, None, "") for p, w in sel.used] + \
              [(p.start, 1, p, 0, why, note) for p, why, note in sel.left_out]
     for _, _, p, weight, why, note in sorted(events, key=lambda e: (e[0], e[1], e[2].label)):

@@ -171,6 +171,38 @@ class TaskRules(_Strict):
     progress_deduction_per_delay: Ratio = Decimal("0.25")
 
 
+class YearEndRules(_Strict):
+    """The year-end class of someone who worked only part of the year (a new hire).
+
+    ``min_months``: the fewest months worked (the periods used by the mean, each
+    weighing the months it covers) for a year-end class. Below it,
+    ``not_classified``: the person is not classified this year (the score cannot be
+    given; the evaluation is cancelled with that reason); ``classified_on_periods_worked``:
+    classified on the mean of the periods worked, the breakdown saying it was below
+    the minimum. The default (one month, not classified) is what the engine always did:
+    nobody is classified on no period at all.
+    """
+
+    min_months: int = Field(default=1, ge=1, le=12)
+    below_minimum: Literal["not_classified", "classified_on_periods_worked"] = "not_classified"
+    sources: tuple[str, ...] = ()
+    unverified: tuple[str, ...] = ()
+
+
+class WaiverRules(_Strict):
+    """Who may confirm that a deduction is waived for an objective cause.
+
+    A leader or deputy above the reviewee in the organisation (anyone on the line of
+    supervisors above them who is marked a leader) always may; ``approvers`` adds
+    others: a person id, or a position or position group of the organisation file
+    (e.g. the head of personnel), compared without regard to case.
+    """
+
+    approvers: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    unverified: tuple[str, ...] = ()
+
+
 class UnitResultsRule(_Strict):
     """Leaders: the share of the criterion earned by the results of those they manage.
 
@@ -216,6 +248,8 @@ class Regime(_Strict):
     )
     peer_min_responses: int = Field(default=3, ge=1)
     tasks: TaskRules = TaskRules()
+    waivers: WaiverRules = WaiverRules()
+    year_end: YearEndRules = YearEndRules()
     unit_results: UnitResultsRule | None = None
     quota: Quota | None = None
     # Optional so that a regime stored before the rule existed reads as it was shown.

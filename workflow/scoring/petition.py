@@ -59,10 +59,11 @@ class PetitionRules(_Strict):
     window: PetitionTime
     resolution: PetitionTime
     # evaluator_superior: the direct superior of whoever gave the score (or the
-    # council a cycle file names), never the scorer. ``evaluator`` (the one who
-    # classified decides the petition against their own classification, Decree 90's
-    # rule) is refused on load: this engine never lets the person who gave the score
-    # decide an appeal of it (DESIGN.md, "appeal reviewer").
+    # council a cycle file names), never the scorer. evaluator: the one who classified
+    # decides the petition against their own classification (Decree 90's rule; the Law
+    # on Public Employees lets the person choose, this engine takes the authority); the
+    # scorer then reviews, and only if they may not (their own evaluation, a conflict of
+    # interest) the case goes up the line as with evaluator_superior.
     resolved_by: Literal["evaluator_superior", "evaluator"] = "evaluator_superior"
     # Whether the petition's decision may be petitioned again. The engine decides a
     # petition once (appeal_review ends finalised): a regime that allows a second
@@ -77,16 +78,6 @@ class PetitionRules(_Strict):
     sources: tuple[str, ...] = ()
     unverified: tuple[str, ...] = ()
 
-    @field_validator("resolved_by")
-    @classmethod
-    def _resolver(cls, v: str) -> str:
-        if v == "evaluator":
-            raise ValueError("'evaluator' is not supported: a petition is never decided by "
-                             "the person who gave the score; write evaluator_superior (the "
-                             "direct superior of the scorer, or the council the cycle file "
-                             "names in appeal_reviewer)")
-        return v
-
     @field_validator("re_review")
     @classmethod
     def _once(cls, v: bool) -> bool:
@@ -100,8 +91,10 @@ class PetitionRules(_Strict):
         """One line for `kpi cycle check`."""
         start = "its notification" if self.starts == "notification" else \
             "the publication of the unit's results"
+        who = "the scorer's direct superior" if self.resolved_by == "evaluator_superior" \
+            else "the one who classified it (the scorer)"
         return (f"petition within {self.window.describe()} of {start}, resolved within "
-                f"{self.resolution.describe()} by the scorer's direct superior"
+                f"{self.resolution.describe()} by {who}"
                 f"{'' if self.re_review else ', no re-review'}")
 
 

@@ -7,7 +7,9 @@
 - progress = completed items on time / items assigned, an item losing
   ``progress_deduction_per_delay`` (25%) of its progress point for each delay;
 - a deduction is waived only for an objective cause confirmed by a named approver
-  with a reason; a waiver without both is ignored, and the breakdown says so;
+  with a reason; a waiver without both is ignored, and the breakdown says so; the
+  approver is a person allowed to confirm it (``confirm_waivers``: a leader or deputy
+  above the reviewee, or one the regime names; the service works out who);
 - the task score is the mean of the three.
 
 Exact fractions throughout: a third stays a third until it is shown.
@@ -15,10 +17,14 @@ Exact fractions throughout: a third stays a third until it is shown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
+
+from workflow.catalog import N_
+from workflow.errors import Problem
 
 ZERO = Fraction(0)
 ONE = Fraction(1)
@@ -30,6 +36,7 @@ class Waiver:
 
     approver: str
     reason: str
+    approver_id: str = ""  # the employee id the approver was recognised as (empty: older)
 
     @property
     def valid(self) -> bool:
@@ -103,6 +110,73 @@ def _deduction(item: TaskItem, n: int, count: int, per: Fraction, waiver: Waiver
     kept = max(ZERO, ONE - per * count)
     notes.append(ItemNote(n, item.title, deducted, count, ONE - kept))
     return kept
+
+
+@dataclass(frozen=True)
+class Approver:
+    """Someone who may confirm a deduction waiver for the reviewee."""
+
+    person_id: str
+    full_name: str
+
+
+WAIVER_KINDS = ("quality_waiver", "progress_waiver")
+APPROVER_NOT_ALLOWED = N_(
+    "item %(n)s «%(title)s»: “%(given)s” may not confirm this waiver: a waiver is confirmed "
+    "by a leader or deputy above the person evaluated, or by someone the regime names; here "
+    "that is %(allowed)s (write the name or the employee id)")
+APPROVER_AMBIGUOUS = N_(
+    "item %(n)s «%(title)s»: “%(given)s” names more than one person who may confirm this "
+    "waiver (%(allowed)s): write the employee id")
+NOBODY_APPROVES = N_(
+    "item %(n)s «%(title)s»: nobody may confirm a waiver for this person (no leader or deputy "
+    "above them in the organisation, and the regime names nobody): leave the waiver out, or "
+    "ask the HR administrator")
+
+
+def _key(text: str) -> str:
+    return unicodedata.normalize("NFC", " ".join(text.split())).casefold()
+
+
+def confirm_waivers(items: Sequence[Mapping[str, Any]], may_approve: Sequence[Approver]
+                    ) -> tuple[list[dict[str, Any]], dict[str, Problem]]:
+    """The validated items with each waiver's approver recognised, and the problems.
+
+    An approver is written as an employee id or a full name (case and spacing aside) of
+    someone in ``may_approve``; a recognised one is stored with that person's name and
+    id, so the breakdown names them however they were typed. A name two of them share
+    must be written as the id.
+    """
+    by_id = {_key(a.person_id): a for a in may_approve}
+    by_name: dict[str, list[Approver]] = {}
+    for a in may_approve:
+        by_name.setdefault(_key(a.full_name), []).append(a)
+    allowed = ", ".join(f"{a.full_name} ({a.person_id})" for a in may_approve)
+    problems: dict[str, Problem] = {}
+    out: list[dict[str, Any]] = []
+    for i, given_item in enumerate(items):
+        item = dict(given_item)
+        for kind in WAIVER_KINDS:
+            waiver = item.get(kind)
+            if not waiver:
+                continue
+            given = str(waiver.get("approver") or "")
+            field = f"tasks[{i}].{kind}.approver"
+            named = {"n": i + 1, "title": item.get("title", ""), "given": given.strip()}
+            found = by_id.get(_key(given))
+            matches = [found] if found else by_name.get(_key(given), [])
+            if not may_approve:
+                problems[field] = Problem(NOBODY_APPROVES, **named)
+            elif len(matches) > 1:
+                problems[field] = Problem(APPROVER_AMBIGUOUS, allowed=", ".join(
+                    f"{a.full_name} ({a.person_id})" for a in matches), **named)
+            elif not matches:
+                problems[field] = Problem(APPROVER_NOT_ALLOWED, allowed=allowed, **named)
+            else:
+                item[kind] = {**waiver, "approver": matches[0].full_name,
+                              "approver_id": matches[0].person_id}
+        out.append(item)
+    return out, problems
 
 
 def task_results(items: Sequence[TaskItem], quality_deduction: Fraction,

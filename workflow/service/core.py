@@ -181,6 +181,7 @@ def _view(row: dict[str, Any], assignments: list[dict[str, Any]], rules: CycleRu
         scored_by=row["scored_by"], peers=peers, acting_supervisors=acting,
         escalation_supervisors=escalation, admins=admins, recused=recused,
         scoped_admins=scoped_admins,
+        scorer_decides_petition=rules.scorer_decides_petition,
     )
 
 

@@ -248,7 +248,8 @@ def opening_snapshot(rules: CycleRules, planned: PlannedEvaluation, evaluation_i
     view = EvaluationView(id=evaluation_id, reviewee_id=member.id,
                           supervisor_id=planned.supervisor_id, calibrator_id=calibrator_id,
                           peers=dict.fromkeys(planned.peers, "pending"), admins=admins,
-                          recused=frozenset(r.person_id for r in planned.recusals))
+                          recused=frozenset(r.person_id for r in planned.recusals),
+                          scorer_decides_petition=rules.scorer_decides_petition)
     return Snapshot(row, rules, view, assignments)
 
 

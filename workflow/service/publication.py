@@ -42,8 +42,8 @@ from sqlmodel import Session
 from workflow import catalog
 from workflow.catalog import N_
 from workflow.domain import Role, State
-from workflow.effects.rows import phase_timers
 from workflow.errors import CycleNotFound, WorkflowError
+from workflow.petition import window_from_publication
 from workflow.reports.csv_files import safe_text
 from workflow.scoring import shown_total
 from workflow.service.core import Service, load_people
@@ -59,7 +59,6 @@ from workflow.store.tables import (
     TOKEN,
     UNIT,
 )
-from workflow.timing import PhaseWindow, phase_window
 
 BEFORE_RESULT = frozenset({State.SELF_ASSESSMENT, State.PEER_INPUT, State.SUPERVISOR_SCORING,
                            State.CALIBRATION})
@@ -179,13 +178,12 @@ def _start_windows(svc: Service, session: Session, rules: CycleRules,
     if not waiting:
         return mail
     people = load_people(session, [r.reviewee_id for r in waiting])
-    window = phase_window(rules.config, rules.calendar, State.APPEAL_WINDOW, now)
     timers: list[dict[str, Any]] = []
     for r in waiting:
         # The reviewee could answer since the result reached them; the window's
         # reminders count from the publication.
-        timers += phase_timers(rules, r.id, PhaseWindow(State.APPEAL_WINDOW, now,
-                                                        window.due_at), [r.reviewee_id], people)
+        window, rows = window_from_publication(rules, r.id, r.reviewee_id, now, people)
+        timers += rows
         person = people.get(r.reviewee_id)
         if person is None or not person.active:
             continue

@@ -60,6 +60,13 @@ class CycleRules:
         return starts_at_publication(self.regime)
 
     @property
+    def scorer_decides_petition(self) -> bool:
+        """Whether the one who classified decides a petition against it (the regime's
+        ``petition.resolved_by: evaluator``) rather than their direct superior."""
+        return self.regime.petition is not None and self.regime.petition.resolved_by == \
+            "evaluator"
+
+    @property
     def min_peer_responses(self) -> int:
         return self.config.peers.min_responses or self.regime.peer_min_responses
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from workflow.domain import State, SubmissionKind, Trigger
+from workflow.errors import SubmissionInvalid
 from workflow.scoring import (
     OverrideNote,
     PeriodScore,
@@ -30,6 +31,7 @@ from workflow.scoring import (
 )
 from workflow.scoring.model import CriterionKind, Framework
 from workflow.scoring.periods import PeriodStatus
+from workflow.scoring.tasks import WAIVER_KINDS, Approver, confirm_waivers
 from workflow.service import quota_guard
 from workflow.service.core import Snapshot
 from workflow.store import bulk
@@ -39,6 +41,7 @@ from workflow.store.tables import (
     EVALUATION,
     IMPORTED,
     OVERRIDE,
+    PERSON,
     SUBMISSION,
 )
 
@@ -60,13 +63,73 @@ def source_input(payload: Mapping[str, Any]) -> SourceInput:
                 meets_requirements=bool(t.get("meets_requirements")),
                 failed_assessments=int(t.get("failed_assessments") or 0),
                 delays=int(t.get("delays") or 0),
-                quality_waiver=Waiver(**t["quality_waiver"]) if t.get("quality_waiver") else None,
-                progress_waiver=(Waiver(**t["progress_waiver"])
-                                 if t.get("progress_waiver") else None),
+                quality_waiver=_waiver(t.get("quality_waiver")),
+                progress_waiver=_waiver(t.get("progress_waiver")),
             )
             for t in raw_tasks
         ]
     return SourceInput(points=points, actuals=actuals, tasks=tasks)
+
+
+def _waiver(stored: Mapping[str, Any] | None) -> Waiver | None:
+    if not stored:
+        return None
+    return Waiver(str(stored.get("approver") or ""), str(stored.get("reason") or ""),
+                  str(stored.get("approver_id") or ""))
+
+
+def waiver_approvers(session: Session, snap: Snapshot) -> list[Approver]:
+    """Who may confirm a deduction waiver for the reviewee of ``snap``, in line order.
+
+    Every leader or deputy (``is_leader``) above the reviewee: the evaluation's
+    supervisor (a named evaluator for the head of the agency) and the organisation's
+    line above them; then the people the regime names (``waivers.approvers``: an
+    employee id, a position or a position group). Never the reviewee; only active people.
+    """
+    reviewee = snap.row["reviewee_id"]
+    found: list[Approver] = []
+    seen = {reviewee}
+    current: str | None = snap.row["supervisor_id"]
+    while current is not None and current not in seen:
+        seen.add(current)
+        row = session.execute(select(PERSON.c.id, PERSON.c.full_name, PERSON.c.is_leader,
+                                     PERSON.c.active, PERSON.c.supervisor_id)
+                              .where(PERSON.c.id == current)).first()
+        if row is None:
+            break
+        if row.is_leader and row.active:
+            found.append(Approver(row.id, row.full_name))
+        current = row.supervisor_id
+    named = [n.strip() for n in snap.rules.regime.waivers.approvers if n.strip()]
+    if named:
+        keys = [n.casefold() for n in named]
+        rows = session.execute(
+            select(PERSON.c.id, PERSON.c.full_name, PERSON.c.position_id,
+                   PERSON.c.position_group)
+            .where(PERSON.c.active.is_(True), PERSON.c.id != reviewee)
+            .order_by(PERSON.c.id)).all()
+        listed = {a.person_id for a in found}
+        for r in rows:
+            if r.id not in listed and any(k in keys for k in (
+                    r.id.casefold(), r.position_id.casefold(), r.position_group.casefold())):
+                found.append(Approver(r.id, r.full_name))
+    return found
+
+
+def confirm_score_waivers(session: Session, snap: Snapshot, trigger: Trigger,
+                          clean: dict[str, Any]) -> dict[str, Any]:
+    """A validated score (or appeal revision) with each waiver's approver recognised as a
+    person allowed to confirm it; SubmissionInvalid naming the item and who may, else."""
+    score_payload = clean.get("score") if trigger is Trigger.REVISE_SCORE else clean
+    items = (score_payload or {}).get("tasks")
+    if not items or not any(t.get(k) for t in items for k in WAIVER_KINDS):
+        return clean
+    confirmed, problems = confirm_waivers(items, waiver_approvers(session, snap))
+    if problems:
+        raise SubmissionInvalid(snap.id, problems)
+    if trigger is Trigger.REVISE_SCORE:
+        return {**clean, "score": {**clean["score"], "tasks": confirmed}}
+    return {**clean, "tasks": confirmed}
 
 
 def submissions_of(session: Session, evaluation_id: int, kind: SubmissionKind
@@ -272,5 +335,6 @@ def scored_values(session: Session, snap: Snapshot, result: ScoreResult) -> dict
             "score_stamp": stored}
 
 
-__all__ = ["SCORED_STATES", "compute", "framework_of", "inputs_for", "score_basis",
-           "scored_values", "source_input", "submissions_of"]
+__all__ = ["SCORED_STATES", "compute", "confirm_score_waivers", "framework_of", "inputs_for",
+           "score_basis", "scored_values", "source_input", "submissions_of",
+           "waiver_approvers"]

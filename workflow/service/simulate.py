@@ -39,11 +39,13 @@ from typing import Any
 from sqlmodel import Session
 
 from workflow.calendar import zone
+from workflow.catalog import N_
 from workflow.domain import Role, State, Trigger
 from workflow.effects import core as effects
 from workflow.effects.rows import superseded_reminders
-from workflow.errors import WorkflowError
+from workflow.errors import Problem, WorkflowError
 from workflow.permissions import SYSTEM_ACTOR
+from workflow.petition import window_from_publication
 from workflow.service.core import PersonInfo, Service, Snapshot, load_people
 from workflow.service.cycles import (
     PlannedEvaluation,
@@ -52,10 +54,11 @@ from workflow.service.cycles import (
     plan_population,
 )
 from workflow.service.notices import DIGEST_EVENT, DIGEST_SETTLE, digest_hold, still_waiting_in
+from workflow.service.publication import BEFORE_RESULT, PUBLISHED_EVENT, WITH_RESULT
 from workflow.service.rules import CycleRules
 from workflow.states import SPECS
 from workflow.states.appeal_window import appeal_reviewer
-from workflow.timing import PhaseWindow
+from workflow.timing import PhaseWindow, full_time_windows
 
 
 @dataclass(frozen=True)
@@ -166,11 +169,29 @@ def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, Perso
     # (recipient, digest instant) -> whether each held item still waits then
     digests: dict[tuple[str, datetime], list[bool]] = {}
     walks: list[_Walk] = []
-    for number, planned in enumerate(plan.evaluations, start=1):
+
+    def walk_of(number: int, planned: PlannedEvaluation, published_at: datetime | None,
+                rows: Any) -> _Walk:
         walk = _open(rules, planned, number, people, admin_ids, opened_at, plan.calibrator_id,
-                     seq, digest_at)
-        _run(rules, walk, by_reviewee.get(planned.member.id, []), schedule, people, seq,
-             opened_at)
+                     rows, digest_at)
+        _run(rules, walk, by_reviewee.get(planned.member.id, []), schedule, people, rows,
+             opened_at, published_at)
+        return walk
+
+    numbered = list(enumerate(plan.evaluations, start=1))
+    if rules.petition_from_publication:
+        # Each unit's publication couples its evaluations: the walks are run once to
+        # find when each unit is published, then again with it (the same up to then).
+        # The row ids of the second run are the ones kept: the first one's are thrown
+        # away with it, as only their order within one evaluation matters.
+        first = [(planned, walk_of(number, planned, None, count(1)))
+                 for number, planned in numbered]
+        published = _publications(first)
+        walks = [walk_of(number, planned, published.get(planned.member.unit_id), seq)
+                 for number, planned in numbered]
+    else:
+        walks = [walk_of(number, planned, None, seq) for number, planned in numbered]
+    for planned, walk in zip(plan.evaluations, walks, strict=True):
         for e in walk.emails:
             if e.held:  # folded once the digest's time has settled, as the dispatcher does
                 then = walk.state_at(e.at + DIGEST_SETTLE)
@@ -184,7 +205,6 @@ def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, Perso
         result.ends.append(SimulatedEnd(planned.member.id, snap.state, waiting))
         result.emails.extend(walk.emails)
         result.windows[planned.member.id] = walk.windows
-        walks.append(walk)
     if plan.calibrator_id and rules.config.enabled(State.CALIBRATION):
         result.emails.extend(_pool(rules, walks, plan.calibrator_id, people, admin_ids,
                                    schedule))
@@ -205,6 +225,9 @@ def simulate_cycle(svc: Service, session: Session, rules: CycleRules, opened_at:
     """The population of ``rules`` in the current organisation, and its simulation
     (nobody acting and the sweep on time, unless ``actions`` and ``sweeps`` say)."""
     plan = plan_population(svc, session, rules)
+    late = year_end_late(rules, opened_at)
+    if late is not None:
+        plan.warnings.append(late)
     wanted: set[str | None] = {*svc.admins(rules), plan.calibrator_id}
     for e in plan.evaluations:
         wanted.update({e.member.id, e.supervisor_id, *e.peers})
@@ -215,6 +238,37 @@ def simulate_cycle(svc: Service, session: Session, rules: CycleRules, opened_at:
     digest_at = svc.settings.digest_at if svc.settings.digest_enabled else None
     return plan, simulate(rules, plan, people, svc.admins(rules), opened_at,
                           digest_at=digest_at, actions=actions, sweeps=sweeps)
+
+
+YEAR_END_LATE = N_(
+    "the year-end classification cannot finish by %(limit)s: if each phase runs its full "
+    "time, the last evaluation is finalised on %(reached)s (its petition window and the "
+    "petition's review included). Open the cycle earlier (phases.self_assessment.opens) "
+    "or shorten its phases' due times")
+YEAR_END_LATE_NOT_SPECIAL = N_(
+    "the year-end classification cannot finish by %(limit)s: if each phase runs its full "
+    "time, the last evaluation is finalised on %(reached)s (its petition window and the "
+    "petition's review included). Open the cycle earlier (phases.self_assessment.opens) "
+    "or shorten its phases' due times; an agency with special characteristics, which its "
+    "direct superior lets finish by 15 January, says so in the cycle file with year_end: "
+    "{special_agency: true}")
+
+
+def year_end_late(rules: CycleRules, opened_at: datetime) -> Problem | None:
+    """The warning of a year-end cycle whose calendar, each phase running its full time,
+    finalises its last evaluation after the regulation's limit (15 December, or 15
+    January for a special agency); None when it finishes in time or is not a year-end."""
+    config = rules.config
+    limit = config.year_end_limit()
+    if limit is None:
+        return None
+    windows = full_time_windows(config, rules.calendar, opened_at)
+    reached = windows[-1].due_at.astimezone(zone(config.timezone)).date()
+    if reached <= limit:
+        return None
+    special = config.year_end is not None and config.year_end.special_agency
+    message = YEAR_END_LATE if special else YEAR_END_LATE_NOT_SPECIAL
+    return Problem(message, limit=limit.isoformat(), reached=reached.isoformat())
 
 
 BEFORE_CALIBRATION = frozenset((State.SELF_ASSESSMENT, State.PEER_INPUT,
@@ -312,13 +366,57 @@ def _push(walk: _Walk, timer: dict[str, Any], seq: Any) -> None:
     walk.queue.append((timer["fire_at"], next(seq), timer))
 
 
+def _publications(walks: Sequence[tuple[PlannedEvaluation, _Walk]]) -> dict[str, datetime]:
+    """When each unit's results are published, as ``publication.publish_ready`` decides:
+    the first instant none of the unit's evaluations is before its result and one has
+    it (the simulation reopens nothing, so each leaves those states once)."""
+    by_unit: dict[str, list[_Walk]] = {}
+    for planned, walk in walks:
+        by_unit.setdefault(planned.member.unit_id, []).append(walk)
+    out: dict[str, datetime] = {}
+    for unit_id, unit_walks in by_unit.items():
+        left = [next((t for t, state in w.states if state not in BEFORE_RESULT), None)
+                for w in unit_walks]
+        if any(t is None for t in left):
+            continue  # someone never gets a result: the unit is never published
+        instant = max(t for t in left if t is not None)
+        if any(w.state_at(instant) in WITH_RESULT for w in unit_walks):
+            out[unit_id] = instant
+    return out
+
+
+def _publish(rules: CycleRules, walk: _Walk, published_at: datetime,
+             people: Mapping[str, PersonInfo], seq: Any) -> None:
+    """The unit's publication reaches a walk: a window waiting for it gets its deadline,
+    its rows and the reviewee's email, as ``publication._start_windows`` writes them."""
+    snap = walk.snap
+    if snap.state is not State.APPEAL_WINDOW or snap.row["due_at"] is not None:
+        return
+    reviewee_id = snap.row["reviewee_id"]
+    window, rows = window_from_publication(rules, snap.id, reviewee_id, published_at, people)
+    snap.row = {**snap.row, "due_at": window.due_at}
+    walk.windows.append(window)
+    for row in rows:
+        _push(walk, row, seq)
+    reviewee = people.get(reviewee_id)
+    if reviewee is not None and reviewee.active:
+        _emit(rules, walk, effects.Send(PUBLISHED_EVENT, (reviewee_id,), published_at), people)
+
+
 def _run(rules: CycleRules, walk: _Walk, actions: Sequence[SimAction],
          schedule: Sequence[datetime] | None, people: Mapping[str, PersonInfo], seq: Any,
-         opened_at: datetime) -> None:
-    """Sweeps and actions in time order (a sweep first at the same instant)."""
+         opened_at: datetime, published_at: datetime | None = None) -> None:
+    """Sweeps and actions in time order (a sweep first at the same instant); the unit's
+    publication after everything at its instant (it is written with the change that
+    completes the unit)."""
     clock, swept, pending = opened_at, None, list(actions)
     while True:
         when = _next_sweep(walk, schedule, clock, swept)
+        upcoming = [t for t in (when, pending[0].at if pending else None) if t is not None]
+        if published_at is not None and (not upcoming or min(upcoming) > published_at):
+            _publish(rules, walk, published_at, people, seq)
+            published_at = None
+            continue
         if pending and (when is None or pending[0].at < when):
             action = pending.pop(0)
             _act(rules, walk, action, people, seq)
@@ -405,7 +503,8 @@ def _act(rules: CycleRules, walk: _Walk, action: SimAction, people: Mapping[str,
         values.update(scored_by=action.actor_id, scored_at=action.at)
     elif action.trigger is Trigger.LODGE_APPEAL:
         reviewer = appeal_reviewer(snap.row, rules.config, snap.view.admins, people,
-                                   snap.view.recused)
+                                   snap.view.recused,
+                                   scorer_decides=rules.scorer_decides_petition)
         if reviewer is None:
             return
         values["appeal_reviewer_id"] = reviewer

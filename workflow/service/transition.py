@@ -47,7 +47,12 @@ from workflow.service.core import (
     load_snapshot,
 )
 from workflow.service.notices import Mail, mail_for
-from workflow.service.scoring_inputs import compute, framework_of, scored_values
+from workflow.service.scoring_inputs import (
+    compute,
+    confirm_score_waivers,
+    framework_of,
+    scored_values,
+)
 from workflow.states import SPECS
 from workflow.states.appeal_window import appeal_reviewer
 from workflow.store import audit, bulk
@@ -121,6 +126,8 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
             clean = validator(payload or {}, framework_of(snap))
         except SubmissionInvalid as exc:
             raise SubmissionInvalid(snap.id, exc.fields) from None
+        if trigger in (Trigger.SUBMIT_SCORE, Trigger.REVISE_SCORE):
+            clean = confirm_score_waivers(session, snap, trigger, clean)
     submission: dict[str, Any] | None = None
     if trigger in SUBMISSION_OF:
         submission = {
@@ -213,7 +220,8 @@ def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: d
             raise AlreadyAppealed(snap.id, earlier.submitted_at)
         people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"]]))
         reviewer = appeal_reviewer(snap.row, snap.rules.config, snap.view.admins, people,
-                                   snap.view.recused)
+                                   snap.view.recused,
+                                   scorer_decides=snap.rules.scorer_decides_petition)
         if reviewer is None:
             raise NoAppealReviewer(snap.id)
         return {"appeal_reviewer_id": reviewer}

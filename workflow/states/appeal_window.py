@@ -31,14 +31,22 @@ def validate_acceptance(payload: Mapping[str, Any], _framework: Framework) -> di
 
 
 def appeal_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[str],
-                    people: People, recused: Iterable[str] = ()) -> str | None:
-    """Who reviews an appeal lodged on ``row``: the council the cycle file names, else
-    the supervisor's supervisor, else the one the cycle file names under
-    ``recusal.appeal_review``, else the scorer's supervisor, else the first admin; never
-    the scorer, never the reviewee, never one of ``recused`` (a conflict of interest).
-    ``people`` holds the supervisor and the scorer."""
+                    people: People, recused: Iterable[str] = (), *,
+                    scorer_decides: bool = False) -> str | None:
+    """Who reviews an appeal lodged on ``row``.
+
+    By default (the regime's ``petition.resolved_by: evaluator_superior``): the council
+    the cycle file names, else the supervisor's supervisor, else the one the cycle file
+    names under ``recusal.appeal_review``, else the scorer's supervisor, else the first
+    admin; never the scorer. With ``scorer_decides`` (``resolved_by: evaluator``): the
+    one who classified it, the scorer, and only when they may not (their own evaluation,
+    a conflict of interest) that same line. Never the reviewee, never one of
+    ``recused``. ``people`` holds the supervisor and the scorer."""
     scorer = row["scored_by"]
-    barred = {scorer, row["reviewee_id"], *recused}
+    barred = {row["reviewee_id"], *recused}
+    if scorer_decides and scorer and scorer not in barred:
+        return str(scorer)
+    barred.add(scorer)
 
     def above(person_id: str | None) -> str | None:
         if not person_id:

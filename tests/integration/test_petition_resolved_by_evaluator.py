@@ -1,0 +1,124 @@
+"""``petition.resolved_by: evaluator``: the one who classified decides the petition (kiến
+nghị) against their classification (Decree 90's rule), the regime says so. Nobody decides
+their own case all the same: where the scorer stepped aside (a conflict declared in the
+organisation file), the one who scored instead classified and decides.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.integration.test_recusal import org_with
+from tests.integration.test_scoring_leaders import give, to_scoring
+from tests.support import CONFIG, DATA, World, at
+from workflow.cli import main
+from workflow.domain import State, Trigger
+from workflow.errors import NotPermitted, Recused
+from workflow.service.core import Service
+from workflow.service.cycles import open_cycle
+from workflow.service.org import import_org
+from workflow.store.tables import OUTBOX
+
+pytestmark = pytest.mark.both_stores
+
+SCORED = "2026-05-13 09:00"
+
+
+def evaluator_decides(new_service: Callable[..., Service], tmp_path: Path,
+                      conflicts: dict[str, str] | None = None) -> World:
+    config = tmp_path / "config"
+    for part in ("regimes", "frameworks"):
+        shutil.copytree(CONFIG / part, config / part)
+    regime = config / "regimes" / "vn-decree-335-2025.yaml"
+    text, n = re.subn(r"^  resolved_by: evaluator_superior.*$", "  resolved_by: evaluator",
+                      regime.read_text(encoding="utf-8"), flags=re.M)
+    assert n == 1
+    regime.write_text(text, encoding="utf-8")
+    made = new_service()
+    svc = Service(made.store, replace(made.settings, config_dir=config))
+    org = org_with(tmp_path, conflicts) if conflicts else DATA / "small_org.csv"
+    import_org(svc, org, now=at("2026-05-01 09:00"))
+    cycle = tmp_path / "cycle.yaml"
+    cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8").replace(
+        "calibration: {enabled: true, calibrator: D1}", "calibration: {enabled: false}"),
+        encoding="utf-8")
+    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
+    w = World(svc, "t-2026-04")
+    to_scoring(w)
+    return w
+
+
+def act(w: World, person: str, trigger: str, by: str, payload: dict[str, object],
+        tmp_path: Path, when: str) -> Result:
+    path = tmp_path / f"{trigger}-{person}.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    return CliRunner().invoke(main, [
+        "--now", at(when).isoformat(), "act", str(w.ev(person)), trigger, "--by", by,
+        "--file", str(path)],
+        env={"KPI_DATABASE_URL": w.svc.settings.database_url,
+             "KPI_SECRET_KEY": w.svc.settings.secret_key})
+
+
+def mails(w: World, event: str) -> list[tuple[str, int | None]]:
+    with w.svc.store.read() as s:
+        return sorted((r.recipient_id, r.evaluation_id) for r in s.execute(
+            OUTBOX.select().where(OUTBOX.c.event == event)))
+
+
+def test_the_scorer_decides_the_petition_against_their_classification(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    w = evaluator_decides(new_service, tmp_path)
+    give(w, "S1", "0.5", 2, when=SCORED)
+    assert w.state("S1") is State.APPEAL_WINDOW
+    lodged = act(w, "S1", "lodge_appeal", "S1",
+                 {"reasons": "Hai sản phẩm <b>\"chưa\"</b> được tính"}, tmp_path,
+                 "2026-05-14 09:00")
+    assert lodged.exit_code == 0, lodged.output
+    assert w.state("S1") is State.APPEAL_REVIEW
+    assert w.row("S1")["appeal_reviewer_id"] == "H1"  # who scored, not D1 above them
+    assert ("H1", w.ev("S1")) in mails(w, "task_appeal_review")
+    assert ("D1", w.ev("S1")) not in mails(w, "task_appeal_review")
+    # D1, above the scorer, is not the reviewer here.
+    with pytest.raises(NotPermitted):
+        w.fire("S1", Trigger.UPHOLD_SCORE, "D1", {"reason": "giữ nguyên"},
+               when="2026-05-15 09:00")
+    decided = act(w, "S1", "uphold_score", "H1", {"reason": "Đã rà soát: giữ nguyên <i>"},
+                  tmp_path, "2026-05-15 09:00")
+    assert decided.exit_code == 0, decided.output
+    assert w.state("S1") is State.FINALISED
+
+
+def test_where_the_supervisor_stepped_aside_the_one_who_scored_instead_decides(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    """H1 declared a conflict with S2 (the organisation file): D1 scores S2, so D1
+    classified and decides S2's petition; H1 can do neither."""
+    w = evaluator_decides(new_service, tmp_path, {"H1": "S2"})
+    assert w.row("S2")["supervisor_id"] == "D1"
+    give(w, "S2", "0.5", 2, when=SCORED)
+    w.fire("S2", Trigger.LODGE_APPEAL, "S2", {"reasons": "Chưa đúng"},
+           when="2026-05-14 09:00")
+    assert w.row("S2")["appeal_reviewer_id"] == "D1"
+    with pytest.raises((Recused, NotPermitted)):
+        w.fire("S2", Trigger.UPHOLD_SCORE, "H1", {"reason": "x"}, when="2026-05-15 09:00")
+    w.fire("S2", Trigger.UPHOLD_SCORE, "D1", {"reason": "giữ nguyên"},
+           when="2026-05-15 09:00")
+    assert w.state("S2") is State.FINALISED
+
+
+def test_kpi_cycle_check_says_who_resolves(new_service: Callable[..., Service],
+                                          tmp_path: Path) -> None:
+    w = evaluator_decides(new_service, tmp_path)
+    out = CliRunner().invoke(main, ["--now", "2026-05-02T10:00", "cycle", "check",
+                                    str(DATA / "small_cycle.yaml")],
+                             env={"KPI_DATABASE_URL": w.svc.settings.database_url,
+                                  "KPI_CONFIG_DIR": str(w.svc.settings.config_dir)})
+    assert "resolved within 10 working days by the one who classified it (the scorer), " \
+           "no re-review" in out.output, out.output
