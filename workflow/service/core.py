@@ -286,9 +286,20 @@ ABOVE_KEY = "above"
 
 def _records(rows: Sequence[Sequence[Any]], names: tuple[str, ...],
              processors: tuple[Any, ...]) -> list[dict[str, Any]]:
-    return [{name: (process(value) if process is not None and value is not None else value)
-             for name, value, process in zip(names, row, processors, strict=False)}
-            for row in rows]
+    """Rows as dicts by column name, through the processors of the columns that have
+    one (a third of an evaluation's: its instants, flags and stamp); a row's extra
+    columns after ``names`` are left out."""
+    todo = [(name, process) for name, process in zip(names, processors, strict=True)
+            if process is not None]
+    out = []
+    for row in rows:
+        record = dict(zip(names, row, strict=False))
+        for name, process in todo:
+            value = record[name]
+            if value is not None:
+                record[name] = process(value)
+        out.append(record)
+    return out
 
 
 def _read_assignments_and_people(

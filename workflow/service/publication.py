@@ -49,9 +49,8 @@ from workflow.scoring import shown_total
 from workflow.service.core import Service, load_people
 from workflow.service.notices import LINK_GRACE, PUBLICATION_ACTION, Mail, make_mail
 from workflow.service.rules import CycleRules
-from workflow.store import audit
+from workflow.store import audit, bulk
 from workflow.store.tables import (
-    CYCLE,
     DEADLINE,
     EVALUATION,
     PERSON,
@@ -100,12 +99,6 @@ class Published:
     audit: list[audit.AuditEntry]
 
 
-def _units_of(session: Session, ids: Sequence[int]) -> set[tuple[str, str]]:
-    rows = session.execute(select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
-                           .where(EVALUATION.c.id.in_(list(ids))).distinct())
-    return {(r.cycle_id, r.unit_id) for r in rows}
-
-
 def _counts(session: Session, cycle_id: str, units: Iterable[str]
             ) -> dict[str, dict[str, int]]:
     rows = session.execute(
@@ -125,6 +118,41 @@ def _published(session: Session, cycle_id: str, units: Iterable[str]) -> dict[st
     return {r.unit_id: r.published_at for r in rows}
 
 
+# The units the changed evaluations belong to, each unit's evaluations counted by
+# state, and the unit's publication if it has one: one statement on the driver's
+# cursor (it was three SQLAlchemy queries, each built and compiled per score; issue 16).
+_UNIT_STATES = (
+    "SELECT e.cycle_id, e.unit_id, e.state, count(*), p.published_at "
+    "FROM (SELECT DISTINCT cycle_id, unit_id FROM evaluation WHERE id {in_ids}) u "
+    "JOIN evaluation e ON e.cycle_id = u.cycle_id AND e.unit_id = u.unit_id "
+    "LEFT JOIN publication p ON p.cycle_id = u.cycle_id AND p.unit_id = u.unit_id "
+    "GROUP BY e.cycle_id, e.unit_id, e.state, p.published_at")
+_UNIT_STATES_SQL = {d: _UNIT_STATES.format(in_ids=bulk.in_ids(d)) for d in ("sqlite", "postgresql")}
+
+
+@dataclass
+class _Unit:
+    """A unit of a changed evaluation: its evaluations by state, its publication."""
+
+    states: dict[str, int]
+    published_at: datetime | None
+
+
+def _units(session: Session, ids: Sequence[int]) -> dict[str, dict[str, _Unit]]:
+    """The units of the evaluations ``ids`` by cycle (read under the cycles' locks)."""
+    dialect = bulk.dialect(session)
+    [published_at] = bulk.result_processors(dialect, [PUBLICATION.c.published_at])
+    out: dict[str, dict[str, _Unit]] = defaultdict(dict)
+    for cycle_id, unit_id, state, n, at in bulk.query(
+            session, _UNIT_STATES_SQL[dialect.name], [bulk.id_list(dialect.name, ids)]):
+        unit = out[cycle_id].get(unit_id)
+        if unit is None:
+            unit = out[cycle_id][unit_id] = _Unit({}, None if at is None else
+                                                  published_at(at) if published_at else at)
+        unit.states[state] = int(n)
+    return out
+
+
 def publish_ready(svc: Service, session: Session, changed: Sequence[tuple[int, str, State]],
                   now: datetime) -> Published:
     """Publish each unit that ``changed`` (evaluation id, cycle, new state) completes;
@@ -134,21 +162,21 @@ def publish_ready(svc: Service, session: Session, changed: Sequence[tuple[int, s
     ids = [ev_id for ev_id, _cycle, state in changed if state in COMPLETING]
     if not ids:
         return out
-    by_cycle: dict[str, set[str]] = defaultdict(set)
-    for cycle_id, unit_id in _units_of(session, ids):
-        by_cycle[cycle_id].add(unit_id)
-    for cycle_id, units in sorted(by_cycle.items()):
+    # Two workers giving a unit's last two results at once would each count the
+    # other's as missing, and neither would publish: the cycles' row locks make the
+    # second count after the first commits (on SQLite the one writer already does).
+    if bulk.dialect_name(session) == "postgresql":
+        cycles = sorted({cycle_id for ev_id, cycle_id, state in changed if state in COMPLETING})
+        bulk.query(session, "SELECT id FROM cycle WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                   [cycles])
+    for cycle_id, units in sorted(_units(session, ids).items()):
         rules = svc.rules.get(session, cycle_id)
-        # Two workers giving a unit's last two results at once would each count the
-        # other's as missing, and neither would publish: the cycle's row lock makes the
-        # second count after the first commits (on SQLite the one writer already does).
-        session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id).with_for_update())
-        counts = _counts(session, cycle_id, units)
-        published = _published(session, cycle_id, units)
-        for unit_id in sorted(units):
-            states = counts.get(unit_id, {})
-            waiting = sum(n for s, n in states.items() if State(s) in BEFORE_RESULT)
-            results = sum(n for s, n in states.items() if State(s) in WITH_RESULT)
+        published: dict[str, datetime] = {
+            unit_id: unit.published_at for unit_id, unit in units.items()
+            if unit.published_at is not None}
+        for unit_id, unit in sorted(units.items()):
+            waiting = sum(n for s, n in unit.states.items() if State(s) in BEFORE_RESULT)
+            results = sum(n for s, n in unit.states.items() if State(s) in WITH_RESULT)
             if unit_id in published or waiting or not results:
                 continue
             session.execute(insert(PUBLICATION).values(

@@ -324,14 +324,15 @@ def _cancel_sql(session: Session, ids: Sequence[int], kinds: tuple[str, ...] | N
     """The UPDATE marking the evaluations' pending timers (of ``kinds``, else all)
     cancelled at ``at``, in the dialect's own SQL, with its parameters."""
     dialect = bulk.dialect(session)
-    sql = _CANCEL_SQL.get((dialect.name, bool(kinds)))
-    if sql is None:
+    found = _CANCEL_SQL.get((dialect.name, bool(kinds)))
+    if found is None:
         mark = "%s" if dialect.name == "postgresql" else "?"
         where_kind = f" AND kind {bulk.in_ids(dialect.name)}" if kinds else ""
-        sql = _CANCEL_SQL[(dialect.name, bool(kinds))] = (
+        found = _CANCEL_SQL[(dialect.name, bool(kinds))] = (
             f"UPDATE deadline SET status = {mark}, done_at = {mark} "
-            f"WHERE evaluation_id {bulk.in_ids(dialect.name)} AND status = {mark}{where_kind}")
-    done_at = DEADLINE.c.done_at.type._cached_bind_processor(dialect)
+            f"WHERE evaluation_id {bulk.in_ids(dialect.name)} AND status = {mark}{where_kind}",
+            DEADLINE.c.done_at.type._cached_bind_processor(dialect))
+    sql, done_at = found
     params: list[Any] = [TimerStatus.CANCELLED.value, done_at(at) if done_at else at,
                          bulk.id_list(dialect.name, ids), TimerStatus.PENDING.value]
     if kinds:
@@ -346,7 +347,8 @@ def _cancel_timers(session: Session, ids: Sequence[int], kinds: tuple[str, ...] 
         bulk.run(session, *_cancel_sql(session, ids[start:start + 900], kinds, at))
 
 
-_CANCEL_SQL: dict[tuple[str, bool], str] = {}
+# By (dialect, with kinds): the statement and the bind processor of ``done_at``.
+_CANCEL_SQL: dict[tuple[str, bool], tuple[str, Any]] = {}
 
 
 def write_mail(session: Session, mail: Mail) -> None:
@@ -366,7 +368,7 @@ def fire(svc: Service, evaluation_id: int, trigger: Trigger, actor_id: str,
     SubmissionInvalid; in every case nothing was stored.
     """
     now = now or utc_now()
-    with svc.store.write() as session:
+    with svc.store.write_core() as session:
         snap = load_snapshot(svc, session, evaluation_id)
         change = plan(svc, session, snap, trigger, actor_id, payload, reason, now=now,
                       expected_state=expected_state)

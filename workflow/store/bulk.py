@@ -115,6 +115,31 @@ def _convert(values: Sequence[Any], process: Processor) -> list[Any]:
     return list(map(process, values))
 
 
+# Instants converted for one-row statements, by (processor, instant, zone, fold; a
+# zone's wall times compare equal across a DST fold, hence the last two): a
+# step binds the same few (its ``now``, the new phase's dates) in row after row of
+# its statements, and a conversion costs more than finding it here.
+_INSTANTS: dict[tuple[Processor, datetime, Any, int], Any] = {}
+
+
+def _one_row(plan: _Plan, row: Row) -> tuple[Any, ...]:
+    """``row``'s values in ``plan``'s order, each through its bind processor."""
+    values = list(plan.values_of(row))
+    for i, process in plan.processors:
+        value = values[i]
+        if type(value) is not datetime:
+            values[i] = process(value)
+            continue
+        key = (process, value, value.tzinfo, value.fold)
+        try:
+            values[i] = _INSTANTS[key]
+        except KeyError:
+            if len(_INSTANTS) > 4096:  # a step's instants are few; this bounds a long run
+                _INSTANTS.clear()
+            values[i] = _INSTANTS[key] = process(value)
+    return tuple(values)
+
+
 def transaction_cache(session: Session) -> dict[str, Any]:
     """A dict that lives as long as ``session``'s current transaction: what a
     transaction has read once (the people, the audit head) and its driver cursor.
@@ -146,8 +171,15 @@ def _forget_transaction_cache(session: Session, transaction: Any) -> None:
     held = session.info.get("kpi_tx")
     if held is None or held[0] is not transaction:
         return
-    del session.info["kpi_tx"]
-    cursor = held[1].get("cursor")
+    end_transaction_cache(session.info)
+
+
+def end_transaction_cache(info: dict[str, Any]) -> None:
+    """Drop the transaction cache kept in ``info`` (a session's) and close its driver
+    cursor: at the end of a Session's transaction (above), or of a ``CoreSession``'s
+    (workflow/store/core_session.py), which has no Session events."""
+    held = info.pop("kpi_tx", None)
+    cursor = None if held is None else held[1].get("cursor")
     if cursor is None:
         return
     try:
@@ -236,10 +268,7 @@ def _execute(session: Session, key: Hashable, build: Callable[[], Any],
         result: Any = session.execute(build(), list(rows))
         return int(result.rowcount)
     if len(rows) == 1:  # a step's one row: its values in order, each processed
-        values = list(plan.values_of(rows[0]))
-        for i, process in plan.processors:
-            values[i] = process(values[i])
-        return int(run(session, plan.sql, tuple(values)).rowcount)
+        return int(run(session, plan.sql, _one_row(plan, rows[0])).rowcount)
     params: list[Any]
     if plan.processors:
         columns: list[Any] = [list(map(get, rows)) for get in plan.getters]
@@ -292,10 +321,7 @@ def execute_one_with(session: Session, key: Hashable, build: Callable[[], Any], 
     if plan is None:
         raise ValueError(f"execute_one_with: {key} takes SQLAlchemy's path for "
                          f"{sorted(row)}; use execute_many or insert_rows")
-    values = list(plan.values_of(row))
-    for i, process in plan.processors:
-        values[i] = process(values[i])
-    return int(run(session, f"{cte} {plan.sql}", (*cte_params, *values)).rowcount)
+    return int(run(session, f"{cte} {plan.sql}", (*cte_params, *_one_row(plan, row))).rowcount)
 
 
 def reserve_ids(session: Session, table: Any, count: int) -> list[int]:

@@ -204,6 +204,16 @@ class Store:
             yield session
 
     @contextmanager
+    def write_core(self) -> Iterator[Session]:
+        """One write transaction as ``write``, on a Core connection without the ORM's
+        transaction machinery (a step's: workflow/store/core_session.py says why);
+        what needs the ORM still gets a Session joined to it."""
+        from workflow.store import core_session  # noqa: PLC0415 (see read_connection)
+
+        with core_session.write(self) as session:
+            yield session
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction (on SQLite it does not take the write lock)."""
         from sqlmodel import Session  # noqa: PLC0415 (see read_connection)
