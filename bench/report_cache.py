@@ -135,7 +135,7 @@ def main() -> None:
         xlsx_first_s, xlsx_bytes = timed(lambda: get(f"/admin/cycle/{cycle}/download/report.xlsx"))
         xlsx_kept_s, _ = timed(lambda: get(f"/admin/cycle/{cycle}/download/report.xlsx"))
         with svc.store.read() as s:
-            key_s, _ = timed(lambda: report_cache.state_key(svc, s, cycle))
+            key_s, _ = timed(lambda: report_cache.state_key(svc, s, cycle, SCORED))
         svc.store.dispose()
     rows = [
         ("report page, first request after a change: gathered and kept (before this "

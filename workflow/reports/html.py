@@ -55,12 +55,13 @@ class CycleReport:
 
 
 def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None,
-           locale: str = "en") -> tuple[CycleFacts, Gaps, FairnessReport]:
+           locale: str = "en", now: datetime | None = None
+           ) -> tuple[CycleFacts, Gaps, FairnessReport]:
     """The figures, the streamed gaps and the signals of one cycle, in one read
     transaction (no charts: the calibration page shows only the signals)."""
     rules = rules or SignalRules()
     with svc.store.read() as session:
-        facts = cycle_facts(svc, cycle_id, session)
+        facts = cycle_facts(svc, cycle_id, session, now=now)
         found = gaps(svc, cycle_id, self_gap_points=rules.self_gap_points,
                      peer_gap_share=rules.peer_gap_share, session=session)
         wanted = {t.reviewee_id for t in [*found.large_self, *found.large_peer]}
@@ -72,10 +73,11 @@ def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None,
 def build_report(svc: Service, cycle_id: str, rules: SignalRules | None = None, *,
                  now: datetime | None = None, locale: str = "en") -> CycleReport:
     """The figures, the streamed gaps, the signals and the charts of one cycle."""
-    facts, found, fairness = gather(svc, cycle_id, rules, locale)
+    now = now or utc_now()
+    facts, found, fairness = gather(svc, cycle_id, rules, locale, now)
     notes: dict[str, str] = {}
     drawn = draw(facts, found, locale, notes)
-    return CycleReport(facts, found, fairness, drawn, now or utc_now(), notes)
+    return CycleReport(facts, found, fairness, drawn, now, notes)
 
 
 T = TypeVar("T")
