@@ -41,6 +41,7 @@ from tests.support import DATA, SMALL_CYCLE_PEERS, World, approve_pool, at, move
 from workflow.cli import main
 from workflow.domain import Trigger
 from workflow.reports import fairness
+from workflow.reports import html as report_html
 from workflow.reports.decisions import decision_list
 from workflow.reports.export import write_list, write_record, write_report
 from workflow.reports.facts import cycle_facts
@@ -417,6 +418,20 @@ def test_html_report_has_its_charts_with_text_alternatives(seeded: World,
     assert appeals["Trưởng phòng Lê Văn Hùng (H1)"] == ["5", "2", "40%", "1", "1", "0"]
     text = " ".join(page.text)
     assert "Method:" in text and "standardised difference" in text
+
+
+def test_a_chart_of_more_units_than_it_shows_says_which_and_the_table_keeps_all(
+        seeded: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_html, "MAX_BARS", 1)  # two units scored: one is shown
+    report = report_html.build_report(seeded.svc, seeded.cycle_id, locale="en")
+    assert report.chart_notes["classes"] == (
+        "The chart shows the 1 units with the most people scored, of 2; the table lists "
+        "every unit.")
+    chart = str(report.charts["classes"])
+    assert "Phòng Một (n=6)" in chart and "Ban Giám đốc" not in chart  # P1: 6 scored
+    fragment = cycle_report_fragment(seeded.svc, seeded.cycle_id, locale="en")
+    assert report.chart_notes["classes"] in fragment
+    assert 'data-unit="BGD"' in fragment and 'data-unit="P1"' in fragment
 
 
 def test_dashboard_fragment_is_the_report_without_the_page(seeded: World) -> None:

@@ -83,8 +83,9 @@ def build_report(svc: Service, cycle_id: str, rules: SignalRules | None = None, 
 T = TypeVar("T")
 
 
-def _top(items: Sequence[T], rank: Callable[[T], Any], limit: int = MAX_BARS) -> list[T]:
-    """The ``limit`` items ranked first by ``rank`` (highest first), in their own order."""
+def _top(items: Sequence[T], rank: Callable[[T], Any]) -> list[T]:
+    """The ``MAX_BARS`` items ranked first by ``rank`` (highest first), in their order."""
+    limit = MAX_BARS
     if len(items) <= limit:
         return list(items)
     kept = {id(x) for x in sorted(items, key=rank, reverse=True)[:limit]}
