@@ -323,9 +323,10 @@ def test_a_kept_export_round_trips_through_the_store(new_service: Any, tmp_path:
 
     svc: Service = new_service()
     w = small_world(svc)
-    first = report_cache.kept(svc, w.cycle_id, "report.html", "en", now=at("2026-05-05 09:00"))
+    now = at("2026-05-05 09:00")  # (a deadline passing later is a new state: late)
+    first = report_cache.kept(svc, w.cycle_id, "report.html", "en", now=now)
     assert first.built_now and first.chunks == 1
-    again = report_cache.kept(svc, w.cycle_id, "report.html", "en")
+    again = report_cache.kept(svc, w.cycle_id, "report.html", "en", now=now)
     assert again.id == first.id and not again.built_now
     data = b"".join(report_cache.chunks(svc, again))
     assert len(data) == first.size and data.startswith(b"<!doctype html>")
@@ -337,5 +338,5 @@ def test_a_kept_export_round_trips_through_the_store(new_service: Any, tmp_path:
             file_id=first.id, seq=1, data=big[report_cache.CHUNK_BYTES:]))
         s.execute(update(REPORT_FILE).where(REPORT_FILE.c.id == first.id)
                   .values(chunks=2, size=len(big)))
-    reread = report_cache.kept(svc, w.cycle_id, "report.html", "en")
+    reread = report_cache.kept(svc, w.cycle_id, "report.html", "en", now=now)
     assert b"".join(report_cache.chunks(svc, reread)) == big

@@ -9,6 +9,7 @@ STC (F1 heads BTC; G1 and P9 below). A1 administers SNV ("unit:BGD"), E9 adminis
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from workflow.service import admin_scope
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
-from workflow.store.tables import EVALUATION, EXTENSION
+from workflow.store.tables import EVALUATION, EXTENSION, PERSON
 
 SCOPES = (("A1", ("unit:BGD",)), ("E9", ("unit:BTC",)))
 
@@ -100,3 +101,30 @@ def test_crafted_posts_outside_the_agency_change_nothing(two: WebWorld) -> None:
     with two.svc.store.read() as s:
         assert s.execute(select(EXTENSION.c.evaluation_id)).scalars().all() == [
             two.world.ev("S2")]
+
+
+@pytest.mark.both_stores
+def test_the_reach_read_from_the_store_is_the_rule_and_follows_an_import(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    """The recursive query gives what ``reach`` gives over the whole organisation, for
+    every unit alone and for grants across both agencies; a supervisor moved by an
+    import moves the reach (the kept reach is per state of the organisation)."""
+    svc = new_service(admins=("UB1",), admin_scope=SCOPES)
+    import_org(svc, DATA / "two_agencies_org.csv", now=at("2026-05-01 09:00"))
+    open_cycle(svc, DATA / "two_agencies_cycle.yaml", now=at("2026-05-02 10:00"))
+    with svc.store.read() as s:
+        people = s.execute(select(PERSON.c.id, PERSON.c.unit_id, PERSON.c.supervisor_id)).all()
+        units = sorted({p.unit_id for p in people})
+        for grants in [[u] for u in units] + [["BGD", "P9"], ["P1", "NOPE"], ["NOPE"]]:
+            assert admin_scope.reach_in_store(s, grants) == admin_scope.reach(grants, people), \
+                grants
+    assert admin_scope.scope_for(svc, "A1").units == {"BGD", "P1"}
+    # G1 (heading P9 of the other agency) now answers to H1 of P1: P9 comes into reach.
+    org = (DATA / "two_agencies_org.csv").read_text(encoding="utf-8")
+    moved = tmp_path / "org.csv"
+    before = "P9,Phòng Ngân sách,Trưởng phòng,leader,F1,"
+    assert before in org
+    moved.write_text(org.replace(before, before.replace(",F1,", ",H1,")), encoding="utf-8")
+    import_org(svc, moved, now=at("2026-05-01 09:00"))
+    assert admin_scope.scope_for(svc, "A1").units == {"BGD", "P1", "P9"}
+    assert admin_scope.scope_for(svc, "E9").units == {"BTC"}  # and out of the other's

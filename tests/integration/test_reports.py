@@ -41,17 +41,18 @@ from tests.support import DATA, SMALL_CYCLE_PEERS, World, approve_pool, at, move
 from workflow.cli import main
 from workflow.domain import Trigger
 from workflow.reports import fairness
+from workflow.reports import html as report_html
 from workflow.reports.decisions import decision_list
 from workflow.reports.export import write_list, write_record, write_report
 from workflow.reports.facts import cycle_facts
-from workflow.reports.gaps import gaps
+from workflow.reports.gaps import gaps, single_source, stamped_supervisor_total
 from workflow.reports.html import cycle_report_fragment, fairness_fragment, record_html
 from workflow.service import records
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.sweep import tick
 from workflow.store.db import Store
-from workflow.store.tables import AUDIT, PERSON
+from workflow.store.tables import AUDIT, PERSON, SUBMISSION
 
 SPECIALIST_RUBRIC = ("political_quality", "competence_attitude", "innovation")
 
@@ -209,6 +210,31 @@ def test_self_and_peer_totals_are_computed_by_the_scoring_rules(seeded: World) -
         == Decimal(83)
     assert [t.reviewee_id for t in found.large_self] == ["S2"]
     assert [t.reviewee_id for t in found.large_peer] == ["S4"]
+
+
+def test_the_supervisors_total_is_read_from_the_stamp_only_where_it_is_that_computation(
+        seeded: World) -> None:
+    svc = seeded.svc
+    read: dict[str, Decimal | None] = {}
+    with svc.store.read() as s:
+        rules = svc.rules.get(s, seeded.cycle_id)
+        for who in ("S1", "S2", "S3", "S4", "A1", "H1", "D1"):
+            row = seeded.row(who)
+            framework = rules.frameworks[row["framework_hash"]]
+            given = [dict(x.payload) for x in s.execute(select(SUBMISSION).where(
+                SUBMISSION.c.evaluation_id == row["id"]).order_by(SUBMISSION.c.id))
+                if x.kind == "supervisor_score"]
+            revised = who in ("S2",)  # the appeal reviewer replaced S2's score
+            stamped = stamped_supervisor_total(rules, framework, row["score_stamp"],
+                                               row["framework_hash"], bool(row["is_leader"]),
+                                               revised)
+            read[who] = stamped
+            if stamped is not None:  # exactly what the scoring rules give the payload
+                assert stamped == single_source(rules, framework, given[-1], None, False), who
+    # Read for the specialists; computed for the revised score and for the leaders (their
+    # unit results come from the team, not the payload).
+    assert read == {"S1": Decimal(97), "S2": None, "S3": Decimal(56), "S4": Decimal("29.5"),
+                    "A1": Decimal(94), "H1": None, "D1": None}
 
 
 def test_fairness_signals_of_the_seeded_cycle(seeded: World) -> None:
@@ -392,6 +418,20 @@ def test_html_report_has_its_charts_with_text_alternatives(seeded: World,
     assert appeals["Trưởng phòng Lê Văn Hùng (H1)"] == ["5", "2", "40%", "1", "1", "0"]
     text = " ".join(page.text)
     assert "Method:" in text and "standardised difference" in text
+
+
+def test_a_chart_of_more_units_than_it_shows_says_which_and_the_table_keeps_all(
+        seeded: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_html, "MAX_BARS", 1)  # two units scored: one is shown
+    report = report_html.build_report(seeded.svc, seeded.cycle_id, locale="en")
+    assert report.chart_notes["classes"] == (
+        "The chart shows the 1 units with the most people scored, of 2; the table lists "
+        "every unit.")
+    chart = str(report.charts["classes"])
+    assert "Phòng Một (n=6)" in chart and "Ban Giám đốc" not in chart  # P1: 6 scored
+    fragment = cycle_report_fragment(seeded.svc, seeded.cycle_id, locale="en")
+    assert report.chart_notes["classes"] in fragment
+    assert 'data-unit="BGD"' in fragment and 'data-unit="P1"' in fragment
 
 
 def test_dashboard_fragment_is_the_report_without_the_page(seeded: World) -> None:

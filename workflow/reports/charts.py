@@ -5,6 +5,12 @@ colour from the Okabe-Ito palette (safe for colour-blind readers), every bar
 carries its number as a label, and every SVG has a <title> and <desc> read by
 screen readers; the report prints the same figures as a table under each chart.
 Pure: figures in, SVG text out.
+
+No ``style`` anywhere: matplotlib writes each mark's paint as an inline ``style``
+attribute and a ``<style>`` element, which the web app's Content-Security-Policy
+(``style-src 'self'``) refuses, so the bars came out black. ``_presentation`` turns them
+into SVG presentation attributes (``fill=``, ``stroke=``...), which no policy blocks and
+which the SVG renders exactly the same.
 """
 
 from __future__ import annotations
@@ -39,6 +45,36 @@ _RC: dict[str, Any] = {
 _LOCK = threading.Lock()
 _HEAD = re.compile(r"^.*?(<svg\b)", re.S)
 _ID = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
+_STYLE_ATTR = re.compile(r' style="([^"]*)"')
+_STYLE_ELEMENT = re.compile(r"\s*<style[^>]*>(.*?)</style>", re.S)
+_DECLARATION = re.compile(r"^\s*([a-z-]+)\s*:\s*(.*?)\s*$")
+
+
+def _attributes(declarations: str) -> str:
+    """``fill: #fff; stroke-width: 0.8`` as `` fill="#fff" stroke-width="0.8"``: every
+    property matplotlib writes (paint, stroke, opacity, font size, family and anchor)
+    is also an SVG presentation attribute of the same name."""
+    out = []
+    for part in declarations.split(";"):
+        if not part.strip():
+            continue
+        found = _DECLARATION.match(part)
+        if found is None:
+            raise ValueError(f"an SVG style this module cannot turn into attributes: {part!r}")
+        out.append(f' {found.group(1)}="{found.group(2)}"')
+    return "".join(out)
+
+
+def _presentation(svg: str) -> str:
+    """The SVG without ``style``: inline styles as attributes, and the ``<style>``
+    element's rule for every element (``*{...}``) as attributes of the root, which its
+    children inherit unless they set their own (as the rule did)."""
+    rules = _STYLE_ELEMENT.findall(svg)
+    inherited = "".join(_attributes(r.strip().removeprefix("*{").removesuffix("}"))
+                        for r in rules)
+    svg = _STYLE_ELEMENT.sub("", svg)
+    svg = _STYLE_ATTR.sub(lambda m: _attributes(m.group(1)), svg)
+    return svg.replace("<svg ", f"<svg{inherited} ", 1)
 
 
 @dataclass(frozen=True)
@@ -60,7 +96,7 @@ def _svg(fig: Figure, name: str, title: str, desc: str) -> str:
     out = io.StringIO()
     FigureCanvasSVG(fig)
     fig.savefig(out, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    text = _HEAD.sub(r"\1", out.getvalue(), count=1)
+    text = _presentation(_HEAD.sub(r"\1", out.getvalue(), count=1))
     ident = f"chart-{name}"
     # matplotlib numbers its elements (figure_1, patch_1...) in every figure alike:
     # several charts in one page need ids of their own, and references to match.

@@ -54,7 +54,7 @@ def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | Non
     partial = path.with_name(f".{path.name}.partial")
     try:
         with svc.store.read() as session:
-            facts = cycle_facts(svc, cycle_id, session)
+            facts = cycle_facts(svc, cycle_id, session, now=now)
             labels = {c.id: facts.label(c.id, locale or "en") for c in facts.classes}
             criteria = criteria_of(svc, session, cycle_id, locale or "en")
             cols = columns(criteria, facts.timezone, labels)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, func, select
 from sqlmodel import Session
 
+from workflow.clock import utc_now
 from workflow.domain import State, TimerKind, TimerStatus, Trigger
 from workflow.errors import CycleNotFound
 from workflow.scoring.model import Quota, Regime
@@ -200,11 +201,13 @@ def class_infos(regime: Regime) -> list[ClassInfo]:
     return [ClassInfo(c.id, c.label.en, c.label.vi, c.min) for c in regime.classes]
 
 
-def cycle_facts(svc: Service, cycle_id: str, session: Session | None = None) -> CycleFacts:
-    """The cycle's figures: distributions, histogram, scorers, appeals, timeliness."""
+def cycle_facts(svc: Service, cycle_id: str, session: Session | None = None, *,
+                now: datetime | None = None) -> CycleFacts:
+    """The cycle's figures: distributions, histogram, scorers, appeals, timeliness (the
+    deadlines passed by ``now``, default the clock's now, counted late)."""
     if session is None:
         with svc.store.read() as s:
-            return cycle_facts(svc, cycle_id, s)
+            return cycle_facts(svc, cycle_id, s, now=now)
     cycle = cycle_or_fail(session, cycle_id)
     rules = svc.rules.get(session, cycle_id)
     in_cycle = EVALUATION.c.cycle_id == cycle_id
@@ -229,8 +232,8 @@ def cycle_facts(svc: Service, cycle_id: str, session: Session | None = None) -> 
         regime=rules.regime, classes=class_infos(rules.regime), states=states, units=units,
         scorers=scorers, agency=agency, histogram=_histogram(session, cycle_id, rules.regime),
         meters=_meters(session, cycle_id, rules), appeals=_appeals(session, cycle_id, scorers),
-        timeliness=timeliness(session, cycle_id), flags=flags, calibration_moves=moves,
-        names=names)
+        timeliness=timeliness(session, cycle_id, now or utc_now()), flags=flags,
+        calibration_moves=moves, names=names)
 
 
 def names_of(session: Session, ids: set[str]) -> dict[str, str]:
@@ -355,14 +358,17 @@ def _appeals(session: Session, cycle_id: str, scorers: list[ScorerFigures]
             for s in scorers]
 
 
-def timeliness(session: Session, cycle_id: str) -> list[PhaseTimeliness]:
+def timeliness(session: Session, cycle_id: str, now: datetime) -> list[PhaseTimeliness]:
     """Per phase: how many were done before their deadline, after it, or are still open.
 
     Each passage through a phase leaves a ``due`` deadline row. The last such row of
     an evaluation and phase holds the deadline in force (an extension replaces the
     row); it was cancelled when the evaluation left the phase (on time if that was
-    before the row's time), or fired because the deadline passed first (late). The
-    calibration deadline is one row for the whole pool.
+    before the row's time), or fired because the deadline passed first (late). A row
+    still pending whose time has passed by ``now`` is late too, whether or not the
+    sweep has fired it yet: the figure depends on the time, not on when the sweep ran
+    (and a kept report's state key names the last deadline passed). The calibration
+    deadline is one row for the whole pool.
     """
     due = DEADLINE.c.kind == TimerKind.DUE.value
     per_evaluation = (
@@ -374,7 +380,9 @@ def timeliness(session: Session, cycle_id: str) -> list[PhaseTimeliness]:
                 .where(DEADLINE.c.cycle_id == cycle_id, DEADLINE.c.evaluation_id.is_(None), due)
                 .group_by(DEADLINE.c.phase))
     outcome = case(
-        (DEADLINE.c.status == TimerStatus.PENDING.value, "open"),
+        (and_(DEADLINE.c.status == TimerStatus.PENDING.value, DEADLINE.c.fire_at > now),
+         "open"),
+        (DEADLINE.c.status == TimerStatus.PENDING.value, "late"),
         (and_(DEADLINE.c.status == TimerStatus.CANCELLED.value,
               DEADLINE.c.done_at <= DEADLINE.c.fire_at), "on_time"),
         else_="late")

@@ -7,6 +7,10 @@ and the reviewee's proposal are computed exactly the same way. Evaluations are
 streamed in batches of ``BATCH`` and only the sums per supervisor and the large
 gaps are kept: memory stays flat however big the cycle.
 
+The supervisor's total is the stored score itself where the stamp says it is the same
+computation (``stamped_supervisor_total``): most evaluations of a cycle, and half of the
+scoring work at national scale.
+
 Peers are never named here: their submissions are read without their authors,
 and their points are used only where at least the quorum answered (fewer answers
 are withheld from everyone, as in scoring).
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select
@@ -25,8 +30,8 @@ from sqlmodel import Session
 from workflow.domain import SubmissionKind
 from workflow.reports.facts import NOT_CANCELLED, SCORED, cycle_or_fail
 from workflow.scoring import ScoringInputs, score
-from workflow.scoring.compute import Subordinate
-from workflow.scoring.model import CriterionKind, Framework
+from workflow.scoring.compute import Subordinate, to_decimal
+from workflow.scoring.model import CriterionKind, Framework, Source
 from workflow.service.core import Service, load_snapshot
 from workflow.service.rules import CycleRules
 from workflow.service.scoring_inputs import source_input, subordinates_of
@@ -112,12 +117,41 @@ class Gaps:
     compared: int = 0
 
 
-def _single_source(rules: CycleRules, framework: Framework, payload: Mapping[str, Any],
+def single_source(rules: CycleRules, framework: Framework, payload: Mapping[str, Any],
                    subordinates: Sequence[Subordinate] | None, is_leader: bool) -> Decimal:
     """The total ``payload`` alone earns under the cycle's rules (before any override)."""
     inputs = ScoringInputs(supervisor=source_input(payload), subordinates=subordinates,
                            is_leader=is_leader)
     return score(rules.regime, framework, inputs).total
+
+
+# Criteria whose points come from elsewhere than the payload (the team, the periods):
+# a total with one of them is not the supervisor's payload alone.
+_NOT_FROM_PAYLOAD = (CriterionKind.UNIT_RESULTS, CriterionKind.PERIOD_MEAN)
+
+
+def stamped_supervisor_total(rules: CycleRules, framework: Framework,
+                             stamp: Mapping[str, Any] | None, framework_hash: str,
+                             is_leader: bool, revised: bool) -> Decimal | None:
+    """The total the supervisor's payload alone earns, read from the score's stamp when
+    the stored score is exactly that computation, else None (compute it).
+
+    It is when only the supervisor's points count (the self-assessment and the peers
+    weigh nothing in the regime), nothing but the payload feeds the framework (no
+    team, no periods: not a leader), the stamp is of this framework and regime, and no
+    appeal reviewer replaced the score."""
+    if stamp is None or is_leader or revised or "exact_total" not in stamp:
+        return None
+    weights = rules.regime.source_weights
+    if any(weights.get(s, 0) for s in Source if s is not Source.SUPERVISOR):
+        return None
+    if any(c.kind in _NOT_FROM_PAYLOAD for c in framework.criteria):
+        return None
+    if (stamp.get("framework_hash") != framework_hash
+            or stamp.get("regime_id") != rules.regime.id
+            or str(stamp.get("regime_version")) != str(rules.regime.version)):
+        return None
+    return to_decimal(Fraction(str(stamp["exact_total"])))
 
 
 def _peer_rated(framework: Framework) -> list[str]:
@@ -140,7 +174,8 @@ def source_totals(svc: Service, cycle_id: str, session: Session) -> Iterator[Sou
     while True:
         rows = session.execute(
             select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.unit_id,
-                   EVALUATION.c.scored_by, EVALUATION.c.framework_hash, EVALUATION.c.is_leader)
+                   EVALUATION.c.scored_by, EVALUATION.c.framework_hash, EVALUATION.c.is_leader,
+                   EVALUATION.c.score_stamp)
             .where(EVALUATION.c.cycle_id == cycle_id, NOT_CANCELLED, SCORED,
                    EVALUATION.c.id > last_id)
             .order_by(EVALUATION.c.id).limit(BATCH)).all()
@@ -153,7 +188,8 @@ def source_totals(svc: Service, cycle_id: str, session: Session) -> Iterator[Sou
                 .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
                        SUBMISSION.c.kind.in_([SubmissionKind.SELF_ASSESSMENT.value,
                                               SubmissionKind.SUPERVISOR_SCORE.value,
-                                              SubmissionKind.PEER_INPUT.value]))
+                                              SubmissionKind.PEER_INPUT.value,
+                                              SubmissionKind.APPEAL_DECISION.value]))
                 .order_by(SUBMISSION.c.id)):
             subs[s.evaluation_id].setdefault(s.kind, []).append(dict(s.payload))
         for r in rows:
@@ -176,10 +212,15 @@ def source_totals(svc: Service, cycle_id: str, session: Session) -> Iterator[Sou
                     peer_points = sum(sums, ZERO) / len(sums)
                     supervisor_peer = _sum_points(supervisor, criteria)
                     peer_max = sum((framework.criterion(c).max for c in criteria), ZERO)
+            revised = any(d.get("decision") == "revise_score"
+                          for d in given.get(SubmissionKind.APPEAL_DECISION.value, []))
+            supervisor_total = stamped_supervisor_total(
+                rules, framework, r.score_stamp, r.framework_hash, bool(r.is_leader), revised)
             yield SourceTotals(
                 r.id, r.reviewee_id, r.unit_id, r.scored_by,
-                _single_source(rules, framework, supervisor, team, bool(r.is_leader)),
-                _single_source(rules, framework, selfs[-1], team, bool(r.is_leader))
+                supervisor_total if supervisor_total is not None else
+                single_source(rules, framework, supervisor, team, bool(r.is_leader)),
+                single_source(rules, framework, selfs[-1], team, bool(r.is_leader))
                 if selfs else None,
                 peer_points, supervisor_peer, peer_max)
 

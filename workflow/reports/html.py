@@ -9,13 +9,13 @@ needs no JavaScript and no file beside it.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -34,6 +34,11 @@ from workflow.scoring.quota_explain import allowance_rule
 from workflow.service.core import Service
 
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
+# Bars per chart at most. A chart of every unit or supervisor of a national cycle (5,000
+# bars) is unreadable and took matplotlib minutes to draw (bench/RESULTS.md,
+# report-cache): above this the chart shows the ones its note names, and the table
+# under it lists them all.
+MAX_BARS = 30
 
 
 @dataclass
@@ -45,15 +50,18 @@ class CycleReport:
     fairness: FairnessReport
     charts: dict[str, Markup]
     generated_at: datetime
+    # chart -> what it leaves out, in the reader's words ("30 of 5,000 units...")
+    chart_notes: dict[str, str] = field(default_factory=dict)
 
 
 def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None,
-           locale: str = "en") -> tuple[CycleFacts, Gaps, FairnessReport]:
+           locale: str = "en", now: datetime | None = None
+           ) -> tuple[CycleFacts, Gaps, FairnessReport]:
     """The figures, the streamed gaps and the signals of one cycle, in one read
     transaction (no charts: the calibration page shows only the signals)."""
     rules = rules or SignalRules()
     with svc.store.read() as session:
-        facts = cycle_facts(svc, cycle_id, session)
+        facts = cycle_facts(svc, cycle_id, session, now=now)
         found = gaps(svc, cycle_id, self_gap_points=rules.self_gap_points,
                      peer_gap_share=rules.peer_gap_share, session=session)
         wanted = {t.reviewee_id for t in [*found.large_self, *found.large_peer]}
@@ -65,18 +73,42 @@ def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None,
 def build_report(svc: Service, cycle_id: str, rules: SignalRules | None = None, *,
                  now: datetime | None = None, locale: str = "en") -> CycleReport:
     """The figures, the streamed gaps, the signals and the charts of one cycle."""
-    facts, found, fairness = gather(svc, cycle_id, rules, locale)
-    return CycleReport(facts, found, fairness, draw(facts, found, locale), now or utc_now())
+    now = now or utc_now()
+    facts, found, fairness = gather(svc, cycle_id, rules, locale, now)
+    notes: dict[str, str] = {}
+    drawn = draw(facts, found, locale, notes)
+    return CycleReport(facts, found, fairness, drawn, now, notes)
+
+
+T = TypeVar("T")
+
+
+def _top(items: Sequence[T], rank: Callable[[T], Any]) -> list[T]:
+    """The ``MAX_BARS`` items ranked first by ``rank`` (highest first), in their order."""
+    limit = MAX_BARS
+    if len(items) <= limit:
+        return list(items)
+    kept = {id(x) for x in sorted(items, key=rank, reverse=True)[:limit]}
+    return [x for x in items if id(x) in kept]
 
 
 def _name(facts: CycleFacts, person_id: str) -> str:
     return facts.names.get(person_id, person_id)
 
 
-def draw(facts: CycleFacts, found: Gaps, locale: str = "en") -> dict[str, Markup]:
-    """Every chart of the report as inline SVG, by name, its words in ``locale``."""
+def draw(facts: CycleFacts, found: Gaps, locale: str = "en",
+         left_out: dict[str, str] | None = None) -> dict[str, Markup]:
+    """Every chart of the report as inline SVG, by name, its words in ``locale``; a chart
+    of more than ``MAX_BARS`` units or supervisors shows those its entry in ``left_out``
+    names."""
+    left_out = {} if left_out is None else left_out
+
     def say(text: str, **values: object) -> str:
         return catalog.gettext(locale, text, **values)
+
+    def shown(name: str, kept: int, of: int, note: str) -> None:
+        if kept < of:
+            left_out[name] = say(note, shown=kept, total=formatting.number(of, locale, 0))
 
     def num(value: object, places: int = 2) -> str:
         return formatting.number(value, locale, places)
@@ -88,7 +120,11 @@ def draw(facts: CycleFacts, found: Gaps, locale: str = "en") -> dict[str, Markup
     out: dict[str, str] = {}
     classes = facts.classes
     quota = facts.regime.quota
-    units = [u for u in facts.units if u.scored]
+    every_unit = [u for u in facts.units if u.scored]
+    units = _top(every_unit, lambda u: (u.scored, u.unit_id))
+    shown("classes", len(units), len(every_unit),
+          N_("The chart shows the %(shown)s units with the most people scored, of "
+             "%(total)s; the table lists every unit."))
     if units:
         notes = []
         for u in units:
@@ -131,7 +167,12 @@ def draw(facts: CycleFacts, found: Gaps, locale: str = "en") -> dict[str, Markup
             width, [(float(c.min), facts.label(c.id, locale)) for c in classes
                     if c.min is not None],
             xlabel=say(N_("score")), ylabel=say(N_("people")), decimal=decimal)
-    paired = [g for g in found.by_scorer.values() if g.self_n]
+    every_pair = [g for g in found.by_scorer.values() if g.self_n]
+    paired = _top(every_pair, lambda g: abs((g.self_mean or 0) - (g.supervisor_mean_with_self
+                                                                 or 0)))
+    shown("self_vs_supervisor", len(paired), len(every_pair),
+          N_("The chart shows the %(shown)s supervisors whose mean differs most from the "
+             "self-assessments, of %(total)s; the table lists every supervisor."))
     if paired:
         paired.sort(key=lambda g: _name(facts, g.scorer_id))
         out["self_vs_supervisor"] = charts.paired_bars(
@@ -146,7 +187,11 @@ def draw(facts: CycleFacts, found: Gaps, locale: str = "en") -> dict[str, Markup
             charts.Series(say(N_("supervisor (mean)")),
                           [float(g.supervisor_mean_with_self or 0) for g in paired]),
             say(N_("mean total")), decimal=decimal)
-    appealed = [a for a in facts.appeals if a.scored]
+    every_appealed = [a for a in facts.appeals if a.scored]
+    appealed = _top(every_appealed, lambda a: (a.lodged, a.rate or 0))
+    shown("appeals", len(appealed), len(every_appealed),
+          N_("The chart shows the %(shown)s supervisors with the most appeals, of "
+             "%(total)s; the table lists every supervisor."))
     if appealed:
         out["appeals"] = charts.stacked_bars(
             "appeals", say(N_("Appeals per supervisor")),

@@ -171,10 +171,11 @@ class ExportsPage:
     dead_letters: int
 
 
-def exports_page(svc: Service, admin_id: str, cycle_id: str, locale: str) -> ExportsPage:
+def exports_page(svc: Service, admin_id: str, cycle_id: str, locale: str, *,
+                 now: datetime | None = None) -> ExportsPage:
     """What the cycle's exports page shows: each download, and whether it is ready."""
     name = _cycle_in_scope(svc, admin_id, cycle_id)
-    ready = report_cache.ready(svc, cycle_id, locale)
+    ready = report_cache.ready(svc, cycle_id, locale, now=now)
     with svc.store.read() as session:
         evaluations = int(session.execute(select(func.count()).select_from(EVALUATION).where(
             EVALUATION.c.cycle_id == cycle_id)).scalar_one())

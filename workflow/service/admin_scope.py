@@ -18,14 +18,17 @@ NotPermitted naming what is out of reach, so a crafted POST fails like a link wo
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select, text
+from sqlmodel import Session
 
 from workflow.errors import NotPermitted, PersonNotFound
 from workflow.service.core import Service
-from workflow.store.tables import CYCLE, EVALUATION, OUTBOX, PERSON
+from workflow.store.tables import AUDIT, CYCLE, EVALUATION, OUTBOX, PERSON
 
 EVERYTHING = "*"
 
@@ -82,7 +85,8 @@ def reach(units: Iterable[str], people: Iterable[tuple[str, str, str | None]]
           ) -> frozenset[str]:
     """The granted units and the units of everyone below their people, transitively.
 
-    ``people``: (id, unit id, supervisor id) of the whole organisation."""
+    ``people``: (id, unit id, supervisor id) of the whole organisation. The rule, pure;
+    ``scope_for`` reads it from the store as one recursive query (``reach_in_store``)."""
     by_unit: dict[str, list[str]] = {}
     below: dict[str, list[tuple[str, str]]] = {}
     for pid, unit_id, supervisor_id in people:
@@ -105,6 +109,66 @@ def reach(units: Iterable[str], people: Iterable[tuple[str, str, str | None]]
     return frozenset(seen_units)
 
 
+# ``reach`` as one recursive query: the granted units, then the unit of everyone whose
+# supervisor is in a unit reached (the people of a unit reached are all in reach, so a
+# unit is the step). It reads the subtree through the indexes on person.unit_id and
+# person.supervisor_id, not the whole organisation (``reach`` is the same rule, pure).
+_REACH = text("""
+WITH RECURSIVE reached(unit_id) AS (
+    SELECT DISTINCT unit_id FROM person WHERE unit_id IN :granted
+    UNION
+    SELECT sub.unit_id FROM reached
+    JOIN person AS boss ON boss.unit_id = reached.unit_id
+    JOIN person AS sub ON sub.supervisor_id = boss.id
+)
+SELECT unit_id FROM reached
+""").bindparams(bindparam("granted", expanding=True))
+
+
+def reach_in_store(session: Session, units: Iterable[str]) -> frozenset[str]:
+    """``reach`` of the organisation in the store, read as a recursive query."""
+    granted = sorted(set(units))
+    if not granted:
+        return frozenset()
+    found = {str(u) for u in session.execute(_REACH, {"granted": granted}).scalars()}
+    return frozenset(found | set(granted))
+
+
+# The reach of a set of grants and the cycles it touches, per state of what they are
+# read from: the organisation (its last import: every change of a person or unit is
+# one) and the evaluations (the last one made: a unit of an evaluation never changes).
+# Every admin request asks for its scope; the organisation changes a few times a year.
+_REACHES: OrderedDict[tuple[str, tuple[str, ...], object, object],
+                      tuple[frozenset[str], frozenset[str]]] = OrderedDict()
+_REACHES_GUARD = threading.Lock()
+_REACHES_KEPT = 256
+
+
+def _reach_and_cycles(svc: Service, session: Session, granted: list[str]
+                      ) -> tuple[frozenset[str], frozenset[str]]:
+    org = session.execute(select(func.max(AUDIT.c.seq))
+                          .where(text("auditevent.trigger = 'org_import'"))).scalar()
+    last = session.execute(select(func.max(EVALUATION.c.id))).scalar()
+    key = (svc.store.url, tuple(sorted(granted)), org, last)
+    with _REACHES_GUARD:
+        found = _REACHES.get(key)
+        if found is not None:
+            _REACHES.move_to_end(key)
+            return found
+    units = reach_in_store(session, granted)
+    # The cycles with an evaluation in reach (grouped in SQL, one row per pair): a pass
+    # over the evaluations, once per state of the organisation and the evaluations.
+    cycles = frozenset(r.cycle_id for r in session.execute(
+        select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
+        .group_by(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)) if r.unit_id in units)
+    made = (units, cycles)
+    with _REACHES_GUARD:
+        _REACHES[key] = made
+        while len(_REACHES) > _REACHES_KEPT:
+            _REACHES.popitem(last=False)
+    return made
+
+
 def scope_for(svc: Service, admin_id: str) -> AdminScope:
     """What ``admin_id`` may see now (one read; ask once per request)."""
     grants = _grants(svc, admin_id)
@@ -116,14 +180,9 @@ def scope_for(svc: Service, admin_id: str) -> AdminScope:
         whole |= {c.id for c in cycles if admin_id in svc.admins(svc.rules.get(session, c.id))}
         granted_units = [g.removeprefix("unit:") for g in grants if g.startswith("unit:")]
         units: frozenset[str] = frozenset()
-        by_cycle: set[str] = set()
+        by_cycle: frozenset[str] = frozenset()
         if granted_units and not everything:
-            units = reach(granted_units, session.execute(
-                select(PERSON.c.id, PERSON.c.unit_id, PERSON.c.supervisor_id)).all())
-            # The cycles with an evaluation in reach (grouped in SQL, one row per pair).
-            by_cycle = {r.cycle_id for r in session.execute(
-                select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
-                .group_by(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)) if r.unit_id in units}
+            units, by_cycle = _reach_and_cycles(svc, session, granted_units)
     seen = tuple((c.id, c.name) for c in cycles
                  if everything or c.id in whole or c.id in by_cycle)
     return AdminScope(admin_id=admin_id, everything=everything, whole_cycles=frozenset(whole),

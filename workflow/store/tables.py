@@ -104,6 +104,9 @@ class Evaluation(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("cycle_id", "reviewee_id"),
         Index("ix_evaluation_cycle_state", "cycle_id", "state"),
+        # The last deadline of a cycle that has passed (a kept report's state key: a
+        # deadline passing turns "still open" into "late" without a transition).
+        Index("ix_evaluation_cycle_due", "cycle_id", "due_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     cycle_id: str = Field(foreign_key="cycle.id", max_length=64)
@@ -290,6 +293,16 @@ class Publication(SQLModel, table=True):
 
 class AuditEvent(SQLModel, table=True):
     """Append-only; each row's hash covers its content and the previous row's hash."""
+
+    # The state keys of a cycle's kept exports (service/report_cache.py): the cycle's
+    # last row, and the organisation's last import, each one index probe. Without them
+    # the key read the chain's global head, and any row of any cycle rebuilt every
+    # cycle's exports.
+    __table_args__ = (
+        Index("ix_auditevent_cycle_seq", "cycle_id", "seq"),
+        Index("ix_auditevent_org_import", "seq", sqlite_where=text("trigger = 'org_import'"),
+              postgresql_where=text("trigger = 'org_import'")),
+    )
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     evaluation_id: int | None = Field(default=None, index=True)

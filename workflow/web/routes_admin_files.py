@@ -64,7 +64,8 @@ def stream(download: Download) -> StreamingResponse:
 def exports_page(req: Req, cycle_id: str, *, values: Mapping[str, str] | None = None,
                  errors: Mapping[str, str] | None = None, status: int = 200) -> HTMLResponse:
     person = req.require_person()
-    page = admin_exports.exports_page(req.svc, person.id, cycle_id, req.locale)
+    page = admin_exports.exports_page(req.svc, person.id, cycle_id, req.locale,
+                                      now=req.now())
     return req.render("admin_exports.html", status=status, page=page,
                       values=values or {"format": "pdf"}, errors=errors or {},
                       formats=admin_exports.RECORD_FORMATS)

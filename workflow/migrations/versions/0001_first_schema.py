@@ -37,7 +37,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('seq')
     )
     with op.batch_alter_table('auditevent', schema=None) as batch_op:
+        batch_op.create_index('ix_auditevent_cycle_seq', ['cycle_id', 'seq'], unique=False)
         batch_op.create_index(batch_op.f('ix_auditevent_evaluation_id'), ['evaluation_id'], unique=False)
+        batch_op.create_index('ix_auditevent_org_import', ['seq'], unique=False, sqlite_where=sa.text("trigger = 'org_import'"), postgresql_where=sa.text("trigger = 'org_import'"))
 
     op.create_table('audithead',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -265,6 +267,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('cycle_id', 'reviewee_id')
     )
     with op.batch_alter_table('evaluation', schema=None) as batch_op:
+        batch_op.create_index('ix_evaluation_cycle_due', ['cycle_id', 'due_at'], unique=False)
         batch_op.create_index('ix_evaluation_cycle_state', ['cycle_id', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_evaluation_due_at'), ['due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_evaluation_reviewee_id'), ['reviewee_id'], unique=False)
@@ -482,6 +485,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_evaluation_reviewee_id'))
         batch_op.drop_index(batch_op.f('ix_evaluation_due_at'))
         batch_op.drop_index('ix_evaluation_cycle_state')
+        batch_op.drop_index('ix_evaluation_cycle_due')
 
     op.drop_table('evaluation')
     with op.batch_alter_table('accesstoken', schema=None) as batch_op:
@@ -524,7 +528,9 @@ def downgrade() -> None:
     op.drop_table('cycle')
     op.drop_table('audithead')
     with op.batch_alter_table('auditevent', schema=None) as batch_op:
+        batch_op.drop_index('ix_auditevent_org_import', sqlite_where=sa.text("trigger = 'org_import'"), postgresql_where=sa.text("trigger = 'org_import'"))
         batch_op.drop_index(batch_op.f('ix_auditevent_evaluation_id'))
+        batch_op.drop_index('ix_auditevent_cycle_seq')
 
     op.drop_table('auditevent')
     # ### end Alembic commands ###
