@@ -13,11 +13,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from notifications.dispatcher import send_due
+from notifications.testing import RecordingServer
 from tests.integration.test_calibration import config_with, with_config
 from tests.integration.test_calibration_reasons import scored
 from tests.integration.test_explain_everything import kpi
@@ -28,7 +32,8 @@ from workflow.domain import State, Trigger
 from workflow.errors import NotPermitted, Recused
 from workflow.service import calibration, calibration_moves
 from workflow.service.core import Service
-from workflow.store.tables import AUDIT, MOVE
+from workflow.service.sweep import tick
+from workflow.store.tables import AUDIT, DEADLINE, MOVE, OUTBOX
 
 __all__ = ["config_with"]  # the fixture, imported for this module's tests
 
@@ -219,3 +224,69 @@ def test_a_restore_by_one_in_conflict_is_refused_on_the_web(appealed: World) -> 
                                      "csrf_token": token})
     assert done.status_code == 200, text_of(done.text)
     assert (w.state("S1"), w.row("S1")["final_class"]) == (State.FINALISED, "excellent")
+
+
+def pool_rows(svc: Service, recipient: str) -> dict[str, list[object]]:
+    """The pool's deadline rows of one decider, by kind: their fire times."""
+    with svc.store.read() as s:
+        rows = s.execute(select(DEADLINE.c.kind, DEADLINE.c.fire_at).where(
+            DEADLINE.c.evaluation_id.is_(None), DEADLINE.c.recipient_id == recipient)
+            .order_by(DEADLINE.c.fire_at)).all()
+    out: dict[str, list[object]] = {}
+    for kind, fire_at in rows:
+        out.setdefault(kind, []).append(fire_at)
+    return out
+
+
+def told(svc: Service, event: str) -> list[str]:
+    with svc.store.read() as s:
+        return sorted(s.execute(select(OUTBOX.c.recipient_id).where(
+            OUTBOX.c.event == event, OUTBOX.c.evaluation_id.is_(None))).scalars())
+
+
+def test_whoever_took_an_evaluation_on_is_reminded_and_escalated_from_for_it(
+        new_service: Callable[..., Service]) -> None:
+    """D1 approves their part of the pool; D1's own evaluation waits for UB1, who gets
+    the reminder and the overdue notice (by email, in Vietnamese), and whose lateness
+    climbs the ladder to the admins; D1, with nothing left, gets none. UB1's approval
+    ends it."""
+    with RecordingServer() as smtp:
+        base = new_service()
+        svc = Service(base.store, replace(base.settings, smtp_port=smtp.port))
+        w = small_world(svc)
+        scored(w, set())  # everyone well completed: every pool holds
+        mine = pool_rows(svc, "UB1")
+        assert sorted(mine) == ["due", "escalation", "reminder"]
+        [reminder], [due] = mine["reminder"], mine["due"]
+        assert calibration.approve(svc, w.cycle_id, "D1", now=reminder - timedelta(hours=1)) == 6
+        tick(svc, reminder)
+        assert told(svc, "reminder") == ["UB1"]
+        report = send_due(svc, now=reminder)
+        assert report.dead == 0, report.errors
+        subjects = {who: [str(r.message["Subject"]) for r in smtp.by_recipient(address)]
+                    for who, address in (("UB1", "chutich@ubnd.example.gov.vn"),
+                                         ("D1", "giamdoc@snv.example.gov.vn"))}
+        # UB1's task counts the one evaluation UB1 decides, not the pool of seven.
+        assert [t for t in subjects["UB1"] if "Rà soát tỷ lệ" in t] == [
+            "[KPI] Rà soát tỷ lệ xếp loại (Test cycle April 2026): 1 phiếu, hạn chót 17:00 "
+            "18/05/2026"], subjects
+        assert [t for t in subjects["D1"] if "Rà soát tỷ lệ" in t] == [
+            "[KPI] Rà soát tỷ lệ xếp loại (Test cycle April 2026): 6 phiếu, hạn chót 17:00 "
+            "18/05/2026"], subjects
+        reminded = "[KPI] Sắp đến hạn: việc rà soát tỷ lệ xếp loại (hạn chót 17:00 18/05/2026)"
+        assert reminded in subjects["UB1"] and reminded not in subjects["D1"], subjects
+        tick(svc, due)
+        assert told(svc, "overdue") == ["UB1"]
+        [first_step, *_] = mine["escalation"]
+        tick(svc, first_step)  # type: ignore[arg-type]
+        # Nobody is above UB1 (the head of the province): the admins are told.
+        assert told(svc, "escalation") == ["A1"]
+        with svc.store.read() as s:
+            [row] = s.execute(select(AUDIT.c.reason).where(AUDIT.c.trigger == "escalate",
+                                                           AUDIT.c.cycle_id == w.cycle_id)
+                              ).scalars().all()
+        assert row == "calibration pool, step 1: to A1"
+        assert calibration.approve(svc, w.cycle_id, "UB1", now=first_step) == 1
+        assert w.state("D1") is State.APPEAL_WINDOW
+        tick(svc, max(mine["escalation"]))  # type: ignore[type-var]
+        assert told(svc, "escalation") == ["A1"]  # nothing more once UB1 approved

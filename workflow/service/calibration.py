@@ -109,7 +109,7 @@ def view(svc: Service, cycle_id: str, session: Session | None = None) -> Calibra
     needed = moves_needed(quota, members, ratio) if quota else None
     # Who decides each evaluation's calibration: whoever took it on by recusal, else
     # the cycle's calibrator (one query for the cycle, not one per evaluation).
-    instead = recusals.calibrators_instead(session, cycle_id)
+    instead = pool.takers(session, cycle_id)
     deciders = {r.id: instead.get(r.id, cycle.calibrator_id) for r in rows}
     people = load_people(session, {*(r.reviewee_id for r in rows), *deciders.values()} - {None})
 

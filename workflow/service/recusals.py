@@ -247,19 +247,3 @@ def calibrates_instead(session: Session, person_id: str) -> set[str]:
         ASSIGNMENT, EVALUATION.c.id == ASSIGNMENT.c.evaluation_id).where(
         ASSIGNMENT.c.person_id == person_id, ASSIGNMENT.c.role == recusal.CALIBRATOR_INSTEAD,
         ASSIGNMENT.c.status != "withdrawn").distinct()).scalars())
-
-
-
-def calibrators_instead(session: Session, cycle_id: str) -> dict[int, str]:
-    """Of the evaluations of ``cycle_id``, those calibrated by someone else than the
-    cycle's calibrator (recusal): evaluation id -> who calibrates it."""
-    out: dict[int, str] = {}
-    for evaluation_id, person_id in session.execute(
-            select(ASSIGNMENT.c.evaluation_id, ASSIGNMENT.c.person_id).join(
-                EVALUATION, EVALUATION.c.id == ASSIGNMENT.c.evaluation_id).where(
-                EVALUATION.c.cycle_id == cycle_id,
-                ASSIGNMENT.c.role == recusal.CALIBRATOR_INSTEAD,
-                ASSIGNMENT.c.status != "withdrawn").order_by(ASSIGNMENT.c.id)):
-        # The first row, as the permission check reads it (service.core._view).
-        out.setdefault(int(evaluation_id), str(person_id))
-    return out
