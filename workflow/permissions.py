@@ -84,7 +84,11 @@ MAY_RECORD: dict[str, frozenset[Role]] = {
     "delegate": frozenset({Role.ADMIN, Role.SUPERVISOR}),
     "record_override": frozenset({Role.ADMIN}),
     "move_class": frozenset({Role.CALIBRATOR}),
+    "undo_move": frozenset({Role.CALIBRATOR}),
 }
+# The actions on the record that decide a class (a calibration move and its undo): like
+# the DECIDING triggers, never taken on one's own evaluation or one stepped aside from.
+DECIDING_RECORDS = frozenset({"move_class", "undo_move"})
 
 
 def roles_of(person_id: str, view: EvaluationView, now: datetime) -> frozenset[Role]:
@@ -150,8 +154,10 @@ def check_record(action: str, person_id: str, view: EvaluationView, now: datetim
     """Like ``check`` for the actions on the record (extend, reassign, delegate...)."""
     roles = roles_of(person_id, view, now)
     allowed = MAY_RECORD[action] & roles
-    if action == "move_class" and allowed and (
-            person_id in view.recused or person_id == view.reviewee_id):
+    # Whoever stepped aside is told so even though the case's calibrator role has passed
+    # on to someone else (the cycle's calibrator on their own evaluation holds none).
+    if action in DECIDING_RECORDS and (
+            person_id in view.recused or (allowed and person_id == view.reviewee_id)):
         raise Recused(view.id, person_id, action, "it is their own evaluation or one they "
                       "have a conflict of interest with; the next person up calibrates it")
     if not allowed:

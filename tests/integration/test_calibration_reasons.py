@@ -127,7 +127,7 @@ def test_undo_and_restore_keep_the_record_and_the_quota(
     with pytest.raises(NothingToUndo):
         calibration_moves.undo_move(svc, s1, "không có gì", "D1", now=at("2026-05-15 09:00"))
     calibration.move_class(svc, s1, "well_completed", "quota", "D1", now=at("2026-05-15 09:00"))
-    with pytest.raises(NotPermitted, match="only the cycle's calibrator"):
+    with pytest.raises(NotPermitted, match="it needs the role calibrator"):
         calibration_moves.undo_move(svc, s1, "r", "H1", now=at("2026-05-15 09:01"))
     assert calibration_moves.undo_move(svc, s1, "nhầm", "D1",
                                        now=at("2026-05-15 09:02")) == "excellent"

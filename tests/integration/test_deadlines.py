@@ -268,18 +268,22 @@ def test_calibration_reminds_the_calibrator_then_escalates_and_moves_nobody(
         pool = [dict(r._mapping) for r in s.execute(
             select(DEADLINE).where(DEADLINE.c.evaluation_id.is_(None))
             .order_by(DEADLINE.c.fire_at))]
-    assert [(t["kind"], t["fire_at"]) for t in pool] == [
-        ("reminder", at("2026-05-14 08:00")), ("due", at("2026-05-15 17:00")),
-        ("escalation", at("2026-05-19 08:00")), ("escalation", at("2026-05-21 08:00"))]
-    # D1 calibrates the pool; UB1 (D1's evaluator) D1's own evaluation (recusal).
+    # D1 calibrates the pool; UB1 (D1's evaluator) D1's own evaluation (recusal), with
+    # the same clock of their own (their rows name them, even the due and the ladder).
+    expected = [("reminder", at("2026-05-14 08:00")), ("due", at("2026-05-15 17:00")),
+                ("escalation", at("2026-05-19 08:00")), ("escalation", at("2026-05-21 08:00"))]
+    for recipients in ({None, "D1"}, {"UB1"}):
+        assert [(t["kind"], t["fire_at"]) for t in pool
+                if t["recipient_id"] in recipients] == expected, recipients
     assert who(world.svc, "task_calibration") == ["D1", "UB1"]
     tick(world.svc, at("2026-05-14 08:00"))
-    assert who(world.svc, "reminder") == ["D1"]
+    assert sorted(who(world.svc, "reminder")) == ["D1", "UB1"]
     tick(world.svc, at("2026-05-15 17:00"))
-    assert who(world.svc, "overdue") == ["D1"]
+    assert sorted(who(world.svc, "overdue")) == ["D1", "UB1"]
     tick(world.svc, at("2026-05-21 08:00"))
-    # D1 has no supervisor: the cycle's evaluator of D1 (UB1), then the admins.
-    assert who(world.svc, "escalation") == ["UB1", "A1"]
+    # D1 has no supervisor: the cycle's evaluator of D1 (UB1), then the admins; UB1's
+    # ladder has nobody above UB1: the admins, twice.
+    assert sorted(who(world.svc, "escalation")) == ["A1", "A1", "A1", "UB1"]
     assert {world.state(p) for p in EVERYONE} == {State.CALIBRATION}
 
 
@@ -480,12 +484,15 @@ def test_a_bulk_extension_of_calibration_moves_the_pools_deadline(world: World) 
     assert len(report.extended) == len(EVERYONE)
     assert {world.row(p)["due_at"] for p in EVERYONE} == {at("2026-05-20 17:00")}
     with world.svc.store.read() as s:
-        pending = s.execute(select(DEADLINE.c.kind, DEADLINE.c.fire_at).where(
+        pending = s.execute(select(DEADLINE.c.kind, DEADLINE.c.fire_at,
+                                   DEADLINE.c.recipient_id).where(
             DEADLINE.c.evaluation_id.is_(None), DEADLINE.c.status == "pending")
-            .order_by(DEADLINE.c.fire_at)).all()
-    assert [tuple(r) for r in pending] == [
-        ("reminder", at("2026-05-19 08:00")), ("due", at("2026-05-20 17:00")),
-        ("escalation", at("2026-05-22 08:00")), ("escalation", at("2026-05-26 08:00"))]
+            .order_by(DEADLINE.c.fire_at, DEADLINE.c.id)).all()
+    # The calibrator's rows, and those of UB1, who took D1's own evaluation on (recusal).
+    for recipients in ({None, "D1"}, {"UB1"}):
+        assert [(r.kind, r.fire_at) for r in pending if r.recipient_id in recipients] == [
+            ("reminder", at("2026-05-19 08:00")), ("due", at("2026-05-20 17:00")),
+            ("escalation", at("2026-05-22 08:00")), ("escalation", at("2026-05-26 08:00"))]
     assert who(world.svc, "extension_granted") == ["D1"]
     tick(world.svc, at("2026-05-15 18:00"))  # the old deadline passes quietly
     assert who(world.svc, "overdue") == []
@@ -495,11 +502,12 @@ def test_a_calibration_extension_after_an_escalation_goes_on_from_that_step(
         world: World) -> None:
     all_to_calibration(world)  # due 15 May 17:00; step 1 on 19 May 08:00
     tick(world.svc, at("2026-05-19 09:00"))
-    assert who(world.svc, "escalation") == ["UB1"]
+    # D1's ladder climbs to UB1; UB1's (D1's own evaluation, by recusal) to the admins.
+    assert sorted(who(world.svc, "escalation")) == ["A1", "UB1"]
     records.extend_many(world.svc, world.cycle_id, State.CALIBRATION, "the director is ill",
                         "UB1", "A1", until=at("2026-05-27 17:00"), now=at("2026-05-19 10:00"))
     with world.svc.store.read() as s:
         pending = s.execute(select(DEADLINE.c.kind, DEADLINE.c.seq, DEADLINE.c.fire_at).where(
             DEADLINE.c.evaluation_id.is_(None), DEADLINE.c.status == "pending",
             DEADLINE.c.kind == TimerKind.ESCALATION.value)).all()
-    assert [tuple(r) for r in pending] == [("escalation", 1, at("2026-06-02 08:00"))]
+    assert [tuple(r) for r in pending] == [("escalation", 1, at("2026-06-02 08:00"))] * 2

@@ -371,7 +371,8 @@ def test_calibrator_moves_down_with_a_reason_then_approves(web: WebWorld) -> Non
     excellent = [m for m in calibration.view(web.svc, web.world.cycle_id).members
                  if m.final_class == "excellent"]
     assert excellent
-    first = excellent[0].evaluation_id
+    # The first D1 decides: D1's own evaluation, listed first, is UB1's (recusal).
+    first = next(m.evaluation_id for m in excellent if m.decided_by == "D1")
     token = web.csrf(browser, path)
     no_reason = browser.post(path, data={"op": "move", "evaluation_id": str(first),
                                          "reason": " ", "csrf_token": token})

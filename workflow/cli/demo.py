@@ -108,8 +108,10 @@ The demo runs at {base}/ (its calendar says Monday 4 May 2026; the button
  3. The supervisor, {plan.supervisor_name}: sign in at {base}/sign-in with
     {plan.supervisor_email} (the sign-in link arrives in {base}/demo/mail), open
     "My team" and score {plan.protagonist_name}.
- 4. The calibrator (the director): the "task_calibration" email in {base}/demo/mail;
-    move "excellent" results down with a reason until the quota holds, approve.
+ 4. The calibrator, {plan.calibrator_name}: the "task_calibration" email to
+    {plan.calibrator_email} in {base}/demo/mail; move "excellent" results down with a
+    reason until the quota holds, approve. The director's own evaluation is calibrated
+    by whoever took it on (recusal): the other "task_calibration" email.
  5. The reviewee again: the "result" email; accept the result, or appeal with reasons.
  6. The appeal reviewer: the "task_appeal_review" email; uphold or revise.
 

@@ -23,7 +23,6 @@ from workflow.clock import utc_now
 from workflow.domain import Role, State, Trigger
 from workflow.errors import (
     CycleNotFound,
-    EvaluationNotFound,
     ExceptionRatioRefused,
     MoveNotAllowed,
     NoQuota,
@@ -35,6 +34,7 @@ from workflow.errors import (
     QuotaNotHeld,
     SubmissionInvalid,
 )
+from workflow.scoring.model import Quota
 from workflow.scoring.quota import (
     MovesNeeded,
     PoolMember,
@@ -44,7 +44,7 @@ from workflow.scoring.quota import (
     moves_needed,
 )
 from workflow.service import pool, recusals
-from workflow.service.core import Service, load_people, load_snapshots
+from workflow.service.core import Service, Snapshot, load_people, load_snapshot, load_snapshots
 from workflow.service.rowtypes import PoolMemberLine
 from workflow.service.rules import CycleRules
 from workflow.service.transition import REASON_LIMIT, Change, plan, write
@@ -107,7 +107,15 @@ def view(svc: Service, cycle_id: str, session: Session | None = None) -> Calibra
     pool_meters = meters(quota, members, ratio) if quota else []
     breaking = breaking_members(quota, members, ratio) if quota else {}
     needed = moves_needed(quota, members, ratio) if quota else None
-    people = load_people(session, [r.reviewee_id for r in rows])
+    # Who decides each evaluation's calibration: whoever took it on by recusal, else
+    # the cycle's calibrator (one query for the cycle, not one per evaluation).
+    instead = pool.takers(session, cycle_id)
+    deciders = {r.id: instead.get(r.id, cycle.calibrator_id) for r in rows}
+    people = load_people(session, {*(r.reviewee_id for r in rows), *deciders.values()} - {None})
+
+    def name(person_id: str | None) -> str:
+        return people[person_id].full_name if person_id in people else ""
+
     return CalibrationView(
         cycle_id=cycle_id, calibrator_id=cycle.calibrator_id, meters=pool_meters,
         waiting=sum(1 for r in rows if r.state == State.CALIBRATION.value),
@@ -115,55 +123,78 @@ def view(svc: Service, cycle_id: str, session: Session | None = None) -> Calibra
         exception_ratio=ratio, exception_decision=rules.config.calibration.exception_decision,
         members=[PoolMemberLine(
             evaluation_id=r.id, reviewee_id=r.reviewee_id,
-            reviewee_name=people[r.reviewee_id].full_name if r.reviewee_id in people else "",
+            reviewee_name=name(r.reviewee_id),
             unit_id=r.unit_id, task_group=r.task_group, state=State(r.state),
             score=r.score, score_class=r.score_class, final_class=r.final_class,
             breaks=tuple(breaking.get(r.id, ())),
+            decided_by=deciders[r.id], decided_by_name=name(deciders[r.id]),
         ) for r in rows],
         needed=needed,
     )
+
+
+def reason_given(evaluation_id: int, reason: str | None, missing: str) -> str:
+    """The reason of a calibration move or undo, stripped; refused when empty or too long."""
+    text = (reason or "").strip()
+    if not text:
+        raise SubmissionInvalid(evaluation_id, {"reason": Problem(missing)})
+    if len(text) > REASON_LIMIT:
+        raise SubmissionInvalid(evaluation_id, {
+            "reason": Problem(N_("at most %(limit)s characters"), limit=REASON_LIMIT)})
+    return text
+
+
+def in_calibration(svc: Service, session: Session, evaluation_id: int, action: str,
+                   actor_id: str, now: datetime) -> tuple[Snapshot, Quota]:
+    """The evaluation a move or an undo changes, locked in ``session``, with its quota.
+
+    Refused unless ``actor_id`` decides its calibration (``Recused`` on their own
+    evaluation or one they stepped aside from), it waits in calibration and its
+    regime has a quota."""
+    snap = load_snapshot(svc, session, evaluation_id)
+    permissions.check_record(action, actor_id, snap.view, now)
+    if snap.state is not State.CALIBRATION:
+        raise NotInCalibration(evaluation_id, snap.state.value)
+    quota = snap.rules.regime.quota
+    if quota is None:
+        raise NoQuota(snap.rules.regime.id)
+    return snap, quota
+
+
+def record_move(svc: Service, session: Session, snap: Snapshot, trigger: str, to_class: str,
+                reason: str, actor_id: str, now: datetime) -> None:
+    """Write a class change of calibration: the evaluation, its move row, its audit row
+    (whose payload is the move row's own: ``audit_seal.verify_moves`` checks it)."""
+    current = snap.row["final_class"]
+    change = Change(snap.id, snap.row["cycle_id"], snap.version, snap.state, snap.state,
+                    trigger, actor_id, Role.CALIBRATOR, now,
+                    {"final_class": to_class, "updated_at": now})
+    change.audit.append(audit.AuditEntry(
+        actor_id=actor_id, role=Role.CALIBRATOR.value, at=now, trigger=trigger,
+        evaluation_id=snap.id, cycle_id=snap.row["cycle_id"],
+        from_state=snap.state.value, to_state=snap.state.value, reason=reason,
+        payload={"from_class": current, "to_class": to_class}))
+    session.execute(insert(MOVE).values(
+        cycle_id=snap.row["cycle_id"], evaluation_id=snap.id, from_class=current,
+        to_class=to_class, reason=reason, moved_by=actor_id, moved_at=now))
+    write(svc, session, [change])
 
 
 def move_class(svc: Service, evaluation_id: int, to_class: str, reason: str, actor_id: str,
                *, now: datetime | None = None) -> None:
     """Move one evaluation down from the limited class, with a reason; the score stays."""
     now = now or utc_now()
-    reason = (reason or "").strip()
-    if not reason:
-        raise SubmissionInvalid(evaluation_id, {
-            "reason": Problem(N_("a calibration move needs a reason"))})
-    if len(reason) > REASON_LIMIT:
-        raise SubmissionInvalid(evaluation_id, {
-            "reason": Problem(N_("at most %(limit)s characters"), limit=REASON_LIMIT)})
+    reason = reason_given(evaluation_id, reason, N_("a calibration move needs a reason"))
     with svc.store.write() as session:
-        snap = load_snapshots(svc, session, [evaluation_id]).get(evaluation_id)
-        if snap is None:
-            raise EvaluationNotFound(evaluation_id)
-        permissions.check_record("move_class", actor_id, snap.view, now)
-        if snap.state is not State.CALIBRATION:
-            raise NotInCalibration(evaluation_id, snap.state.value)
-        quota = snap.rules.regime.quota
+        snap, quota = in_calibration(svc, session, evaluation_id, "move_class", actor_id, now)
         current = snap.row["final_class"]
-        if quota is None:
-            raise NoQuota(snap.rules.regime.id)
         if current != quota.limited_class or to_class != quota.may_move_to:
             regime = snap.rules.regime
             raise MoveNotAllowed(evaluation_id, current, quota.limited_class,
                                  quota.may_move_to,
                                  (regime.band(quota.limited_class).label,
                                   regime.band(quota.may_move_to).label))
-        change = Change(evaluation_id, snap.row["cycle_id"], snap.version, snap.state,
-                        snap.state, "move_class", actor_id, Role.CALIBRATOR, now,
-                        {"final_class": to_class, "updated_at": now})
-        change.audit.append(audit.AuditEntry(
-            actor_id=actor_id, role=Role.CALIBRATOR.value, at=now, trigger="move_class",
-            evaluation_id=evaluation_id, cycle_id=snap.row["cycle_id"],
-            from_state=snap.state.value, to_state=snap.state.value, reason=reason,
-            payload={"from_class": current, "to_class": to_class}))
-        session.execute(insert(MOVE).values(
-            cycle_id=snap.row["cycle_id"], evaluation_id=evaluation_id, from_class=current,
-            to_class=to_class, reason=reason, moved_by=actor_id, moved_at=now))
-        write(svc, session, [change])
+        record_move(svc, session, snap, "move_class", to_class, reason, actor_id, now)
 
 
 def approve(svc: Service, cycle_id: str, actor_id: str, *, now: datetime | None = None

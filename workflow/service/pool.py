@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlmodel import Session
@@ -18,9 +19,12 @@ from workflow.cycle_config import PHASE_ORDER
 from workflow.domain import State, TimerStatus
 from workflow.effects import core as effects
 from workflow.recusal import CALIBRATOR_INSTEAD
-from workflow.service.core import Service, load_people
+from workflow.service.core import PersonInfo, Service, load_people
 from workflow.service.notices import Mail, make_mail
+from workflow.service.rules import CycleRules
+from workflow.service.timers import phase_timers
 from workflow.store.tables import APPROVAL, ASSIGNMENT, CYCLE, DEADLINE, EVALUATION, Cycle
+from workflow.timing import PhaseWindow
 
 BEFORE_CALIBRATION = [s.value for s in PHASE_ORDER[:PHASE_ORDER.index(State.CALIBRATION)]]
 
@@ -56,12 +60,48 @@ def approvals(session: Session, cycle_id: str) -> int:
                                .where(APPROVAL.c.cycle_id == cycle_id)).scalar_one())
 
 
-def _takers(session: Session, cycle_id: str) -> set[str]:
-    return set(session.execute(select(ASSIGNMENT.c.person_id).join(
+def takers(session: Session, cycle_id: str, *, waiting_only: bool = False) -> dict[int, str]:
+    """Of the evaluations of ``cycle_id`` (``waiting_only``: of those waiting in
+    calibration), those calibrated by someone else than the cycle's calibrator
+    (recusal): evaluation id -> who calibrates it."""
+    stmt = (select(ASSIGNMENT.c.evaluation_id, ASSIGNMENT.c.person_id).join(
         EVALUATION, EVALUATION.c.id == ASSIGNMENT.c.evaluation_id).where(
-        EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.state == State.CALIBRATION.value,
-        ASSIGNMENT.c.role == CALIBRATOR_INSTEAD, ASSIGNMENT.c.status != "withdrawn")
-    ).scalars())
+        EVALUATION.c.cycle_id == cycle_id, ASSIGNMENT.c.role == CALIBRATOR_INSTEAD,
+        ASSIGNMENT.c.status != "withdrawn").order_by(ASSIGNMENT.c.id))
+    if waiting_only:
+        stmt = stmt.where(EVALUATION.c.state == State.CALIBRATION.value)
+    out: dict[int, str] = {}
+    for evaluation_id, person_id in session.execute(stmt):
+        # The first row, as the permission check reads it (service.core._view).
+        out.setdefault(int(evaluation_id), str(person_id))
+    return out
+
+
+def waiting_for(session: Session, cycle: Cycle, person_id: str | None, waiting: int) -> int:
+    """Of the pool's ``waiting`` evaluations in calibration, how many ``person_id``
+    decides: those they took on by recusal; for the cycle's calibrator, the rest."""
+    taken = takers(session, cycle.id, waiting_only=True)
+    mine = sum(1 for p in taken.values() if p == person_id)
+    return mine + (waiting - len(taken) if person_id == cycle.calibrator_id else 0)
+
+
+def phase_rows(session: Session, rules: CycleRules, cycle: Cycle, window: PhaseWindow,
+               people: dict[str, PersonInfo], **kwargs: Any) -> list[dict[str, Any]]:
+    """The pool's deadline rows: the calibrator's, and those of each person who took
+    some of its evaluations on (recusal), who is reminded, told when it is overdue and
+    escalated from for what they decide. Their rows carry them as the recipient (even
+    the due and escalation rows, the calibrator's carry none): the sweep fires each
+    for its own decider. ``kwargs`` go to ``phase_timers``."""
+    assert cycle.calibrator_id is not None
+    others = sorted(set(takers(session, cycle.id, waiting_only=True).values())
+                    - {cycle.calibrator_id})
+    people.update(load_people(session, set(others) - set(people)))
+    rows = phase_timers(rules, None, window, [cycle.calibrator_id], people,
+                        cycle_id=cycle.id, **kwargs)
+    for person_id in others:
+        rows += [{**row, "recipient_id": person_id} for row in phase_timers(
+            rules, None, window, [person_id], people, cycle_id=cycle.id, **kwargs)]
+    return rows
 
 
 def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
@@ -88,12 +128,12 @@ def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
         session.execute(update(EVALUATION).where(
             EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.state == State.CALIBRATION.value
         ).values(phase_opens_at=window.opens_at, due_at=window.due_at))
-        session.execute(insert(DEADLINE), list(opening.timers))
         # Whoever calibrates an evaluation instead of the calibrator (a conflict of
-        # interest) is told too; the pool's reminders stay the calibrator's.
-        takers = _takers(session, cycle_id) - {cycle.calibrator_id}
-        people.update(load_people(session, takers))
-        sends = [*opening.sends, *(send for taker in sorted(takers) for send in
+        # interest) is told too, and has reminders and a ladder of their own.
+        session.execute(insert(DEADLINE), phase_rows(session, rules, cycle, window, people))
+        others = sorted(set(takers(session, cycle_id, waiting_only=True).values())
+                        - {cycle.calibrator_id})
+        sends = [*opening.sends, *(send for taker in others for send in
                                    effects.pool_opening(rules, now, taker, people).sends)]
         for send in sends:
             for person_id in send.to:
@@ -104,7 +144,9 @@ def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
                                f"{approvals(session, cycle_id)}"
                                + ("" if person_id == cycle.calibrator_id else f":{person_id}"),
                     context={"cycle_id": cycle_id, "cycle_name": rules.config.name,
-                             "evaluations": waiting, "due_at": window.due_at.isoformat(),
+                             # how many they decide, not the whole pool (recusal)
+                             "evaluations": waiting_for(session, cycle, person_id, waiting),
+                             "due_at": window.due_at.isoformat(),
                              "cycle_timezone": rules.tz_name,
                              "state": State.CALIBRATION.value},
                     now=now, evaluation_id=None, available_at=send.at,

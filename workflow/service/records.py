@@ -44,7 +44,6 @@ from workflow.service.core import (
 from workflow.service.notices import STATE_ACTIONS, make_mail, notices_for
 from workflow.service.rules import CycleRules
 from workflow.service.scoring_inputs import compute, score_basis, scored_values
-from workflow.service.timers import phase_timers
 from workflow.service.transition import (
     REASON_LIMIT,
     Change,
@@ -566,9 +565,8 @@ def _move_pool_deadline(svc: Service, session: Any, rules: CycleRules, report: B
         return
     people = load_people(session, [cycle.calibrator_id])
     window = PhaseWindow(State.CALIBRATION, now, new_due)  # nothing is planned before now
-    timers = phase_timers(rules, None, window, [cycle.calibrator_id], people, not_before=now,
-                          cycle_id=rules.cycle_id,
-                          escalation_from=0 if taken is None else taken + 1)
+    timers = pool.phase_rows(session, rules, cycle, window, people, not_before=now,
+                             escalation_from=0 if taken is None else taken + 1)
     session.execute(insert(DEADLINE), timers)
     person = people.get(cycle.calibrator_id)
     if person is None:

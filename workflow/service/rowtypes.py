@@ -110,6 +110,10 @@ class PoolMemberLine:
     score_class: str | None
     final_class: str | None
     breaks: tuple[str, ...]  # the pools whose quota this one breaks
+    # Who decides its calibration (moves, undoes, approves it): whoever took it on by
+    # recusal, else the cycle's calibrator; None when the cycle names no calibrator.
+    decided_by: str | None = None
+    decided_by_name: str = ""  # empty when the person has left the organisation's file
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,7 +261,12 @@ def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: da
     """Apply one due row of a calibration pool as the effects core decides."""
     cycle = session.get(Cycle, timer["cycle_id"])
     before, waiting = pool.counts(session, timer["cycle_id"])
-    if cycle is None or not cycle.calibrator_id or before or not waiting:
+    # A row is the calibrator's, or (recusal) that of whoever took some evaluations on:
+    # each is reminded of, and escalated from, what they decide (service.pool.phase_rows).
+    calibrator_id = timer["recipient_id"] or (cycle.calibrator_id if cycle else None)
+    if cycle is not None and waiting:
+        waiting = pool.waiting_for(session, cycle, calibrator_id, waiting)
+    if cycle is None or not calibrator_id or before or not waiting:
         _mark(work, timer, TimerStatus.CANCELLED, now)  # approved, or reopened since
         report.skipped += 1
         return
@@ -269,7 +274,6 @@ def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: da
     due = session.execute(select(func.min(EVALUATION.c.due_at)).where(
         EVALUATION.c.cycle_id == cycle.id,
         EVALUATION.c.state == State.CALIBRATION.value)).scalar_one()
-    calibrator_id = cycle.calibrator_id
     admins = svc.admins(rules)
     people = load_people(session, [calibrator_id, *admins])
     calibrator = people.get(calibrator_id)

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from workflow import sample
 from workflow.clock import utc_now
 from workflow.domain import State, Trigger
-from workflow.service import demo_reads, lookups
+from workflow.service import calibration, demo_reads, lookups
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
@@ -76,6 +76,10 @@ class LiveDemo:
     supervisor_name: str
     supervisor_email: str
     self_assessment_link: str
+    # The cycle's calibrator (the director), whose task_calibration email is step 4: the
+    # director's own evaluation goes to whoever took it on (recusal), with an email too.
+    calibrator_name: str
+    calibrator_email: str
 
 
 def _ids(svc: Service, state: State | None = None) -> dict[str, int]:
@@ -121,12 +125,14 @@ def prepare(svc: Service, config_dir: Path, say: Callable[[str], None] = print) 
              sample.score(turn.framework, rng, _level(person)), now=now)
     supervisor_id = demo_reads.turn(svc, _ids(svc)[PROTAGONIST]).supervisor_id
     assert supervisor_id is not None
-    people = lookups.people(svc, [PROTAGONIST, supervisor_id])
-    boss = people[supervisor_id]
+    calibrator_id = calibration.view(svc, CYCLE_ID).calibrator_id
+    assert calibrator_id is not None  # the sample cycle names its calibrator
+    people = lookups.people(svc, [PROTAGONIST, supervisor_id, calibrator_id])
+    boss, director = people[supervisor_id], people[calibrator_id]
     link = link_for(svc, PROTAGONIST, "task_self_assessment")
     assert link is not None
     return LiveDemo(PROTAGONIST, people[PROTAGONIST].full_name, boss.id, boss.full_name,
-                    boss.email, link)
+                    boss.email, link, director.full_name, director.email)
 
 
 def next_deadline(svc: Service, now: datetime) -> datetime | None:

@@ -237,8 +237,8 @@ def _calibrator(req: Req, cycle_id: str) -> str:
 
 @router.get("/calibration/{cycle_id}", response_class=HTMLResponse)
 def calibration_page(cycle_id: str, req: ReqDep) -> Response:
-    _calibrator(req, cycle_id)
-    return views.calibration_page(req, cycle_id, f"/calibration/{cycle_id}")
+    person_id = _calibrator(req, cycle_id)
+    return views.calibration_page(req, cycle_id, f"/calibration/{cycle_id}", person_id)
 
 
 @router.post("/calibration/{cycle_id}", response_class=HTMLResponse)

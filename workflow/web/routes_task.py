@@ -9,6 +9,7 @@ field it concerns, with nothing stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends
@@ -75,7 +76,8 @@ def show(req: Req, grant: Grant, post_to: str) -> HTMLResponse:
         return req.render("sign_in_confirm.html", post_to=post_to, who=grant.person)
     if grant.action == "calibrate":
         cycle_id = calibrator_cycle(req, grant)
-        return views.calibration_page(req, cycle_id, f"{post_to}?cycle={cycle_id}")
+        return views.calibration_page(req, cycle_id, f"{post_to}?cycle={cycle_id}",
+                                      grant.person_id)
     assert grant.evaluation_id is not None
     if grant.action == PUBLICATION_ACTION:
         return routes_publication.page(req, grant, post_to)
@@ -431,35 +433,33 @@ def calibrate(req: Req, grant: Grant, fields: Mapping[str, str], post_to: str) -
 def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[str, str],
                        post_to: str, on_approve: object = None) -> HTMLResponse:
     values = views.form_values(fields)
+    page = partial(views.calibration_page, req, cycle_id, post_to, person_id)
     if not req.csrf_ok(fields):
-        return views.calibration_page(req, cycle_id, post_to, values=values, status=403,
-                                      errors={"_form": req.gettext(CSRF_FAILED)})
+        return page(values=values, status=403, errors={"_form": req.gettext(CSRF_FAILED)})
     op = fields.get("op", "")
     try:
         if op == "approve":  # the confirmation step first: approving sends the results
-            return _check_approval(req, cycle_id, post_to)
+            return _check_approval(req, cycle_id, post_to, person_id)
         if op == "confirm_approve":
             n = calibration.approve(req.svc, cycle_id, person_id, now=req.now())
             if callable(on_approve):
                 on_approve()
-            return views.calibration_page(req, cycle_id, post_to,
-                                          message=req.ngettext(
-                                              "Calibration approved: %(num)s result sent to "
-                                              "the reviewee.", "Calibration approved: %(num)s "
-                                              "results sent to the reviewees.", n))
+            return page(message=req.ngettext(
+                "Calibration approved: %(num)s result sent to the reviewee.",
+                "Calibration approved: %(num)s results sent to the reviewees.", n))
         raw = fields.get("evaluation_id", "")
         evaluation_id = int(raw) if raw.isdigit() else -1
         quota = lookups.cycle_rules(req.svc, cycle_id).regime.quota
         to_class = quota.may_move_to if quota else ""
         members = {m.evaluation_id: m for m in calibration.view(req.svc, cycle_id).members}
         if evaluation_id not in members:
-            return views.calibration_page(req, cycle_id, post_to, values=values, status=422,
-                                          errors={"_form": req.gettext(LINK_MISMATCH)})
+            return page(values=values, status=422,
+                        errors={"_form": req.gettext(LINK_MISMATCH)})
         if op == "undo":
             back = calibration_moves.undo_move(req.svc, evaluation_id,
                                                fields.get("undo_reason", ""), person_id,
                                                now=req.now())
-            return views.calibration_page(req, cycle_id, post_to, message=req.gettext(
+            return page(message=req.gettext(
                 "The move of %(name)s was undone: back to “%(to)s”.",
                 name=members[evaluation_id].reviewee_name,
                 to=_class_label(req, cycle_id, back)))
@@ -469,20 +469,18 @@ def calibration_action(req: Req, cycle_id: str, person_id: str, fields: Mapping[
         eid = fields.get("evaluation_id", "")
         field = "undo_reason" if op == "undo" else "reason"
         errors = {f"{field}.{eid}" if k == "reason" else k: v for k, v in exc.fields.items()}
-        return views.calibration_page(req, cycle_id, post_to, values=values, status=422,
-                                      errors=errors)
+        return page(values=values, status=422, errors=errors)
     except CalibrationError as exc:
-        return views.calibration_page(req, cycle_id, post_to, values=values, status=409,
-                                      errors={"_form": req.error_text(exc)})
+        return page(values=values, status=409, errors={"_form": req.error_text(exc)})
     name = members[evaluation_id].reviewee_name
-    return views.calibration_page(req, cycle_id, post_to, message=req.gettext(
+    return page(message=req.gettext(
         "%(name)s moved to “%(to)s”.", name=name, to=_class_label(req, cycle_id, to_class)))
 
 
-def _check_approval(req: Req, cycle_id: str, post_to: str) -> HTMLResponse:
+def _check_approval(req: Req, cycle_id: str, post_to: str, person_id: str) -> HTMLResponse:
     view = calibration.view(req.svc, cycle_id)
     if not view.can_approve:
-        return views.calibration_page(req, cycle_id, post_to, status=409,
+        return views.calibration_page(req, cycle_id, post_to, person_id, status=409,
                                       errors={"_form": req.gettext(
                                           "Approval needs every evaluation scored and every "
                                           "pool within its quota.")})

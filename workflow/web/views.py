@@ -5,7 +5,6 @@ calibration. Each takes the values to show and the problems to show beside them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -118,22 +117,19 @@ def pool_label(req: Req, pool: str) -> str:
     return i18n.pool_name(req.locale, pool)
 
 
-def calibration_page(req: Req, cycle_id: str, post_to: str, *,
+def calibration_page(req: Req, cycle_id: str, post_to: str, viewer_id: str, *,
                      errors: Mapping[str, str] | None = None, message: str | None = None,
                      values: Mapping[str, str] | None = None, status: int = 200
                      ) -> HTMLResponse:
+    """The pools of a cycle for ``viewer_id``: move and undo forms only on the evaluations
+    they decide; the others say who decides them (recusal)."""
     view = calibration.view(req.svc, cycle_id)
     rules = lookups.cycle_rules(req.svc, cycle_id)
     quota: Quota | None = rules.regime.quota
-    breaking = {m.pool for m in view.breaking}
-    members = []
-    for m in view.members:
-        pools = {"agency", f"task_group:{m.task_group}"}
-        breaks = quota is not None and m.final_class == quota.limited_class
-        members.append(replace(m, breaks=tuple(sorted(pools & breaking)) if breaks else ()))
     labels = {c.id: c.label for c in rules.regime.classes}
     return req.render("calibration.html", status=status, view=view, quota=quota,
-                      members=members, class_labels=labels, post_to=post_to,
+                      members=view.members, viewer_id=viewer_id,
+                      class_labels=labels, post_to=post_to,
                       cycle_name=rules.config.name, cycle_id=cycle_id,
                       pool_label=lambda p: pool_label(req, p), errors=errors or {},
                       message=message, values=values or {},
