@@ -268,11 +268,11 @@ def check_the_logs(logs: list[str], processes: int) -> None:
 
 
 @pytest.mark.postgres
-def test_four_workers_on_postgresql_run_2000_evaluations_with_each_effect_once(
+def test_four_workers_on_postgresql_run_1200_evaluations_with_each_effect_once(
         pg_database: str, tmp_path: Path, smtp: tuple[MessageIdCounter, int]) -> None:
     svc = Service(Store(pg_database), make_settings(pg_database))
     try:
-        run_cycle(svc, tmp_path, smtp, people=2000, processes=4)
+        run_cycle(svc, tmp_path, smtp, people=1200, processes=4)
     finally:
         svc.store.dispose()
 
