@@ -7,7 +7,7 @@ closed, supervisors reminded, told it is overdue and escalated twice, scores giv
 (by the test, as the supervisors), the appeal window closed (finalised). An SMTP
 server on loopback counts what arrives by Message-ID.
 
-PostgreSQL: four processes, 2,000 evaluations. SQLite: three processes on one file,
+PostgreSQL: four processes, 1,200 evaluations. SQLite: three processes on one file,
 1,000 evaluations (one writer at a time, BEGIN IMMEDIATE: nobody sees "database is
 locked"). The clock is the only fake.
 """
