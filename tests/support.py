@@ -176,3 +176,18 @@ def two_agencies(new_service: Any, tmp_path: Path) -> Service:
     import_org(svc, DATA / "two_agencies_org.csv", now=at("2026-05-01 09:00"))
     open_cycle(svc, DATA / "two_agencies_cycle.yaml", now=at("2026-05-02 10:00"))
     return svc
+
+
+def monthly_cycle_text(cycle_id: str, period: str, opens: str, s4_away: str | None) -> str:
+    """tests/data/small_cycle.yaml as the monthly cycle ``cycle_id`` of a year (no
+    calibration), with S4 left out for ``s4_away`` (the reason) when given."""
+    text = ((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
+            .replace("id: t-2026-04", f"id: {cycle_id}")
+            .replace("{kind: month, start: 2026-04-01, end: 2026-04-30}", period)
+            .replace('opens: "2026-05-04 08:00"', f'opens: "{opens}"')
+            .replace("calibration: {enabled: true, calibrator: D1}",
+                     "calibration: {enabled: false}"))
+    if s4_away is not None:
+        text = text.replace("population: {units: [BGD, P1]}",
+                            f"population: {{units: [BGD, P1], exclude: {{S4: {s4_away}}}}}")
+    return text

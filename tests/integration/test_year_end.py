@@ -10,7 +10,16 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests.integration.test_scoring_leaders import give
-from tests.support import CONFIG, DATA, SMALL_CYCLE_PEERS, World, approve_pool, at, move_class
+from tests.support import (
+    CONFIG,
+    DATA,
+    SMALL_CYCLE_PEERS,
+    World,
+    approve_pool,
+    at,
+    monthly_cycle_text,
+    move_class,
+)
 from workflow.cli import main
 from workflow.domain import State, Trigger
 from workflow.errors import CalibrationError, PeriodImportError, SubmissionInvalid
@@ -47,15 +56,8 @@ YEAR = "t-2026"
 
 def month_text(cycle_id: str) -> str:
     period, opens, _, _ = MONTHS[cycle_id]
-    text = (SMALL.replace("id: t-2026-04", f"id: {cycle_id}")
-            .replace("{kind: month, start: 2026-04-01, end: 2026-04-30}", period)
-            .replace('opens: "2026-05-04 08:00"', f'opens: "{opens}"')
-            .replace("calibration: {enabled: true, calibrator: D1}",
-                     "calibration: {enabled: false}"))
-    if cycle_id != "t-2026-03":
-        text = text.replace("population: {units: [BGD, P1]}",
-                            "population: {units: [BGD, P1], exclude: {S4: not yet here}}")
-    return text
+    return monthly_cycle_text(cycle_id, period, opens,
+                              None if cycle_id == "t-2026-03" else "not yet here")
 
 
 def year_text() -> str:

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from notifications.render import render
 from tests.integration.test_scoring_leaders import give
 from tests.mail_words import html_text
-from tests.support import CONFIG, DATA, SMALL_CYCLE_PEERS, World, at
+from tests.support import CONFIG, DATA, SMALL_CYCLE_PEERS, World, at, monthly_cycle_text
 from tests.web_support import make_web, text_of
 from workflow.cli import main
 from workflow.domain import State
@@ -53,16 +53,8 @@ YEAR = "h-2026"
 
 def month_text(cycle_id: str) -> str:
     period, opens, _, _ = MONTHS[cycle_id]
-    text = (SMALL.replace("id: t-2026-04", f"id: {cycle_id}")
-            .replace("{kind: month, start: 2026-04-01, end: 2026-04-30}", period)
-            .replace('opens: "2026-05-04 08:00"', f'opens: "{opens}"')
-            .replace("calibration: {enabled: true, calibrator: D1}",
-                     "calibration: {enabled: false}"))
-    if cycle_id != "h-2026-10":  # S4 is hired on 1 October
-        text = text.replace("population: {units: [BGD, P1]}",
-                            "population: {units: [BGD, P1], exclude: {S4: \"hired 1 October "
-                            "<b>'QĐ 12'</b>\"}}")
-    return text
+    return monthly_cycle_text(cycle_id, period, opens, None if cycle_id == "h-2026-10"  # hired
+                              else "\"hired 1 October <b>'QĐ 12'</b>\"")  # on 1 October
 
 
 def year_text(calibration: bool = True) -> str:
