@@ -209,7 +209,7 @@ def backend_for(name: str) -> Iterator[Backend]:
 
 
 def national(backend_name: str, size: int, web_count: int, clients: int,
-             mail_limit: int = 0) -> str:
+             mail_limit: int = 0, flags: str = "") -> str:
     print(f"national: {backend_name}, {size:,} people", flush=True)
     with backend_for(backend_name) as backend, tempfile.TemporaryDirectory() as tmp:
         cycle = Path(tmp) / "cycle.yaml"
@@ -235,7 +235,7 @@ def national(backend_name: str, size: int, web_count: int, clients: int,
             sink.wait(10)
         verified = child("verify", url)
     return report(backend_name, size, org, idle, opened, open_floor, web, prepared, swept,
-                  sweep_floor, mailed, mail_floor, verified, clients, mail_limit)
+                  sweep_floor, mailed, mail_floor, verified, clients, mail_limit, flags)
 
 
 def _rate(n: float, seconds: float) -> str:
@@ -246,7 +246,9 @@ def report(backend: str, size: int, org: dict[str, Any], idle: dict[str, Any],
            opened: dict[str, Any], open_floor: dict[str, Any], web: WebResult | None,
            prepared: dict[str, Any], swept: dict[str, Any], sweep_floor: dict[str, Any],
            mailed: dict[str, Any], mail_floor: dict[str, Any], verified: dict[str, Any],
-           clients: int, mail_limit: int = 0) -> str:
+           clients: int, mail_limit: int = 0, flags: str = "") -> str:
+    """The section's text. ``flags``: the options given beside the size, backend and
+    mail limit (``--web-submissions``, ``--clients``), for its Command line."""
     open_ratio = opened["seconds"] / open_floor["seconds"]
     sweep_ratio = swept["seconds"] / sweep_floor["seconds"]
     full_floor = sweep_floor["seconds"] + sweep_floor["inserts_seconds"]
@@ -262,7 +264,8 @@ def report(backend: str, size: int, org: dict[str, Any], idle: dict[str, Any],
         f"## National scale: {backend}, {size:,} people",
         "",
         f"Command: `BENCH_SIZE={size} .venv/bin/python -m bench.run --suite national "
-        f"--backends {backend}" + (f" --mail-limit {mail_limit}`" if mail_limit else "`"),
+        f"--backends {backend}" + (f" --mail-limit {mail_limit}" if mail_limit else "")
+        + flags + "`",
         f"Machine: {machine_line()}.",
         "",
         f"Organisation: {size:,} people (bench/orggen.py: a director, departments of 50 "
@@ -356,6 +359,20 @@ def _env_int(parser: argparse.ArgumentParser, name: str, default: int) -> int:
         parser.error(f"{name}={value!r} is not a whole number")
 
 
+def _flags(args: argparse.Namespace) -> str:
+    """The options of this run that change a national section, as typed, when not
+    their defaults (the size, backend and mail limit are written on their own)."""
+    flags = ""
+    if args.web_submissions != WEB_SUBMISSIONS:
+        flags += f" --web-submissions {args.web_submissions}"
+    if args.clients != CLIENTS:
+        flags += f" --clients {args.clients}"
+    return flags
+
+
+WEB_SUBMISSIONS, CLIENTS = 2000, 50
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", choices=["all", "national", "machine", "mail", "web", "peers"],
@@ -363,9 +380,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=_env_int(parser, "BENCH_SIZE", 100_000))
     parser.add_argument("--backends", default=os.environ.get("BENCH_BACKENDS",
                                                              "sqlite,postgresql"))
-    parser.add_argument("--web-submissions", type=int, default=2000,
+    parser.add_argument("--web-submissions", type=int, default=WEB_SUBMISSIONS,
                         help="self-assessments submitted through the web (0: skip)")
-    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--mail-limit", type=int,
                         default=_env_int(parser, "BENCH_MAIL_LIMIT", 0),
                         help="send only about this many of the queued messages (0: all; "
@@ -398,7 +415,7 @@ def main() -> None:
                   "or set BENCH_PG_ADMIN_URL", file=sys.stderr)
             continue
         body = national(backend, size, min(args.web_submissions, size // 2), args.clients,
-                        mail_limit)
+                        mail_limit, _flags(args))
         write_section(f"national-{backend}-{size}", body)
         print(body, flush=True)
 
