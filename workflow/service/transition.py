@@ -259,13 +259,25 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     # compare-and-set's own statement, one round trip instead of two.
     cancel_with_cas = (len(changes) == 1 and changes[0].moves
                        and bulk.dialect_name(session) == "postgresql")
+    # The step's new rows (timers, submission, assignments), each table as a list.
+    inserts = [(DEADLINE, [t for ch in changes for t in ch.timers], None),
+               (SUBMISSION, [ch.submission for ch in changes if ch.submission], None),
+               (ASSIGNMENT, [a for ch in changes for a in ch.new_assignments], None)]
+    inserted = False
     for cols, params in by_columns.items():
         if cancel_with_cas:
             cte, cte_params = _cancel_sql(session, [changes[0].evaluation_id], None,
                                           changes[0].at)
+            # ... and, while they are few, its new rows too (bulk.insert_ctes): should
+            # the compare-and-set match nothing, the error raised below rolls them back.
+            ctes, ctes_params = [f"cancelled AS ({cte})"], list(cte_params)
+            if (together := bulk.insert_ctes(session, inserts)) is not None:
+                ctes += together[0]
+                ctes_params += together[1]
+                inserted = True
             matched = bulk.execute_one_with(
                 session, ("compare_and_set", cols), partial(_compare_and_set, cols), params[0],
-                f"WITH cancelled AS ({cte})", cte_params)
+                f"WITH {', '.join(ctes)}", ctes_params)
         else:
             matched = bulk.execute_many(session, ("compare_and_set", cols),
                                         partial(_compare_and_set, cols), params)
@@ -286,9 +298,9 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     for kinds, ids in cancel.items():
         if not cancel_with_cas:
             _cancel_timers(session, ids, kinds, changes[0].at)
-    bulk.insert_rows(session, DEADLINE, [t for ch in changes for t in ch.timers])
-    bulk.insert_rows(session, SUBMISSION, [ch.submission for ch in changes if ch.submission])
-    bulk.insert_rows(session, ASSIGNMENT, [a for ch in changes for a in ch.new_assignments])
+    if not inserted:
+        for table, rows, _ in inserts:
+            bulk.insert_rows(session, table, rows)
     statuses = [{"_aid": aid, "_status": status} for ch in changes
                 for aid, status in ch.assignment_status]
     bulk.execute_many(session, "assignment_status", _assignment_status, statuses)
@@ -352,8 +364,10 @@ _CANCEL_SQL: dict[tuple[str, bool], tuple[str, Any]] = {}
 
 
 def write_mail(session: Session, mail: Mail) -> None:
-    bulk.insert_rows(session, TOKEN, mail.tokens)
-    bulk.insert_rows(session, OUTBOX, mail.outbox, ignore_conflict_on="dedupe_key")
+    """The personal links and the outbox rows of ``mail`` (a step's few: on PostgreSQL
+    in one statement)."""
+    bulk.insert_together(session, [(TOKEN, mail.tokens, None),
+                                   (OUTBOX, mail.outbox, "dedupe_key")])
 
 
 # --- the use case -------------------------------------------------------------------

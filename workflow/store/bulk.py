@@ -478,6 +478,71 @@ def execute_one_with(session: Session, key: Hashable, build: Callable[[], Any], 
     return int(run(session, f"{cte} {plan.sql}", (*cte_params, *_one_row(plan, row))).rowcount)
 
 
+# A step's rows of several tables go in one PostgreSQL statement only while they are
+# few (each a group of placeholders with its casts); a bigger batch takes insert_rows.
+_TOGETHER_AT_MOST = 50
+
+
+def insert_ctes(session: Session, parts: Sequence[tuple[Any, Sequence[Row], str | None]],
+                first: int = 0) -> tuple[list[str], list[Any]] | None:
+    """PostgreSQL: the INSERTs of ``parts`` (table, rows, ``ignore_conflict_on``) as
+    data-modifying CTEs (``w0 AS (INSERT ...)``, named from ``first``) and their
+    parameters, to run as part of one statement; None when any part cannot (another
+    dialect, too many rows, rows of different keys, a statement SQLAlchemy must fill
+    in): the caller then runs ``insert_rows`` for each.
+
+    On PostgreSQL each statement is a round trip; a step writes its new timers, its
+    submission, its personal links and emails, a few rows each (issue 16: at most 8
+    statements a step). The CTEs of one statement all run, whatever the main
+    statement does, on the same snapshot: none of these tables is read by another
+    part of the statement.
+    """
+    if dialect_name(session) != "postgresql":
+        return None
+    texts: list[str] = []
+    params: list[Any] = []
+    for table, rows, conflict in parts:
+        if not rows:
+            continue
+        if len(rows) > _TOGETHER_AT_MOST or len(set(map(len, rows))) != 1:
+            return None
+        name = "postgresql"
+        plan = _plan(dialect(session), ("insert", table, conflict), tuple(rows[0]),
+                     partial(_insert, name, table, conflict))
+        if plan is None:
+            return None
+        start = plan.sql.find(" VALUES (")
+        end = _closing(plan.sql, start + len(" VALUES "))
+        if start < 0 or end < 0:
+            return None
+        group = plan.sql[start + len(" VALUES "):end + 1]
+        tail = _RETURNING.sub("", plan.sql[end + 1:])
+        texts.append(f"w{first + len(texts)} AS ({plan.sql[:start]} VALUES "
+                     f"{', '.join([group] * len(rows))}{tail})")
+        for row in rows:
+            params.extend(_one_row(plan, row))
+    return texts, params
+
+
+def insert_together(session: Session,
+                    parts: Sequence[tuple[Any, Sequence[Row], str | None]]) -> None:
+    """Insert the rows of ``parts`` (table, rows, ``ignore_conflict_on``): on
+    PostgreSQL in one statement when they are few (``insert_ctes``), else one
+    ``insert_rows`` each."""
+    parts = [p for p in parts if p[1]]
+    together = insert_ctes(session, parts) if len(parts) > 1 else None
+    if together is None:
+        for table, rows, conflict in parts:
+            insert_rows(session, table, rows, ignore_conflict_on=conflict)
+        return
+    texts, params = together
+    # The last CTE's INSERT made the main statement: ``WITH w0 AS (...) INSERT ...``.
+    *ctes, last = texts
+    main = last[last.index("(") + 1:-1]
+    sql = f"WITH {', '.join(ctes)} {main}" if ctes else main
+    run(session, sql, tuple(params))
+
+
 def reserve_ids(session: Session, table: Any, count: int) -> list[int]:
     """``count`` new primary keys of ``table`` for rows this transaction will insert.
 
