@@ -24,7 +24,7 @@ from workflow.service.core import Service, load_snapshot
 from workflow.service.queries import verify_audit
 from workflow.service.transition import plan, write
 from workflow.store import audit
-from workflow.store.tables import AUDIT, DEADLINE, EVALUATION, OUTBOX, PERSON
+from workflow.store.tables import AUDIT, DEADLINE, EVALUATION, OUTBOX, PERSON, SUBMISSION
 
 pytestmark = pytest.mark.both_stores
 WHEN = at("2026-05-05 09:00")
@@ -57,11 +57,15 @@ def test_a_change_planned_from_a_stale_read_is_refused(world: World) -> None:
     with svc.store.write() as s:
         write(svc, s, [changes[0]])
     audit_rows = count(svc, AUDIT)
+    # The loser's timers and submission ride in its compare-and-set's statement on
+    # PostgreSQL (data-modifying CTEs): the refusal must take them back too.
+    rows = {t.name: count(svc, t) for t in (DEADLINE, SUBMISSION, OUTBOX)}
     with pytest.raises(EvaluationAlreadyChanged, match="already moved on"), \
             svc.store.write() as s:
         write(svc, s, [changes[1]])
     assert world.row("S1")["version"] == 2  # the loser left nothing: one move, one audit row
     assert count(svc, AUDIT) == audit_rows
+    assert {t.name: count(svc, t) for t in (DEADLINE, SUBMISSION, OUTBOX)} == rows
 
 
 def test_two_people_acting_at_once_one_wins_the_other_is_told(world: World) -> None:
