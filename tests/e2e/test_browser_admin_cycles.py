@@ -155,3 +155,19 @@ def test_the_cycle_checks_mistakes_in_english_and_vietnamese_pass_axe_on_a_phone
     tour.check("admin-cycle-late-reminder", "vi")
     assert not (svc.settings.config_dir / "cycles" / "t-2026-06.yaml").exists()
     assert not tour.problems, "\n".join(tour.problems)
+
+    # A second series file that makes the same cycle ids is refused, naming them and the
+    # file that makes them already; nothing is kept.
+    series = svc.settings.config_dir / "series"
+    series.mkdir(exist_ok=True)
+    shutil.copy(CONFIG / "series" / "snv-2026.yaml", series / "snv-2026.yaml")
+    page.goto(live.base + "/admin/series")
+    page.locator("#f-series_file").set_input_files(files=[{
+        "name": "snv-copy.yaml", "mimeType": "application/yaml",
+        "buffer": (series / "snv-2026.yaml").read_bytes()}])
+    page.locator('form[action="/admin/series/upload"] button[type="submit"]').click()
+    problems = page.locator("#upload-problems")
+    expect(problems).to_contain_text("các mã kỳ đánh giá snv-2026-01, snv-2026-02")
+    expect(problems).to_contain_text("đã được tạo bởi tệp chuỗi kỳ snv-2026.yaml")
+    assert page.locator('[lang="en"]:not(.lang-switch):not([hreflang])').count() == 0
+    assert not (series / "snv-copy.yaml").exists()
