@@ -183,3 +183,21 @@ def test_the_year_end_keys_are_in_the_form_with_the_checks_words(web: WebWorld) 
     assert "year_end" not in cycle_form.from_form(cycle_form.to_form(
         cycle_form.new_cycle_data())).data
     assert fields_of(page.text)["year_end.decision"] == "Quyết định 12/QĐ"
+
+
+def test_the_preview_warns_once_when_the_year_end_cannot_finish_in_time(web: WebWorld) -> None:
+    admin = signed_in(web, lang="vi")
+    year = {"id": "snv-2026-nam", "period.kind": "year", "period.start": "01/01/2026",
+            "period.end": "30/11/2026", "phases.self_assessment.opens": "21/12/2026 08:00",
+            "phases.appeal_review.due": "", "phases.appeal_review.due.working_days": "10"}
+    page = admin.post(FORM, data=july(web, admin, op="check", **year))
+    assert page.status_code == 200, errors_of(page.text) or text_of(page.text)[:800]
+    text = text_of(page.text)
+    # Said once (the preview listed its warnings twice before).
+    assert text.count("không thể hoàn thành trước 2026-12-15") == 1, text[-3000:]
+    vietnamese_only(page.text, "year-end warning")
+    # A special agency (15 January) with its decision: the warning names that limit.
+    page = admin.post(FORM, data=july(web, admin, op="check", **year, **{
+        "year_end.special_agency": "1", "year_end.decision": "Quyết định 12/QĐ-UBND"}))
+    assert page.status_code == 200, errors_of(page.text)
+    assert text_of(page.text).count("không thể hoàn thành trước 2027-01-15") == 1
