@@ -507,7 +507,9 @@ class CycleFile(_Strict):
                         N_("%(day)s is more than %(max)s days after the period ends "
                            "(%(end)s); check the year"), day=f"{value:%Y-%m-%d}",
                         max=MAX_DAYS_AFTER_PERIOD, end=str(self.period.end))))
-                if last and value < last[2]:
+                # A due before its own phase's opens is said once, by the check below
+                # (it names opens, the fix), not also as phases out of order.
+                if last and value < last[2] and not (last[0] is state and label == "due"):
                     problems.append((loc, Said(
                         N_("phases out of order: %(when)s comes before %(key)s (%(then)s); "
                            "phases run in the order %(order)s"),

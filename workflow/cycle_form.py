@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
-from workflow import dates
+from workflow import dates, formatting
 from workflow.catalog import N_
 from workflow.cycle_config import PHASE_ORDER, CycleFile
 from workflow.domain import State
@@ -204,6 +205,9 @@ def from_form(values: Mapping[str, str]) -> Parsed:
     data["calibration"] = _calibration(r)
     data["population"] = _population(r)
     data["evaluators"] = _pairs(r, "evaluators", "person", "evaluator")
+    year_end = _year_end(r)
+    if year_end:
+        data["year_end"] = year_end
     data.update(_appeal_from_form(r))
     data["admins"] = _words(r.text("admins"))
     r.out.origins["admins"] = "admins"
@@ -357,6 +361,18 @@ def _population(r: _Reader) -> dict[str, Any]:
             "exclude": _pairs(r, "population.exclude", "person", "reason")}
 
 
+def _year_end(r: _Reader) -> dict[str, Any]:
+    """The year-end keys (``year_end: {special_agency: true, decision: ...}``); none
+    when neither is given, as a file leaves them out (the 15 December limit)."""
+    special = r.flag("year_end.special_agency")
+    decision = r.text("year_end.decision")
+    r.out.origins["year_end"] = "year_end.special_agency"
+    r.out.origins["year_end.decision"] = "year_end.decision"
+    if not special and not decision:
+        return {}
+    return {"special_agency": special, **({"decision": decision} if decision else {})}
+
+
 def _pairs(r: _Reader, prefix: str, key: str, value: str) -> dict[str, str]:
     """Rows of (person, something) as a mapping of the file (``{SNV003: reason}``)."""
     out: dict[str, str] = {}
@@ -390,6 +406,22 @@ def _s(value: object) -> str:
     return str(value)
 
 
+def _day(value: object) -> str:
+    """A date of the file (a YAML date, or text such as ``2026-07-01 08:00``) as the
+    form asks for it (01/07/2026 08:00); what is not a date is shown as written, for the
+    check to name."""
+    if isinstance(value, datetime):
+        return formatting.typed_date_time(value.date(), value.time())
+    if isinstance(value, date):
+        return formatting.typed_date(value)
+    text = _s(value)
+    try:
+        day, clock = dates.parse_day_time(text)
+    except dates.NotADate:
+        return text
+    return formatting.typed_date_time(day, clock)
+
+
 def to_form(data: Mapping[str, Any], *, extra_rows: Mapping[str, int] | None = None
             ) -> dict[str, str]:
     """A cycle file's data (as read from YAML) as the form's field values."""
@@ -398,16 +430,18 @@ def to_form(data: Mapping[str, Any], *, extra_rows: Mapping[str, int] | None = N
     v: dict[str, str] = {"id": _s(data.get("id")), "name": _s(data.get("name"))}
     period = data.get("period") or {}
     for part in ("kind", "start", "end"):
-        v[f"period.{part}"] = _s(period.get(part))
+        value = period.get(part)
+        v[f"period.{part}"] = _s(value) if part == "kind" else _day(value)
     v["timezone"] = _s(data.get("timezone") or "Asia/Ho_Chi_Minh")
     hol = data.get("holidays") or {}
     v["holidays.country"] = _s(hol.get("country") or "VN")
     rows: dict[str, list[dict[str, str]]] = {
         "holidays.extra_days_off": [
-            {"date": _s(d), "name": ""} if not isinstance(d, Mapping)
-            else {"date": _s(d.get("date")), "name": _s(d.get("name"))}
+            {"date": _day(d), "name": ""} if not isinstance(d, Mapping)
+            else {"date": _day(d.get("date")), "name": _s(d.get("name"))}
             for d in hol.get("extra_days_off") or []],
-        "holidays.extra_working_days": [{"": _s(d)} for d in hol.get("extra_working_days") or []],
+        "holidays.extra_working_days": [{"": _day(d)}
+                                        for d in hol.get("extra_working_days") or []],
         "reminders": [{"working_days_before": _s(x.get("working_days_before")),
                        "at": _s(x.get("at"))} for x in data.get("reminders") or []],
         "escalation": [{"after_working_days": _s(x.get("after_working_days")),
@@ -426,13 +460,13 @@ def to_form(data: Mapping[str, Any], *, extra_rows: Mapping[str, int] | None = N
     for state in PHASES:
         phase = phases.get(state) or {}
         base = f"phases.{state}"
-        v[f"{base}.opens"] = _s(phase.get("opens"))
+        v[f"{base}.opens"] = _day(phase.get("opens"))
         due = phase.get("due")
         if isinstance(due, Mapping):
             v[f"{base}.due.working_days"] = _s(due.get("working_days"))
             v[f"{base}.due.at"] = _s(due.get("at"))
         else:
-            v[f"{base}.due"] = _s(due)
+            v[f"{base}.due"] = _day(due)
     overdue = data.get("overdue") or {}
     v["overdue.every_working_days"] = _s(overdue.get("every_working_days", 1))
     v["overdue.at"] = _s(overdue.get("at", "08:00"))
@@ -455,6 +489,10 @@ def to_form(data: Mapping[str, Any], *, extra_rows: Mapping[str, int] | None = N
         v[f"calibration.{part}"] = _s(cal.get(part))
     units = (data.get("population") or {}).get("units", "all")
     v["population.units"] = "" if units == "all" else ", ".join(_s(u) for u in units or [])
+    year_end = data.get("year_end") or {}
+    year_end = year_end if isinstance(year_end, Mapping) else {}
+    v["year_end.special_agency"] = _s(bool(year_end.get("special_agency", False)))
+    v["year_end.decision"] = _s(year_end.get("decision"))
     v.update(_appeal_to_form(data))
     v["admins"] = ", ".join(_s(a) for a in data.get("admins") or [])
     for prefix, entries in rows.items():

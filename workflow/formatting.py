@@ -207,3 +207,16 @@ def short_time(value: Any, tz_name: str, locale: str) -> str:
 
 __all__ = ["NOTHING", "ROUNDINGS", "date_time", "day", "number", "numeric_date",
            "percent", "score", "short_time", "shown_number", "zone_name"]
+
+
+def typed_date(value: date) -> str:
+    """A date the way the admin console's forms ask for one (their hint: day/month/year,
+    07/05/2026, in Vietnamese and in English alike), so that a form shows a date as it
+    asks for it and ``workflow.dates`` reads it back unchanged."""
+    return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+
+
+def typed_date_time(value: date, clock: Any | None) -> str:
+    """``typed_date`` with a time of day on the 24-hour clock (07/05/2026 17:00)."""
+    day = typed_date(value)
+    return day if clock is None else f"{day} {clock:%H:%M}"

@@ -59,6 +59,9 @@ def test_an_hr_officer_copies_checks_corrects_and_opens_a_cycle_on_a_phone(
     page.get_by_role("link", name="Lịch các kỳ đánh giá").click()
     page.get_by_role("link", name="Sao chép t-2026-04.yaml").click()
     assert page.locator("#f-id").input_value() == ""
+    # The file's dates shown as the hint asks for them (day/month/year).
+    assert page.locator("#f-period-start").input_value() == "01/04/2026"
+    assert page.locator("#f-phases-self_assessment-opens").input_value() == "04/05/2026 08:00"
     page.locator("#f-id").fill("t-2026-04")  # the id of the open cycle
     page.locator("#f-name").fill(HOSTILE)
     page.locator("#f-period-start").fill("01/05/2026")
@@ -69,7 +72,11 @@ def test_an_hr_officer_copies_checks_corrects_and_opens_a_cycle_on_a_phone(
         "“31/04/2026” không phải là ngày có thật: tháng 4/2026 chỉ có 30 ngày"
     assert page.locator("#f-period-end").get_attribute("aria-invalid") == "true"
     page.locator("#f-period-end").fill("31/05/2026")
+    # The year-end keys are in the form; on a month's cycle the check refuses them.
+    page.locator("#f-year_end-special_agency").check()
     page.get_by_role("button", name="Kiểm tra và xem lịch").click()
+    assert "bỏ year_end" in page.locator("#e-f-year_end-special_agency").inner_text()
+    page.locator("#f-year_end-special_agency").uncheck()
     # The check's words (those of `kpi cycle check`, in the page's language), naming the key.
     assert "id: kỳ đánh giá 't-2026-04' đã được mở" in page.locator("#e-f-id").inner_text()
     page.locator("#f-id").fill("t-2026-05")
@@ -148,3 +155,19 @@ def test_the_cycle_checks_mistakes_in_english_and_vietnamese_pass_axe_on_a_phone
     tour.check("admin-cycle-late-reminder", "vi")
     assert not (svc.settings.config_dir / "cycles" / "t-2026-06.yaml").exists()
     assert not tour.problems, "\n".join(tour.problems)
+
+    # A second series file that makes the same cycle ids is refused, naming them and the
+    # file that makes them already; nothing is kept.
+    series = svc.settings.config_dir / "series"
+    series.mkdir(exist_ok=True)
+    shutil.copy(CONFIG / "series" / "snv-2026.yaml", series / "snv-2026.yaml")
+    page.goto(live.base + "/admin/series")
+    page.locator("#f-series_file").set_input_files(files=[{
+        "name": "snv-copy.yaml", "mimeType": "application/yaml",
+        "buffer": (series / "snv-2026.yaml").read_bytes()}])
+    page.locator('form[action="/admin/series/upload"] button[type="submit"]').click()
+    problems = page.locator("#upload-problems")
+    expect(problems).to_contain_text("các mã kỳ đánh giá snv-2026-01, snv-2026-02")
+    expect(problems).to_contain_text("đã được tạo bởi tệp chuỗi kỳ snv-2026.yaml")
+    assert page.locator('[lang="en"]:not(.lang-switch):not([hreflang])').count() == 0
+    assert not (series / "snv-copy.yaml").exists()

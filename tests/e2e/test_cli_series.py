@@ -121,3 +121,28 @@ def test_a_scheduled_period_that_cannot_open_is_marked_failed_and_writes_nothing
     ok(kpi("--now", "2026-05-31T09:00", "cycle", "series", "open", str(SERIES), "--schedule",
            "--period", "2026-05"))
     assert "cycles opened: snv-2026-05" in ok(kpi("tick", "--now", "2026-06-01T09:05"))
+
+
+def test_a_second_series_making_the_same_cycle_ids_is_refused_naming_the_first(
+        db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    monkeypatch.setenv("KPI_CONFIG_DIR", str(config))
+    # Another agency's file that kept the template's id: the same snv-2026-.. cycles.
+    second = config / "series" / "snv-copy.yaml"
+    second.write_text(SERIES.read_text("utf-8").replace("Sở Nội vụ", "Sở Tư pháp"),
+                      encoding="utf-8")
+    for command in (("check",), ("open", "--schedule")):
+        result = kpi("--now", "2026-05-20T09:00", "cycle", "series", *command, str(second))
+        assert result.exit_code == 2, result.output
+        assert f"{second}:5: id: the cycle ids snv-2026-01, snv-2026-02" in result.output
+        assert "are made by the series file snv-2026.yaml already" in result.output
+    assert counts(db)["pending"] == 0
+    # The first file is not refused for the second one's sake.
+    assert ok(kpi("cycle", "series", "check", str(config / "series" / "snv-2026.yaml")))
+    # Given its own id, the second series is its own.
+    second.write_text(second.read_text("utf-8").replace("id: snv-2026 ", "id: stp-2026 "),
+                      encoding="utf-8")
+    assert "series stp-2026" in ok(kpi("cycle", "series", "check", str(second)))

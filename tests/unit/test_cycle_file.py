@@ -192,6 +192,8 @@ def test_opens_after_due(tmp_path: Path) -> None:
               'appeal_window: {opens: "2026-06-01 08:00", due: "2026-05-29 17:00"}')
     assert "FILE:15: phases.appeal_window.due: 2026-05-29 17:00 is not after opens " \
            "(2026-06-01 08:00)" in msg
+    # Said once: not also as the phases out of order (the due before its own opens).
+    assert msg.count("phases.appeal_window.due") == 1 and "out of order" not in msg
 
 
 def test_a_year_typed_wrong(tmp_path: Path) -> None:

@@ -20,11 +20,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, insert, select
 from sqlmodel import Session
 
+from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.cycle_config import LoadedCycle, load_cycle
 from workflow.domain import Role, State
 from workflow.effects import core as effects
-from workflow.errors import CycleError
+from workflow.errors import CycleError, Problem
 from workflow.permissions import EvaluationView
 from workflow.progress import SILENT, Progress
 from workflow.recusal import Recusal
@@ -148,8 +149,53 @@ def pick_peers(cycle_id: str, reviewee: Member, group: Sequence[Member], count: 
     return tuple(sorted(candidates, key=rank)[:count])
 
 
-PEERS_UNKEYED = ("peers are drawn without a secret (KPI_SECRET_KEY is not set): anyone "
-                 "with the employee list can compute who peers whom; set it before opening")
+PEERS_UNKEYED = N_("peers are drawn without a secret (KPI_SECRET_KEY is not set): anyone "
+                   "with the employee list can compute who peers whom; set it before opening")
+# The population's problems and the reasons people are left out: catalogue messages
+# (a page says them in its language; the CLI prints their English, as before).
+NOT_IN_ORG = N_("%(key)s: '%(person)s' is not in the organisation; import them with `kpi org "
+                "import`, or correct the id")
+UNIT_NOT_IN_ORG = N_("population.units: unit '%(unit)s' is not in the organisation; check the "
+                     "unit's id, or import the organisation with `kpi org import`")
+EXCLUDED = N_("excluded by the cycle file: %(reason)s")
+TOP_WITHOUT_EVALUATOR = N_("top of the tree: no supervisor, and the cycle file names no "
+                           "evaluator for them (evaluators: {%(person)s: EVALUATOR_ID})")
+NO_FRAMEWORK = N_("position group '%(group)s' (%(people)s) has no framework among "
+                  "%(frameworks)s; add it to a framework's position_groups")
+AND_MORE = N_("%(ids)s and %(more)s more")
+NO_CALIBRATOR = N_("calibration.calibrator: name the calibrator (the head of the agency); "
+                   "%(found)s people without a supervisor found (%(ids)s)")
+
+
+ALREADY_OPEN = N_("cycle '%(cycle)s' is already open; a new period needs a new cycle file "
+                  "with its own id")
+NOBODY_TO_EVALUATE = N_("cycle '%(cycle)s' has nobody to evaluate; check population.units and "
+                        "`kpi org import`")
+ONE_THEN = N_("%(first)s; %(then)s")
+
+
+class CannotOpen(CycleError):
+    """A cycle cannot be opened: each problem (a catalogue message with its ids and the
+    fix) is listed; nothing was written. A page says them in its language, the CLI prints
+    them one a line, as before."""
+
+    user_message = N_("The cycle cannot be opened: %(problems)s")
+
+    def __init__(self, problems: Sequence[str], *, heading: bool = True) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"cannot open the cycle:\n{lines}" if heading else lines)
+
+    def user_params(self) -> dict[str, object]:
+        return {"problems": said_together(self.problems)}
+
+
+def said_together(problems: Sequence[str]) -> str:
+    """Several problems as one text, each in the reader's language (``a; b; c``)."""
+    said: str = problems[0] if problems else ""
+    for p in problems[1:]:
+        said = Problem(ONE_THEN, first=said, then=p)
+    return said
 
 
 def _check_people_exist(session: Session, rules: CycleRules, plan: PopulationPlan) -> None:
@@ -167,13 +213,12 @@ def _check_people_exist(session: Session, rules: CycleRules, plan: PopulationPla
         select(PERSON.c.id).where(PERSON.c.id.in_(list(named.values()))))}
     for key, person_id in named.items():
         if person_id not in found:
-            plan.problems.append(f"{key}: {person_id!r} is not in the organisation")
+            plan.problems.append(Problem(NOT_IN_ORG, key=key, person=person_id))
     if config.population.units != "all":
         known = {r.id for r in session.execute(select(UNIT.c.id))}
         for unit in config.population.units:
             if unit not in known:
-                plan.problems.append(f"population.units: unit {unit!r} is not in the "
-                                     "organisation")
+                plan.problems.append(Problem(UNIT_NOT_IN_ORG, unit=unit))
 
 
 def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan,
@@ -183,7 +228,7 @@ def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan,
     ``draw_key`` (``peer_draw_key``) keeps the peer draw secret."""
     config = rules.config
     if draw_key is None and config.enabled(State.PEER_INPUT):
-        plan.warnings.append(PEERS_UNKEYED)
+        plan.warnings.append(Problem(PEERS_UNKEYED))
     missing_framework: dict[str, list[str]] = {}
     line = OrgLine(session, config)
     for group in _members(session, rules):
@@ -193,16 +238,14 @@ def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan,
         planned: list[PlannedEvaluation] = []
         for m in group:
             if m.id in config.population.exclude:
-                plan.left_out.append((m.id, f"excluded by the cycle file: "
-                                            f"{config.population.exclude[m.id]}"))
+                plan.left_out.append((m.id, Problem(
+                    EXCLUDED, reason=config.population.exclude[m.id])))
                 continue
             if m.supervisor_id is None:
                 plan.tops.append(m.id)
             evaluator = m.supervisor_id or config.evaluators.get(m.id)
             if evaluator is None:
-                plan.left_out.append((m.id, "top of the tree: no supervisor, and the cycle "
-                                            "file names no evaluator for them (evaluators: "
-                                            f"{{{m.id}: EVALUATOR_ID}})"))
+                plan.left_out.append((m.id, Problem(TOP_WITHOUT_EVALUATOR, person=m.id)))
                 continue
             scorer, recused = line.scorer(m.id, evaluator)
             if scorer is None:
@@ -223,10 +266,11 @@ def plan_groups(session: Session, rules: CycleRules, plan: PopulationPlan,
                                              m.supervisor_id is None, tuple(recused)))
         yield planned
     for position_group, ids in missing_framework.items():
-        shown_ids = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        plan.problems.append(
-            f"position group {position_group!r} ({shown_ids}) has no framework among "
-            f"{', '.join(config.frameworks)}; add it to a framework's position_groups")
+        shown: str = ", ".join(ids[:5])
+        if len(ids) > 5:
+            shown = Problem(AND_MORE, ids=shown, more=len(ids) - 5)
+        plan.problems.append(Problem(NO_FRAMEWORK, group=position_group, people=shown,
+                                     frameworks=", ".join(config.frameworks)))
 
 
 def opening_snapshot(rules: CycleRules, planned: PlannedEvaluation, evaluation_id: int,
@@ -263,10 +307,7 @@ def _calibrator(rules: CycleRules, plan: PopulationPlan) -> str | None:
     tops = plan.tops
     if len(tops) == 1:
         return tops[0]
-    plan.problems.append(
-        "calibration.calibrator: name the calibrator (the head of the agency); "
-        f"{'no' if not tops else len(tops)} person(s) without a supervisor found "
-        f"({', '.join(tops[:5])})")
+    plan.problems.append(Problem(NO_CALIBRATOR, found=len(tops), ids=", ".join(tops[:5])))
     return None
 
 
@@ -322,12 +363,11 @@ def open_loaded(svc: Service, loaded: LoadedCycle, rules: CycleRules, *, actor_i
         if first is not None:
             first(session)
         if session.get(Cycle, config.id) is not None:
-            raise CycleError(f"cycle {config.id!r} is already open; a new period needs a new "
-                             "cycle file with its own id")
+            raise CannotOpen([Problem(ALREADY_OPEN, cycle=config.id)], heading=False)
         plan = PopulationPlan()
         _check_people_exist(session, rules, plan)
         if plan.problems:
-            raise CycleError("cannot open the cycle:\n" + "\n".join(plan.problems))
+            raise CannotOpen(plan.problems)
         regime_hash = store_rulebook(session, "regime", rules.regime.id, rules.regime.version,
                                      (svc.settings.config_dir / "regimes" /
                                       f"{rules.regime.id}.yaml").read_text("utf-8"), now)
@@ -380,10 +420,9 @@ def open_loaded(svc: Service, loaded: LoadedCycle, rules: CycleRules, *, actor_i
             plan.problems += hand_on_calibration(session, OrgLine(session, config), config.id,
                                                  calibrator, now, actor_id)
         if plan.problems:
-            raise CycleError("cannot open the cycle:\n" + "\n".join(plan.problems))
+            raise CannotOpen(plan.problems)
         if report.evaluations == 0:
-            raise CycleError(f"cycle {config.id!r} has nobody to evaluate; check "
-                             "population.units and `kpi org import`")
+            raise CannotOpen([Problem(NOBODY_TO_EVALUATE, cycle=config.id)], heading=False)
         report.left_out = plan.left_out
         audit.append(session, [audit.AuditEntry(
             actor_id=actor_id, role=Role.ADMIN.value, at=now, trigger="open_cycle",

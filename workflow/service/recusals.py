@@ -153,16 +153,23 @@ def hand_on_calibration(session: Session, line: OrgLine, cycle_id: str,
     return problems
 
 
+# Problems that keep a cycle from opening: catalogue messages, so that the admin console
+# says them in its language (the CLI prints their English).
+NOBODY_CALIBRATES = N_("%(reviewee)s: the calibrator %(person)s may not calibrate this "
+                       "evaluation (%(reason)s) and nobody takes it on: name one under "
+                       "recusal.calibration in the cycle file")
+NOBODY_SCORES = N_("%(reviewee)s: their supervisor %(evaluator)s has a conflict of interest "
+                   "with them and nobody above is free: name someone else who scores them "
+                   "under evaluators: {%(reviewee)s: EVALUATOR_ID}")
+
+
 def nobody_calibrates(r: recusal.Recusal) -> str:
-    return (f"{r.reviewee_id}: the calibrator {r.person_id} may not calibrate this "
-            f"evaluation ({r.reason}) and nobody takes it on: name one under "
-            "recusal.calibration in the cycle file")
+    return Problem(NOBODY_CALIBRATES, reviewee=r.reviewee_id, person=r.person_id,
+                   reason=r.reason)
 
 
 def nobody_scores(reviewee_id: str, evaluator: str) -> str:
-    return (f"{reviewee_id}: their supervisor {evaluator} has a conflict of interest with "
-            "them and nobody above is free: name someone else who scores them under "
-            f"evaluators: {{{reviewee_id}: EVALUATOR_ID}}")
+    return Problem(NOBODY_SCORES, reviewee=reviewee_id, evaluator=evaluator)
 
 
 # --- declaring a conflict on the scoring form ----------------------------------------

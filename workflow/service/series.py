@@ -11,11 +11,13 @@ downtime open it exactly once.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session
@@ -69,8 +71,68 @@ class SeriesCheck:
 
 
 def check_series(svc: Service, path: str | Path) -> SeriesCheck:
-    """The series and every period it generates, with its rules and its status."""
-    return _statuses(svc, load_series(path))
+    """The series and every period it generates, with its rules and its status; a
+    ConfigFileError when a series file of config/series/ written before it generates any
+    of the same cycle ids (``clashes``)."""
+    loaded = load_series(path)
+    _refuse_clashes(svc, loaded, Path(path).read_text("utf-8"), before=_written(Path(path)))
+    return _statuses(svc, loaded)
+
+
+SERIES_CLASH = N_("the cycle ids %(ids)s are made by the series file %(other)s already: two "
+                  "series cannot make the same cycle; give this series its own id (the cycles' "
+                  "ids start with it), or edit %(other)s instead")
+
+
+def _written(path: Path) -> tuple[float, str] | None:
+    """When a file of config/series/ was written (its order among the files); None for a
+    file outside it or not there: every file there came before it."""
+    try:
+        return (path.stat().st_mtime, path.name)
+    except OSError:
+        return None
+
+
+def clashes(svc: Service, loaded: LoadedSeries, *, before: tuple[float, str] | None
+            ) -> tuple[str, tuple[str, ...]] | None:
+    """The first series file of config/series/ (other than ``loaded``'s own, written
+    before ``before``) that makes some of the same cycle ids: (its name, those ids). A
+    file outside config/series/ with the same series id is a draft of it, not a clash."""
+    ours = {c.cycle_id for c in loaded.cycles}
+    own = loaded.path.name if loaded.path.parent.resolve() == series_dir(svc).resolve() \
+        else None
+    others = []
+    for other in series_dir(svc).glob("*.yaml"):
+        written = _written(other)
+        if other.name == own or written is None or (before is not None and written >= before):
+            continue
+        others.append((written, other))
+    for _written_at, other in sorted(others):
+        try:
+            their_series = load_series(other)
+        except (ConfigFileError, ConfigFileErrors, UnicodeDecodeError):
+            continue  # a broken file makes no cycle; its own problems are shown with it
+        if own is None and their_series.series.id == loaded.series.id:
+            # A file outside config/series/ with the series' own id is a draft of that
+            # series (checked, or opened period by period, before it replaces the file).
+            continue
+        theirs = {c.cycle_id for c in their_series.cycles}
+        same = tuple(sorted(ours & theirs))
+        if same:
+            return other.name, same
+    return None
+
+
+def _refuse_clashes(svc: Service, loaded: LoadedSeries, text: str, *,
+                    before: tuple[float, str] | None) -> None:
+    found = clashes(svc, loaded, before=before)
+    if found is None:
+        return
+    other, ids = found
+    shown = ", ".join(ids[:6]) + (f" (+{len(ids) - 6})" if len(ids) > 6 else "")
+    line = LoadedFile(loaded.path, text).line_of(("id",))
+    raise ConfigFileError(str(loaded.path), line, "id",
+                          Problem(SERIES_CLASH, ids=shown, other=other))
 
 
 def _statuses(svc: Service, loaded: LoadedSeries) -> SeriesCheck:
@@ -78,7 +140,7 @@ def _statuses(svc: Service, loaded: LoadedSeries) -> SeriesCheck:
     with svc.store.read() as session:
         opened = dict(session.execute(select(CYCLE.c.id, CYCLE.c.opened_at)
                                       .where(CYCLE.c.id.in_(ids))).all())
-        scheduled = {r.cycle_id: (r.status, r.problem) for r in session.execute(
+        scheduled = {r.cycle_id: (r.status, _reason(r.problem)) for r in session.execute(
             select(SCHEDULED_OPEN.c.cycle_id, SCHEDULED_OPEN.c.status,
                    SCHEDULED_OPEN.c.problem).where(SCHEDULED_OPEN.c.cycle_id.in_(ids)))}
     out = []
@@ -90,8 +152,11 @@ def _statuses(svc: Service, loaded: LoadedSeries) -> SeriesCheck:
 
 
 def check_series_text(svc: Service, text: str, path: Path) -> SeriesCheck:
-    """``check_series`` for a file's text not written yet (an upload), named ``path``."""
-    return _statuses(svc, parse_series_text(text, str(path)))
+    """``check_series`` for a file's text not written yet (an upload), named ``path``:
+    every other file of config/series/ came before it."""
+    loaded = parse_series_text(text, str(path))
+    _refuse_clashes(svc, loaded, text, before=None)
+    return _statuses(svc, loaded)
 
 
 def next_period(check: SeriesCheck) -> PeriodStatus:
@@ -202,13 +267,47 @@ def open_due(svc: Service, now: datetime, *, actor_id: str = "scheduler"
             with svc.store.write() as session:
                 session.execute(update(SCHEDULED_OPEN).where(
                     SCHEDULED_OPEN.c.cycle_id == cycle_id, SCHEDULED_OPEN.c.status == PENDING)
-                    .values(status=FAILED, done_at=now, problem=str(exc)[:2000]))
+                    .values(status=FAILED, done_at=now, problem=_kept(exc)))
             log.warning("scheduled cycle %s did not open: %s", cycle_id, exc)
             done.append((cycle_id, str(exc)))
             continue
         log.info("scheduled cycle %s opened", cycle_id)
         done.append((cycle_id, OPENED))
     return done
+
+
+def _kept(exc: KpiError) -> str:
+    """Why a scheduled open failed, as kept in its row: the error's catalogue message and
+    values (the series page says it in its language) with its English (the CLI's)."""
+    return json.dumps({"en": str(exc)[:2000], "m": type(exc).user_message,
+                       "p": {k: _value(v) for k, v in exc.user_params().items()}},
+                      ensure_ascii=False)
+
+
+def _value(value: object) -> Any:
+    if isinstance(value, Problem):
+        return {"en": str(value), "m": value.message,
+                "p": {k: _value(v) for k, v in value.params.items()}}
+    return str(value)
+
+
+def _reason(kept: str | None) -> str | None:
+    """A failed open's reason read back: a Problem (whose text is the English), or the
+    text as kept by an older row."""
+    if not kept or not kept.startswith("{"):
+        return kept
+    try:
+        said: str = _problem(json.loads(kept))
+        return said
+    except (ValueError, KeyError, TypeError):
+        return kept
+
+
+def _problem(data: Any) -> Any:
+    if not isinstance(data, dict):
+        return str(data)
+    return Problem(str(data["m"]), english=str(data["en"]),
+                   **{k: _problem(v) for k, v in dict(data["p"]).items()})
 
 
 # --- the admin console ----------------------------------------------------------------
@@ -262,7 +361,7 @@ AT_KEY = N_("%(where)s: %(key)s: %(detail)s")
 AT_FILE = N_("%(where)s: %(detail)s")
 
 
-def _said(error: ConfigFileError) -> Problem:
+def said(error: ConfigFileError) -> Problem:
     """A problem of the file as `kpi cycle series check` prints it (its English), with
     what is wrong said in the page's language where the check has the words for it."""
     where = f"{error.path}:{error.line}" if error.line else error.path
@@ -277,9 +376,9 @@ def _entry(svc: Service, path: Path, text: str | None = None) -> SeriesEntry:
         check = check_series(svc, path) if text is None else check_series_text(svc, text, path)
         return SeriesEntry(path.name, check, ())
     except ConfigFileErrors as exc:
-        return SeriesEntry(path.name, None, tuple(_said(e) for e in exc.errors))
+        return SeriesEntry(path.name, None, tuple(said(e) for e in exc.errors))
     except ConfigFileError as exc:
-        return SeriesEntry(path.name, None, (_said(exc),))
+        return SeriesEntry(path.name, None, (said(exc),))
 
 
 def series_files(svc: Service, admin_id: str) -> list[SeriesEntry]:
@@ -317,6 +416,13 @@ def admin_schedule(svc: Service, admin_id: str, name: str, *, now: datetime
 # What an upload says when it is not kept (the file's own problems are the check's).
 UPLOAD_NAME = N_("“%(name)s” cannot be the name of a series file: use letters, digits, '.', "
                  "'_' and '-', ending in .yaml (e.g. snv-2026.yaml)")
+UPLOAD_TOO_BIG = N_("%(name)s is larger than %(cap)s MB; nothing was read. A series file is a "
+                   "few kilobytes of YAML: check that it is the right file")
+UPLOAD_UTF16 = N_("%(name)s is saved as UTF-16 (or UTF-32) text, not UTF-8: open it in a "
+                  "text editor, save it with the encoding UTF-8 and upload it again")
+UPLOAD_NOT_UTF8 = N_("%(name)s, line %(line)s: not UTF-8 text (perhaps saved as Windows "
+                     "Vietnamese, cp1258): open it in a text editor, save it with the encoding "
+                     "UTF-8 and upload it again")
 UPLOAD_EXISTS = N_("a series file %(name)s is there already: tick “Replace the file of this "
                    "name” to replace it, or give the file another name")
 
@@ -340,12 +446,18 @@ def admin_upload(svc: Service, admin_id: str, file_name: str, raw: bytes, *,
     if not SERIES_FILE.match(name):
         return Uploaded(name, None, (Problem(UPLOAD_NAME, name=name[:100]),))
     path = series_dir(svc) / name
+    if len(raw) > CONFIG_CAP:
+        return Uploaded(name, None, (Problem(UPLOAD_TOO_BIG, name=name, cap=CONFIG_CAP // MB),))
     try:
-        if len(raw) > CONFIG_CAP:
-            raise InputFileError(name, f"the series file is larger than {CONFIG_CAP // MB} MB")
         text = decode(name, raw, "series file")
     except InputFileError as exc:
-        return Uploaded(name, None, (str(exc),))
+        # decode's own words are the command line's (PowerShell, "run the command"):
+        # the browser's fix is said here, with the file and the line.
+        said = Problem(UPLOAD_NOT_UTF8, english=str(exc), name=name, line=exc.line or 1) \
+            if "not UTF-8 text" in exc.problem and "UTF-16" not in exc.problem \
+            and "UTF-32" not in exc.problem \
+            else Problem(UPLOAD_UTF16, english=str(exc), name=name)
+        return Uploaded(name, None, (said,))
     if path.exists() and not replace and path.read_bytes() != text.encode("utf-8"):
         return Uploaded(name, None, (Problem(UPLOAD_EXISTS, name=name),))
     _require_series(svc, scope, text)

@@ -75,8 +75,6 @@ def _cal(req: Req) -> dict[str, Any]:
         "month": lambda first: format_date(first, "LLLL yyyy", locale=locale),
         "weekdays": [days[i] for i in range(7)],
         "reason": reason,
-        # A text that is not a catalogue message is the check's English words: marked so.
-        "english": lambda text: not isinstance(text, Problem),
     }
 
 
@@ -197,9 +195,21 @@ def _open(req: Req, admin: str, name: str, values: dict[str, str], editing: str)
     except (ConfigFileError, ConfigFileErrors, KpiError) as exc:
         data = cycle_editor.file_data(req.svc, admin, name) if name else {}
         return _form(req, cycle_form.to_form(data) if data else values, editing=editing,
-                     status=409, errors={"_form": Problem(CHECK_SAYS, key="-",
-                                                          detail=str(exc))})
+                     status=409, errors={"_form": _refusal(req, exc)})
     return req.render("admin_cycle_opened.html", report=report, cal=_cal(req))
+
+
+def _refusal(req: Req, exc: KpiError) -> str:
+    """Why a file could not be opened, in the page's language: a file's problems each at
+    its line and key (as the check prints them), an engine error by its class."""
+    if isinstance(exc, ConfigFileError):
+        return series_admin.said(exc)
+    if isinstance(exc, ConfigFileErrors):
+        said: str = series_admin.said(exc.errors[0])
+        for e in exc.errors[1:]:
+            said = Problem(ONE_MORE, first=said, then=series_admin.said(e))
+        return said
+    return req.error_text(exc)
 
 
 # --- series -------------------------------------------------------------------------
@@ -266,7 +276,6 @@ def series_post(req: ReqDep, fields: FormDep) -> Response:
     except (ConfigFileError, ConfigFileErrors, KpiError) as exc:
         if isinstance(exc, NotFound | NotPermitted):
             raise
-        return _series(req, status=409, errors={"_form": Problem(CHECK_SAYS, key=name,
-                                                                 detail=str(exc))})
+        return _series(req, status=409, errors={"_form": _refusal(req, exc)})
     return _series(req, status=422, errors={"_form": req.gettext(
         "This action is not known; nothing was done.")})
