@@ -11,16 +11,19 @@ from hypothesis import strategies as st
 
 from tests.unit.test_scoring_decree import LEADER, SPECIALIST, US, US_GS, VN
 from workflow.scoring import (
+    ScoreNotComputable,
     ScoringInputs,
     SourceInput,
     Subordinate,
     TaskItem,
     Waiver,
+    fast,
     lines,
     score,
     shown_total,
     to_decimal,
 )
+from workflow.scoring.fast import exact_total
 from workflow.scoring.model import CriterionKind, Framework, Regime, Source
 
 CLASSES = [c.id for c in VN.classes]
@@ -175,3 +178,77 @@ def test_the_shown_total_is_half_up_unless_that_crosses_a_threshold(total: Fract
     half_up = to_decimal(total).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     if VN.class_by_score(half_up) == VN.class_by_score(total):
         assert shown == half_up
+
+
+# --- the reports' fast exact total (workflow.scoring.fast) against ``score`` ------------
+
+
+def _fine_points(framework: Framework) -> st.SearchStrategy[dict[str, Decimal]]:
+    """Points to the thousandth, some criteria left out (not given by this source)."""
+    rubric = [c for c in framework.criteria if c.kind is CriterionKind.RUBRIC]
+    return st.dictionaries(st.sampled_from([c.id for c in rubric]),
+                           st.integers(0, 10_000).map(lambda n: Decimal(n) / 1000),
+                           max_size=len(rubric))
+
+
+@st.composite
+def fast_cases(draw: st.DrawFn) -> tuple[Regime, Framework, ScoringInputs]:
+    regime, framework = draw(st.sampled_from([(VN, SPECIALIST), (VN, LEADER), (US, US_GS)]))
+    weights = {s: Decimal(draw(st.integers(0, 100))) / 100 for s in Source}
+    deductions = {k: Decimal(draw(st.integers(0, 100))) / 100
+                  for k in ("quality_deduction_per_failed_assessment",
+                            "progress_deduction_per_delay")}
+    regime = regime.model_copy(update={
+        "source_weights": weights, "tasks": regime.tasks.model_copy(update=deductions)})
+    sources = st.builds(SourceInput, _fine_points(framework))
+    inputs = ScoringInputs(
+        SourceInput(points=draw(_fine_points(framework)),
+                    tasks=draw(st.one_of(st.none(), st.lists(task_item(), max_size=8)))),
+        self_assessment=draw(st.one_of(st.none(), sources)),
+        peers=draw(st.lists(sources, max_size=4)),
+        subordinates=draw(st.lists(st.builds(Subordinate, st.just("P"),
+                                             st.sampled_from([*CLASSES, None])), max_size=3)),
+        is_leader=framework is LEADER)
+    return regime, framework, inputs
+
+
+@settings(max_examples=400, deadline=None)
+@given(fast_cases())
+def test_the_fast_total_is_the_exact_total(case: tuple[Regime, Framework, ScoringInputs]
+                                           ) -> None:
+    """Same Fraction as ``score`` (so the same class and the same shown total), or the
+    same error when a group has nothing to score."""
+    regime, framework, inputs = case
+    try:
+        expected: Fraction | type[Exception] = score(regime, framework, inputs).exact_total
+    except ScoreNotComputable:
+        expected = ScoreNotComputable
+    try:
+        got: Fraction | type[Exception] = exact_total(regime, framework, inputs)
+    except ScoreNotComputable:
+        got = ScoreNotComputable
+    assert got == expected
+    if isinstance(got, Fraction):
+        assert to_decimal(got) == to_decimal(expected)  # type: ignore[arg-type]
+
+
+def test_the_fast_total_takes_the_integer_path_and_keeps_89_995() -> None:
+    """The specialist's framework is computed in integers (not handed to ``score``), and a
+    total of 89.995 stays below 90, shown 89.99."""
+    assert fast._plan(VN, SPECIALIST).supported
+    assert not fast._plan(VN, LEADER).supported  # the team: through score
+    items = [TaskItem("Báo cáo", True, True)] * 4
+    points = {"political_quality": Decimal("9.995"), "competence_attitude": Decimal(10),
+              "innovation": Decimal(0)}
+    inputs = ScoringInputs(SourceInput(points=points, tasks=items))
+    real_score = fast.score
+    try:
+        fast.score = None  # type: ignore[assignment]  # any fallback would fail here
+        total = exact_total(VN, SPECIALIST, inputs)
+    finally:
+        fast.score = real_score
+    assert total == score(VN, SPECIALIST, inputs).exact_total
+    assert total == Fraction("89.995")
+    assert VN.class_by_score(total) == VN.class_by_score(Decimal("89.99")) != \
+        VN.class_by_score(Decimal(90))
+    assert shown_total(total, VN) == Decimal("89.99")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlmodel import Session
 
@@ -19,6 +19,8 @@ from workflow.catalog import N_
 from workflow.reports.facts import CycleFacts, Spread, cycle_facts, names_of
 from workflow.reports.gaps import Gaps, gaps
 from workflow.service.core import Service
+
+HUNDREDTH = Decimal("0.01")  # the figures of the signals: two places, as written
 
 
 @dataclass(frozen=True)
@@ -142,9 +144,24 @@ def assess(facts: CycleFacts, found: Gaps | None, rules: SignalRules | None = No
     def say(text: str, **values: object) -> str:
         return catalog.gettext(locale, text, **values)
 
+    # A cycle can have thousands of gap signals, each three figures: a Decimal is written
+    # once per value *as rounded* (what the formatter writes depends on nothing else;
+    # the key keeps the sign of a zero), not once per signal.
+    written: dict[tuple[object, bool], str] = {}
+
     def num(value: object, signed: bool = False) -> str:
+        plus = signed and value != 0
+        key: tuple[object, bool] | None = None
+        if isinstance(value, Decimal) and value.is_finite() and abs(value) < 10 ** 12:
+            key = (value.quantize(HUNDREDTH, rounding=ROUND_HALF_UP).as_tuple(), plus)
+            found = written.get(key)
+            if found is not None:
+                return found
         text = formatting.number(value, locale, 2)
-        return f"+{text}" if signed and not text.startswith("-") and value != 0 else text
+        text = f"+{text}" if plus and not text.startswith("-") else text
+        if key is not None:
+            written[key] = text
+        return text
 
     sd = facts.agency.sd
     report = FairnessReport(facts.cycle_id, rules, agency_mean=facts.agency.mean,

@@ -29,8 +29,9 @@ from sqlmodel import Session
 
 from workflow.domain import SubmissionKind
 from workflow.reports.facts import NOT_CANCELLED, SCORED, cycle_or_fail
-from workflow.scoring import ScoringInputs, score
+from workflow.scoring import ScoringInputs
 from workflow.scoring.compute import Subordinate, to_decimal
+from workflow.scoring.fast import exact_total
 from workflow.scoring.model import CriterionKind, Framework, Source
 from workflow.service.core import Service, load_snapshot
 from workflow.service.rules import CycleRules
@@ -119,10 +120,11 @@ class Gaps:
 
 def single_source(rules: CycleRules, framework: Framework, payload: Mapping[str, Any],
                    subordinates: Sequence[Subordinate] | None, is_leader: bool) -> Decimal:
-    """The total ``payload`` alone earns under the cycle's rules (before any override)."""
+    """The total ``payload`` alone earns under the cycle's rules (before any override):
+    the exact total alone (``scoring.fast``), not the breakdown nobody reads here."""
     inputs = ScoringInputs(supervisor=source_input(payload), subordinates=subordinates,
                            is_leader=is_leader)
-    return score(rules.regime, framework, inputs).total
+    return to_decimal(exact_total(rules.regime, framework, inputs))
 
 
 # Criteria whose points come from elsewhere than the payload (the team, the periods):

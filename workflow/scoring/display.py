@@ -47,8 +47,9 @@ def exact(value: Decimal | Fraction | int | str) -> Decimal:
     """A score as the stored Decimal (a Fraction to 28 significant digits)."""
     if isinstance(value, Fraction):
         return _DECIMALS.divide(Decimal(value.numerator), Decimal(value.denominator))
-    if isinstance(value, str) and "/" in value:
-        return exact(Fraction(value))
+    if isinstance(value, str) and "/" in value:  # a stamp's exact total, str(Fraction)
+        numerator, _, denominator = value.partition("/")
+        return _DECIMALS.divide(Decimal(numerator), Decimal(denominator))
     return Decimal(value)
 
 

@@ -378,9 +378,11 @@ class Regime(_Strict):
 
     def class_by_score(self, total: Decimal | Fraction) -> str:
         """The class the exact total earns (classes given only by a rule are skipped)."""
-        value = Fraction(total)
+        # Decimal and Fraction compare exactly with each other (and with int): no
+        # conversion, which cost two Fractions per class on every row of a report.
+        value = total if isinstance(total, Decimal | Fraction | int) else Fraction(total)
         return next(c.id for c in self.classes
-                    if not c.only_by_rule and c.min is not None and value >= Fraction(c.min))
+                    if not c.only_by_rule and c.min is not None and value >= c.min)
 
     def next_threshold(self, class_id: str) -> Decimal | None:
         """The threshold of the class above ``class_id`` (its band's exclusive upper bound)."""
