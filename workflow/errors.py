@@ -296,6 +296,32 @@ class Recused(NotPermitted):
                       "decides it.")
 
 
+class NotTheirCalibration(NotPermitted):
+    """A calibration move or undo by someone who does not decide that evaluation's
+    calibration: refused before its content is read, naming who decides it."""
+
+    user_message = N_("You do not decide the calibration of this evaluation: %(decider)s "
+                      "does. Nothing was saved.")
+
+    def __init__(self, evaluation_id: int, actor_id: str, action: str, why: str,
+                 decider_id: str | None, decider_name: str) -> None:
+        self.decider_id = decider_id
+        self.decider_name = decider_name or decider_id or "?"
+        super().__init__(evaluation_id, actor_id, action,
+                         f"{why}; {decider_id or 'nobody'} decides its calibration")
+
+    def user_params(self) -> dict[str, object]:
+        return {"decider": self.decider_name}
+
+
+class RecusedFromCalibration(Recused, NotTheirCalibration):
+    """Like ``NotTheirCalibration``, for the reviewee or whoever stepped aside."""
+
+    user_message = N_("You may not decide this evaluation: it is your own, or you have "
+                      "declared a conflict of interest with this person. %(decider)s "
+                      "decides its calibration. Nothing was saved.")
+
+
 class SubmissionInvalid(WorkflowError):
     """A submission's content is wrong; ``fields`` maps each field to what is wrong
     (a ``Problem``; a plain text given here becomes one)."""

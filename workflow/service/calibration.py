@@ -29,9 +29,12 @@ from workflow.errors import (
     NothingToCalibrate,
     NotInCalibration,
     NotPermitted,
+    NotTheirCalibration,
     PoolIncomplete,
     Problem,
     QuotaNotHeld,
+    Recused,
+    RecusedFromCalibration,
     SubmissionInvalid,
 )
 from workflow.scoring.model import Quota
@@ -148,11 +151,20 @@ def in_calibration(svc: Service, session: Session, evaluation_id: int, action: s
                    actor_id: str, now: datetime) -> tuple[Snapshot, Quota]:
     """The evaluation a move or an undo changes, locked in ``session``, with its quota.
 
-    Refused unless ``actor_id`` decides its calibration (``Recused`` on their own
-    evaluation or one they stepped aside from), it waits in calibration and its
+    Refused unless ``actor_id`` decides its calibration (``NotTheirCalibration``,
+    ``RecusedFromCalibration`` on their own evaluation or one they stepped aside from,
+    both naming who decides), it waits in calibration and its
     regime has a quota."""
     snap = load_snapshot(svc, session, evaluation_id)
-    permissions.check_record(action, actor_id, snap.view, now)
+    try:
+        permissions.check_record(action, actor_id, snap.view, now)
+    except NotPermitted as exc:
+        # The refusal names who decides instead, so the person knows whom to ask.
+        decider = snap.view.calibrator_id
+        name = load_people(session, [decider])[decider].full_name if decider else ""
+        why = str(exc).split(": ", 1)[-1]
+        refused = RecusedFromCalibration if isinstance(exc, Recused) else NotTheirCalibration
+        raise refused(evaluation_id, actor_id, action, why, decider, name) from exc
     if snap.state is not State.CALIBRATION:
         raise NotInCalibration(evaluation_id, snap.state.value)
     quota = snap.rules.regime.quota
@@ -184,9 +196,11 @@ def move_class(svc: Service, evaluation_id: int, to_class: str, reason: str, act
                *, now: datetime | None = None) -> None:
     """Move one evaluation down from the limited class, with a reason; the score stays."""
     now = now or utc_now()
-    reason = reason_given(evaluation_id, reason, N_("a calibration move needs a reason"))
     with svc.store.write() as session:
+        # Who may decide first, then what they wrote: a stranger's empty form is refused
+        # as a stranger's, not corrected as if it were theirs to send.
         snap, quota = in_calibration(svc, session, evaluation_id, "move_class", actor_id, now)
+        reason = reason_given(evaluation_id, reason, N_("a calibration move needs a reason"))
         current = snap.row["final_class"]
         if current != quota.limited_class or to_class != quota.may_move_to:
             regime = snap.rules.regime

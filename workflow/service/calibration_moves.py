@@ -38,9 +38,11 @@ def undo_move(svc: Service, evaluation_id: int, reason: str, actor_id: str, *,
 
     Returns the class it is back in (the one its score gives)."""
     now = now or utc_now()
-    reason = reason_given(evaluation_id, reason, N_("undoing a calibration move needs a reason"))
     with svc.store.write() as session:
+        # Refused to whoever does not decide it before the reason is read (as a move).
         snap, _quota = in_calibration(svc, session, evaluation_id, UNDO_TRIGGER, actor_id, now)
+        reason = reason_given(evaluation_id, reason,
+                              N_("undoing a calibration move needs a reason"))
         current = snap.row["final_class"]
         move = last_move(session, evaluation_id)
         if (move is None or move["to_class"] != current or current == snap.row["score_class"]

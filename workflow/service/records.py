@@ -546,9 +546,13 @@ def _people_of(session: Any, snaps: Iterable[Snapshot]) -> dict[str, PersonInfo]
 
 def _move_pool_deadline(svc: Service, session: Any, rules: CycleRules, report: BulkExtension,
                         text: str, now: datetime) -> None:
-    """The calibration pool's own timers follow its new deadline; the calibrator is told."""
+    """The calibration pool's own timers follow its new deadline; whoever decides some
+    of it is told (the calibrator, and whoever calibrates instead by recusal)."""
     cycle = session.get(Cycle, rules.cycle_id)
     new_due = max(p.new_due_at for p in report.extended)
+    # The template says "from ... to ...": without the old deadline the mail was parked
+    # as a dead letter (render checks the context).
+    old_due = max(p.old_due_at for p in report.extended)
     # The ladder goes on from the step this round of the pool reached (a reopened
     # evaluation makes a new round: the steps of the last one do not count).
     opened = session.execute(select(func.min(EVALUATION.c.phase_opens_at)).where(
@@ -568,16 +572,23 @@ def _move_pool_deadline(svc: Service, session: Any, rules: CycleRules, report: B
     timers = pool.phase_rows(session, rules, cycle, window, people, not_before=now,
                              escalation_from=0 if taken is None else taken + 1)
     session.execute(insert(DEADLINE), timers)
-    person = people.get(cycle.calibrator_id)
-    if person is None:
-        return
-    mail = make_mail(
-        svc, event="extension_granted", person=person,
-        dedupe_key=f"cycle:{rules.cycle_id}:calibration_extended:{new_due.isoformat()}",
-        context={"cycle_id": rules.cycle_id, "cycle_name": rules.config.name,
-                 "state": State.CALIBRATION.value, "evaluations": len(report.extended),
-                 "due_at": new_due.isoformat(), "cycle_timezone": rules.tz_name,
-                 "reason": text},
-        now=now, evaluation_id=None, link=STATE_ACTIONS[State.CALIBRATION],
-        link_expires_at=new_due, cycle_tz=rules.tz_name)
-    write_mail(session, mail)
+    # Whoever decides some of the pool is told: the calibrator for their part, and each
+    # person who calibrates an evaluation instead (recusal) for theirs (phase_rows has
+    # loaded them), each with the count they decide.
+    waiting = pool.counts(session, rules.cycle_id)[1]
+    takers = sorted(set(pool.takers(session, rules.cycle_id, waiting_only=True).values()))
+    for person_id in [cycle.calibrator_id, *(t for t in takers if t != cycle.calibrator_id)]:
+        person = people.get(person_id)
+        count = pool.waiting_for(session, cycle, person_id, waiting)
+        if person is None or not count:
+            continue
+        key = f"cycle:{rules.cycle_id}:calibration_extended:{new_due.isoformat()}" + (
+            "" if person_id == cycle.calibrator_id else f":{person_id}")
+        write_mail(session, make_mail(
+            svc, event="extension_granted", person=person, dedupe_key=key,
+            context={"cycle_id": rules.cycle_id, "cycle_name": rules.config.name,
+                     "state": State.CALIBRATION.value, "evaluations": count,
+                     "due_at": new_due.isoformat(), "old_due_at": old_due.isoformat(),
+                     "cycle_timezone": rules.tz_name, "reason": text},
+            now=now, evaluation_id=None, link=STATE_ACTIONS[State.CALIBRATION],
+            link_expires_at=new_due, cycle_tz=rules.tz_name))
