@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,12 +27,23 @@ def kpi(tmp_path: Path, *args: str, check: bool = True) -> subprocess.CompletedP
     return result
 
 
-@pytest.fixture
-def opened(tmp_path: Path) -> Path:
-    kpi(tmp_path, "init")
-    kpi(tmp_path, "org", "import", str(CONFIG / "organisation.csv"))
-    kpi(tmp_path, "--now", "2026-05-02T10:00", "cycle", "open",
+@pytest.fixture(scope="module")
+def opened_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """init, org import and cycle open, each a real `kpi` process, once per module:
+    three process starts (8 s) that every test using ``opened`` would otherwise repeat."""
+    folder = tmp_path_factory.mktemp("opened")
+    kpi(folder, "init")
+    kpi(folder, "org", "import", str(CONFIG / "organisation.csv"))
+    kpi(folder, "--now", "2026-05-02T10:00", "cycle", "open",
         str(CONFIG / "cycles" / "sample-2026-04.yaml"))
+    return folder / "kpi.sqlite3"
+
+
+@pytest.fixture
+def opened(tmp_path: Path, opened_once: Path) -> Path:
+    """A folder of this test's own with a copy of the opened database (the database
+    file is all that init, import and open leave behind)."""
+    shutil.copy(opened_once, tmp_path / "kpi.sqlite3")
     return tmp_path
 
 
