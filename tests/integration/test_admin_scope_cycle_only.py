@@ -140,3 +140,37 @@ def test_a_grant_removed_while_signed_in_is_gone_on_the_next_request(world: WebW
     assert extend.status_code == 403
     with world.svc.store.read() as s:
         assert s.execute(select(EXTENSION.c.id)).first() is None
+
+
+# Every admin page and export against every kind of admin (issue 18 item 7): the status,
+# and on what is shown, nobody of the other agency by name (markup and quotes included).
+ROUTES = ("home", "search T2", "search S2", "may S2", "april T2", "report", "exports",
+          "record S2", "record T2", "dead letters", "bulk", "org", "cycles", "series")
+# Per role, the status of each route in ROUTES (422: refused beside the field). A record
+# covers all the admin's cycles: the province gets T2's through the May cycle's page.
+MATRIX = {
+    "UB1": "200 200 200 200 200 200 200 200 200 200 200 200 200 200",  # the province
+    "A1": "200 200 200 200 403 403 403 403 403 403 200 403 200 200",  # agency SNV
+    "E9": "200 200 200 403 200 404 403 403 403 403 200 403 200 200",  # agency STC
+    "H1": "200 200 200 200 403 200 200 200 422 200 200 403 403 403",  # cycle snv-2026-05 only
+    "D1": "403 403 403 403 403 403 403 403 403 403 403 403 403 403",  # staff (a supervisor)
+}
+SNV_NAMES = ("Phạm Thị Lan", "Hoàng Văn Nam", "Vũ Thị Mai", "Đỗ Minh Quân")
+
+
+def test_every_admin_route_is_allowed_or_refused_by_scope_and_shows_no_other_agency(
+        world: WebWorld) -> None:
+    may, april = world.world.ev, World(world.svc, "two-2026-04").ev
+    paths = ("/admin", "/admin?q=T2", "/admin?q=S2", f"/admin/e/{may('S2')}",
+             f"/admin/e/{april('T2')}", f"/admin/cycle/{SNV_CYCLE}/report",
+             f"/admin/cycle/{SNV_CYCLE}/exports", f"/admin/cycle/{SNV_CYCLE}/record?person=S2",
+             f"/admin/cycle/{SNV_CYCLE}/record?person=T2", "/admin/dead-letters.csv",
+             "/admin/bulk", "/admin/org", "/admin/cycles", "/admin/series")
+    for who, expected in MATRIX.items():
+        client = world.sign_in(who)
+        others = () if who == "UB1" else SNV_NAMES if who == "E9" else STC_NAMES
+        for route, path, status in zip(ROUTES, paths, expected.split(), strict=True):
+            page = client.get(path)
+            assert page.status_code == int(status), (who, route, page.status_code)
+            leaked = [n for n in others if n in page.text]
+            assert not leaked, (who, route, leaked)
