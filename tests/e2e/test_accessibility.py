@@ -24,8 +24,9 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Page, expect
 
+from notifications.testing import RecordingServer
 from tests.e2e.conftest import Inbox, LiveServer
-from tests.support import World, at
+from tests.support import World, at, small_world
 from tests.web_support import Clock
 from workflow.domain import State, Trigger
 from workflow.service import calibration
@@ -142,6 +143,13 @@ class _Sessions:
 
         return str(self.signer.session(person, sessions.start(self.svc, person,
                                                               SESSION_LIFETIME)))
+
+
+@pytest.fixture
+def world(new_service: Callable[..., Any], smtp: RecordingServer) -> World:
+    """The e2e world with A1 an admin of the deployment: the tour visits the cycle form
+    and the series page, which an admin of a cycle only may not configure."""
+    return small_world(new_service(smtp_port=smtp.port, admins=("A1",)))
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def admin_site(new_service: Callable[..., Service], tmp_path: Path
         shutil.copytree(CONFIG / part, config / part)
     (config / "cycles").mkdir()
     shutil.copy(DATA / "small_cycle.yaml", config / "cycles" / "t-2026-04.yaml")
-    made = new_service()
+    made = new_service(admins=("A1",))  # configuring cycles needs more than a cycle
     svc = Service(made.store, replace(made.settings, config_dir=config))
     small_world(svc)  # opens t-2026-04: A1 is its admin
     clock = Clock()

@@ -9,6 +9,7 @@ through the dashboard's own form. Every stop in vi or en, checked by axe at 1280
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from sqlalchemy import select
 
 from tests.e2e.conftest import LiveServer
 from tests.e2e.test_accessibility import Tour, _Sessions
-from tests.support import DATA, two_agencies
+from tests.support import DATA, TWO_AGENCY_SCOPES, at, two_agencies
 from tests.web_support import Clock
 from workflow.service.core import Service
+from workflow.service.cycles import open_cycle
 from workflow.store.tables import ASSIGNMENT, CYCLE, EVALUATION
 from workflow.web import create_app
 
@@ -138,4 +140,38 @@ def test_the_province_admin_delegates_scoring_through_the_dashboards_form(
                          .where(ASSIGNMENT.c.role == "acting_supervisor")).all()
     assert len(rows) == 2 and {(r.person_id, r.reason) for r in rows} == {
         ("E9", 'Nghỉ phép <b>"ốm"</b>')}
+    assert not tour.problems, "\n".join(tour.problems)
+
+
+def test_a_cycle_only_admin_follows_their_cycle_and_is_told_what_right_configuring_needs(
+        page: Page, new_service: Callable[..., Any], tmp_path: Path, clock: Clock) -> None:
+    """H1 holds only "cycle:snv-2026-05" (agency SNV's May cycle): the dashboard shows it
+    and none of STC's people; the cycle pages are refused, saying what is missing."""
+    made = two_agencies(new_service, tmp_path)
+    svc = Service(made.store, replace(made.settings, admin_scope=(
+        *TWO_AGENCY_SCOPES, ("H1", ("cycle:snv-2026-05",)))))
+    open_cycle(svc, svc.settings.config_dir / "cycles" / "snv-2026-05.yaml",
+               now=at("2026-05-25 10:00"))
+    clock.set("2026-06-02 09:00")
+    app = create_app(svc, clock=clock)
+    with LiveServer(app) as live:
+        tour = Tour(page, page.context, live.base, None)
+        tour.as_person("H1", _Sessions(app.state.web.signer, svc))
+        tour.language("vi")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(live.base + "/admin")
+        main = page.locator("main")
+        expect(main).to_contain_text("Two agencies May 2026")
+        expect(main).not_to_contain_text("Two agencies April 2026")
+        tour.check("admin-cycle-only", "vi")
+        page.goto(live.base + "/admin?q=Lan")  # the search: their cycle's people only
+        expect(main).to_contain_text("Phạm Thị Lan")
+        for q, outsider in (("T2", "O'Brien"), ("Thu", "Tạ Thị Thu"), ("F1", "Bùi")):
+            page.goto(live.base + f"/admin?q={q}")
+            expect(main).not_to_contain_text(outsider)
+        response = page.goto(live.base + "/admin/cycles")
+        assert response is not None and response.status == 403
+        expect(main).to_contain_text("Bạn chỉ quản trị các kỳ đánh giá")
+        expect(main).to_contain_text("quản trị viên toàn tỉnh")
+        tour.check("admin-cycle-only-refused", "vi")
     assert not tour.problems, "\n".join(tour.problems)

@@ -128,7 +128,8 @@ def act(world: World, who: str, action: str) -> int:
             "op": "extend", "new_due": "2026-05-20T17:00", "extend_reason": "ốm",
             "approved_by": "D1"}),
         "admin_revoke_sessions": lambda: ("/admin/sessions/revoke", {
-            "revoke.person": "UB1", "revoke.reason": "kiểm tra"}),
+            # S2, evaluated in A1's cycle: an admin of cycles only reaches its people.
+            "revoke.person": "S2", "revoke.reason": "kiểm tra"}),
     }
     if action in posts:
         path, data = posts[action]()

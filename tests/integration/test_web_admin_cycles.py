@@ -37,7 +37,8 @@ def web(new_service: Callable[..., Service], tmp_path: Path) -> WebWorld:
     config = tmp_path / "config"
     for part in ("regimes", "frameworks", "cycles", "series"):
         shutil.copytree(CONFIG / part, config / part)
-    made = new_service()
+    # SNV060 administers the deployment: an admin of a cycle only may not configure.
+    made = new_service(admins=("SNV060",))
     # The config folder is a copy: the form writes cycle files into it.
     svc = Service(made.store, replace(made.settings, config_dir=config))
     import_org(svc, CONFIG / "organisation.csv", now=at("2026-05-01 09:00"))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, select, text
 from sqlmodel import Session
 
+from workflow.catalog import N_
 from workflow.errors import NotPermitted, PersonNotFound
 from workflow.service.core import Service
 from workflow.store.tables import AUDIT, CYCLE, EVALUATION, OUTBOX, PERSON
@@ -42,6 +43,9 @@ class AdminScope:
     whole_cycles: frozenset[str]  # cycles granted whole (cycle file, "cycle:ID")
     units: frozenset[str]  # units in reach through "unit:ID" grants
     cycles: tuple[tuple[str, str], ...]  # (id, name) of the cycles they see, oldest first
+    # The units of the evaluations of their whole cycles: the people an admin of cycles
+    # only (no agency grant) reaches; they reach nobody outside their cycles.
+    cycle_units: frozenset[str] = frozenset()
 
     @property
     def is_admin(self) -> bool:
@@ -56,12 +60,20 @@ class AdminScope:
 
     @property
     def by_units(self) -> bool:
-        """Whether their reach over people is limited to units (an admin of a cycle only
-        reaches the whole organisation for the people they name, as before scopes)."""
+        """Whether their reach over people is limited to granted units (an admin of
+        cycles only reaches the people of their cycles: ``cycle_units``)."""
         return not self.everything and bool(self.units)
 
+    @property
+    def may_configure(self) -> bool:
+        """Whether they may create, open or change cycles and series: an agency right
+        (or the whole deployment) is needed; an admin of cycles only follows their own."""
+        return self.everything or bool(self.units)
+
     def may_see_unit(self, unit_id: str) -> bool:
-        return not self.by_units or unit_id in self.units
+        if self.everything:
+            return True
+        return unit_id in (self.units if self.by_units else self.cycle_units)
 
     def may_see_evaluation(self, cycle_id: str, unit_id: str) -> bool:
         return self.may_see_cycle(cycle_id) and (
@@ -183,10 +195,43 @@ def scope_for(svc: Service, admin_id: str) -> AdminScope:
         by_cycle: frozenset[str] = frozenset()
         if granted_units and not everything:
             units, by_cycle = _reach_and_cycles(svc, session, granted_units)
+        cycle_units: frozenset[str] = frozenset()
+        if whole and not everything and not granted_units:
+            cycle_units = frozenset(session.execute(
+                select(EVALUATION.c.unit_id).where(EVALUATION.c.cycle_id.in_(sorted(whole)))
+                .distinct()).scalars())
     seen = tuple((c.id, c.name) for c in cycles
                  if everything or c.id in whole or c.id in by_cycle)
     return AdminScope(admin_id=admin_id, everything=everything, whole_cycles=frozenset(whole),
-                      units=units, cycles=seen)
+                      units=units, cycles=seen, cycle_units=cycle_units)
+
+
+class CycleRightsOnly(NotPermitted):
+    """An admin of cycles only (named in a cycle file, or granted "cycle:ID", with no
+    agency grant) asked to create, open or change cycles or series, or to import the
+    organisation: that needs a right over an agency."""
+
+    user_message = N_("You administer only the cycles %(cycles)s: you may follow them, extend "
+                      "deadlines, reassign, export and read their evaluation files, but not "
+                      "create, open or change cycles or series. That needs the right to "
+                      "administer an agency, which an administrator of the whole province "
+                      "grants in the settings (admin_scope).")
+
+    def __init__(self, scope: AdminScope, action: str) -> None:
+        self.cycle_names = tuple(name for _, name in scope.cycles)
+        super().__init__(0, scope.admin_id, action,
+                         "they administer only cycles "
+                         f"({', '.join(c for c, _ in scope.cycles) or 'none'}), no agency: "
+                         "an admin of the whole deployment grants 'unit:ID' in [admin_scope]")
+
+    def user_params(self) -> dict[str, object]:
+        return {"cycles": ", ".join(self.cycle_names)}
+
+
+def require_configurer(scope: AdminScope) -> None:
+    """CycleRightsOnly unless ``scope`` may create, open or change cycles and series."""
+    if scope.is_admin and not scope.may_configure:
+        raise CycleRightsOnly(scope, "configure cycles")
 
 
 def require_admin(svc: Service, admin_id: str) -> AdminScope:

@@ -78,6 +78,7 @@ def configurer(svc: Service, admin_id: str) -> AdminScope:
     scope = admin_scope.scope_for(svc, admin_id)
     if not scope.is_admin:
         raise NotPermitted(0, admin_id, "configure cycles", "only admins configure cycles")
+    admin_scope.require_configurer(scope)  # an admin of cycles only follows their own
     return scope
 
 
