@@ -205,3 +205,9 @@ def test_kpi_cycle_check_shows_the_second_window(
                                   "KPI_CONFIG_DIR": str(w.svc.settings.config_dir)})
     assert "the decision may be petitioned again once, within 5 working days of the " \
            "decision's notification" in out.output, out.output
+    window = re.search(r"^  appeal_window \(2\) +opens .* due (.*?)  \(5 working days\)  "
+                       r"\[petition against the decision\]$", out.output, re.M)
+    review = re.search(r"^  appeal_review \(2\) +opens (.*?)  due .*\[review 2, by the next "
+                       r"person up from whoever decided\]$", out.output, re.M)
+    assert window and review, out.output
+    assert window.group(1) == review.group(1)  # the review opens when the window closes
