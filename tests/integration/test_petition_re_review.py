@@ -25,6 +25,7 @@ from notifications.testing import RecordingServer
 from tests.integration.test_recusal import org_with
 from tests.integration.test_scoring_leaders import give, to_scoring
 from tests.support import CONFIG, DATA, World, at
+from tests.web_support import Clock, make_web, text_of
 from workflow.cli import main
 from workflow.domain import State, Trigger
 from workflow.errors import EvaluationAlreadyChanged, NotPermitted, Recused, TransitionNotAllowed
@@ -211,3 +212,25 @@ def test_kpi_cycle_check_shows_the_second_window(
                        r"person up from whoever decided\]$", out.output, re.M)
     assert window and review, out.output
     assert window.group(1) == review.group(1)  # the review opens when the window closes
+
+
+def test_the_pages_show_the_round_and_the_decision_petitioned(
+        new_service: Callable[..., Service], tmp_path: Path, smtp: RecordingServer) -> None:
+    w = re_review_world(new_service, tmp_path, smtp)
+    web = make_web(w, Clock(at("2026-05-15 10:00")))
+    give(w, "S2", "0.5", 2, when=SCORED)
+    w.fire("S2", Trigger.LODGE_APPEAL, "S2", {"reasons": "x"}, when="2026-05-14 09:00")
+    w.fire("S2", Trigger.UPHOLD_SCORE, "D1", {"reason": "Kept <b>\"as is\"</b>"},
+           when="2026-05-15 09:00")
+    page = web.client.get(web.link("S2", "appeal_decided"))
+    assert page.status_code == 200, page.text
+    text = text_of(page.text)
+    assert "The decision on your petition (review 1)" in text  # S2 reads English
+    assert "The reviewer upheld the result." in text
+    assert 'Kept <b>"as is"</b>' in text and "<b>\"as is\"" not in page.text  # escaped
+    w.fire("S2", Trigger.LODGE_APPEAL, "S2", {"reasons": "y"}, when="2026-05-15 11:00")
+    web.clock.set("2026-05-15 12:00")
+    review = web.client.get(web.link("UB1", "task_appeal_review"))
+    assert review.status_code == 200, review.text
+    assert "Lần xem xét thứ 2" in text_of(review.text)  # UB1 reads Vietnamese
+    assert 'Kept <b>"as is"</b>' in text_of(review.text)
