@@ -375,6 +375,9 @@ class CycleFile(_Strict):
     population: Population = Population()
     evaluators: dict[Identifier, Identifier] = Field(default_factory=dict)  # top of tree
     appeal_reviewer: Identifier | None = None  # a named council/reviewer for everyone
+    # Who reviews a petition against a petition's decision (the regime's re_review);
+    # default: the direct superior of whoever decided it.
+    re_appeal_reviewer: Identifier | None = None
     recusal: RecusalTakers = RecusalTakers()
     admins: tuple[Identifier, ...] = ()
     # A year-end classification's deadline (only with period.kind: year).

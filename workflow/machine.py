@@ -38,6 +38,9 @@ class Facts:
     awaits_peers: bool = False  # peer input is on and someone was asked
     peers_outstanding: bool = False  # after this answer, some peer has still not answered
     calibration_enabled: bool = True  # the cycle calibrates a quota
+    # the regime lets this petition's decision be petitioned again (re_review, and the
+    # person has not used up re_review_limit): the decision opens a fresh window
+    may_petition_again: bool = False
 
 
 _S, _T = State, Trigger
@@ -74,8 +77,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(_S.APPEAL_WINDOW, _T.ACCEPT_RESULT, _S.FINALISED),
     Transition(_S.APPEAL_WINDOW, _T.LODGE_APPEAL, _S.APPEAL_REVIEW),
     Transition(_S.APPEAL_WINDOW, _T.APPEAL_WINDOW_CLOSED, _S.FINALISED),
-    Transition(_S.APPEAL_REVIEW, _T.UPHOLD_SCORE, _S.FINALISED),
-    Transition(_S.APPEAL_REVIEW, _T.REVISE_SCORE, _S.FINALISED),
+    Transition(_S.APPEAL_REVIEW, _T.UPHOLD_SCORE, _S.APPEAL_WINDOW, when="may_petition_again"),
+    Transition(_S.APPEAL_REVIEW, _T.UPHOLD_SCORE, _S.FINALISED, unless="may_petition_again"),
+    Transition(_S.APPEAL_REVIEW, _T.REVISE_SCORE, _S.APPEAL_WINDOW, when="may_petition_again"),
+    Transition(_S.APPEAL_REVIEW, _T.REVISE_SCORE, _S.FINALISED, unless="may_petition_again"),
     *(Transition(source, _T.CANCEL, _S.CANCELLED) for source in _OPEN),
     Transition(_S.FINALISED, _T.REOPEN, _S.SUPERVISOR_SCORING),
 )
@@ -157,7 +162,7 @@ def _ask_machine(state: State, trigger: Trigger, facts: Facts) -> State | None:
 # The machine's answers, asked once per (state, trigger, facts): the table has no
 # callbacks and its conditions read only the frozen facts, so an answer never changes,
 # and a step is spared the transitions call (about a tenth of a step's own time).
-# At most states x triggers x 8 combinations of the three facts.
+# At most states x triggers x 16 combinations of the four facts.
 _NO_FACTS = Facts()
 _ANSWERS: dict[tuple[State, Trigger, Facts], State | None] = {}
 

@@ -52,6 +52,9 @@ from workflow.store.tables import DEADLINE, EVALUATION, OUTBOX
 
 EVERYONE = ("D1", "H1", "S1", "S2", "S3", "S4", "A1")
 STAFF = ("S1", "S2", "S3", "S4", "A1")  # scored by H1; nobody above them is recomputed
+# Who may be named deciding a petition: the first reviewer (D1, or the admin where D1
+# stepped aside), the second (UB1, D1's evaluator), someone it never is (H1, the scorer).
+DECIDERS = ("D1", "UB1", "A1", "H1")
 ZONES = ("", "", "Europe/Paris", "America/New_York", "Asia/Tokyo")
 # Opening days: an ordinary week, the week of May Day, the eve of Tet, National Day.
 OPENINGS = (date(2026, 5, 4), date(2026, 4, 27), date(2026, 2, 12), date(2026, 8, 31))
@@ -146,10 +149,14 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                     downtime, calibration)
 
 
-def _seed(svc: Service, folder: Path, sc: Scenario) -> None:
+def _seed(svc: Service, folder: Path, sc: Scenario,
+          conflicts: dict[str, str] | None = None) -> None:
     org = (DATA / "small_org.csv").read_text(encoding="utf-8").splitlines()
     org = [org[0] + ",timezone"] + [line + "," + sc.zones.get(line.split(",")[0], "")
                                     for line in org[1:]]
+    if conflicts is not None:  # a conflicts_with column (recusal)
+        org = [org[0] + ",conflicts_with"] + [
+            line + "," + conflicts.get(line.split(",")[0], "") for line in org[1:]]
     (folder / "org.csv").write_text("\n".join(org) + "\n", encoding="utf-8")
     (folder / "cycle.yaml").write_text(sc.cycle, encoding="utf-8")
     import_org(svc, folder / "org.csv", now=sc.opens - timedelta(days=4))
@@ -179,6 +186,9 @@ def _actions(svc: Service, sc: Scenario, ids: dict[str, int]) -> list[tuple[SimA
         elif what == "accept":
             out.append((SimAction(when, person, Trigger.ACCEPT_RESULT, person),
                         {"comment": 'Đồng ý "kết quả" <ok>'}))
+        elif what == "decide":  # whoever the scenario names: refused unless theirs
+            out.append((SimAction(when, person, Trigger.UPHOLD_SCORE, DECIDERS[peer]),
+                        {"reason": 'Giữ nguyên "kết quả" <b>đã chấm</b>'}))
         else:
             out.append((SimAction(when, person, Trigger.LODGE_APPEAL, person),
                         {"reasons": "Điểm chưa phản ánh <b>đúng</b> & \"đủ\""}))

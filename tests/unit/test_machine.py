@@ -30,6 +30,9 @@ EXPECTED = {
     (S.APPEAL_WINDOW, T.APPEAL_WINDOW_CLOSED, S.FINALISED),
     (S.APPEAL_REVIEW, T.UPHOLD_SCORE, S.FINALISED),
     (S.APPEAL_REVIEW, T.REVISE_SCORE, S.FINALISED),
+    # a regime with re_review: the decision opens a fresh petition window
+    (S.APPEAL_REVIEW, T.UPHOLD_SCORE, S.APPEAL_WINDOW),
+    (S.APPEAL_REVIEW, T.REVISE_SCORE, S.APPEAL_WINDOW),
     (S.SELF_ASSESSMENT, T.CANCEL, S.CANCELLED),
     (S.PEER_INPUT, T.CANCEL, S.CANCELLED),
     (S.SUPERVISOR_SCORING, T.CANCEL, S.CANCELLED),
@@ -114,3 +117,10 @@ def test_the_readme_shows_the_diagram_generated_from_the_table() -> None:
 
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     assert f"```mermaid\n{machine.mermaid()}\n```" in readme, "run `make diagram`, paste it"
+
+
+def test_a_decision_finalises_unless_it_may_be_petitioned_again() -> None:
+    for trigger in (T.UPHOLD_SCORE, T.REVISE_SCORE):
+        assert next_state(1, S.APPEAL_REVIEW, trigger) is S.FINALISED
+        assert next_state(1, S.APPEAL_REVIEW, trigger,
+                          Facts(may_petition_again=True)) is S.APPEAL_WINDOW

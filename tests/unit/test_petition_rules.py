@@ -37,8 +37,11 @@ CASES = [
      "give exactly one of days"),
     ("unknown_start", PETITION.replace("starts: publication", "starts: decision"), 23,
      "petition.starts", "'notification' or 'publication'"),
-    ("re_review", PETITION.replace("re_review: false", "re_review: true"), 27,
-     "petition.re_review", "true is not supported: this engine decides a petition once"),
+    ("limit_without_re_review", PETITION.replace("re_review: false",
+                                                 "re_review: false\n  re_review_limit: 2"), 22,
+     "petition", "re_review_limit is set but re_review is false"),
+    ("limit_zero", PETITION.replace("re_review: false", "re_review: true\n  re_review_limit: 0"),
+     28, "petition.re_review_limit", "greater than or equal to 1"),
     ("unknown_resolver", PETITION.replace("evaluator_superior", "the <b>council</b>"), 26,
      "petition.resolved_by", "'evaluator_superior' or 'evaluator'"),
     ("too_long", PETITION.replace("{working_days: 10}", "{working_days: 61}"), 25,
@@ -135,3 +138,17 @@ def test_five_days_from_publication_that_end_on_a_holiday_end_the_next_working_d
     # but weekends: Thursday 17 September.
     review = phase_window(config, cal, State.APPEAL_REVIEW, window.due_at)
     assert review.due_at == datetime(2026, 9, 17, 17, 0, tzinfo=VN)
+
+
+def test_a_regime_with_re_review_loads_and_says_so(tmp_path: Path) -> None:
+    once = load_regime(write(tmp_path, "a.yaml", REGIME + PETITION.replace(
+        "re_review: false", "re_review: true")))
+    assert once.petition is not None and once.petition.further_reviews == 1
+    assert "the decision may be petitioned again once, within 5 days of the decision's " \
+           "notification" in once.petition.describe()
+    twice = load_regime(write(tmp_path, "b.yaml", REGIME + PETITION.replace(
+        "re_review: false", "re_review: true\n  re_review_limit: 2")))
+    assert twice.petition is not None and twice.petition.further_reviews == 2
+    assert "again up to 2 times" in twice.petition.describe()
+    assert DECREE.petition is not None and DECREE.petition.further_reviews == 0
+    assert DECREE.petition.describe().endswith(", no re-review")

@@ -143,7 +143,8 @@ def waiting_on(ev: EvaluationLike, now: datetime) -> list[str]:
 
 
 def facts(ev: EvaluationLike, trigger: Trigger, actor_id: str) -> machine.Facts:
-    """What the machine's conditions read: peers still asked, calibration switched on."""
+    """What the machine's conditions read: peers still asked, calibration switched on,
+    whether a petition's decision may be petitioned again."""
     config = ev.rules.config
     pending = ev.pending_peers()
     return machine.Facts(
@@ -151,7 +152,21 @@ def facts(ev: EvaluationLike, trigger: Trigger, actor_id: str) -> machine.Facts:
         peers_outstanding=any(p != actor_id for p in pending)
         if trigger is Trigger.SUBMIT_PEER_INPUT else False,
         calibration_enabled=config.enabled(State.CALIBRATION),
+        may_petition_again=may_petition_again(ev)
+        if trigger in (Trigger.UPHOLD_SCORE, Trigger.REVISE_SCORE) else False,
     )
+
+
+def petition_round(row: Mapping[str, Any]) -> int:
+    """Which petition of the evaluation's result this is: 0 before any, 1 for the
+    first (its review, and the window after its decision), 2 for the second..."""
+    return int(row.get("petition_round") or 0)
+
+
+def may_petition_again(ev: EvaluationLike) -> bool:
+    """Whether the decision of the petition under review may itself be petitioned:
+    the regime allows further reviews and the person has not used them up."""
+    return petition_round(ev.row) <= ev.rules.further_reviews
 
 
 def moved_on(trigger: Trigger, state: State) -> State | None:
@@ -204,10 +219,12 @@ def enter_phase(ev: EvaluationLike, dest: State, entered_at: datetime, now: date
         values.update(phase_opens_at=entered_at, due_at=None)
         return values, None, []
     rules = ev.rules
-    if dest is State.APPEAL_WINDOW and rules.petition_from_publication:
+    if (dest is State.APPEAL_WINDOW and rules.petition_from_publication
+            and not petition_round(row)):
         # The regime runs the petition window from the publication of the unit's
         # results: the reviewee may answer from now, and the service gives the window
         # its deadline and rows when the unit is published (service/publication.py).
+        # A window after a petition's decision runs from the decision's notification.
         values.update(phase_opens_at=entered_at, due_at=None)
         return values, None, []
     window = phase_window(rules.config, rules.calendar, dest, entered_at)
@@ -244,7 +261,7 @@ def transition(ev: EvaluationLike, trigger: Trigger, actor_id: str, *, now: date
     source = ev.state
     dest = machine.next_state(ev.id, source, trigger, facts(ev, trigger, actor_id))
     own = SPECS[source].effect_of(trigger, TriggerContext(
-        actor_id, ev.assignments, ev.rules.min_peer_responses))
+        actor_id, ev.assignments, ev.rules.min_peer_responses, petition_round(ev.row)))
     out = Effects(source, dest, {"state": dest.value, "updated_at": now, **own.values,
                                  **(values or {})}, list(own.assignment_status))
     if not out.moves:

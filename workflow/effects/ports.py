@@ -50,6 +50,9 @@ class RulesLike(Protocol):
     @property
     def petition_from_publication(self) -> bool: ...
 
+    @property
+    def further_reviews(self) -> int: ...
+
 
 class EvaluationLike(Protocol):
     """One evaluation as read: its row, who may act, its assignments, its rules."""

@@ -5,8 +5,9 @@ what starts the window (the result's notification to the person, or its publicat
 in the unit), how long the window lasts and how long the resolution may take (in
 calendar days or working days of the cycle's holiday calendar), who resolves it (the
 evaluator's direct superior, or the evaluator), whether a decision can be reviewed
-again, and whether a cycle file may set its own window and resolution time
-(``phases.appeal_window`` / ``phases.appeal_review``) instead of the regime's.
+again (``re_review``, up to ``re_review_limit`` times), and whether a cycle file may
+set its own window and resolution time (``phases.appeal_window`` /
+``phases.appeal_review``) instead of the regime's.
 
 The engine turns these rules into the appeal_window and appeal_review phases of a
 cycle (``workflow.petition``), so the deadlines, reminders, the simulation of
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -65,10 +66,12 @@ class PetitionRules(_Strict):
     # scorer then reviews, and only if they may not (their own evaluation, a conflict of
     # interest) the case goes up the line as with evaluator_superior.
     resolved_by: Literal["evaluator_superior", "evaluator"] = "evaluator_superior"
-    # Whether the petition's decision may be petitioned again. The engine decides a
-    # petition once (appeal_review ends finalised): a regime that allows a second
-    # review is refused on load rather than silently run as if it did not.
+    # Whether the petition's decision may be petitioned again: the evaluation then goes
+    # back to a fresh petition window (same length, from the decision's notification)
+    # instead of finalising, and the next person up from whoever decided reviews it.
     re_review: bool = False
+    # How many further reviews a person may ask for (with re_review: true).
+    re_review_limit: int | None = Field(default=None, ge=1, le=5)
     # Whether a cycle file may set its own phases.appeal_window / appeal_review (the
     # regime's rules are then the default); false: the law fixes them, and a cycle
     # file that sets them is refused with a message saying so.
@@ -78,14 +81,20 @@ class PetitionRules(_Strict):
     sources: tuple[str, ...] = ()
     unverified: tuple[str, ...] = ()
 
-    @field_validator("re_review")
-    @classmethod
-    def _once(cls, v: bool) -> bool:
-        if v:
-            raise ValueError("true is not supported: this engine decides a petition once "
-                             "(the decision finalises the evaluation); write false, a further "
-                             "complaint then goes outside the engine (Law on Complaints)")
-        return v
+    @model_validator(mode="after")
+    def _limit_needs_re_review(self) -> PetitionRules:
+        if self.re_review_limit is not None and not self.re_review:
+            raise ValueError("re_review_limit is set but re_review is false: write "
+                             "re_review: true to let a decision be reviewed again, or remove "
+                             "re_review_limit")
+        return self
+
+    @property
+    def further_reviews(self) -> int:
+        """How many times a petition's decision may itself be petitioned (0: never)."""
+        if not self.re_review:
+            return 0
+        return self.re_review_limit or 1
 
     def describe(self) -> str:
         """One line for `kpi cycle check`."""
@@ -93,9 +102,14 @@ class PetitionRules(_Strict):
             "the publication of the unit's results"
         who = "the scorer's direct superior" if self.resolved_by == "evaluator_superior" \
             else "the one who classified it (the scorer)"
+        again = ", no re-review"
+        if self.further_reviews:
+            times = "once" if self.further_reviews == 1 else f"up to {self.further_reviews} times"
+            again = (f"; the decision may be petitioned again {times}, within "
+                     f"{self.window.describe()} of the decision's notification, and is then "
+                     "reviewed by the direct superior of whoever decided it")
         return (f"petition within {self.window.describe()} of {start}, resolved within "
-                f"{self.resolution.describe()} by {who}"
-                f"{'' if self.re_review else ', no re-review'}")
+                f"{self.resolution.describe()} by {who}{again}")
 
 
 class PublicationRules(_Strict):

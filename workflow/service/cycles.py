@@ -285,7 +285,7 @@ def opening_snapshot(rules: CycleRules, planned: PlannedEvaluation, evaluation_i
         "supervisor_id": planned.supervisor_id, "appeal_reviewer_id": None,
         "scored_by": None, "state": State.SELF_ASSESSMENT.value, "version": 1,
         "phase_entered_at": opened_at, "phase_opens_at": opened_at, "due_at": None,
-        "escalation_level": 0,
+        "escalation_level": 0, "petition_round": 0,
     }
     assignments = [{"id": i, "role": Role.PEER.value, "person_id": peer, "status": "pending"}
                    for i, peer in enumerate(planned.peers)]
@@ -460,7 +460,7 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
         "appeal_reviewer_id": None, "state": first_state, "version": 1,
         "phase_entered_at": now, "escalation_level": 0, "self_assessment_missing": False,
         "peer_quorum_not_reached": False, "escalated": False, "extended": False,
-        "reopened": False, "created_at": now, "updated_at": now,
+        "reopened": False, "petition_round": 0, "created_at": now, "updated_at": now,
         "phase_opens_at": fxs[e.member.id].values["phase_opens_at"],
         "due_at": fxs[e.member.id].values["due_at"],
     } for e in group]

@@ -107,6 +107,11 @@ def make_mail(svc: Service, *, event: str, person: PersonInfo, dedupe_key: str,
     ctx = dict(context)
     tokens: list[dict[str, Any]] = []
     action = link or EVENT_ACTIONS.get(event)
+    if action is None and event == "appeal_decided" and ctx.get("petition_again") \
+            and person.id == ctx.get("reviewee_id"):
+        # A decision the person may petition again opens a fresh window: its email
+        # links to the answer form, as the result email does.
+        action = ("respond", Role.REVIEWEE)
     if action is not None:
         url, token_hash = fresh_link(svc)
         tokens.append({

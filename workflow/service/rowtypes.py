@@ -41,6 +41,7 @@ class EvaluationRecord:
     escalated: bool
     extended: bool
     reopened: bool
+    petition_round: int  # 0: no petition yet; 1: the first; 2: against its decision...
     score: str | None  # a Decimal's exact text
     score_class: str | None
     final_class: str | None

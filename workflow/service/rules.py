@@ -67,6 +67,12 @@ class CycleRules:
             "evaluator"
 
     @property
+    def further_reviews(self) -> int:
+        """How many times a petition's decision may itself be petitioned (the regime's
+        ``petition.re_review`` and ``re_review_limit``; 0: the decision finalises)."""
+        return self.regime.petition.further_reviews if self.regime.petition else 0
+
+    @property
     def min_peer_responses(self) -> int:
         return self.config.peers.min_responses or self.regime.peer_min_responses
 

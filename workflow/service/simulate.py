@@ -46,6 +46,7 @@ from workflow.effects.rows import superseded_reminders
 from workflow.errors import Problem, WorkflowError
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.petition import window_from_publication
+from workflow.recusal import CALIBRATION
 from workflow.service.core import PersonInfo, Service, Snapshot, load_people
 from workflow.service.cycles import (
     PlannedEvaluation,
@@ -169,11 +170,12 @@ def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, Perso
     # (recipient, digest instant) -> whether each held item still waits then
     digests: dict[tuple[str, datetime], list[bool]] = {}
     walks: list[_Walk] = []
+    takers = calibration_takers(plan)
 
     def walk_of(number: int, planned: PlannedEvaluation, published_at: datetime | None,
                 rows: Any) -> _Walk:
         walk = _open(rules, planned, number, people, admin_ids, opened_at, plan.calibrator_id,
-                     rows, digest_at)
+                     rows, digest_at, takers.get(planned.member.id))
         _run(rules, walk, by_reviewee.get(planned.member.id, []), schedule, people, rows,
              opened_at, published_at)
         return walk
@@ -206,8 +208,8 @@ def simulate(rules: CycleRules, plan: PopulationPlan, people: Mapping[str, Perso
         result.emails.extend(walk.emails)
         result.windows[planned.member.id] = walk.windows
     if plan.calibrator_id and rules.config.enabled(State.CALIBRATION):
-        result.emails.extend(_pool(rules, walks, plan.calibrator_id, people, admin_ids,
-                                   schedule))
+        result.emails.extend(_pool(rules, walks, plan.calibrator_id, takers, people,
+                                   admin_ids, schedule))
     for (recipient_id, instant), items_waiting in digests.items():
         if any(items_waiting):
             person = people[recipient_id]
@@ -228,13 +230,20 @@ def simulate_cycle(svc: Service, session: Session, rules: CycleRules, opened_at:
     late = year_end_late(rules, opened_at)
     if late is not None:
         plan.warnings.append(late)
-    wanted: set[str | None] = {*svc.admins(rules), plan.calibrator_id}
+    config = rules.config
+    # Those the cycle file names to decide (a council, who takes a case on), and
+    # whoever calibrates instead of the calibrator (recusal).
+    wanted: set[str | None] = {*svc.admins(rules), plan.calibrator_id, config.appeal_reviewer,
+                               config.re_appeal_reviewer, config.recusal.appeal_review,
+                               config.recusal.calibration, *calibration_takers(plan).values()}
     for e in plan.evaluations:
         wanted.update({e.member.id, e.supervisor_id, *e.peers})
     people = load_people(session, wanted)
-    # The people above supervisors (and above them) for the escalation ladder.
-    above = {p.supervisor_id for p in people.values()} | set(rules.config.evaluators.values())
-    people.update(load_people(session, above - set(people)))
+    # The people above supervisors (and above them) for the escalation ladder, and as
+    # far up as a petition against a petition's decision may go (re_review).
+    for _ in range(1 + rules.further_reviews):
+        above = {p.supervisor_id for p in people.values()} | set(config.evaluators.values())
+        people.update(load_people(session, above - set(people)))
     digest_at = svc.settings.digest_at if svc.settings.digest_enabled else None
     return plan, simulate(rules, plan, people, svc.admins(rules), opened_at,
                           digest_at=digest_at, actions=actions, sweeps=sweeps)
@@ -292,17 +301,34 @@ def _pool_complete_at(walks: Sequence[_Walk]) -> datetime | None:
     return complete if waiting else None
 
 
+def calibration_takers(plan: PopulationPlan) -> dict[str, str]:
+    """Reviewee -> who calibrates them instead of the cycle's calibrator (a conflict of
+    interest, their own evaluation: ``recusal.calibration_recusals``), as the cycle's
+    opening writes it (``recusals.hand_on_calibration``)."""
+    return {r.reviewee_id: r.handed_to for r in plan.recusals
+            if r.steps_aside_from == CALIBRATION and r.handed_to}
+
+
 def _pool(rules: CycleRules, walks: Sequence[_Walk], calibrator_id: str,
-          people: Mapping[str, PersonInfo], admins: frozenset[str],
+          takers: Mapping[str, str], people: Mapping[str, PersonInfo], admins: frozenset[str],
           schedule: Sequence[datetime] | None) -> list[PlannedEmail]:
     """The calibration pool's own emails: the calibrator's task when the pool is
-    complete, then its rows (reminders, overdue, escalation) fired by the sweeps as
-    the sweep's pool round fires them (``effects.due_pool_timer``), all due rows of
-    a round at once."""
+    complete, and the task of each person who calibrates some of its evaluations
+    instead (recusal), then the rows of each (reminders, overdue, escalation) fired by
+    the sweeps as the sweep's pool round fires them (``effects.due_pool_timer``), all
+    due rows of a round at once; a decider's row whose evaluations have all left
+    calibration is cancelled, as ``pool.waiting_for`` counts them."""
     complete = _pool_complete_at(walks)
     if complete is None:
         return []
     emails: list[PlannedEmail] = []
+
+    def decider(walk: _Walk) -> str:
+        return takers.get(walk.snap.row["reviewee_id"], calibrator_id)
+
+    def waiting_for(person_id: str, instant: datetime) -> int:
+        return sum(1 for w in walks if decider(w) == person_id
+                   and w.state_before(instant) is State.CALIBRATION)
 
     def emit(send: effects.Send) -> None:
         for person_id in send.to:
@@ -313,9 +339,17 @@ def _pool(rules: CycleRules, walks: Sequence[_Walk], calibrator_id: str,
     opening = effects.pool_opening(rules, complete, calibrator_id, people)
     for send in opening.sends:
         emit(send)
+    others = sorted({decider(w) for w in walks if w.state_at(complete) is State.CALIBRATION}
+                    - {calibrator_id})
+    timers = list(opening.timers)
+    for person_id in others:  # their own task, reminders and ladder (pool.phase_rows)
+        theirs = effects.pool_opening(rules, complete, person_id, people)
+        for send in theirs.sends:
+            emit(send)
+        timers += [{**t, "recipient_id": person_id} for t in theirs.timers]
     due = opening.window.due_at
     ids = count(1)
-    queue = [{**t, "id": next(ids)} for t in opening.timers]
+    queue = [{**t, "id": next(ids)} for t in timers]
     swept: datetime | None = None
     while queue:
         first = min(t["fire_at"] for t in queue)
@@ -329,11 +363,13 @@ def _pool(rules: CycleRules, walks: Sequence[_Walk], calibrator_id: str,
         swept = now
         fired = [t for t in queue if t["fire_at"] <= now]
         queue = [t for t in queue if t["fire_at"] > now]
-        if not any(w.state_before(now) is State.CALIBRATION for w in walks):
-            return emails  # all cancelled since: the sweep cancels the pool's rows
         stale = superseded_reminders(fired)
         for timer in sorted(fired, key=lambda t: (t["fire_at"], t["id"])):
-            fx = effects.due_pool_timer(rules, timer, now, calibrator_id=calibrator_id,
+            # A row is the calibrator's, or that of whoever took evaluations on.
+            person_id = timer["recipient_id"] or calibrator_id
+            if not waiting_for(person_id, now):
+                continue  # what they decide left calibration: the sweep cancels the row
+            fx = effects.due_pool_timer(rules, timer, now, calibrator_id=person_id,
                                         due=due, people=people, admins=admins,
                                         superseded=timer["id"] in stale)
             for send in fx.sends:
@@ -346,9 +382,14 @@ def _pool(rules: CycleRules, walks: Sequence[_Walk], calibrator_id: str,
 
 def _open(rules: CycleRules, planned: PlannedEvaluation, number: int,
           people: Mapping[str, PersonInfo], admins: frozenset[str], opened_at: datetime,
-          calibrator_id: str | None, seq: Any, digest_at: str | None) -> _Walk:
-    """The evaluation as `kpi cycle open` writes it: in self_assessment, peers asked."""
+          calibrator_id: str | None, seq: Any, digest_at: str | None,
+          taker: str | None = None) -> _Walk:
+    """The evaluation as `kpi cycle open` writes it: in self_assessment, peers asked;
+    ``taker``: who calibrates it instead of the calibrator, who steps aside from it."""
     snap = opening_snapshot(rules, planned, number, opened_at, calibrator_id, admins)
+    if taker is not None and calibrator_id is not None:
+        snap.view = replace(snap.view, calibrator_id=taker,
+                            recused=snap.view.recused | {calibrator_id})
     row = snap.row
     state = snap.state
     fx = effects.opening(snap, opened_at, people)

@@ -36,7 +36,7 @@ from workflow.errors import (
     TransitionNotAllowed,
     WorkflowError,
 )
-from workflow.service import class_restore, leaders, pool, publication
+from workflow.service import class_restore, leaders, petition_rounds, pool, publication
 from workflow.service.change import Change, base_context, result_context, shown_or_none
 from workflow.service.class_note import class_note, note_context
 from workflow.service.core import (
@@ -173,6 +173,14 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
         if trigger in (Trigger.UPHOLD_SCORE, Trigger.REVISE_SCORE):
             context["decision"] = trigger.value
             context["decision_reason"] = clean.get("reason")
+            # The regime lets this decision be petitioned again: until when, to whom.
+            context["petition_again"] = petition_rounds.again_context(
+                session, snap, row, people) if dest is State.APPEAL_WINDOW else None
+        if dest is State.APPEAL_REVIEW:
+            # A petition against a decision: its reviewer sees the decision and why.
+            context["review_round"] = effects.petition_round(row)
+            context["earlier_decision"] = petition_rounds.earlier_decision(
+                session, snap.id, people) if effects.petition_round(row) >= 2 else None
         change.mail = mail_for(svc, snap, fx.sends, people=people, context=context,
                                key=f"ev:{snap.id}:v{snap.version + 1}", now=now,
                                link_expires_at=row.get("due_at"))
@@ -212,13 +220,17 @@ def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: d
     if trigger is Trigger.LODGE_APPEAL:
         # One appeal per evaluation, even after an admin reopens it: the reopening is
         # itself the correction an appeal would have asked for.
+        # Where the regime allows a re-review, one more per decision: the appeals on
+        # record are as many as the petitions of this result (petition_round).
         earlier = session.execute(
             select(SUBMISSION.c.submitted_at).where(
                 SUBMISSION.c.evaluation_id == snap.id,
-                SUBMISSION.c.kind == SubmissionKind.APPEAL.value)).first()
-        if earlier is not None:
-            raise AlreadyAppealed(snap.id, earlier.submitted_at)
-        people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"]]))
+                SUBMISSION.c.kind == SubmissionKind.APPEAL.value)
+            .order_by(SUBMISSION.c.submitted_at.desc(), SUBMISSION.c.id.desc())).all()
+        if len(earlier) > effects.petition_round(snap.row):
+            raise AlreadyAppealed(snap.id, earlier[0].submitted_at)
+        people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"],
+                                             snap.row["appeal_reviewer_id"]]))
         reviewer = appeal_reviewer(snap.row, snap.rules.config, snap.view.admins, people,
                                    snap.view.recused,
                                    scorer_decides=snap.rules.scorer_decides_petition)

@@ -52,6 +52,7 @@ class TriggerContext:
     actor_id: str
     assignments: Sequence[Mapping[str, Any]]
     min_peer_responses: int
+    petition_round: int = 0  # the evaluation's petition_round before the trigger
 
     def peers(self, status: str | None = None) -> list[Mapping[str, Any]]:
         return [a for a in self.assignments if a["role"] == Role.PEER.value

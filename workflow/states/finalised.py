@@ -7,8 +7,10 @@ from workflow.states.base import Notice, StateSpec, TriggerContext, TriggerEffec
 
 
 def reopened(_ctx: TriggerContext) -> TriggerEffect:
-    """A reopened evaluation says so for good: its record shows it was corrected."""
-    return TriggerEffect(values={"reopened": True})
+    """A reopened evaluation says so for good: its record shows it was corrected. Its
+    new result starts a new petition count: the appeals already lodged stay on the
+    record and bar another (the reopening is the correction they asked for)."""
+    return TriggerEffect(values={"reopened": True, "petition_round": 0})
 
 
 SPEC = StateSpec(

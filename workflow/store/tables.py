@@ -130,6 +130,9 @@ class Evaluation(SQLModel, table=True):
     escalated: bool = False
     extended: bool = False
     reopened: bool = False
+    # Which petition against the result this is (0: none yet; 1: the first, under review
+    # or decided; 2: a petition against that decision, where the regime allows re_review).
+    petition_round: int = 0
     score: str | None = Field(default=None, max_length=40)
     score_class: str | None = Field(default=None, max_length=32)  # by score and overrides
     final_class: str | None = Field(default=None, max_length=32)  # after calibration

@@ -253,6 +253,7 @@ def upgrade() -> None:
     sa.Column('escalated', sa.Boolean(), nullable=False),
     sa.Column('extended', sa.Boolean(), nullable=False),
     sa.Column('reopened', sa.Boolean(), nullable=False),
+    sa.Column('petition_round', sa.Integer(), nullable=False),
     sa.Column('score', sa.String(length=40), nullable=True),
     sa.Column('score_class', sa.String(length=32), nullable=True),
     sa.Column('final_class', sa.String(length=32), nullable=True),

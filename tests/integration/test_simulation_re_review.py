@@ -1,0 +1,144 @@
+"""The simulation follows a petition reviewed again, and the calibrator's substitute,
+as the engine runs them.
+
+The same random cycles as ``test_simulation_is_the_sweep`` (calendars near Tet and
+National Day, the digest, downtime between sweeps, people acting or not), on a regime
+with ``petition.re_review: true``: people petition, someone (the right reviewer or
+not) upholds, people petition the decision again and someone decides that. The
+calibrator D1 has a conflict of interest with S2 (the organisation file), so S2's
+calibration is UB1's (``recusal.calibration``), with its own task, reminders, overdue
+notices and ladder, and S2's petition goes past D1. Run through the real service and
+through ``simulate``: both queue the same emails at the same instants and leave every
+evaluation in the same state. (Derandomized: of the drawn cycles, several reach a first
+decision and its fresh window, one a second review, and the calibration ones the
+substitute's pool emails; measured when the test was written.)
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from tests.conftest import make_settings
+from tests.integration.test_simulation_is_the_sweep import (
+    DECIDERS,
+    DOWNTIME,
+    EVERYONE,
+    OPENINGS,
+    STAFF,
+    ZONES,
+    Scenario,
+    _actions,
+    _cycle_text,
+    _outbox,
+    _run_real,
+    _seed,
+)
+from tests.support import CONFIG, at
+from workflow.domain import State
+from workflow.service.core import Service
+from workflow.service.cycles import load_for_open, open_cycle
+from workflow.service.notices import DIGEST_EVENT
+from workflow.service.simulate import simulate_cycle
+from workflow.store.db import Store
+from workflow.store.tables import EVALUATION
+
+DAY = 24 * 60
+CONFLICTS = {"D1": "S2"}
+
+
+@st.composite
+def re_review_scenarios(draw: st.DrawFn) -> Scenario:
+    opens = draw(st.sampled_from(OPENINGS))
+    calibration = draw(st.booleans())
+    cycle = _cycle_text(draw, opens, calibration) + "recusal: {calibration: UB1}\n"
+    zones = {p: draw(st.sampled_from(ZONES)) for p in EVERYONE}
+    acts: list[tuple[int, str, str, int]] = []
+    for person in STAFF if calibration else EVERYONE:
+        if draw(st.booleans()):
+            acts.append((draw(st.integers(0, 6 * DAY)), person, "self", 0))
+        if calibration:  # the pool waits for its approval: nobody gets a result
+            acts.append((draw(st.integers(24 * DAY, 30 * DAY)), person, "score", 0))
+            continue
+        if person not in STAFF:
+            continue
+        start = draw(st.integers(6 * DAY, 16 * DAY))
+        acts.append((start, person, "score", 0))
+        # Petition, decide, petition again, decide: each maybe, soon after the last.
+        for step in ("appeal", "decide", "appeal", "decide"):
+            if not draw(st.integers(0, 3)):
+                break
+            start = draw(st.integers(start + 60, start + 4 * DAY))
+            acts.append((start, person, step,
+                         draw(st.integers(0, len(DECIDERS) - 1)) if step == "decide" else 0))
+    downtime = tuple(draw(st.lists(st.sampled_from(DOWNTIME), min_size=1, max_size=6)))
+    return Scenario(cycle, at(f"{opens} 08:00"), zones, draw(st.booleans()), tuple(acts),
+                    downtime, calibration)
+
+
+def _config_with_re_review(folder: Path) -> Path:
+    config = folder / "config"
+    for part in ("regimes", "frameworks"):
+        shutil.copytree(CONFIG / part, config / part)
+    regime = config / "regimes" / "vn-decree-335-2025.yaml"
+    text, n = re.subn(r"^  re_review: false.*$", "  re_review: true",
+                      regime.read_text(encoding="utf-8"), flags=re.M)
+    assert n == 1
+    regime.write_text(text, encoding="utf-8")
+    return config
+
+
+@pytest.mark.sqlite_only
+@settings(max_examples=14, derandomize=True, database=None, deadline=None,
+          phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(sc=re_review_scenarios())
+def test_the_simulation_sends_what_the_sweep_sends_with_re_review_and_a_substitute(
+        sc: Scenario, schema_template: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="kpi-rr-") as tmp:
+        folder = Path(tmp)
+        db = folder / "kpi.sqlite3"
+        shutil.copy(schema_template, db)
+        url = f"sqlite:///{db}"
+        svc = Service(Store(url), replace(make_settings(url, digest_enabled=sc.digest),
+                                          config_dir=_config_with_re_review(folder)))
+        try:
+            _seed(svc, folder, sc, CONFLICTS)
+            opened_at = sc.opens - timedelta(days=2)
+            _, rules = load_for_open(svc, folder / "cycle.yaml")
+            assert rules.further_reviews == 1
+            open_cycle(svc, folder / "cycle.yaml", now=opened_at)
+            with svc.store.read() as s:
+                ids = {r.reviewee_id: r.id for r in s.execute(
+                    select(EVALUATION.c.reviewee_id, EVALUATION.c.id))}
+            actions = _actions(svc, sc, ids)
+            sweeps = _run_real(svc, sc, actions, ids)
+            with svc.store.read() as s:
+                _, sim = simulate_cycle(svc, s, rules, opened_at,
+                                        actions=[a for a, _ in actions], sweeps=sweeps)
+                states = {r.reviewee_id: State(r.state) for r in s.execute(
+                    select(EVALUATION.c.reviewee_id, EVALUATION.c.state))}
+            predicted = Counter((e.event, e.recipient_id,
+                                 ids[e.reviewee_id] if e.reviewee_id else None, e.at)
+                                for e in sim.emails if e.event != DIGEST_EVENT)
+            queued = _outbox(svc)
+            assert queued == predicted, (
+                f"only queued: {sorted((queued - predicted).elements())}; "
+                f"only predicted: {sorted((predicted - queued).elements())}")
+            assert {e.reviewee_id: e.state for e in sim.ends} == states
+            if sc.calibration and set(states.values()) == {State.CALIBRATION}:
+                # The pool completed: the substitute's task was compared, not absent.
+                assert [k for k in queued if k[0] == "task_calibration" and k[1] == "UB1"]
+        finally:
+            svc.store.dispose()
+
