@@ -12,7 +12,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from workflow.calendar import WorkingCalendar, at_local, zone
-from workflow.cycle_config import PHASE_ORDER, CycleFile, DaysAfter, EscalationStep
+from workflow.cycle_config import (
+    PETITION_PHASES,
+    PHASE_ORDER,
+    CycleFile,
+    DaysAfter,
+    EscalationStep,
+)
 from workflow.domain import State, TimerKind
 
 
@@ -85,6 +91,21 @@ def full_time_windows(cycle: CycleFile, cal: WorkingCalendar, opened_at: datetim
         windows.append(window)
         entered = window.due_at
     return windows
+
+
+def further_review_windows(cycle: CycleFile, cal: WorkingCalendar, entered: datetime,
+                           further_reviews: int) -> list[tuple[int, State, PhaseWindow]]:
+    """(review number, phase, window) of each further petition a regime with re_review
+    allows, each running its full time: a fresh appeal window from the decision's
+    notification, then the review by the next person up; the first starts at
+    ``entered``, the due of the first review."""
+    out: list[tuple[int, State, PhaseWindow]] = []
+    for review in range(2, 2 + further_reviews):
+        for state in PETITION_PHASES:
+            window = phase_window(cycle, cal, state, entered)
+            out.append((review, state, window))
+            entered = window.due_at
+    return out
 
 
 def reminder_times(cycle: CycleFile, cal: WorkingCalendar, window: PhaseWindow,

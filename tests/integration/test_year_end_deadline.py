@@ -8,6 +8,8 @@ window and the petition's review included.
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,35 @@ def test_a_year_end_cycle_that_ends_after_15_december_is_warned_with_the_date_an
         "special characteristics, which its direct superior lets finish by 15 January, says "
         "so in the cycle file with year_end: {special_agency: true}"]
     assert "due Thu 2026-12-24 17:00  (10 working days)" in result.output
+
+
+def test_a_further_review_the_regime_allows_counts_toward_15_december(
+        org: Service, tmp_path: Path) -> None:
+    """The sample year-end cycle finishes on 15 December when the decision is final; under
+    a regime whose decision may be petitioned again (re_review), the fresh window and the
+    second review run after that, so the same calendar is late and says when it ends."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG / "regimes", config / "regimes")
+    shutil.copytree(CONFIG / "frameworks", config / "frameworks")
+    regime = config / "regimes" / "vn-decree-335-2025.yaml"
+    text, n = re.subn(r"^  re_review: false.*$", "  re_review: true",
+                      regime.read_text(encoding="utf-8"), flags=re.M)
+    assert n == 1
+    regime.write_text(text, encoding="utf-8")
+    path = tmp_path / "year.yaml"
+    path.write_text(SAMPLE_YEAR, encoding="utf-8")
+    result = CliRunner().invoke(main, ["--now", "2026-11-30T10:00", "cycle", "check", str(path)],
+                                env={"KPI_DATABASE_URL": org.settings.database_url,
+                                     "KPI_CONFIG_DIR": str(config)})
+    assert result.exit_code == 0, result.output
+    review = [line for line in result.output.splitlines()
+              if line.lstrip().startswith("appeal_review (2)")]
+    assert len(review) == 1, result.output
+    ends = re.search(r"due \w{3} (\d{4}-\d{2}-\d{2})", review[0])
+    assert ends is not None and ends.group(1) > "2026-12-15", review
+    late = [w for w in warnings_of(result) if "cannot finish by 2026-12-15" in w]
+    assert len(late) == 1, warnings_of(result)
+    assert f"the last evaluation is finalised on {ends.group(1)} (" in late[0], late
 
 
 def test_a_special_agency_has_until_15_january(org: Service, tmp_path: Path) -> None:

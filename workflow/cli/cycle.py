@@ -30,7 +30,7 @@ from workflow.service.notices import DIGEST_EVENT
 from workflow.service.rules import CycleRules, quorum_exception
 from workflow.service.simulate import Simulation
 from workflow.service.sweep import tick
-from workflow.timing import phase_window
+from workflow.timing import further_review_windows, phase_window
 
 
 @main.group("cycle")
@@ -141,18 +141,17 @@ def _phases(rules: CycleRules, opened_at: datetime, cycle_file: CycleFile) -> No
                 moved.append(f"  phases.{state.value}.opens {phase.opens:%a %Y-%m-%d %H:%M} is "
                              f"a day off ({why}): the task emails go out then anyway")
         entered = window.due_at
-    for review in range(2, 2 + rules.further_reviews):
-        # The regime lets the decision be petitioned again (re_review): a fresh window
-        # from the decision's notification, then the review by the next person up.
-        for state in PETITION_PHASES:
-            window = phase_window(config, cal, state, entered)
-            name = f"{state.value} ({review})"
-            what = ("petition against the decision" if state is State.APPEAL_WINDOW
-                    else f"review {review}, by the next person up from whoever decided")
-            click.echo(f"  {name:<20} opens {local(window.opens_at, tz)}  "
-                       f"due {local(window.due_at, tz)}{_length(config.phase(state).due)}"
-                       f"  [{what}]")
-            entered = window.due_at
+    # The regime lets the decision be petitioned again (re_review): a fresh window
+    # from the decision's notification, then the review by the next person up.
+    for review, state, window in further_review_windows(config, cal, entered,
+                                                        rules.further_reviews):
+        name = f"{state.value} ({review})"
+        what = ("petition against the decision" if state is State.APPEAL_WINDOW
+                else f"review {review}, by the next person up from whoever decided")
+        click.echo(f"  {name:<20} opens {local(window.opens_at, tz)}  "
+                   f"due {local(window.due_at, tz)}{_length(config.phase(state).due)}"
+                   f"  [{what}]")
+        entered = window.due_at
     if rules.regime.petition is not None:
         click.echo(f"petition (kiến nghị), regime {rules.regime.id}: "
                    f"{rules.regime.petition.describe()}")

@@ -59,7 +59,7 @@ from workflow.service.publication import BEFORE_RESULT, PUBLISHED_EVENT, WITH_RE
 from workflow.service.rules import CycleRules
 from workflow.states import SPECS
 from workflow.states.appeal_window import appeal_reviewer
-from workflow.timing import PhaseWindow, full_time_windows
+from workflow.timing import PhaseWindow, full_time_windows, further_review_windows
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,13 @@ def year_end_late(rules: CycleRules, opened_at: datetime) -> Problem | None:
     if limit is None:
         return None
     windows = full_time_windows(config, rules.calendar, opened_at)
-    reached = windows[-1].due_at.astimezone(zone(config.timezone)).date()
+    last = windows[-1].due_at
+    # A regime that lets the decision be petitioned again (re_review) finishes after the
+    # last further review has run its full time too.
+    further = further_review_windows(config, rules.calendar, last, rules.further_reviews)
+    if further:
+        last = further[-1][2].due_at
+    reached = last.astimezone(zone(config.timezone)).date()
     if reached <= limit:
         return None
     special = config.year_end is not None and config.year_end.special_agency
