@@ -155,7 +155,7 @@ def test_a_series_file_is_uploaded_checked_and_kept_only_when_it_has_no_problem(
     # Saved by a Windows editor as UTF-16; a day that does not exist; a template
     # reaching the other agency; a bad name; then the good file, twice.
     said = upload(e9, token, "stc-2027.yaml", good.encode("utf-16"))
-    assert said.startswith("422") and "UTF-16 text, not UTF-8" in said
+    assert said.startswith("422") and "saved as UTF-16 (or UTF-32) text, not UTF-8" in said
     bad_day = good.replace("  timezone: Asia/Ho_Chi_Minh",
                            "  timezone: Asia/Ho_Chi_Minh\n  holidays:\n"
                            "    extra_days_off: [2027-04-31]")

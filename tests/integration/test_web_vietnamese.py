@@ -370,12 +370,14 @@ def test_every_error_a_person_can_hit_reads_in_their_language(web: WebWorld) -> 
     verdict(read, at_least=20)
 
 
-def excellent(web: WebWorld) -> int:
+def excellent(web: WebWorld, decided_by: str = "D1") -> int:
+    """An excellent evaluation whose calibration ``decided_by`` decides (anyone else is
+    refused before the reason is read: 403, not 422)."""
     from workflow.service import calibration
 
     view = calibration.view(web.svc, web.world.cycle_id)
     return next(int(m.evaluation_id) for m in view.members
-                if m.final_class == "excellent")
+                if m.final_class == "excellent" and m.decided_by == decided_by)
 
 
 # --- the demo's own pages -------------------------------------------------------------------
