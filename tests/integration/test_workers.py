@@ -7,8 +7,8 @@ closed, supervisors reminded, told it is overdue and escalated twice, scores giv
 (by the test, as the supervisors), the appeal window closed (finalised). An SMTP
 server on loopback counts what arrives by Message-ID.
 
-PostgreSQL: four processes, 1,200 evaluations. SQLite: three processes on one file,
-1,000 evaluations (one writer at a time, BEGIN IMMEDIATE: nobody sees "database is
+PostgreSQL: four processes, 900 evaluations. SQLite: three processes on one file,
+700 evaluations (one writer at a time, BEGIN IMMEDIATE: nobody sees "database is
 locked"). The clock is the only fake.
 """
 
@@ -268,15 +268,15 @@ def check_the_logs(logs: list[str], processes: int) -> None:
 
 
 @pytest.mark.postgres
-def test_four_workers_on_postgresql_run_1200_evaluations_with_each_effect_once(
+def test_four_workers_on_postgresql_run_900_evaluations_with_each_effect_once(
         pg_database: str, tmp_path: Path, smtp: tuple[MessageIdCounter, int]) -> None:
     svc = Service(Store(pg_database), make_settings(pg_database))
     try:
-        run_cycle(svc, tmp_path, smtp, people=1200, processes=4)
+        run_cycle(svc, tmp_path, smtp, people=900, processes=4)
     finally:
         svc.store.dispose()
 
 
-def test_three_workers_on_one_sqlite_file_run_1000_evaluations_with_each_effect_once(
+def test_three_workers_on_one_sqlite_file_run_700_evaluations_with_each_effect_once(
         svc: Service, tmp_path: Path, smtp: tuple[MessageIdCounter, int]) -> None:
-    run_cycle(svc, tmp_path, smtp, people=1000, processes=3)
+    run_cycle(svc, tmp_path, smtp, people=700, processes=3)
