@@ -24,7 +24,8 @@ import random
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import load_for_open, open_cycle
 from workflow.service.notices import DIGEST_EVENT
 from workflow.service.org import import_org
+from workflow.service.rules import CycleRules
 from workflow.service.scoring_inputs import framework_of
 from workflow.service.simulate import SimAction, simulate_cycle
 from workflow.service.sweep import tick
@@ -240,17 +242,46 @@ def _outbox(svc: Service) -> Counter[tuple[str, str, int | None, datetime]]:
 @given(sc=scenarios())
 def test_the_simulation_sends_what_the_sweep_sends_for_any_cycle(
         sc: Scenario, schema_template: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="kpi-prop-") as tmp:
+    run = simulated_beside_swept(sc, schema_template, prefix="kpi-prop-")
+    if sc.calibration and set(run.states.values()) == {State.CALIBRATION}:
+        # The pool completed: its emails were compared, not vacuously absent.
+        assert run.queued[("task_calibration", "D1", None, max(
+            a.at for a, _ in run.actions if a.trigger is Trigger.SUBMIT_SCORE))] == 1
+
+
+@dataclass(frozen=True)
+class SimulatedAndSwept:
+    """What one scenario left, once the simulation's emails and end states were found
+    equal to the real run's (``simulated_beside_swept`` asserts that)."""
+
+    rules: CycleRules
+    queued: Counter[tuple[str, str, int | None, datetime]]
+    states: dict[str, State]
+    actions: list[tuple[SimAction, Any]]
+
+
+def simulated_beside_swept(sc: Scenario, schema_template: Path, *, prefix: str,
+                           config_dir: Callable[[Path], Path] | None = None,
+                           conflicts: dict[str, str] | None = None) -> SimulatedAndSwept:
+    """The scenario run for real (people act, the sweep runs late by its downtime) on a
+    fresh SQLite file, then simulated from the same opening with the same actions and
+    sweep instants; asserts that both queue the same emails at the same instants (digests
+    aside) and end in the same states. ``config_dir`` makes the regimes' folder (a regime
+    changed for the test) in the scenario's folder."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         folder = Path(tmp)
         db = folder / "kpi.sqlite3"
         shutil.copy(schema_template, db)
         url = f"sqlite:///{db}"
-        svc = Service(Store(url), make_settings(url, digest_enabled=sc.digest))
+        settings_ = make_settings(url, digest_enabled=sc.digest)
+        if config_dir is not None:
+            settings_ = replace(settings_, config_dir=config_dir(folder))
+        svc = Service(Store(url), settings_)
         try:
-            _seed(svc, folder, sc)
+            _seed(svc, folder, sc, conflicts)
             opened_at = sc.opens - timedelta(days=2)
-            _, rules = load_for_open(svc, folder / "cycle.yaml")
             # The organisation as it is before launch: what `kpi cycle check` reads.
+            _, rules = load_for_open(svc, folder / "cycle.yaml")
             open_cycle(svc, folder / "cycle.yaml", now=opened_at)
             with svc.store.read() as s:
                 ids = {r.reviewee_id: r.id for r in s.execute(
@@ -270,10 +301,7 @@ def test_the_simulation_sends_what_the_sweep_sends_for_any_cycle(
                 f"only queued: {sorted((queued - predicted).elements())}; "
                 f"only predicted: {sorted((predicted - queued).elements())}")
             assert {e.reviewee_id: e.state for e in sim.ends} == states
-            if sc.calibration and set(states.values()) == {State.CALIBRATION}:
-                # The pool completed: its emails were compared, not vacuously absent.
-                assert queued[("task_calibration", "D1", None, max(
-                    a.at for a, _ in actions if a.trigger is Trigger.SUBMIT_SCORE))] == 1
+            return SimulatedAndSwept(rules, queued, states, actions)
         finally:
             svc.store.dispose()
 

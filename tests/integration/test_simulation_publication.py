@@ -15,38 +15,23 @@ the same instants and leave every evaluation in the same state.
 from __future__ import annotations
 
 import shutil
-import tempfile
-from collections import Counter
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
-from tests.conftest import make_settings
 from tests.integration.test_simulation_is_the_sweep import (
     DOWNTIME,
     OPENINGS,
     STAFF,
     ZONES,
     Scenario,
-    _actions,
     _cycle_text,
-    _outbox,
-    _run_real,
-    _seed,
+    simulated_beside_swept,
 )
 from tests.support import CONFIG, at
 from workflow.domain import State
-from workflow.service.core import Service
-from workflow.service.cycles import load_for_open, open_cycle
-from workflow.service.notices import DIGEST_EVENT
-from workflow.service.simulate import simulate_cycle
-from workflow.store.db import Store
-from workflow.store.tables import EVALUATION
 
 PUBLISHED = "results_published"
 EVERYONE = ("D1", "H1", "S1", "S2", "S3", "S4", "A1")
@@ -99,42 +84,12 @@ def _config_from_publication(folder: Path) -> Path:
 @given(sc=publication_scenarios())
 def test_the_simulation_starts_the_petition_window_at_the_units_publication(
         sc: Scenario, schema_template: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="kpi-pub-") as tmp:
-        folder = Path(tmp)
-        db = folder / "kpi.sqlite3"
-        shutil.copy(schema_template, db)
-        url = f"sqlite:///{db}"
-        svc = Service(Store(url), replace(make_settings(url, digest_enabled=sc.digest),
-                                          config_dir=_config_from_publication(folder)))
-        try:
-            _seed(svc, folder, sc)
-            opened_at = sc.opens - timedelta(days=2)
-            _, rules = load_for_open(svc, folder / "cycle.yaml")
-            assert rules.petition_from_publication
-            open_cycle(svc, folder / "cycle.yaml", now=opened_at)
-            with svc.store.read() as s:
-                ids = {r.reviewee_id: r.id for r in s.execute(
-                    select(EVALUATION.c.reviewee_id, EVALUATION.c.id))}
-            actions = _actions(svc, sc, ids)
-            sweeps = _run_real(svc, sc, actions, ids)
-            with svc.store.read() as s:
-                _, sim = simulate_cycle(svc, s, rules, opened_at,
-                                        actions=[a for a, _ in actions], sweeps=sweeps)
-                states = {r.reviewee_id: State(r.state) for r in s.execute(
-                    select(EVALUATION.c.reviewee_id, EVALUATION.c.state))}
-            predicted = Counter((e.event, e.recipient_id,
-                                 ids[e.reviewee_id] if e.reviewee_id else None, e.at)
-                                for e in sim.emails if e.event != DIGEST_EVENT)
-            queued = _outbox(svc)
-            assert queued == predicted, (
-                f"only queued: {sorted((queued - predicted).elements())}; "
-                f"only predicted: {sorted((predicted - queued).elements())}")
-            assert {e.reviewee_id: e.state for e in sim.ends} == states
-            if State.SUPERVISOR_SCORING not in states.values():
-                # Everyone got a result: the unit was published and the emails compared
-                # include the publication's, not vacuously absent.
-                published = [k for k in queued if k[0] == PUBLISHED]
-                assert published, sorted(queued)
-                assert len({k[3] for k in published}) == 1  # one instant: the last score
-        finally:
-            svc.store.dispose()
+    run = simulated_beside_swept(sc, schema_template, prefix="kpi-pub-",
+                                 config_dir=_config_from_publication)
+    assert run.rules.petition_from_publication
+    if State.SUPERVISOR_SCORING not in run.states.values():
+        # Everyone got a result: the unit was published and the emails compared
+        # include the publication's, not vacuously absent.
+        published = [k for k in run.queued if k[0] == PUBLISHED]
+        assert published, sorted(run.queued)
+        assert len({k[3] for k in published}) == 1  # one instant: the last score

@@ -18,18 +18,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
-from collections import Counter
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
-from tests.conftest import make_settings
 from tests.integration.test_simulation_is_the_sweep import (
     DECIDERS,
     DOWNTIME,
@@ -38,20 +32,11 @@ from tests.integration.test_simulation_is_the_sweep import (
     STAFF,
     ZONES,
     Scenario,
-    _actions,
     _cycle_text,
-    _outbox,
-    _run_real,
-    _seed,
+    simulated_beside_swept,
 )
 from tests.support import CONFIG, at
 from workflow.domain import State
-from workflow.service.core import Service
-from workflow.service.cycles import load_for_open, open_cycle
-from workflow.service.notices import DIGEST_EVENT
-from workflow.service.simulate import simulate_cycle
-from workflow.store.db import Store
-from workflow.store.tables import EVALUATION
 
 DAY = 24 * 60
 CONFLICTS = {"D1": "S2"}
@@ -105,40 +90,10 @@ def _config_with_re_review(folder: Path) -> Path:
 @given(sc=re_review_scenarios())
 def test_the_simulation_sends_what_the_sweep_sends_with_re_review_and_a_substitute(
         sc: Scenario, schema_template: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="kpi-rr-") as tmp:
-        folder = Path(tmp)
-        db = folder / "kpi.sqlite3"
-        shutil.copy(schema_template, db)
-        url = f"sqlite:///{db}"
-        svc = Service(Store(url), replace(make_settings(url, digest_enabled=sc.digest),
-                                          config_dir=_config_with_re_review(folder)))
-        try:
-            _seed(svc, folder, sc, CONFLICTS)
-            opened_at = sc.opens - timedelta(days=2)
-            _, rules = load_for_open(svc, folder / "cycle.yaml")
-            assert rules.further_reviews == 1
-            open_cycle(svc, folder / "cycle.yaml", now=opened_at)
-            with svc.store.read() as s:
-                ids = {r.reviewee_id: r.id for r in s.execute(
-                    select(EVALUATION.c.reviewee_id, EVALUATION.c.id))}
-            actions = _actions(svc, sc, ids)
-            sweeps = _run_real(svc, sc, actions, ids)
-            with svc.store.read() as s:
-                _, sim = simulate_cycle(svc, s, rules, opened_at,
-                                        actions=[a for a, _ in actions], sweeps=sweeps)
-                states = {r.reviewee_id: State(r.state) for r in s.execute(
-                    select(EVALUATION.c.reviewee_id, EVALUATION.c.state))}
-            predicted = Counter((e.event, e.recipient_id,
-                                 ids[e.reviewee_id] if e.reviewee_id else None, e.at)
-                                for e in sim.emails if e.event != DIGEST_EVENT)
-            queued = _outbox(svc)
-            assert queued == predicted, (
-                f"only queued: {sorted((queued - predicted).elements())}; "
-                f"only predicted: {sorted((predicted - queued).elements())}")
-            assert {e.reviewee_id: e.state for e in sim.ends} == states
-            if sc.calibration and set(states.values()) == {State.CALIBRATION}:
-                # The pool completed: the substitute's task was compared, not absent.
-                assert [k for k in queued if k[0] == "task_calibration" and k[1] == "UB1"]
-        finally:
-            svc.store.dispose()
+    run = simulated_beside_swept(sc, schema_template, prefix="kpi-rr-",
+                                 config_dir=_config_with_re_review, conflicts=CONFLICTS)
+    assert run.rules.further_reviews == 1
+    if sc.calibration and set(run.states.values()) == {State.CALIBRATION}:
+        # The pool completed: the substitute's task was compared, not absent.
+        assert [k for k in run.queued if k[0] == "task_calibration" and k[1] == "UB1"]
 
