@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,6 +44,20 @@ def ok(result: Result) -> str:
     """The output of a `kpi` run that must succeed; its output and error when it did not."""
     assert result.exit_code == 0, (result.output, result.stderr, result.exception)
     return result.output
+
+
+def decree_335_changed(folder: Path, rule: str, replacement: str) -> Path:
+    """A config folder in ``folder`` (the project's regimes and frameworks) whose Decree
+    335 regime has its one line matching ``rule`` (a regular expression over one line)
+    replaced by ``replacement``: a regime that differs from the shipped one in one rule."""
+    config = folder / "config"
+    for part in ("regimes", "frameworks"):
+        shutil.copytree(CONFIG / part, config / part)
+    regime = config / "regimes" / "vn-decree-335-2025.yaml"
+    text, n = re.subn(rule, replacement, regime.read_text(encoding="utf-8"), flags=re.M)
+    assert n == 1, f"{rule!r} matches {n} lines of {regime.name}, not one"
+    regime.write_text(text, encoding="utf-8")
+    return config
 
 
 def at(text: str) -> datetime:

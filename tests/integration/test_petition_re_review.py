@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +23,7 @@ from notifications.dispatcher import send_due
 from notifications.testing import RecordingServer
 from tests.integration.test_recusal import org_with
 from tests.integration.test_scoring_leaders import give, to_scoring
-from tests.support import CONFIG, DATA, World, at
+from tests.support import DATA, World, at, decree_335_changed
 from tests.web_support import Clock, make_web, text_of
 from workflow.cli import main
 from workflow.domain import State, Trigger
@@ -48,15 +47,8 @@ def smtp() -> Iterator[RecordingServer]:
 
 def re_review_world(new_service: Callable[..., Service], tmp_path: Path, smtp: RecordingServer,
                     conflicts: dict[str, str] | None = None, limit: int | None = None) -> World:
-    config = tmp_path / "config"
-    for part in ("regimes", "frameworks"):
-        shutil.copytree(CONFIG / part, config / part)
-    regime = config / "regimes" / "vn-decree-335-2025.yaml"
     again = "  re_review: true" + (f"\n  re_review_limit: {limit}" if limit else "")
-    text, n = re.subn(r"^  re_review: false.*$", again, regime.read_text(encoding="utf-8"),
-                      flags=re.M)
-    assert n == 1
-    regime.write_text(text, encoding="utf-8")
+    config = decree_335_changed(tmp_path, r"^  re_review: false.*$", again)
     made = new_service()
     svc = Service(made.store, replace(made.settings, config_dir=config, smtp_port=smtp.port))
     org = org_with(tmp_path, conflicts) if conflicts else DATA / "small_org.csv"

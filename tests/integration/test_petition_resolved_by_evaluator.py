@@ -7,8 +7,6 @@ organisation file), the one who scored instead classified and decides.
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from tests.integration.test_recusal import org_with
 from tests.integration.test_scoring_leaders import give, to_scoring
-from tests.support import CONFIG, DATA, World, at
+from tests.support import DATA, World, at, decree_335_changed
 from workflow.cli import main
 from workflow.domain import State, Trigger
 from workflow.errors import NotPermitted, Recused
@@ -34,14 +32,8 @@ SCORED = "2026-05-13 09:00"
 
 def evaluator_decides(new_service: Callable[..., Service], tmp_path: Path,
                       conflicts: dict[str, str] | None = None) -> World:
-    config = tmp_path / "config"
-    for part in ("regimes", "frameworks"):
-        shutil.copytree(CONFIG / part, config / part)
-    regime = config / "regimes" / "vn-decree-335-2025.yaml"
-    text, n = re.subn(r"^  resolved_by: evaluator_superior.*$", "  resolved_by: evaluator",
-                      regime.read_text(encoding="utf-8"), flags=re.M)
-    assert n == 1
-    regime.write_text(text, encoding="utf-8")
+    config = decree_335_changed(tmp_path, r"^  resolved_by: evaluator_superior.*$",
+                                "  resolved_by: evaluator")
     made = new_service()
     svc = Service(made.store, replace(made.settings, config_dir=config))
     org = org_with(tmp_path, conflicts) if conflicts else DATA / "small_org.csv"

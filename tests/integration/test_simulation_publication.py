@@ -14,7 +14,6 @@ the same instants and leave every evaluation in the same state.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from tests.integration.test_simulation_is_the_sweep import (
     _cycle_text,
     simulated_beside_swept,
 )
-from tests.support import CONFIG, at
+from tests.support import at, decree_335_changed
 from workflow.domain import State
 
 PUBLISHED = "results_published"
@@ -66,15 +65,7 @@ def publication_scenarios(draw: st.DrawFn) -> Scenario:
 
 def _config_from_publication(folder: Path) -> Path:
     """The project's config with Decree 335's petition window run from publication."""
-    config = folder / "config"
-    for part in ("regimes", "frameworks"):
-        shutil.copytree(CONFIG / part, config / part)
-    regime = config / "regimes" / "vn-decree-335-2025.yaml"
-    text = regime.read_text(encoding="utf-8")
-    assert "  starts: notification" in text
-    regime.write_text(text.replace("  starts: notification", "  starts: publication"),
-                      encoding="utf-8")
-    return config
+    return decree_335_changed(folder, r"^  starts: notification", "  starts: publication")
 
 
 @pytest.mark.sqlite_only

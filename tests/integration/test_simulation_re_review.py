@@ -16,8 +16,6 @@ substitute's pool emails; measured when the test was written.)
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -35,7 +33,7 @@ from tests.integration.test_simulation_is_the_sweep import (
     _cycle_text,
     simulated_beside_swept,
 )
-from tests.support import CONFIG, at
+from tests.support import at, decree_335_changed
 from workflow.domain import State
 
 DAY = 24 * 60
@@ -72,15 +70,7 @@ def re_review_scenarios(draw: st.DrawFn) -> Scenario:
 
 
 def _config_with_re_review(folder: Path) -> Path:
-    config = folder / "config"
-    for part in ("regimes", "frameworks"):
-        shutil.copytree(CONFIG / part, config / part)
-    regime = config / "regimes" / "vn-decree-335-2025.yaml"
-    text, n = re.subn(r"^  re_review: false.*$", "  re_review: true",
-                      regime.read_text(encoding="utf-8"), flags=re.M)
-    assert n == 1
-    regime.write_text(text, encoding="utf-8")
-    return config
+    return decree_335_changed(folder, r"^  re_review: false.*$", "  re_review: true")
 
 
 @pytest.mark.sqlite_only

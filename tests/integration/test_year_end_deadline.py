@@ -9,14 +9,13 @@ window and the petition's review included.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from tests.integration.test_web_admin_cycles import FORM, form_of, signed_in, web
-from tests.support import CONFIG, at
+from tests.support import CONFIG, at, decree_335_changed
 from tests.web_support import WebWorld, text_of
 from workflow.cli import main
 from workflow.service.core import Service
@@ -77,14 +76,7 @@ def test_a_further_review_the_regime_allows_counts_toward_15_december(
     """The sample year-end cycle finishes on 15 December when the decision is final; under
     a regime whose decision may be petitioned again (re_review), the fresh window and the
     second review run after that, so the same calendar is late and says when it ends."""
-    config = tmp_path / "config"
-    shutil.copytree(CONFIG / "regimes", config / "regimes")
-    shutil.copytree(CONFIG / "frameworks", config / "frameworks")
-    regime = config / "regimes" / "vn-decree-335-2025.yaml"
-    text, n = re.subn(r"^  re_review: false.*$", "  re_review: true",
-                      regime.read_text(encoding="utf-8"), flags=re.M)
-    assert n == 1
-    regime.write_text(text, encoding="utf-8")
+    config = decree_335_changed(tmp_path, r"^  re_review: false.*$", "  re_review: true")
     path = tmp_path / "year.yaml"
     path.write_text(SAMPLE_YEAR, encoding="utf-8")
     result = CliRunner().invoke(main, ["--now", "2026-11-30T10:00", "cycle", "check", str(path)],
