@@ -133,6 +133,17 @@ class InputFileError(KpiError):
         super().__init__(f"{path}:{line}: {problem}" if line else f"{path}: {problem}")
 
 
+class NotUtf8Text(InputFileError):
+    """A file is not UTF-8 text. ``found`` is what it is when its bytes say so
+    ("UTF-16", "UTF-32"), else None (some 8-bit encoding, or broken bytes): an edge that
+    words the fix its own way reads this, not the English of ``problem``."""
+
+    def __init__(self, path: str, problem: str, line: int | None = None, *,
+                 found: str | None = None) -> None:
+        self.found = found
+        super().__init__(path, problem, line)
+
+
 class CsvRowsError(KpiError):
     """Rows of an imported CSV file are wrong; nothing was imported. Each problem is
     named by its line."""

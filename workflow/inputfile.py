@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from workflow.errors import InputFileError
+from workflow.errors import InputFileError, NotUtf8Text
 
 MB = 1024 * 1024
 # Caps by kind of file: a submission is a form's worth of text; a cycle file with
@@ -59,14 +59,16 @@ def read_text(path: str | Path, cap: int, what: str, save_as: str = _SAVE_AS) ->
 def decode(name: str, raw: bytes, what: str, save_as: str = _SAVE_AS) -> str:
     """``raw`` as UTF-8 text (a UTF-8 byte-order mark dropped), or an InputFileError."""
     if raw.startswith(_UTF32_BOMS):
-        raise InputFileError(name, f"the {what} is UTF-32 text, not UTF-8; {save_as}", 1)
+        raise NotUtf8Text(name, f"the {what} is UTF-32 text, not UTF-8; {save_as}", 1,
+                          found="UTF-32")
     if raw.startswith(_UTF16_BOMS) or _looks_utf16(raw):
-        raise InputFileError(name, f"the {what} is UTF-16 text, not UTF-8; {save_as}", 1)
+        raise NotUtf8Text(name, f"the {what} is UTF-16 text, not UTF-8; {save_as}", 1,
+                          found="UTF-16")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise InputFileError(name, f"not UTF-8 text; {save_as}", line) from None
+        raise NotUtf8Text(name, f"not UTF-8 text; {save_as}", line) from None
 
 
 def read_json_object(path: str | Path, what: str = "submission") -> dict[str, Any]:

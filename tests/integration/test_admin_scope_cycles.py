@@ -156,6 +156,12 @@ def test_a_series_file_is_uploaded_checked_and_kept_only_when_it_has_no_problem(
     # reaching the other agency; a bad name; then the good file, twice.
     said = upload(e9, token, "stc-2027.yaml", good.encode("utf-16"))
     assert said.startswith("422") and "saved as UTF-16 (or UTF-32) text, not UTF-8" in said
+    # Saved as Windows Vietnamese: the message names the line of the first accent.
+    said = upload(e9, token, "stc-2027.yaml", good.encode("cp1258", errors="replace"))
+    line = good[:good.index("Đ")].count("\n") + 1
+    assert said.startswith("422"), said
+    assert f"stc-2027.yaml, line {line}: not UTF-8 text (perhaps saved as Windows " \
+        "Vietnamese, cp1258)" in said
     bad_day = good.replace("  timezone: Asia/Ho_Chi_Minh",
                            "  timezone: Asia/Ho_Chi_Minh\n  holidays:\n"
                            "    extra_days_off: [2027-04-31]")

@@ -500,7 +500,7 @@ def _write_chunk(svc: Service, session: Session, rules: CycleRules,
         for send in fx.sends:
             for person_id in send.to:
                 _opening_mail(svc, mail, made, send, people[person_id], e.member.id, context,
-                              eid, now, due_at, config.timezone)
+                              eid, now, due_at, rules)
         payload = {"supervisor_id": e.supervisor_id, "framework": e.framework.content_hash,
                    "peers": list(e.peers)}
         # A supervisor's reviewees share a payload (no peers, one framework): hashed once.
@@ -526,7 +526,7 @@ def _opening_mail(svc: Service, mail: Mail,
                   made: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any] | None]],
                   send: effects.Send, person: PersonInfo, reviewee_id: str,
                   context: Mapping[str, Any], evaluation_id: int, now: datetime,
-                  due_at: datetime | None, cycle_tz: str) -> None:
+                  due_at: datetime | None, rules: CycleRules) -> None:
     """The opening's notice ``send`` to ``person``, into ``mail``.
 
     A reviewee's task email differs from the one of another reviewee of the same time
@@ -545,7 +545,10 @@ def _opening_mail(svc: Service, mail: Mail,
         return
     one = make_mail(svc, event=send.event, person=person, dedupe_key=key, context=context,
                     now=now, evaluation_id=evaluation_id, available_at=send.at,
-                    link_expires_at=due_at, cycle_tz=cycle_tz)
+                    link_expires_at=due_at, cycle_tz=rules.tz_name,
+                    # A notice held for a digest waits for a working day of the cycle's
+                    # calendar, as it does when the sweep or a step queues it.
+                    calendar=rules.calendar)
     mail.extend(one)
     if (person.id == reviewee_id and len(one.tokens) <= 1
             and bool(one.tokens) == bool(one.outbox[0]["context"]["action_url"])):

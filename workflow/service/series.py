@@ -29,9 +29,9 @@ from workflow.errors import (
     ConfigFileError,
     ConfigFileErrors,
     CycleError,
-    InputFileError,
     KpiError,
     NotFound,
+    NotUtf8Text,
     Problem,
 )
 from workflow.inputfile import CONFIG_CAP, MB, decode
@@ -450,13 +450,11 @@ def admin_upload(svc: Service, admin_id: str, file_name: str, raw: bytes, *,
         return Uploaded(name, None, (Problem(UPLOAD_TOO_BIG, name=name, cap=CONFIG_CAP // MB),))
     try:
         text = decode(name, raw, "series file")
-    except InputFileError as exc:
+    except NotUtf8Text as exc:
         # decode's own words are the command line's (PowerShell, "run the command"):
         # the browser's fix is said here, with the file and the line.
-        said = Problem(UPLOAD_NOT_UTF8, english=str(exc), name=name, line=exc.line or 1) \
-            if "not UTF-8 text" in exc.problem and "UTF-16" not in exc.problem \
-            and "UTF-32" not in exc.problem \
-            else Problem(UPLOAD_UTF16, english=str(exc), name=name)
+        said = Problem(UPLOAD_UTF16, english=str(exc), name=name) if exc.found \
+            else Problem(UPLOAD_NOT_UTF8, english=str(exc), name=name, line=exc.line or 1)
         return Uploaded(name, None, (said,))
     if path.exists() and not replace and path.read_bytes() != text.encode("utf-8"):
         return Uploaded(name, None, (Problem(UPLOAD_EXISTS, name=name),))
