@@ -246,7 +246,15 @@ def test_an_hr_officers_bad_files_dates_and_deadlines_then_a_good_cycle_to_its_r
     page.locator("#f-phases-self_assessment-opens").fill("01/06/2026 08:00")
     page.get_by_role("button", name=BUTTON["check"]["en"]).click()
     expect(page.locator("#preview")).to_be_visible()
-    stop("cycle-preview", "en")
+    stop("cycle-preview", "en")  # leaves the page at the phone's width
+    # A day's cell of the month grid on the phone: "8 emails" on at most two lines (the
+    # page-wide indent of email lists once left it a letter wide, five lines high).
+    lines = page.evaluate("""() => Array.from(document.querySelectorAll(
+        'table.month .mails')).map(el => {
+          const range = document.createRange(); range.selectNodeContents(el);
+          const tops = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top)));
+          return [el.textContent.trim(), tops.size]; })""")
+    assert lines and all(n <= 2 for _text, n in lines), [x for x in lines if x[1] > 2]
     page.get_by_role("button", name="Save and open the cycle").click()
     stop("cycle-confirm-open", "en")
     page.get_by_role("button", name="Yes, open the cycle").click()
