@@ -10,7 +10,8 @@ copied for the test; one browser session, as UB1 (an admin of the whole deployme
   page names the problem and the fix, in vi and in en, and nothing is applied;
 - the cycle form: a day that does not exist (31/04/2026), a deadline before its phase
   opens (said once, beside the deadline, in the form's dd/mm/yyyy), a reminder after
-  the deadline hour (a note), in vi and in en;
+  the deadline hour (a note), in vi and in en, the month grid's public holidays named
+  in the page's language;
 - then right: a good file (Excel's "CSV UTF-8", semicolons, a newcomer with markup in
   her name) previewed and applied; a May cycle built from a copy, checked, saved and
   opened; its self-assessment extended for everyone (first with a day that does not
@@ -217,6 +218,11 @@ def test_an_hr_officers_bad_files_dates_and_deadlines_then_a_good_cycle_to_its_r
         page.get_by_role("button", name=BUTTON["check"][lang]).click()
         expect(page.locator("#n-f-reminders-0-at")).to_contain_text(LATE_REMINDER[lang])
         expect(page.locator("#preview")).to_be_visible()  # a note does not stop the check
+        # Public holidays in the month grid by their name in the page's language.
+        labour_day = {"vi": "Ngày Quốc tế Lao động", "en": "International Labor Day"}
+        expect(page.locator("#preview table.month").first).to_contain_text(labour_day[lang])
+        if lang == "vi":
+            expect(page.locator("#preview")).not_to_contain_text("Labor Day")
         stop("cycle-late-reminder", lang)
     assert not (console.svc.settings.config_dir / "cycles" / "t-2026-05.yaml").exists()
 
