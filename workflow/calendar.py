@@ -94,6 +94,26 @@ def holiday_name(name: str, locale: str, country: str = "VN",
     return name
 
 
+@dataclass(frozen=True, slots=True)
+class DayOffName:
+    """Why a day is off, as a message names it: ``str`` is the calendar's English (the
+    CLI); ``vi`` and ``en`` are the package's names in each language, so that a page
+    says "Ngày Chiến thắng" where the CLI says "Liberation Day/Reunification Day"."""
+
+    name: str
+
+    @property
+    def en(self) -> str:
+        return self.name
+
+    @property
+    def vi(self) -> str:
+        return holiday_name(self.name, "vi")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 # The years a page may show when it does not say (a cycle runs within two years).
 _YEARS = tuple(range(2024, 2032))
 

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from workflow.calendar import WorkingCalendar, zone
+from workflow.calendar import DayOffName, WorkingCalendar, zone
 from workflow.catalog import N_
 from workflow.configfile import LoadedFile, read_yaml, validate
 from workflow.dates import FormDay, MonthName, Weekday
@@ -53,6 +53,17 @@ class _Strict(BaseModel):
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DATETIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+WEEKEND = N_("weekend")
+
+
+def day_off_why(reason: str | None) -> object:
+    """Why a day is off, as a check message's value: the weekend said by the catalogue,
+    a public holiday by its name in the reader's language."""
+    if reason == "weekend":
+        return Said(WEEKEND)
+    return DayOffName(reason or "")
 
 
 def _parse_time(value: object) -> time:
@@ -534,7 +545,7 @@ class CycleFile(_Strict):
             if not base.is_working_day(d.date):
                 notes.append((("holidays", "extra_days_off", i), Said(
                     N_("%(day)s is already a day off (%(why)s); listing it changes nothing"),
-                    day=FormDay(d.date), why=base.day_off_reason(d.date))))
+                    day=FormDay(d.date), why=day_off_why(base.day_off_reason(d.date)))))
         for i, day in enumerate(self.holidays.extra_working_days):
             if base.is_working_day(day):
                 notes.append((("holidays", "extra_working_days", i), Said(
