@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -73,6 +73,60 @@ def country_calendar(country: str, extra_days_off: Mapping[date, str],
                     self[day] = name
 
     return CycleHolidays(language=HOLIDAY_LANGUAGE)
+
+
+# The languages the package names Viet Nam's days off in, by a page's locale.
+HOLIDAY_LANGUAGES = {"vi": "vi", "en": HOLIDAY_LANGUAGE}
+
+
+def holiday_name(name: str, locale: str, country: str = "VN",
+                 years: tuple[int, ...] = ()) -> str:
+    """A public holiday's name (as the calendar gives it, in HOLIDAY_LANGUAGE) in
+    ``locale``'s language, from the package's own translations; any other text (a
+    cycle's own day off, written by the agency) as it is."""
+    language = HOLIDAY_LANGUAGES.get(locale)
+    if language is None or language == HOLIDAY_LANGUAGE:
+        return name
+    for year in years or _YEARS:
+        found = _holiday_names(country, language, year).get(name)
+        if found is not None:
+            return found
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class DayOffName:
+    """Why a day is off, as a message names it: ``str`` is the calendar's English (the
+    CLI); ``vi`` and ``en`` are the package's names in each language, so that a page
+    says "Ngày Chiến thắng" where the CLI says "Liberation Day/Reunification Day"."""
+
+    name: str
+
+    @property
+    def en(self) -> str:
+        return self.name
+
+    @property
+    def vi(self) -> str:
+        return holiday_name(self.name, "vi")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# The years a page may show when it does not say (a cycle runs within two years).
+_YEARS = tuple(range(2024, 2032))
+
+
+@cache
+def _holiday_names(country: str, language: str, year: int) -> dict[str, str]:
+    """Each of ``country``'s holiday names of ``year``, from HOLIDAY_LANGUAGE to
+    ``language`` (the same days, named by the package in both)."""
+    import holidays  # noqa: PLC0415
+
+    source = holidays.country_holidays(country, years=year, language=HOLIDAY_LANGUAGE)
+    target = holidays.country_holidays(country, years=year, language=language)
+    return {str(source[d]): str(target[d]) for d in source if d in target}
 
 
 @dataclass(frozen=True)

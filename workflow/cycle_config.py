@@ -26,10 +26,10 @@ from pydantic import (
     model_validator,
 )
 
-from workflow.calendar import WorkingCalendar, zone
+from workflow.calendar import DayOffName, WorkingCalendar, zone
 from workflow.catalog import N_
 from workflow.configfile import LoadedFile, read_yaml, validate
-from workflow.dates import MonthName, Weekday
+from workflow.dates import FormDay, MonthName, Weekday
 from workflow.domain import State
 from workflow.errors import ConfigFileErrors
 from workflow.errors import Problem as Said
@@ -53,6 +53,17 @@ class _Strict(BaseModel):
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DATETIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+WEEKEND = N_("weekend")
+
+
+def day_off_why(reason: str | None) -> object:
+    """Why a day is off, as a check message's value: the weekend said by the catalogue,
+    a public holiday by its name in the reader's language."""
+    if reason == "weekend":
+        return Said(WEEKEND)
+    return DayOffName(reason or "")
 
 
 def _parse_time(value: object) -> time:
@@ -465,7 +476,7 @@ class CycleFile(_Strict):
             if day in off:
                 problems.append((("holidays", "extra_working_days", i), Said(
                     N_("%(day)s is also listed in extra_days_off; a day is either off or "
-                       "worked"), day=str(day))))
+                       "worked"), day=FormDay(day))))
         if self.peers.enabled and self.phases[State.PEER_INPUT].enabled \
                 and self.peers.per_person == 0:
             problems.append((("peers", "per_person"), Said(
@@ -504,26 +515,26 @@ class CycleFile(_Strict):
                     problems.append((loc, Said(
                         N_("%(when)s is before the period ends (%(end)s); nothing can be due "
                            "before there is something to evaluate"),
-                        when=f"{value:%Y-%m-%d %H:%M}", end=str(self.period.end))))
+                        when=FormDay(value), end=FormDay(self.period.end))))
                 elif value.toordinal() > too_late:
                     problems.append((loc, Said(
                         N_("%(day)s is more than %(max)s days after the period ends "
-                           "(%(end)s); check the year"), day=f"{value:%Y-%m-%d}",
-                        max=MAX_DAYS_AFTER_PERIOD, end=str(self.period.end))))
+                           "(%(end)s); check the year"), day=FormDay(value.date()),
+                        max=MAX_DAYS_AFTER_PERIOD, end=FormDay(self.period.end))))
                 # A due before its own phase's opens is said once, by the check below
                 # (it names opens, the fix), not also as phases out of order.
                 if last and value < last[2] and not (last[0] is state and label == "due"):
                     problems.append((loc, Said(
                         N_("phases out of order: %(when)s comes before %(key)s (%(then)s); "
                            "phases run in the order %(order)s"),
-                        when=f"{value:%Y-%m-%d %H:%M}", key=f"{last[0].value}.{last[1]}",
-                        then=f"{last[2]:%Y-%m-%d %H:%M}",
+                        when=FormDay(value), key=f"{last[0].value}.{last[1]}",
+                        then=FormDay(last[2]),
                         order=", ".join(s.value for s in PHASE_ORDER))))
                 last = (state, label, value)
             if phase.opens and isinstance(phase.due, datetime) and phase.due <= phase.opens:
                 problems.append((("phases", state.value, "due"), Said(
                     N_("%(due)s is not after opens (%(opens)s)"),
-                    due=f"{phase.due:%Y-%m-%d %H:%M}", opens=f"{phase.opens:%Y-%m-%d %H:%M}")))
+                    due=FormDay(phase.due), opens=FormDay(phase.opens))))
         return problems
 
     def advice(self) -> list[Problem]:
@@ -534,12 +545,12 @@ class CycleFile(_Strict):
             if not base.is_working_day(d.date):
                 notes.append((("holidays", "extra_days_off", i), Said(
                     N_("%(day)s is already a day off (%(why)s); listing it changes nothing"),
-                    day=str(d.date), why=base.day_off_reason(d.date))))
+                    day=FormDay(d.date), why=day_off_why(base.day_off_reason(d.date)))))
         for i, day in enumerate(self.holidays.extra_working_days):
             if base.is_working_day(day):
                 notes.append((("holidays", "extra_working_days", i), Said(
                     N_("%(day)s (%(weekday)s) is already a working day; listing it changes "
-                       "nothing"), day=str(day), weekday=Weekday(day.weekday()))))
+                       "nothing"), day=FormDay(day), weekday=Weekday(day.weekday()))))
         for i, reminder in enumerate(self.reminders):
             if reminder.working_days_before == 0 and reminder.at >= self.deadline_time:
                 notes.append((("reminders", i, "at"), Said(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from calendar import monthrange
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time
 
 from workflow.catalog import N_
 from workflow.errors import Problem
@@ -77,6 +77,31 @@ class Weekday:
 
     def __str__(self) -> str:
         return self.en
+
+
+@dataclass(frozen=True, slots=True)
+class FormDay:
+    """A day (or a day and a time) of a cycle file as a check message names it: ``str``
+    is the file's own ISO form (the CLI, next to the file it checks); ``vi`` and ``en``
+    the day/month/year the admin's forms ask for, so that a page never answers
+    30/04/2026 with 2026-04-30."""
+
+    value: date | datetime
+
+    @property
+    def en(self) -> str:
+        if isinstance(self.value, datetime):
+            return f"{self.value:%d/%m/%Y %H:%M}"
+        return f"{self.value:%d/%m/%Y}"
+
+    @property
+    def vi(self) -> str:
+        return self.en
+
+    def __str__(self) -> str:
+        if isinstance(self.value, datetime):
+            return f"{self.value:%Y-%m-%d %H:%M}"
+        return self.value.isoformat()
 
 
 class NotADate(ValueError):

@@ -131,7 +131,7 @@ def test_the_cycle_checks_mistakes_in_english_and_vietnamese_pass_axe_on_a_phone
     page.locator("#f-phases-self_assessment-due").fill("03/07/2026 17:00")
     page.get_by_role("button", name="Check and show the calendar").click()
     expect(page.locator("#e-f-phases-self_assessment-due")).to_contain_text(
-        "phases.self_assessment.due: 2026-07-03 17:00 is not after opens (2026-07-06 08:00)")
+        "phases.self_assessment.due: 03/07/2026 17:00 is not after opens (06/07/2026 08:00)")
     tour.check("admin-cycle-deadline-before-opening", "en")
 
     page.locator("#f-phases-self_assessment-due").fill("09/07/2026 17:00")

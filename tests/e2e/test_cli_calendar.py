@@ -75,7 +75,7 @@ def test_cycle_check_shows_deadlines_moved_off_holidays_and_the_swapped_saturday
     assert "appeal_window        opens Wed 2026-08-19 17:00  due Tue 2026-08-25 17:00" in out
     assert ("phases.appeal_review.due Wed 2026-09-02 17:00 is a day off (National Day): "
             "moved to Thu 2026-09-03 17:00") in out
-    assert "Fri 07 Aug Provincial Party Congress (day off for the agency)" in out
+    assert "Fri 07 Aug Đại hội Đảng bộ tỉnh (ngày nghỉ của cơ quan)" in out
     assert "Mon 31 Aug Day off (substituted from 08/22/2026)" in out
     assert "weekend days worked: Sat 22 Aug swapped working day" in out
 

@@ -52,6 +52,17 @@ def test_the_report_charts_keep_their_colours_under_the_content_security_policy(
     # No inline style anywhere in the charts, and nothing refused on the page.
     assert page.locator("figure svg [style], figure svg style").count() == 0
     assert refused == []
+    # The histogram names each class threshold; in Vietnamese (A1's page) the names are
+    # long: no two of them may be drawn over each other.
+    boxes = page.evaluate("""() => Array.from(
+        document.querySelectorAll('svg[aria-labelledby^="chart-histogram-"] text'))
+        .filter(t => t.textContent.includes('\u2265'))
+        .map(t => { const b = t.getBoundingClientRect();
+                    return [t.textContent.trim(), b.left, b.top, b.right, b.bottom]; })""")
+    assert len(boxes) == 3, boxes  # completed, well completed, excellent
+    crossing = [(a[0], b[0]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]]
+    assert not crossing, crossing
     page.locator("figure").first.scroll_into_view_if_needed()
     shot(page, artifacts, "30-admin-report-charts")
 

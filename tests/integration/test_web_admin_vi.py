@@ -33,8 +33,9 @@ ENGLISH = re.compile(r"\b(the|is|not|and|with|cannot|was|were|this|file|before|a
                      r"open|opened|already|nothing|must|save|upload|line|warning)\b", re.I)
 # What a page may show as it is in both languages: keys of the cycle file, ids, file
 # names, the language switch (it is named in its own language, English).
-# The sample cycle file's own words (an admin's text, shown as they wrote it).
-DATA = ("Provincial Party Congress (day off for the agency)",)
+# The sample cycle file's own words (an admin's text, shown as they wrote it): none in
+# English any more (its day off is named in Vietnamese, as the agency writes it).
+DATA: tuple[str, ...] = ()
 AS_WRITTEN = re.compile(r"[A-Za-z_][\w-]*(\.[\w\[\]-]+)+|`[^`]*`|\{[^}]*\}|\b[A-Z_]{2,}\w*\b")
 
 

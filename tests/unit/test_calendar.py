@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from workflow.calendar import WorkingCalendar, zone
+from workflow.calendar import WorkingCalendar, holiday_name, zone
 
 VN = WorkingCalendar()
 
@@ -105,3 +105,14 @@ def test_an_unknown_time_zone_is_named_in_the_error() -> None:
     with pytest.raises(ValueError, match="unknown time zone 'Asia/Hanoi'"):
         zone("Asia/Hanoi")
     assert str(zone("Asia/Ho_Chi_Minh")) == "Asia/Ho_Chi_Minh"
+
+
+def test_a_public_holiday_is_named_in_the_pages_language_and_an_agencys_day_as_written(
+        ) -> None:
+    reason = WorkingCalendar("VN").day_off_reason(date(2026, 9, 2))
+    assert reason == "National Day"  # the CLI's (and the file check's) language
+    assert holiday_name(reason, "vi") == "Quốc khánh"
+    assert holiday_name(reason, "en") == "National Day"
+    assert holiday_name("Day off (substituted from 08/22/2026)", "vi") == \
+        "Ngày nghỉ (thay cho ngày 22/08/2026)"
+    assert holiday_name("Đại hội Đảng bộ tỉnh", "vi") == "Đại hội Đảng bộ tỉnh"

@@ -297,6 +297,29 @@ def test_a_phase_switched_off_elsewhere_may_be_left_out(tmp_path: Path) -> None:
     assert not config.enabled(State.CALIBRATION)
 
 
+def test_a_day_off_listed_twice_is_named_in_the_readers_language(tmp_path: Path) -> None:
+    """The note beside the field of the admin's form: the day as the form writes it, the
+    holiday or the weekend in the page's language (the CLI's English stays as it was)."""
+    from workflow.web import i18n
+
+    text = GOOD.replace("extra_days_off: []", "extra_days_off: [2026-04-30, 2026-05-02]")
+    config = load_cycle(write(tmp_path, text)).config
+    notes = [problem for _where, problem in config.advice()][:2]
+
+    def said(locale: str, problem: str) -> str:
+        return i18n.say_problem(locale, problem, lambda name, value: i18n.plain_value(
+            locale, name, value, str, str, lambda label: str(getattr(label, locale))))
+
+    assert [said("vi", n) for n in notes] == [
+        "30/04/2026 vốn đã là ngày nghỉ (Ngày Chiến thắng); ghi thêm ngày này không thay "
+        "đổi gì",
+        "02/05/2026 vốn đã là ngày nghỉ (cuối tuần); ghi thêm ngày này không thay đổi gì"]
+    assert said("en", notes[1]) == ("02/05/2026 is already a day off (weekend); listing it "
+                                    "changes nothing")
+    assert str(notes[1]) == "2026-05-02 is already a day off (weekend); listing it changes " \
+        "nothing"
+
+
 def test_advice_names_what_is_allowed_but_probably_not_meant(tmp_path: Path) -> None:
     text = GOOD.replace("extra_days_off: []", "extra_days_off: [2026-04-30]") \
         .replace("extra_working_days: []", "extra_working_days: [2026-05-05]") \

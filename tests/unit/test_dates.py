@@ -3,7 +3,7 @@ words of each refusal, in English and Vietnamese."""
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
 
 import pytest
 
@@ -67,3 +67,11 @@ def test_the_refusals_read_in_vietnamese_with_the_month_named_the_vietnamese_way
                     dates.SHORT_YEAR, dates.NOT_A_TIME, dates.NOT_A_DATETIME):
         assert catalog.gettext("vi", message, value="x", month=1, days=1, example="y") \
             != message % {"value": "x", "month": 1, "days": 1, "example": "y"}
+
+
+def test_a_check_names_a_day_the_files_way_for_the_cli_and_the_forms_way_on_a_page() -> None:
+    due = dates.FormDay(datetime(2026, 7, 3, 17, 0))
+    assert str(due) == "2026-07-03 17:00"  # beside the file it checks: the file's form
+    assert due.vi == due.en == "03/07/2026 17:00"  # beside a field asking for dd/mm/yyyy
+    assert str(dates.FormDay(date(2026, 4, 30))) == "2026-04-30"
+    assert dates.FormDay(date(2026, 4, 30)).vi == "30/04/2026"

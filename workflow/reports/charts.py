@@ -27,6 +27,7 @@ import matplotlib
 from markupsafe import escape
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 # Okabe-Ito colours and hatches: two cues per series, so greyscale still works.
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
@@ -180,13 +181,23 @@ def histogram(name: str, title: str, desc: str, edges: Sequence[float],
         ax.bar_label(bars, labels=[str(c) if c else "" for c in counts], fontsize=8,
                      padding=2)
         top = max([*counts, 1])
-        for x, label in thresholds:
-            if x <= 0:
-                continue
+        # One row per threshold above the bars: the class names (Vietnamese ones are
+        # long) written side by side at 50, 70 and 90 ran into each other. A threshold in
+        # the right half is named to the left of its line, so that it stays in the chart.
+        marked = sorted((x, label) for x, label in thresholds if x > 0)
+        middle = edges[0] + (edges[-1] + width - edges[0]) / 2
+        for row, (x, label) in enumerate(marked):
             ax.axvline(x, color=INK, linestyle="--", linewidth=1)
-            ax.text(x, top * 1.18, f" {label} \u2265 {x:g}".replace(".", decimal), fontsize=8,
-                    va="top", ha="left")
-        ax.set_ylim(0, top * 1.25)
+            right = x > middle
+            text = f" {label} \u2265 {x:g} ".replace(".", decimal)
+            ax.text(x, top * (1.14 + 0.16 * row), text, fontsize=8, va="bottom",
+                    ha="right" if right else "left",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+        ax.set_ylim(0, top * (1.16 + 0.16 * len(marked)))
+        # People are counted whole, and the rows of names are not counts: whole ticks,
+        # none above the tallest bar.
+        ticks = MaxNLocator(integer=True).tick_values(0, top)
+        ax.set_yticks([t for t in ticks if 0 <= t <= top])
         ax.set_xlim(edges[0], edges[-1] + width)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

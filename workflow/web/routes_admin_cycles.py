@@ -16,7 +16,7 @@ from babel.dates import format_date, get_day_names
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
-from workflow import cycle_form, formatting
+from workflow import calendar, cycle_form, formatting
 from workflow.catalog import N_
 from workflow.errors import (
     ConfigFileError,
@@ -66,7 +66,8 @@ def _cal(req: Req) -> dict[str, Any]:
 
     def reason(text: str | None) -> str:
         known = REASONS.get(text or "")
-        return req.gettext(known) if known else (text or "")
+        # A public holiday by the package's name for it in the page's language.
+        return req.gettext(known) if known else calendar.holiday_name(text or "", locale)
 
     return {
         "short": lambda instant, tz: formatting.short_time(instant, tz, locale),
