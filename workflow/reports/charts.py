@@ -158,7 +158,7 @@ def _ticks(top: float) -> list[float]:
     raw = top / 5
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    return [i * step for i in range(int(math.ceil(top / step - 1e-9)) + 1)]
+    return [i * step for i in range(math.ceil(top / step - 1e-9) + 1)]
 
 
 def _x_axis(svg: _Svg, left: float, bottom: float, width: float, ticks: Sequence[float],

@@ -167,17 +167,30 @@ def _sum_points(payload: Mapping[str, Any], criteria: Sequence[str]) -> Decimal 
     return sum((points[c] for c in criteria), ZERO)
 
 
+# What ``stamped_supervisor_total`` reads of a score's stamp, extracted by the database
+# (json_extract, ->>): the stamp whole is 1.7 KB of JSON per evaluation, and decoding it
+# was a fifth of the report page's first build at national scale (bench/RESULTS.md).
+_STAMP_KEYS = ("exact_total", "framework_hash", "regime_id", "regime_version")
+
+
+def _stamp_fields(row: Any) -> dict[str, str] | None:
+    found = {k: str(v) for k, v in zip(_STAMP_KEYS, row[-len(_STAMP_KEYS):], strict=True)
+             if v is not None}
+    return found or None
+
+
 def source_totals(svc: Service, cycle_id: str, session: Session) -> Iterator[SourceTotals]:
     """Every scored evaluation of the cycle with its totals by source, in batches."""
     cycle_or_fail(session, cycle_id)
     rules = svc.rules.get(session, cycle_id)
     quorum = rules.min_peer_responses
+    stamp = [EVALUATION.c.score_stamp[k].as_string() for k in _STAMP_KEYS]
     last_id = 0
     while True:
         rows = session.execute(
             select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.unit_id,
                    EVALUATION.c.scored_by, EVALUATION.c.framework_hash, EVALUATION.c.is_leader,
-                   EVALUATION.c.score_stamp)
+                   *stamp)
             .where(EVALUATION.c.cycle_id == cycle_id, NOT_CANCELLED, SCORED,
                    EVALUATION.c.id > last_id)
             .order_by(EVALUATION.c.id).limit(BATCH)).all()
@@ -185,43 +198,64 @@ def source_totals(svc: Service, cycle_id: str, session: Session) -> Iterator[Sou
             return
         last_id = rows[-1].id
         subs: dict[int, dict[str, list[dict[str, Any]]]] = {r.id: {} for r in rows}
+        scored: dict[int, int] = {}  # evaluation -> its last supervisor_score submission
+        for s in session.execute(
+                select(SUBMISSION.c.evaluation_id, SUBMISSION.c.id)
+                .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
+                       SUBMISSION.c.kind == SubmissionKind.SUPERVISOR_SCORE.value)
+                .order_by(SUBMISSION.c.id)):
+            scored[s.evaluation_id] = s.id
         for s in session.execute(
                 select(SUBMISSION.c.evaluation_id, SUBMISSION.c.kind, SUBMISSION.c.payload)
                 .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
                        SUBMISSION.c.kind.in_([SubmissionKind.SELF_ASSESSMENT.value,
-                                              SubmissionKind.SUPERVISOR_SCORE.value,
                                               SubmissionKind.PEER_INPUT.value,
                                               SubmissionKind.APPEAL_DECISION.value]))
                 .order_by(SUBMISSION.c.id)):
             subs[s.evaluation_id].setdefault(s.kind, []).append(dict(s.payload))
+        plans = []
         for r in rows:
             framework = rules.frameworks.get(r.framework_hash)
-            given = subs[r.id]
-            scores = given.get(SubmissionKind.SUPERVISOR_SCORE.value)
-            if framework is None or not scores or not r.scored_by:
+            if framework is None or r.id not in scored or not r.scored_by:
                 continue
+            given = subs[r.id]
+            peers = given.get(SubmissionKind.PEER_INPUT.value, [])
+            criteria = _peer_rated(framework)
+            revised = any(d.get("decision") == "revise_score"
+                          for d in given.get(SubmissionKind.APPEAL_DECISION.value, []))
+            stamped = stamped_supervisor_total(
+                rules, framework, _stamp_fields(r), r.framework_hash, bool(r.is_leader),
+                revised)
+            with_peers = bool(criteria) and len(peers) >= quorum
+            plans.append((r, framework, criteria, peers, stamped, with_peers))
+        # The supervisor's payload only where it is read: a total the stamp does not
+        # give, or the points beside the peers' (most evaluations need neither).
+        wanted = [scored[p[0].id] for p in plans if p[4] is None or p[5]]
+        payloads = {s.id: dict(s.payload) for s in session.execute(
+            select(SUBMISSION.c.id, SUBMISSION.c.payload).where(SUBMISSION.c.id.in_(wanted)))
+        } if wanted else {}
+        for r, framework, criteria, peers, stamped, with_peers in plans:
+            given = subs[r.id]
+            supervisor = payloads.get(scored[r.id])
             # Leaders are few: their team is read as scoring reads it (the subtree).
             team = (subordinates_of(session, load_snapshot(svc, session, r.id, lock=False))
                     if r.is_leader else None)
-            supervisor = scores[-1]
             selfs = given.get(SubmissionKind.SELF_ASSESSMENT.value)
-            peers = given.get(SubmissionKind.PEER_INPUT.value, [])
-            criteria = _peer_rated(framework)
             peer_points = supervisor_peer = peer_max = None
-            if criteria and len(peers) >= quorum:
+            if with_peers and supervisor is not None:
                 sums = [p for p in (_sum_points(x, criteria) for x in peers) if p is not None]
                 if len(sums) >= quorum:
                     peer_points = sum(sums, ZERO) / len(sums)
                     supervisor_peer = _sum_points(supervisor, criteria)
                     peer_max = sum((framework.criterion(c).max for c in criteria), ZERO)
-            revised = any(d.get("decision") == "revise_score"
-                          for d in given.get(SubmissionKind.APPEAL_DECISION.value, []))
-            supervisor_total = stamped_supervisor_total(
-                rules, framework, r.score_stamp, r.framework_hash, bool(r.is_leader), revised)
+            if stamped is not None:
+                supervisor_total = stamped
+            else:
+                assert supervisor is not None  # read above for every one without it
+                supervisor_total = single_source(rules, framework, supervisor, team,
+                                                 bool(r.is_leader))
             yield SourceTotals(
-                r.id, r.reviewee_id, r.unit_id, r.scored_by,
-                supervisor_total if supervisor_total is not None else
-                single_source(rules, framework, supervisor, team, bool(r.is_leader)),
+                r.id, r.reviewee_id, r.unit_id, r.scored_by, supervisor_total,
                 single_source(rules, framework, selfs[-1], team, bool(r.is_leader))
                 if selfs else None,
                 peer_points, supervisor_peer, peer_max)
