@@ -185,80 +185,85 @@ def source_totals(svc: Service, cycle_id: str, session: Session) -> Iterator[Sou
     rules = svc.rules.get(session, cycle_id)
     quorum = rules.min_peer_responses
     stamp = [EVALUATION.c.score_stamp[k].as_string() for k in _STAMP_KEYS]
-    last_id = 0
-    while True:
-        rows = session.execute(
-            select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.unit_id,
+    # One ordered query read in batches as it streams. A query per batch (keyset on the
+    # id) made SQLite walk the whole cycle through its (cycle_id, due_at) index for each
+    # batch, then sort: a hundred walks of 100,000 rows, a third of the report page's
+    # first build at national scale (bench/RESULTS.md, report-first-build-100000).
+    stmt = (select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.unit_id,
                    EVALUATION.c.scored_by, EVALUATION.c.framework_hash, EVALUATION.c.is_leader,
                    *stamp)
-            .where(EVALUATION.c.cycle_id == cycle_id, NOT_CANCELLED, SCORED,
-                   EVALUATION.c.id > last_id)
-            .order_by(EVALUATION.c.id).limit(BATCH)).all()
-        if not rows:
-            return
-        last_id = rows[-1].id
-        subs: dict[int, dict[str, list[dict[str, Any]]]] = {r.id: {} for r in rows}
-        scored: dict[int, int] = {}  # evaluation -> its last supervisor_score submission
-        for s in session.execute(
-                select(SUBMISSION.c.evaluation_id, SUBMISSION.c.id)
-                .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
-                       SUBMISSION.c.kind == SubmissionKind.SUPERVISOR_SCORE.value)
-                .order_by(SUBMISSION.c.id)):
-            scored[s.evaluation_id] = s.id
-        for s in session.execute(
-                select(SUBMISSION.c.evaluation_id, SUBMISSION.c.kind, SUBMISSION.c.payload)
-                .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
-                       SUBMISSION.c.kind.in_([SubmissionKind.SELF_ASSESSMENT.value,
-                                              SubmissionKind.PEER_INPUT.value,
-                                              SubmissionKind.APPEAL_DECISION.value]))
-                .order_by(SUBMISSION.c.id)):
-            subs[s.evaluation_id].setdefault(s.kind, []).append(dict(s.payload))
-        plans = []
-        for r in rows:
-            framework = rules.frameworks.get(r.framework_hash)
-            if framework is None or r.id not in scored or not r.scored_by:
-                continue
-            given = subs[r.id]
-            peers = given.get(SubmissionKind.PEER_INPUT.value, [])
-            criteria = _peer_rated(framework)
-            revised = any(d.get("decision") == "revise_score"
-                          for d in given.get(SubmissionKind.APPEAL_DECISION.value, []))
-            stamped = stamped_supervisor_total(
-                rules, framework, _stamp_fields(r), r.framework_hash, bool(r.is_leader),
-                revised)
-            with_peers = bool(criteria) and len(peers) >= quorum
-            plans.append((r, framework, criteria, peers, stamped, with_peers))
-        # The supervisor's payload only where it is read: a total the stamp does not
-        # give, or the points beside the peers' (most evaluations need neither).
-        wanted = [scored[p[0].id] for p in plans if p[4] is None or p[5]]
-        payloads = {s.id: dict(s.payload) for s in session.execute(
-            select(SUBMISSION.c.id, SUBMISSION.c.payload).where(SUBMISSION.c.id.in_(wanted)))
-        } if wanted else {}
-        for r, framework, criteria, peers, stamped, with_peers in plans:
-            given = subs[r.id]
-            supervisor = payloads.get(scored[r.id])
-            # Leaders are few: their team is read as scoring reads it (the subtree).
-            team = (subordinates_of(session, load_snapshot(svc, session, r.id, lock=False))
-                    if r.is_leader else None)
-            selfs = given.get(SubmissionKind.SELF_ASSESSMENT.value)
-            peer_points = supervisor_peer = peer_max = None
-            if with_peers and supervisor is not None:
-                sums = [p for p in (_sum_points(x, criteria) for x in peers) if p is not None]
-                if len(sums) >= quorum:
-                    peer_points = sum(sums, ZERO) / len(sums)
-                    supervisor_peer = _sum_points(supervisor, criteria)
-                    peer_max = sum((framework.criterion(c).max for c in criteria), ZERO)
-            if stamped is not None:
-                supervisor_total = stamped
-            else:
-                assert supervisor is not None  # read above for every one without it
-                supervisor_total = single_source(rules, framework, supervisor, team,
-                                                 bool(r.is_leader))
-            yield SourceTotals(
-                r.id, r.reviewee_id, r.unit_id, r.scored_by, supervisor_total,
-                single_source(rules, framework, selfs[-1], team, bool(r.is_leader))
-                if selfs else None,
-                peer_points, supervisor_peer, peer_max)
+            .where(EVALUATION.c.cycle_id == cycle_id, NOT_CANCELLED, SCORED)
+            .order_by(EVALUATION.c.id).execution_options(yield_per=BATCH))
+    with session.execute(stmt) as result:  # closed even when the caller stops early
+        for page in result.partitions():
+            yield from _batch(svc, session, rules, quorum, list(page))
+
+
+def _batch(svc: Service, session: Session, rules: CycleRules, quorum: int, rows: list[Any]
+           ) -> Iterator[SourceTotals]:
+    """The totals of one batch of evaluations, their submissions read in three queries."""
+    subs: dict[int, dict[str, list[dict[str, Any]]]] = {r.id: {} for r in rows}
+    scored: dict[int, int] = {}  # evaluation -> its last supervisor_score submission
+    for s in session.execute(
+            select(SUBMISSION.c.evaluation_id, SUBMISSION.c.id)
+            .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
+                   SUBMISSION.c.kind == SubmissionKind.SUPERVISOR_SCORE.value)
+            .order_by(SUBMISSION.c.id)):
+        scored[s.evaluation_id] = s.id
+    for s in session.execute(
+            select(SUBMISSION.c.evaluation_id, SUBMISSION.c.kind, SUBMISSION.c.payload)
+            .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
+                   SUBMISSION.c.kind.in_([SubmissionKind.SELF_ASSESSMENT.value,
+                                          SubmissionKind.PEER_INPUT.value,
+                                          SubmissionKind.APPEAL_DECISION.value]))
+            .order_by(SUBMISSION.c.id)):
+        subs[s.evaluation_id].setdefault(s.kind, []).append(dict(s.payload))
+    plans = []
+    for r in rows:
+        framework = rules.frameworks.get(r.framework_hash)
+        if framework is None or r.id not in scored or not r.scored_by:
+            continue
+        given = subs[r.id]
+        peers = given.get(SubmissionKind.PEER_INPUT.value, [])
+        criteria = _peer_rated(framework)
+        revised = any(d.get("decision") == "revise_score"
+                      for d in given.get(SubmissionKind.APPEAL_DECISION.value, []))
+        stamped = stamped_supervisor_total(
+            rules, framework, _stamp_fields(r), r.framework_hash, bool(r.is_leader),
+            revised)
+        with_peers = bool(criteria) and len(peers) >= quorum
+        plans.append((r, framework, criteria, peers, stamped, with_peers))
+    # The supervisor's payload only where it is read: a total the stamp does not
+    # give, or the points beside the peers' (most evaluations need neither).
+    wanted = [scored[p[0].id] for p in plans if p[4] is None or p[5]]
+    payloads = {s.id: dict(s.payload) for s in session.execute(
+        select(SUBMISSION.c.id, SUBMISSION.c.payload).where(SUBMISSION.c.id.in_(wanted)))
+    } if wanted else {}
+    for r, framework, criteria, peers, stamped, with_peers in plans:
+        given = subs[r.id]
+        supervisor = payloads.get(scored[r.id])
+        # Leaders are few: their team is read as scoring reads it (the subtree).
+        team = (subordinates_of(session, load_snapshot(svc, session, r.id, lock=False))
+                if r.is_leader else None)
+        selfs = given.get(SubmissionKind.SELF_ASSESSMENT.value)
+        peer_points = supervisor_peer = peer_max = None
+        if with_peers and supervisor is not None:
+            sums = [p for p in (_sum_points(x, criteria) for x in peers) if p is not None]
+            if len(sums) >= quorum:
+                peer_points = sum(sums, ZERO) / len(sums)
+                supervisor_peer = _sum_points(supervisor, criteria)
+                peer_max = sum((framework.criterion(c).max for c in criteria), ZERO)
+        if stamped is not None:
+            supervisor_total = stamped
+        else:
+            assert supervisor is not None  # read above for every one without it
+            supervisor_total = single_source(rules, framework, supervisor, team,
+                                             bool(r.is_leader))
+        yield SourceTotals(
+            r.id, r.reviewee_id, r.unit_id, r.scored_by, supervisor_total,
+            single_source(rules, framework, selfs[-1], team, bool(r.is_leader))
+            if selfs else None,
+            peer_points, supervisor_peer, peer_max)
 
 
 def gaps(svc: Service, cycle_id: str, *, self_gap_points: Decimal,
