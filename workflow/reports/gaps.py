@@ -132,22 +132,31 @@ def single_source(rules: CycleRules, framework: Framework, payload: Mapping[str,
 _NOT_FROM_PAYLOAD = (CriterionKind.UNIT_RESULTS, CriterionKind.PERIOD_MEAN)
 
 
+def stamp_may_give(rules: CycleRules, framework: Framework) -> bool:
+    """Whether under these rules a stamp of this framework can be the supervisor's total:
+    only the supervisor's points count (the self-assessment and the peers weigh nothing
+    in the regime) and nothing but the payload feeds the framework (no team, no
+    periods). The same for every evaluation of the framework: asked once per batch."""
+    weights = rules.regime.source_weights
+    if any(weights.get(s, 0) for s in Source if s is not Source.SUPERVISOR):
+        return False
+    return not any(c.kind in _NOT_FROM_PAYLOAD for c in framework.criteria)
+
+
 def stamped_supervisor_total(rules: CycleRules, framework: Framework,
                              stamp: Mapping[str, Any] | None, framework_hash: str,
-                             is_leader: bool, revised: bool) -> Decimal | None:
+                             is_leader: bool, revised: bool, may: bool | None = None
+                             ) -> Decimal | None:
     """The total the supervisor's payload alone earns, read from the score's stamp when
     the stored score is exactly that computation, else None (compute it).
 
     It is when only the supervisor's points count (the self-assessment and the peers
     weigh nothing in the regime), nothing but the payload feeds the framework (no
     team, no periods: not a leader), the stamp is of this framework and regime, and no
-    appeal reviewer replaced the score."""
+    appeal reviewer replaced the score. ``may``: ``stamp_may_give``, when known."""
     if stamp is None or is_leader or revised or "exact_total" not in stamp:
         return None
-    weights = rules.regime.source_weights
-    if any(weights.get(s, 0) for s in Source if s is not Source.SUPERVISOR):
-        return None
-    if any(c.kind in _NOT_FROM_PAYLOAD for c in framework.criteria):
+    if not (stamp_may_give(rules, framework) if may is None else may):
         return None
     if (stamp.get("framework_hash") != framework_hash
             or stamp.get("regime_id") != rules.regime.id
@@ -219,18 +228,23 @@ def _batch(svc: Service, session: Session, rules: CycleRules, quorum: int, rows:
             .order_by(SUBMISSION.c.id)):
         subs[s.evaluation_id].setdefault(s.kind, []).append(dict(s.payload))
     plans = []
+    # What depends on the framework alone, once per framework (a batch has one or two).
+    per_framework: dict[str, tuple[list[str], bool]] = {}
     for r in rows:
         framework = rules.frameworks.get(r.framework_hash)
         if framework is None or r.id not in scored or not r.scored_by:
             continue
+        if r.framework_hash not in per_framework:
+            per_framework[r.framework_hash] = (_peer_rated(framework),
+                                               stamp_may_give(rules, framework))
+        criteria, may = per_framework[r.framework_hash]
         given = subs[r.id]
         peers = given.get(SubmissionKind.PEER_INPUT.value, [])
-        criteria = _peer_rated(framework)
         revised = any(d.get("decision") == "revise_score"
                       for d in given.get(SubmissionKind.APPEAL_DECISION.value, []))
         stamped = stamped_supervisor_total(
             rules, framework, _stamp_fields(r), r.framework_hash, bool(r.is_leader),
-            revised)
+            revised, may)
         with_peers = bool(criteria) and len(peers) >= quorum
         plans.append((r, framework, criteria, peers, stamped, with_peers))
     # The supervisor's payload only where it is read: a total the stamp does not
