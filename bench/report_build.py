@@ -181,7 +181,7 @@ def main() -> None:
                     f"{f['load']:.1f} | {f['size'] / 1048576:.1f} MiB | "
                     f"{f['peak_mib']:.0f} MiB ({f['rss_before_mib']:.0f} before) |")
     fixture_line = (f"built in {fixture_s:.0f} s ({scored:,} scored evaluations)"
-                    if scored >= 0 else f"copied from {keep}")
+                    if scored >= 0 else "copied from `BENCH_FIXTURE` (built by an earlier run)")
     body = f"""## The report's first build, each format alone ({size:,} people)
 
 Command: `BENCH_SIZE={size} .venv/bin/python -m bench.report_build`
