@@ -19,8 +19,8 @@ from tests.web_support import Clock
 
 pytestmark = pytest.mark.browser
 
-# The first bar of each chart: a clipped path of a patch (the backgrounds are unclipped).
-FIRST_BAR = 'svg[aria-labelledby^="chart-{name}-"] g[id*="-patch_"] path[clip-path]'
+# The bars of each chart (the legend's swatches and the label boxes are not bars).
+FIRST_BAR = 'svg[aria-labelledby^="chart-{name}-"] rect.bar'
 
 
 def test_the_report_charts_keep_their_colours_under_the_content_security_policy(

@@ -56,6 +56,11 @@ def _writer(kind: str, locale: str | None) -> Callable[[Any], str]:
         return lambda v: "" if v is None else yes if v else no
     if kind == "int":
         return lambda v: "" if v is None else str(int(v))
+    if kind == "datetime":
+        return lambda v: "" if v is None else v.strftime("%Y-%m-%d %H:%M") \
+            if isinstance(v, datetime) else safe_text(str(v))
+    if kind == "text":
+        return lambda v: "" if v is None else safe_text(str(v))
     return lambda v: cell(kind, v, locale)
 
 

@@ -132,22 +132,31 @@ def single_source(rules: CycleRules, framework: Framework, payload: Mapping[str,
 _NOT_FROM_PAYLOAD = (CriterionKind.UNIT_RESULTS, CriterionKind.PERIOD_MEAN)
 
 
+def stamp_may_give(rules: CycleRules, framework: Framework) -> bool:
+    """Whether under these rules a stamp of this framework can be the supervisor's total:
+    only the supervisor's points count (the self-assessment and the peers weigh nothing
+    in the regime) and nothing but the payload feeds the framework (no team, no
+    periods). The same for every evaluation of the framework: asked once per batch."""
+    weights = rules.regime.source_weights
+    if any(weights.get(s, 0) for s in Source if s is not Source.SUPERVISOR):
+        return False
+    return not any(c.kind in _NOT_FROM_PAYLOAD for c in framework.criteria)
+
+
 def stamped_supervisor_total(rules: CycleRules, framework: Framework,
                              stamp: Mapping[str, Any] | None, framework_hash: str,
-                             is_leader: bool, revised: bool) -> Decimal | None:
+                             is_leader: bool, revised: bool, may: bool | None = None
+                             ) -> Decimal | None:
     """The total the supervisor's payload alone earns, read from the score's stamp when
     the stored score is exactly that computation, else None (compute it).
 
     It is when only the supervisor's points count (the self-assessment and the peers
     weigh nothing in the regime), nothing but the payload feeds the framework (no
     team, no periods: not a leader), the stamp is of this framework and regime, and no
-    appeal reviewer replaced the score."""
+    appeal reviewer replaced the score. ``may``: ``stamp_may_give``, when known."""
     if stamp is None or is_leader or revised or "exact_total" not in stamp:
         return None
-    weights = rules.regime.source_weights
-    if any(weights.get(s, 0) for s in Source if s is not Source.SUPERVISOR):
-        return None
-    if any(c.kind in _NOT_FROM_PAYLOAD for c in framework.criteria):
+    if not (stamp_may_give(rules, framework) if may is None else may):
         return None
     if (stamp.get("framework_hash") != framework_hash
             or stamp.get("regime_id") != rules.regime.id
@@ -167,64 +176,108 @@ def _sum_points(payload: Mapping[str, Any], criteria: Sequence[str]) -> Decimal 
     return sum((points[c] for c in criteria), ZERO)
 
 
+# What ``stamped_supervisor_total`` reads of a score's stamp, extracted by the database
+# (json_extract, ->>): the stamp whole is 1.7 KB of JSON per evaluation, and decoding it
+# was a fifth of the report page's first build at national scale (bench/RESULTS.md).
+_STAMP_KEYS = ("exact_total", "framework_hash", "regime_id", "regime_version")
+
+
+def _stamp_fields(row: Any) -> dict[str, str] | None:
+    found = {k: str(v) for k, v in zip(_STAMP_KEYS, row[-len(_STAMP_KEYS):], strict=True)
+             if v is not None}
+    return found or None
+
+
 def source_totals(svc: Service, cycle_id: str, session: Session) -> Iterator[SourceTotals]:
     """Every scored evaluation of the cycle with its totals by source, in batches."""
     cycle_or_fail(session, cycle_id)
     rules = svc.rules.get(session, cycle_id)
     quorum = rules.min_peer_responses
-    last_id = 0
-    while True:
-        rows = session.execute(
-            select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.unit_id,
+    stamp = [EVALUATION.c.score_stamp[k].as_string() for k in _STAMP_KEYS]
+    # One ordered query read in batches as it streams. A query per batch (keyset on the
+    # id) made SQLite walk the whole cycle through its (cycle_id, due_at) index for each
+    # batch, then sort: a hundred walks of 100,000 rows, a third of the report page's
+    # first build at national scale (bench/RESULTS.md, report-first-build-100000).
+    stmt = (select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.unit_id,
                    EVALUATION.c.scored_by, EVALUATION.c.framework_hash, EVALUATION.c.is_leader,
-                   EVALUATION.c.score_stamp)
-            .where(EVALUATION.c.cycle_id == cycle_id, NOT_CANCELLED, SCORED,
-                   EVALUATION.c.id > last_id)
-            .order_by(EVALUATION.c.id).limit(BATCH)).all()
-        if not rows:
-            return
-        last_id = rows[-1].id
-        subs: dict[int, dict[str, list[dict[str, Any]]]] = {r.id: {} for r in rows}
-        for s in session.execute(
-                select(SUBMISSION.c.evaluation_id, SUBMISSION.c.kind, SUBMISSION.c.payload)
-                .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
-                       SUBMISSION.c.kind.in_([SubmissionKind.SELF_ASSESSMENT.value,
-                                              SubmissionKind.SUPERVISOR_SCORE.value,
-                                              SubmissionKind.PEER_INPUT.value,
-                                              SubmissionKind.APPEAL_DECISION.value]))
-                .order_by(SUBMISSION.c.id)):
-            subs[s.evaluation_id].setdefault(s.kind, []).append(dict(s.payload))
-        for r in rows:
-            framework = rules.frameworks.get(r.framework_hash)
-            given = subs[r.id]
-            scores = given.get(SubmissionKind.SUPERVISOR_SCORE.value)
-            if framework is None or not scores or not r.scored_by:
-                continue
-            # Leaders are few: their team is read as scoring reads it (the subtree).
-            team = (subordinates_of(session, load_snapshot(svc, session, r.id, lock=False))
-                    if r.is_leader else None)
-            supervisor = scores[-1]
-            selfs = given.get(SubmissionKind.SELF_ASSESSMENT.value)
-            peers = given.get(SubmissionKind.PEER_INPUT.value, [])
-            criteria = _peer_rated(framework)
-            peer_points = supervisor_peer = peer_max = None
-            if criteria and len(peers) >= quorum:
-                sums = [p for p in (_sum_points(x, criteria) for x in peers) if p is not None]
-                if len(sums) >= quorum:
-                    peer_points = sum(sums, ZERO) / len(sums)
-                    supervisor_peer = _sum_points(supervisor, criteria)
-                    peer_max = sum((framework.criterion(c).max for c in criteria), ZERO)
-            revised = any(d.get("decision") == "revise_score"
-                          for d in given.get(SubmissionKind.APPEAL_DECISION.value, []))
-            supervisor_total = stamped_supervisor_total(
-                rules, framework, r.score_stamp, r.framework_hash, bool(r.is_leader), revised)
-            yield SourceTotals(
-                r.id, r.reviewee_id, r.unit_id, r.scored_by,
-                supervisor_total if supervisor_total is not None else
-                single_source(rules, framework, supervisor, team, bool(r.is_leader)),
-                single_source(rules, framework, selfs[-1], team, bool(r.is_leader))
-                if selfs else None,
-                peer_points, supervisor_peer, peer_max)
+                   *stamp)
+            .where(EVALUATION.c.cycle_id == cycle_id, NOT_CANCELLED, SCORED)
+            .order_by(EVALUATION.c.id).execution_options(yield_per=BATCH))
+    with session.execute(stmt) as result:  # closed even when the caller stops early
+        for page in result.partitions():
+            yield from _batch(svc, session, rules, quorum, list(page))
+
+
+def _batch(svc: Service, session: Session, rules: CycleRules, quorum: int, rows: list[Any]
+           ) -> Iterator[SourceTotals]:
+    """The totals of one batch of evaluations, their submissions read in three queries."""
+    subs: dict[int, dict[str, list[dict[str, Any]]]] = {r.id: {} for r in rows}
+    scored: dict[int, int] = {}  # evaluation -> its last supervisor_score submission
+    for s in session.execute(
+            select(SUBMISSION.c.evaluation_id, SUBMISSION.c.id)
+            .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
+                   SUBMISSION.c.kind == SubmissionKind.SUPERVISOR_SCORE.value)
+            .order_by(SUBMISSION.c.id)):
+        scored[s.evaluation_id] = s.id
+    for s in session.execute(
+            select(SUBMISSION.c.evaluation_id, SUBMISSION.c.kind, SUBMISSION.c.payload)
+            .where(SUBMISSION.c.evaluation_id.in_(list(subs)),
+                   SUBMISSION.c.kind.in_([SubmissionKind.SELF_ASSESSMENT.value,
+                                          SubmissionKind.PEER_INPUT.value,
+                                          SubmissionKind.APPEAL_DECISION.value]))
+            .order_by(SUBMISSION.c.id)):
+        subs[s.evaluation_id].setdefault(s.kind, []).append(dict(s.payload))
+    plans = []
+    # What depends on the framework alone, once per framework (a batch has one or two).
+    per_framework: dict[str, tuple[list[str], bool]] = {}
+    for r in rows:
+        framework = rules.frameworks.get(r.framework_hash)
+        if framework is None or r.id not in scored or not r.scored_by:
+            continue
+        if r.framework_hash not in per_framework:
+            per_framework[r.framework_hash] = (_peer_rated(framework),
+                                               stamp_may_give(rules, framework))
+        criteria, may = per_framework[r.framework_hash]
+        given = subs[r.id]
+        peers = given.get(SubmissionKind.PEER_INPUT.value, [])
+        revised = any(d.get("decision") == "revise_score"
+                      for d in given.get(SubmissionKind.APPEAL_DECISION.value, []))
+        stamped = stamped_supervisor_total(
+            rules, framework, _stamp_fields(r), r.framework_hash, bool(r.is_leader),
+            revised, may)
+        with_peers = bool(criteria) and len(peers) >= quorum
+        plans.append((r, framework, criteria, peers, stamped, with_peers))
+    # The supervisor's payload only where it is read: a total the stamp does not
+    # give, or the points beside the peers' (most evaluations need neither).
+    wanted = [scored[p[0].id] for p in plans if p[4] is None or p[5]]
+    payloads = {s.id: dict(s.payload) for s in session.execute(
+        select(SUBMISSION.c.id, SUBMISSION.c.payload).where(SUBMISSION.c.id.in_(wanted)))
+    } if wanted else {}
+    for r, framework, criteria, peers, stamped, with_peers in plans:
+        given = subs[r.id]
+        supervisor = payloads.get(scored[r.id])
+        # Leaders are few: their team is read as scoring reads it (the subtree).
+        team = (subordinates_of(session, load_snapshot(svc, session, r.id, lock=False))
+                if r.is_leader else None)
+        selfs = given.get(SubmissionKind.SELF_ASSESSMENT.value)
+        peer_points = supervisor_peer = peer_max = None
+        if with_peers and supervisor is not None:
+            sums = [p for p in (_sum_points(x, criteria) for x in peers) if p is not None]
+            if len(sums) >= quorum:
+                peer_points = sum(sums, ZERO) / len(sums)
+                supervisor_peer = _sum_points(supervisor, criteria)
+                peer_max = sum((framework.criterion(c).max for c in criteria), ZERO)
+        if stamped is not None:
+            supervisor_total = stamped
+        else:
+            assert supervisor is not None  # read above for every one without it
+            supervisor_total = single_source(rules, framework, supervisor, team,
+                                             bool(r.is_leader))
+        yield SourceTotals(
+            r.id, r.reviewee_id, r.unit_id, r.scored_by, supervisor_total,
+            single_source(rules, framework, selfs[-1], team, bool(r.is_leader))
+            if selfs else None,
+            peer_points, supervisor_peer, peer_max)
 
 
 def gaps(svc: Service, cycle_id: str, *, self_gap_points: Decimal,

@@ -35,7 +35,9 @@ _REL_NS = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relati
 
 
 def _text(value: str) -> str:
-    return escape(_ILLEGAL.sub("", value))
+    # Every character _ILLEGAL matches is unprintable: a printable text (nearly all of
+    # them, Vietnamese included) is escaped without the expression's scan.
+    return escape(value if value.isprintable() else _ILLEGAL.sub("", value))
 
 
 def _attr(value: str) -> str:
@@ -123,7 +125,10 @@ class Sheet:
             ref = f"{get_column_letter(i)}{r}"
             style = self._styles.id(number_format, bold)
             s = f' s="{style}"' if style else ""
-            if isinstance(value, bool):
+            if type(value) is str:  # most cells: the text branch below, without the tests
+                parts.append(f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">'
+                             f"{_text(value)}</t></is></c>")
+            elif isinstance(value, bool):
                 parts.append(f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>')
             elif isinstance(value, int | float | Decimal):
                 parts.append(f'<c r="{ref}"{s}><v>{float(value)!r}</v></c>'

@@ -22,18 +22,20 @@ installation. A change in another cycle changes none of these.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -276,12 +278,61 @@ def kept(svc: Service, cycle_id: str, artefact: str, locale: str, *,
         found = _find(session, cycle_id, artefact, locale, key)
     if found is not None:
         return found
-    with _lock(cycle_id, artefact, locale):
+    with _lock(cycle_id, artefact, locale), _claimed(svc, cycle_id, artefact, locale):
         with svc.store.read() as session:  # built by the request this one waited for?
             found = _find(session, cycle_id, artefact, locale, key)
         if found is not None:
             return found
         return _build_and_keep(svc, cycle_id, artefact, locale, key, now)
+
+
+# --- one build across the processes of a deployment -----------------------------------
+# Every `kpi serve` process of a deployment may be asked for the same export at once (a
+# proxy spreads the admins' requests); a first build at national scale takes a minute of
+# a core, so the second process waits for the first one's file instead of building it
+# again. The claim is a lock the database server or the kernel drops when its holder
+# dies (a session advisory lock on PostgreSQL, a flock on a file beside the SQLite
+# database): a claim row would outlive a process killed in the middle of a build and
+# need a lease. The unique key of ReportFile stays the last guard (IntegrityError).
+
+
+def _claim_key(cycle_id: str, artefact: str, locale: str) -> bytes:
+    return hashlib.sha256(f"kpi-export\x1d{cycle_id}\x1d{artefact}\x1d{locale}".encode()
+                          ).digest()
+
+
+@contextmanager
+def _claimed(svc: Service, cycle_id: str, artefact: str, locale: str) -> Iterator[None]:
+    """Held while this process builds one export (any state of it): another process
+    asking for it waits here, then finds the file kept."""
+    digest = _claim_key(cycle_id, artefact, locale)
+    if svc.store.dialect == "postgresql":
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        # Autocommit: the lock belongs to the session, and no transaction stays open
+        # (nor its snapshot) for the minute the build takes.
+        with svc.store.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        return
+    database = make_url(svc.store.url).database
+    if not database or database == ":memory:":  # one process alone has that database
+        yield
+        return
+    # One small file per export, in a folder beside the database (the processes sharing
+    # an SQLite file share its folder): a lock per export, so that two exports build
+    # at once; the files stay (a name is a few bytes, and removing one races a waiter).
+    folder = Path(f"{database}-exports")
+    folder.mkdir(exist_ok=True)
+    with (folder / f"{digest.hex()[:32]}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released with the file, or the process
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build(svc: Service, cycle_id: str, artefact: str, locale: str, now: datetime,
