@@ -77,7 +77,7 @@ def main() -> None:
                      f"| {extra} | {used * 1000:.0f} ms | {extra_cpu} |")
     lines += ["", "The CPU time is the steadier figure on a loaded machine: the wall time "
               "includes waiting for a core.", "",
-              "Aim (issue 15): a command starts in well under a second. matplotlib, "
+              "Aim (issue 15): a command starts in well under a second. "
               "openpyxl, weasyprint, FastAPI and uvicorn are imported by the commands "
               "that use them (`kpi report`, `kpi record`, `kpi serve`, `kpi demo`), "
               "not by every command; `kpi --help` imports none of the commands' modules. "

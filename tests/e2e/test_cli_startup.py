@@ -15,7 +15,7 @@ import click
 
 from workflow.cli.commands import COMMANDS, MODULES
 
-HEAVY = ["matplotlib", "openpyxl", "weasyprint", "fastapi", "uvicorn", "starlette"]
+HEAVY = ["openpyxl", "weasyprint", "fastapi", "uvicorn", "starlette"]
 PROBE = """
 import json, sys
 from workflow.cli import main

@@ -79,7 +79,7 @@ class LazyGroup(KpiGroup):
     """The top `kpi` group: a command's module is imported when that command runs.
 
     ``kpi --help`` lists the commands from workflow/cli/commands.py without importing
-    any of them; ``kpi status`` imports info.py (and what it needs), not matplotlib,
+    any of them; ``kpi status`` imports info.py (and what it needs), not openpyxl,
     FastAPI or the reports.
     """
 

@@ -27,7 +27,7 @@ def report_cmd(ctx: Context, cycle_id: str, out: Path, which: str | None,
                below: str | None, lang: str | None) -> None:
     """A cycle's results: one row per evaluation (CSV, XLSX) or the report with charts
     (HTML); or, with --list, who is not completed, excellent, or in need of training."""
-    # Imported here: openpyxl and matplotlib are slow to import, and only reports use them.
+    # Imported here: openpyxl and weasyprint are slow to import, and only reports use them.
     from workflow.reports.export import write_list, write_report  # noqa: PLC0415
 
     svc = ctx.service()
