@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shutil
@@ -121,6 +122,36 @@ class World:
         scorer = by or self.row(reviewee_id)["supervisor_id"]
         payload = kw.get("payload") or sample.score(self.framework(reviewee_id), self.rng, level)
         return self.fire(reviewee_id, Trigger.SUBMIT_SCORE, scorer, payload, when=when)
+
+
+def kpi_act(w: World, person: str, trigger: str, by: str, payload: dict[str, Any],
+            folder: Path, when: str) -> Result:
+    """`kpi act` on ``person``'s evaluation: ``trigger`` by ``by`` at ``when`` (local Viet
+    Nam time), the payload written as the JSON file an admin would give (``folder``), run
+    in this process on the world's database, secret and configuration folder."""
+    path = folder / f"{trigger}-{person}-{by}.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    settings = w.svc.settings
+    return CliRunner().invoke(kpi_main, [
+        "--now", at(when).isoformat(), "act", str(w.ev(person)), trigger, "--by", by,
+        "--file", str(path)],
+        env={"KPI_DATABASE_URL": settings.database_url, "KPI_SECRET_KEY": settings.secret_key,
+             "KPI_CONFIG_DIR": str(settings.config_dir)})
+
+
+def without_calibration(svc: Service, folder: Path, org: Path = DATA / "small_org.csv"
+                        ) -> World:
+    """The small world with calibration off (tests/data/small_cycle.yaml changed in that
+    one line, written to ``folder``): a score goes straight to the appeal window."""
+    import_org(svc, org, now=at("2026-05-01 09:00"))
+    cycle = folder / "cycle.yaml"
+    text = (DATA / "small_cycle.yaml").read_text(encoding="utf-8")
+    off = text.replace("calibration: {enabled: true, calibrator: D1}",
+                       "calibration: {enabled: false}")
+    assert off != text, "small_cycle.yaml no longer names D1 its calibrator"
+    cycle.write_text(off, encoding="utf-8")
+    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
+    return World(svc, "t-2026-04")
 
 
 def small_world(svc: Service, opened_at: str = "2026-05-02 10:00") -> World:
