@@ -23,6 +23,7 @@ from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.scoring_inputs import framework_of
+from workflow.service.sweep import tick
 from workflow.service.transition import Outcome, fire
 from workflow.settings import PROJECT_ROOT
 from workflow.store.tables import ASSIGNMENT, EVALUATION
@@ -158,6 +159,21 @@ def small_world(svc: Service, opened_at: str = "2026-05-02 10:00") -> World:
     import_org(svc, DATA / "small_org.csv", now=at("2026-05-01 09:00"))
     open_cycle(svc, DATA / "small_cycle.yaml", now=at(opened_at))
     return World(svc, "t-2026-04")
+
+
+def small_world_at_scoring(svc: Service) -> None:
+    """The seed of a seeded world (``seeded_service``, tests/conftest.py): the small world
+    with the deadlines of self-assessment and peer input passed (2026-05-12 18:00):
+    everyone waits to be scored."""
+    w = small_world(svc)
+    tick(svc, at("2026-05-12 18:00"))
+    assert {w.state(p) for p in w.ids()} == {State.SUPERVISOR_SCORING}
+
+
+def seeded_small_world_at_scoring(seeded_service: Any, **settings: Any) -> World:
+    """This test's copy of ``small_world_at_scoring``, seeded once per test process."""
+    key = "small-at-scoring" + "".join(f"-{k}={v}" for k, v in sorted(settings.items()))
+    return World(seeded_service(key, small_world_at_scoring, **settings), "t-2026-04")
 
 
 def sample_world(svc: Service, opened_at: str = "2026-05-02 10:00") -> World:

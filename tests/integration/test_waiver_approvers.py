@@ -22,7 +22,15 @@ from click.testing import CliRunner, Result
 
 from tests.integration.test_scoring_leaders import pay, to_scoring
 from tests.integration.test_web import field_has_error, ready_for_scoring
-from tests.support import CONFIG, DATA, World, at, kpi_act, small_world
+from tests.support import (
+    CONFIG,
+    DATA,
+    World,
+    at,
+    kpi_act,
+    seeded_small_world_at_scoring,
+    small_world,
+)
 from tests.web_support import make_web, score_fields, text_of
 from workflow.cli import main
 from workflow.domain import State, SubmissionKind
@@ -53,10 +61,8 @@ def act(w: World, person: str, payload: dict[str, Any], tmp_path: Path, by: str 
 
 
 @pytest.fixture
-def world(svc: Service) -> World:
-    w = small_world(svc)
-    to_scoring(w)
-    return w
+def world(seeded_service: Callable[..., Service]) -> World:
+    return seeded_small_world_at_scoring(seeded_service)
 
 
 @pytest.mark.parametrize("approver", [HOSTILE, "S2", "S1", "A1", "UB1", "", "Giám đốc"])
