@@ -161,6 +161,13 @@ def small_world(svc: Service, opened_at: str = "2026-05-02 10:00") -> World:
     return World(svc, "t-2026-04")
 
 
+def seeded_small_world(seeded_service: Any, key: str = "small-world", **settings: Any) -> World:
+    """This test's copy of ``small_world``, seeded once per test process under ``key``
+    (``seeded_service``, tests/conftest.py): give settings that change what seeding
+    writes (``admins``...) a key of their own."""
+    return World(seeded_service(key, small_world, **settings), "t-2026-04")
+
+
 def small_world_at_scoring(svc: Service) -> None:
     """The seed of a seeded world (``seeded_service``, tests/conftest.py): the small world
     with the deadlines of self-assessment and peer input passed (2026-05-12 18:00):
