@@ -62,6 +62,18 @@ def decree_335_changed(folder: Path, rule: str, replacement: str) -> Path:
     return config
 
 
+def replayed(max_examples: int) -> Any:
+    """The Hypothesis settings of the property tests that run whole cycles (the
+    simulation beside the sweep): the same ``max_examples`` cycles on every run
+    (derandomized, no example database), generated but never shrunk, no deadline: each
+    example is seconds of real work, and a failure names its cycle as drawn."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    return settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
+                    phases=[Phase.explicit, Phase.generate],
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
 def at(text: str) -> datetime:
     """A local Viet Nam time ('2026-05-04 09:00') as an aware UTC instant."""
     return datetime.fromisoformat(text).replace(tzinfo=VN).astimezone(UTC)
