@@ -46,23 +46,31 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
 
 # --- the order of the modules (pytest -n 2 --dist loadfile) ------------------------------
 
-# The modules that take longest, longest first (seconds of one `make test` on the
-# 2-core machine, 2026-12-02). xdist gives each worker a whole module at a time in
-# the order collected: started first, the long ones run side by side on both workers
-# while the short ones fill in behind them, so that both workers finish near each
-# other (longest-first scheduling). Left to the end, as the per-module test count
-# ordering did (`--loadscope-reorder`; pyproject.toml turns it off), one long module ran
-# alone while the other worker had nothing left. A module missing here only runs
-# later; a wrong figure costs balance, never a test.
+# The modules that take longest, longest first (seconds measured on the 2-core machine
+# shared with other runs, load 10-16, 2026-12-02; a quiet machine takes about half).
+# xdist gives each worker a whole module at a time in the order collected: started
+# first, the long ones run side by side on both workers while the short ones fill in
+# behind them, so that both workers finish near each other (longest-first
+# scheduling). Left to the end, as the per-module test count ordering did
+# (`--loadscope-reorder`; pyproject.toml turns it off), one long module ran alone
+# while the other worker had nothing left. A module missing here only runs later; a
+# wrong figure costs balance, never a test.
 LONGEST_FIRST = (
-    "tests/integration/test_workers.py",  # 152: 900 evaluations on PostgreSQL, 700 on SQLite
-    "tests/e2e/test_accessibility.py",  # 134 and more: the tour of every page with axe
-    "tests/integration/test_web_admin_vi.py",
-    "tests/integration/test_machine_properties.py",
-    "tests/integration/test_simulation_is_the_sweep.py",
-    "tests/integration/test_simulation_re_review.py",
+    "tests/e2e/test_accessibility.py",  # 290: the tour of every page, axe at two widths
+    "tests/integration/test_workers.py",  # 150-250: whole cycles with worker processes
+    "tests/integration/test_full_cycle.py",  # 166
+    "tests/integration/test_petition_re_review.py",  # ~120, both stores
+    "tests/integration/test_waiver_approvers.py",  # 80, both stores
+    "tests/integration/test_machine_properties.py",  # 29 on a quiet machine
+    "tests/integration/test_scoring_leaders.py",  # 56, both stores
+    "tests/integration/test_web.py",  # 55
+    "tests/integration/test_web_vietnamese.py",  # 53
+    "tests/e2e/test_browser.py",  # 47
+    "tests/integration/test_simulation_is_the_sweep.py",  # 20-40 each, the simulations
     "tests/integration/test_simulation_publication.py",
-    "tests/integration/test_web_admin_cycles.py",
+    "tests/integration/test_simulation_re_review.py",
+    "tests/integration/test_web_admin_vi.py",  # 38 (138 before its world was seeded once)
+    "tests/integration/test_web_admin_cycles.py",  # 38 (113)
 )
 
 
