@@ -38,10 +38,52 @@ HOW_TO_RUN_PG = ("start PostgreSQL on 127.0.0.1:5432 with trust auth for user po
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    return Settings(database_url=database_url, config_dir=PROJECT_ROOT / "config",
-                    templates_dir=PROJECT_ROOT / "templates",
-                    base_url="http://kpi.test", secret_key="test-secret-key-0123456789",
-                    **overrides)  # type: ignore[arg-type]
+    defaults: dict[str, object] = {
+        "config_dir": PROJECT_ROOT / "config", "templates_dir": PROJECT_ROOT / "templates",
+        "base_url": "http://kpi.test", "secret_key": "test-secret-key-0123456789"}
+    return Settings(database_url=database_url, **{**defaults, **overrides})  # type: ignore[arg-type]
+
+
+# --- the order of the modules (pytest -n 2 --dist loadfile) ------------------------------
+
+# The modules that take longest, longest first (seconds measured on the 2-core machine
+# shared with other runs, load 10-16, 2026-12-02; a quiet machine takes about half).
+# xdist gives each worker a whole module at a time in the order collected: started
+# first, the long ones run side by side on both workers while the short ones fill in
+# behind them, so that both workers finish near each other (longest-first
+# scheduling). Left to the end, as the per-module test count ordering did
+# (`--loadscope-reorder`; pyproject.toml turns it off), one long module ran alone
+# while the other worker had nothing left. A module missing here only runs later; a
+# wrong figure costs balance, never a test.
+LONGEST_FIRST = (
+    "tests/e2e/test_accessibility.py",  # 290: the tour of every page, axe at two widths
+    "tests/integration/test_workers.py",  # 150-250: whole cycles with worker processes
+    "tests/integration/test_full_cycle.py",  # 166
+    "tests/integration/test_petition_re_review.py",  # ~120, both stores
+    "tests/integration/test_waiver_approvers.py",  # 80, both stores
+    "tests/integration/test_machine_properties.py",  # 29 on a quiet machine
+    "tests/integration/test_scoring_leaders.py",  # 56, both stores
+    "tests/integration/test_web.py",  # 55
+    "tests/integration/test_web_vietnamese.py",  # 53
+    "tests/e2e/test_browser.py",  # 47
+    "tests/integration/test_simulation_is_the_sweep.py",  # 20-40 each, the simulations
+    "tests/integration/test_simulation_publication.py",
+    "tests/integration/test_simulation_re_review.py",
+    "tests/integration/test_web_admin_vi.py",  # 38 (138 before its world was seeded once)
+    "tests/integration/test_web_admin_cycles.py",  # 38 (113)
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The modules of LONGEST_FIRST first, in its order; then the others, those with the
+    most tests first (what xdist's own reordering did), each module's tests as they were."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    order = sorted(modules, key=lambda path: (rank.get(path, len(rank)),
+                                              -len(modules[path]) if path not in rank else 0))
+    items[:] = [item for path in order for item in modules[path]]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -139,12 +181,13 @@ class PgDatabases:
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
                 self.drop(name)
 
-    def create(self) -> str:
-        """A new database copied from the template; returns its name."""
+    def create(self, template: str | None = None) -> str:
+        """A new database copied from ``template`` (a database of this session nobody is
+        connected to; by default the migrated empty one); returns its name."""
         self._n += 1
         name = f"{self.prefix}_{self._n}"
         # FILE_COPY: much faster than WAL_LOG for a small database copied many times.
-        self.admin.execute(f"CREATE DATABASE {name} TEMPLATE {self.template} "
+        self.admin.execute(f"CREATE DATABASE {name} TEMPLATE {template or self.template} "
                            "STRATEGY FILE_COPY")
         return name
 
@@ -214,3 +257,85 @@ def new_service(request: pytest.FixtureRequest, backend: str, tmp_path: Path,
 @pytest.fixture
 def svc(new_service: Callable[..., Service]) -> Service:
     return new_service()
+
+
+# --- seeded worlds: seeded once, copied per test ------------------------------------
+
+
+class SeededTemplates:
+    """Databases seeded once per test process (an organisation imported, a cycle opened,
+    people acting) under a key, that each test then copies: a file copy on SQLite, a
+    ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL. Seeding the small world costs about
+    a second on this machine, a copy about 15 ms (SQLite) or 0.2 s (PostgreSQL)."""
+
+    def __init__(self, folder: Path, schema_template: Path,
+                 pg: Callable[[], PgDatabases]) -> None:
+        self.folder, self.schema_template, self._pg = folder, schema_template, pg
+        self.made: dict[tuple[str, str], str] = {}  # (backend, key): file or database
+        self.seeds: dict[str, str] = {}  # key: the seed function that made it
+
+    def template(self, backend: str, key: str, seed: Callable[[Service], object],
+                 overrides: dict[str, object]) -> str:
+        """The seeded template of ``key`` on ``backend`` (seeded now if it is not yet)."""
+        where = f"{seed.__module__}.{seed.__qualname__}"
+        assert self.seeds.setdefault(key, where) == where, \
+            f"seeded world {key!r} is seeded by {self.seeds[key]} and by {where}: two keys"
+        if (backend, key) not in self.made:
+            if backend == "postgresql":
+                name = self._pg().create()
+                url = pg_url(name)
+            else:
+                name = str(self.folder / f"{len(self.made)}-{key}.sqlite3")
+                shutil.copy(self.schema_template, name)
+                url = f"sqlite:///{name}"
+            svc = Service(Store(url), make_settings(url, **overrides))
+            try:
+                seed(svc)
+            finally:
+                # No connection may outlive it: the copies need a quiet template (and on
+                # SQLite the file, its write-ahead log folded in).
+                svc.store.dispose()
+            self.made[(backend, key)] = name
+        return self.made[(backend, key)]
+
+
+@pytest.fixture(scope="session")
+def seeded_templates(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                     schema_template: Path) -> SeededTemplates:
+    return SeededTemplates(tmp_path_factory.mktemp("seeded"), schema_template,
+                           lambda: request.getfixturevalue("pg_databases"))
+
+
+@pytest.fixture
+def seeded_service(request: pytest.FixtureRequest, backend: str, tmp_path: Path,
+                   seeded_templates: SeededTemplates) -> Iterator[Callable[..., Service]]:
+    """``seeded_service(key, seed, **settings)``: a service on this test's own copy of
+    the database ``seed(svc)`` made once under ``key`` (on ``backend``), with the
+    settings ``make_settings`` gives plus ``settings``. The first call of a key seeds
+    it, with that call's settings: every call of a key must mean the same world (a
+    ``config_dir`` of the test's own, holding the same files, is fine: the database
+    keeps the texts it used, never a path)."""
+    made: list[Service] = []
+    pg_made: list[str] = []
+    pg = request.getfixturevalue("pg_databases") if backend == "postgresql" else None
+
+    def make(key: str, seed: Callable[[Service], object], **overrides: object) -> Service:
+        template = seeded_templates.template(backend, key, seed, overrides)
+        if pg is not None:
+            db = pg.create(template)
+            pg_made.append(db)
+            url = pg_url(db)
+        else:
+            path = tmp_path / f"{key}.sqlite3"
+            shutil.copy(template, path)
+            url = f"sqlite:///{path}"
+        svc = Service(Store(url), make_settings(url, **overrides))
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        svc.store.dispose()
+    if pg is not None:
+        for db in pg_made:
+            pg.drop(db)

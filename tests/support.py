@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shutil
@@ -22,6 +23,7 @@ from workflow.service.core import Service, load_snapshot
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.service.scoring_inputs import framework_of
+from workflow.service.sweep import tick
 from workflow.service.transition import Outcome, fire
 from workflow.settings import PROJECT_ROOT
 from workflow.store.tables import ASSIGNMENT, EVALUATION
@@ -58,6 +60,18 @@ def decree_335_changed(folder: Path, rule: str, replacement: str) -> Path:
     assert n == 1, f"{rule!r} matches {n} lines of {regime.name}, not one"
     regime.write_text(text, encoding="utf-8")
     return config
+
+
+def replayed(max_examples: int) -> Any:
+    """The Hypothesis settings of the property tests that run whole cycles (the
+    simulation beside the sweep): the same ``max_examples`` cycles on every run
+    (derandomized, no example database), generated but never shrunk, no deadline: each
+    example is seconds of real work, and a failure names its cycle as drawn."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    return settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
+                    phases=[Phase.explicit, Phase.generate],
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def at(text: str) -> datetime:
@@ -123,10 +137,62 @@ class World:
         return self.fire(reviewee_id, Trigger.SUBMIT_SCORE, scorer, payload, when=when)
 
 
+def kpi_act(w: World, person: str, trigger: str, by: str, payload: dict[str, Any],
+            folder: Path, when: str) -> Result:
+    """`kpi act` on ``person``'s evaluation: ``trigger`` by ``by`` at ``when`` (local Viet
+    Nam time), the payload written as the JSON file an admin would give (``folder``), run
+    in this process on the world's database, secret and configuration folder."""
+    path = folder / f"{trigger}-{person}-{by}.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    settings = w.svc.settings
+    return CliRunner().invoke(kpi_main, [
+        "--now", at(when).isoformat(), "act", str(w.ev(person)), trigger, "--by", by,
+        "--file", str(path)],
+        env={"KPI_DATABASE_URL": settings.database_url, "KPI_SECRET_KEY": settings.secret_key,
+             "KPI_CONFIG_DIR": str(settings.config_dir)})
+
+
+def without_calibration(svc: Service, folder: Path, org: Path = DATA / "small_org.csv"
+                        ) -> World:
+    """The small world with calibration off (tests/data/small_cycle.yaml changed in that
+    one line, written to ``folder``): a score goes straight to the appeal window."""
+    import_org(svc, org, now=at("2026-05-01 09:00"))
+    cycle = folder / "cycle.yaml"
+    text = (DATA / "small_cycle.yaml").read_text(encoding="utf-8")
+    off = text.replace("calibration: {enabled: true, calibrator: D1}",
+                       "calibration: {enabled: false}")
+    assert off != text, "small_cycle.yaml no longer names D1 its calibrator"
+    cycle.write_text(off, encoding="utf-8")
+    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
+    return World(svc, "t-2026-04")
+
+
 def small_world(svc: Service, opened_at: str = "2026-05-02 10:00") -> World:
     import_org(svc, DATA / "small_org.csv", now=at("2026-05-01 09:00"))
     open_cycle(svc, DATA / "small_cycle.yaml", now=at(opened_at))
     return World(svc, "t-2026-04")
+
+
+def seeded_small_world(seeded_service: Any, key: str = "small-world", **settings: Any) -> World:
+    """This test's copy of ``small_world``, seeded once per test process under ``key``
+    (``seeded_service``, tests/conftest.py): give settings that change what seeding
+    writes (``admins``...) a key of their own."""
+    return World(seeded_service(key, small_world, **settings), "t-2026-04")
+
+
+def small_world_at_scoring(svc: Service) -> None:
+    """The seed of a seeded world (``seeded_service``, tests/conftest.py): the small world
+    with the deadlines of self-assessment and peer input passed (2026-05-12 18:00):
+    everyone waits to be scored."""
+    w = small_world(svc)
+    tick(svc, at("2026-05-12 18:00"))
+    assert {w.state(p) for p in w.ids()} == {State.SUPERVISOR_SCORING}
+
+
+def seeded_small_world_at_scoring(seeded_service: Any, **settings: Any) -> World:
+    """This test's copy of ``small_world_at_scoring``, seeded once per test process."""
+    key = "small-at-scoring" + "".join(f"-{k}={v}" for k, v in sorted(settings.items()))
+    return World(seeded_service(key, small_world_at_scoring, **settings), "t-2026-04")
 
 
 def sample_world(svc: Service, opened_at: str = "2026-05-02 10:00") -> World:

@@ -56,6 +56,40 @@ _NoDatesLoader.add_implicit_resolver(
     _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+if yaml.__with_libyaml__:
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]  # (the stubs leave it out)
+
+    class _NoDatesCLoader(CParser, yaml.constructor.SafeConstructor,
+                          yaml.resolver.Resolver):
+        """``_NoDatesLoader`` on libyaml's parser: the same resolvers and constructors (so
+        the same data), the same nodes with their lines, about twenty times faster (a
+        regime file: 48 ms to compose and load in pure Python, 2.2 ms here; a series
+        check reads some sixty files)."""
+
+        yaml_implicit_resolvers = _NoDatesLoader.yaml_implicit_resolvers
+        yaml_constructors = _NoDatesLoader.yaml_constructors
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    _LOADER: Any = _NoDatesCLoader
+else:  # pragma: no cover - PyYAML built without libyaml
+    _LOADER = _NoDatesLoader
+
+
+def _parse(text: str) -> tuple[Any, Any]:
+    """The node tree and the data of one YAML document, parsed once (the data is
+    constructed from the very nodes whose lines the errors name)."""
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
 class LoadedFile:
     """A parsed YAML file: its data, its node tree (for line numbers) and its hash."""
 
@@ -64,8 +98,9 @@ class LoadedFile:
         self.text = text
         self.content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
         try:
-            self.node = yaml.compose(text, Loader=_NoDatesLoader)
-            self.data: Any = yaml.load(text, Loader=_NoDatesLoader)
+            node, data = _parse(text)
+            self.node: Any = node
+            self.data: Any = data
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             line = mark.line + 1 if mark is not None else None

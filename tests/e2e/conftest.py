@@ -129,8 +129,9 @@ def smtp() -> Iterator[RecordingServer]:
 
 
 @pytest.fixture
-def world(new_service: Callable[..., Any], smtp: RecordingServer) -> World:
-    return small_world(new_service(smtp_port=smtp.port))
+def world(seeded_service: Callable[..., Any], smtp: RecordingServer) -> World:
+    """The small world, seeded once per test process and copied (tests/conftest.py)."""
+    return World(seeded_service("small-world", small_world, smtp_port=smtp.port), "t-2026-04")
 
 
 @dataclass

@@ -146,10 +146,12 @@ class _Sessions:
 
 
 @pytest.fixture
-def world(new_service: Callable[..., Any], smtp: RecordingServer) -> World:
+def world(seeded_service: Callable[..., Any], smtp: RecordingServer) -> World:
     """The e2e world with A1 an admin of the deployment: the tour visits the cycle form
-    and the series page, which an admin of a cycle only may not configure."""
-    return small_world(new_service(smtp_port=smtp.port, admins=("A1",)))
+    and the series page, which an admin of a cycle only may not configure. Seeded once
+    per test process, copied per test (tests/conftest.py)."""
+    return World(seeded_service("small-world-admin-A1", small_world, smtp_port=smtp.port,
+                                admins=("A1",)), "t-2026-04")
 
 
 @pytest.fixture

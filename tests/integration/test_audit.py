@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from tests.support import small_world
+from tests.support import seeded_small_world
 from workflow.service.core import Service
 from workflow.service.queries import verify_audit
 from workflow.store import audit
@@ -20,8 +21,8 @@ T0 = datetime(2026, 5, 4, 2, tzinfo=UTC)
 
 
 @pytest.fixture
-def chained(svc: Service) -> Service:
-    small_world(svc)
+def chained(seeded_service: Callable[..., Service]) -> Service:
+    svc = seeded_small_world(seeded_service).svc
     with svc.store.write() as s:
         audit.append(s, [audit.AuditEntry("A1", "admin", T0 + timedelta(minutes=i), "note",
                                           reason=f"entry {i}", payload={"i": i})

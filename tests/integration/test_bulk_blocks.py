@@ -8,6 +8,7 @@ count a compare-and-set's matched rows, so that a stale row in a batch is found.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from tests.support import World, at, small_world
+from tests.support import World, at, seeded_small_world
 from workflow.service.core import Service
 from workflow.service.transition import _compare_and_set
 from workflow.store import bulk
@@ -80,8 +81,8 @@ def test_a_conflict_inside_a_block_skips_only_that_row(svc: Service) -> None:
 
 
 @pytest.fixture
-def world(svc: Service) -> World:
-    return small_world(svc)
+def world(seeded_service: Callable[..., Service]) -> World:
+    return seeded_small_world(seeded_service)
 
 
 def test_a_block_compare_and_set_counts_the_rows_it_matched(world: World) -> None:

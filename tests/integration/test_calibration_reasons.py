@@ -25,7 +25,7 @@ from tests.integration.test_calibration import config_with, with_config
 from tests.integration.test_full_cycle import EVERYONE, approve
 from tests.integration.test_scoring_leaders import give, to_scoring
 from tests.integration.test_web import field_has_error
-from tests.support import World, at, small_world
+from tests.support import World, at, seeded_small_world, small_world
 from tests.web_support import WebWorld, make_web, text_of
 from workflow.domain import State, Trigger
 from workflow.errors import NothingToUndo, NotInCalibration, NotPermitted, RestoreBreaksQuota
@@ -52,8 +52,8 @@ def classes(web: WebWorld) -> dict[str, str]:
 
 
 @pytest.fixture
-def web(svc: Service) -> WebWorld:
-    return make_web(small_world(svc))
+def web(seeded_service: Callable[..., Service]) -> WebWorld:
+    return make_web(seeded_small_world(seeded_service))
 
 
 def test_the_page_counts_the_fewest_moves_and_a_move_is_undone_with_a_reason(

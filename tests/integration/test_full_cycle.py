@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.support import DATA, World, approve_pool, at, move_class, sample_world, small_world
+from tests.support import (
+    DATA,
+    World,
+    approve_pool,
+    at,
+    move_class,
+    sample_world,
+    seeded_small_world,
+    small_world,
+)
 from tests.unit.test_machine import EXPECTED
 from workflow import sample
 from workflow.domain import State, Trigger
@@ -34,8 +43,8 @@ EVERYONE = ["D1", "H1", *STAFF, "A1"]
 
 
 @pytest.fixture
-def world(svc: Service) -> World:
-    return small_world(svc)
+def world(seeded_service: Callable[..., Service]) -> World:
+    return seeded_small_world(seeded_service)
 
 
 def outbox(svc: Service, event: str | None = None) -> list[dict[str, object]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,7 +20,15 @@ from sqlalchemy import event, select, update
 
 from tests.integration.test_full_cycle import approve, to_calibration
 from tests.integration.test_web import field_has_error
-from tests.support import DATA, SMALL_CYCLE_PEERS, World, at, sample_world, small_world
+from tests.support import (
+    DATA,
+    SMALL_CYCLE_PEERS,
+    World,
+    at,
+    sample_world,
+    seeded_small_world,
+    small_world,
+)
 from tests.web_support import make_web, text_of
 from workflow import sample
 from workflow.cli.main import main
@@ -46,8 +54,9 @@ CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]+"')
 # --- item 6: a body is capped whatever its framing ---------------------------------
 
 
-def test_a_chunked_sign_in_body_past_the_cap_is_refused_with_413(svc: Service) -> None:
-    world = small_world(svc)
+def test_a_chunked_sign_in_body_past_the_cap_is_refused_with_413(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
     web = make_web(world)
     client = web.client_for()
     token = web.csrf(client, "/sign-in")
@@ -68,8 +77,8 @@ def test_a_chunked_sign_in_body_past_the_cap_is_refused_with_413(svc: Service) -
     assert web.outbox_count("sign_in") == 0  # nothing was done with the form
 
 
-def test_a_small_chunked_form_is_still_read(svc: Service) -> None:
-    world = small_world(svc)
+def test_a_small_chunked_form_is_still_read(seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
     web = make_web(world)
     client = web.client_for()
     token = web.csrf(client, "/sign-in")
@@ -134,8 +143,10 @@ def test_an_acting_supervisor_link_dies_with_the_delegation(svc: Service) -> Non
     assert web.client_for().get(web.link("H1")).status_code == 200
 
 
-def test_a_link_closed_by_a_transition_stays_dead_after_a_reopening(svc: Service) -> None:
-    world = small_world(svc)
+def test_a_link_closed_by_a_transition_stays_dead_after_a_reopening(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     to_calibration(world)
     web = make_web(world)
     # H1 scored S1 through the library, not through the emailed link: it is unused.
@@ -264,8 +275,10 @@ def _statements(svc: Service, email: str, when: str) -> list[str]:
     return seen
 
 
-def test_sign_in_does_the_same_work_for_known_and_unknown_addresses(svc: Service) -> None:
-    world = small_world(svc)
+def test_sign_in_does_the_same_work_for_known_and_unknown_addresses(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     web = make_web(world)
     _statements(svc, "warm@up.gov.vn", "2026-05-05 08:00")  # rules read once, then cached
     known = _statements(svc, "Hung@snv.example.gov.vn", "2026-05-05 09:00")  # a supervisor
@@ -289,8 +302,8 @@ def test_sign_in_does_the_same_work_for_known_and_unknown_addresses(svc: Service
     assert pages_seen[0] == pages_seen[1]
 
 
-def test_an_extension_to_9999_is_a_form_error(svc: Service) -> None:
-    world = small_world(svc)
+def test_an_extension_to_9999_is_a_form_error(seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
     web = make_web(world)
     browser = web.sign_in("A1")
     path = f"/admin/e/{world.ev('S3')}"
@@ -303,16 +316,18 @@ def test_an_extension_to_9999_is_a_form_error(svc: Service) -> None:
     assert world.row("S3")["extended"] is False
 
 
-def test_a_delegation_ending_in_9999_is_refused(svc: Service) -> None:
-    world = small_world(svc)
+def test_a_delegation_ending_in_9999_is_refused(seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     with pytest.raises(SubmissionInvalid) as refused:
         records.delegate(svc, world.cycle_id, "H1", "UB1", datetime(9999, 12, 31, tzinfo=UTC),
                          "đi công tác", "A1", now=at("2026-05-05 09:00"))
     assert "until" in refused.value.fields
 
 
-def test_a_result_form_with_an_unknown_op_lodges_no_appeal(svc: Service) -> None:
-    world = small_world(svc)
+def test_a_result_form_with_an_unknown_op_lodges_no_appeal(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
     to_calibration(world)
     approve(world)
     assert world.state("S1") is State.APPEAL_WINDOW
@@ -336,16 +351,20 @@ def test_a_result_form_with_an_unknown_op_lodges_no_appeal(svc: Service) -> None
     assert page.status_code == 422 and world.state("S1") is State.APPEAL_REVIEW
 
 
-def test_admin_search_takes_percent_and_underscore_as_letters(svc: Service) -> None:
-    world = small_world(svc)
+def test_admin_search_takes_percent_and_underscore_as_letters(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     assert pages.find_evaluations(svc, world.cycle_id, "%") == []
     assert pages.find_evaluations(svc, world.cycle_id, "_") == []
     assert pages.find_evaluations(svc, world.cycle_id, "S_") == []
     assert [r.reviewee_id for r in pages.find_evaluations(svc, world.cycle_id, "s1")] == ["S1"]
 
 
-def test_a_supervisor_is_not_delegated_to_themselves(svc: Service) -> None:
-    world = small_world(svc)
+def test_a_supervisor_is_not_delegated_to_themselves(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     with pytest.raises(SubmissionInvalid) as refused:
         records.delegate(svc, world.cycle_id, "H1", "H1", at("2026-05-20 17:00"),
                          "nghỉ phép", "A1", now=at("2026-05-05 09:00"))
@@ -353,8 +372,9 @@ def test_a_supervisor_is_not_delegated_to_themselves(svc: Service) -> None:
 
 
 def test_dead_letters_are_sent_again_only_by_an_admin_of_their_cycle(
-        svc: Service, tmp_path: Path) -> None:
-    world = small_world(svc)
+        seeded_service: Callable[..., Service], tmp_path: Path) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     other = tmp_path / "may.yaml"
     other.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
                      .replace("id: t-2026-04", "id: t-2026-05")
@@ -420,8 +440,10 @@ def test_the_peers_cannot_be_computed_from_the_employee_list(svc: Service) -> No
     assert sum(tuple(sorted(e.peers)) != drawn.get(e.member.id) for e in again.evaluations) > 0
 
 
-def test_cycle_check_warns_when_peers_are_drawn_without_a_secret(svc: Service) -> None:
-    world = small_world(svc)
+def test_cycle_check_warns_when_peers_are_drawn_without_a_secret(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     keyless = Service(svc.store, replace(svc.settings, secret_key=""))
     with keyless.store.read() as s:
         plan = plan_population(keyless, s, keyless.rules.get(s, world.cycle_id))
@@ -431,8 +453,10 @@ def test_cycle_check_warns_when_peers_are_drawn_without_a_secret(svc: Service) -
 # --- item 4: a delegation keeps peers anonymous ------------------------------------
 
 
-def test_a_delegation_leaves_out_what_the_acting_scorer_must_not_see(svc: Service) -> None:
-    world = small_world(svc)
+def test_a_delegation_leaves_out_what_the_acting_scorer_must_not_see(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     acting = "S2"
     peer_of = {p for p in ("S1", "S3", "S4", "A1") if acting in world.peers_of(p)}
     assert peer_of  # S2 gives peer input on some of the team
@@ -448,16 +472,19 @@ def test_a_delegation_leaves_out_what_the_acting_scorer_must_not_see(svc: Servic
         assert acting not in {d.person_id for d in snap.view.acting_supervisors}
 
 
-def test_nobody_becomes_acting_scorer_of_their_own_supervisor(svc: Service) -> None:
-    world = small_world(svc)
+def test_nobody_becomes_acting_scorer_of_their_own_supervisor(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     # D1 scores H1; S1 is supervised by H1.
     with pytest.raises(NotPermitted, match="S1 may score none"):
         records.delegate(svc, world.cycle_id, "D1", "S1", at("2026-05-20 17:00"),
                          "Giám đốc đi công tác", "A1", now=at("2026-05-05 09:00"))
 
 
-def test_the_delegation_form_says_who_was_left_out_and_why(svc: Service) -> None:
-    world = small_world(svc)
+def test_the_delegation_form_says_who_was_left_out_and_why(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
     acting = "S2"
     peer_of = [p for p in ("S1", "S3", "S4", "A1") if acting in world.peers_of(p)]
     web = make_web(world)
@@ -486,8 +513,9 @@ def test_the_peer_summary_gives_the_mean_and_the_count_never_each_answer() -> No
     assert pages.peer_summary(answers[:1], asked=2, min_responses=2).points == {}
 
 
-def test_the_scoring_page_shows_no_single_peer_answer(svc: Service) -> None:
-    world = small_world(svc)
+def test_the_scoring_page_shows_no_single_peer_answer(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
     world.submit_self("S1")
     peers = world.peers_of("S1")
     for peer, points in zip(peers, ("3", "8"), strict=True):
@@ -517,8 +545,10 @@ def test_a_cycle_file_cannot_go_below_the_regimes_quorum(svc: Service, tmp_path:
     assert load_for_open(svc, kept)[1].min_peer_responses == 3
 
 
-def test_cycle_check_prints_the_documented_quorum_exception(svc: Service) -> None:
-    small_world(svc)
+def test_cycle_check_prints_the_documented_quorum_exception(
+        seeded_service: Callable[..., Service]) -> None:
+    world = seeded_small_world(seeded_service)
+    svc = world.svc
     settings = svc.settings
     result = CliRunner().invoke(main, ["cycle", "check", str(DATA / "small_cycle.yaml")], env={
         "KPI_DATABASE_URL": settings.database_url, "KPI_SECRET_KEY": settings.secret_key})

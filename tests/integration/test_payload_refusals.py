@@ -3,15 +3,11 @@ not completed that carries delays, is refused naming it, and nothing is stored."
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from tests.support import at, small_world
+from tests.support import kpi_act, small_world
 from workflow import sample
-from workflow.cli import main
 from workflow.domain import State
 from workflow.service.core import Service
 
@@ -23,13 +19,8 @@ def test_kpi_act_refuses_unknown_keys_and_delays_on_an_item_not_done(
     payload["tasks"] = [{"title": "Báo cáo \"quý\"", "completed": False, "delays": 2},
                         {"title": "Hồ sơ", "completed": True, "delay": 1}]
     payload["attachments"] = ["x.pdf"]
-    path = tmp_path / "self.json"
-    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    result = CliRunner().invoke(main, [
-        "--now", at("2026-05-05 09:00").isoformat(), "act", str(w.ev("S1")),
-        "submit_self_assessment", "--by", "S1", "--file", str(path)],
-        env={"KPI_DATABASE_URL": svc.settings.database_url,
-             "KPI_SECRET_KEY": svc.settings.secret_key})
+    result = kpi_act(w, "S1", "submit_self_assessment", "S1", payload, tmp_path,
+                     "2026-05-05 09:00")
     assert result.exit_code != 0
     for said in ("tasks[0].delays: an item not completed cannot have delays",
                  "tasks[1].delay: unknown field", "attachments: unknown field"):

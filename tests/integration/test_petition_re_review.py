@@ -8,7 +8,6 @@ real SMTP server on loopback, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -16,21 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from notifications.dispatcher import send_due
 from notifications.testing import RecordingServer
 from tests.integration.test_recusal import org_with
 from tests.integration.test_scoring_leaders import give, to_scoring
-from tests.support import DATA, World, at, decree_335_changed
+from tests.support import DATA, World, at, decree_335_changed, without_calibration
+from tests.support import kpi_act as act
 from tests.web_support import Clock, make_web, text_of
 from workflow.cli import main
 from workflow.domain import State, Trigger
 from workflow.errors import EvaluationAlreadyChanged, NotPermitted, Recused, TransitionNotAllowed
 from workflow.service.core import Service
-from workflow.service.cycles import open_cycle
-from workflow.service.org import import_org
 from workflow.service.sweep import tick
 from workflow.store.tables import OUTBOX
 
@@ -52,27 +50,9 @@ def re_review_world(new_service: Callable[..., Service], tmp_path: Path, smtp: R
     made = new_service()
     svc = Service(made.store, replace(made.settings, config_dir=config, smtp_port=smtp.port))
     org = org_with(tmp_path, conflicts) if conflicts else DATA / "small_org.csv"
-    import_org(svc, org, now=at("2026-05-01 09:00"))
-    cycle = tmp_path / "cycle.yaml"
-    cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8").replace(
-        "calibration: {enabled: true, calibrator: D1}", "calibration: {enabled: false}"),
-        encoding="utf-8")
-    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
-    w = World(svc, "t-2026-04")
+    w = without_calibration(svc, tmp_path, org)
     to_scoring(w)
     return w
-
-
-def act(w: World, person: str, trigger: str, by: str, payload: dict[str, object],
-        tmp_path: Path, when: str) -> Result:
-    path = tmp_path / f"{trigger}-{person}-{by}.json"
-    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    return CliRunner().invoke(main, [
-        "--now", at(when).isoformat(), "act", str(w.ev(person)), trigger, "--by", by,
-        "--file", str(path)],
-        env={"KPI_DATABASE_URL": w.svc.settings.database_url,
-             "KPI_SECRET_KEY": w.svc.settings.secret_key,
-             "KPI_CONFIG_DIR": str(w.svc.settings.config_dir)})
 
 
 def rows(w: World, event: str, person: str) -> list[dict[str, Any]]:

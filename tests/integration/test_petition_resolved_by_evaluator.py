@@ -6,23 +6,21 @@ organisation file), the one who scored instead classified and decides.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from tests.integration.test_recusal import org_with
 from tests.integration.test_scoring_leaders import give, to_scoring
-from tests.support import DATA, World, at, decree_335_changed
+from tests.support import DATA, World, decree_335_changed, without_calibration
+from tests.support import kpi_act as act
 from workflow.cli import main
 from workflow.domain import State, Trigger
 from workflow.errors import NotPermitted, Recused
 from workflow.service.core import Service
-from workflow.service.cycles import open_cycle
-from workflow.service.org import import_org
 from workflow.store.tables import OUTBOX
 
 pytestmark = pytest.mark.both_stores
@@ -37,26 +35,9 @@ def evaluator_decides(new_service: Callable[..., Service], tmp_path: Path,
     made = new_service()
     svc = Service(made.store, replace(made.settings, config_dir=config))
     org = org_with(tmp_path, conflicts) if conflicts else DATA / "small_org.csv"
-    import_org(svc, org, now=at("2026-05-01 09:00"))
-    cycle = tmp_path / "cycle.yaml"
-    cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8").replace(
-        "calibration: {enabled: true, calibrator: D1}", "calibration: {enabled: false}"),
-        encoding="utf-8")
-    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
-    w = World(svc, "t-2026-04")
+    w = without_calibration(svc, tmp_path, org)
     to_scoring(w)
     return w
-
-
-def act(w: World, person: str, trigger: str, by: str, payload: dict[str, object],
-        tmp_path: Path, when: str) -> Result:
-    path = tmp_path / f"{trigger}-{person}.json"
-    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    return CliRunner().invoke(main, [
-        "--now", at(when).isoformat(), "act", str(w.ev(person)), trigger, "--by", by,
-        "--file", str(path)],
-        env={"KPI_DATABASE_URL": w.svc.settings.database_url,
-             "KPI_SECRET_KEY": w.svc.settings.secret_key})
 
 
 def mails(w: World, event: str) -> list[tuple[str, int | None]]:

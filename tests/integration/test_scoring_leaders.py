@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.support import DATA, World, approve_pool, at, move_class, small_world
+from tests.support import (
+    DATA,
+    World,
+    approve_pool,
+    at,
+    move_class,
+    seeded_small_world_at_scoring,
+)
 from workflow.domain import State, Trigger
 from workflow.errors import SubmissionInvalid, WorkflowError
 from workflow.scoring.model import CriterionKind, Framework
@@ -56,10 +63,8 @@ def audit_rows(w: World, person: str, trigger: str) -> list[Any]:
 
 
 @pytest.fixture
-def world(svc: Service) -> World:
-    w = small_world(svc)
-    to_scoring(w)
-    return w
+def world(seeded_service: Callable[..., Service]) -> World:
+    return seeded_small_world_at_scoring(seeded_service)
 
 
 def score_team(w: World, low: str | None = None) -> None:

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.conftest import make_settings
-from tests.support import DATA, at
+from tests.support import DATA, at, replayed
 from workflow import sample
 from workflow.domain import State, TimerStatus, Trigger
 from workflow.errors import WorkflowError
@@ -236,9 +236,7 @@ def _outbox(svc: Service) -> Counter[tuple[str, str, int | None, datetime]]:
 
 @pytest.mark.sqlite_only
 # Derandomized and without shrinking: the same dozen cycles on every run, in bounded time.
-@settings(max_examples=16, derandomize=True, database=None, deadline=None,
-          phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@replayed(16)
 @given(sc=scenarios())
 def test_the_simulation_sends_what_the_sweep_sends_for_any_cycle(
         sc: Scenario, schema_template: Path) -> None:

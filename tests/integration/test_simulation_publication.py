@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.integration.test_simulation_is_the_sweep import (
@@ -29,7 +29,7 @@ from tests.integration.test_simulation_is_the_sweep import (
     _cycle_text,
     simulated_beside_swept,
 )
-from tests.support import at, decree_335_changed
+from tests.support import at, decree_335_changed, replayed
 from workflow.domain import State
 
 PUBLISHED = "results_published"
@@ -69,9 +69,7 @@ def _config_from_publication(folder: Path) -> Path:
 
 
 @pytest.mark.sqlite_only
-@settings(max_examples=12, derandomize=True, database=None, deadline=None,
-          phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@replayed(12)
 @given(sc=publication_scenarios())
 def test_the_simulation_starts_the_petition_window_at_the_units_publication(
         sc: Scenario, schema_template: Path) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.integration.test_simulation_is_the_sweep import (
@@ -33,7 +33,7 @@ from tests.integration.test_simulation_is_the_sweep import (
     _cycle_text,
     simulated_beside_swept,
 )
-from tests.support import at, decree_335_changed
+from tests.support import at, decree_335_changed, replayed
 from workflow.domain import State
 
 DAY = 24 * 60
@@ -74,9 +74,7 @@ def _config_with_re_review(folder: Path) -> Path:
 
 
 @pytest.mark.sqlite_only
-@settings(max_examples=14, derandomize=True, database=None, deadline=None,
-          phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@replayed(14)
 @given(sc=re_review_scenarios())
 def test_the_simulation_sends_what_the_sweep_sends_with_re_review_and_a_substitute(
         sc: Scenario, schema_template: Path) -> None:

@@ -10,12 +10,12 @@ precompiled statements count as much as SQLAlchemy's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.support import World, at, small_world
+from tests.support import World, at, seeded_small_world
 from workflow import sample
 from workflow.domain import State, Trigger
 from workflow.service.core import Service, load_snapshot
@@ -48,8 +48,8 @@ SCORE_STEP = {"sqlite": 9, "postgresql": 10}
 
 
 @pytest.fixture
-def world(svc: Service) -> World:
-    return small_world(svc)
+def world(seeded_service: Callable[..., Service]) -> World:
+    return seeded_small_world(seeded_service)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ aware UTC instants: the service relies on each, whichever store is underneath.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tests.support import World, at, small_world
+from tests.support import World, at, seeded_small_world
 from workflow import sample
 from workflow.domain import State, Trigger
 from workflow.errors import EvaluationAlreadyChanged
@@ -31,8 +32,8 @@ WHEN = at("2026-05-05 09:00")
 
 
 @pytest.fixture
-def world(svc: Service) -> World:
-    return small_world(svc)
+def world(seeded_service: Callable[..., Service]) -> World:
+    return seeded_small_world(seeded_service)
 
 
 def count(svc: Service, table: object, *where: object) -> int:

@@ -10,7 +10,6 @@ does, however it was typed.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections.abc import Callable
@@ -23,7 +22,15 @@ from click.testing import CliRunner, Result
 
 from tests.integration.test_scoring_leaders import pay, to_scoring
 from tests.integration.test_web import field_has_error, ready_for_scoring
-from tests.support import CONFIG, DATA, World, at, small_world
+from tests.support import (
+    CONFIG,
+    DATA,
+    World,
+    at,
+    kpi_act,
+    seeded_small_world_at_scoring,
+    small_world,
+)
 from tests.web_support import make_web, score_fields, text_of
 from workflow.cli import main
 from workflow.domain import State, SubmissionKind
@@ -49,20 +56,13 @@ def waived(fw: Any, approver: str, reason: str = "Mất điện <i>diện rộng
 
 def act(w: World, person: str, payload: dict[str, Any], tmp_path: Path, by: str = "H1"
         ) -> Result:
-    path = tmp_path / f"score-{person}.json"
-    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    return CliRunner().invoke(main, [
-        "--now", at("2026-05-13 09:00").isoformat(), "act", str(w.ev(person)), "submit_score",
-        "--by", by, "--file", str(path)],
-        env={"KPI_DATABASE_URL": w.svc.settings.database_url,
-             "KPI_SECRET_KEY": w.svc.settings.secret_key})
+    """The score of ``person`` by ``by`` through `kpi act`, on the scoring day."""
+    return kpi_act(w, person, "submit_score", by, payload, tmp_path, "2026-05-13 09:00")
 
 
 @pytest.fixture
-def world(svc: Service) -> World:
-    w = small_world(svc)
-    to_scoring(w)
-    return w
+def world(seeded_service: Callable[..., Service]) -> World:
+    return seeded_small_world_at_scoring(seeded_service)
 
 
 @pytest.mark.parametrize("approver", [HOSTILE, "S2", "S1", "A1", "UB1", "", "Giám đốc"])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
-from tests.support import World, move_class, small_world
+from tests.support import World, move_class, seeded_small_world
 from tests.web_support import (
     WebWorld,
     confirmed,
@@ -27,8 +28,8 @@ from workflow.web.security import SESSION_COOKIE
 
 
 @pytest.fixture
-def web(svc: Service) -> WebWorld:
-    return make_web(small_world(svc))
+def web(seeded_service: Callable[..., Service]) -> WebWorld:
+    return make_web(seeded_small_world(seeded_service))
 
 
 def submit_self(web: WebWorld, person: str = "S1", **overrides: str) -> object:

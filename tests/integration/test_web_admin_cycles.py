@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -32,17 +31,23 @@ FORM = "/admin/cycles/form"
 HOSTILE = "<script>alert(\"x\")</script> & 'Tháng 7' — Sở"
 
 
+def sample_agency_april(svc: Service) -> None:
+    """The seed of ``web``: the sample organisation with its April cycle open."""
+    import_org(svc, CONFIG / "organisation.csv", now=at("2026-05-01 09:00"))
+    open_cycle(svc, svc.settings.config_dir / "cycles" / "sample-2026-04.yaml",
+               now=at("2026-05-02 10:00"))
+
+
 @pytest.fixture
-def web(new_service: Callable[..., Service], tmp_path: Path) -> WebWorld:
+def web(seeded_service: Callable[..., Service], tmp_path: Path) -> WebWorld:
     config = tmp_path / "config"
     for part in ("regimes", "frameworks", "cycles", "series"):
         shutil.copytree(CONFIG / part, config / part)
     # SNV060 administers the deployment: an admin of a cycle only may not configure.
-    made = new_service(admins=("SNV060",))
-    # The config folder is a copy: the form writes cycle files into it.
-    svc = Service(made.store, replace(made.settings, config_dir=config))
-    import_org(svc, CONFIG / "organisation.csv", now=at("2026-05-01 09:00"))
-    open_cycle(svc, config / "cycles" / "sample-2026-04.yaml", now=at("2026-05-02 10:00"))
+    # The config folder is the test's own copy: the form writes cycle files into it.
+    # The database is seeded once per test process and copied (tests/conftest.py).
+    svc = seeded_service("sample-agency-april", sample_agency_april, admins=("SNV060",),
+                         config_dir=config)
     w = make_web(World(svc, "snv-2026-04"))
     w.clock.set("2026-07-20 09:00")
     return w

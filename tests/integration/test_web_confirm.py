@@ -6,11 +6,12 @@ Through FastAPI's TestClient on a real SQLite file; no script anywhere."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
 from tests.integration.test_full_cycle import approve
-from tests.support import at, small_world
+from tests.support import at, seeded_small_world
 from tests.web_support import WebWorld, confirmed, make_web, self_fields, text_of
 from workflow.domain import State, SubmissionKind, Trigger
 from workflow.service import calibration, drafts, pages
@@ -22,8 +23,8 @@ HOSTILE = 'Báo cáo "quý" <b>II</b> & tổng hợp'
 
 
 @pytest.fixture
-def web(svc: Service) -> WebWorld:
-    return make_web(small_world(svc))
+def web(seeded_service: Callable[..., Service]) -> WebWorld:
+    return make_web(seeded_small_world(seeded_service))
 
 
 def _self_form(web: WebWorld, person: str, **overrides: str) -> tuple[str, dict[str, str]]:

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.integration.test_full_cycle import approve, to_calibration
-from tests.support import small_world
+from tests.support import seeded_small_world
 from tests.web_support import WebWorld, confirmed, make_web, score_fields, self_fields
 from workflow.domain import State, Trigger
 from workflow.service.core import Service
@@ -141,8 +141,8 @@ def strings_in(value: object) -> list[str]:
 
 
 @pytest.fixture
-def web(svc: Service) -> WebWorld:
-    return make_web(small_world(svc))
+def web(seeded_service: Callable[..., Service]) -> WebWorld:
+    return make_web(seeded_small_world(seeded_service))
 
 
 def readers(web: WebWorld) -> dict[str, Reader]:

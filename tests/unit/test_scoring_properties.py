@@ -91,6 +91,13 @@ def test_us_total_stays_within_0_and_100(points: dict[str, Decimal]) -> None:
     assert 0 <= result.total <= 100
 
 
+def with_item(inputs: ScoringInputs, i: int, item: TaskItem) -> ScoringInputs:
+    """The same inputs with the supervisor's item ``i`` replaced by ``item``."""
+    items = list(inputs.supervisor.tasks or [])
+    return replace(inputs, supervisor=replace(inputs.supervisor,
+                                              tasks=[*items[:i], item, *items[i + 1:]]))
+
+
 @settings(max_examples=120, deadline=None)
 @given(cases(), st.data())
 def test_more_items_completed_never_lowers_the_score(
@@ -104,8 +111,7 @@ def test_more_items_completed_never_lowers_the_score(
         inputs = replace(inputs, supervisor=replace(inputs.supervisor, tasks=list(items)))
     i = data.draw(st.sampled_from(open_items))
     done = replace(items[i], completed=True, meets_requirements=data.draw(st.booleans()))
-    more = replace(inputs, supervisor=replace(inputs.supervisor,
-                                              tasks=[*items[:i], done, *items[i + 1:]]))
+    more = with_item(inputs, i, done)
     assert score(regime, framework, more).exact_total >= \
         score(regime, framework, inputs).exact_total
 
@@ -120,8 +126,7 @@ def test_more_deductions_never_raise_the_score(case: tuple[Regime, Framework, Sc
     worse = replace(items[i], failed_assessments=items[i].failed_assessments + 1,
                     delays=items[i].delays + data.draw(st.integers(0, 2)),
                     quality_waiver=None, progress_waiver=None)
-    changed = replace(inputs, supervisor=replace(inputs.supervisor,
-                                                 tasks=[*items[:i], worse, *items[i + 1:]]))
+    changed = with_item(inputs, i, worse)
     assert score(regime, framework, changed).exact_total <= \
         score(regime, framework, inputs).exact_total
 
