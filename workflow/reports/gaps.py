@@ -200,6 +200,11 @@ def source_totals(svc: Service, cycle_id: str, session: Session) -> Iterator[Sou
             scores = given.get(SubmissionKind.SUPERVISOR_SCORE.value)
             if framework is None or not scores or not r.scored_by:
                 continue
+            if framework.has(CriterionKind.PERIOD_MEAN):
+                # A year end's points are the periods' mean, which nobody gives: there
+                # is no self-assessed or supervisor's total to compare (and computing
+                # one without the periods refused the whole report).
+                continue
             # Leaders are few: their team is read as scoring reads it (the subtree).
             team = (subordinates_of(session, load_snapshot(svc, session, r.id, lock=False))
                     if r.is_leader else None)
