@@ -103,6 +103,17 @@ def test_kpi_org_import_hands_the_open_cases_on_and_the_dry_run_lists_them(
     assert w.row("S2")["supervisor_id"] == "D1"
     (task,) = [r for r in outbox(w, "task_supervisor_scoring", "S2") if r["recipient_id"] == "D1"]
     assert task["context"]["action_url"]
+    # H1, who stepped aside, is told who scores S2 now (H1 reads Vietnamese).
+    (note,) = [r for r in outbox(w, "stepped_aside", "S2") if r["recipient_id"] == "H1"]
+    assert note["context"]["assignee_name"] == "Giám đốc Nguyễn Thị Sở"
+    from notifications.render import render
+    out = render(event="stepped_aside", locale="vi", timezone=note["timezone"],
+                 recipient_name=note["recipient_name"], recipient_id="H1",
+                 context=note["context"], base_url=w.svc.settings.base_url,
+                 templates_dir=w.svc.settings.templates_dir)
+    assert "Anh/Chị không còn chấm điểm phiếu đánh giá của người này" in out.text, out.text
+    assert "Giám đốc Nguyễn Thị Sở chấm điểm thay" in out.text
+    assert note["recipient_name"] == HOSTILE
     (why,) = recusal_audit(w, "S2")
     assert "H1 steps aside from scoring; D1 takes it on" in why and "org.csv" in why
     with pytest.raises(NotPermitted):

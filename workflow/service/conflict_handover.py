@@ -29,7 +29,7 @@ from workflow.effects import core as effects
 from workflow.service import petition_rounds, pool
 from workflow.service.change import Change, base_context
 from workflow.service.core import Service, Snapshot, load_people, load_snapshots
-from workflow.service.notices import notices_for
+from workflow.service.notices import make_mail, notices_for
 from workflow.service.recusals import OrgLine, assignment_rows, audit_entries
 from workflow.states import Notice
 from workflow.states.appeal_window import appeal_reviewer
@@ -180,8 +180,34 @@ def changes(svc: Service, session: Session, planned: Iterable[tuple[Snapshot, li
             change.mail = notices_for(svc, snap, tasks, people=people, context=context,
                                       key=f"ev:{snap.id}:v{snap.version + 1}", now=now,
                                       row=after, link_expires_at=after["due_at"])
+        _notes(svc, session, snap, after, handovers, now, change)
         out.append(change)
     return out
+
+
+def _notes(svc: Service, session: Session, snap: Snapshot, after: Mapping[str, Any],
+           handovers: list[HandOver], now: datetime, change: Change) -> None:
+    """A note to each one who stepped aside from a case that moved: who decides it now."""
+    moved = [h for h in handovers if h.handed_to and h.steps_aside_from in (
+        recusal.SCORING, recusal.CALIBRATION, recusal.APPEAL_REVIEW)]
+    if not moved:
+        return
+    people = load_people(session, {after["reviewee_id"],
+                                   *(x for h in moved for x in (h.person_id, h.handed_to))})
+    for h in moved:
+        person, taker = people.get(h.person_id), people.get(h.handed_to or "")
+        if person is None or not person.active:
+            continue
+        # The text says why (the organisation file); the record's reason is English.
+        context = {**base_context(snap, after, people), "reason": None,
+                   "trigger": "recuse", "action_url": None,
+                   "steps_aside_from": h.steps_aside_from,
+                   "assignee_name": taker.full_name if taker else h.handed_to}
+        change.mail.extend(make_mail(
+            svc, event="stepped_aside", person=person, context=context, now=now,
+            dedupe_key=f"ev:{snap.id}:v{snap.version + 1}:stepped_aside:{h.person_id}",
+            evaluation_id=snap.id, cycle_tz=snap.rules.tz_name,
+            calendar=snap.rules.calendar))
 
 
 def _appeal_context(session: Session, snap: Snapshot) -> dict[str, Any]:
