@@ -199,7 +199,7 @@ def _notes(svc: Service, session: Session, snap: Snapshot, after: Mapping[str, A
         if person is None or not person.active:
             continue
         # The text says why (the organisation file); the record's reason is English.
-        context = {**base_context(snap, after, people), "reason": None,
+        context = {**base_context(snap, after, people), "reason": None, "due_at": None,
                    "trigger": "recuse", "action_url": None,
                    "steps_aside_from": h.steps_aside_from,
                    "assignee_name": taker.full_name if taker else h.handed_to}
