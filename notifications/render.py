@@ -87,6 +87,8 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "cancelled": ("cycle_name", "reviewee_name"),
     "reopened": ("cycle_name",),
     "extension_granted": ("cycle_name", "state", "due_at", "old_due_at"),
+    # a note to whoever a later conflict of interest takes a case from
+    "stepped_aside": ("cycle_name", "reviewee_name", "steps_aside_from", "assignee_name"),
     "digest": ("items", "digest_at"),
     "sign_in": ("action_url", "expires_at"),
 }

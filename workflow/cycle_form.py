@@ -43,7 +43,9 @@ PHASES = tuple(s.value for s in PHASE_ORDER)
 # The keys of the appeal window and the appeal review in one place (they may move
 # into the regime file: then only APPEAL_* and _appeal_* change).
 APPEAL_PHASES = (State.APPEAL_WINDOW.value, State.APPEAL_REVIEW.value)
-APPEAL_KEYS = ("appeal_reviewer",)
+APPEAL_KEYS = ("appeal_reviewer", "re_appeal_reviewer")
+# Who takes a case on when the one who would decide it has a conflict of interest.
+RECUSAL_KEYS = ("calibration", "appeal_review")
 # The phases a switch turns off, and the switch's field.
 OPTIONAL = {State.PEER_INPUT.value: "peers.enabled", State.CALIBRATION.value: "calibration.enabled"}
 
@@ -52,6 +54,8 @@ NOT_A_RATIO = N_("“%(value)s” is not a number between 0 and 1 (e.g. 0.25)")
 REQUIRED = dates.REQUIRED
 DUE_BOTH = N_("give either the date and time it is due or a number of working days, not "
               "both")
+DUE_ONE = N_("give only one of: the date and time it is due, a number of working days, or "
+             "a number of calendar days")
 DUE_NEITHER = N_("give the date and time it is due, or a number of working days after the "
                  "phase opens")
 ROW_HALF = N_("this row is half filled in: fill in the rest or empty it")
@@ -251,10 +255,20 @@ def _phase(r: _Reader, state: str) -> dict[str, Any]:
         phase["opens"] = opens
     absolute = r.text(f"{base}.due")
     days = r.text(f"{base}.due.working_days")
-    if absolute and days:
-        r.out.problems[f"{base}.due"] = Problem(DUE_BOTH)
+    calendar_days = r.text(f"{base}.due.days")
+    if sum(1 for given in (absolute, days, calendar_days) if given) > 1:
+        r.out.problems[f"{base}.due"] = Problem(DUE_ONE if calendar_days else DUE_BOTH)
         return phase
-    if absolute:
+    if calendar_days:
+        # {days: N}: calendar days, as a regime's petition window may be counted.
+        r.out.origins[f"{base}.due"] = f"{base}.due.days"
+        due_days: dict[str, Any] = {"days": r.take(f"{base}.due.days", _int,
+                                                   f"{base}.due.days")}
+        at = r.take(f"{base}.due.at", _time)
+        if at is not None:
+            due_days["at"] = at
+        phase["due"] = due_days
+    elif absolute:
         phase["due"] = r.take(f"{base}.due", _datetime)
         r.out.origins[f"{base}.due"] = f"{base}.due"
     elif days:
@@ -283,7 +297,10 @@ def _phases(r: _Reader) -> dict[str, Any]:
             # are there), else it is left out of phases, as a file may.
             base = f"phases.{state}"
             if any(r.text(f"{base}.{part}") for part in ("due", "due.working_days", "opens")):
-                phases[state] = {"enabled": False, **_phase(r, state)}
+                # The section's switch turns it off; the phase's own ``enabled: false``
+                # stays where the file had it (a hidden field carries it).
+                off = {"enabled": False} if r.text(f"{base}.enabled") == "0" else {}
+                phases[state] = {**off, **_phase(r, state)}
             continue
         phases[state] = _phase(r, state)
     phases.update(_appeal_phases(r))
@@ -388,11 +405,21 @@ def _pairs(r: _Reader, prefix: str, key: str, value: str) -> dict[str, str]:
 
 
 def _appeal_phases(r: _Reader) -> dict[str, Any]:
-    return {state: _phase(r, state) for state in APPEAL_PHASES}
+    """The appeal phases given; one left blank is left out of the file, whose regime's
+    petition rules then give it (``cycle_config`` refuses the omission where they do
+    not, at its key)."""
+    return {state: _phase(r, state) for state in APPEAL_PHASES
+            if any(r.text(f"phases.{state}.{part}")
+                   for part in ("due", "due.working_days", "due.days", "due.at", "opens"))}
 
 
 def _appeal_from_form(r: _Reader) -> dict[str, Any]:
-    return {"appeal_reviewer": r.take("appeal_reviewer", lambda t: (t, None))}
+    out: dict[str, Any] = {key: r.take(key, lambda t: (t, None)) for key in APPEAL_KEYS}
+    recusal = {key: r.take(f"recusal.{key}", lambda t: (t, None)) for key in RECUSAL_KEYS}
+    r.out.origins["recusal"] = "recusal.calibration"
+    if any(v is not None for v in recusal.values()):
+        out["recusal"] = recusal
+    return out
 
 
 # --- data -> form -------------------------------------------------------------------
@@ -461,9 +488,12 @@ def to_form(data: Mapping[str, Any], *, extra_rows: Mapping[str, int] | None = N
         phase = phases.get(state) or {}
         base = f"phases.{state}"
         v[f"{base}.opens"] = _day(phase.get("opens"))
+        if state in OPTIONAL:
+            v[f"{base}.enabled"] = "0" if phase.get("enabled") is False else ""
         due = phase.get("due")
         if isinstance(due, Mapping):
             v[f"{base}.due.working_days"] = _s(due.get("working_days"))
+            v[f"{base}.due.days"] = _s(due.get("days"))
             v[f"{base}.due.at"] = _s(due.get("at"))
         else:
             v[f"{base}.due"] = _day(due)
@@ -505,7 +535,10 @@ def to_form(data: Mapping[str, Any], *, extra_rows: Mapping[str, int] | None = N
 
 
 def _appeal_to_form(data: Mapping[str, Any]) -> dict[str, str]:
-    return {"appeal_reviewer": _s(data.get("appeal_reviewer"))}
+    recusal = data.get("recusal") or {}
+    recusal = recusal if isinstance(recusal, Mapping) else {}
+    return {**{key: _s(data.get(key)) for key in APPEAL_KEYS},
+            **{f"recusal.{key}": _s(recusal.get(key)) for key in RECUSAL_KEYS}}
 
 
 DEFAULT_REMINDERS = [{"working_days_before": r.working_days_before, "at": f"{r.at:%H:%M}"}

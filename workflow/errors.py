@@ -610,19 +610,59 @@ class NotOpenYet(WorkflowError):
 
 
 class AlreadyAppealed(WorkflowError):
-    """A second appeal of one evaluation."""
+    """A second appeal (kiến nghị) of one result where the regime allows only one (or
+    after an admin reopened the evaluation: the reopening is the correction)."""
 
-    user_message = N_("An appeal on this evaluation was already lodged on %(when)s; an "
-                      "evaluation can be appealed only once.")
+    user_message = N_("An appeal against this result was already lodged on %(when)s; the "
+                      "rules allow one appeal against it. Nothing was saved.")
 
     def __init__(self, evaluation_id: int, lodged_at: datetime) -> None:
         self.evaluation_id = evaluation_id
         self.lodged_at = lodged_at
-        super().__init__(f"evaluation {evaluation_id} was already appealed on "
-                         f"{lodged_at:%Y-%m-%d}; an evaluation can be appealed only once")
+        super().__init__(f"evaluation {evaluation_id}: an appeal was already lodged on "
+                         f"{lodged_at:%Y-%m-%d}; the rules allow one appeal against a result")
 
     def user_params(self) -> dict[str, object]:
         return {"when": self.lodged_at}
+
+
+class AppealLimitReached(AlreadyAppealed):
+    """An appeal beyond the regime's ``re_review_limit``: the last review was final."""
+
+    user_message = N_("This result was already appealed %(rounds)s times, the last time "
+                      "on %(when)s: the rules allow a first appeal and %(limit)s further "
+                      "review(s), so the decision of review %(rounds)s is final. Nothing was "
+                      "saved.")
+
+    def __init__(self, evaluation_id: int, lodged_at: datetime, rounds: int,
+                 limit: int) -> None:
+        self.rounds = rounds
+        self.limit = limit
+        WorkflowError.__init__(
+            self, f"evaluation {evaluation_id}: appealed {rounds} times, the last on "
+            f"{lodged_at:%Y-%m-%d}; the regime's petition.re_review_limit ({limit}) allows "
+            f"no further review, the decision of round {rounds} is final")
+        self.evaluation_id = evaluation_id
+        self.lodged_at = lodged_at
+
+    def user_params(self) -> dict[str, object]:
+        return {"when": self.lodged_at, "rounds": self.rounds, "limit": self.limit}
+
+
+class AppealUnderReview(WorkflowError):
+    """An appeal lodged while the one before is still being reviewed."""
+
+    user_message = N_("Your appeal against this result (review %(round)s) is already being "
+                      "reviewed; you will get the decision by email. Nothing was saved.")
+
+    def __init__(self, evaluation_id: int, petition_round: int) -> None:
+        self.evaluation_id = evaluation_id
+        self.petition_round = petition_round
+        super().__init__(f"evaluation {evaluation_id}: the appeal of round {petition_round} "
+                         "is being reviewed; a further appeal waits for its decision")
+
+    def user_params(self) -> dict[str, object]:
+        return {"round": self.petition_round}
 
 
 class NoAppealReviewer(WorkflowError):

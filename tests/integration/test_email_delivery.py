@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -102,6 +103,18 @@ def drive_every_event(svc: Service) -> World:
            when="2026-05-22 09:00")
     tick(svc, at("2026-06-01 09:00"))  # the appeal window closes for the silent
     assert request_sign_in(svc, "hung@snv.example.gov.vn", now=at("2026-06-01 09:00"))
+    # A later organisation file declares H1 in conflict with S1 (reopened, waiting for
+    # H1's score): the case goes to D1, and H1 is told (stepped_aside).
+    # The file keeps everyone else as they are (S2's zone included).
+    lines = (DATA / "small_org.csv").read_text(encoding="utf-8").splitlines()
+    rows = [lines[0] + ",timezone,conflicts_with"] + [
+        line + ("," + PARIS if line.startswith("S2,") else ",")
+        + ("," + "S1" if line.startswith("H1,") else ",") for line in lines[1:]]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "org.csv"
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        import_org(svc, path, now=at("2026-06-01 09:30"))
+    assert w.row("S1")["supervisor_id"] == "D1"
     return w
 
 
@@ -167,8 +180,10 @@ def add_copies_in_both_languages(svc: Service) -> list[dict[str, Any]]:
             # evaluation_id empty: a copy is a rendering check, not a message about the
             # live evaluation, whose phase has long closed (the dispatcher drops a task
             # mail whose reason has passed: issue 15).
+            # Written now: the organisation's later changes (the import that declares a
+            # conflict) are older than the copy, which keeps the language it was given.
             copy.update(dedupe_key=key, locale=locale, status="pending", attempts=0,
-                        evaluation_id=None,
+                        evaluation_id=None, created_at=at("2026-06-02 09:00"),
                         available_at=at("2026-06-02 09:00"), sent_at=None,
                         message_id=message_id(key, svc.settings.mail_from,
                                               svc.settings.base_url))

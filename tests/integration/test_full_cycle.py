@@ -24,6 +24,7 @@ from tests.unit.test_machine import EXPECTED
 from workflow import sample
 from workflow.domain import State, Trigger
 from workflow.errors import (
+    AppealUnderReview,
     EvaluationAlreadyChanged,
     NotPermitted,
     SubmissionInvalid,
@@ -180,7 +181,8 @@ def test_an_appeal_is_lodged_at_most_once(world: World) -> None:
     to_calibration(world)
     approve(world)
     world.fire("S2", Trigger.LODGE_APPEAL, "S2", {"reasons": "r"}, when="2026-05-18 09:00")
-    with pytest.raises(EvaluationAlreadyChanged, match="already moved on"):
+    # Said for what it is: the first appeal is being reviewed (issue 17).
+    with pytest.raises(AppealUnderReview, match="the appeal of round 1 is being reviewed"):
         world.fire("S2", Trigger.LODGE_APPEAL, "S2", {"reasons": "again"},
                    when="2026-05-18 09:01")
 

@@ -27,7 +27,7 @@ from tests.support import kpi_act as act
 from tests.web_support import Clock, make_web, text_of
 from workflow.cli import main
 from workflow.domain import State, Trigger
-from workflow.errors import EvaluationAlreadyChanged, NotPermitted, Recused, TransitionNotAllowed
+from workflow.errors import AppealLimitReached, NotPermitted, Recused
 from workflow.service.core import Service
 from workflow.service.sweep import tick
 from workflow.store.tables import OUTBOX
@@ -96,7 +96,7 @@ def test_a_refused_petition_is_petitioned_again_and_the_superiors_superior_decid
     assert decided["context"]["petition_again"]["to_id"] == "UB1"  # D1's evaluator
     send_due(w.svc, now=at("2026-05-15 09:05"))
     text = delivered(smtp, decided, w)
-    assert "You may petition this decision once more, until" in text
+    assert "You may appeal against this decision once more, until" in text
     assert "Chủ tịch Trần Văn Tỉnh will review it" in text
     assert "/t/" in text  # the link to the answer form
     assert "now final" not in text
@@ -110,7 +110,7 @@ def test_a_refused_petition_is_petitioned_again_and_the_superiors_superior_decid
     assert task["context"]["earlier_decision"]["reason"] == "Kept: <i>all</i> counted"
     send_due(w.svc, now=at("2026-05-18 09:05"))
     task_text = delivered(smtp, task, w)
-    assert "review of the decision on an earlier petition (review 2)" not in task_text  # vi
+    assert "review of the decision on an earlier appeal (review 2)" not in task_text  # vi
     assert "lần xem xét thứ 2" in task_text
     assert "Kept: <i>all</i> counted" in task_text
     # The first reviewer cannot decide the second review.
@@ -123,7 +123,7 @@ def test_a_refused_petition_is_petitioned_again_and_the_superiors_superior_decid
     assert w.state("S2") is State.FINALISED
     last = rows(w, "appeal_decided", "S2")[-1]
     assert last["context"]["petition_again"] is None
-    with pytest.raises((TransitionNotAllowed, EvaluationAlreadyChanged)):
+    with pytest.raises(AppealLimitReached):  # naming the rounds and the limit
         w.fire("S2", Trigger.LODGE_APPEAL, "S2", {"reasons": "third"}, when="2026-05-20 09:00")
 
 
@@ -197,7 +197,7 @@ def test_the_pages_show_the_round_and_the_decision_petitioned(
     page = web.client.get(web.link("S2", "appeal_decided"))
     assert page.status_code == 200, page.text
     text = text_of(page.text)
-    assert "The decision on your petition (review 1)" in text  # S2 reads English
+    assert "The decision on your appeal (review 1)" in text  # S2 reads English
     assert "The reviewer upheld the result." in text
     assert 'Kept <b>"as is"</b>' in text and "<b>\"as is\"" not in page.text  # escaped
     w.fire("S2", Trigger.LODGE_APPEAL, "S2", {"reasons": "y"}, when="2026-05-15 11:00")

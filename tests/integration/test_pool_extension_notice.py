@@ -1,13 +1,16 @@
 """After a calibration pool's deadline is extended, whoever decides some of the pool is
 told (issue 17): the cycle's calibrator D1 for their part, and UB1, who calibrates D1's
 own evaluation instead (recusal), for theirs, through the real sweep and SMTP (aiosmtpd
-on loopback); UB1's emailed link opens UB1's own calibration task."""
+on loopback); UB1's emailed link opens UB1's own calibration task. The calibration page
+(and `kpi calibration show`) says until when, who approved and recorded it, and why."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from notifications.dispatcher import send_due
 from notifications.testing import RecordingServer
@@ -60,3 +63,46 @@ def test_the_substitute_calibrator_is_told_of_the_pools_extension_by_email(
         # UB1's part is D1's own evaluation: no "decided by" note there, one elsewhere.
         assert "Do " not in text_of(row_of(page.text, w.ev("D1"))), said
         assert "Do Giám đốc Nguyễn Thị Sở" in text_of(row_of(page.text, w.ev("S1")))
+
+
+@pytest.mark.both_stores
+def test_the_calibration_page_says_the_pool_was_extended_until_when_by_whom_and_why(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    svc = new_service()
+    w = make_world(svc, tmp_path)
+    all_to_calibration(w)
+    web = make_web(w)
+    web.clock.set("2026-05-13 08:00")
+    browsers = {person: web.sign_in(person) for person in ("D1", "UB1")}
+    page = browsers["D1"].get(f"/calibration/{w.cycle_id}")
+    assert page.status_code == 200, text_of(page.text)
+    assert "pool-extension" not in page.text  # never extended: nothing said
+    reason = "Giám đốc đi công tác <b>\"nước ngoài\"</b> O'Brien"
+    records.extend_many(svc, w.cycle_id, State.CALIBRATION, reason, "UB1", "A1",
+                        working_days=3, now=at("2026-05-13 09:00"))
+    web.clock.set("2026-05-13 10:00")
+    for person, says in (
+            ("D1", "Thời hạn rà soát tỷ lệ của nhóm đã được gia hạn đến"),  # D1 reads vi
+            ("UB1", "Thời hạn rà soát tỷ lệ của nhóm đã được gia hạn đến")):
+        page = browsers[person].get(f"/calibration/{w.cycle_id}")
+        assert page.status_code == 200, text_of(page.text)
+        said = text_of(page.text)
+        assert says in said, said[:2000]
+        assert "20/05/2026" in said  # the new deadline, in the cycle's zone
+        assert "Chủ tịch Trần Văn Tỉnh" in said  # UB1 approved, named as the file has it
+        assert reason in said and "<b>\"nước" not in page.text  # the reason, escaped
+    # In English too, and in `kpi calibration show`.
+    browser = browsers["D1"]
+    browser.get(f"/lang/en?next=/calibration/{w.cycle_id}")
+    page = browser.get(f"/calibration/{w.cycle_id}")
+    said = text_of(page.text)
+    assert "The pool's deadline was extended until" in said, said[:2000]
+    from click.testing import CliRunner
+
+    from workflow.cli import main
+    out = CliRunner().invoke(main, ["calibration", "show", w.cycle_id],
+                             env={"KPI_DATABASE_URL": svc.settings.database_url})
+    assert out.exit_code == 0, out.output
+    assert "the pool's deadline was extended until Wed 2026-05-20 17:00" in out.output, \
+        out.output
+    assert reason in out.output

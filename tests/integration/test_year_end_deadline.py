@@ -3,7 +3,7 @@ or by 15 January for an agency the cycle file marks as special; the admin's cycl
 shows the same warning, in the page's language.
 
 "Finish": the last evaluation finalised if each phase runs its full time, its petition
-window and the petition's review included.
+window and the appeal's review included.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def test_a_year_end_cycle_that_ends_after_15_december_is_warned_with_the_date_an
     assert result.exit_code == 0, result.output  # a warning, not a refusal
     assert warnings_of(result) == [
         "warning: the year-end classification cannot finish by 2026-12-15: if each phase "
-        "runs its full time, the last evaluation is finalised on 2026-12-24 (its petition "
-        "window and the petition's review included). Open the cycle earlier "
+        "runs its full time, the last evaluation is finalised on 2026-12-24 (its appeal "
+        "window and the appeal's review included). Open the cycle earlier "
         "(phases.self_assessment.opens) or shorten its phases' due times; an agency with "
         "special characteristics, which its direct superior lets finish by 15 January, says "
         "so in the cycle file with year_end: {special_agency: true}"]

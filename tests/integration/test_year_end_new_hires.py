@@ -211,3 +211,96 @@ def test_the_result_email_says_the_class_rests_on_the_months_worked(
                        context=three.context, base_url=settings.base_url,
                        templates_dir=settings.templates_dir)
         assert "1 month" not in other.text and "1 tháng" not in other.text
+
+
+# --- the exports (issue 17, item 6d): the report and the record read as the web does ---
+
+
+def kpi_in(year: World, *args: str) -> str:
+    out = CliRunner().invoke(main, list(args), env={
+        "KPI_DATABASE_URL": year.svc.settings.database_url,
+        "KPI_CONFIG_DIR": str(year.svc.settings.config_dir)})
+    assert out.exit_code == 0, out.output
+    return out.output
+
+
+def class_cells(year: World, tmp_path: Path, lang: str | None) -> dict[str, str]:
+    """Each person's final class as the report's CSV (and XLSX) writes it."""
+    import csv
+
+    from openpyxl import load_workbook
+
+    suffix = lang or "ids"
+    out = tmp_path / f"year-{suffix}.csv"
+    kpi_in(year, "report", YEAR, "--out", str(out), *(["--lang", lang] if lang else []))
+    with out.open(encoding="utf-8-sig") as f:
+        table = list(csv.reader(f))
+    header = table[0]
+    person = header.index("employee_id" if lang is None else
+                           ("Mã công chức" if lang == "vi" else "Employee id"))
+    label = header.index("final_class_label" if lang is None else
+                         ("Xếp loại cuối cùng" if lang == "vi" else "Final class"))
+    cells = {row[person]: row[label] for row in table[1:]}
+    xlsx = tmp_path / f"year-{suffix}.xlsx"
+    kpi_in(year, "report", YEAR, "--out", str(xlsx), *(["--lang", lang] if lang else []))
+    book = load_workbook(xlsx, read_only=True)
+    for sheet in book.worksheets[1:]:  # the summary first, then a sheet per unit
+        rows = list(sheet.iter_rows(values_only=True))
+        for row in rows[1:]:
+            assert cells[str(row[person])] == (row[label] or ""), (sheet.title, row)
+    return cells
+
+
+def test_the_report_says_not_classified_with_the_months_worked_and_needed(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    year = play(new_service, tmp_path, NOT_CLASSIFIED)
+    year.score("S1", payload={}, when="2026-12-09 10:00")
+    for lang, says in ((None, "not classified this year (1 of the 3 months needed)"),
+                       ("en", "not classified this year (1 of the 3 months needed)"),
+                       ("vi", "không xếp loại năm nay (1 trong số 3 tháng cần có)")):
+        cells = class_cells(year, tmp_path, lang)
+        assert cells["S4"] == says, (lang, cells)
+        assert "tháng" not in cells["S1"] and "month" not in cells["S1"], cells["S1"]
+        assert cells["S1"]  # classified: the class's label
+    # Cancelled by the HR administrator with that reason, as the score form asks: the
+    # report still says why.
+    kpi_in(year, "--now", at("2026-12-10 09:00").isoformat(), "cancel", str(year.ev("S4")),
+           "--by", "A1", "--reason", "Không xếp loại năm nay: mới tuyển <b>'QĐ 12'</b>")
+    assert year.state("S4") is State.CANCELLED
+    assert class_cells(year, tmp_path, "vi")["S4"] == \
+        "không xếp loại năm nay (1 trong số 3 tháng cần có)"
+    # The HTML report lists who is below the minimum, in its language.
+    page = tmp_path / "year.html"
+    kpi_in(year, "report", YEAR, "--out", str(page), "--lang", "en")
+    html = page.read_text(encoding="utf-8")
+    row = re.search(r'<tr data-person="S4">(.*?)</tr>', html, re.S)
+    assert row, html[:2000]
+    assert "not classified this year (1 of the 3 months needed)" in row.group(1)
+    assert 'data-person="S1"' not in html
+
+
+def test_the_report_and_the_record_say_the_class_rests_on_the_months_worked(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    year = play(new_service, tmp_path, ON_PERIODS_WORKED, calibration=False)
+    year.score("S4", payload={}, when="2026-12-09 10:00")
+    year.score("S1", payload={}, when="2026-12-09 10:00")
+    vi = class_cells(year, tmp_path, "vi")
+    assert vi["S4"].endswith(" (xếp loại theo 1 tháng công tác, ít hơn 3 tháng mà quy định "
+                             "yêu cầu để xếp loại cuối năm)"), vi["S4"]
+    assert vi["S4"].startswith(vi["S1"])  # the same class, with the note
+    en = class_cells(year, tmp_path, "en")
+    assert en["S4"] == f"{en['S1']} (classified on 1 month(s) worked, fewer than the 3 the " \
+                       "rules ask for a year-end class)", en
+    page = tmp_path / "year.html"
+    kpi_in(year, "report", YEAR, "--out", str(page), "--lang", "vi")
+    row = re.search(r'<tr data-person="S4">(.*?)</tr>', page.read_text(encoding="utf-8"), re.S)
+    assert row and "xếp loại theo 1 tháng công tác" in row.group(1)
+    # The personnel record (HTML; the PDF prints the same page).
+    record = tmp_path / "s4.html"
+    kpi_in(year, "record", "S4", "--out", str(record), "--lang", "en")
+    text = html_text(record.read_text(encoding="utf-8"))
+    assert "classified on 1 month(s) worked, fewer than the 3 the rules ask for a year-end " \
+           "class" in text, text[:3000]
+    other = tmp_path / "s1.html"
+    kpi_in(year, "record", "S1", "--out", str(other), "--lang", "en")
+    assert "fewer than the 3" not in html_text(other.read_text(encoding="utf-8"))

@@ -123,6 +123,10 @@ def variants() -> Iterator[tuple[str, str, dict[str, Any]]]:
                                      "due_at": None, "trigger": trigger}
     yield "cancelled", "", {**_common("cancelled"), "action_url": None, "due_at": None,
                             "reason": REASONS[2]}
+    for what in ("scoring", "calibration", "appeal_review"):
+        yield "stepped_aside", what, {**_common("supervisor_scoring"), "action_url": None,
+                                      "steps_aside_from": what, "reason": REASONS[2],
+                                      "assignee_name": OTHER["full_name"]}
     yield "reopened", "", {**_common("supervisor_scoring"), "action_url": None,
                            "reason": REASONS[4]}
     item = {"evaluation_id": 12, "cycle_name": CYCLE["name"],

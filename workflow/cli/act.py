@@ -255,6 +255,13 @@ def calibration_show(ctx: Context, cycle_id: str) -> None:
     v = calibration.view(ctx.service(), cycle_id)
     click.echo(f"cycle {cycle_id}: calibrator {v.calibrator_id}; {v.waiting} waiting in "
                f"calibration, {v.not_yet_scored} not scored yet")
+    if v.extension is not None:
+        x = v.extension
+        until = local(x.record.new_due_at, v.timezone)
+        click.echo(f"  the pool's deadline was extended until {until} ({v.timezone}), "
+                   f"approved by {x.approved_by_name}, recorded by "
+                   f"{x.created_by_name} on {local(x.record.created_at, v.timezone)}: "
+                   f"{x.record.reason}")
     decision = v.exception_decision if v.exception_ratio is not None else None
     for m in v.meters:
         mark = (f"BREAKS: holds after {m.moves} move(s)" if m.breaks

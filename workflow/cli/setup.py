@@ -55,6 +55,8 @@ def org_import(ctx: Context, csv_file: str, actor: str, dry_run: bool) -> None:
         click.echo(f"  units renamed: {', '.join(report.units_renamed)}")
     for pid, fields in sorted(report.changed.items()):
         click.echo(f"  changed {pid}: {', '.join(fields)}")
+    for handover in report.handovers:
+        click.echo(f"  conflict of interest: {handover.describe()}")
 
 
 def _print_preview(preview: OrgPreview) -> None:
@@ -75,3 +77,9 @@ def _print_preview(preview: OrgPreview) -> None:
         if line.open_evaluations:
             click.echo(f"  open evaluations of {line.person_id}: " + ", ".join(
                 f"{e.evaluation_id} ({e.cycle_id}, {e.state})" for e in line.open_evaluations))
+    for handover in preview.handovers:
+        click.echo(f"  conflict of interest: {handover.describe()}")
+    if preview.conflicts_removed:
+        click.echo("  conflicts removed: " + ", ".join(
+            f"{a}-{b}" for a, b in preview.conflicts_removed)
+            + "; a case already handed on is not moved back")

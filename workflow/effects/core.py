@@ -34,6 +34,7 @@ from workflow.effects.rows import (
     superseded_reminders,
 )
 from workflow.errors import (
+    AppealUnderReview,
     EvaluationAlreadyChanged,
     NotOpenYet,
     TransitionNotAllowed,
@@ -190,6 +191,9 @@ def check(ev: EvaluationLike, trigger: Trigger, actor_id: str, now: datetime,
     """
     state = ev.state
     role = permissions.check(trigger, actor_id, ev.view, now)
+    if trigger is Trigger.LODGE_APPEAL and state is State.APPEAL_REVIEW:
+        # The reviewee's second click, or a stale page: not someone else's change.
+        raise AppealUnderReview(ev.id, petition_round(ev.row))
     if expected_state is not None and expected_state is not state:
         raise EvaluationAlreadyChanged(ev.id, expected_state.value, state.value)
     if not machine.accepts(state, trigger):

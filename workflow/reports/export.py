@@ -57,7 +57,7 @@ def write_report(svc: Service, cycle_id: str, path: Path, *, now: datetime | Non
             facts = cycle_facts(svc, cycle_id, session, now=now)
             labels = {c.id: facts.label(c.id, locale or "en") for c in facts.classes}
             criteria = criteria_of(svc, session, cycle_id, locale or "en")
-            cols = columns(criteria, facts.timezone, labels)
+            cols = columns(criteria, facts.timezone, labels, locale or "en")
             if locale is not None:
                 cols = localised(cols, locale, dict(criteria))
             progress.start("evaluations", sum(facts.states.values()))

@@ -234,6 +234,11 @@ def _batch(svc: Service, session: Session, rules: CycleRules, quorum: int, rows:
         framework = rules.frameworks.get(r.framework_hash)
         if framework is None or r.id not in scored or not r.scored_by:
             continue
+        if framework.has(CriterionKind.PERIOD_MEAN):
+            # A year end's points are the periods' mean, which nobody gives: there is no
+            # self-assessed or supervisor's total to compare (and computing one without
+            # the periods refused the whole report).
+            continue
         if r.framework_hash not in per_framework:
             per_framework[r.framework_hash] = (_peer_rated(framework),
                                                stamp_may_give(rules, framework))

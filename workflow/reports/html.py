@@ -32,6 +32,7 @@ from workflow.reports.record import PersonnelRecord, personnel_record
 from workflow.scoring.model import Regime
 from workflow.scoring.quota_explain import allowance_rule
 from workflow.service.core import Service
+from workflow.service.year_end_standing import ShortLine, below_minimum, said
 
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
 # Bars per chart at most. A chart of every unit or supervisor of a national cycle (5,000
@@ -52,6 +53,8 @@ class CycleReport:
     generated_at: datetime
     # chart -> what it leaves out, in the reader's words ("30 of 5,000 units...")
     chart_notes: dict[str, str] = field(default_factory=dict)
+    # A year end: who rests on fewer months than the regime's minimum, and how.
+    year_end: list[ShortLine] = field(default_factory=list)
 
 
 def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None,
@@ -77,7 +80,9 @@ def build_report(svc: Service, cycle_id: str, rules: SignalRules | None = None, 
     facts, found, fairness = gather(svc, cycle_id, rules, locale, now)
     notes: dict[str, str] = {}
     drawn = draw(facts, found, locale, notes)
-    return CycleReport(facts, found, fairness, drawn, now, notes)
+    with svc.store.read() as session:
+        short = below_minimum(svc, session, cycle_id)
+    return CycleReport(facts, found, fairness, drawn, now, notes, short)
 
 
 T = TypeVar("T")
@@ -300,6 +305,9 @@ def _context(report: CycleReport, locale: str) -> dict[str, Any]:
     return {"r": report, "f": facts, "fair": report.fairness,
             "methods": methods(report.fairness.rules, locale), "timed_phases": TIMED_PHASES,
             "class_name": lambda class_id: facts.label(class_id, locale),
+            "year_end_said": lambda line: said(
+                line.short, facts.label(line.class_id, locale) if line.class_id else "",
+                locale),
             "regime_name": facts.regime.name.vi if locale == "vi" else facts.regime.name.en}
 
 

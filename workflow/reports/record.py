@@ -23,6 +23,7 @@ from workflow.scoring.display import ShownScore, shown_stamp
 from workflow.scoring.model import Labels, Regime
 from workflow.service.core import Service
 from workflow.service.queries import Explanation, explain
+from workflow.service.year_end_standing import MonthsShort, from_stamp
 from workflow.store import audit
 from workflow.store.tables import (
     AUDIT,
@@ -77,6 +78,7 @@ class RecordEvaluation:
     audit: list[AuditLine] = field(default_factory=list)
     shown: ShownScore | None = None  # the score and its lines as every surface shows them
     class_labels: dict[str, Labels] = field(default_factory=dict)  # by class id
+    year_end: MonthsShort | None = None  # a year-end class on fewer months than the minimum
 
     def shown_points(self, criterion: str) -> Decimal | None:
         return None if self.shown is None else self.shown.points.get(criterion)
@@ -161,7 +163,7 @@ def personnel_record(svc: Service, person_id: str, *, now: datetime | None = Non
             trails[r["id"]],
             None if r["score"] is None else shown_stamp(r["score"], r["score_stamp"],
                                                         regimes[r["id"]]),
-            labels[r["id"]]))
+            labels[r["id"]], from_stamp(r["score_stamp"]) if r["score"] is not None else None))
     return PersonnelRecord(person.id, person.full_name, person.unit_name or person.unit_id,
                            person.position_id, evaluations, chain, now or utc_now(),
                            person.locale or "vi")

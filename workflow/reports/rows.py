@@ -21,6 +21,7 @@ from workflow.reports.stamp import BreakdownLine, read_stamp
 from workflow.scoring.display import ShownScore, shown_stamp
 from workflow.scoring.model import Regime
 from workflow.service.core import Service
+from workflow.service.year_end_standing import MonthsShort, from_stamp, not_classified
 from workflow.store.tables import EVALUATION, MOVE, PERSON, SUBMISSION, UNIT
 
 PAGE = 1000
@@ -69,6 +70,8 @@ class EvaluationRow:
     appeal: Appeal | None
     flags: dict[str, bool]
     shown: ShownScore | None = None  # the score as every surface shows it (display rule)
+    # Fewer months than the regime's minimum for a year-end class (classified or not).
+    year_end: MonthsShort | None = None
 
     def points(self, criterion: str) -> Decimal | None:
         return next((b.points for b in self.breakdown if b.criterion == criterion), None)
@@ -128,6 +131,7 @@ def evaluation_rows(svc: Service, cycle_id: str, session: Session) -> Iterator[E
     """Every evaluation of the cycle (cancelled ones too), by unit and reviewee."""
     cycle_or_fail(session, cycle_id)
     regime = svc.rules.get(session, cycle_id).regime
+    short = not_classified(svc, session, cycle_id)  # {} unless a year-end cycle
     # One ordered query, read in pages of PAGE as it streams: a page per query (keyset on
     # unit and reviewee) sorted the whole cycle again for each page, no index having that
     # order (a hundred sorts of 100,000 rows at national scale).
@@ -143,11 +147,11 @@ def evaluation_rows(svc: Service, cycle_id: str, session: Session) -> Iterator[E
             page = [r._mapping for r in rows]
             moves, appeals = moves_and_appeals(session, [r["id"] for r in page])
             for r in page:
-                yield _row(r, moves, appeals, regime)
+                yield _row(r, moves, appeals, regime, short)
 
 
-def _row(r: Any, moves: dict[int, list[Move]], appeals: dict[int, Appeal], regime: Regime
-         ) -> EvaluationRow:
+def _row(r: Any, moves: dict[int, list[Move]], appeals: dict[int, Appeal], regime: Regime,
+         short: dict[str, MonthsShort] | None = None) -> EvaluationRow:
     stamp = read_stamp(r["score_stamp"])
     return EvaluationRow(
         r["id"], r["reviewee_id"], r["reviewee_name"], r["unit_id"],
@@ -157,7 +161,9 @@ def _row(r: Any, moves: dict[int, list[Move]], appeals: dict[int, Appeal], regim
         r["final_class"], r["scored_at"], stamp.framework, stamp.breakdown,
         stamp.forced_by, tuple(moves.get(r["id"], ())), appeals.get(r["id"]),
         {f: bool(r[f]) for f in FLAG_NAMES},
-        None if r["score"] is None else shown_stamp(r["score"], r["score_stamp"], regime))
+        None if r["score"] is None else shown_stamp(r["score"], r["score_stamp"], regime),
+        from_stamp(r["score_stamp"]) if r["score"] is not None
+        else (short or {}).get(r["reviewee_id"]))
 
 
 def local(value: datetime | None, tz: str) -> datetime | None:

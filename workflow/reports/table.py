@@ -11,6 +11,7 @@ from workflow.catalog import N_
 from workflow.reports import words
 from workflow.reports.facts import FLAG_NAMES
 from workflow.reports.rows import EvaluationRow, local
+from workflow.service import year_end_standing
 
 Kind = Literal["text", "int", "score", "bool", "datetime"]
 APPEAL_OUTCOMES = {"uphold_score": "upheld", "revise_score": "revised"}
@@ -36,9 +37,18 @@ def _outcome(row: EvaluationRow) -> str:
     return APPEAL_OUTCOMES.get(row.appeal.decision or "", "pending")
 
 
+def class_label(row: EvaluationRow, class_labels: Mapping[str, str], locale: str) -> str:
+    """The final class as people read it, with what a year-end class below the regime's
+    minimum months says on the result page: not classified, or on the months worked."""
+    label = class_labels.get(row.final_class or "", "")
+    return label if row.year_end is None else year_end_standing.said(row.year_end, label,
+                                                                      locale)
+
+
 def columns(criteria: Sequence[tuple[str, str]], tz: str,
-            class_labels: dict[str, str]) -> list[Column]:
-    """Every column, the criteria of the cycle's frameworks in the middle."""
+            class_labels: dict[str, str], locale: str = "en") -> list[Column]:
+    """Every column, the criteria of the cycle's frameworks in the middle; ``locale``:
+    the language of the class labels (``class_labels``) and of their notes."""
     def points(criterion: str) -> Callable[[EvaluationRow], Any]:
         return lambda r: r.shown_points(criterion)
 
@@ -57,8 +67,7 @@ def columns(criteria: Sequence[tuple[str, str]], tz: str,
         Column("score", "score", lambda r: r.shown_score, 9),
         Column("class_by_score", "text", lambda r: r.score_class, 16),
         Column("final_class", "text", lambda r: r.final_class, 16),
-        Column("final_class_label", "text",
-               lambda r: class_labels.get(r.final_class or "", ""), 24),
+        Column("final_class_label", "text", lambda r: class_label(r, class_labels, locale), 24),
         Column("scored_at", "datetime", lambda r: local(r.scored_at, tz), 17),
         Column("framework", "text", lambda r: r.framework, 18),
     ]

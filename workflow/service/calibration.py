@@ -48,13 +48,14 @@ from workflow.scoring.quota import (
 )
 from workflow.service import pool, recusals
 from workflow.service.core import Service, Snapshot, load_people, load_snapshot, load_snapshots
-from workflow.service.rowtypes import PoolMemberLine
+from workflow.service.rowtypes import ExtensionRecord, PoolMemberLine
 from workflow.service.rules import CycleRules
 from workflow.service.transition import REASON_LIMIT, Change, plan, write
 from workflow.store import audit
 from workflow.store.tables import (
     APPROVAL,
     EVALUATION,
+    EXTENSION,
     MOVE,
     Cycle,
 )
@@ -74,6 +75,10 @@ class CalibrationView:
     members: list[PoolMemberLine]  # the pool, for the calibration page
     # The fewest moves that make every pool hold together, and whose move counts twice.
     needed: MovesNeeded | None = None
+    # The pool's deadline as last extended (until when, who approved, who recorded it,
+    # why), with the names of the two as the organisation has them; None: never extended.
+    extension: PoolExtension | None = None
+    timezone: str = "Asia/Ho_Chi_Minh"
 
     @property
     def breaking(self) -> list[PoolMeter]:
@@ -82,6 +87,34 @@ class CalibrationView:
     @property
     def can_approve(self) -> bool:
         return self.waiting > 0 and self.not_yet_scored == 0 and not self.breaking
+
+
+@dataclass(frozen=True)
+class PoolExtension:
+    """The last extension of a cycle's calibration deadline (the pool's)."""
+
+    record: ExtensionRecord
+    approved_by_name: str  # the approver's name where the record holds an employee id
+    created_by_name: str
+
+
+def pool_extension(session: Session, cycle_id: str) -> PoolExtension | None:
+    """The cycle's last calibration extension: one row, the newest (a pool is extended
+    as a whole, so every evaluation of it has the same row)."""
+    found = session.execute(
+        select(EXTENSION).join(EVALUATION, EVALUATION.c.id == EXTENSION.c.evaluation_id)
+        .where(EVALUATION.c.cycle_id == cycle_id,
+               EXTENSION.c.phase == State.CALIBRATION.value)
+        .order_by(EXTENSION.c.created_at.desc(), EXTENSION.c.id.desc()).limit(1)).first()
+    if found is None:
+        return None
+    record = ExtensionRecord.of(found._mapping)
+    people = load_people(session, {record.approved_by, record.created_by})
+
+    def name(text: str) -> str:
+        return people[text].full_name if text in people else text
+
+    return PoolExtension(record, name(record.approved_by), name(record.created_by))
 
 
 def _rules_and_cycle(svc: Service, session: Session, cycle_id: str) -> tuple[CycleRules, Cycle]:
@@ -132,7 +165,7 @@ def view(svc: Service, cycle_id: str, session: Session | None = None) -> Calibra
             breaks=tuple(breaking.get(r.id, ())),
             decided_by=deciders[r.id], decided_by_name=name(deciders[r.id]),
         ) for r in rows],
-        needed=needed,
+        needed=needed, extension=pool_extension(session, cycle_id), timezone=rules.tz_name,
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from workflow import recusal
 from workflow.calendar import zone
 from workflow.catalog import N_
 from workflow.clock import utc_now
@@ -33,7 +34,10 @@ from workflow.domain import OPEN_STATES
 from workflow.errors import OrgChangedSincePreview, OrgImportError, Problem
 from workflow.inputfile import MB, ORG_CAP
 from workflow.progress import SILENT, Progress, counted
-from workflow.service.core import Service
+from workflow.service import conflict_handover
+from workflow.service.conflict_handover import HandOver
+from workflow.service.core import Service, load_people
+from workflow.service.transition import write
 from workflow.store import audit
 from workflow.store.tables import EVALUATION, PERSON, POSITION, UNIT
 
@@ -118,6 +122,8 @@ class ImportReport:
     units_renamed: list[str] = field(default_factory=list)
     positions_added: list[str] = field(default_factory=list)
     not_in_file: int = 0
+    # Open evaluations handed on because the file declares a new conflict of interest.
+    handovers: list[HandOver] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,11 @@ class OrgPreview:
     units_added: tuple[tuple[str, str], ...]  # (id, name)
     units_renamed: tuple[tuple[str, str, str], ...]  # (id, before, after)
     positions_added: tuple[str, ...]
+    # What the file's new conflicts of interest hand on (as the apply will), and the
+    # conflicts it removes (which move nothing back).
+    handovers: tuple[HandOver, ...] = ()
+    conflicts_removed: tuple[tuple[str, str], ...] = ()
+    names: Mapping[str, str] = field(default_factory=dict)  # of the people they name
 
     @property
     def changes_anything(self) -> bool:
@@ -507,7 +518,19 @@ def _open_evaluations(session: Any, person_ids: list[str]
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _preview(session: Any, name: str, raw: bytes) -> OrgPreview:
+Pairs = set[tuple[str, str]]
+
+
+def _conflict_change(checked: _Checked, org: _Organisation
+                     ) -> tuple[Pairs, Pairs, dict[str, frozenset[str]]]:
+    """The conflicts the file adds and removes, and everyone's after it."""
+    before = {pid: p.get("conflicts_with") for pid, p in org.people.items()}
+    after = {**before, **{pid: p.get("conflicts_with") for pid, p in checked.people.items()}}
+    added, removed = conflict_handover.conflict_pairs(before, after)
+    return added, removed, recusal.conflict_map(after.items())
+
+
+def _preview(session: Any, name: str, raw: bytes, svc: Service | None = None) -> OrgPreview:
     checked, org = _checked(session, name, raw)
     added, changed = [], []
     unchanged = 0
@@ -536,7 +559,19 @@ def _preview(session: Any, name: str, raw: bytes) -> OrgPreview:
     not_in_file = tuple(PersonLine(pid, org.people[pid]["full_name"],
                                    org.people[pid]["unit_id"], (), opened.get(pid, ()))
                         for pid in absent)
+    handovers: tuple[HandOver, ...] = ()
+    removed: set[tuple[str, str]] = set()
+    names: dict[str, str] = {}
+    if svc is not None:
+        new_pairs, removed, after = _conflict_change(checked, org)
+        handovers = tuple(h for _, found in conflict_handover.plan(
+            svc, session, new_pairs, after, lock=False) for h in found)
+        named = load_people(session, {x for h in handovers for x in (
+            h.reviewee_id, h.person_id, h.handed_to) if x})
+        names = {pid: info.full_name for pid, info in named.items()}
     return OrgPreview(
+        handovers=handovers, names=names,
+        conflicts_removed=tuple(sorted(p for p in removed if p[0] < p[1])),
         file_name=name, digest=hashlib.sha256(raw).hexdigest(), fingerprint=org.fingerprint(),
         people=len(checked.people), added=tuple(added), changed=tuple(changed),
         unchanged=unchanged, not_in_file=not_in_file,
@@ -550,7 +585,7 @@ def preview_org(svc: Service, name: str, raw: bytes) -> OrgPreview:
     """What importing ``raw`` (the file called ``name``) would change; nothing is written.
     OrgImportError names every bad row with its line."""
     with svc.store.read() as session:
-        return _preview(session, name, raw)
+        return _preview(session, name, raw, svc)
 
 
 def apply_org(svc: Service, name: str, raw: bytes, *, actor_id: str = "cli",
@@ -561,13 +596,15 @@ def apply_org(svc: Service, name: str, raw: bytes, *, actor_id: str = "cli",
     ``progress`` hears of the rows checked, then of the people written."""
     with svc.store.write() as session:
         return apply_in_session(session, name, raw, actor_id=actor_id, now=now or utc_now(),
-                         expected_fingerprint=expected_fingerprint, progress=progress)
+                         expected_fingerprint=expected_fingerprint, progress=progress, svc=svc)
 
 
 def apply_in_session(session: Any, name: str, raw: bytes, *, actor_id: str, now: datetime,
-              expected_fingerprint: str | None, progress: Progress = SILENT) -> ImportReport:
+              expected_fingerprint: str | None, progress: Progress = SILENT,
+              svc: Service | None = None) -> ImportReport:
     """``apply_org`` inside the caller's transaction (the web's staged upload is dropped
-    in the same one)."""
+    in the same one). With ``svc``, the open evaluations the file's new conflicts of
+    interest concern are handed on in the same transaction (``conflict_handover``)."""
     checked, org = _checked(session, name, raw, progress)
     if expected_fingerprint is not None and org.fingerprint() != expected_fingerprint:
         raise OrgChangedSincePreview(name)
@@ -575,6 +612,12 @@ def apply_in_session(session: Any, name: str, raw: bytes, *, actor_id: str, now:
     report = _upsert(session, checked.people, checked.units, checked.positions,
                      org.people, org.units, org.positions, now, progress)
     progress.done()
+    if svc is not None:
+        new_pairs, _removed, after = _conflict_change(checked, org)
+        planned = conflict_handover.plan(svc, session, new_pairs, after, lock=True)
+        write(svc, session, conflict_handover.changes(
+            svc, session, planned, file_name=Path(name).name, actor_id=actor_id, now=now))
+        report.handovers = [h for _, found in planned for h in found]
     audit.append(session, [audit.AuditEntry(
         actor_id=actor_id, role="admin", at=now, trigger="org_import",
         reason=f"{Path(name).name}: {len(report.added)} added, "

@@ -95,7 +95,7 @@ def confirm(svc: Service, token: str, *, session_id: str, admin_id: str,
         if row is None or hashlib.sha256(row.content).hexdigest() != row.digest:
             raise StagedFileGone()
         report = apply_in_session(session, row.file_name, bytes(row.content), actor_id=admin_id,
-                           now=now, expected_fingerprint=row.fingerprint)
+                           now=now, expected_fingerprint=row.fingerprint, svc=svc)
         session.execute(delete(STAGED_FILE).where(STAGED_FILE.c.id == row.id))
     return row.file_name, report
 

@@ -8,7 +8,7 @@ end), the finalised shorter periods of the same person with the imported ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -207,38 +207,47 @@ def periods_of(session: Session, snap: Snapshot) -> list[PeriodScore]:
     this one (this cycle excluded); finalised ones are worked, cancelled ones carry
     the reason they were cancelled (leave, transfer), others are not finalised yet.
     """
-    period = snap.rules.config.period
     reviewee = snap.row["reviewee_id"]
+    return periods_of_people(session, snap.row["cycle_id"], snap.rules.config.period,
+                             snap.rules.regime.id, [reviewee]).get(reviewee, [])
+
+
+def periods_of_people(session: Session, cycle_id: str, period: Any, regime_id: str,
+                      reviewee_ids: Sequence[str]) -> dict[str, list[PeriodScore]]:
+    """``periods_of`` for several people of one cycle at once (the report's year-end
+    notes): two statements, whatever their number."""
+    if not reviewee_ids:
+        return {}
     rows = session.execute(
-        select(EVALUATION.c.id, EVALUATION.c.state, EVALUATION.c.score,
-               EVALUATION.c.final_class, EVALUATION.c.score_stamp, CYCLE.c.id.label("cycle"),
-               CYCLE.c.period_start, CYCLE.c.period_end)
+        select(EVALUATION.c.id, EVALUATION.c.reviewee_id, EVALUATION.c.state,
+               EVALUATION.c.score, EVALUATION.c.final_class, EVALUATION.c.score_stamp,
+               CYCLE.c.id.label("cycle"), CYCLE.c.period_start, CYCLE.c.period_end)
         .join(CYCLE, CYCLE.c.id == EVALUATION.c.cycle_id)
-        .where(EVALUATION.c.reviewee_id == reviewee,
-               CYCLE.c.id != snap.row["cycle_id"],
-               CYCLE.c.regime_id == snap.rules.regime.id,
+        .where(EVALUATION.c.reviewee_id.in_(list(reviewee_ids)),
+               CYCLE.c.id != cycle_id,
+               CYCLE.c.regime_id == regime_id,
                CYCLE.c.period_start >= period.start, CYCLE.c.period_end <= period.end)
         .order_by(CYCLE.c.period_start, CYCLE.c.id)).all()
     rows = [r for r in rows if (r.period_start, r.period_end) != (period.start, period.end)]
     reasons = _cancel_reasons(session, [r.id for r in rows
                                         if r.state == State.CANCELLED.value])
-    out: list[PeriodScore] = []
+    out: dict[str, list[PeriodScore]] = {}
     for r in rows:
         status: PeriodStatus = ("worked" if r.state == State.FINALISED.value else
                                 "cancelled" if r.state == State.CANCELLED.value else "open")
         groups = {k: Decimal(v) for k, v in ((r.score_stamp or {}).get("groups") or {}).items()}
-        out.append(PeriodScore(r.cycle, r.period_start, r.period_end, status,
-                               groups if status == "worked" else {},
-                               Decimal(r.score) if r.score and status == "worked" else None,
-                               r.final_class if status == "worked" else None, "",
-                               reasons.get(r.id, "")))
+        out.setdefault(r.reviewee_id, []).append(PeriodScore(
+            r.cycle, r.period_start, r.period_end, status,
+            groups if status == "worked" else {},
+            Decimal(r.score) if r.score and status == "worked" else None,
+            r.final_class if status == "worked" else None, "", reasons.get(r.id, "")))
     for r in session.execute(
-            select(IMPORTED).where(IMPORTED.c.cycle_id == snap.row["cycle_id"],
-                                   IMPORTED.c.person_id == reviewee)
+            select(IMPORTED).where(IMPORTED.c.cycle_id == cycle_id,
+                                   IMPORTED.c.person_id.in_(list(reviewee_ids)))
             .order_by(IMPORTED.c.period_start)):
         status = "worked" if r.status == "worked" else "leave"
         start: date = r.period_start
-        out.append(PeriodScore(
+        out.setdefault(r.person_id, []).append(PeriodScore(
             f"{start:%Y-%m}", start, r.period_end, status,
             {k: Decimal(v) for k, v in (r.groups or {}).items()},
             Decimal(r.total) if r.total else None, r.class_id, r.source_agency, r.document))

@@ -251,13 +251,13 @@ def simulate_cycle(svc: Service, session: Session, rules: CycleRules, opened_at:
 
 YEAR_END_LATE = N_(
     "the year-end classification cannot finish by %(limit)s: if each phase runs its full "
-    "time, the last evaluation is finalised on %(reached)s (its petition window and the "
-    "petition's review included). Open the cycle earlier (phases.self_assessment.opens) "
+    "time, the last evaluation is finalised on %(reached)s (its appeal window and the "
+    "appeal's review included). Open the cycle earlier (phases.self_assessment.opens) "
     "or shorten its phases' due times")
 YEAR_END_LATE_NOT_SPECIAL = N_(
     "the year-end classification cannot finish by %(limit)s: if each phase runs its full "
-    "time, the last evaluation is finalised on %(reached)s (its petition window and the "
-    "petition's review included). Open the cycle earlier (phases.self_assessment.opens) "
+    "time, the last evaluation is finalised on %(reached)s (its appeal window and the "
+    "appeal's review included). Open the cycle earlier (phases.self_assessment.opens) "
     "or shorten its phases' due times; an agency with special characteristics, which its "
     "direct superior lets finish by 15 January, says so in the cycle file with year_end: "
     "{special_agency: true}")

@@ -29,6 +29,7 @@ from workflow.domain import OPEN_STATES, State, SubmissionKind, TimerStatus, Tri
 from workflow.effects import core as effects
 from workflow.errors import (
     AlreadyAppealed,
+    AppealLimitReached,
     EvaluationAlreadyChanged,
     NoAppealReviewer,
     Problem,
@@ -117,7 +118,12 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
     appeal reviewer, the single appeal) is worked out here and handed to it.
     """
     state = snap.state
-    role = effects.check(snap, trigger, actor_id, now, expected_state)
+    try:
+        role = effects.check(snap, trigger, actor_id, now, expected_state)
+    except (TransitionNotAllowed, EvaluationAlreadyChanged):
+        if trigger is Trigger.LODGE_APPEAL:
+            _appeal_used_up(session, snap)
+        raise
     clean_reason = _clean_reason(trigger, reason, snap.id)
     validator = SPECS[state].validators.get(trigger)
     clean: dict[str, Any] = {}
@@ -222,13 +228,9 @@ def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: d
         # itself the correction an appeal would have asked for.
         # Where the regime allows a re-review, one more per decision: the appeals on
         # record are as many as the petitions of this result (petition_round).
-        earlier = session.execute(
-            select(SUBMISSION.c.submitted_at).where(
-                SUBMISSION.c.evaluation_id == snap.id,
-                SUBMISSION.c.kind == SubmissionKind.APPEAL.value)
-            .order_by(SUBMISSION.c.submitted_at.desc(), SUBMISSION.c.id.desc())).all()
+        earlier = _appeals_lodged(session, snap.id)
         if len(earlier) > effects.petition_round(snap.row):
-            raise AlreadyAppealed(snap.id, earlier[0].submitted_at)
+            raise _appeal_refusal(snap, earlier)
         people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"],
                                              snap.row["appeal_reviewer_id"]]))
         reviewer = appeal_reviewer(snap.row, snap.rules.config, snap.view.admins, people,
@@ -238,6 +240,34 @@ def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: d
             raise NoAppealReviewer(snap.id)
         return {"appeal_reviewer_id": reviewer}
     return {}
+
+
+def _appeals_lodged(session: Session, evaluation_id: int) -> list[datetime]:
+    """When each appeal of the evaluation was lodged, the latest first."""
+    return list(session.execute(
+        select(SUBMISSION.c.submitted_at).where(
+            SUBMISSION.c.evaluation_id == evaluation_id,
+            SUBMISSION.c.kind == SubmissionKind.APPEAL.value)
+        .order_by(SUBMISSION.c.submitted_at.desc(), SUBMISSION.c.id.desc())).scalars())
+
+
+def _appeal_refusal(snap: Snapshot, lodged: list[datetime]) -> AlreadyAppealed:
+    """The refusal of one appeal too many: where the regime allows further reviews, it
+    names the limit and the rounds used."""
+    limit = snap.rules.further_reviews
+    if limit:
+        return AppealLimitReached(snap.id, lodged[0], len(lodged), limit)
+    return AlreadyAppealed(snap.id, lodged[0])
+
+
+def _appeal_used_up(session: Session, snap: Snapshot) -> None:
+    """A finalised result whose appeals are used up says so (not merely "finalised"):
+    raises the refusal naming them; a window closed by silence says its state."""
+    if snap.state is not State.FINALISED:
+        return
+    lodged = _appeals_lodged(session, snap.id)
+    if lodged and effects.petition_round(snap.row) > snap.rules.further_reviews:
+        raise _appeal_refusal(snap, lodged) from None
 
 
 # --- writing ------------------------------------------------------------------------

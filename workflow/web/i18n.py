@@ -88,6 +88,7 @@ TERMS: Mapping[str, Mapping[str, str]] = {
         "cancelled": N_("evaluation cancelled"),
         "reopened": N_("evaluation reopened"),
         "extension_granted": N_("deadline extended"),
+        "stepped_aside": N_("stepped aside (conflict of interest)"),
         "digest": N_("daily digest"),
         "sign_in": N_("sign-in link"),
     },
