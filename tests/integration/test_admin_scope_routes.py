@@ -49,7 +49,7 @@ from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
 from workflow.store.db import Store
-from workflow.store.tables import EVALUATION, OUTBOX
+from workflow.store.tables import EVALUATION, OUTBOX, REPORT_FILE
 from workflow.web import create_app
 from workflow.web.security import SESSION_COOKIE, SESSION_LIFETIME, Signer
 
@@ -609,7 +609,7 @@ SHOWN: dict[str, tuple[tuple[str, str], ...]] = {
     "download April report.csv": (("UB1", "O'Brien"), ("UB1", "Phạm Thị Lan")),
     "download April report.xlsx": (("UB1", "O'Brien"), ("UB1", "Phạm Thị Lan")),
     "download May report.xlsx": (("A1", "Phạm Thị Lan"), ("H1", "Phạm Thị Lan")),
-    "download May report.html": (("A1", "Phạm Thị Lan"),),
+    "download May report.html": (("A1", "Phòng Một"),),
     "record S2": (("A1", "Hoàng Văn Nam"),),
     "record T2": (("E9", "O&#39;Brien"),),
     "dead letters": (("UB1", REFUSED_ADDRESSES[0]), ("UB1", REFUSED_ADDRESSES[1]),
@@ -733,3 +733,103 @@ def test_every_post_route_refuses_a_missing_or_a_foreign_csrf_token(
                                             text_of(got.text)[:300])
         assert changed(before, snapshot(copy)) == [], (role, token)
         assert not leaked(role, got, case)
+
+
+def test_a_kept_report_of_two_agencies_is_served_to_no_agency_admin(
+        copies: Callable[[], Copy]) -> None:
+    """The report and lists are kept per cycle state, not per admin: once the province
+    admin has April's (both agencies), neither agency's admin is served it; SNV's May
+    report, kept for SNV's admin, is not STC's (its cycle is SNV's alone)."""
+    copy = copies()
+    for artefact in ("report.csv", "report.xlsx", "list-excellent.csv"):
+        assert copy.client("UB1").get(
+            f"/admin/cycle/{APRIL}/download/{artefact}").status_code == 200
+    assert copy.client("A1").get(f"/admin/cycle/{MAY}/download/report.csv").status_code == 200
+    with copy.svc.store.read() as s:
+        kept = set(s.execute(select(REPORT_FILE.c.cycle_id, REPORT_FILE.c.artefact)).all())
+    assert {(APRIL, "report.csv"), (APRIL, "report.xlsx"), (MAY, "report.csv")} <= kept
+    for role in ("A1", "E9"):
+        for artefact in ("report.csv", "report.xlsx", "list-excellent.csv"):
+            got = copy.client(role).get(f"/admin/cycle/{APRIL}/download/{artefact}")
+            assert got.status_code == 403 and not leaked(role, got, GETS[0]), (role, artefact)
+    got = copy.client("E9").get(f"/admin/cycle/{MAY}/download/report.csv")
+    assert got.status_code == 403 and not leaked("E9", got, GETS[0])
+
+
+# Each refusal says what was refused and whose it is, in the reader's language.
+REFUSALS = {
+    "en": {
+        "evaluation": "Evaluation {t2} belongs to P9 (Phòng Ngân sách) of the agency Ban Giám "
+                      "đốc Sở Tài chính (BTC), which you do not administer: nothing was shown "
+                      "or changed.",
+        "person": "T2 works in P9 (Phòng Ngân sách) of the agency Ban Giám đốc Sở Tài chính "
+                  "(BTC), which you do not administer",
+        "unit": "The unit P9 (Phòng Ngân sách) belongs to the agency Ban Giám đốc Sở Tài chính "
+                "(BTC), which you do not administer: nothing was listed or changed.",
+        "email": "is about an evaluation of P9 (Phòng Ngân sách) of the agency Ban Giám đốc Sở "
+                 "Tài chính (BTC), which you do not administer: it was not sent again.",
+        "report": f"The report and lists of the cycle {APRIL} cover BTC (Ban Giám đốc Sở Tài "
+                  "chính), P9 (Phòng Ngân sách) of the agency Ban Giám đốc Sở Tài chính (BTC)",
+        "revoked": "You administer no agency and no evaluation cycle now",
+        "org": "only an administrator of the whole province does it",
+    },
+    "vi": {
+        "evaluation": "Phiếu đánh giá {t2} thuộc P9 (Phòng Ngân sách) của cơ quan Ban Giám đốc "
+                      "Sở Tài chính (BTC), là cơ quan Anh/Chị không quản trị",
+        "person": "T2 làm việc tại P9 (Phòng Ngân sách) thuộc cơ quan Ban Giám đốc Sở Tài "
+                  "chính (BTC)",
+        "unit": "Đơn vị P9 (Phòng Ngân sách) thuộc cơ quan Ban Giám đốc Sở Tài chính (BTC)",
+        "email": "thuộc cơ quan Ban Giám đốc Sở Tài chính (BTC), là cơ quan Anh/Chị không quản "
+                 "trị: thư không được gửi lại.",
+        "report": f"Báo cáo và các danh sách của kỳ đánh giá {APRIL} gồm cả BTC",
+        "revoked": "Hiện Anh/Chị không quản trị cơ quan hay kỳ đánh giá nào",
+        "org": "chỉ quản trị viên cấp tỉnh",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_each_refusal_names_the_unit_and_agency_in_the_readers_language(
+        copies: Callable[[], Copy], lang: str) -> None:
+    copy = copies()
+    for role in ("A1", "revoked"):
+        copy.client(role).cookies.set("kpi_lang", lang)
+    a1, token = copy.client("A1"), copy.token("A1")
+    t2 = copy.ev(APRIL, "T2")
+    asked = {
+        "evaluation": a1.get(f"/admin/e/{t2}"),
+        "person": a1.get(f"/admin/cycle/{MAY}/record?person=T2&format=html"),
+        "unit": a1.post("/admin/bulk/preview", data={
+            "csrf_token": token, "op": "resend", "resend.cycle": APRIL, "resend.unit": "P9"}),
+        "email": a1.post(f"/admin/outbox/{copy.dead_letter(REFUSED_ADDRESSES[1])}/resend",
+                         data={"csrf_token": token}),
+        "report": a1.get(f"/admin/cycle/{APRIL}/report"),
+        "revoked": copy.client("revoked").get("/admin"),
+        "org": a1.get("/admin/org"),
+    }
+    for what, got in asked.items():
+        said = text_of(got.text)
+        assert got.status_code == 403, (what, got.status_code)
+        assert REFUSALS[lang][what].format(t2=t2) in said, (what, said[:600])
+        assert not leaked("A1", got, GETS[0]), what
+
+
+def test_a_reach_taken_away_by_an_organisation_import_ends_at_the_next_request(
+        copies: Callable[[], Copy], tmp_path: Path) -> None:
+    """G1's unit P9 reaches STC's admin through G1's supervisor F1. An import puts G1
+    under H1 (SNV): between two requests of the same session, STC's admin loses P9 and
+    SNV's admin gains it; the refused action changes nothing."""
+    copy = copies()
+    e9, a1 = copy.client("E9"), copy.client("A1")
+    t2 = f"/admin/e/{copy.ev(APRIL, 'T2')}"
+    assert e9.get(t2).status_code == 200 and a1.get(t2).status_code == 403
+    moved = tmp_path / "org.csv"
+    moved.write_text(ORG_MOVE, encoding="utf-8")
+    import_org(copy.svc, moved, now=at("2026-06-02 08:00"))
+    before = snapshot(copy)
+    got = e9.post(t2, data={"csrf_token": copy.token("E9"), **EXTEND(copy)})
+    assert got.status_code == 403 and "Hoàng Văn Nam" not in got.text
+    assert changed(before, snapshot(copy)) == []
+    assert e9.get(t2).status_code == 403
+    page = a1.get(t2)
+    assert page.status_code == 200 and "O&#39;Brien" in page.text
