@@ -146,12 +146,13 @@ def test_a_grant_removed_while_signed_in_is_gone_on_the_next_request(world: WebW
 # and on what is shown, nobody of the other agency by name (markup and quotes included).
 ROUTES = ("home", "search T2", "search S2", "may S2", "april T2", "report", "exports",
           "record S2", "record T2", "dead letters", "bulk", "org", "cycles", "series")
-# Per role, the status of each route in ROUTES (422: refused beside the field). A record
-# covers all the admin's cycles: the province gets T2's through the May cycle's page.
+# Per role, the status of each route in ROUTES. A record covers the person's evaluations
+# the admin sees: the province and STC get T2's (April's) through the May cycle's page;
+# SNV's May cycle is SNV's alone, so its admin downloads its report and lists.
 MATRIX = {
     "UB1": "200 200 200 200 200 200 200 200 200 200 200 200 200 200",  # the province
-    "A1": "200 200 200 200 403 403 403 403 403 403 200 403 200 200",  # agency SNV
-    "E9": "200 200 200 403 200 404 403 403 403 403 200 403 200 200",  # agency STC
+    "A1": "200 200 200 200 403 200 200 200 403 200 200 403 200 200",  # agency SNV
+    "E9": "200 200 200 403 200 404 403 403 200 200 200 403 200 200",  # agency STC
     "H1": "200 200 200 200 403 200 200 200 422 200 200 403 403 403",  # cycle snv-2026-05 only
     "D1": "403 403 403 403 403 403 403 403 403 403 403 403 403 403",  # staff (a supervisor)
 }

@@ -103,10 +103,16 @@ def test_a_crafted_confirmation_cannot_reach_the_other_agency(two: WebWorld) -> 
         "csrf_token": csrf, "op": "extend", "extend.cycle": CYCLE,
         "extend.phase": "self_assessment", "extend.new_due": "20/05/2026",
         "extend.reason": "x", "ids": f"{t2},{two.world.ev('S1')}"})
-    assert done.status_code == 200
+    # Refused whole, before anything is done: the other agency's evaluation is named by
+    # its unit and agency (not its person), S1 is not extended, no run is recorded.
+    assert done.status_code == 403
     text = text_of(done.text)
-    assert "1 done, 1 refused" in text and "no longer matches the preview" in text
-    assert extended(two) == {"S1"}
+    assert f"Evaluation {t2} belongs to P9 (Phòng Ngân sách) of the agency Ban Giám đốc Sở " \
+        "Tài chính (BTC)" in text and "O'Brien" not in text
+    assert extended(two) == set()
+    with two.svc.store.read() as s:
+        assert s.execute(select(AUDIT.c.seq).where(AUDIT.c.trigger == "bulk_extend")).first() \
+            is None
 
 
 def test_resend_to_everyone_who_has_not_acted(two: WebWorld) -> None:

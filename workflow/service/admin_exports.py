@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select, true
 from sqlmodel import Session
 
 from workflow import catalog
@@ -140,9 +140,10 @@ def admin_cycles(svc: Service, session: Session, admin_id: str) -> dict[str, str
     file of this module reads through it."""
     # A cycle's exports cover every agency in it: only an admin who sees the whole cycle
     # (settings' admins, the cycle file's, a "*" or "cycle:" grant) downloads them.
+    # An agency admin downloads those of their agency's own cycles (may_export_cycle).
     mine = admin_scope.scope_for(svc, admin_id)
     rows = session.execute(select(CYCLE.c.id, CYCLE.c.name).order_by(CYCLE.c.opened_at)).all()
-    return {r.id: r.name for r in rows if mine.sees_whole_cycle(r.id)}
+    return {r.id: r.name for r in rows if mine.may_export_cycle(r.id)}
 
 
 def _cycle_in_scope(svc: Service, admin_id: str, cycle_id: str) -> str:
@@ -153,8 +154,11 @@ def _cycle_in_scope(svc: Service, admin_id: str, cycle_id: str) -> str:
         known = session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id)).first()
     if known is None:
         raise CycleNotFound(cycle_id)
-    if not cycles:
+    mine = admin_scope.scope_for(svc, admin_id)
+    if not mine.is_admin:
         raise NotAnAdmin(admin_id)
+    # A cycle they see part of: the refusal names the other agency's units in it.
+    admin_scope.require_cycle_files(svc, mine, cycle_id)
     raise NotAdminOfCycle(admin_id, cycle_id)
 
 
@@ -179,8 +183,7 @@ def exports_page(svc: Service, admin_id: str, cycle_id: str, locale: str, *,
     with svc.store.read() as session:
         evaluations = int(session.execute(select(func.count()).select_from(EVALUATION).where(
             EVALUATION.c.cycle_id == cycle_id)).scalar_one())
-        cycles = admin_cycles(svc, session, admin_id)
-        dead = sum(1 for _ in _dead_letter_rows(svc, session, admin_id, cycles, limit=1000))
+        dead = sum(1 for _ in _dead_letter_rows(svc, session, admin_id, limit=1000))
     return ExportsPage(cycle_id, name, ready, evaluations, dead)
 
 
@@ -222,13 +225,19 @@ def person_in_scope(svc: Service, session: Session, admin_id: str, person_id: st
     person = session.execute(select(PERSON.c.id).where(PERSON.c.id == person_id)).first()
     if person is None:
         raise PersonNotFound(person_id)
-    cycles = admin_cycles(svc, session, admin_id)
-    if not cycles:
+    # Their evaluations the admin sees, one by one (an agency admin: those of their
+    # agency's units, in a cycle of several agencies too); someone of another agency is
+    # refused naming it (PersonOutsideScope), before anything of theirs is read.
+    mine = admin_scope.scope_for(svc, admin_id)
+    if not mine.is_admin:
         raise NotAnAdmin(admin_id)
-    theirs = [str(c) for c in session.execute(select(EVALUATION.c.cycle_id).where(
-        EVALUATION.c.reviewee_id == person_id, EVALUATION.c.cycle_id.in_(list(cycles))))
-        .scalars()]
+    evaluated = session.execute(select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id).where(
+        EVALUATION.c.reviewee_id == person_id)).all()
+    theirs = list(dict.fromkeys(str(r.cycle_id) for r in evaluated
+                                if mine.may_see_evaluation(r.cycle_id, r.unit_id)))
     if not theirs:
+        if mine.by_units:  # an agency admin: the person's own agency is named
+            admin_scope.require_people(svc, mine, [person_id])
         raise PersonNotInScope(admin_id, person_id)
     return theirs
 
@@ -255,13 +264,13 @@ def record_download(svc: Service, admin_id: str, person_id: str, fmt: str, local
     return Download(name, "application/pdf", iter([data]), len(data))
 
 
-def _dead_letter_rows(svc: Service, session: Session, admin_id: str, cycles: dict[str, str],
+def _dead_letter_rows(svc: Service, session: Session, admin_id: str,
                       limit: int = MAX_DEAD_LETTERS) -> Iterator[list[object]]:
-    """The dead letters of the admin's cycles (and, for an admin of the settings, the
-    ones of no cycle: sign-in emails), oldest first."""
-    in_cycles = EVALUATION.c.cycle_id.in_(list(cycles))
-    scope = or_(in_cycles, EVALUATION.c.id.is_(None)) \
-        if admin_id in svc.settings.admins else in_cycles
+    """The dead letters of the evaluations the admin sees (an agency admin: their
+    agency's, in a cycle of several agencies too; an admin of everything: the ones of no
+    evaluation as well, sign-in emails and digests), oldest first."""
+    reach = admin_scope.evaluations_in_reach(admin_scope.scope_for(svc, admin_id))
+    scope = true() if reach is None else reach
     rows = session.execute(
         select(OUTBOX.c.id, OUTBOX.c.event, OUTBOX.c.recipient_id, OUTBOX.c.recipient_name,
                OUTBOX.c.recipient_email, PERSON.c.email.label("current_email"),
@@ -279,11 +288,10 @@ def _dead_letter_rows(svc: Service, session: Session, admin_id: str, cycles: dic
 def dead_letters_download(svc: Service, admin_id: str, locale: str) -> Download:
     """The undeliverable emails of the admin's cycles as CSV, with the address that failed
     and the one the organisation has now (a retry goes there)."""
+    if not admin_scope.scope_for(svc, admin_id).is_admin:
+        raise NotAnAdmin(admin_id)
     with svc.store.read() as session:
-        cycles = admin_cycles(svc, session, admin_id)
-        if not cycles:
-            raise NotAnAdmin(admin_id)
-        rows = list(_dead_letter_rows(svc, session, admin_id, cycles))
+        rows = list(_dead_letter_rows(svc, session, admin_id))
     buffer = io.StringIO()
     buffer.write("\ufeff")  # a spreadsheet then reads the Vietnamese names right
     writer = csv.writer(buffer)

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text
 from sqlmodel import Session
 
 from workflow.catalog import N_
 from workflow.errors import NotPermitted, PersonNotFound
 from workflow.service.core import Service
-from workflow.store.tables import AUDIT, CYCLE, EVALUATION, OUTBOX, PERSON
+from workflow.store.tables import AUDIT, CYCLE, EVALUATION, OUTBOX, PERSON, UNIT
 
 EVERYTHING = "*"
 
@@ -46,6 +47,9 @@ class AdminScope:
     # The units of the evaluations of their whole cycles: the people an admin of cycles
     # only (no agency grant) reaches; they reach nobody outside their cycles.
     cycle_units: frozenset[str] = frozenset()
+    # The cycles whose every evaluation is in the units they reach: an agency's own
+    # cycles, whose reports and lists show nobody of another agency.
+    contained: frozenset[str] = frozenset()
 
     @property
     def is_admin(self) -> bool:
@@ -57,6 +61,22 @@ class AdminScope:
     def sees_whole_cycle(self, cycle_id: str) -> bool:
         """Whether nothing of the cycle is hidden from them (its report covers it all)."""
         return self.everything or cycle_id in self.whole_cycles
+
+    def may_export_cycle(self, cycle_id: str) -> bool:
+        """Whether they download the cycle's report and lists: those cover the whole
+        cycle (kept once per cycle state, ``report_cache``, the same file for everyone who
+        downloads it), so only someone who sees all of it does, an agency admin included
+        when the cycle is their agency's alone."""
+        return self.sees_whole_cycle(cycle_id) or cycle_id in self.contained
+
+    @property
+    def mail_units(self) -> frozenset[str] | None:
+        """The units whose evaluations' emails they see (None: every email, the digests
+        and sign-in links included): an agency admin's units, or the units of an admin
+        of cycles only's cycles, never another agency's mail."""
+        if self.everything:
+            return None
+        return self.units if self.by_units else self.cycle_units
 
     @property
     def by_units(self) -> bool:
@@ -151,13 +171,15 @@ def reach_in_store(session: Session, units: Iterable[str]) -> frozenset[str]:
 # one) and the evaluations (the last one made: a unit of an evaluation never changes).
 # Every admin request asks for its scope; the organisation changes a few times a year.
 _REACHES: OrderedDict[tuple[str, tuple[str, ...], object, object],
-                      tuple[frozenset[str], frozenset[str]]] = OrderedDict()
+                      tuple[frozenset[str], frozenset[str], frozenset[str]]] = OrderedDict()
 _REACHES_GUARD = threading.Lock()
 _REACHES_KEPT = 256
 
 
 def _reach_and_cycles(svc: Service, session: Session, granted: list[str]
-                      ) -> tuple[frozenset[str], frozenset[str]]:
+                      ) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(the units reached, the cycles with an evaluation in them, the cycles with all
+    their evaluations in them)."""
     org = session.execute(select(func.max(AUDIT.c.seq))
                           .where(text("auditevent.trigger = 'org_import'"))).scalar()
     last = session.execute(select(func.max(EVALUATION.c.id))).scalar()
@@ -170,10 +192,11 @@ def _reach_and_cycles(svc: Service, session: Session, granted: list[str]
     units = reach_in_store(session, granted)
     # The cycles with an evaluation in reach (grouped in SQL, one row per pair): a pass
     # over the evaluations, once per state of the organisation and the evaluations.
-    cycles = frozenset(r.cycle_id for r in session.execute(
-        select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
-        .group_by(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)) if r.unit_id in units)
-    made = (units, cycles)
+    pairs = session.execute(select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
+                            .group_by(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)).all()
+    cycles = frozenset(r.cycle_id for r in pairs if r.unit_id in units)
+    outside = {r.cycle_id for r in pairs if r.unit_id not in units}
+    made = (units, cycles, cycles - outside)
     with _REACHES_GUARD:
         _REACHES[key] = made
         while len(_REACHES) > _REACHES_KEPT:
@@ -193,8 +216,9 @@ def scope_for(svc: Service, admin_id: str) -> AdminScope:
         granted_units = [g.removeprefix("unit:") for g in grants if g.startswith("unit:")]
         units: frozenset[str] = frozenset()
         by_cycle: frozenset[str] = frozenset()
+        contained: frozenset[str] = frozenset()
         if granted_units and not everything:
-            units, by_cycle = _reach_and_cycles(svc, session, granted_units)
+            units, by_cycle, contained = _reach_and_cycles(svc, session, granted_units)
         cycle_units: frozenset[str] = frozenset()
         if whole and not everything and not granted_units:
             cycle_units = frozenset(session.execute(
@@ -203,7 +227,8 @@ def scope_for(svc: Service, admin_id: str) -> AdminScope:
     seen = tuple((c.id, c.name) for c in cycles
                  if everything or c.id in whole or c.id in by_cycle)
     return AdminScope(admin_id=admin_id, everything=everything, whole_cycles=frozenset(whole),
-                      units=units, cycles=seen, cycle_units=cycle_units)
+                      units=units, cycles=seen, cycle_units=cycle_units,
+                      contained=contained)
 
 
 class CycleRightsOnly(NotPermitted):
@@ -234,56 +259,258 @@ def require_configurer(scope: AdminScope) -> None:
         raise CycleRightsOnly(scope, "configure cycles")
 
 
+class NoAdminRights(NotPermitted):
+    """Someone signed in who administers nothing now (never did, or their grant was
+    taken out of the settings since their last request: the session carries no rights)."""
+
+    user_message = N_("You administer no agency and no evaluation cycle now, so the admin "
+                      "pages are not shown and nothing was changed. An administrator of the "
+                      "whole province grants these rights in the settings (admin_scope).")
+
+    def __init__(self, person_id: str) -> None:
+        super().__init__(0, person_id, "admin", "they administer nothing: no entry in the "
+                         "settings' admins or [admin_scope], no cycle file names them")
+
+
+class ProvinceRightNeeded(NotPermitted):
+    """Importing the organisation touches every agency (a person added to any unit, or
+    moved from one agency to another): only an admin of everything does it."""
+
+    user_message = N_("Importing the organisation file can add people to any agency and move "
+                      "them from one agency to another, so only an administrator of the whole "
+                      "province does it (the settings' admins). Nothing was read or changed.")
+
+    def __init__(self, admin_id: str, action: str) -> None:
+        super().__init__(0, admin_id, action, "importing the organisation touches every "
+                         "agency: it needs an admin of the whole deployment (settings' admins)")
+
+
+class OutsideTheirScope(NotPermitted):
+    """Something of a unit the admin does not reach: the refusal names the unit and its
+    agency (never the people in it), and says who may do it."""
+
+    def __init__(self, admin_id: str, action: str, what: str, unit: str, agency: str,
+                 evaluation_id: int = 0) -> None:
+        self.what = what
+        self.unit = unit
+        self.agency = agency
+        super().__init__(evaluation_id, admin_id, action,
+                         f"{what} belongs to {unit} of the agency {agency}, outside the "
+                         "agencies and cycles they administer; an admin of that agency or of "
+                         "the whole province may do it")
+
+    def user_params(self) -> dict[str, object]:
+        return {"what": self.what, "unit": self.unit, "agency": self.agency}
+
+
+class EvaluationOutsideScope(OutsideTheirScope):
+    user_message = N_("Evaluation %(what)s belongs to %(unit)s of the agency %(agency)s, which "
+                      "you do not administer: nothing was shown or changed. An administrator "
+                      "of that agency, or of the whole province, can do it.")
+
+
+class PersonOutsideScope(OutsideTheirScope):
+    user_message = N_("%(what)s works in %(unit)s of the agency %(agency)s, which you do not "
+                      "administer: nothing was shown or changed. An administrator of that "
+                      "agency, or of the whole province, can do it.")
+
+
+class UnitOutsideScope(OutsideTheirScope):
+    user_message = N_("The unit %(unit)s belongs to the agency %(agency)s, which you do not "
+                      "administer: nothing was listed or changed.")
+
+
+class EmailOutsideScope(OutsideTheirScope):
+    user_message = N_("Email %(what)s is about an evaluation of %(unit)s of the agency "
+                      "%(agency)s, which you do not administer: it was not sent again.")
+
+
+class EmailOfNoEvaluation(NotPermitted):
+    """A digest or a sign-in email names people of many units: only an admin of
+    everything sends it again."""
+
+    user_message = N_("Email %(email)s is not about one evaluation (a daily digest or a "
+                      "sign-in link): only an administrator of the whole province sends it "
+                      "again. Nothing was sent.")
+
+    def __init__(self, admin_id: str, outbox_id: int) -> None:
+        self.outbox_id = outbox_id
+        super().__init__(0, admin_id, "resend", f"email {outbox_id} is about no one evaluation; "
+                         "only an admin of the whole deployment sends it again")
+
+    def user_params(self) -> dict[str, object]:
+        return {"email": self.outbox_id}
+
+
+class CycleOutsideScope(NotPermitted):
+    user_message = N_("You do not administer the evaluation cycle %(cycle)s: nothing was "
+                      "changed.")
+
+    def __init__(self, admin_id: str, cycle_id: str) -> None:
+        self.cycle_id = cycle_id
+        super().__init__(0, admin_id, "admin", f"cycle {cycle_id} is not theirs")
+
+    def user_params(self) -> dict[str, object]:
+        return {"cycle": self.cycle_id}
+
+
+class CycleFilesOutsideScope(NotPermitted):
+    """The report and lists of a cycle that takes in another agency: they cover the whole
+    cycle, so they are not cut to the admin's part (and the kept file is the cycle's)."""
+
+    user_message = N_("The report and lists of the cycle %(cycle)s cover %(units)s of the agency "
+                      "%(agency)s, which you do not administer, so they are not shown. Your "
+                      "agency's evaluations are each on their own page and in each person's "
+                      "record; an administrator of the whole province downloads the cycle's "
+                      "files.")
+
+    def __init__(self, admin_id: str, cycle_id: str, units: tuple[str, ...],
+                 agency: str) -> None:
+        self.cycle_id = cycle_id
+        self.units = units
+        self.agency = agency
+        super().__init__(0, admin_id, "export", f"cycle {cycle_id} takes in {', '.join(units)} "
+                         f"of the agency {agency}, outside their agencies")
+
+    def user_params(self) -> dict[str, object]:
+        return {"cycle": self.cycle_id, "units": ", ".join(self.units), "agency": self.agency}
+
+
+def agency_named(unit_id: str, people: Sequence[Any], names: Mapping[str, str]) -> str:
+    """The agency a unit belongs to, named by its head's unit: the top of the supervisor
+    tree above the unit's first person (the organisation file has no tree of units).
+    ``people``: (id, unit_id, supervisor_id) rows; ``names``: unit id -> name."""
+    by_id = {p.id: p for p in people}
+    person = next((p for p in people if p.unit_id == unit_id), None)
+    if person is None:
+        return f"{names.get(unit_id, unit_id)} ({unit_id})"
+    seen = {person.id}
+    while person.supervisor_id in by_id and person.supervisor_id not in seen:
+        person = by_id[person.supervisor_id]
+        seen.add(person.id)
+    return f"{names.get(person.unit_id, person.unit_id)} ({person.unit_id})"
+
+
+def _unit_and_agency(session: Session, unit_ids: Sequence[str]) -> tuple[tuple[str, ...], str]:
+    """("ID (name)" of those of ``unit_ids`` in the agency of the first, that agency):
+    read only for a refusal, so the whole organisation is read."""
+    people = session.execute(select(PERSON.c.id, PERSON.c.unit_id, PERSON.c.supervisor_id)).all()
+    names: dict[str, str] = dict(session.execute(select(UNIT.c.id, UNIT.c.name)).all())
+    agency = agency_named(unit_ids[0], people, names)
+    same = [u for u in unit_ids if agency_named(u, people, names) == agency]
+    return tuple(f"{u} ({names.get(u, u)})" for u in same), agency
+
+
 def require_admin(svc: Service, admin_id: str) -> AdminScope:
-    """Their scope, or NotPermitted when they administer nothing."""
+    """Their scope, or NoAdminRights when they administer nothing."""
     scope = scope_for(svc, admin_id)
     if not scope.cycles and not scope.everything and not scope.units:
-        raise NotPermitted(0, admin_id, "admin", "only admins see the admin pages")
+        raise NoAdminRights(admin_id)
     return scope
 
 
 def require_cycle(scope: AdminScope, cycle_id: str) -> None:
     if not scope.may_see_cycle(cycle_id):
-        raise NotPermitted(0, scope.admin_id, "admin", f"cycle {cycle_id} is not theirs")
+        raise CycleOutsideScope(scope.admin_id, cycle_id)
+
+
+def require_cycle_files(svc: Service, scope: AdminScope, cycle_id: str) -> None:
+    """CycleFilesOutsideScope unless ``scope`` may download the report and lists of
+    ``cycle_id`` (a cycle they do not see at all is the caller's to refuse)."""
+    if scope.may_export_cycle(cycle_id) or not scope.may_see_cycle(cycle_id):
+        return
+    with svc.store.read() as session:
+        units = sorted(u for u in session.execute(
+            select(EVALUATION.c.unit_id).where(EVALUATION.c.cycle_id == cycle_id).distinct())
+            .scalars() if not scope.may_see_unit(u))
+        named, agency = _unit_and_agency(session, units)
+    raise CycleFilesOutsideScope(scope.admin_id, cycle_id, named, agency)
 
 
 def require_evaluation(svc: Service, scope: AdminScope, evaluation_id: int) -> None:
-    """NotPermitted unless the evaluation is in reach (an unknown one passes: the page
-    that loads it says it does not exist)."""
+    """EvaluationOutsideScope unless the evaluation is in reach (an unknown one passes:
+    the page that loads it says it does not exist)."""
+    require_evaluations(svc, scope, [evaluation_id])
+
+
+def require_evaluations(svc: Service, scope: AdminScope, evaluation_ids: Iterable[int],
+                        action: str = "admin") -> None:
+    """``require_evaluation`` for each of ``evaluation_ids`` (a bulk run's: a crafted list
+    naming another agency's evaluations is refused whole, before anything is done)."""
+    if scope.everything:
+        return
+    wanted = sorted(set(evaluation_ids))
+    if not wanted:
+        return
     with svc.store.read() as session:
-        row = session.execute(select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
-                              .where(EVALUATION.c.id == evaluation_id)).first()
-    if row is not None and not scope.may_see_evaluation(row.cycle_id, row.unit_id):
-        raise NotPermitted(evaluation_id, scope.admin_id, "admin",
-                           "the evaluation is outside the agencies they administer")
+        rows = session.execute(select(EVALUATION.c.id, EVALUATION.c.cycle_id,
+                                      EVALUATION.c.unit_id)
+                               .where(EVALUATION.c.id.in_(wanted))).all()
+        out = [r for r in rows if not scope.may_see_evaluation(r.cycle_id, r.unit_id)]
+        if not out:
+            return
+        [unit], agency = _unit_and_agency(session, [out[0].unit_id])
+    raise EvaluationOutsideScope(scope.admin_id, action, str(out[0].id), unit, agency,
+                                 evaluation_id=out[0].id)
+
+
+def require_unit(svc: Service, scope: AdminScope, cycle_id: str, unit_id: str) -> None:
+    """UnitOutsideScope when ``unit_id`` is a unit of ``cycle_id`` they do not see (a bulk
+    action asked for one unit: refused rather than answered "nothing to do")."""
+    units = scope.units_of(cycle_id)
+    if not unit_id or units is None or unit_id in units:
+        return
+    with svc.store.read() as session:
+        known = session.execute(select(UNIT.c.id).where(UNIT.c.id == unit_id)).first()
+        if known is None:
+            return  # names no unit: the plan finds nothing to do and says so
+        [unit], agency = _unit_and_agency(session, [unit_id])
+    raise UnitOutsideScope(scope.admin_id, "bulk", unit_id, unit, agency)
 
 
 def require_people(svc: Service, scope: AdminScope, person_ids: Iterable[str]) -> None:
-    """PersonNotFound for an id that names nobody, NotPermitted for one out of reach
-    (checked before any action that names people: a reassignment, a delegation)."""
+    """PersonNotFound for an id that names nobody, PersonOutsideScope for one out of
+    reach (checked before any action that names people: a reassignment, a delegation)."""
     wanted = [p for p in dict.fromkeys(person_ids) if p]
     with svc.store.read() as session:
         units: Mapping[str, str] = dict(session.execute(
             select(PERSON.c.id, PERSON.c.unit_id).where(PERSON.c.id.in_(wanted))).all())
-    for pid in wanted:
-        if pid not in units:
-            raise PersonNotFound(pid)
-        if not scope.may_see_unit(units[pid]):
-            raise NotPermitted(0, scope.admin_id, "admin",
-                               f"{pid} is outside the agencies they administer")
+        for pid in wanted:
+            if pid not in units:
+                raise PersonNotFound(pid)
+            if not scope.may_see_unit(units[pid]):
+                [unit], agency = _unit_and_agency(session, [units[pid]])
+                raise PersonOutsideScope(scope.admin_id, "admin", pid, unit, agency)
 
 
 def require_outbox(svc: Service, scope: AdminScope, outbox_id: int) -> None:
-    """NotPermitted when the email belongs to an evaluation out of reach, or to none
-    while the admin does not see everything (a digest names people of many units)."""
+    """EmailOutsideScope when the email belongs to an evaluation out of reach,
+    EmailOfNoEvaluation when to none while the admin does not see everything (a digest
+    names people of many units)."""
     if scope.everything:
         return
     with svc.store.read() as session:
         row = session.execute(
-            select(EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
+            select(OUTBOX.c.evaluation_id, EVALUATION.c.cycle_id, EVALUATION.c.unit_id)
             .select_from(OUTBOX.outerjoin(EVALUATION, EVALUATION.c.id == OUTBOX.c.evaluation_id))
             .where(OUTBOX.c.id == outbox_id)).first()
-    if row is not None and (row.cycle_id is None
-                            or not scope.may_see_evaluation(row.cycle_id, row.unit_id)):
-        raise NotPermitted(0, scope.admin_id, "resend",
-                           f"email {outbox_id} is outside the agencies they administer")
+        if row is None:
+            return  # no such email: the resend says so
+        if row.cycle_id is None:
+            raise EmailOfNoEvaluation(scope.admin_id, outbox_id)
+        if scope.may_see_evaluation(row.cycle_id, row.unit_id):
+            return
+        [unit], agency = _unit_and_agency(session, [row.unit_id])
+    raise EmailOutsideScope(scope.admin_id, "resend", str(outbox_id), unit, agency)
+
+
+def evaluations_in_reach(scope: AdminScope) -> ColumnElement[bool] | None:
+    """The condition on EVALUATION rows of what ``scope`` sees, for a query (None:
+    everything): their cycles, whole or within their units."""
+    if scope.everything:
+        return None
+    seen = EVALUATION.c.cycle_id.in_(sorted(c for c, _ in scope.cycles))
+    whole = EVALUATION.c.cycle_id.in_(sorted(scope.whole_cycles))
+    if not scope.units:
+        return and_(seen, whole)
+    return and_(seen, or_(whole, EVALUATION.c.unit_id.in_(sorted(scope.units))))

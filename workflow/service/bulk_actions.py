@@ -140,6 +140,7 @@ class _Row:
 def _candidates(svc: Service, scope: AdminScope, cycle_id: str, states: Iterable[State],
                 *, unit_id: str = "", supervisor_id: str = "") -> list[_Row]:
     admin_scope.require_cycle(scope, cycle_id)
+    admin_scope.require_unit(svc, scope, cycle_id, unit_id)
     where = [EVALUATION.c.cycle_id == cycle_id,
              EVALUATION.c.state.in_([s.value for s in states])]
     if unit_id:
@@ -280,6 +281,9 @@ def apply(svc: Service, scope: AdminScope, plan: BulkPlan, evaluation_ids: Seque
     transaction per item; then record the run. An id the plan does not list as doable
     is refused (a crafted form cannot widen the run)."""
     now = now or utc_now()
+    # A crafted confirmation naming an evaluation out of reach is refused whole: no item
+    # is done and no run is recorded (NotPermitted, the 403 page).
+    admin_scope.require_evaluations(svc, scope, evaluation_ids, action=f"bulk_{plan.action}")
     if plan.action != RESEND:
         _reason(reason)
     listed = {i.evaluation_id: i for i in plan.items}

@@ -121,15 +121,7 @@ def require_units(svc: Service, scope: AdminScope, wanted: Sequence[str] | None)
 
 
 def _agency_of(unit_id: str, people: Sequence[Any], names: Mapping[str, str]) -> str:
-    """The agency a unit belongs to, named by its head's unit: the top of the supervisor
-    tree above the unit's first person (the organisation file has no tree of units)."""
-    by_id = {p.id: p for p in people}
-    person = next(p for p in people if p.unit_id == unit_id)
-    seen = {person.id}
-    while person.supervisor_id in by_id and person.supervisor_id not in seen:
-        person = by_id[person.supervisor_id]
-        seen.add(person.id)
-    return f"{names.get(person.unit_id, person.unit_id)} ({person.unit_id})"
+    return admin_scope.agency_named(unit_id, people, names)
 
 
 def cycles_dir(svc: Service) -> Path:

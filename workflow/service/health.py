@@ -68,7 +68,7 @@ def readiness(svc: Service, now: datetime) -> Readiness:
     oldest = oldest_due_deadline(svc, now)
     with svc.store.read() as s:
         by_status = dict(s.execute(select(OUTBOX.c.status, func.count())
-                                   .group_by(OUTBOX.c.status)).tuples().all())
+                                   .group_by(OUTBOX.c.status)).all())
     last = metrics.last_sweep_end()
     checks: dict[str, Any] = {
         # Seconds since the oldest due deadline should have fired: the sweep's lag.

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 
 from workflow.clock import utc_now
-from workflow.errors import NotPermitted, StagedFileGone
+from workflow.errors import StagedFileGone
 from workflow.service import admin_scope
 from workflow.service.core import Service
 from workflow.service.org import ImportReport, OrgPreview, apply_in_session, preview_org
@@ -48,9 +48,7 @@ class Staged:
 def require_importer(svc: Service, admin_id: str) -> None:
     """NotPermitted unless ``admin_id`` administers everything."""
     if not admin_scope.scope_for(svc, admin_id).everything:
-        raise NotPermitted(0, admin_id, "org_import",
-                           "importing the organisation touches every agency: it needs an "
-                           "admin of the whole deployment (settings' admins)")
+        raise admin_scope.ProvinceRightNeeded(admin_id, "org_import")
 
 
 def stage(svc: Service, *, session_id: str, admin_id: str, file_name: str, raw: bytes,

@@ -397,6 +397,14 @@ def series_files(svc: Service, admin_id: str) -> list[SeriesEntry]:
     return out
 
 
+def require_series_file(svc: Service, admin_id: str, name: str) -> None:
+    """NotFound or NotPermitted unless ``admin_id`` may open or schedule the series file
+    ``name`` (asked before its confirmation page too: a crafted request gets the 403
+    naming the other agency, not a page offering to go ahead)."""
+    scope = configurer(svc, admin_id)
+    _require_series(svc, scope, _series_path(svc, name).read_text("utf-8"))
+
+
 def admin_open_period(svc: Service, admin_id: str, name: str, period: str, *,
                       now: datetime) -> OpenReport:
     scope = configurer(svc, admin_id)

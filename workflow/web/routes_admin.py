@@ -75,10 +75,9 @@ def dashboard(req: Req, *, message: str | None = None, errors: Mapping[str, str]
     statuses = [queries.status(req.svc, cycle_id, now=req.now(),
                                units=mine.units_of(cycle_id)).cycles[0]
                 for cycle_id, _name in cycles]
-    # The outbox of every cycle; an admin of some agencies sees their agencies' mail only
-    # (a cycle file's admins see it all, as before scopes existed).
-    overall = queries.status(req.svc, cycles[0][0], now=req.now(),
-                             units=mine.units if mine.units and not mine.everything else None)
+    # The outbox of every cycle; an admin of some agencies sees their agencies' mail only,
+    # an admin of cycles only the mail of their cycles' units (mail_units).
+    overall = queries.status(req.svc, cycles[0][0], now=req.now(), units=mine.mail_units)
     query = req.request.query_params.get("q", "").strip()[:100]
     found = {cycle_id: pages.find_evaluations(req.svc, cycle_id, query,
                                               units=mine.units_of(cycle_id))
@@ -101,9 +100,7 @@ def admin_report(cycle_id: str, req: ReqDep) -> Response:
     mine = scope(req)
     if cycle_id not in dict(mine.cycles):
         raise CycleNotFound(cycle_id)
-    if not mine.sees_whole_cycle(cycle_id):  # the report's figures cover every agency
-        raise NotPermitted(0, mine.admin_id, "report",
-                           "the cycle's report covers agencies outside their scope")
+    admin_scope.require_cycle_files(req.svc, mine, cycle_id)  # it covers the whole cycle
     name, fragment, kept = admin_exports.report_fragment(
         req.svc, req.require_person().id, cycle_id, req.locale, now=req.now())
     # The fragment comes from our own report templates, autoescaped there; it is kept
@@ -222,8 +219,7 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
 def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
     person = req.require_person()
     mine = scope(req)
-    if not mine.may_see_cycle(cycle_id):
-        raise NotPermitted(0, person.id, "delegate", f"not an admin of {cycle_id}")
+    admin_scope.require_cycle(mine, cycle_id)
     # The dashboard shows one delegate form per cycle, its fields named "<cycle>.supervisor"
     # etc. so that ids stay unique on the page; the bare names are accepted too (scripts).
     fields = {k.removeprefix(f"{cycle_id}."): v for k, v in fields.items()}
@@ -233,13 +229,14 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
                          status=403)
     tz = lookups.cycle_rules(req.svc, cycle_id).tz_name
     until, problems = _instant(fields.get("until", ""), tz, "until")
-    if not mine.sees_whole_cycle(cycle_id):  # NotPermitted: the 403 page, like a link
-        named = [fields.get("supervisor", "").strip(), fields.get("acting", "").strip()]
-        try:
-            admin_scope.require_people(req.svc, mine, named)
-        except PersonNotFound as exc:
-            return dashboard(req, errors={"_form": req.error_text(exc)}, values=values,
-                             status=409)
+    # Both named people must be in reach, whoever the admin is (an admin of a whole
+    # cycle only reaches its people): NotPermitted is the 403 page, like a link.
+    named = [fields.get("supervisor", "").strip(), fields.get("acting", "").strip()]
+    try:
+        admin_scope.require_people(req.svc, mine, named)
+    except PersonNotFound as exc:
+        return dashboard(req, errors={"_form": req.error_text(exc)}, values=values,
+                         status=409)
     try:
         if problems:
             raise SubmissionInvalid(None, problems)

@@ -258,6 +258,7 @@ def series_post(req: ReqDep, fields: FormDep) -> Response:
     op, name, period = fields.get("op", ""), fields.get("file", ""), fields.get("period", "")
     try:
         if op in {"open", "schedule"}:  # each asks first, on a page of its own
+            series_admin.require_series_file(req.svc, admin, name)
             return views.confirm(req, "admin_series_confirm.html", "/admin/series",
                                  confirm_op=f"confirm_{op}",
                                  carry={"file": name, "period": period},

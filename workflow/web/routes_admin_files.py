@@ -20,7 +20,7 @@ from workflow.catalog import N_
 from workflow.domain import SubmissionKind
 from workflow.errors import PersonNotFound, Problem
 from workflow.reports import words
-from workflow.service import admin_exports, evaluation_file, pages
+from workflow.service import admin_exports, admin_scope, evaluation_file, pages
 from workflow.service.admin_exports import Download, FormatNotOffered, PersonNotInScope
 from workflow.web.context import Req, get_req
 
@@ -99,6 +99,7 @@ def admin_record(cycle_id: str, req: ReqDep, person: str = "", format: str = "pd
     values = {"person": person[:200], "format": format[:10]}
     problem: str | None = None
     field = "person"
+    status = 422
     if not wanted:
         problem = Problem(N_("required"))
     elif len(wanted) > MAX_ID:
@@ -109,9 +110,11 @@ def admin_record(cycle_id: str, req: ReqDep, person: str = "", format: str = "pd
                                                         req.locale, now=req.now()))
         except (PersonNotFound, PersonNotInScope) as exc:
             problem = req.error_text(exc)
+        except admin_scope.PersonOutsideScope as exc:  # beside the field, as a refusal
+            problem, status = req.error_text(exc), 403
         except FormatNotOffered as exc:
             field, problem = "format", req.error_text(exc)
-    return exports_page(req, cycle_id, values=values, errors={field: problem}, status=422)
+    return exports_page(req, cycle_id, values=values, errors={field: problem}, status=status)
 
 
 @router.get("/dead-letters.csv")

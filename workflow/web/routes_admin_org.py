@@ -31,7 +31,7 @@ from workflow.errors import (
     SubmissionInvalid,
 )
 from workflow.inputfile import MB
-from workflow.service import bulk_actions, org_uploads
+from workflow.service import admin_scope, bulk_actions, org_uploads
 from workflow.service.admin_scope import AdminScope
 from workflow.service.org import REQUIRED_COLUMNS, OrgPreview
 from workflow.web.context import Req, form_fields, get_req
@@ -206,9 +206,11 @@ def _bulk(req: Req, fields: Mapping[str, str], *, confirm: bool) -> Response:
     if op not in BULK_FIELDS:
         return _bulk_page(req, admin, status=422, values=values,
                           errors={"_form": req.gettext(UNKNOWN_ACTION)})
-    if not admin.may_see_cycle(fields.get(f"{op}.cycle", "").strip()):
+    cycle_id = fields.get(f"{op}.cycle", "").strip()
+    if not cycle_id:
         return _bulk_page(req, admin, status=422, op=op, values=values,
                           errors={f"{op}.cycle": Problem(bulk_actions.REQUIRED)})
+    admin_scope.require_cycle(admin, cycle_id)  # a cycle not theirs: the 403 page
     try:
         plan = _plan(req, admin, op, fields)
     except SubmissionInvalid as exc:
