@@ -45,6 +45,7 @@ from workflow.service.notices import (
 )
 from workflow.service.transition import Outcome, plan, write, write_mail
 from workflow.states import SPECS
+from workflow.store.results import rows_matched
 from workflow.store.tables import ASSIGNMENT, CYCLE, DRAFT, EVALUATION, OUTBOX, PERSON, TOKEN
 
 SIGN_IN_ACTION = "sign_in"
@@ -269,7 +270,7 @@ def _consume(session: Session, grant: Grant, now: datetime) -> None:
     done = session.execute(update(TOKEN).where(TOKEN.c.id == grant.token_id,
                                                TOKEN.c.used_at.is_(None))
                            .values(used_at=now))
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_matched(done) != 1:
         raise LinkUsed(now)
 
 
