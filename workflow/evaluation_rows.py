@@ -76,8 +76,8 @@ class EvaluationRecord(NamedTuple):
                 new[COLUMN_INDEX[name]] = value
         except KeyError as exc:
             raise ValueError(f"{exc.args[0]!r} is not a column of evaluation") from None
-        state = new[STATE_INDEX]
-        if type(state) is not State:
+        state = values.get("state")
+        if state is not None and type(state) is not State:
             new[STATE_INDEX] = STATES[state]
         # By position, as the store makes them (``_replace`` by keywords is 4x as long).
         return EvaluationRecord._make(new)
