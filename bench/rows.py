@@ -142,7 +142,7 @@ def cases(count: int) -> list[tuple[str, Case, Case, Case | None]]:
          Case("EvaluationRecord by position", lambda: _evaluations(raw, PROCESSORS), count),
          Case("frozen slots dataclass", lambda: as_frozen_dataclasses(raw), count)),
         ("one step's change of the row", spread, changed, None),
-        ("eight field reads", Case("row[\"x\"]", read_dict, count * len(READS)),
+        ("a field read (eight fields in turn)", Case("row[\"x\"]", read_dict, count * len(READS)),
          Case("row.x", read_record, count * len(READS)), None),
     ]
 

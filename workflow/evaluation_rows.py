@@ -8,11 +8,12 @@ record: ``row.changed(values)`` (or ``row._replace(column=value)``), which refus
 name that is not a column.
 
 They are typed tuples (``NamedTuple``), not dataclasses: the store builds one from
-the driver's tuple by position, in C, which costs a tenth of the ``dict`` they
-replace; a frozen dataclass costs two and a half times that dict, as its
-``__init__`` sets each of the 31 fields through ``object.__setattr__`` (measured in
-bench/PEERS.md, "Typed rows"). Their field order is the table's column order
-(``workflow.store.tables``; tests/unit/test_evaluation_rows.py keeps them equal).
+the driver's tuple by position, in C. Decoding a row (the column processors, then
+the record) takes 0.83x the time of the ``dict`` it replaced, a frozen slots
+dataclass 1.16x, as its ``__init__`` sets each of the 31 fields through
+``object.__setattr__`` (bench/rows.py, section ``rows`` of bench/RESULTS.md). Their
+field order is the table's column order (``workflow.store.tables``;
+tests/unit/test_evaluation_rows.py keeps them equal).
 """
 
 from __future__ import annotations
