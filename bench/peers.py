@@ -161,8 +161,8 @@ def engine_jobs(svc: Any, n: int, part: int = 0, parts: int = 1) -> list[Job]:
         for i in ids[part::parts]:
             snap = load_snapshot(svc, s, i, lock=False)
             fw = framework_of(snap)
-            jobs.append(Job(i, snap.row["reviewee_id"], sorted(snap.view.peers)[0],
-                            snap.row["supervisor_id"],
+            jobs.append(Job(i, snap.row.reviewee_id, sorted(snap.view.peers)[0],
+                            snap.row.supervisor_id,
                             (sample.self_assessment(fw, rng, 0.8), sample.peer_input(fw, rng, 0.8),
                              sample.score(fw, rng, 0.8), {})))
     return jobs

@@ -28,6 +28,7 @@ from sqlalchemy import bindparam, case, func, or_, select, update
 
 from workflow.service.core import Service
 from workflow.service.notices import scrub_links
+from workflow.store.results import rows_matched
 from workflow.store.tables import ASSIGNMENT, EVALUATION, OUTBOX, PERSON
 
 
@@ -97,7 +98,7 @@ def reap(svc: Service, now: datetime) -> int:
                      "(lease expired)"),
                     else_=OUTBOX.c.last_error),
                 lease_until=None))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return rows_matched(result)
 
 
 def due_count(svc: Service, now: datetime) -> int:

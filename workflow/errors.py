@@ -433,10 +433,10 @@ class MoveNotAllowed(CalibrationError):
     user_message = N_("Calibration may only move “%(limited)s” down to “%(to)s”; a score "
                       "never changes.")
 
-    def __init__(self, evaluation_id: int, current: str, limited: str, to: str,
+    def __init__(self, evaluation_id: int, current: str | None, limited: str, to: str,
                  labels: tuple[object, object] | None = None) -> None:
         self.evaluation_id = evaluation_id
-        self.current = current
+        self.current = current  # None: not classified yet
         self.limited_id = limited
         self.to_id = to
         self.labels = labels  # (limited, to) as the regime's Labels

@@ -126,7 +126,7 @@ def test_scoring_at_or_above_completed_under_a_full_share_leaves_the_leaders_alo
     real = scoring_inputs.subordinates_of
 
     def spy(session: Any, snap: Any) -> Any:
-        counted.append(snap.row["reviewee_id"])
+        counted.append(snap.row.reviewee_id)
         return real(session, snap)
 
     monkeypatch.setattr(scoring_inputs, "subordinates_of", spy)

@@ -128,7 +128,7 @@ def test_a_failing_transition_leaves_neither_state_nor_outbox_nor_audit(world: W
         write(svc, s, [change])
         assert change.mail.outbox  # the transition queued mail in this transaction...
         # ...and then the transaction fails: a second evaluation of S1 in the cycle.
-        s.execute(insert(EVALUATION).values({**snap.row, "id": None}))
+        s.execute(insert(EVALUATION).values({**snap.row._asdict(), "id": None}))
     assert world.state("S1") is State.SELF_ASSESSMENT
     assert (count(svc, OUTBOX), count(svc, AUDIT), count(svc, DEADLINE)) == before
     world.submit_self("S1")  # and the same transition then goes through whole

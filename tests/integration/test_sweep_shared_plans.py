@@ -111,7 +111,7 @@ def planned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real_plan = sweep.plan
 
     def counting_plan(*args: Any, **kwargs: Any) -> Any:
-        seen.append(args[2].row["reviewee_id"])
+        seen.append(args[2].row.reviewee_id)
         return real_plan(*args, **kwargs)
 
     monkeypatch.setattr(sweep, "plan", counting_plan)

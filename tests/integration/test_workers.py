@@ -120,7 +120,7 @@ def score_everyone(svc: Service, now: datetime, chunk: int = 250) -> int:
     for start in range(0, len(ids), chunk):
         with svc.store.write() as s:
             snaps = load_snapshots(svc, s, ids[start:start + chunk])
-            changes = [plan(svc, s, snap, Trigger.SUBMIT_SCORE, snap.row["supervisor_id"],
+            changes = [plan(svc, s, snap, Trigger.SUBMIT_SCORE, snap.row.supervisor_id,
                             sample.score(framework_of(snap), rng, rng.uniform(0.6, 0.95)),
                             now=now) for snap in snaps.values()]
             write(svc, s, changes)

@@ -22,6 +22,7 @@ from workflow.cycle_config import CycleFile, load_cycle
 from workflow.domain import Role, State, TimerKind, TimerStatus, Trigger
 from workflow.effects import core as effects
 from workflow.effects.rows import superseded_reminders, timer_row
+from workflow.evaluation_rows import AssignmentRecord, EvaluationRecord
 from workflow.permissions import SYSTEM_ACTOR, EvaluationView
 from workflow.timing import phase_window
 
@@ -53,26 +54,26 @@ class Person:
 
 @dataclass
 class Evaluation:
-    row: dict[str, Any]
+    row: EvaluationRecord
     view: EvaluationView
-    assignments: list[dict[str, Any]] = field(default_factory=list)
+    assignments: list[AssignmentRecord] = field(default_factory=list)
     rules: Rules = field(default_factory=Rules)
 
     @property
     def id(self) -> int:
-        return int(self.row["id"])
+        return self.row.id
 
     @property
     def state(self) -> State:
-        return State(self.row["state"])
+        return self.row.state
 
     @property
     def version(self) -> int:
-        return int(self.row["version"])
+        return self.row.version
 
     def pending_peers(self) -> list[str]:
-        return [a["person_id"] for a in self.assignments
-                if a["role"] == Role.PEER.value and a["status"] == "pending"]
+        return [a.person_id for a in self.assignments
+                if a.role == Role.PEER.value and a.status == "pending"]
 
 
 PEOPLE: Mapping[str, Person] = {
@@ -84,12 +85,17 @@ PEOPLE: Mapping[str, Person] = {
 def evaluation(state: State, entered: datetime, peers: Sequence[str] = ("P1", "P2"),
                escalation_supervisors: frozenset[str] = frozenset()) -> Evaluation:
     window = phase_window(CONFIG, Rules().calendar, state, entered)
-    row = {"id": 1, "cycle_id": "t-2026-04", "reviewee_id": "S1", "supervisor_id": "H1",
-           "appeal_reviewer_id": None, "scored_by": None, "state": state.value, "version": 3,
-           "phase_entered_at": entered, "phase_opens_at": window.opens_at,
-           "due_at": window.due_at, "escalation_level": 0}
-    assignments = [{"id": i, "role": Role.PEER.value, "person_id": p, "status": "pending"}
-                   for i, p in enumerate(peers)]
+    row = EvaluationRecord(
+        id=1, cycle_id="t-2026-04", reviewee_id="S1", unit_id="U1", task_group="g",
+        position_group="specialist", is_leader=False, framework_id="f", framework_hash="h",
+        supervisor_id="H1", appeal_reviewer_id=None, state=state, version=3,
+        phase_entered_at=entered, phase_opens_at=window.opens_at, due_at=window.due_at,
+        escalation_level=0, self_assessment_missing=False, peer_quorum_not_reached=False,
+        escalated=False, extended=False, reopened=False, petition_round=0, score=None,
+        score_class=None, final_class=None, scored_by=None, scored_at=None,
+        score_stamp=None, created_at=entered, updated_at=entered)
+    assignments = [AssignmentRecord(i, 1, p, Role.PEER.value, "pending", entered, None, "A1",
+                                    None) for i, p in enumerate(peers)]
     view = EvaluationView(id=1, reviewee_id="S1", supervisor_id="H1",
                           peers=dict.fromkeys(peers, "pending"),
                           escalation_supervisors=escalation_supervisors,
@@ -108,7 +114,7 @@ def test_the_core_imports_no_store_network_or_template_code() -> None:
 
 def test_a_missed_self_assessment_is_flagged_and_told_before_the_peers_are_asked() -> None:
     ev = evaluation(State.SELF_ASSESSMENT, at("2026-05-02 10:00"))
-    due = ev.row["due_at"]
+    due = ev.row.due_at
     assert due == at("2026-05-07 17:00")
     timer = timer_row(1, State.SELF_ASSESSMENT, TimerKind.DUE, due)
     fired = effects.due_timer(ev, timer, due, PEOPLE)
@@ -129,7 +135,7 @@ def test_a_missed_self_assessment_is_flagged_and_told_before_the_peers_are_asked
 
 def test_after_downtime_the_task_of_a_phase_already_closed_is_not_handed_out() -> None:
     ev = evaluation(State.SELF_ASSESSMENT, at("2026-05-02 10:00"))
-    due = ev.row["due_at"]
+    due = ev.row.due_at
     late = at("2026-05-20 09:00")  # peer input (due 11 May) closed while nobody swept
     fx = effects.transition(ev, Trigger.SELF_ASSESSMENT_MISSED, SYSTEM_ACTOR, now=late,
                             people=PEOPLE, entered_at=due)
@@ -140,9 +146,9 @@ def test_after_downtime_the_task_of_a_phase_already_closed_is_not_handed_out() -
 
 def test_closing_peer_input_with_too_few_answers_flags_it_and_closes_the_silent() -> None:
     ev = evaluation(State.PEER_INPUT, at("2026-05-07 17:00"))
-    ev.assignments[0]["status"] = "answered"
+    ev.assignments[0] = ev.assignments[0]._replace(status="answered")
     fx = effects.transition(ev, Trigger.PEER_INPUT_CLOSED, SYSTEM_ACTOR,
-                            now=ev.row["due_at"], people=PEOPLE)
+                            now=ev.row.due_at, people=PEOPLE)
     assert fx.to_state is State.SUPERVISOR_SCORING
     assert fx.values["peer_quorum_not_reached"] is True
     assert fx.assignment_status == [(1, "closed")]
@@ -173,7 +179,7 @@ def test_a_row_of_a_phase_left_is_cancelled() -> None:
 
 def test_overdue_after_downtime_goes_on_from_the_next_repeat_not_in_a_burst() -> None:
     ev = evaluation(State.SUPERVISOR_SCORING, at("2026-05-11 17:00"))
-    due = ev.row["due_at"]
+    due = ev.row.due_at
     assert due == at("2026-05-14 17:00")
     late = at("2026-05-20 10:00")  # four working mornings of overdue notices missed
     fired = effects.due_timer(ev, timer_row(1, State.SUPERVISOR_SCORING, TimerKind.DUE, due),
@@ -260,7 +266,7 @@ def test_a_round_stops_each_evaluation_at_the_row_that_changes_it_and_skips_stal
 def test_an_extension_replans_every_row_and_a_new_supervisor_only_the_reminders() -> None:
     ev = evaluation(State.SUPERVISOR_SCORING, at("2026-05-11 17:00"))
     now = at("2026-05-13 10:00")
-    longer = {**ev.row, "due_at": at("2026-05-19 17:00"), "escalation_level": 1}
+    longer = ev.row._replace(due_at=at("2026-05-19 17:00"), escalation_level=1)
     moved = effects.replan(ev, longer, now, PEOPLE, due_moved=True)
     assert set(moved.cancel_kinds) == {k.value for k in TimerKind}
     assert moved.told == ("H1",)
@@ -268,7 +274,7 @@ def test_an_extension_replans_every_row_and_a_new_supervisor_only_the_reminders(
     assert ("due", 0) in kinds and ("escalation", 0) not in kinds  # step 1 is taken
     assert all(t["fire_at"] > now for t in moved.timers if t["kind"] == "reminder")
     overdue_now = at("2026-05-15 10:00")  # past the deadline of 14 May 17:00
-    new = {**ev.row, "supervisor_id": "GONE"}
+    new = ev.row._replace(supervisor_id="GONE")
     ev.view = replace(ev.view, supervisor_id="GONE")
     changed = effects.replan(ev, new, overdue_now, PEOPLE, due_moved=False)
     assert changed.cancel_kinds == ("reminder", "overdue")

@@ -23,13 +23,12 @@ from workflow.settings import Settings
 DEMO_AUDIT_KEY = "kpi-demo-audit-chain"
 
 
-def demo_settings(settings: Settings, url: str, **changes: object) -> Settings:
+def demo_settings(settings: Settings, url: str) -> Settings:
     """The demo's settings: its database, a session key of its own, a stable chain key."""
     return replace(settings, database_url=url,
                    secret_key=settings.secret_key or secrets.token_urlsafe(32),
                    audit_key=settings.audit_key or ("" if settings.secret_key
-                                                    else DEMO_AUDIT_KEY),
-                   **changes)  # type: ignore[arg-type]
+                                                    else DEMO_AUDIT_KEY))
 
 
 def verify_hint(settings: Settings) -> str:
@@ -52,9 +51,9 @@ def demo_cmd(ctx: Context, workdir: str, narrated: bool, host: str, port: int) -
     folder.mkdir(parents=True)
     url = f"sqlite:///{folder / 'kpi.sqlite3'}"
     with MailCatcher(folder / "mail") as catcher:  # the demo's mail goes here, not out
-        settings = demo_settings(ctx.settings, url, smtp_host=catcher.host,
-                                 smtp_port=catcher.port, smtp_tls="none", smtp_user="",
-                                 smtp_password="")
+        settings = replace(demo_settings(ctx.settings, url), smtp_host=catcher.host,
+                           smtp_port=catcher.port, smtp_tls="none", smtp_user="",
+                           smtp_password="")
         if narrated:
             play_narrated(settings, folder, url)
         else:

@@ -39,6 +39,7 @@ from workflow.errors import (
     NotOpenYet,
     TransitionNotAllowed,
 )
+from workflow.evaluation_rows import EvaluationRecord
 from workflow.states import SPECS, Notice
 from workflow.states.base import Recipient, TriggerContext
 from workflow.timing import PhaseWindow, phase_window
@@ -105,16 +106,16 @@ class TimerEffects:
 
 
 def recipients(ev: EvaluationLike, to: Recipient, admins: Iterable[str], now: datetime,
-               row: Mapping[str, Any] | None = None) -> list[str]:
+               row: EvaluationRecord | None = None) -> list[str]:
     """The person ids a ``Notice`` goes to, for this evaluation (``row``: after the change)."""
     r = row or ev.row
     view = ev.view
     if to == "reviewee":
-        return [r["reviewee_id"]]
+        return [r.reviewee_id]
     if to == "supervisor":
-        return [r["supervisor_id"]] if r["supervisor_id"] else []
+        return [r.supervisor_id] if r.supervisor_id else []
     if to == "scorers":
-        ids = [r["supervisor_id"]] if r["supervisor_id"] else []
+        ids = [r.supervisor_id] if r.supervisor_id else []
         ids += [d.person_id for d in view.acting_supervisors if d.active(now)]
         ids += sorted(view.escalation_supervisors)
         # Someone who stepped aside (a conflict of interest) is no longer asked to score.
@@ -124,7 +125,7 @@ def recipients(ev: EvaluationLike, to: Recipient, admins: Iterable[str], now: da
     if to == "calibrator":
         return [view.calibrator_id] if view.calibrator_id else []
     if to == "appeal_reviewer":
-        return [r["appeal_reviewer_id"]] if r["appeal_reviewer_id"] else []
+        return [r.appeal_reviewer_id] if r.appeal_reviewer_id else []
     return sorted(admins)
 
 
@@ -158,10 +159,10 @@ def facts(ev: EvaluationLike, trigger: Trigger, actor_id: str) -> machine.Facts:
     )
 
 
-def petition_round(row: Mapping[str, Any]) -> int:
+def petition_round(row: EvaluationRecord) -> int:
     """Which petition of the evaluation's result this is: 0 before any, 1 for the
     first (its review, and the window after its decision), 2 for the second..."""
-    return int(row.get("petition_round") or 0)
+    return row.petition_round
 
 
 def may_petition_again(ev: EvaluationLike) -> bool:
@@ -201,8 +202,8 @@ def check(ev: EvaluationLike, trigger: Trigger, actor_id: str, now: datetime,
         if was is not None:
             raise EvaluationAlreadyChanged(ev.id, was.value, state.value)
         raise TransitionNotAllowed(ev.id, trigger.value, state.value)
-    if role is not Role.SYSTEM and role is not Role.ADMIN and ev.row["phase_opens_at"] > now:
-        raise NotOpenYet(ev.id, state.value, ev.row["phase_opens_at"])
+    if role is not Role.SYSTEM and role is not Role.ADMIN and ev.row.phase_opens_at > now:
+        raise NotOpenYet(ev.id, state.value, ev.row.phase_opens_at)
     return role
 
 
@@ -210,7 +211,7 @@ def check(ev: EvaluationLike, trigger: Trigger, actor_id: str, now: datetime,
 
 
 def enter_phase(ev: EvaluationLike, dest: State, entered_at: datetime, now: datetime,
-                people: People, row: Mapping[str, Any]
+                people: People, row: EvaluationRecord
                 ) -> tuple[dict[str, Any], PhaseWindow | None, list[dict[str, Any]]]:
     """The columns, window and deadline rows of ``dest`` entered at ``entered_at``.
 
@@ -234,7 +235,7 @@ def enter_phase(ev: EvaluationLike, dest: State, entered_at: datetime, now: date
     window = phase_window(rules.config, rules.calendar, dest, entered_at)
     values.update(phase_opens_at=window.opens_at, due_at=window.due_at)
     waits = SPECS[dest].waits_on
-    who = recipients(ev, waits, ev.view.admins, now, {**row, **values}) if waits else []
+    who = recipients(ev, waits, ev.view.admins, now, row.changed(values)) if waits else []
     return values, window, phase_timers(rules, ev.id, window, who, people)
 
 
@@ -243,12 +244,12 @@ def opening(ev: EvaluationLike, now: datetime, people: People) -> Effects:
     phase's dates and rows, and its task email at the instant the phase opens."""
     state = ev.state
     values, window, timers = enter_phase(ev, state, now, now, people, ev.row)
-    row = {**ev.row, **values}
+    row = ev.row.changed(values)
     out = Effects(state, state, values, timers=timers, window=window)
     for notice in SPECS[state].on_enter:
         to = reachable(people, recipients(ev, notice.to, ev.view.admins, now, row))
         if to:
-            out.sends.append(Send(notice.event, to, row["phase_opens_at"]))
+            out.sends.append(Send(notice.event, to, row.phase_opens_at))
     return out
 
 
@@ -271,16 +272,16 @@ def transition(ev: EvaluationLike, trigger: Trigger, actor_id: str, *, now: date
     if not out.moves:
         return out
     entry, out.window, out.timers = enter_phase(ev, dest, entered_at or now, now, people,
-                                                {**ev.row, **out.values})
+                                                ev.row.changed(out.values))
     out.values.update(entry)
     notices: tuple[Notice, ...] = SPECS[dest].notices_on_enter(trigger)
     deadline = SPECS[source].deadline
     if deadline and deadline.moves_with is trigger:
         notices = (*deadline.missed, *notices)
-    row = {**ev.row, **out.values}
-    due = row["due_at"]
+    row = ev.row.changed(out.values)
+    due = row.due_at
     closed = {n.event for n in SPECS[dest].on_enter} if due is not None and due <= now else set()
-    at = max(now, row["phase_opens_at"])
+    at = max(now, row.phase_opens_at)
     for notice in notices:
         if notice.event in closed:
             continue
@@ -328,15 +329,17 @@ def escalation(ev: EvaluationLike, seq: int, people: People) -> Escalation | Non
     assignee = assignee_of(ev.state, view.supervisor_id, view.appeal_reviewer_id,
                            view.calibrator_id)
     targets, above = escalation_targets(ev.rules.config, step, assignee, people, view.admins,
-                                        ev.row["reviewee_id"])
+                                        ev.row.reviewee_id)
     role = escalation_role(ev.state, above)
     told = reachable(people, targets)
     new = tuple(p for p in told if p not in view.escalation_supervisors) if role else ()
     return Escalation(seq + 1, step.to, assignee, tuple(targets), told, role, new)
 
 
-def window_of(ev: EvaluationLike) -> PhaseWindow:
-    return PhaseWindow(ev.state, ev.row["phase_opens_at"], ev.row["due_at"])
+def window_of(ev: EvaluationLike, due_row: Mapping[str, Any]) -> PhaseWindow:
+    """The phase's window, as its due row ``due_row`` fires in it. The row's own time
+    stands in for a due time the evaluation no longer has (as for a pool's row)."""
+    return PhaseWindow(ev.state, ev.row.phase_opens_at, ev.row.due_at or due_row["fire_at"])
 
 
 def due_timer(ev: EvaluationLike, timer: Mapping[str, Any], now: datetime, people: People,
@@ -348,7 +351,7 @@ def due_timer(ev: EvaluationLike, timer: Mapping[str, Any], now: datetime, peopl
     someone who has acted, is skipped; the overdue series goes on from the next repeat
     after ``now``, not in a burst.
     """
-    if timer["phase"] != ev.row["state"]:
+    if timer["phase"] != ev.row.state:
         return TimerEffects(TimerStatus.CANCELLED, fired=False)  # the phase was left
     kind = TimerKind(timer["kind"])
     deadline = SPECS[ev.state].deadline
@@ -360,7 +363,7 @@ def due_timer(ev: EvaluationLike, timer: Mapping[str, Any], now: datetime, peopl
     waiting = waiting_on(ev, now)
     recipient = timer["recipient_id"]
     if kind is TimerKind.REMINDER:
-        due = ev.row["due_at"]
+        due = ev.row.due_at
         if (due is not None and now >= due) or superseded or recipient not in waiting:
             return TimerEffects(TimerStatus.SKIPPED, fired=False)  # stale, or nothing to do
         return TimerEffects(TimerStatus.DONE, fired=True,
@@ -374,7 +377,7 @@ def due_timer(ev: EvaluationLike, timer: Mapping[str, Any], now: datetime, peopl
         who, repeat = [recipient], timer["seq"] + 1
     return TimerEffects(
         TimerStatus.DONE, fired=True, sends=_sends("overdue", people, who, now),
-        timers=tuple(overdue_rows(ev.rules, ev.id, window_of(ev), who, people, repeat, now)))
+        timers=tuple(overdue_rows(ev.rules, ev.id, window_of(ev, timer), who, people, repeat, now)))
 
 
 def due_pool_timer(rules: RulesLike, timer: Mapping[str, Any], now: datetime, *,
@@ -421,7 +424,7 @@ class Replan:
     told: tuple[str, ...]  # whom the phase waits on now, reachable: they are told
 
 
-def replan(ev: EvaluationLike, row: Mapping[str, Any], now: datetime, people: People, *,
+def replan(ev: EvaluationLike, row: EvaluationRecord, now: datetime, people: People, *,
            due_moved: bool) -> Replan:
     """What an extension (``due_moved``) or a new assignee (a supervisor, a peer) does
     to the current phase's pending rows; ``row`` is the evaluation after the change.
@@ -433,17 +436,18 @@ def replan(ev: EvaluationLike, row: Mapping[str, Any], now: datetime, people: Pe
     are not taken again.
     """
     spec = SPECS[ev.state]
-    if spec.deadline is None or row["due_at"] is None:
+    due = row.due_at
+    if spec.deadline is None or due is None:
         return Replan((), (), ())
-    window = PhaseWindow(ev.state, row["phase_opens_at"], row["due_at"])
+    window = PhaseWindow(ev.state, row.phase_opens_at, due)
     who = recipients(ev, spec.waits_on, ev.view.admins, now, row) if spec.waits_on else []
     told = reachable(people, who)
     timers = phase_timers(ev.rules, ev.id, window, who, people, not_before=now,
-                          escalation_from=row["escalation_level"])
+                          escalation_from=row.escalation_level)
     if due_moved:
         return Replan(tuple(k.value for k in TimerKind), tuple(timers), told)
     kept = [t for t in timers if t["kind"] == TimerKind.REMINDER.value]
-    if row["due_at"] <= now and spec.deadline.escalates:
+    if due <= now and spec.deadline.escalates:
         kept += overdue_rows(ev.rules, ev.id, window, who, people, 1, now)
     return Replan((TimerKind.REMINDER.value, TimerKind.OVERDUE.value), tuple(kept), told)
 

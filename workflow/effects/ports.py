@@ -8,11 +8,12 @@ them apart, which is the point.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from workflow.calendar import WorkingCalendar
 from workflow.cycle_config import CycleFile
 from workflow.domain import State
+from workflow.evaluation_rows import AssignmentRecord, EvaluationRecord
 from workflow.permissions import EvaluationView
 
 
@@ -58,13 +59,13 @@ class EvaluationLike(Protocol):
     """One evaluation as read: its row, who may act, its assignments, its rules."""
 
     @property
-    def row(self) -> Mapping[str, Any]: ...
+    def row(self) -> EvaluationRecord: ...
 
     @property
     def view(self) -> EvaluationView: ...
 
     @property
-    def assignments(self) -> Sequence[Mapping[str, Any]]: ...
+    def assignments(self) -> Sequence[AssignmentRecord]: ...
 
     @property
     def rules(self) -> RulesLike: ...

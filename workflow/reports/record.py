@@ -100,9 +100,9 @@ class PersonnelRecord:
         return sum(len(e.audit) for e in self.evaluations)
 
 
-def _actor(row: object) -> str:
-    role = row.role  # type: ignore[attr-defined]
-    return ANONYMOUS_PEER if role == Role.PEER.value else str(row.actor_id)  # type: ignore[attr-defined]
+def _actor(role: str, actor_id: str) -> str:
+    """Who a trail line names: a peer stays anonymous in the record too."""
+    return ANONYMOUS_PEER if role == Role.PEER.value else actor_id
 
 
 def personnel_record(svc: Service, person_id: str, *, now: datetime | None = None
@@ -134,8 +134,8 @@ def personnel_record(svc: Service, person_id: str, *, now: datetime | None = Non
             for a in session.execute(select(AUDIT).where(AUDIT.c.evaluation_id.in_(chunk))
                                      .order_by(AUDIT.c.seq)):
                 trails[a.evaluation_id].append(AuditLine(
-                    a.seq, a.at, _actor(a), a.role, a.trigger, a.from_state, a.to_state,
-                    a.reason, a.row_hash, broken_from is None or a.seq < broken_from))
+                    a.seq, a.at, _actor(a.role, a.actor_id), a.role, a.trigger, a.from_state,
+                    a.to_state, a.reason, a.row_hash, broken_from is None or a.seq < broken_from))
             for x in session.execute(select(EXTENSION).where(EXTENSION.c.evaluation_id.in_(chunk))
                                      .order_by(EXTENSION.c.id)):
                 extensions.setdefault(x.evaluation_id, []).append(dict(x._mapping))

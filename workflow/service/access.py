@@ -27,6 +27,7 @@ from workflow.catalog import N_
 from workflow.clock import utc_now
 from workflow.domain import OPEN_STATES, SCORER_ROLES, Role, State, Trigger
 from workflow.errors import KpiError, WorkflowError
+from workflow.evaluation_rows import EvaluationRecord
 from workflow.permissions import roles_of
 from workflow.recusal import CALIBRATOR_INSTEAD
 from workflow.service.core import (
@@ -44,6 +45,7 @@ from workflow.service.notices import (
 )
 from workflow.service.transition import Outcome, plan, write, write_mail
 from workflow.states import SPECS
+from workflow.store.results import rows_matched
 from workflow.store.tables import ASSIGNMENT, CYCLE, DRAFT, EVALUATION, OUTBOX, PERSON, TOKEN
 
 SIGN_IN_ACTION = "sign_in"
@@ -244,7 +246,7 @@ def _check_member(session: Session, grant: Grant) -> None:
         raise LinkRevoked(grant.evaluation_id or 0, grant.person_id, grant.action)
 
 
-def _check_holder(grant: Grant, evaluation: Mapping[str, Any], roles: frozenset[Role],
+def _check_holder(grant: Grant, evaluation: EvaluationRecord, roles: frozenset[Role],
                   token: Mapping[str, Any]) -> None:
     """The holder still has the link's role now, and the link belongs to this round of
     the phase: one made before the phase was last entered (it was left, then an admin
@@ -252,8 +254,7 @@ def _check_holder(grant: Grant, evaluation: Mapping[str, Any], roles: frozenset[
     allowed = ACTION_ROLES.get(grant.action, frozenset())
     if not roles & allowed or (grant.action == "score" and Role.REVIEWEE in roles):
         raise LinkRevoked(grant.evaluation_id or 0, grant.person_id, grant.action)
-    entered = evaluation["phase_entered_at"]
-    if entered is not None and token["created_at"] < entered:
+    if token["created_at"] < evaluation.phase_entered_at:
         raise LinkRevoked(grant.evaluation_id or 0, grant.person_id, grant.action)
 
 
@@ -269,7 +270,7 @@ def _consume(session: Session, grant: Grant, now: datetime) -> None:
     done = session.execute(update(TOKEN).where(TOKEN.c.id == grant.token_id,
                                                TOKEN.c.used_at.is_(None))
                            .values(used_at=now))
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_matched(done) != 1:
         raise LinkUsed(now)
 
 
@@ -297,7 +298,7 @@ def fire_by_link(svc: Service, raw: str, trigger: Trigger, payload: Mapping[str,
                 or (evaluation_id is not None and evaluation_id != grant.evaluation_id):
             raise LinkMismatch()
         snap = load_snapshot(svc, session, grant.evaluation_id)
-        check_deadline(snap.state, snap.row["due_at"], snap.id, now)
+        check_deadline(snap.state, snap.row.due_at, snap.id, now)
         change = plan(svc, session, snap, trigger, grant.person_id, payload, reason, now=now,
                       expected_state=ACTION_STATE[grant.action])
         write(svc, session, [change])

@@ -74,23 +74,25 @@ def first_wrong_score(svc: Service, session: Session, progress: Progress = SILEN
             row = snap.row
             basis = score_basis(session, snap.id)
             if basis is None:
-                return None, (f"evaluation {snap.id} has the score {row['score']} but no "
+                return None, (f"evaluation {snap.id} has the score {row.score} but no "
                               "vouched score submission it could come from")
             result = compute(session, snap, basis)
             # A finalised leader whose unit changed afterwards keeps its score, on record.
             if snap.id in stale and snap.state is State.FINALISED:
                 continue
-            if Decimal(row["score"]) != result.total or row["score_class"] != result.class_id:
+            if row.score is None:  # read as scored above, in this transaction
+                continue
+            if Decimal(row.score) != result.total or row.score_class != result.class_id:
                 return _last_score_seq(session, snap.id), (
-                    f"evaluation {snap.id}: the stored score {row['score']} "
-                    f"({row['score_class']}) is not the {result.total} ({result.class_id}) "
+                    f"evaluation {snap.id}: the stored score {row.score} "
+                    f"({row.score_class}) is not the {result.total} ({result.class_id}) "
                     "recomputed from its vouched submissions (the score was edited)")
-            final = row["final_class"]
-            if final is not None and final != row["score_class"] \
+            final = row.final_class
+            if final is not None and final != row.score_class \
                     and final not in moved.get(snap.id, set()):
                 return _last_score_seq(session, snap.id), (
                     f"evaluation {snap.id}: its class {final} is neither the score's "
-                    f"({row['score_class']}) nor one a vouched calibration move gave it")
+                    f"({row.score_class}) nor one a vouched calibration move gave it")
         progress.advance(len(snaps))
     progress.done()
     return None

@@ -224,15 +224,15 @@ def plan_resend(svc: Service, scope: AdminScope, cycle_id: str, *, unit_id: str 
 
 def _waits_on(snap: Snapshot) -> list[str]:
     row = snap.row
-    state = State(row["state"])
+    state = row.state
     if state in (State.SELF_ASSESSMENT, State.APPEAL_WINDOW):
-        return [row["reviewee_id"]]
+        return [row.reviewee_id]
     if state is State.PEER_INPUT:
         return snap.pending_peers()
     if state is State.SUPERVISOR_SCORING:
-        return [p for p in [row["supervisor_id"]] if p]
+        return [p for p in [row.supervisor_id] if p]
     if state is State.APPEAL_REVIEW:
-        return [p for p in [row["appeal_reviewer_id"]] if p]
+        return [p for p in [row.appeal_reviewer_id] if p]
     return []
 
 

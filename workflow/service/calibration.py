@@ -210,17 +210,17 @@ def record_move(svc: Service, session: Session, snap: Snapshot, trigger: str, to
                 reason: str, actor_id: str, now: datetime) -> None:
     """Write a class change of calibration: the evaluation, its move row, its audit row
     (whose payload is the move row's own: ``audit_seal.verify_moves`` checks it)."""
-    current = snap.row["final_class"]
-    change = Change(snap.id, snap.row["cycle_id"], snap.version, snap.state, snap.state,
+    current = snap.row.final_class
+    change = Change(snap.id, snap.row.cycle_id, snap.version, snap.state, snap.state,
                     trigger, actor_id, Role.CALIBRATOR, now,
                     {"final_class": to_class, "updated_at": now})
     change.audit.append(audit.AuditEntry(
         actor_id=actor_id, role=Role.CALIBRATOR.value, at=now, trigger=trigger,
-        evaluation_id=snap.id, cycle_id=snap.row["cycle_id"],
+        evaluation_id=snap.id, cycle_id=snap.row.cycle_id,
         from_state=snap.state.value, to_state=snap.state.value, reason=reason,
         payload={"from_class": current, "to_class": to_class}))
     session.execute(insert(MOVE).values(
-        cycle_id=snap.row["cycle_id"], evaluation_id=snap.id, from_class=current,
+        cycle_id=snap.row.cycle_id, evaluation_id=snap.id, from_class=current,
         to_class=to_class, reason=reason, moved_by=actor_id, moved_at=now))
     write(svc, session, [change])
 
@@ -234,7 +234,7 @@ def move_class(svc: Service, evaluation_id: int, to_class: str, reason: str, act
         # as a stranger's, not corrected as if it were theirs to send.
         snap, quota = in_calibration(svc, session, evaluation_id, "move_class", actor_id, now)
         reason = reason_given(evaluation_id, reason, N_("a calibration move needs a reason"))
-        current = snap.row["final_class"]
+        current = snap.row.final_class
         if current != quota.limited_class or to_class != quota.may_move_to:
             regime = snap.rules.regime
             raise MoveNotAllowed(evaluation_id, current, quota.limited_class,
@@ -277,7 +277,7 @@ def approve(svc: Service, cycle_id: str, actor_id: str, *, now: datetime | None 
         # The calibrator approves the evaluations they decide; those they are in conflict
         # with (their own among them) are approved by whoever took them on (recusal).
         mine = [snap for snap in snaps.values() if snap.view.calibrator_id == actor_id
-                and actor_id not in snap.view.recused and actor_id != snap.row["reviewee_id"]]
+                and actor_id not in snap.view.recused and actor_id != snap.row.reviewee_id]
         if not mine:
             raise NotPermitted(0, actor_id, "approve_calibration",
                                f"none of the evaluations waiting in calibration in cycle "

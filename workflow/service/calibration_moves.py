@@ -43,10 +43,10 @@ def undo_move(svc: Service, evaluation_id: int, reason: str, actor_id: str, *,
         snap, _quota = in_calibration(svc, session, evaluation_id, UNDO_TRIGGER, actor_id, now)
         reason = reason_given(evaluation_id, reason,
                               N_("undoing a calibration move needs a reason"))
-        current = snap.row["final_class"]
+        current = snap.row.final_class
         move = last_move(session, evaluation_id)
-        if (move is None or move["to_class"] != current or current == snap.row["score_class"]
-                or move["from_class"] != snap.row["score_class"]):
+        if (move is None or move["to_class"] != current or current == snap.row.score_class
+                or move["from_class"] != snap.row.score_class):
             raise NothingToUndo(evaluation_id, current)
         back = str(move["from_class"])
         record_move(svc, session, snap, UNDO_TRIGGER, back, reason, actor_id, now)

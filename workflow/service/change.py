@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from workflow.domain import Role, State
+from workflow.evaluation_rows import EvaluationRecord
 from workflow.scoring import shown, shown_total
 from workflow.scoring.display import shown_breakdown
 from workflow.service.core import PersonInfo, Snapshot
@@ -50,11 +51,11 @@ class Change:
         return self.from_state is not self.to_state
 
 
-def result_context(snap: Snapshot, row: Mapping[str, Any]) -> dict[str, Any]:
+def result_context(snap: Snapshot, row: EvaluationRecord) -> dict[str, Any]:
     """The facts a result email shows: score, class, breakdown, appeal deadline."""
     regime = snap.rules.regime
-    class_id = row.get("final_class") or row.get("score_class")
-    score = row.get("score")
+    class_id = row.final_class or row.score_class
+    score = row.score
     ctx: dict[str, Any] = {"class_id": class_id,
                            "score": None if score in (None, "")
                            else str(shown_total(Decimal(str(score)), regime))}
@@ -62,9 +63,9 @@ def result_context(snap: Snapshot, row: Mapping[str, Any]) -> dict[str, Any]:
         band = regime.band(class_id)
         ctx["class_label"] = {"en": band.label.en, "vi": band.label.vi}
     # Each line rounded by the regime's display rule, adding up to the shown total.
-    ctx["breakdown"] = shown_breakdown(score, row.get("score_stamp"), regime)
+    ctx["breakdown"] = shown_breakdown(score, row.score_stamp, regime)
     petition = regime.petition
-    if petition is not None and petition.starts == "publication" and row.get("due_at") is None:
+    if petition is not None and petition.starts == "publication" and row.due_at is None:
         # No date yet: the window runs from the unit's publication; the email says how long.
         ctx["petition_window"] = {"days": petition.window.days,
                                   "working_days": petition.window.working_days}
@@ -75,17 +76,17 @@ def shown_or_none(value: Any) -> str | None:
     return None if value in (None, "") else shown(Decimal(str(value)))
 
 
-def base_context(snap: Snapshot, row: Mapping[str, Any], people: Mapping[str, PersonInfo]
+def base_context(snap: Snapshot, row: EvaluationRecord, people: Mapping[str, PersonInfo]
                  ) -> dict[str, Any]:
-    reviewee = people.get(row["reviewee_id"])
+    reviewee = people.get(row.reviewee_id)
     config = snap.rules.config
-    due = row.get("due_at")
+    due = row.due_at
     return {
-        "cycle_id": snap.row["cycle_id"], "cycle_name": config.name,
+        "cycle_id": snap.row.cycle_id, "cycle_name": config.name,
         "period_start": config.period.start.isoformat(),
         "period_end": config.period.end.isoformat(),
-        "evaluation_id": snap.id, "reviewee_id": row["reviewee_id"],
-        "reviewee_name": reviewee.full_name if reviewee else row["reviewee_id"],
-        "state": row["state"], "due_at": due.isoformat() if due else None,
+        "evaluation_id": snap.id, "reviewee_id": row.reviewee_id,
+        "reviewee_name": reviewee.full_name if reviewee else row.reviewee_id,
+        "state": row.state.value, "due_at": due.isoformat() if due else None,
         "cycle_timezone": config.timezone,
     }

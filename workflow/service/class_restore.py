@@ -28,8 +28,8 @@ def restore_values(session: Session, snap: Snapshot) -> dict[str, object]:
     quota = snap.rules.regime.quota
     move = session.execute(select(MOVE.c.to_class).where(MOVE.c.evaluation_id == snap.id)
                            .order_by(MOVE.c.id.desc()).limit(1)).first()
-    if (quota is None or move is None or row["score_class"] != quota.limited_class
-            or row["final_class"] != move.to_class or row["final_class"] == row["score_class"]):
+    if (quota is None or move is None or row.score_class != quota.limited_class
+            or row.final_class != move.to_class or row.final_class == row.score_class):
         raise RestoreRefused(snap.id)
     pools = full_pools(session, snap, quota.limited_class)
     if pools:

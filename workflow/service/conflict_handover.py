@@ -26,6 +26,7 @@ from sqlmodel import Session
 from workflow import recusal
 from workflow.domain import OPEN_STATES, Role, State, SubmissionKind
 from workflow.effects import core as effects
+from workflow.evaluation_rows import EvaluationRecord
 from workflow.service import petition_rounds, pool
 from workflow.service.change import Change, base_context
 from workflow.service.core import Service, Snapshot, load_people, load_snapshots
@@ -92,7 +93,7 @@ def plan(svc: Service, session: Session, added: set[tuple[str, str]],
     out: list[tuple[Snapshot, list[HandOver]]] = []
     calibrators: dict[str, tuple[str | None, dict[int, str]]] = {}
     for snap in load_snapshots(svc, session, ids, lock=lock).values():
-        cycle_id = snap.row["cycle_id"]
+        cycle_id = snap.row.cycle_id
         if cycle_id not in calibrators:
             cycle = session.get(Cycle, cycle_id)
             calibrators[cycle_id] = (cycle.calibrator_id if cycle else None,
@@ -109,18 +110,18 @@ def _of(session: Session, snap: Snapshot, added: set[tuple[str, str]],
         conflicts_after: Mapping[str, frozenset[str]], calibrates: str | None
         ) -> list[HandOver]:
     row, config = snap.row, snap.rules.config
-    reviewee = row["reviewee_id"]
+    reviewee = row.reviewee_id
     newly = sorted(b for a, b in added if a == reviewee and b not in snap.view.recused)
     line = OrgLine(session, config)
     excluded = {reviewee, *conflicts_after.get(reviewee, frozenset()), *snap.view.recused}
     out: list[HandOver] = []
 
     def hand(person: str, what: str, taker: str | None) -> None:
-        out.append(HandOver(snap.id, row["cycle_id"], snap.state.value, reviewee, person,
+        out.append(HandOver(snap.id, row.cycle_id, snap.state.value, reviewee, person,
                             what, taker))
 
     for person in newly:
-        if snap.state in BEFORE_SCORING and person == row["supervisor_id"]:
+        if snap.state in BEFORE_SCORING and person == row.supervisor_id:
             hand(person, recusal.SCORING,
                  recusal.first_free([config.evaluators.get(reviewee)], excluded)
                  or recusal.next_up(person, line.above, excluded))
@@ -128,8 +129,8 @@ def _of(session: Session, snap: Snapshot, added: set[tuple[str, str]],
               and snap.state.value in [*pool.BEFORE_CALIBRATION, State.CALIBRATION.value]):
             hand(person, recusal.CALIBRATION, recusal.first_free(
                 [config.recusal.calibration, line.above(person)], {*excluded, person}))
-        elif snap.state is State.APPEAL_REVIEW and person == row["appeal_reviewer_id"]:
-            people = load_people(session, [row["supervisor_id"], row["scored_by"], person])
+        elif snap.state is State.APPEAL_REVIEW and person == row.appeal_reviewer_id:
+            people = load_people(session, [row.supervisor_id, row.scored_by, person])
             hand(person, recusal.APPEAL_REVIEW, appeal_reviewer(
                 row, config, snap.view.admins, people, {*excluded, person},
                 scorer_decides=snap.rules.scorer_decides_petition))
@@ -144,7 +145,7 @@ def changes(svc: Service, session: Session, planned: Iterable[tuple[Snapshot, li
     evaluation, each with its assignment rows, audit rows and task email."""
     out: list[Change] = []
     for snap, handovers in planned:
-        row = dict(snap.row)
+        row = snap.row
         values: dict[str, Any] = {"updated_at": now}
         reason = f"{recusal.FROM_ORGANISATION} ({file_name})"
         recusals = [recusal.Recusal(h.reviewee_id, h.person_id, h.steps_aside_from,
@@ -154,18 +155,18 @@ def changes(svc: Service, session: Session, planned: Iterable[tuple[Snapshot, li
                 values["supervisor_id"] = h.handed_to
             if h.handed_to and h.steps_aside_from == recusal.APPEAL_REVIEW:
                 values["appeal_reviewer_id"] = h.handed_to
-        change = Change(snap.id, row["cycle_id"], snap.version, snap.state, snap.state,
+        change = Change(snap.id, row.cycle_id, snap.version, snap.state, snap.state,
                         "recuse", actor_id, Role.ADMIN, now, values)
         change.new_assignments = assignment_rows(snap.id, recusals, now, actor_id)
-        change.audit += audit_entries(snap.id, row["cycle_id"], recusals, now, actor_id,
+        change.audit += audit_entries(snap.id, row.cycle_id, recusals, now, actor_id,
                                       Role.ADMIN.value, snap.state.value)
-        after = {**row, **values}
+        after = row.changed(values)
         tasks = [notice for h in handovers if h.handed_to
                  for state, notice in [TASK_OF.get(h.steps_aside_from, (None, None))]
                  if notice is not None and state is snap.state]
         if tasks:
             people = load_people(session, {
-                after["reviewee_id"], after["supervisor_id"], after["appeal_reviewer_id"],
+                after.reviewee_id, after.supervisor_id, after.appeal_reviewer_id,
                 *snap.view.admins, *snap.view.escalation_supervisors,
                 *(d.person_id for d in snap.view.acting_supervisors)} - {None})
             # The reminders and the escalation ladder follow the case to its new decider.
@@ -179,20 +180,20 @@ def changes(svc: Service, session: Session, planned: Iterable[tuple[Snapshot, li
                 context.update(_appeal_context(session, snap))
             change.mail = notices_for(svc, snap, tasks, people=people, context=context,
                                       key=f"ev:{snap.id}:v{snap.version + 1}", now=now,
-                                      row=after, link_expires_at=after["due_at"])
+                                      row=after, link_expires_at=after.due_at)
         _notes(svc, session, snap, after, handovers, now, change)
         out.append(change)
     return out
 
 
-def _notes(svc: Service, session: Session, snap: Snapshot, after: Mapping[str, Any],
+def _notes(svc: Service, session: Session, snap: Snapshot, after: EvaluationRecord,
            handovers: list[HandOver], now: datetime, change: Change) -> None:
     """A note to each one who stepped aside from a case that moved: who decides it now."""
     moved = [h for h in handovers if h.handed_to and h.steps_aside_from in (
         recusal.SCORING, recusal.CALIBRATION, recusal.APPEAL_REVIEW)]
     if not moved:
         return
-    people = load_people(session, {after["reviewee_id"],
+    people = load_people(session, {after.reviewee_id,
                                    *(x for h in moved for x in (h.person_id, h.handed_to))})
     for h in moved:
         person, taker = people.get(h.person_id), people.get(h.handed_to or "")

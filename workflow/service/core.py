@@ -9,7 +9,7 @@ number of evaluations, and (on PostgreSQL) locks them for the transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from sqlmodel import Session
 from workflow import recusal
 from workflow.domain import Role, State
 from workflow.errors import EvaluationNotFound
+from workflow.evaluation_rows import STATE_INDEX, STATES, AssignmentRecord, EvaluationRecord
 from workflow.permissions import Delegation, EvaluationView
 from workflow.settings import Settings
 from workflow.store import audit, bulk
@@ -131,54 +132,54 @@ _PEOPLE_SQL = {d: f"SELECT {', '.join(_PERSON_COLUMNS)} FROM person WHERE id {bu
 class Snapshot:
     """One evaluation as read in this transaction, with what decides who may act."""
 
-    row: dict[str, Any]
+    row: EvaluationRecord
     rules: CycleRules
     view: EvaluationView
-    assignments: list[dict[str, Any]]
+    assignments: list[AssignmentRecord]
     # The evaluation of the reviewee's supervisor in the same cycle, if any: where it
     # is None nobody above can have their unit results changed (leaders.lock_above).
     above_id: int | None = None
 
     @property
     def id(self) -> int:
-        return int(self.row["id"])
+        return self.row.id
 
     @property
     def state(self) -> State:
-        return State(self.row["state"])
+        return self.row.state
 
     @property
     def version(self) -> int:
-        return int(self.row["version"])
+        return self.row.version
 
     def pending_peers(self) -> list[str]:
-        return [a["person_id"] for a in self.assignments
-                if a["role"] == Role.PEER.value and a["status"] == "pending"]
+        return [a.person_id for a in self.assignments
+                if a.role == Role.PEER.value and a.status == "pending"]
 
 
-def _view(row: dict[str, Any], assignments: list[dict[str, Any]], rules: CycleRules,
+def _view(row: EvaluationRecord, assignments: list[AssignmentRecord], rules: CycleRules,
           admins: frozenset[str], calibrator_id: str | None,
           scoped_admins: frozenset[str] = frozenset()) -> EvaluationView:
-    peers = {a["person_id"]: a["status"] for a in assignments
-             if a["role"] == Role.PEER.value and a["status"] != "withdrawn"}
+    peers = {a.person_id: a.status for a in assignments
+             if a.role == Role.PEER.value and a.status != "withdrawn"}
     acting = tuple(
-        Delegation(a["person_id"], a["valid_from"], a["valid_until"])
+        Delegation(a.person_id, a.valid_from, a.valid_until)
         for a in assignments
-        if a["role"] == Role.ACTING_SUPERVISOR.value and a["status"] != "withdrawn"
+        if a.role == Role.ACTING_SUPERVISOR.value and a.status != "withdrawn"
     )
-    escalation = frozenset(a["person_id"] for a in assignments
-                           if a["role"] == Role.ESCALATION_SUPERVISOR.value
-                           and a["status"] != "withdrawn")
-    recused = frozenset(a["person_id"] for a in assignments
-                        if a["role"] == recusal.RECUSED and a["status"] != "withdrawn")
+    escalation = frozenset(a.person_id for a in assignments
+                           if a.role == Role.ESCALATION_SUPERVISOR.value
+                           and a.status != "withdrawn")
+    recused = frozenset(a.person_id for a in assignments
+                        if a.role == recusal.RECUSED and a.status != "withdrawn")
     # Whoever calibrates this evaluation instead of the cycle's calibrator (recusal).
-    calibrator_id = next((a["person_id"] for a in assignments
-                          if a["role"] == recusal.CALIBRATOR_INSTEAD
-                          and a["status"] != "withdrawn"), calibrator_id)
+    calibrator_id = next((a.person_id for a in assignments
+                          if a.role == recusal.CALIBRATOR_INSTEAD
+                          and a.status != "withdrawn"), calibrator_id)
     return EvaluationView(
-        id=row["id"], reviewee_id=row["reviewee_id"], supervisor_id=row["supervisor_id"],
-        calibrator_id=calibrator_id, appeal_reviewer_id=row["appeal_reviewer_id"],
-        scored_by=row["scored_by"], peers=peers, acting_supervisors=acting,
+        id=row.id, reviewee_id=row.reviewee_id, supervisor_id=row.supervisor_id,
+        calibrator_id=calibrator_id, appeal_reviewer_id=row.appeal_reviewer_id,
+        scored_by=row.scored_by, peers=peers, acting_supervisors=acting,
         escalation_supervisors=escalation, admins=admins, recused=recused,
         scoped_admins=scoped_admins,
         scorer_decides_petition=rules.scorer_decides_petition,
@@ -284,28 +285,43 @@ _SNAPSHOT_SQL: dict[str, _SnapshotSql] = {}
 ABOVE_KEY = "above"
 
 
-def _records(rows: Sequence[Sequence[Any]], names: tuple[str, ...],
-             processors: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """Rows as dicts by column name, through the processors of the columns that have
-    one (a third of an evaluation's: its instants, flags and stamp); a row's extra
-    columns after ``names`` are left out."""
-    todo = [(name, process) for name, process in zip(names, processors, strict=True)
-            if process is not None]
-    out = []
+def _values(rows: Sequence[Sequence[Any]], processors: tuple[Any, ...]
+            ) -> Iterator[list[Any]]:
+    """Each row's values in column order, through the processors of the columns that
+    have one (a third of an evaluation's: its instants, flags and stamp); a row's
+    extra columns after the table's are left out."""
+    width = len(processors)
+    todo = [(i, process) for i, process in enumerate(processors) if process is not None]
     for row in rows:
-        record = dict(zip(names, row, strict=False))
-        for name, process in todo:
-            value = record[name]
+        values = list(row[:width])
+        for i, process in todo:
+            value = values[i]
             if value is not None:
-                record[name] = process(value)
-        out.append(record)
+                values[i] = process(value)
+        yield values
+
+
+# The record is made here, once, from the driver's tuple by position: every reader
+# after the store boundary reads typed fields (workflow/evaluation_rows.py).
+def _evaluations(rows: Sequence[Sequence[Any]], processors: tuple[Any, ...]
+                 ) -> list[EvaluationRecord]:
+    make = EvaluationRecord._make
+    out = []
+    for values in _values(rows, processors):
+        values[STATE_INDEX] = STATES[values[STATE_INDEX]]
+        out.append(make(values))
     return out
 
 
+def _assignments(rows: Sequence[Sequence[Any]], processors: tuple[Any, ...]
+                 ) -> list[AssignmentRecord]:
+    return list(map(AssignmentRecord._make, _values(rows, processors)))
+
+
 def _read_assignments_and_people(
-        session: Session, sql: _SnapshotSql, rows: Sequence[dict[str, Any]],
+        session: Session, sql: _SnapshotSql, rows: Sequence[EvaluationRecord],
         context: dict[str, tuple[CycleRules, str | None, frozenset[str]]],
-        assignments: dict[int, list[dict[str, Any]]]) -> None:
+        assignments: dict[int, list[AssignmentRecord]]) -> None:
     """The evaluations' assignments, and into the transaction's people cache the people
     a step on them may need (who they name, the cycle's calibrator and admins, whoever
     the assignments name), in one statement."""
@@ -313,18 +329,18 @@ def _read_assignments_and_people(
     cache = _people_cache(session)
     wanted: set[str | None] = set()
     for row in rows:
-        _, calibrator, admins = context[row["cycle_id"]]
-        wanted.update((row["reviewee_id"], row["supervisor_id"], row["appeal_reviewer_id"],
-                       row["scored_by"], calibrator, *admins))
+        _, calibrator, admins = context[row.cycle_id]
+        wanted.update((row.reviewee_id, row.supervisor_id, row.appeal_reviewer_id,
+                       row.scored_by, calibrator, *admins))
     unknown = sorted(i for i in wanted if i and i not in cache)
-    ids = bulk.id_list(dialect, [r["id"] for r in rows])
+    ids = bulk.id_list(dialect, [r.id for r in rows])
     raw = bulk.query(session, sql.assignments, [ids, bulk.id_list(dialect, unknown), ids])
     width = len(sql.assignment_columns)
     cache.update(dict.fromkeys(unknown))
     for r in raw:
         if r[0] == 0:
-            [a] = _records([r[1:width + 1]], sql.assignment_columns, sql.assignment_results)
-            assignments[a["evaluation_id"]].append(a)
+            [a] = _assignments([r[1:width + 1]], sql.assignment_results)
+            assignments[a.evaluation_id].append(a)
         else:
             cache[r[width + 1]] = _person(r[width + 1:])
 
@@ -337,25 +353,24 @@ def _load_one(svc: Service, session: Session, sql: _SnapshotSql, evaluation_id: 
     if not raw:
         return {}
     width = len(sql.evaluation_columns)
-    [row] = _records(raw, sql.evaluation_columns, sql.evaluation_results)
+    [row] = _evaluations(raw, sql.evaluation_results)
     tail = raw[0][width:]
     above_id, seq, last_hash, assignments_json, people_json = tail
     cache = bulk.transaction_cache(session)
-    cache.setdefault(ABOVE_KEY, {})[row["id"]] = above_id
+    cache.setdefault(ABOVE_KEY, {})[row.id] = above_id
     if seq is not None:
         cache.setdefault(audit.HEAD_KEY, (int(seq), str(last_hash)))
-    mine = _records(json.loads(assignments_json), sql.assignment_columns,
-                    sql.assignment_results)
+    mine = _assignments(json.loads(assignments_json), sql.assignment_results)
     people = _people_cache(session)
-    people.update(dict.fromkeys(i for i in (row["reviewee_id"], row["supervisor_id"],
-                                            row["appeal_reviewer_id"], row["scored_by"], *usual)
+    people.update(dict.fromkeys(i for i in (row.reviewee_id, row.supervisor_id,
+                                            row.appeal_reviewer_id, row.scored_by, *usual)
                                 if i and i not in people))
     for person in json.loads(people_json):
         people[person[0]] = _person(person)
-    rules = svc.rules.get(session, row["cycle_id"])
-    calibrator = svc.rules.calibrator(session, row["cycle_id"])
+    rules = svc.rules.get(session, row.cycle_id)
+    calibrator = svc.rules.calibrator(session, row.cycle_id)
     view = _view(row, mine, rules, svc.admins(rules), calibrator, svc.scoped_admins(rules))
-    return {row["id"]: Snapshot(row, rules, view, mine, above_id)}
+    return {row.id: Snapshot(row, rules, view, mine, above_id)}
 
 
 def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
@@ -378,25 +393,25 @@ def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
     for start in range(0, len(ordered), 900):
         chunk = ordered[start:start + 900]
         raw = bulk.query(session, stmt, [bulk.id_list(dialect, chunk)])
-        rows = _records(raw, sql.evaluation_columns, sql.evaluation_results)
+        rows = _evaluations(raw, sql.evaluation_results)
         above = {r[0]: r[width] for r in raw}
         bulk.transaction_cache(session).setdefault(ABOVE_KEY, {}).update(above)
         if raw and lock and dialect == "sqlite" and raw[0][width + 1] is not None:
             bulk.transaction_cache(session).setdefault(
                 audit.HEAD_KEY, (int(raw[0][width + 1]), str(raw[0][width + 2])))
-        found = [r["id"] for r in rows]
-        assignments: dict[int, list[dict[str, Any]]] = {i: [] for i in found}
-        context = {row["cycle_id"]: (rules := svc.rules.get(session, row["cycle_id"]),
-                                     svc.rules.calibrator(session, row["cycle_id"]),
-                                     svc.admins(rules)) for row in rows}
+        found = [r.id for r in rows]
+        assignments: dict[int, list[AssignmentRecord]] = {i: [] for i in found}
+        context = {row.cycle_id: (rules := svc.rules.get(session, row.cycle_id),
+                                  svc.rules.calibrator(session, row.cycle_id),
+                                  svc.admins(rules)) for row in rows}
         if found:
             _read_assignments_and_people(session, sql, rows, context, assignments)
         for row in rows:
-            rules, calibrator, admins = context[row["cycle_id"]]
-            mine = assignments[row["id"]]
-            out[row["id"]] = Snapshot(row, rules, _view(row, mine, rules, admins, calibrator,
-                                                        svc.scoped_admins(rules)),
-                                      mine, above[row["id"]])
+            rules, calibrator, admins = context[row.cycle_id]
+            mine = assignments[row.id]
+            out[row.id] = Snapshot(row, rules, _view(row, mine, rules, admins, calibrator,
+                                                     svc.scoped_admins(rules)),
+                                   mine, above[row.id])
     return out
 
 

@@ -26,6 +26,7 @@ from workflow.cycle_config import LoadedCycle, load_cycle
 from workflow.domain import Role, State
 from workflow.effects import core as effects
 from workflow.errors import CycleError, Problem
+from workflow.evaluation_rows import AssignmentRecord, EvaluationRecord
 from workflow.permissions import EvaluationView
 from workflow.progress import SILENT, Progress
 from workflow.recusal import Recusal
@@ -280,15 +281,23 @@ def opening_snapshot(rules: CycleRules, planned: PlannedEvaluation, evaluation_i
     before its first phase is entered: what ``effects.opening`` reads. The simulation
     starts from the same."""
     member = planned.member
-    row: dict[str, Any] = {
-        "id": evaluation_id, "cycle_id": rules.cycle_id, "reviewee_id": member.id,
-        "supervisor_id": planned.supervisor_id, "appeal_reviewer_id": None,
-        "scored_by": None, "state": State.SELF_ASSESSMENT.value, "version": 1,
-        "phase_entered_at": opened_at, "phase_opens_at": opened_at, "due_at": None,
-        "escalation_level": 0, "petition_round": 0,
-    }
-    assignments = [{"id": i, "role": Role.PEER.value, "person_id": peer, "status": "pending"}
-                   for i, peer in enumerate(planned.peers)]
+    row = EvaluationRecord(
+        id=evaluation_id, cycle_id=rules.cycle_id, reviewee_id=member.id,
+        unit_id=member.unit_id, task_group=member.task_group,
+        position_group=member.position_group, is_leader=member.is_leader,
+        framework_id=planned.framework.id, framework_hash=planned.framework.content_hash,
+        supervisor_id=planned.supervisor_id, appeal_reviewer_id=None,
+        state=State.SELF_ASSESSMENT, version=1, phase_entered_at=opened_at,
+        phase_opens_at=opened_at, due_at=None, escalation_level=0,
+        self_assessment_missing=False, peer_quorum_not_reached=False, escalated=False,
+        extended=False, reopened=False, petition_round=0, score=None, score_class=None,
+        final_class=None, scored_by=None, scored_at=None, score_stamp=None,
+        created_at=opened_at, updated_at=opened_at)
+    # Who opens the cycle is not known yet (`kpi cycle check`), and nothing reads it.
+    assignments = [AssignmentRecord(
+        id=i, evaluation_id=evaluation_id, person_id=peer, role=Role.PEER.value,
+        status="pending", valid_from=opened_at, valid_until=None, created_by="",
+        reason="picked for the cycle") for i, peer in enumerate(planned.peers)]
     view = EvaluationView(id=evaluation_id, reviewee_id=member.id,
                           supervisor_id=planned.supervisor_id, calibrator_id=calibrator_id,
                           peers=dict.fromkeys(planned.peers, "pending"), admins=admins,

@@ -50,8 +50,8 @@ def turn(svc: Service, evaluation_id: int) -> Turn:
     with svc.store.read() as session:
         snap = load_snapshot(svc, session, evaluation_id, lock=False)
     return Turn(evaluation_id=snap.id, state=snap.state, framework=framework_of(snap),
-                supervisor_id=snap.row["supervisor_id"],
-                appeal_reviewer_id=snap.row["appeal_reviewer_id"],
+                supervisor_id=snap.row.supervisor_id,
+                appeal_reviewer_id=snap.row.appeal_reviewer_id,
                 pending_peers=tuple(snap.pending_peers()),
                 escalation_supervisors=tuple(sorted(snap.view.escalation_supervisors)))
 

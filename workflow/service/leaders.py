@@ -16,7 +16,7 @@ that the unit results are now different, and an admin may reopen the evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -89,7 +89,7 @@ def _ancestors(session: Session, cycle_id: str, evaluation_ids: Sequence[int]
     return sorted(above, key=lambda i: (-height(i), i)), scored & above
 
 
-def _unit_share(stamp: dict[str, Any] | None) -> str | None:
+def _unit_share(stamp: Mapping[str, Any] | None) -> str | None:
     for entry in (stamp or {}).get("breakdown", []):
         if "unit_results" in entry:
             share = entry["unit_results"]["share"]
@@ -164,12 +164,14 @@ def recompute_above(svc: Service, session: Session, changes: Sequence[Any],
                 result = compute(session, snap, basis)
             except ScoreNotComputable:  # cannot happen with a rubric beside unit results;
                 continue  # if a framework has none, the leader keeps the score on record
-            old_score, old_class = snap.row["score"], snap.row["score_class"]
+            old_score, old_class = snap.row.score, snap.row.score_class
+            if old_score is None:  # _recomputable: scored
+                continue
             if Decimal(old_score) == result.total and old_class == result.class_id:
                 continue
             values = scored_values(session, snap, result)
             reason = (f"the classes of the people they manage changed ({cause}): unit results "
-                      f"{_percent(_unit_share(snap.row['score_stamp']))} -> "
+                      f"{_percent(_unit_share(snap.row.score_stamp))} -> "
                       f"{_percent(_unit_share(values['score_stamp']))}, score "
                       f"{shown(Decimal(old_score))} -> {shown(result.total)}, class "
                       f"{old_class} -> {result.class_id}")
@@ -216,23 +218,23 @@ def _has_the_full_share(rules: Any, snap: Snapshot) -> bool:
     recomputation cannot change the score: skipping it spares a query over the whole
     subtree (for a head of agency, the whole agency) on every scoring below them.
     """
-    share = _unit_share(snap.row["score_stamp"])
+    share = _unit_share(snap.row.score_stamp)
     return share is not None and Decimal(share) == Decimal(
         str(rules.regime.unit_results.share_when_all))
 
 
 def _recomputable(snap: Snapshot) -> bool:
-    return (snap.state in SCORED_STATES and snap.row["score"] is not None
+    return (snap.state in SCORED_STATES and snap.row.score is not None
             and framework_of(snap).has(CriterionKind.UNIT_RESULTS))
 
 
 def _tell_the_leader(svc: Service, session: Session, snap: Snapshot, change: Any, reason: str,
                      now: datetime) -> None:
-    row = {**snap.row, **change.values}
-    people = load_people(session, [snap.row["reviewee_id"]])
+    row = snap.row.changed(change.values)
+    people = load_people(session, [snap.row.reviewee_id])
     change.mail = notices_for(
         svc, snap, [Notice("result", "reviewee")], people=people,
         context={**base_context(snap, row, people), **result_context(snap, row),
                  "reason": reason},
         key=f"ev:{snap.id}:v{snap.version + 1}", now=now, row=row,
-        link_expires_at=row["due_at"])
+        link_expires_at=row.due_at)

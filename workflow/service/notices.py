@@ -28,6 +28,7 @@ from workflow.calendar import WorkingCalendar, zone
 from workflow.domain import Role, State
 from workflow.effects import core as effects
 from workflow.effects.core import Send
+from workflow.evaluation_rows import EvaluationRecord
 from workflow.service.core import PersonInfo, Service, Snapshot
 from workflow.states.base import Notice
 from workflow.store import bulk
@@ -184,7 +185,7 @@ def mail_like(svc: Service, row: Mapping[str, Any], token: Mapping[str, Any] | N
 
 def notices_for(svc: Service, snap: Snapshot, notices: Iterable[Notice], *,
                 people: Mapping[str, PersonInfo], context: Mapping[str, Any], key: str,
-                now: datetime, row: Mapping[str, Any], available_at: datetime | None = None,
+                now: datetime, row: EvaluationRecord, available_at: datetime | None = None,
                 link_expires_at: datetime | None = None) -> Mail:
     """Outbox rows for each notice and each of its recipients; ``key`` makes them unique."""
     mail = Mail([], [])

@@ -142,10 +142,10 @@ def evaluation_file(svc: Service, evaluation_id: int) -> EvaluationFile:
     with svc.store.read() as session:
         snap = load_snapshot(svc, session, evaluation_id, lock=False)
         row = snap.row
-        people = load_people(session, [row["reviewee_id"], row["supervisor_id"]])
-        cycle = session.get(Cycle, row["cycle_id"])
+        people = load_people(session, [row.reviewee_id, row.supervisor_id])
+        cycle = session.get(Cycle, row.cycle_id)
         unit_name = session.execute(select(UNIT.c.name).where(
-            UNIT.c.id == row["unit_id"])).scalar() or row["unit_id"]
+            UNIT.c.id == row.unit_id)).scalar() or row.unit_id
         # Every submission of the evaluation in one query, in the order they came.
         handed_in: dict[str, list[dict[str, Any]]] = {}
         for r in session.execute(select(SUBMISSION.c.kind, SUBMISSION.c.payload)
@@ -160,20 +160,19 @@ def evaluation_file(svc: Service, evaluation_id: int) -> EvaluationFile:
         extensions = [ExtensionRecord.of(r._mapping) for r in session.execute(
             select(EXTENSION).where(EXTENSION.c.evaluation_id == snap.id)
             .order_by(EXTENSION.c.id))]
-        note = class_note(session, snap.id, row["score_class"], row["final_class"],
+        note = class_note(session, snap.id, row.score_class, row.final_class,
                           snap.rules.regime)
-    peer_rows = [AssignmentRecord.of(a) for a in snap.assignments
-                 if a["role"] == Role.PEER.value]
+    peer_rows = [a for a in snap.assignments if a.role == Role.PEER.value]
     revised = [d for d in decisions if d.get("decision") == "revise_score"]
     score_payload = revised[-1]["score"] if revised else (_strip(scores[-1]) if scores else None)
     return EvaluationFile(
-        id=snap.id, cycle_id=row["cycle_id"],
-        cycle_name=cycle.name if cycle else row["cycle_id"], timezone=snap.rules.tz_name,
-        state=snap.state, version=snap.version, due_at=row["due_at"],
-        phase_opens_at=row["phase_opens_at"], reviewee=people[row["reviewee_id"]],
-        unit_name=unit_name, supervisor=people.get(row["supervisor_id"] or ""),
-        appeal_reviewer_id=row["appeal_reviewer_id"], framework=framework_of(snap),
-        regime=snap.rules.regime, row=EvaluationRecord.of(row), view=snap.view,
+        id=snap.id, cycle_id=row.cycle_id,
+        cycle_name=cycle.name if cycle else row.cycle_id, timezone=snap.rules.tz_name,
+        state=snap.state, version=snap.version, due_at=row.due_at,
+        phase_opens_at=row.phase_opens_at, reviewee=people[row.reviewee_id],
+        unit_name=unit_name, supervisor=people.get(row.supervisor_id or ""),
+        appeal_reviewer_id=row.appeal_reviewer_id, framework=framework_of(snap),
+        regime=snap.rules.regime, row=row, view=snap.view,
         self_assessment=_strip(selfs[-1]) if selfs else None,
         peers=peer_summary(peers, len([a for a in peer_rows if a.status != "withdrawn"]),
                            snap.rules.min_peer_responses),

@@ -9,7 +9,6 @@ this only reads the store for the facts the emails carry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -17,21 +16,22 @@ from sqlmodel import Session
 
 from workflow.domain import SubmissionKind
 from workflow.effects import core as effects
+from workflow.evaluation_rows import EvaluationRecord
 from workflow.service.core import PersonInfo, Snapshot, load_people
 from workflow.states.appeal_window import re_reviewer
 from workflow.store.tables import SUBMISSION
 
 
-def again_context(session: Session, snap: Snapshot, row: Mapping[str, Any],
+def again_context(session: Session, snap: Snapshot, row: EvaluationRecord,
                   people: dict[str, PersonInfo]) -> dict[str, Any]:
     """For a decision that opens a fresh petition window (``row``: after it): until
     when the person may petition again, and who would review it."""
-    people.update(load_people(session, [row["appeal_reviewer_id"]]))
+    people.update(load_people(session, [row.appeal_reviewer_id]))
     next_id = re_reviewer(row, snap.rules.config, snap.view.admins, people, snap.view.recused)
     if next_id:
         people.update(load_people(session, [next_id]))
     person = people.get(next_id or "")
-    due = row.get("due_at")
+    due = row.due_at
     return {"until": due.isoformat() if due else None, "to_id": next_id,
             "to_name": person.full_name if person else next_id,
             "round": effects.petition_round(row) + 1}

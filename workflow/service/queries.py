@@ -55,7 +55,7 @@ def explain(svc: Service, evaluation_id: int) -> Explanation:
     """
     with svc.store.read() as session:
         snap = load_snapshot(svc, session, evaluation_id, lock=False)
-        people = load_people(session, [snap.row["reviewee_id"]])
+        people = load_people(session, [snap.row.reviewee_id])
         basis = score_basis(session, evaluation_id)
         result = compute(session, snap, basis) if basis is not None else None
         facts = _facts(session, snap)
@@ -63,22 +63,22 @@ def explain(svc: Service, evaluation_id: int) -> Explanation:
     row = snap.row
     regime = snap.rules.regime
     matches = None
-    if result is not None and row["score"] is not None:
-        matches = (Decimal(row["score"]) == result.total
-                   and row["score_class"] == result.class_id)
+    if result is not None and row.score is not None:
+        matches = (Decimal(row.score) == result.total
+                   and row.score_class == result.class_id)
     note = None
-    if row["final_class"] and row["score_class"] and row["final_class"] != row["score_class"]:
-        note = (f"calibration moved the class from {row['score_class']} to "
-                f"{row['final_class']}; the score did not change")
+    if row.final_class and row.score_class and row.final_class != row.score_class:
+        note = (f"calibration moved the class from {row.score_class} to "
+                f"{row.final_class}; the score did not change")
     out: list[Line] = []
-    stamp = dict(row["score_stamp"] or {})
+    stamp = dict(row.score_stamp or {})
     if result is not None:
         out.append(Line("rules", "rules", 0, msg(
             "rules", regime=result.regime.id, regime_version=result.regime.version,
             framework=result.framework.id, framework_version=result.framework.version,
             hash=result.framework.content_hash[:12])))
         out.extend(facts["revision"])
-        out.extend(lines(result, self_missing=bool(row["self_assessment_missing"]),
+        out.extend(lines(result, self_missing=bool(row.self_assessment_missing),
                          peers_withheld=withheld))
         out.extend(facts["moves"])
         cap = stamp.get("quota_cap")
@@ -88,31 +88,32 @@ def explain(svc: Service, evaluation_id: int) -> Explanation:
                 to_cls=regime.band(str(cap["to"])).label,
                 pools=[pool_name(str(p)) for p in cap["pools"]])))
         out.extend(facts["recomputed"])
-        if row["final_class"] and row["final_class"] != result.class_id:
+        if row.final_class and row.final_class != result.class_id:
             out.append(Line("final_class", "final_class", 0, msg(
-                "final_class", cls=regime.band(row["final_class"]).label)))
-    stale = bool(facts["stale"]) and row["state"] == State.FINALISED.value and matches is False
+                "final_class", cls=regime.band(row.final_class).label)))
+    stale = bool(facts["stale"]) and row.state == State.FINALISED.value and matches is False
     if stale:
-        assert result is not None  # a mismatch needs a recomputed result
+        # a mismatch needs a recomputed result and a recorded score
+        assert result is not None and row.score is not None and row.score_class is not None
         # The recorded result stands: both are shown, the recorded one first.
         out.append(Line("recorded", "recorded", 0, msg(
             "recorded_vs_recomputed",
-            stored=Num(shown_total(row["score"], regime), regime.display.places),
-            stored_cls=regime.band(row["score_class"]).label,
+            stored=Num(shown_total(row.score, regime), regime.display.places),
+            stored_cls=regime.band(row.score_class).label,
             total=Num(shown_total(result.total, regime), regime.display.places),
             cls=regime.band(result.class_id).label)))
         out.extend(facts["stale"])
-    person = people.get(row["reviewee_id"])
-    return Explanation(evaluation_id, row["reviewee_id"],
-                       person.full_name if person else row["reviewee_id"],
-                       person.locale if person else "vi", row["state"],
-                       row["score"], row["score_class"], row["final_class"], result,
+    person = people.get(row.reviewee_id)
+    return Explanation(evaluation_id, row.reviewee_id,
+                       person.full_name if person else row.reviewee_id,
+                       person.locale if person else "vi", row.state,
+                       row.score, row.score_class, row.final_class, result,
                        stamp, matches, note, out, stale)
 
 
 def _peers_withheld(session: Session, snap: Snapshot) -> tuple[int, int] | None:
     """(answers that arrived, the quorum) when the colleagues' input was left out."""
-    if not snap.row["peer_quorum_not_reached"]:
+    if not snap.row.peer_quorum_not_reached:
         return None
     answered = int(session.execute(
         select(func.count()).select_from(SUBMISSION)
@@ -150,7 +151,7 @@ def _facts(session: Session, snap: Snapshot) -> dict[str, list[Line]]:
     for r in revisions:
         if r.payload.get("restore_class"):
             out["moves"].append(Line("calibration", "restored", 0, msg(
-                "appeal_restored", cls=regime.band(snap.row["score_class"] or "").label,
+                "appeal_restored", cls=regime.band(snap.row.score_class or "").label,
                 by=r.author_id, at=f"{r.submitted_at:%Y-%m-%d}",
                 reason=r.payload.get("reason") or "-")))
     for a in session.execute(

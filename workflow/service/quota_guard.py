@@ -32,15 +32,15 @@ def full_pools(session: Session, snap: Snapshot, class_id: str) -> list[str]:
     counts: dict[tuple[str, str], int] = {}
     for task_group, final_class, n in session.execute(
             select(EVALUATION.c.task_group, EVALUATION.c.final_class, func.count())
-            .where(EVALUATION.c.cycle_id == snap.row["cycle_id"],
+            .where(EVALUATION.c.cycle_id == snap.row.cycle_id,
                    EVALUATION.c.state != State.CANCELLED.value,
                    EVALUATION.c.id != snap.id)
             .group_by(EVALUATION.c.task_group, EVALUATION.c.final_class)):
         key = (task_group, final_class or "unscored")
         counts[key] = counts.get(key, 0) + n
-    mine = (snap.row["task_group"], class_id)
+    mine = (snap.row.task_group, class_id)
     counts[mine] = counts.get(mine, 0) + 1
-    own = set(pool_names(quota, snap.row["task_group"]))
+    own = set(pool_names(quota, snap.row.task_group))
     return [m.pool for m in meters_from_counts(quota, counts, rules.config.calibration
                                                .exception_ratio)
             if m.breaks and m.pool in own]

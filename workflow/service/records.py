@@ -32,6 +32,7 @@ from workflow.errors import (
     SubmissionInvalid,
     WorkflowError,
 )
+from workflow.evaluation_rows import AssignmentRecord, EvaluationRecord
 from workflow.service import pool
 from workflow.service.core import (
     PersonInfo,
@@ -82,17 +83,17 @@ def _reason(evaluation_id: int, reason: str | None, field: str = "reason") -> st
 
 def _record(snap: Snapshot, action: str, actor_id: str, role: Role, now: datetime,
             values: dict[str, Any], reason: str, payload: Any) -> Change:
-    change = Change(snap.id, snap.row["cycle_id"], snap.version, snap.state, snap.state,
+    change = Change(snap.id, snap.row.cycle_id, snap.version, snap.state, snap.state,
                     action, actor_id, role, now, {**values, "updated_at": now})
     change.audit.append(audit.AuditEntry(
         actor_id=actor_id, role=role.value, at=now, trigger=action, evaluation_id=snap.id,
-        cycle_id=snap.row["cycle_id"], from_state=snap.state.value, to_state=snap.state.value,
+        cycle_id=snap.row.cycle_id, from_state=snap.state.value, to_state=snap.state.value,
         reason=reason, payload=payload))
     return change
 
 
 def _replan(snap: Snapshot, change: Change, people: Mapping[str, PersonInfo], now: datetime,
-            row: Mapping[str, Any], *, due_moved: bool) -> tuple[str, ...]:
+            row: EvaluationRecord, *, due_moved: bool) -> tuple[str, ...]:
     """Replace the phase's pending timers as the effects core decides; whom the phase
     waits on now (reachable), to be told."""
     plan = effects.replan(snap, row, now, people, due_moved=due_moved)
@@ -103,8 +104,8 @@ def _replan(snap: Snapshot, change: Change, people: Mapping[str, PersonInfo], no
 
 
 def _people(session: Any, snap: Snapshot, *extra: str | None) -> dict[str, PersonInfo]:
-    return load_people(session, {snap.row["reviewee_id"], snap.row["supervisor_id"],
-                                 snap.row["appeal_reviewer_id"], snap.view.calibrator_id,
+    return load_people(session, {snap.row.reviewee_id, snap.row.supervisor_id,
+                                 snap.row.appeal_reviewer_id, snap.view.calibrator_id,
                                  *snap.pending_peers(), *snap.view.admins,
                                  *snap.view.escalation_supervisors,
                                  *(d.person_id for d in snap.view.acting_supervisors), *extra})
@@ -124,13 +125,14 @@ def _extension(svc: Service, snap: Snapshot, new_due_at: datetime, text: str,
     relative deadline after this one moves with it, an absolute one stays."""
     change = _record(snap, "extend", actor_id, role, now,
                      {"due_at": new_due_at, "extended": True}, text,
-                     {"phase": snap.state.value, "old": snap.row["due_at"],
+                     {"phase": snap.state.value, "old": snap.row.due_at,
                       "new": new_due_at, "approved_by": approved_by, **(bulk or {})})
-    row = {**snap.row, **change.values}
+    row = snap.row.changed(change.values)
     told = _replan(snap, change, people, now, row, due_moved=True)
     if told:
+        old_due = snap.row.due_at
         context = {**base_context(snap, row, people), "reason": text,
-                   "old_due_at": snap.row["due_at"].isoformat()}
+                   "old_due_at": old_due.isoformat() if old_due else None}
         for person_id in told:
             person = people[person_id]
             # The extension mail carries a fresh link to the task, valid to the new date.
@@ -141,7 +143,7 @@ def _extension(svc: Service, snap: Snapshot, new_due_at: datetime, text: str,
                 link=STATE_ACTIONS[snap.state], link_expires_at=new_due_at,
                 cycle_tz=snap.rules.tz_name))
     extension = {"evaluation_id": snap.id, "phase": snap.state.value,
-                 "old_due_at": snap.row["due_at"], "new_due_at": new_due_at, "reason": text,
+                 "old_due_at": snap.row.due_at, "new_due_at": new_due_at, "reason": text,
                  "approved_by": approved_by, "created_by": actor_id, "created_at": now}
     return change, extension
 
@@ -168,22 +170,22 @@ def extend(svc: Service, evaluation_id: int, new_due_at: datetime, reason: str,
     with svc.store.write() as session:
         snap = load_snapshot(svc, session, evaluation_id)
         role = permissions.check_record("extend", actor_id, snap.view, now)
-        if snap.state in TERMINAL_STATES or snap.row["due_at"] is None:
+        if snap.state in TERMINAL_STATES or snap.row.due_at is None:
             raise NoDeadlineToExtend(snap.state.value, f"evaluation {evaluation_id} is "
                                      f"{snap.state.value}: it has no deadline to extend")
         if _pool_level(snap.state):
             raise PoolDeadline(
                 snap.state.value,
                 f"evaluation {evaluation_id} is in {snap.state.value}, whose deadline belongs "
-                f"to the whole pool of cycle {snap.row['cycle_id']}: extend it with "
-                f"`kpi extend-bulk {snap.row['cycle_id']} --phase {snap.state.value}`")
+                f"to the whole pool of cycle {snap.row.cycle_id}: extend it with "
+                f"`kpi extend-bulk {snap.row.cycle_id} --phase {snap.state.value}`")
         if not approved_by.strip():
             raise SubmissionInvalid(evaluation_id, {"approved_by": Problem(N_("required"))})
-        if new_due_at <= snap.row["due_at"] or new_due_at <= now:
+        if new_due_at <= snap.row.due_at or new_due_at <= now:
             raise SubmissionInvalid(evaluation_id, {"new_due_at": Problem(
                 N_("must be after the current deadline (%(due)s) and after now"),
-                english=f"must be after the current deadline {snap.row['due_at']:%Y-%m-%d %H:%M}"
-                " UTC and after now", due=snap.row["due_at"])})
+                english=f"must be after the current deadline {snap.row.due_at:%Y-%m-%d %H:%M}"
+                " UTC and after now", due=snap.row.due_at)})
         _within_horizon(evaluation_id, "new_due_at", new_due_at, now)
         change, row = _extension(svc, snap, new_due_at, text, approved_by.strip(), actor_id,
                                  role, now, _people(session, snap))
@@ -203,7 +205,7 @@ def reassign_supervisor(svc: Service, evaluation_id: int, new_supervisor_id: str
         people = _people(session, snap, new_supervisor_id)
         if new_supervisor_id not in people:
             raise PersonNotFound(new_supervisor_id)
-        if new_supervisor_id == snap.row["reviewee_id"]:
+        if new_supervisor_id == snap.row.reviewee_id:
             raise SubmissionInvalid(evaluation_id, {
                 "supervisor": Problem(N_("nobody supervises themselves"))})
         if snap.state in TERMINAL_STATES:
@@ -212,15 +214,15 @@ def reassign_supervisor(svc: Service, evaluation_id: int, new_supervisor_id: str
                                    "it first")
         change = _record(snap, "reassign_supervisor", actor_id, role, now,
                          {"supervisor_id": new_supervisor_id}, text,
-                         {"from": snap.row["supervisor_id"], "to": new_supervisor_id})
-        row = {**snap.row, **change.values}
+                         {"from": snap.row.supervisor_id, "to": new_supervisor_id})
+        row = snap.row.changed(change.values)
         if snap.state is State.SUPERVISOR_SCORING:
             _replan(snap, change, people, now, row, due_moved=False)
             change.mail = notices_for(
                 svc, snap, [Notice("task_supervisor_scoring", "supervisor")], people=people,
                 context={**base_context(snap, row, people), "reason": text},
                 key=f"ev:{evaluation_id}:v{snap.version + 1}", now=now, row=row,
-                link_expires_at=row["due_at"])
+                link_expires_at=row.due_at)
         write(svc, session, [change])
     return change
 
@@ -235,39 +237,39 @@ def reassign_peer(svc: Service, evaluation_id: int, old_peer_id: str, new_peer_i
         role = permissions.check_record("reassign", actor_id, snap.view, now)
         if snap.state not in (State.SELF_ASSESSMENT, State.PEER_INPUT):
             raise PeersClosed(evaluation_id, snap.state.value)
-        old = [a for a in snap.assignments if a["role"] == Role.PEER.value
-               and a["person_id"] == old_peer_id and a["status"] == "pending"]
+        old = [a for a in snap.assignments if a.role == Role.PEER.value
+               and a.person_id == old_peer_id and a.status == "pending"]
         if not old:
             raise SubmissionInvalid(evaluation_id, {"peer": Problem(
                 N_("%(peer)s is not a peer who still has to answer"), peer=old_peer_id)})
         people = _people(session, snap, new_peer_id)
         if new_peer_id not in people:
             raise PersonNotFound(new_peer_id)
-        if new_peer_id in (snap.row["reviewee_id"], snap.row["supervisor_id"]) or \
+        if new_peer_id in (snap.row.reviewee_id, snap.row.supervisor_id) or \
                 new_peer_id in snap.view.peers:
             raise SubmissionInvalid(evaluation_id, {"peer": Problem(
                 N_("%(peer)s cannot be a peer here: nobody is their own peer, the supervisor "
                    "is not a peer, and nobody is asked twice"), peer=new_peer_id)})
         change = _record(snap, "reassign_peer", actor_id, role, now, {}, text,
                          {"from": old_peer_id, "to": new_peer_id})
-        change.assignment_status.append((old[0]["id"], "withdrawn"))
+        change.assignment_status.append((old[0].id, "withdrawn"))
         change.new_assignments.append({
             "evaluation_id": evaluation_id, "person_id": new_peer_id, "role": Role.PEER.value,
             "status": "pending", "valid_from": now, "valid_until": None,
             "created_by": actor_id, "reason": text})
         if snap.state is State.PEER_INPUT:
-            snap.assignments = [a for a in snap.assignments if a["id"] != old[0]["id"]] + [
-                {"id": -1, "role": Role.PEER.value, "person_id": new_peer_id,
-                 "status": "pending"}]
-            row = {**snap.row, **change.values}
+            # The new peer's row as it will be read (its id is the store's to give).
+            snap.assignments = [a for a in snap.assignments if a.id != old[0].id] + [
+                AssignmentRecord.of({"id": -1, **change.new_assignments[-1]})]
+            row = snap.row.changed(change.values)
             _replan(snap, change, people, now, row, due_moved=False)
             new_only = Snapshot(snap.row, snap.rules, snap.view,
-                                [a for a in snap.assignments if a["person_id"] == new_peer_id])
+                                [a for a in snap.assignments if a.person_id == new_peer_id])
             change.mail = notices_for(
                 svc, new_only, [Notice("task_peer_input", "peers")], people=people,
                 context={**base_context(snap, row, people)},
                 key=f"ev:{evaluation_id}:v{snap.version + 1}", now=now, row=row,
-                link_expires_at=row["due_at"])
+                link_expires_at=row.due_at)
         write(svc, session, [change])
     return change
 
@@ -289,11 +291,11 @@ LEFT_OUT_WHY = ("reviewee", "peer", "subordinate")
 
 def acting_conflict(snap: Snapshot, acting: PersonInfo) -> str | None:
     """Why ``acting`` may not score ``snap`` in a supervisor's place, or None."""
-    if acting.id == snap.row["reviewee_id"]:
+    if acting.id == snap.row.reviewee_id:
         return "reviewee"
     if acting.id in snap.view.peers:
         return "peer"
-    if acting.supervisor_id is not None and acting.supervisor_id == snap.row["reviewee_id"]:
+    if acting.supervisor_id is not None and acting.supervisor_id == snap.row.reviewee_id:
         return "subordinate"
     return None
 
@@ -339,7 +341,7 @@ def delegate_report(svc: Service, cycle_id: str, supervisor_id: str, acting_id: 
         for snap in snaps.values():
             why = acting_conflict(snap, people[acting_id])
             if why is not None:
-                report.left_out.append((snap.id, snap.row["reviewee_id"], why))
+                report.left_out.append((snap.id, snap.row.reviewee_id, why))
                 continue
             role = permissions.check_record("delegate", actor_id, snap.view, now)
             change = _record(snap, "delegate", actor_id, role, now, {}, text,
@@ -378,9 +380,9 @@ def record_override(svc: Service, evaluation_id: int, override_id: str, source_d
             raise SubmissionInvalid(evaluation_id, {"override": (
                 f"{override_id!r} is not an override of regime {regime.id}; "
                 f"known: {', '.join(sorted(known)) or 'none'}")})
-        if regime.override(override_id).leaders_only and not snap.row["is_leader"]:
+        if regime.override(override_id).leaders_only and not snap.row.is_leader:
             raise SubmissionInvalid(evaluation_id, {"override": (
-                f"{override_id} concerns leaders only, and {snap.row['reviewee_id']} leads "
+                f"{override_id} concerns leaders only, and {snap.row.reviewee_id} leads "
                 "nobody in the organisation")})
         if snap.state in TERMINAL_STATES:
             raise EvaluationClosed(evaluation_id, snap.state.value,
@@ -392,18 +394,18 @@ def record_override(svc: Service, evaluation_id: int, override_id: str, source_d
             recorded_by=actor_id, recorded_at=now))
         values: dict[str, Any] = {}
         basis = score_basis(session, evaluation_id)
-        if snap.row["score"] is not None and basis is not None:
+        if snap.row.score is not None and basis is not None:
             values = scored_values(session, snap, compute(session, snap, basis))
         change = _record(snap, "record_override", actor_id, role, now, values, document,
                          {"override": override_id, "source_document": document})
         if values and snap.state is State.APPEAL_WINDOW:
-            row = {**snap.row, **change.values}
+            row = snap.row.changed(change.values)
             people = _people(session, snap)
             change.mail = notices_for(
                 svc, snap, [Notice("result", "reviewee")], people=people,
                 context={**base_context(snap, row, people), **result_context(snap, row)},
                 key=f"ev:{evaluation_id}:v{snap.version + 1}", now=now, row=row,
-                link_expires_at=row["due_at"])
+                link_expires_at=row.due_at)
         write(svc, session, [change])
     return change
 
@@ -492,18 +494,18 @@ def extend_many(svc: Service, cycle_id: str, phase: State, reason: str, approved
             people = _people_of(session, snaps.values())
             for snap in snaps.values():
                 role = permissions.check_record("extend", actor_id, snap.view, now)
-                old = snap.row["due_at"]
+                old = snap.row.due_at
                 if old is None:
-                    report.unchanged.append((snap.id, snap.row["reviewee_id"], "no deadline yet"))
+                    report.unchanged.append((snap.id, snap.row.reviewee_id, "no deadline yet"))
                     continue
                 new = until if until is not None else shifted_due(rules, old, working_days or 0)
                 if new <= old or new <= now:
-                    report.unchanged.append((snap.id, snap.row["reviewee_id"], (
+                    report.unchanged.append((snap.id, snap.row.reviewee_id, (
                         f"its deadline {old:%Y-%m-%d %H:%M} UTC is already as late, or the new "
                         "one has passed")))
                     continue
-                report.extended.append(PlannedExtension(snap.id, snap.row["reviewee_id"],
-                                                        snap.row["unit_id"], old, new))
+                report.extended.append(PlannedExtension(snap.id, snap.row.reviewee_id,
+                                                        snap.row.unit_id, old, new))
                 if dry_run:
                     continue
                 if _pool_level(phase):
@@ -537,8 +539,8 @@ BULK_CHUNK = 1000
 def _people_of(session: Any, snaps: Iterable[Snapshot]) -> dict[str, PersonInfo]:
     ids: set[str | None] = set()
     for snap in snaps:
-        ids.update({snap.row["reviewee_id"], snap.row["supervisor_id"],
-                    snap.row["appeal_reviewer_id"], snap.view.calibrator_id,
+        ids.update({snap.row.reviewee_id, snap.row.supervisor_id,
+                    snap.row.appeal_reviewer_id, snap.view.calibrator_id,
                     *snap.pending_peers(), *snap.view.admins, *snap.view.escalation_supervisors,
                     *(d.person_id for d in snap.view.acting_supervisors)})
     return load_people(session, ids)

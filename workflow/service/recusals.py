@@ -203,9 +203,9 @@ def declare_conflict(svc: Service, evaluation_id: int, actor_id: str, reason: st
             raise NotPermitted(evaluation_id, actor_id, "declare_conflict",
                                f"the evaluation is {snap.state.value}, not waiting for a score")
         line = OrgLine(session, snap.rules.config)
-        excluded = {snap.row["reviewee_id"], actor_id, *snap.view.recused,
-                    *line.of(snap.row["reviewee_id"])}
-        sup = snap.row["supervisor_id"]
+        excluded = {snap.row.reviewee_id, actor_id, *snap.view.recused,
+                    *line.of(snap.row.reviewee_id)}
+        sup = snap.row.supervisor_id
         values: dict[str, Any] = {"updated_at": now}
         taker = sup
         if actor_id == sup:
@@ -215,21 +215,21 @@ def declare_conflict(svc: Service, evaluation_id: int, actor_id: str, reason: st
                                      "and nobody above them is free to: an admin reassigns "
                                      "it (`kpi reassign`)")
             values["supervisor_id"] = taker
-        r = recusal.Recusal(snap.row["reviewee_id"], actor_id, recusal.SCORING, taker, text)
+        r = recusal.Recusal(snap.row.reviewee_id, actor_id, recusal.SCORING, taker, text)
         role = sorted(roles)[0]
-        change = Change(snap.id, snap.row["cycle_id"], snap.version, snap.state, snap.state,
+        change = Change(snap.id, snap.row.cycle_id, snap.version, snap.state, snap.state,
                         "recuse", actor_id, role, now, values)
-        change.audit += audit_entries(snap.id, snap.row["cycle_id"], [r], now, actor_id,
+        change.audit += audit_entries(snap.id, snap.row.cycle_id, [r], now, actor_id,
                                       role.value, snap.state.value)
         # The scorer's own rows (an acting or escalation part) end with the recusal.
-        change.assignment_status = [(a["id"], "withdrawn") for a in snap.assignments
-                                    if a["person_id"] == actor_id
-                                    and a["role"] in {x.value for x in SCORER_ROLES}]
+        change.assignment_status = [(a.id, "withdrawn") for a in snap.assignments
+                                    if a.person_id == actor_id
+                                    and a.role in {x.value for x in SCORER_ROLES}]
         session.execute(insert(ASSIGNMENT), assignment_rows(snap.id, [r], now, actor_id))
         if "supervisor_id" in values:
-            row = {**snap.row, **values}
+            row = snap.row.changed(values)
             people = load_people(session, {
-                row["reviewee_id"], taker, actor_id, *snap.view.admins,
+                row.reviewee_id, taker, actor_id, *snap.view.admins,
                 *snap.view.escalation_supervisors,
                 *(d.person_id for d in snap.view.acting_supervisors)} - {None})
             # The reminders and the escalation ladder follow the case to its new scorer.
@@ -242,7 +242,7 @@ def declare_conflict(svc: Service, evaluation_id: int, actor_id: str, reason: st
                 context={**base_context(snap, row, people), "reason": text,
                          "trigger": "recuse"},
                 key=f"ev:{evaluation_id}:v{snap.version + 1}", now=now, row=row,
-                link_expires_at=row["due_at"])
+                link_expires_at=row.due_at)
         write(svc, session, [change])
     return taker or ""
 

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, func, insert, make_url, select, text
+from sqlalchemy import Row, delete, func, insert, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -149,8 +150,8 @@ def state_key(svc: Service, session: Session, cycle_id: str, now: datetime) -> s
     return hashlib.sha256("\x1d".join(parts).encode()).hexdigest()
 
 
-def _record(row: object, built_now: bool = False) -> KeptFile:
-    m = row._mapping  # type: ignore[attr-defined]
+def _record(row: Row[Any], built_now: bool = False) -> KeptFile:
+    m = row._mapping
     return KeptFile(m["id"], m["cycle_id"], m["artefact"], m["locale"], m["state_key"],
                     m["size"], m["chunks"], m["built_at"], m["build_seconds"], built_now)
 

@@ -110,8 +110,8 @@ def resend_task(svc: Service, evaluation_id: int, actor_id: str, *,
         if notice is None:
             raise NoTaskEmail(evaluation_id, snap.state.value)
         row = snap.row
-        people = load_people(session, {row["reviewee_id"], row["supervisor_id"],
-                                       row["appeal_reviewer_id"], *snap.pending_peers(),
+        people = load_people(session, {row.reviewee_id, row.supervisor_id,
+                                       row.appeal_reviewer_id, *snap.pending_peers(),
                                        *snap.view.escalation_supervisors,
                                        *(d.person_id for d in snap.view.acting_supervisors)})
         context = base_context(snap, row, people)
@@ -119,11 +119,11 @@ def resend_task(svc: Service, evaluation_id: int, actor_id: str, *,
             context.update(result_context(snap, row))
         mail = notices_for(svc, snap, [notice], people=people, context=context,
                            key=f"resend:{evaluation_id}:{secrets.token_hex(6)}", now=now,
-                           row=row, link_expires_at=row["due_at"])
+                           row=row, link_expires_at=row.due_at)
         write_mail(session, mail)
         audit.append(session, [audit.AuditEntry(
             actor_id=actor_id, role=Role.ADMIN.value, at=now, trigger="resend_task",
-            evaluation_id=evaluation_id, cycle_id=row["cycle_id"],
+            evaluation_id=evaluation_id, cycle_id=row.cycle_id,
             from_state=snap.state.value, to_state=snap.state.value,
             reason=f"{notice.event} sent again to {len(mail.outbox)} person(s)")])
     return len(mail.outbox)

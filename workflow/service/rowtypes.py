@@ -13,69 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from workflow.domain import State
+from workflow.evaluation_rows import AssignmentRecord, EvaluationRecord
 
-
-@dataclass(frozen=True, slots=True)
-class EvaluationRecord:
-    """One evaluation row as read (``workflow.store.tables.Evaluation``)."""
-
-    id: int
-    cycle_id: str
-    reviewee_id: str
-    unit_id: str
-    task_group: str
-    position_group: str
-    is_leader: bool
-    framework_id: str
-    framework_hash: str
-    supervisor_id: str | None
-    appeal_reviewer_id: str | None
-    state: State
-    version: int
-    phase_entered_at: datetime
-    phase_opens_at: datetime
-    due_at: datetime | None
-    escalation_level: int
-    self_assessment_missing: bool
-    peer_quorum_not_reached: bool
-    escalated: bool
-    extended: bool
-    reopened: bool
-    petition_round: int  # 0: no petition yet; 1: the first; 2: against its decision...
-    score: str | None  # a Decimal's exact text
-    score_class: str | None
-    final_class: str | None
-    scored_by: str | None
-    scored_at: datetime | None
-    score_stamp: Mapping[str, Any] | None  # the rule files and breakdown the score used
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, row: Mapping[Any, Any]) -> EvaluationRecord:
-        """The record of a row mapping holding (at least) every column."""
-        values = {f.name: row[f.name] for f in fields(cls)}
-        values["state"] = State(values["state"])
-        return cls(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class AssignmentRecord:
-    """Someone asked to act beside the evaluation's fixed parts (a peer, a delegation)."""
-
-    id: int
-    evaluation_id: int
-    person_id: str
-    role: str
-    status: str  # pending | answered | withdrawn
-    valid_from: datetime
-    valid_until: datetime | None
-    created_by: str
-    reason: str | None
-
-    @classmethod
-    def of(cls, row: Mapping[Any, Any]) -> AssignmentRecord:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+__all__ = [
+    "AssignmentRecord",
+    "DeadLetter",
+    "EvaluationMatch",
+    "EvaluationRecord",
+    "ExtensionRecord",
+    "OverdueItem",
+    "PoolMemberLine",
+]
 
 
 @dataclass(frozen=True, slots=True)

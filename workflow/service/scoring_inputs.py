@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlmodel import Session
 
 from workflow.domain import State, SubmissionKind, Trigger
@@ -86,10 +86,10 @@ def waiver_approvers(session: Session, snap: Snapshot) -> list[Approver]:
     line above them; then the people the regime names (``waivers.approvers``: an
     employee id, a position or a position group). Never the reviewee; only active people.
     """
-    reviewee = snap.row["reviewee_id"]
+    reviewee = snap.row.reviewee_id
     found: list[Approver] = []
     seen = {reviewee}
-    current: str | None = snap.row["supervisor_id"]
+    current: str | None = snap.row.supervisor_id
     while current is not None and current not in seen:
         seen.add(current)
         row = session.execute(select(PERSON.c.id, PERSON.c.full_name, PERSON.c.is_leader,
@@ -156,9 +156,9 @@ def score_basis(session: Session, evaluation_id: int) -> dict[str, Any] | None:
 
 def framework_of(snap: Snapshot) -> Framework:
     """The framework the evaluation was opened with (by content hash)."""
-    fw = snap.rules.frameworks.get(snap.row["framework_hash"])
+    fw = snap.rules.frameworks.get(snap.row.framework_hash)
     if fw is None:
-        raise KeyError(f"framework {snap.row['framework_hash'][:12]} of evaluation {snap.id}")
+        raise KeyError(f"framework {snap.row.framework_hash[:12]} of evaluation {snap.id}")
     return fw
 
 
@@ -170,7 +170,7 @@ def subordinates_of(session: Session, snap: Snapshot) -> list[Subordinate]:
     Cancelled evaluations are not counted, but the tree goes on through them.
     """
     rule = snap.rules.regime.unit_results
-    cycle_id, leader = snap.row["cycle_id"], snap.row["reviewee_id"]
+    cycle_id, leader = snap.row.cycle_id, snap.row.reviewee_id
     if rule is not None and rule.scope == "subtree":
         below = (select(EVALUATION.c.reviewee_id)
                  .where(EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.supervisor_id == leader)
@@ -178,7 +178,7 @@ def subordinates_of(session: Session, snap: Snapshot) -> list[Subordinate]:
         deeper = EVALUATION.alias("deeper")
         below = below.union(select(deeper.c.reviewee_id).where(
             deeper.c.cycle_id == cycle_id, deeper.c.supervisor_id == below.c.reviewee_id))
-        who = EVALUATION.c.reviewee_id.in_(select(below.c.reviewee_id))
+        who: ColumnElement[bool] = EVALUATION.c.reviewee_id.in_(select(below.c.reviewee_id))
     else:
         who = EVALUATION.c.supervisor_id == leader
     rows = session.execute(
@@ -207,8 +207,8 @@ def periods_of(session: Session, snap: Snapshot) -> list[PeriodScore]:
     this one (this cycle excluded); finalised ones are worked, cancelled ones carry
     the reason they were cancelled (leave, transfer), others are not finalised yet.
     """
-    reviewee = snap.row["reviewee_id"]
-    return periods_of_people(session, snap.row["cycle_id"], snap.rules.config.period,
+    reviewee = snap.row.reviewee_id
+    return periods_of_people(session, snap.row.cycle_id, snap.rules.config.period,
                              snap.rules.regime.id, [reviewee]).get(reviewee, [])
 
 
@@ -305,7 +305,7 @@ def inputs_for(session: Session, snap: Snapshot, supervisor_payload: Mapping[str
         subordinates=(subordinates_of(session, snap)
                       if framework.has(CriterionKind.UNIT_RESULTS) else None),
         overrides=overrides,
-        is_leader=bool(snap.row["is_leader"]),
+        is_leader=bool(snap.row.is_leader),
         periods=periods_of(session, snap) if framework.has(CriterionKind.PERIOD_MEAN) else None,
     )
 
@@ -331,8 +331,8 @@ def scored_values(session: Session, snap: Snapshot, result: ScoreResult) -> dict
     final = result.class_id
     stored = result.stamp
     moved = (quota is not None and snap.state is State.CALIBRATION
-             and snap.row["score_class"] == quota.limited_class
-             and snap.row["final_class"] == quota.may_move_to)
+             and snap.row.score_class == quota.limited_class
+             and snap.row.final_class == quota.may_move_to)
     if moved and quota is not None and final == quota.limited_class:
         final = quota.may_move_to
     else:

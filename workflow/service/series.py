@@ -46,6 +46,7 @@ from workflow.service.cycle_editor import (
 )
 from workflow.service.cycles import OpenReport, open_loaded
 from workflow.service.rules import CycleRules, load_rules_from_files
+from workflow.store.results import rows_matched
 from workflow.store.tables import CYCLE, SCHEDULED_OPEN
 
 log = logging.getLogger("kpi.series")
@@ -254,7 +255,7 @@ def open_due(svc: Service, now: datetime, *, actor_id: str = "scheduler"
             done_row = session.execute(update(SCHEDULED_OPEN).where(
                 SCHEDULED_OPEN.c.cycle_id == cycle_id, SCHEDULED_OPEN.c.status == PENDING)
                 .values(status=OPENED, done_at=now))
-            if not done_row.rowcount:  # type: ignore[attr-defined]
+            if not rows_matched(done_row):
                 raise _TakenElsewhere(cycle_id)
 
         try:

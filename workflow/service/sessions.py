@@ -21,6 +21,7 @@ from workflow.domain import Role
 from workflow.errors import NotPermitted, PersonNotFound
 from workflow.service.core import Service
 from workflow.store import audit
+from workflow.store.results import rows_matched
 from workflow.store.tables import CYCLE, PERSON, WEB_SESSION
 
 SESSION_ID_BYTES = 32
@@ -80,7 +81,7 @@ def revoke_all(svc: Service, person_id: str, actor_id: str, reason: str, *,
         done = session.execute(update(WEB_SESSION).where(
             WEB_SESSION.c.person_id == person_id, WEB_SESSION.c.revoked_at.is_(None))
             .values(revoked_at=now, revoked_by=actor_id))
-        count = int(done.rowcount or 0)  # type: ignore[attr-defined]
+        count = rows_matched(done)
         audit.append(session, [audit.AuditEntry(
             actor_id=actor_id, role=Role.ADMIN.value, at=now, trigger="revoke_sessions",
             reason=text or None, payload={"person": person_id, "sessions": count})])

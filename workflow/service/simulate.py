@@ -44,6 +44,7 @@ from workflow.domain import Role, State, Trigger
 from workflow.effects import core as effects
 from workflow.effects.rows import superseded_reminders
 from workflow.errors import Problem, WorkflowError
+from workflow.evaluation_rows import AssignmentRecord
 from workflow.permissions import SYSTEM_ACTOR
 from workflow.petition import window_from_publication
 from workflow.recusal import CALIBRATION
@@ -330,7 +331,7 @@ def _pool(rules: CycleRules, walks: Sequence[_Walk], calibrator_id: str,
     emails: list[PlannedEmail] = []
 
     def decider(walk: _Walk) -> str:
-        return takers.get(walk.snap.row["reviewee_id"], calibrator_id)
+        return takers.get(walk.snap.row.reviewee_id, calibrator_id)
 
     def waiting_for(person_id: str, instant: datetime) -> int:
         return sum(1 for w in walks if decider(w) == person_id
@@ -400,7 +401,7 @@ def _open(rules: CycleRules, planned: PlannedEvaluation, number: int,
     state = snap.state
     fx = effects.opening(snap, opened_at, people)
     assert fx.window is not None  # the first phase has a deadline
-    snap.row = {**row, **fx.values}
+    snap.row = row.changed(fx.values)
     walk = _Walk(snap, [], [], [fx.window], digest_at, [(opened_at, state)])
     for send in fx.sends:
         _emit(rules, walk, send, people)
@@ -437,11 +438,11 @@ def _publish(rules: CycleRules, walk: _Walk, published_at: datetime,
     """The unit's publication reaches a walk: a window waiting for it gets its deadline,
     its rows and the reviewee's email, as ``publication._start_windows`` writes them."""
     snap = walk.snap
-    if snap.state is not State.APPEAL_WINDOW or snap.row["due_at"] is not None:
+    if snap.state is not State.APPEAL_WINDOW or snap.row.due_at is not None:
         return
-    reviewee_id = snap.row["reviewee_id"]
+    reviewee_id = snap.row.reviewee_id
     window, rows = window_from_publication(rules, snap.id, reviewee_id, published_at, people)
-    snap.row = {**snap.row, "due_at": window.due_at}
+    snap.row = snap.row._replace(due_at=window.due_at)
     walk.windows.append(window)
     for row in rows:
         _push(walk, row, seq)
@@ -526,11 +527,12 @@ def _apply_timer(rules: CycleRules, walk: _Walk, timer: Mapping[str, Any],
         _emit(rules, walk, effects.Send("escalation", step.told, now), people)
         if step.role is not None:
             snap.assignments = [*snap.assignments, *(
-                {"id": -next(seq), "role": step.role.value, "person_id": p, "status": "pending"}
+                AssignmentRecord(-next(seq), snap.id, p, step.role.value, "pending", now,
+                                 None, SYSTEM_ACTOR, None)
                 for p in step.new_scorers)]
             _refresh_view(snap)
-        snap.row = {**snap.row, "escalation_level": step.level,
-                    "version": snap.row["version"] + 1}
+        snap.row = snap.row._replace(escalation_level=step.level,
+                                     version=snap.row.version + 1)
     for send in fx.sends:
         _emit(rules, walk, send, people)
     for row in fx.timers:
@@ -564,9 +566,9 @@ def _apply(rules: CycleRules, walk: _Walk, fx: effects.Effects, now: datetime,
            people: Mapping[str, PersonInfo], seq: Any) -> None:
     """Store a trigger's effects in memory: the row, the assignments, the rows, the mail."""
     snap = walk.snap
-    snap.row = {**snap.row, **fx.values, "version": snap.row["version"] + 1}
+    snap.row = snap.row.changed({**fx.values, "version": snap.row.version + 1})
     status = dict(fx.assignment_status)
-    snap.assignments = [{**a, "status": status.get(a["id"], a["status"])}
+    snap.assignments = [a._replace(status=status.get(a.id, a.status))
                         for a in snap.assignments]
     _refresh_view(snap)
     if fx.moves:
@@ -582,29 +584,29 @@ def _apply(rules: CycleRules, walk: _Walk, fx: effects.Effects, now: datetime,
 
 def _refresh_view(snap: Snapshot) -> None:
     """Who may act, from the row and the assignments, as the store's snapshot reads it."""
-    peers = {a["person_id"]: a["status"] for a in snap.assignments
-             if a["role"] == Role.PEER.value and a["status"] != "withdrawn"}
-    escalation = frozenset(a["person_id"] for a in snap.assignments
-                           if a["role"] == Role.ESCALATION_SUPERVISOR.value
-                           and a["status"] != "withdrawn")
+    peers = {a.person_id: a.status for a in snap.assignments
+             if a.role == Role.PEER.value and a.status != "withdrawn"}
+    escalation = frozenset(a.person_id for a in snap.assignments
+                           if a.role == Role.ESCALATION_SUPERVISOR.value
+                           and a.status != "withdrawn")
     snap.view = replace(snap.view, peers=peers, escalation_supervisors=escalation,
-                        appeal_reviewer_id=snap.row["appeal_reviewer_id"],
-                        scored_by=snap.row["scored_by"])
+                        appeal_reviewer_id=snap.row.appeal_reviewer_id,
+                        scored_by=snap.row.scored_by)
 
 
 def _emit(rules: CycleRules, walk: _Walk, send: effects.Send,
           people: Mapping[str, PersonInfo]) -> None:
     """Queue what the core sends, as the outbox would hold it (held for a digest or not)."""
     snap = walk.snap
-    due = snap.row["due_at"]
+    due = snap.row.due_at
     # What the sweep's context says of the item, for the digest's rule.
     item = {"evaluation_id": snap.id, "state": snap.state.value,
-            "reviewee_id": snap.row["reviewee_id"], "due_at": due.isoformat() if due else None}
+            "reviewee_id": snap.row.reviewee_id, "due_at": due.isoformat() if due else None}
     for person_id in send.to:
         person = people[person_id]
         tz_name = person.timezone or rules.tz_name
         held_until = digest_hold(send.event, person_id, item, send.at, tz_name, walk.digest_at,
                                  rules.calendar)
         walk.emails.append(PlannedEmail(held_until or send.at, send.event, person_id,
-                                        snap.row["reviewee_id"], snap.state, tz_name,
+                                        snap.row.reviewee_id, snap.state, tz_name,
                                         held=held_until is not None))

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -322,10 +322,10 @@ def _fire_pool(svc: Service, session: Session, timer: Mapping[str, Any], now: da
         report.fired[timer["kind"]] += 1
 
 
-def _people_for(session: Session, snaps: Any) -> dict[str, PersonInfo]:
+def _people_for(session: Session, snaps: Iterable[Snapshot]) -> dict[str, PersonInfo]:
     ids: set[str | None] = set()
     for s in snaps:
-        ids.update({s.row["reviewee_id"], s.row["supervisor_id"], s.row["appeal_reviewer_id"],
+        ids.update({s.row.reviewee_id, s.row.supervisor_id, s.row.appeal_reviewer_id,
                     s.view.calibrator_id, *s.pending_peers(), *s.view.admins,
                     *s.view.escalation_supervisors,
                     *(d.person_id for d in s.view.acting_supervisors)})
@@ -417,7 +417,7 @@ def _notify(svc: Service, snap: Snapshot, send: effects.Send, timer: Mapping[str
             svc, event=send.event, person=person,
             dedupe_key=_dedupe_key(timer, send.event, person_id), context=context, now=now,
             evaluation_id=snap.id, link=link, available_at=send.at,
-            link_expires_at=snap.row["due_at"], cycle_tz=snap.rules.tz_name,
+            link_expires_at=snap.row.due_at, cycle_tz=snap.rules.tz_name,
             calendar=snap.rules.calendar))
 
 
@@ -426,7 +426,7 @@ def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], step: effe
     """The change a step of the ladder makes: the level, the emails, in scoring the
     right to score given to the person above, and the audit row."""
     values = {"escalation_level": step.level, "escalated": True, "updated_at": now}
-    change = Change(snap.id, snap.row["cycle_id"], snap.version, snap.state, snap.state,
+    change = Change(snap.id, snap.row.cycle_id, snap.version, snap.state, snap.state,
                     "escalate", SYSTEM_ACTOR, Role.SYSTEM, now, values)
     context = base_context(snap, snap.row, people)
     assignee = step.assignee_id
@@ -438,7 +438,7 @@ def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], step: effe
         change.mail.extend(make_mail(
             svc, event="escalation", person=people[person_id],
             dedupe_key=_dedupe_key(timer, "escalation", person_id), context=context,
-            now=now, evaluation_id=snap.id, link=link, link_expires_at=snap.row["due_at"],
+            now=now, evaluation_id=snap.id, link=link, link_expires_at=snap.row.due_at,
             cycle_tz=snap.rules.tz_name))
     for person_id in step.new_scorers:
         assert step.role is not None
@@ -450,7 +450,7 @@ def _escalate(svc: Service, snap: Snapshot, timer: Mapping[str, Any], step: effe
     targets = list(step.targets)
     change.audit.append(audit.AuditEntry(
         actor_id=SYSTEM_ACTOR, role=Role.SYSTEM.value, at=now, trigger="escalate",
-        evaluation_id=snap.id, cycle_id=snap.row["cycle_id"], from_state=snap.state.value,
+        evaluation_id=snap.id, cycle_id=snap.row.cycle_id, from_state=snap.state.value,
         to_state=snap.state.value,
         reason=f"step {step.level}: to {', '.join(targets) or 'nobody'}",
         payload={"step": step.level, "to": targets}))

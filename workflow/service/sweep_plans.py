@@ -32,6 +32,7 @@ from operator import itemgetter
 from typing import Any
 
 from workflow.domain import State
+from workflow.evaluation_rows import EvaluationRecord
 from workflow.service.change import Change
 from workflow.service.core import PersonInfo, Service, Snapshot
 from workflow.service.notices import mail_like
@@ -80,12 +81,12 @@ class SharedPlans:
 
     def _shape(self, snap: Snapshot, trigger: str, entered_at: datetime) -> Hashable | None:
         row = snap.row
-        reviewee = self.people.get(row["reviewee_id"])
-        supervisor = self.people.get(row["supervisor_id"] or "")
+        reviewee = self.people.get(row.reviewee_id)
+        supervisor = self.people.get(row.supervisor_id or "")
         if (snap.assignments or reviewee is None or supervisor is None
                 or reviewee.id == supervisor.id or not (reviewee.active and supervisor.active)):
             return None
-        columns = _shared_columns(tuple(row))(row)
+        columns = _shared_columns(row._fields)(row)
         view = snap.view
         key = (trigger, entered_at, columns, reviewee.timezone, supervisor.timezone,
                id(snap.rules), view.calibrator_id, view.admins, view.scoped_admins)
@@ -99,7 +100,7 @@ class SharedPlans:
         """Whether ``change`` names nothing of ``snap``'s own beyond what a rebinding
         swaps, and rebinding it to ``snap`` itself makes it again."""
         row = snap.row
-        own_people = {row["reviewee_id"], row["supervisor_id"]}
+        own_people = {row.reviewee_id, row.supervisor_id}
         if (change.submission or change.new_assignments or change.assignment_status
                 or change.to_state in RESULT_STATES):
             return False
@@ -108,9 +109,10 @@ class SharedPlans:
             return False
         if any(a.evaluation_id != snap.id or a.payload is not None for a in change.audit):
             return False
-        reviewee, supervisor = (self.people[p] for p in (row["reviewee_id"],
-                                                          row["supervisor_id"]))
-        personal = {*own_people, row["unit_id"], reviewee.full_name, supervisor.full_name,
+        assert row.supervisor_id is not None  # a shape has a supervisor (_shape)
+        reviewee, supervisor = (self.people[p] for p in (row.reviewee_id,
+                                                          row.supervisor_id))
+        personal = {*own_people, row.unit_id, reviewee.full_name, supervisor.full_name,
                     reviewee.email, supervisor.email}
         if personal & {v for v in change.values.values() if isinstance(v, str)}:
             return False
@@ -134,17 +136,19 @@ class SharedPlans:
     def _rebound(self, was_snap: Snapshot, was: Change, snap: Snapshot) -> Change:
         """``was`` (planned for ``was_snap``) made ``snap``'s."""
         row = snap.row
-        whose = {was_snap.row["reviewee_id"]: row["reviewee_id"],
-                 was_snap.row["supervisor_id"]: row["supervisor_id"]}
+        # Both have a supervisor: they have a shape (_shape).
+        assert row.supervisor_id is not None and was_snap.row.supervisor_id is not None
+        whose = {was_snap.row.reviewee_id: row.reviewee_id,
+                 was_snap.row.supervisor_id: row.supervisor_id}
         change = Change(
-            snap.id, row["cycle_id"], snap.version, was.from_state, was.to_state, was.action,
+            snap.id, row.cycle_id, snap.version, was.from_state, was.to_state, was.action,
             was.actor_id, was.role, was.at, dict(was.values),
             timers=[{**t, "evaluation_id": snap.id,
                      "recipient_id": whose.get(t["recipient_id"], t["recipient_id"])}
                     for t in was.timers],
             audit=[AuditEntry(**{**a.__dict__, "evaluation_id": snap.id}) for a in was.audit],
             cancel_kinds=was.cancel_kinds)
-        reviewee = self.people[row["reviewee_id"]]
+        reviewee = self.people[row.reviewee_id]
         tokens = iter(was.mail.tokens)
         for r in was.mail.outbox:
             person = self.people[whose[r["recipient_id"]]]
@@ -163,10 +167,10 @@ class SharedPlans:
 
 
 @lru_cache(maxsize=16)
-def _shared_columns(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
+def _shared_columns(names: tuple[str, ...]) -> Callable[[EvaluationRecord], Any]:
     """The getter of a row's columns that a shape holds (all rows of a table have the
     same names: made once)."""
-    return itemgetter(*(n for n in names if n not in OWN_COLUMNS))
+    return itemgetter(*(i for i, n in enumerate(names) if n not in OWN_COLUMNS))
 
 
 def _dedupe_key(snap: Snapshot, event: str, person_id: str) -> str:

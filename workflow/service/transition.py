@@ -146,8 +146,8 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
         submission["payload_hash"] = audit.payload_hash(submission["payload"])
     people = dict(people or {})
     stored = _stored_effects(session, snap, trigger, clean, actor_id, now, people)
-    row = {**snap.row, **stored}
-    missing = {row["reviewee_id"], row["supervisor_id"], row["appeal_reviewer_id"],
+    row = snap.row.changed(stored)
+    missing = {row.reviewee_id, row.supervisor_id, row.appeal_reviewer_id,
                snap.view.calibrator_id, *snap.pending_peers(), *snap.view.admins,
                *(d.person_id for d in snap.view.acting_supervisors),
                *snap.view.escalation_supervisors} - set(people) - {None}
@@ -155,11 +155,11 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
     fx = effects.transition(snap, trigger, actor_id, now=now, people=people,
                             entered_at=entered_at, values=stored)
     dest = fx.to_state
-    change = Change(snap.id, snap.row["cycle_id"], snap.version, state, dest, trigger.value,
+    change = Change(snap.id, snap.row.cycle_id, snap.version, state, dest, trigger.value,
                     actor_id, role, now, fx.values, submission,
                     assignment_status=fx.assignment_status, timers=fx.timers)
     if fx.sends:
-        row = {**snap.row, **fx.values}
+        row = snap.row.changed(fx.values)
         context = base_context(snap, row, people)
         context.update(trigger=trigger.value, reason=clean_reason)
         if dest in (State.APPEAL_WINDOW, State.FINALISED, State.APPEAL_REVIEW):
@@ -167,10 +167,10 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
             # why the class is not the score's, with the recorded reason (class_note)
             # (one query, and only where a move or a restore can be: not for every
             # evaluation an approval sends on whose class is its score's)
-            moved = (row.get("final_class") != row.get("score_class")
+            moved = (row.final_class != row.score_class
                      or trigger is Trigger.UPHOLD_SCORE)
             context["calibration"] = note_context(class_note(
-                session, snap.id, row.get("score_class"), row.get("final_class"),
+                session, snap.id, row.score_class, row.final_class,
                 snap.rules.regime,
                 restoring=clean.get("reason") if clean.get("restore_class") else None),
                 snap.rules.tz_name) if moved else None
@@ -189,10 +189,10 @@ def plan(svc: Service, session: Session, snap: Snapshot, trigger: Trigger, actor
                 session, snap.id, people) if effects.petition_round(row) >= 2 else None
         change.mail = mail_for(svc, snap, fx.sends, people=people, context=context,
                                key=f"ev:{snap.id}:v{snap.version + 1}", now=now,
-                               link_expires_at=row.get("due_at"))
+                               link_expires_at=row.due_at)
     change.audit.append(audit.AuditEntry(
         actor_id=actor_id, role=role.value, at=now, trigger=trigger.value,
-        evaluation_id=snap.id, cycle_id=snap.row["cycle_id"], from_state=state.value,
+        evaluation_id=snap.id, cycle_id=snap.row.cycle_id, from_state=state.value,
         to_state=dest.value, reason=clean_reason,
         payload=submission["payload"] if submission else None,
         payload_digest=submission["payload_hash"] if submission else None))
@@ -219,7 +219,7 @@ def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: d
             raise SubmissionInvalid(snap.id, exc.fields) from None
         return {**scored_values(session, snap, result),
                 "scored_by": actor_id if trigger is Trigger.SUBMIT_SCORE
-                else snap.row["scored_by"],
+                else snap.row.scored_by,
                 "scored_at": now}
     if trigger is Trigger.UPHOLD_SCORE and clean.get("restore_class"):
         return class_restore.restore_values(session, snap)
@@ -231,8 +231,8 @@ def _stored_effects(session: Session, snap: Snapshot, trigger: Trigger, clean: d
         earlier = _appeals_lodged(session, snap.id)
         if len(earlier) > effects.petition_round(snap.row):
             raise _appeal_refusal(snap, earlier)
-        people.update(load_people(session, [snap.row["supervisor_id"], snap.row["scored_by"],
-                                             snap.row["appeal_reviewer_id"]]))
+        people.update(load_people(session, [snap.row.supervisor_id, snap.row.scored_by,
+                                             snap.row.appeal_reviewer_id]))
         reviewer = appeal_reviewer(snap.row, snap.rules.config, snap.view.admins, people,
                                    snap.view.recused,
                                    scorer_decides=snap.rules.scorer_decides_petition)

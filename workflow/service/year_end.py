@@ -39,6 +39,7 @@ from workflow.scoring.model import CriterionKind, Regime
 from workflow.service.core import Service
 from workflow.service.rules import CycleRules
 from workflow.store import audit
+from workflow.store.results import rows_matched
 from workflow.store.tables import EVALUATION, IMPORTED, Cycle
 
 FIXED_COLUMNS = ("employee_id", "source_agency", "period_start", "period_end", "status",
@@ -224,7 +225,7 @@ def import_periods(svc: Service, cycle_id: str, path: str | Path, actor_id: str,
         if replace:
             result = session.execute(delete(IMPORTED).where(
                 IMPORTED.c.cycle_id == cycle_id, IMPORTED.c.person_id.in_(people)))
-            report.replaced = int(result.rowcount)  # type: ignore[attr-defined]
+            report.replaced = rows_matched(result)
         session.execute(insert(IMPORTED), [
             {**r, "cycle_id": cycle_id, "imported_by": actor_id, "imported_at": now}
             for _, r in rows])

@@ -10,6 +10,7 @@ from typing import Any
 from workflow.cycle_config import CycleFile
 from workflow.domain import State, Trigger
 from workflow.effects.ports import People
+from workflow.evaluation_rows import EvaluationRecord
 from workflow.scoring.model import Framework
 from workflow.states.base import DeadlineRule, Notice, StateSpec, TriggerContext, TriggerEffect
 from workflow.states.forms import FieldErrors, refuse_unknown, text
@@ -31,7 +32,7 @@ def validate_acceptance(payload: Mapping[str, Any], _framework: Framework) -> di
     return clean
 
 
-def appeal_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[str],
+def appeal_reviewer(row: EvaluationRecord, config: CycleFile, admins: Iterable[str],
                     people: People, recused: Iterable[str] = (), *,
                     scorer_decides: bool = False) -> str | None:
     """Who reviews an appeal lodged on ``row``.
@@ -46,22 +47,22 @@ def appeal_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[
 
     A petition against a petition's decision (the regime's ``re_review``; the row's
     ``petition_round`` is then 1 or more): see ``re_reviewer``."""
-    if int(row.get("petition_round") or 0) >= 1:
+    if row.petition_round >= 1:
         return re_reviewer(row, config, admins, people, recused)
-    scorer = row["scored_by"]
-    barred = {row["reviewee_id"], *recused}
+    scorer = row.scored_by
+    barred: set[str | None] = {row.reviewee_id, *recused}
     if scorer_decides and scorer and scorer not in barred:
         return str(scorer)
     barred.add(scorer)
     above = partial(_above, config, people)
-    for candidate in (config.appeal_reviewer, above(row["supervisor_id"]),
+    for candidate in (config.appeal_reviewer, above(row.supervisor_id),
                       config.recusal.appeal_review, above(scorer)):
         if candidate and candidate not in barred:
             return candidate
     return _first_admin(admins, barred)
 
 
-def re_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[str],
+def re_reviewer(row: EvaluationRecord, config: CycleFile, admins: Iterable[str],
                 people: People, recused: Iterable[str] = ()) -> str | None:
     """Who reviews a petition against the decision of the previous one: the cycle
     file's ``re_appeal_reviewer``, else the next person up from whoever decided it
@@ -69,8 +70,8 @@ def re_reviewer(row: Mapping[str, Any], config: CycleFile, admins: Iterable[str]
     file names for the head of the agency), else ``recusal.appeal_review``, else the
     first admin. Never the reviewee, the scorer, the one who decided, or one of
     ``recused`` (a conflict of interest). ``people`` holds the one who decided."""
-    decided_by = row["appeal_reviewer_id"]
-    barred = {row["reviewee_id"], row["scored_by"], decided_by, *recused}
+    decided_by = row.appeal_reviewer_id
+    barred = {row.reviewee_id, row.scored_by, decided_by, *recused}
     for candidate in (config.re_appeal_reviewer, _above(config, people, decided_by),
                       config.recusal.appeal_review):
         if candidate and candidate not in barred:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from workflow.domain import Role, State, Trigger
+from workflow.evaluation_rows import AssignmentRecord
 
 Recipient = Literal[
     "reviewee", "peers", "scorers", "calibrator", "appeal_reviewer", "supervisor", "admins"
@@ -50,13 +51,13 @@ class TriggerContext:
     """What a trigger's own effect may look at: who fired it and the assignments."""
 
     actor_id: str
-    assignments: Sequence[Mapping[str, Any]]
+    assignments: Sequence[AssignmentRecord]
     min_peer_responses: int
     petition_round: int = 0  # the evaluation's petition_round before the trigger
 
-    def peers(self, status: str | None = None) -> list[Mapping[str, Any]]:
-        return [a for a in self.assignments if a["role"] == Role.PEER.value
-                and (status is None or a["status"] == status)]
+    def peers(self, status: str | None = None) -> list[AssignmentRecord]:
+        return [a for a in self.assignments if a.role == Role.PEER.value
+                and (status is None or a.status == status)]
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def validate_peer_input(payload: Mapping[str, Any], framework: Framework) -> dic
 def peer_answered(ctx: TriggerContext) -> TriggerEffect:
     """The answering peer's assignment is answered."""
     return TriggerEffect(assignment_status=tuple(
-        (a["id"], "answered") for a in ctx.peers() if a["person_id"] == ctx.actor_id))
+        (a.id, "answered") for a in ctx.peers() if a.person_id == ctx.actor_id))
 
 
 def peer_input_closed(ctx: TriggerContext) -> TriggerEffect:
@@ -45,7 +45,7 @@ def peer_input_closed(ctx: TriggerContext) -> TriggerEffect:
     answered = len(ctx.peers("answered"))
     return TriggerEffect(
         values={"peer_quorum_not_reached": True} if answered < ctx.min_peer_responses else {},
-        assignment_status=tuple((a["id"], "closed") for a in ctx.peers("pending")))
+        assignment_status=tuple((a.id, "closed") for a in ctx.peers("pending")))
 
 
 SPEC = StateSpec(

@@ -8,6 +8,7 @@ action."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -127,10 +128,11 @@ def admin_evaluation(evaluation_id: int, req: ReqDep) -> Response:
     return evaluation_page(req, evaluation_id)
 
 
-def _instant(text: str, tz: str, field: str) -> tuple[object, dict[str, str]]:
+def _instant(text: str, tz: str, field: str) -> tuple[datetime | None, dict[str, str]]:
     """A local date and time as the form sends it (``2026-05-10T17:00``) or as HR types
     it (``10/05/2026 17:00``; a date alone is 17:00): the bulk actions' parser, so that
-    31/04/2026 is refused in the same words on every admin page."""
+    31/04/2026 is refused in the same words on every admin page. None with what is
+    wrong, or the instant with no problems."""
     try:
         return bulk_actions.parse_local(text, tz, field), {}
     except SubmissionInvalid as exc:
@@ -153,9 +155,9 @@ def admin_act(evaluation_id: int, req: ReqDep, fields: FormDep) -> Response:
     try:
         if op == "extend":
             until, problems = _instant(fields.get("new_due", ""), file.timezone, "new_due")
-            if problems:
+            if until is None:
                 raise SubmissionInvalid(evaluation_id, problems)
-            records.extend(req.svc, evaluation_id, until, reason,  # type: ignore[arg-type]
+            records.extend(req.svc, evaluation_id, until, reason,
                            fields.get("approved_by", ""), person.id, now=now)
             done = req.gettext("The deadline was extended.")
         elif op == "reassign_supervisor":
@@ -238,11 +240,11 @@ def admin_delegate(cycle_id: str, req: ReqDep, fields: FormDep) -> Response:
         return dashboard(req, errors={"_form": req.error_text(exc)}, values=values,
                          status=409)
     try:
-        if problems:
+        if until is None:
             raise SubmissionInvalid(None, problems)
         report = records.delegate_report(
             req.svc, cycle_id, fields.get("supervisor", "").strip(),
-            fields.get("acting", "").strip(), until,  # type: ignore[arg-type]
+            fields.get("acting", "").strip(), until,
             fields.get("reason", ""), person.id, now=req.now())
     except SubmissionInvalid as exc:
         return dashboard(req, errors={f"{cycle_id}.{k}": v for k, v in exc.fields.items()},
