@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jinja2
 
 from workflow import catalog
@@ -34,6 +36,17 @@ def test_a_plural_message_has_every_form_of_its_locale() -> None:
             if message.pluralizable:
                 forms = 1 if locale == "vi" else 2
                 assert len(message.string) == forms, (locale, message.id)
+
+
+def test_the_vietnamese_texts_address_people_as_anh_chi() -> None:
+    # The glossary (workflow/locale/glossary.md): a civil servant is addressed as
+    # "Anh/Chị" throughout, never the familiar "bạn".
+    familiar = []
+    for message in catalog.catalog_ids("vi").values():
+        strings = [message.string] if isinstance(message.string, str) else message.string
+        familiar += [str(message.id) for text in strings
+                     if re.search(r"\bbạn\b", text or "", re.IGNORECASE)]
+    assert not familiar, familiar[:10]
 
 
 def test_the_catalogue_speaks_vietnamese_in_templates_and_escapes_values() -> None:

@@ -265,7 +265,7 @@ class NoAdminRights(NotPermitted):
 
     user_message = N_("You administer no agency and no evaluation cycle now, so the admin "
                       "pages are not shown and nothing was changed. An administrator of the "
-                      "whole province grants these rights in the settings (admin_scope).")
+                      "whole province grants these rights in the settings.")
 
     def __init__(self, person_id: str) -> None:
         super().__init__(0, person_id, "admin", "they administer nothing: no entry in the "
