@@ -295,7 +295,8 @@ def report(backend: str, size: int, org: dict[str, Any], idle: dict[str, Any],
         f"| the same sweep, against all it writes done raw | as above | "
         f"{swept['seconds']:.1f} s | - | the plain `UPDATE`s, then the "
         f"{sweep_floor['inserted']:,} rows the sweep added (deadlines, links, outbox, "
-        f"audit) by raw `executemany`: {full_floor:.1f} s | {full_ratio:.1f}x | - | - |",
+        f"audit) by raw {'`COPY`' if backend == 'postgresql' else '`executemany`'}: "
+        f"{full_floor:.1f} s | {full_ratio:.1f}x | - | - |",
         f"| dispatch what the sweep queued (`send_due`) | {mailed['sent']:,} messages "
         f"({mailed['digests']:,} of them digests) | {mailed['seconds']:.1f} s | "
         f"{_rate(mailed['sent'], mailed['seconds'])} msg | bare aiosmtplib loop, same "
@@ -316,7 +317,11 @@ def report(backend: str, size: int, org: dict[str, Any], idle: dict[str, Any],
         f"dispatcher would have sent them during the phase): {prepared['marked_sent']:,}.",
         f"Sweep: {swept['rounds']} rounds; transitions {swept['transitions']}; fired "
         f"{swept['fired']}; {swept['skipped']:,} stale rows skipped; {swept['emails']:,} "
-        "outbox rows queued (supervisors' notices wait for their 08:00 digest).",
+        "outbox rows queued (supervisors' notices wait for their 08:00 digest); the "
+        f"sweeping process's CPU {swept.get('cpu_seconds', 0):.1f} s of its "
+        f"{swept['seconds']:.1f} s"
+        + (" (SQLite works in it)." if backend == "sqlite" else
+           " (the server's work is not in it)."),
         (f"Mail: only the first {mailed['sent']:,} messages of the {swept['emails']:,} "
          f"queued were sent (`--mail-limit {mail_limit}`); digests were folded over the "
          "whole outbox. " if mail_limit else "Mail: ") +

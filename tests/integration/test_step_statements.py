@@ -42,9 +42,10 @@ PLAIN_STEP = {"sqlite": 8, "postgresql": 6}
 # statement (they may be scored meanwhile; a leader's snapshot is read only when it
 # has a score); SQLite knows from the snapshot, under its write lock, that no leader
 # above has a score a change of class could move. Here the score completes the
-# calibration pool: PostgreSQL also reads the cycle, locks it and counts its states
-# (service/pool.py).
-SCORE_STEP = {"sqlite": 9, "postgresql": 10}
+# calibration pool: PostgreSQL locks the cycle (SQLite's one writer needs no lock),
+# and both count its states (service/pool.py); the cycle's flag and calibrator come
+# from the rules cache.
+SCORE_STEP = {"sqlite": 7, "postgresql": 9}
 
 
 @pytest.fixture

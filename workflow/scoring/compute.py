@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from workflow.catalog import N_
@@ -50,6 +51,22 @@ ONE = Fraction(1)
 _DECIMALS = Context(prec=28, rounding=ROUND_HALF_EVEN)
 
 __all__ = ["TaskItem", "Waiver"]
+
+
+@lru_cache(maxsize=4096)
+def _cached_exact(value: Decimal | int | float | str) -> Fraction:
+    return Fraction(value)
+
+
+def exact(value: Decimal | int | float | str) -> Fraction:
+    """``Fraction(value)``, kept per value: a score makes about 80 of them, mostly of
+    the same few maxima, weights and points (a Fraction of a Decimal costs a ratio and
+    a gcd). Equal values give equal Fractions whatever their spelling (7.5, 7.50), and
+    a Fraction is immutable, so sharing one changes no result."""
+    try:
+        return _cached_exact(value)
+    except TypeError:  # unhashable, or a signalling NaN: as Fraction itself answers
+        return Fraction(value)
 
 
 def to_decimal(value: Fraction) -> Decimal:
@@ -264,21 +281,24 @@ def _rubric(c: Criterion, regime: Regime, inputs: ScoringInputs
             ) -> tuple[Fraction | None, RubricDetail, str | None]:
     given: dict[Source, Fraction] = {}
     if c.id in inputs.supervisor.points:
-        given[Source.SUPERVISOR] = Fraction(inputs.supervisor.points[c.id])
+        given[Source.SUPERVISOR] = exact(inputs.supervisor.points[c.id])
     if inputs.self_assessment is not None and c.id in inputs.self_assessment.points:
-        given[Source.SELF] = Fraction(inputs.self_assessment.points[c.id])
-    peer_points = [Fraction(p.points[c.id]) for p in inputs.peers if c.id in p.points] \
+        given[Source.SELF] = exact(inputs.self_assessment.points[c.id])
+    peer_points = [exact(p.points[c.id]) for p in inputs.peers if c.id in p.points] \
         if c.peer_rated else []
     if peer_points:
         given[Source.PEER] = sum(peer_points, ZERO) / len(peer_points)
-    weights = {s: Fraction(regime.source_weights.get(s, 0)) for s in given}
+    weights = {s: exact(regime.source_weights.get(s, 0)) for s in given}
     counted = {s: w for s, w in weights.items() if w > 0}
     detail = RubricDetail(given, counted, len(peer_points))
     if not counted:
         return None, detail, "not_given"
-    weight_sum = sum(counted.values(), ZERO)
-    points = sum((given[s] * w for s, w in counted.items()), ZERO) / weight_sum
-    return min(points, Fraction(c.max)), detail, None
+    if len(counted) == 1:  # one weighed source: its mean is its own points, exactly
+        points = given[next(iter(counted))]
+    else:
+        weight_sum = sum(counted.values(), ZERO)
+        points = sum((given[s] * w for s, w in counted.items()), ZERO) / weight_sum
+    return min(points, exact(c.max)), detail, None
 
 
 def _ratio(c: Criterion, inputs: ScoringInputs
@@ -286,10 +306,10 @@ def _ratio(c: Criterion, inputs: ScoringInputs
     actual = inputs.supervisor.actuals.get(c.id)
     if actual is None or c.target is None:
         return None, None, "no_actual"
-    share = Fraction(actual) / Fraction(c.target)
-    cap = Fraction(c.cap)
-    detail = RatioDetail(Fraction(actual), Fraction(c.target), cap, share > cap)
-    return min(share, cap) * Fraction(c.max), detail, None
+    share = exact(actual) / exact(c.target)
+    cap = exact(c.cap)
+    detail = RatioDetail(exact(actual), exact(c.target), cap, share > cap)
+    return min(share, cap) * exact(c.max), detail, None
 
 
 def _tasks(c: Criterion, regime: Regime, inputs: ScoringInputs
@@ -297,9 +317,9 @@ def _tasks(c: Criterion, regime: Regime, inputs: ScoringInputs
     items = inputs.supervisor.tasks
     if not items:
         return None, None, "no_items"
-    result = task_results(items, Fraction(regime.tasks.quality_deduction_per_failed_assessment),
-                          Fraction(regime.tasks.progress_deduction_per_delay))
-    return result.mean * Fraction(c.max), result, None
+    result = task_results(items, exact(regime.tasks.quality_deduction_per_failed_assessment),
+                          exact(regime.tasks.progress_deduction_per_delay))
+    return result.mean * exact(c.max), result, None
 
 
 def _unit_results(c: Criterion, regime: Regime, inputs: ScoringInputs
@@ -364,14 +384,14 @@ def _group(g: PointGroup, framework: Framework, regime: Regime, inputs: ScoringI
             english=f"nothing in {g.label.en!r} can be scored ({why}); a group is never "
             "counted as zero: give its inputs (the assigned items, the periods worked), or "
             "cancel the evaluation with a reason")})
-    gmax = Fraction(g.max)
+    gmax = exact(g.max)
     results: list[CriterionResult] = []
     if g.combine == "sum":
-        present_max = sum((Fraction(c.max) for c, _ in present), ZERO)
-        factors = {c.id: gmax / present_max for c, _ in present}
+        present_max = sum((exact(c.max) for c, _ in present), ZERO)
+        factors = dict.fromkeys((c.id for c, _ in present), gmax / present_max)
     else:  # mean: each criterion counts equally, as its share of its own maximum
         present_max = Fraction(len(present))
-        factors = {c.id: gmax / (Fraction(c.max) * len(present)) for c, _ in present}
+        factors = {c.id: gmax / (exact(c.max) * len(present)) for c, _ in present}
     for c, raw, detail, missing in computed:
         if raw is None:
             results.append(CriterionResult(c, None, ZERO, ZERO, detail, missing))
@@ -395,7 +415,7 @@ def score(regime: Regime, framework: Framework, inputs: ScoringInputs) -> ScoreR
     for rule in regime.class_rules:
         below = tuple(r.criterion.id for g in groups for r in g.criteria
                       if r.criterion.critical and r.raw is not None
-                      and r.raw < Fraction(rule.share) * Fraction(r.criterion.max))
+                      and r.raw < exact(rule.share) * exact(r.criterion.max))
         if below:
             rule_hits.append(RuleHit(rule, below))
             class_id = regime.lower(class_id, rule.forces_class)

@@ -186,7 +186,11 @@ def task_results(items: Sequence[TaskItem], quality_deduction: Fraction,
         raise ValueError("task_results needs at least one assigned item")
     notes: list[ItemNote] = []
     completed = meeting = 0
-    quality = progress = ZERO
+    # Most items keep their whole point: those are counted as integers, and only the
+    # deducted points are added as Fractions (each Fraction sum reduces by a gcd).
+    whole_quality = whole_progress = 0
+    quality_parts: list[Fraction] = []
+    progress_parts: list[Fraction] = []
     for n, item in enumerate(items, 1):
         if not item.completed:
             notes.append(ItemNote(n, item.title, "not_completed"))
@@ -194,12 +198,22 @@ def task_results(items: Sequence[TaskItem], quality_deduction: Fraction,
         completed += 1
         if item.meets_requirements:
             meeting += 1
-            quality += _deduction(item, n, item.failed_assessments, quality_deduction,
-                                  item.quality_waiver, "quality", notes)
+            point = _deduction(item, n, item.failed_assessments, quality_deduction,
+                               item.quality_waiver, "quality", notes)
+            if point is ONE:
+                whole_quality += 1
+            else:
+                quality_parts.append(point)
         else:
             notes.append(ItemNote(n, item.title, "not_meeting"))
-        progress += _deduction(item, n, item.delays, progress_deduction, item.progress_waiver,
-                               "progress", notes)
+        point = _deduction(item, n, item.delays, progress_deduction, item.progress_waiver,
+                           "progress", notes)
+        if point is ONE:
+            whole_progress += 1
+        else:
+            progress_parts.append(point)
     assigned = len(items)
+    quality = sum(quality_parts, Fraction(whole_quality))
+    progress = sum(progress_parts, Fraction(whole_progress))
     return TasksResult(assigned, completed, meeting, Fraction(completed, assigned),
                        quality / assigned, progress / assigned, tuple(notes))

@@ -9,8 +9,9 @@ stored as deadline rows of the cycle (no evaluation).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, update
 from sqlmodel import Session
@@ -23,10 +24,30 @@ from workflow.service.core import PersonInfo, Service, load_people
 from workflow.service.notices import Mail, make_mail
 from workflow.service.rules import CycleRules
 from workflow.service.timers import phase_timers
-from workflow.store.tables import APPROVAL, ASSIGNMENT, CYCLE, DEADLINE, EVALUATION, Cycle
+from workflow.store import bulk
+from workflow.store.tables import APPROVAL, ASSIGNMENT, CYCLE, DEADLINE, EVALUATION
 from workflow.timing import PhaseWindow
 
 BEFORE_CALIBRATION = [s.value for s in PHASE_ORDER[:PHASE_ORDER.index(State.CALIBRATION)]]
+
+
+class PoolCycle(Protocol):
+    """What the pool reads of its cycle: a ``Cycle`` row, or the cached ``_Pool``."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def calibrator_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class _Pool:
+    # The cycle as the step knows it from the rules cache: its calibrator is fixed
+    # at opening, so the cycle row need not be read again (one statement a step
+    # that completes a pool).
+    id: str
+    calibrator_id: str | None
 
 
 def counts(session: Session, cycle_id: str) -> tuple[int, int]:
@@ -77,7 +98,7 @@ def takers(session: Session, cycle_id: str, *, waiting_only: bool = False) -> di
     return out
 
 
-def waiting_for(session: Session, cycle: Cycle, person_id: str | None, waiting: int) -> int:
+def waiting_for(session: Session, cycle: PoolCycle, person_id: str | None, waiting: int) -> int:
     """Of the pool's ``waiting`` evaluations in calibration, how many ``person_id``
     decides: those they took on by recusal; for the cycle's calibrator, the rest."""
     taken = takers(session, cycle.id, waiting_only=True)
@@ -85,7 +106,7 @@ def waiting_for(session: Session, cycle: Cycle, person_id: str | None, waiting: 
     return mine + (waiting - len(taken) if person_id == cycle.calibrator_id else 0)
 
 
-def phase_rows(session: Session, rules: CycleRules, cycle: Cycle, window: PhaseWindow,
+def phase_rows(session: Session, rules: CycleRules, cycle: PoolCycle, window: PhaseWindow,
                people: dict[str, PersonInfo], **kwargs: Any) -> list[dict[str, Any]]:
     """The pool's deadline rows: the calibrator's, and those of each person who took
     some of its evaluations on (recusal), who is reminded, told when it is overdue and
@@ -109,18 +130,19 @@ def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
     """Start the calibration deadline of each cycle whose pool just became complete."""
     mail = Mail([], [])
     for cycle_id in sorted(set(cycle_ids)):
-        cycle = session.get(Cycle, cycle_id)
-        if cycle is None or not cycle.calibration_enabled or not cycle.calibrator_id:
+        rules = svc.rules.get(session, cycle_id)
+        cycle = _Pool(cycle_id, svc.rules.calibrator(session, cycle_id))
+        if not rules.config.enabled(State.CALIBRATION) or not cycle.calibrator_id:
             continue
         # Two workers completing the last evaluations at once would each count the
         # other's as not there yet, and neither would open the pool. The cycle's row
         # lock makes the second count after the first commits (on SQLite the one
-        # writer already does).
-        session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id).with_for_update())
+        # writer already does, and the statement would be a plain read: not sent).
+        if bulk.dialect_name(session) != "sqlite":
+            session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id).with_for_update())
         before, waiting = counts(session, cycle_id)
         if before or not waiting or pending_timers(session, cycle_id):
             continue
-        rules = svc.rules.get(session, cycle_id)
         people = load_people(session, [cycle.calibrator_id])
         # The decision is the effects core's, so `kpi cycle check` predicts it.
         opening = effects.pool_opening(rules, now, cycle.calibrator_id, people)

@@ -105,7 +105,10 @@ class Evaluation(SQLModel, table=True):
         UniqueConstraint("cycle_id", "reviewee_id"),
         Index("ix_evaluation_cycle_state", "cycle_id", "state"),
         # The last deadline of a cycle that has passed (a kept report's state key: a
-        # deadline passing turns "still open" into "late" without a transition).
+        # deadline passing turns "still open" into "late" without a transition), and a
+        # cycle's overdue list (`kpi status`). Every query of due_at names the cycle, so
+        # there is no index of due_at alone: most steps move due_at, and each index of
+        # it was one more page a step (bench/PEERS.md, branch h-step2).
         Index("ix_evaluation_cycle_due", "cycle_id", "due_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -123,7 +126,7 @@ class Evaluation(SQLModel, table=True):
     version: int = 1
     phase_entered_at: datetime = _instant()
     phase_opens_at: datetime = _instant()
-    due_at: datetime | None = _instant(nullable=True, index=True)
+    due_at: datetime | None = _instant(nullable=True)
     escalation_level: int = 0
     self_assessment_missing: bool = False
     peer_quorum_not_reached: bool = False
@@ -193,6 +196,9 @@ class Deadline(SQLModel, table=True):
     # In the sweep's claim order (fire_at, id): a cycle's due rows share one fire_at,
     # and with fire_at alone each claim read and sorted every tied row (400 ms a
     # round at 1,000,000 evaluations) instead of stopping at its LIMIT.
+    # A pool's rows are found by their cycle (every such query says evaluation_id IS
+    # NULL); an evaluation's rows have no cycle, and an index of cycle_id over all of
+    # them held one NULL entry per row: one more page for every timer a step adds.
     __table_args__ = (
         Index(
             "ix_deadline_pending_fire_at",
@@ -201,11 +207,13 @@ class Deadline(SQLModel, table=True):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        Index("ix_deadline_pool_cycle", "cycle_id",
+              sqlite_where=text("evaluation_id IS NULL"),
+              postgresql_where=text("evaluation_id IS NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     evaluation_id: int | None = Field(default=None, foreign_key="evaluation.id", index=True)
-    cycle_id: str | None = Field(default=None, foreign_key="cycle.id", index=True,
-                                 max_length=64)
+    cycle_id: str | None = Field(default=None, foreign_key="cycle.id", max_length=64)
     phase: str = Field(max_length=32)
     kind: str = Field(max_length=16)
     seq: int = 0
@@ -367,7 +375,9 @@ class AccessToken(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
-    person_id: str = Field(foreign_key="person.id", index=True, max_length=64)
+    # No index of person_id: no query looks links up by person (a link is found by its
+    # hash, a publication's by evaluation), and people are never deleted.
+    person_id: str = Field(foreign_key="person.id", max_length=64)
     evaluation_id: int | None = Field(default=None, index=True)
     role: str = Field(max_length=32)
     action: str = Field(max_length=40)

@@ -228,7 +228,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('accesstoken', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_accesstoken_evaluation_id'), ['evaluation_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_accesstoken_person_id'), ['person_id'], unique=False)
 
     op.create_table('evaluation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -270,7 +269,6 @@ def upgrade() -> None:
     with op.batch_alter_table('evaluation', schema=None) as batch_op:
         batch_op.create_index('ix_evaluation_cycle_due', ['cycle_id', 'due_at'], unique=False)
         batch_op.create_index('ix_evaluation_cycle_state', ['cycle_id', 'state'], unique=False)
-        batch_op.create_index(batch_op.f('ix_evaluation_due_at'), ['due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_evaluation_reviewee_id'), ['reviewee_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_evaluation_supervisor_id'), ['supervisor_id'], unique=False)
 
@@ -370,9 +368,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('deadline', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_deadline_cycle_id'), ['cycle_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deadline_evaluation_id'), ['evaluation_id'], unique=False)
         batch_op.create_index('ix_deadline_pending_fire_at', ['fire_at', 'id'], unique=False, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+        batch_op.create_index('ix_deadline_pool_cycle', ['cycle_id'], unique=False, sqlite_where=sa.text('evaluation_id IS NULL'), postgresql_where=sa.text('evaluation_id IS NULL'))
 
     op.create_table('draft',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -456,9 +454,9 @@ def downgrade() -> None:
     op.drop_table('extension')
     op.drop_table('draft')
     with op.batch_alter_table('deadline', schema=None) as batch_op:
+        batch_op.drop_index('ix_deadline_pool_cycle', sqlite_where=sa.text('evaluation_id IS NULL'), postgresql_where=sa.text('evaluation_id IS NULL'))
         batch_op.drop_index('ix_deadline_pending_fire_at', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
         batch_op.drop_index(batch_op.f('ix_deadline_evaluation_id'))
-        batch_op.drop_index(batch_op.f('ix_deadline_cycle_id'))
 
     op.drop_table('deadline')
     with op.batch_alter_table('calibrationmove', schema=None) as batch_op:
@@ -484,13 +482,11 @@ def downgrade() -> None:
     with op.batch_alter_table('evaluation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_evaluation_supervisor_id'))
         batch_op.drop_index(batch_op.f('ix_evaluation_reviewee_id'))
-        batch_op.drop_index(batch_op.f('ix_evaluation_due_at'))
         batch_op.drop_index('ix_evaluation_cycle_state')
         batch_op.drop_index('ix_evaluation_cycle_due')
 
     op.drop_table('evaluation')
     with op.batch_alter_table('accesstoken', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_accesstoken_person_id'))
         batch_op.drop_index(batch_op.f('ix_accesstoken_evaluation_id'))
 
     op.drop_table('accesstoken')
