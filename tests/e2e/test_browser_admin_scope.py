@@ -171,7 +171,7 @@ def test_a_cycle_only_admin_follows_their_cycle_and_is_told_what_right_configuri
             expect(main).not_to_contain_text(outsider)
         response = page.goto(live.base + "/admin/cycles")
         assert response is not None and response.status == 403
-        expect(main).to_contain_text("Bạn chỉ quản trị các kỳ đánh giá")
+        expect(main).to_contain_text("Anh/Chị chỉ quản trị các kỳ đánh giá")
         expect(main).to_contain_text("quản trị viên toàn tỉnh")
         tour.check("admin-cycle-only-refused", "vi")
     assert not tour.problems, "\n".join(tour.problems)
