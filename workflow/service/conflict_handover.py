@@ -143,6 +143,7 @@ def changes(svc: Service, session: Session, planned: Iterable[tuple[Snapshot, li
             *, file_name: str, actor_id: str, now: datetime) -> list[Change]:
     """The planned hand-overs as changes to write (``transition.write``): one per
     evaluation, each with its assignment rows, audit rows and task email."""
+    planned = list(planned)  # read twice: here and for the calibration tasks
     out: list[Change] = []
     for snap, handovers in planned:
         row = snap.row
