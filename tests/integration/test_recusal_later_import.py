@@ -281,3 +281,34 @@ def outbox_of(w: World, event: str) -> list[dict[str, Any]]:
     with w.svc.store.read() as s:
         return [dict(r._mapping) for r in s.execute(
             select(OUTBOX).where(OUTBOX.c.event == event).order_by(OUTBOX.c.id))]
+
+
+def test_a_substitute_calibrator_put_in_conflict_hands_it_on_again_and_the_next_decides(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    from tests.integration.test_deadlines import all_to_calibration
+    from workflow.service import calibration
+
+    svc = new_service(admins=("UB1",))
+    import_org(svc, org_file(tmp_path, {}, "before.csv"), now=at("2026-05-01 09:00"))
+    cycle = tmp_path / "cycle.yaml"
+    cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
+                     + "recusal: {calibration: A1}\n", encoding="utf-8")
+    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
+    w = World(svc, "t-2026-04")
+    all_to_calibration(w)
+    assert kpi(w, "org", "import", str(org_file(tmp_path, {"D1": "S1"}))).exit_code == 0
+    members = {m.reviewee_id: m for m in calibration.view(svc, w.cycle_id).members}
+    assert members["S1"].decided_by == "A1"  # the cycle file's substitute
+    # A1 is then found in conflict with S1 too: A1's own supervisor H1 takes it on.
+    done = kpi(w, "org", "import", str(org_file(tmp_path, {"D1": "S1", "A1": "S1"}, "o3.csv")))
+    assert done.exit_code == 0, done.output
+    assert "A1 steps aside from calibration on S1's evaluation" in done.output, done.output
+    members = {m.reviewee_id: m for m in calibration.view(svc, w.cycle_id).members}
+    assert members["S1"].decided_by == "H1"
+    (task,) = [r for r in outbox_of(w, "task_calibration") if r["recipient_id"] == "H1"]
+    assert task["context"]["evaluations"] == 1
+    with pytest.raises(NotPermitted):
+        calibration.move_class(svc, w.ev("S1"), "well_completed", "Tỷ lệ <b>20%</b>", "A1",
+                               now=at("2026-05-14 11:00"))
+    calibration.move_class(svc, w.ev("S1"), "well_completed", "Tỷ lệ <b>20%</b>", "H1",
+                           now=at("2026-05-14 11:00"))

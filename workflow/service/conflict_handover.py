@@ -159,6 +159,13 @@ def changes(svc: Service, session: Session, planned: Iterable[tuple[Snapshot, li
         change = Change(snap.id, row.cycle_id, snap.version, snap.state, snap.state,
                         "recuse", actor_id, Role.ADMIN, now, values)
         change.new_assignments = assignment_rows(snap.id, recusals, now, actor_id)
+        # A substitute calibrator who steps aside in turn: their row ends, or the view
+        # (the first live ``calibrator`` row) would keep them as the one who decides.
+        leaving = {h.person_id for h in handovers if h.handed_to
+                   and h.steps_aside_from == recusal.CALIBRATION}
+        change.assignment_status = [(a.id, "withdrawn") for a in snap.assignments
+                                    if a.person_id in leaving
+                                    and a.role == recusal.CALIBRATOR_INSTEAD]
         change.audit += audit_entries(snap.id, row.cycle_id, recusals, now, actor_id,
                                       Role.ADMIN.value, snap.state.value)
         after = row.changed(values)
