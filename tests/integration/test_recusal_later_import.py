@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +190,125 @@ def test_a_calibrator_put_in_conflict_hands_that_evaluation_to_the_named_taker(
         calibration.move_class(svc, w.ev("S1"), "well_completed", "Tỷ lệ <b>20%</b>", "D1",
                                now=at("2026-05-14 11:00"))
     assert "D1 steps aside from calibration; UB1 takes it on" in recusal_audit(w, "S1")[0]
+
+
+UB1_MAIL = "chutich@ubnd.example.gov.vn"
+
+
+def test_who_takes_on_calibrating_in_an_open_pool_gets_the_calibration_task_by_email(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from notifications.dispatcher import send_due
+    from notifications.testing import RecordingServer
+    from tests.integration.test_deadlines import all_to_calibration
+
+    with RecordingServer() as smtp:
+        base = new_service(admins=("UB1",))
+        svc = Service(base.store, replace(base.settings, smtp_port=smtp.port))
+        import_org(svc, org_file(tmp_path, {}, "before.csv"), now=at("2026-05-01 09:00"))
+        open_cycle(svc, DATA / "small_cycle.yaml", now=at("2026-05-02 10:00"))
+        w = World(svc, "t-2026-04")
+        all_to_calibration(w)
+        with svc.store.read() as s:
+            from workflow.service import pool
+            assert pool.pending_timers(s, w.cycle_id)  # the pool is open: its clock runs
+        # UB1 already calibrates D1's own evaluation (a calibrator never decides their own).
+        assert [r["recipient_id"] for r in outbox_of(w, "task_calibration")] == ["D1", "UB1"]
+        send_due(svc, now=at("2026-05-12 10:00"))
+        done = kpi(w, "org", "import", str(org_file(tmp_path, {"D1": "S1"})))
+        assert done.exit_code == 0, done.output
+        (_, task) = [r for r in outbox_of(w, "task_calibration") if r["recipient_id"] == "UB1"]
+        assert task["context"]["evaluations"] == 2  # D1's and now S1's, not the whole pool
+        assert datetime.fromisoformat(task["context"]["due_at"]).replace(tzinfo=None) == \
+            w.row("S1")["due_at"].replace(tzinfo=None)  # the pool's deadline, unchanged
+        report = send_due(svc, now=at("2026-05-14 10:05"))
+        assert report.dead == 0, report.errors
+        mail = smtp.by_recipient(UB1_MAIL)[-1]
+        body = mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        # UB1 reads Vietnamese: two evaluations wait for them, by the pool's deadline.
+        assert "2 phiếu đang chờ Anh/Chị" in body, body
+        assert "15/05/2026" in body, body
+        web = make_web(w)
+        path = task["context"]["action_url"].removeprefix("http://kpi.test")
+        assert path.split("/")[-1] in body
+        web.clock.set("2026-05-14 10:10")
+        page = web.client_for().get(path)
+        assert page.status_code == 200, text_of(page.text)
+        assert "Phạm Thị Lan" in text_of(page.text)  # S1, whom UB1 now calibrates
+        # D1 gets no second task for the pool; the same file again sends nothing more.
+        assert [r["recipient_id"] for r in outbox_of(w, "task_calibration")] == [
+            "D1", "UB1", "UB1"]
+        assert kpi(w, "org", "import", str(org_file(tmp_path, {"D1": "S1"}))).exit_code == 0
+        assert len(outbox_of(w, "task_calibration")) == 3
+
+
+def test_who_takes_on_calibrating_before_the_pool_opens_is_told_when_it_opens(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    from notifications.render import render
+    from tests.integration.test_deadlines import all_to_calibration
+
+    svc = new_service(admins=("UB1",))
+    import_org(svc, org_file(tmp_path, {}, "before.csv"), now=at("2026-05-01 09:00"))
+    open_cycle(svc, DATA / "small_cycle.yaml", now=at("2026-05-02 10:00"))
+    w = World(svc, "t-2026-04")
+    # UB1 now reads English, and D1 has a conflict with S1, still self-assessing.
+    path = org_file(tmp_path, {"D1": "S1"})
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "UBND,Ủy ban nhân dân tỉnh,Chủ tịch,leader,,A,vi,", "UBND,Ủy ban nhân dân tỉnh,"
+        "Chủ tịch,leader,,A,en,"), encoding="utf-8")
+    report = import_org(svc, path, now=at("2026-05-03 09:00"))
+    assert [(h.person_id, h.steps_aside_from, h.handed_to) for h in report.handovers
+            if h.reviewee_id == "S1"] == [("D1", "calibration", "UB1")]
+    assert outbox_of(w, "task_calibration") == []  # nothing to calibrate yet
+    all_to_calibration(w)
+    tasks = {r["recipient_id"]: r for r in outbox_of(w, "task_calibration")}
+    assert sorted(tasks) == ["D1", "UB1"]
+    ub1 = tasks["UB1"]
+    # UB1 calibrates D1's own evaluation and, by the hand-over's row, S1's.
+    assert (ub1["locale"], ub1["context"]["evaluations"]) == ("en", 2)
+    assert tasks["D1"]["context"]["evaluations"] == len(w.ids()) - 2
+    out = render(event="task_calibration", locale="en", timezone=ub1["timezone"],
+                 recipient_name=ub1["recipient_name"], recipient_id="UB1",
+                 context=ub1["context"], base_url=w.svc.settings.base_url,
+                 templates_dir=w.svc.settings.templates_dir)
+    assert "has been scored: 2 wait for your calibration." in out.text, out.text
+    assert ub1["context"]["action_url"] in out.text
+
+
+def outbox_of(w: World, event: str) -> list[dict[str, Any]]:
+    """The rows of ``event`` for the cycle's pool (no evaluation of their own)."""
+    with w.svc.store.read() as s:
+        return [dict(r._mapping) for r in s.execute(
+            select(OUTBOX).where(OUTBOX.c.event == event).order_by(OUTBOX.c.id))]
+
+
+def test_a_substitute_calibrator_put_in_conflict_hands_it_on_again_and_the_next_decides(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    from tests.integration.test_deadlines import all_to_calibration
+    from workflow.service import calibration
+
+    svc = new_service(admins=("UB1",))
+    import_org(svc, org_file(tmp_path, {}, "before.csv"), now=at("2026-05-01 09:00"))
+    cycle = tmp_path / "cycle.yaml"
+    cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
+                     + "recusal: {calibration: A1}\n", encoding="utf-8")
+    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
+    w = World(svc, "t-2026-04")
+    all_to_calibration(w)
+    assert kpi(w, "org", "import", str(org_file(tmp_path, {"D1": "S1"}))).exit_code == 0
+    members = {m.reviewee_id: m for m in calibration.view(svc, w.cycle_id).members}
+    assert members["S1"].decided_by == "A1"  # the cycle file's substitute
+    # A1 is then found in conflict with S1 too: A1's own supervisor H1 takes it on.
+    done = kpi(w, "org", "import", str(org_file(tmp_path, {"D1": "S1", "A1": "S1"}, "o3.csv")))
+    assert done.exit_code == 0, done.output
+    assert "A1 steps aside from calibration on S1's evaluation" in done.output, done.output
+    members = {m.reviewee_id: m for m in calibration.view(svc, w.cycle_id).members}
+    assert members["S1"].decided_by == "H1"
+    (task,) = [r for r in outbox_of(w, "task_calibration") if r["recipient_id"] == "H1"]
+    assert task["context"]["evaluations"] == 1
+    with pytest.raises(NotPermitted):
+        calibration.move_class(svc, w.ev("S1"), "well_completed", "Tỷ lệ <b>20%</b>", "A1",
+                               now=at("2026-05-14 11:00"))
+    calibration.move_class(svc, w.ev("S1"), "well_completed", "Tỷ lệ <b>20%</b>", "H1",
+                           now=at("2026-05-14 11:00"))

@@ -277,6 +277,24 @@ def test_the_report_says_not_classified_with_the_months_worked_and_needed(
     assert row, html[:2000]
     assert "not classified this year (1 of the 3 months needed)" in row.group(1)
     assert 'data-person="S1"' not in html
+    # The personnel record says it as the result page does, in the person's language or
+    # the one asked for; someone unscored with months enough is simply not scored yet.
+    for lang, says in (("en", "Not classified this year (1 of the 3 months needed)."),
+                       ("vi", "Không xếp loại năm nay (1 trong số 3 tháng cần có).")):
+        assert says in year_end_record(year, tmp_path, "S4", lang), lang
+    s2 = year_end_record(year, tmp_path, "S2", "en")
+    assert "Not scored." in s2 and "months needed" not in s2, s2
+
+
+def year_end_record(year: World, tmp_path: Path, person: str, lang: str) -> str:
+    """The text of the year-end evaluation's section of ``person``'s personnel record."""
+    out = tmp_path / f"record-{person}-{lang}.html"
+    kpi_in(year, "record", person, "--out", str(out), "--lang", lang)
+    html = out.read_text(encoding="utf-8")
+    section = re.search(rf'<section class="evaluation" data-evaluation="{year.ev(person)}"'
+                        r'.*?</section>', html, re.S)
+    assert section, html[:3000]
+    return html_text(section.group(0))
 
 
 def test_the_report_and_the_record_say_the_class_rests_on_the_months_worked(

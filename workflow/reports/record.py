@@ -23,7 +23,7 @@ from workflow.scoring.display import ShownScore, shown_stamp
 from workflow.scoring.model import Labels, Regime
 from workflow.service.core import Service
 from workflow.service.queries import Explanation, explain
-from workflow.service.year_end_standing import MonthsShort, from_stamp
+from workflow.service.year_end_standing import MonthsShort, from_stamp, not_classified
 from workflow.store import audit
 from workflow.store.tables import (
     AUDIT,
@@ -142,6 +142,10 @@ def personnel_record(svc: Service, person_id: str, *, now: datetime | None = Non
             for o in session.execute(select(OVERRIDE).where(OVERRIDE.c.evaluation_id.in_(chunk))
                                      .order_by(OVERRIDE.c.id)):
                 overrides.setdefault(o.evaluation_id, []).append(dict(o._mapping))
+        # A year end that does not classify them (too few months) has no score to read
+        # it from: the periods it rests on say it, as on the result page.
+        unclassified = {c: not_classified(svc, session, c).get(person_id) for c in
+                        sorted({r["cycle_id"] for r in rows if r["score"] is None})}
         labels = {}
         regimes: dict[int, Regime] = {}
         for r in rows:
@@ -163,7 +167,8 @@ def personnel_record(svc: Service, person_id: str, *, now: datetime | None = Non
             trails[r["id"]],
             None if r["score"] is None else shown_stamp(r["score"], r["score_stamp"],
                                                         regimes[r["id"]]),
-            labels[r["id"]], from_stamp(r["score_stamp"]) if r["score"] is not None else None))
+            labels[r["id"]], from_stamp(r["score_stamp"]) if r["score"] is not None
+            else unclassified[r["cycle_id"]]))
     return PersonnelRecord(person.id, person.full_name, person.unit_name or person.unit_id,
                            person.position_id, evaluations, chain, now or utc_now(),
                            person.locale or "vi")

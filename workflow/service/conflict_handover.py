@@ -143,6 +143,7 @@ def changes(svc: Service, session: Session, planned: Iterable[tuple[Snapshot, li
             *, file_name: str, actor_id: str, now: datetime) -> list[Change]:
     """The planned hand-overs as changes to write (``transition.write``): one per
     evaluation, each with its assignment rows, audit rows and task email."""
+    planned = list(planned)  # read twice: here and for the calibration tasks
     out: list[Change] = []
     for snap, handovers in planned:
         row = snap.row
@@ -158,6 +159,13 @@ def changes(svc: Service, session: Session, planned: Iterable[tuple[Snapshot, li
         change = Change(snap.id, row.cycle_id, snap.version, snap.state, snap.state,
                         "recuse", actor_id, Role.ADMIN, now, values)
         change.new_assignments = assignment_rows(snap.id, recusals, now, actor_id)
+        # A substitute calibrator who steps aside in turn: their row ends, or the view
+        # (the first live ``calibrator`` row) would keep them as the one who decides.
+        leaving = {h.person_id for h in handovers if h.handed_to
+                   and h.steps_aside_from == recusal.CALIBRATION}
+        change.assignment_status = [(a.id, "withdrawn") for a in snap.assignments
+                                    if a.person_id in leaving
+                                    and a.role == recusal.CALIBRATOR_INSTEAD]
         change.audit += audit_entries(snap.id, row.cycle_id, recusals, now, actor_id,
                                       Role.ADMIN.value, snap.state.value)
         after = row.changed(values)
@@ -183,7 +191,50 @@ def changes(svc: Service, session: Session, planned: Iterable[tuple[Snapshot, li
                                       row=after, link_expires_at=after.due_at)
         _notes(svc, session, snap, after, handovers, now, change)
         out.append(change)
+    _calibration_tasks(svc, session, planned, out, now)
     return out
+
+
+def _calibration_tasks(svc: Service, session: Session,
+                       planned: Iterable[tuple[Snapshot, list[HandOver]]],
+                       out: list[Change], now: datetime) -> None:
+    """The calibration task email to whoever takes on calibrating an evaluation of a
+    pool already open (its deadline running): the one the pool's opening sends those
+    who calibrate instead of the calibrator, one per taker and cycle, counting what
+    they decide now. A pool not open yet sends it when it opens (``pool.open_if_complete``
+    reads the ``calibrator`` rows written here)."""
+    by_change = {c.evaluation_id: c for c in out}
+    taken: dict[tuple[str, str], list[Snapshot]] = {}
+    for snap, handovers in planned:
+        for h in handovers:
+            if (h.handed_to and h.steps_aside_from == recusal.CALIBRATION
+                    and snap.state is State.CALIBRATION):
+                taken.setdefault((snap.row.cycle_id, h.handed_to), []).append(snap)
+    for (cycle_id, taker), snaps in sorted(taken.items()):
+        if not pool.pending_timers(session, cycle_id):
+            continue
+        first = snaps[0]
+        rules = first.rules
+        person = load_people(session, [taker]).get(taker)
+        if person is None or not person.active:
+            continue
+        cycle = session.get(Cycle, cycle_id)
+        if cycle is None:
+            continue
+        _before, waiting = pool.counts(session, cycle_id)
+        # The rows this import writes are not in the store yet: counted here.
+        earlier = pool.takers(session, cycle_id, waiting_only=True)
+        count = pool.waiting_for(session, cycle, taker, waiting) + sum(
+            1 for s in snaps if earlier.get(s.id) != taker)
+        due_at = first.row.due_at
+        by_change[first.id].mail.extend(make_mail(
+            svc, event="task_calibration", person=person,
+            dedupe_key=f"ev:{first.id}:v{first.version + 1}:task_calibration:{taker}",
+            context={"cycle_id": cycle_id, "cycle_name": rules.config.name,
+                     "evaluations": count,
+                     "due_at": due_at.isoformat() if due_at else None,
+                     "cycle_timezone": rules.tz_name, "state": State.CALIBRATION.value},
+            now=now, evaluation_id=None, link_expires_at=due_at, cycle_tz=rules.tz_name))
 
 
 def _notes(svc: Service, session: Session, snap: Snapshot, after: EvaluationRecord,
