@@ -21,7 +21,7 @@ from workflow.domain import State, Trigger
 from workflow.service.core import Service, load_snapshot
 from workflow.service.transition import fire
 from workflow.store.db import StatementCounter, Store
-from workflow.store.tables import AUDIT, DEADLINE, OUTBOX, SUBMISSION, TOKEN
+from workflow.store.tables import ASSIGNMENT, AUDIT, DEADLINE, OUTBOX, SUBMISSION, TOKEN
 
 pytestmark = pytest.mark.both_stores
 
@@ -36,6 +36,11 @@ pytestmark = pytest.mark.both_stores
 # the submission (data-modifying CTEs), the links and emails go in one statement, and
 # the audit row's moves the head. Issue 16 aims at 8.
 PLAIN_STEP = {"sqlite": 8, "postgresql": 6}
+# The last peer's answer, which moves the evaluation to supervisor scoring: the plain
+# step's statements, the peer's assignment marked answered (on SQLite by the schema's
+# trigger submission_answers_peer, in the answer's INSERT; PostgreSQL sends the UPDATE
+# and no peers' links). Issue 16 aims at 8.
+PEER_STEP = {"sqlite": 8, "postgresql": 7}
 # A supervisor's score with nobody above scored yet: the plain step's statements, but
 # the scoring's one read (submissions and override facts) instead of the peers'
 # links. PostgreSQL also walks up the tree and locks the leaders above in one
@@ -96,6 +101,35 @@ def test_a_plain_step_sends_a_pinned_number_of_statements(
         pending = s.execute(select(DEADLINE.c.phase).where(
             DEADLINE.c.evaluation_id == eid, DEADLINE.c.status == "pending")).scalars().all()
     assert set(pending) == {State.PEER_INPUT.value}, "the self-assessment timers cancelled"
+
+
+def test_the_last_peer_answer_sends_a_pinned_number_of_statements(
+        world: World, counted: tuple[Service, StatementCounter], backend: str) -> None:
+    svc, counter = counted
+    world.submit_self("S1", when="2026-05-04 09:00")
+    eid = world.ev("S1")
+    first, last = world.peers_of("S1")
+    fw = world.framework("S1")
+    fire(svc, eid, Trigger.SUBMIT_PEER_INPUT, first, sample.peer_input(fw, world.rng, 0.8),
+         now=at("2026-05-06 09:00"))
+    before = {t.name: rows_of(svc, t, eid) for t in (AUDIT, SUBMISSION)}
+    counter.reset()
+    outcome = fire(svc, eid, Trigger.SUBMIT_PEER_INPUT, last,
+                   sample.peer_input(fw, world.rng, 0.8), now=at("2026-05-06 10:00"))
+    work, statements = counter.work, list(counter.statements)
+    assert outcome.to_state is State.SUPERVISOR_SCORING
+    assert work <= PEER_STEP[backend], "\n".join(statements)
+    after = {t.name: rows_of(svc, t, eid) for t in (AUDIT, SUBMISSION)}
+    assert after == {k: v + 1 for k, v in before.items()}
+    # The fold loses no row: both peers' assignments are answered, and only theirs.
+    with svc.store.read() as s:
+        status = dict(s.execute(select(ASSIGNMENT.c.person_id, ASSIGNMENT.c.status).where(
+            ASSIGNMENT.c.evaluation_id == eid, ASSIGNMENT.c.role == "peer")).all())
+        others = s.execute(select(func.count()).select_from(ASSIGNMENT).where(
+            ASSIGNMENT.c.evaluation_id != eid, ASSIGNMENT.c.status == "answered")
+        ).scalar_one()
+    assert status == {first: "answered", last: "answered"}
+    assert others == 0
 
 
 def test_a_step_reads_nothing_twice(world: World,
