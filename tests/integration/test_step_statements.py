@@ -13,13 +13,14 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from tests.support import World, at, seeded_small_world
 from workflow import sample
 from workflow.domain import State, Trigger
 from workflow.service.core import Service, load_snapshot
-from workflow.service.transition import fire
+from workflow.service.transition import fire, plan, write
 from workflow.store.db import StatementCounter, Store
 from workflow.store.tables import ASSIGNMENT, AUDIT, DEADLINE, OUTBOX, SUBMISSION, TOKEN
 
@@ -50,7 +51,7 @@ PEER_STEP = {"sqlite": 8, "postgresql": 7}
 # calibration pool: PostgreSQL locks the cycle (SQLite's one writer needs no lock),
 # and both count its states (service/pool.py); the cycle's flag and calibrator come
 # from the rules cache.
-SCORE_STEP = {"sqlite": 7, "postgresql": 9}
+SCORE_STEP = {"sqlite": 7, "postgresql": 8}
 
 
 @pytest.fixture
@@ -163,3 +164,37 @@ def test_a_score_with_no_scored_leader_above_sends_a_pinned_number_of_statements
     with svc.store.read() as s:
         assert s.execute(select(func.count()).select_from(AUDIT).where(
             AUDIT.c.evaluation_id == eid, AUDIT.c.trigger == "submit_score")).scalar_one() == 1
+
+
+def test_a_score_into_calibration_holds_the_pool_lock_from_its_compare_and_set(
+        world: World, counted: tuple[Service, StatementCounter], backend: str) -> None:
+    """PostgreSQL: the cycle's row lock that makes two last scores count each other
+    (service/pool.py) is taken by the compare-and-set's statement, and held: another
+    transaction cannot lock the cycle until the step commits."""
+    if backend != "postgresql":
+        pytest.skip("SQLite's one writer needs no cycle lock")
+    svc, counter = counted
+    world.submit_self("S1", when="2026-05-04 09:00")
+    world.answer_peers("S1", when="2026-05-06 09:00")
+    eid = world.ev("S1")
+    payload = sample.score(world.framework("S1"), world.rng, 0.9)
+    other = create_engine(svc.store.url)
+    try:
+        with svc.store.write_core() as session:
+            snap = load_snapshot(svc, session, eid)
+            change = plan(svc, session, snap, Trigger.SUBMIT_SCORE, "H1", payload,
+                          now=at("2026-05-11 09:00"))
+            counter.reset()
+            write(svc, session, [change])
+            cas = next(s for s in counter.statements if "UPDATE evaluation SET" in s)
+            assert "FOR UPDATE" in cas and "RETURNING" in cas, cas
+            assert not any(s.startswith("SELECT cycle.id") for s in counter.statements)
+            with other.connect() as conn, pytest.raises(OperationalError, match="lock"):
+                conn.execute(text("SELECT id FROM cycle WHERE id = :c FOR UPDATE NOWAIT"),
+                             {"c": snap.row.cycle_id})
+        with other.connect() as conn:  # committed: the lock is free again
+            assert conn.execute(text("SELECT id FROM cycle WHERE id = :c FOR UPDATE NOWAIT"),
+                                {"c": snap.row.cycle_id}).scalar_one() == snap.row.cycle_id
+    finally:
+        other.dispose()
+    assert world.state("S1") is State.CALIBRATION
