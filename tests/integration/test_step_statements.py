@@ -47,10 +47,11 @@ PEER_STEP = {"sqlite": 8, "postgresql": 7}
 # links. PostgreSQL also walks up the tree and locks the leaders above in one
 # statement (they may be scored meanwhile; a leader's snapshot is read only when it
 # has a score); SQLite knows from the snapshot, under its write lock, that no leader
-# above has a score a change of class could move. Here the score completes the
-# calibration pool: PostgreSQL locks the cycle (SQLite's one writer needs no lock),
-# and both count its states (service/pool.py); the cycle's flag and calibrator come
-# from the rules cache.
+# above has a score a change of class could move. Here the score moves into
+# calibration, so both count the pool's states (service/pool.py; the rest of the team
+# is not scored yet, so the pool does not open); PostgreSQL locks the cycle first, in
+# the compare-and-set's statement (pool.LOCK_CTE; SQLite's one writer needs no lock).
+# The cycle's flag and calibrator come from the rules cache. Issue 16 aims at 8.
 SCORE_STEP = {"sqlite": 7, "postgresql": 8}
 
 
