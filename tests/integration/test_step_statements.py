@@ -13,15 +13,16 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from tests.support import World, at, seeded_small_world
 from workflow import sample
 from workflow.domain import State, Trigger
 from workflow.service.core import Service, load_snapshot
-from workflow.service.transition import fire
+from workflow.service.transition import fire, plan, write
 from workflow.store.db import StatementCounter, Store
-from workflow.store.tables import AUDIT, DEADLINE, OUTBOX, SUBMISSION, TOKEN
+from workflow.store.tables import ASSIGNMENT, AUDIT, DEADLINE, OUTBOX, SUBMISSION, TOKEN
 
 pytestmark = pytest.mark.both_stores
 
@@ -36,16 +37,22 @@ pytestmark = pytest.mark.both_stores
 # the submission (data-modifying CTEs), the links and emails go in one statement, and
 # the audit row's moves the head. Issue 16 aims at 8.
 PLAIN_STEP = {"sqlite": 8, "postgresql": 6}
+# The last peer's answer, which moves the evaluation to supervisor scoring: the plain
+# step's statements, the peer's assignment marked answered (on SQLite by the schema's
+# trigger submission_answers_peer, in the answer's INSERT; PostgreSQL sends the UPDATE
+# and no peers' links). Issue 16 aims at 8.
+PEER_STEP = {"sqlite": 8, "postgresql": 7}
 # A supervisor's score with nobody above scored yet: the plain step's statements, but
 # the scoring's one read (submissions and override facts) instead of the peers'
 # links. PostgreSQL also walks up the tree and locks the leaders above in one
 # statement (they may be scored meanwhile; a leader's snapshot is read only when it
 # has a score); SQLite knows from the snapshot, under its write lock, that no leader
-# above has a score a change of class could move. Here the score completes the
-# calibration pool: PostgreSQL locks the cycle (SQLite's one writer needs no lock),
-# and both count its states (service/pool.py); the cycle's flag and calibrator come
-# from the rules cache.
-SCORE_STEP = {"sqlite": 7, "postgresql": 9}
+# above has a score a change of class could move. Here the score moves into
+# calibration, so both count the pool's states (service/pool.py; the rest of the team
+# is not scored yet, so the pool does not open); PostgreSQL locks the cycle first, in
+# the compare-and-set's statement (pool.LOCK_CTE; SQLite's one writer needs no lock).
+# The cycle's flag and calibrator come from the rules cache. Issue 16 aims at 8.
+SCORE_STEP = {"sqlite": 7, "postgresql": 8}
 
 
 @pytest.fixture
@@ -98,6 +105,35 @@ def test_a_plain_step_sends_a_pinned_number_of_statements(
     assert set(pending) == {State.PEER_INPUT.value}, "the self-assessment timers cancelled"
 
 
+def test_the_last_peer_answer_sends_a_pinned_number_of_statements(
+        world: World, counted: tuple[Service, StatementCounter], backend: str) -> None:
+    svc, counter = counted
+    world.submit_self("S1", when="2026-05-04 09:00")
+    eid = world.ev("S1")
+    first, last = world.peers_of("S1")
+    fw = world.framework("S1")
+    fire(svc, eid, Trigger.SUBMIT_PEER_INPUT, first, sample.peer_input(fw, world.rng, 0.8),
+         now=at("2026-05-06 09:00"))
+    before = {t.name: rows_of(svc, t, eid) for t in (AUDIT, SUBMISSION)}
+    counter.reset()
+    outcome = fire(svc, eid, Trigger.SUBMIT_PEER_INPUT, last,
+                   sample.peer_input(fw, world.rng, 0.8), now=at("2026-05-06 10:00"))
+    work, statements = counter.work, list(counter.statements)
+    assert outcome.to_state is State.SUPERVISOR_SCORING
+    assert work <= PEER_STEP[backend], "\n".join(statements)
+    after = {t.name: rows_of(svc, t, eid) for t in (AUDIT, SUBMISSION)}
+    assert after == {k: v + 1 for k, v in before.items()}
+    # The fold loses no row: both peers' assignments are answered, and only theirs.
+    with svc.store.read() as s:
+        status = dict(s.execute(select(ASSIGNMENT.c.person_id, ASSIGNMENT.c.status).where(
+            ASSIGNMENT.c.evaluation_id == eid, ASSIGNMENT.c.role == "peer")).all())
+        others = s.execute(select(func.count()).select_from(ASSIGNMENT).where(
+            ASSIGNMENT.c.evaluation_id != eid, ASSIGNMENT.c.status == "answered")
+        ).scalar_one()
+    assert status == {first: "answered", last: "answered"}
+    assert others == 0
+
+
 def test_a_step_reads_nothing_twice(world: World,
                                     counted: tuple[Service, StatementCounter]) -> None:
     """No read of a step is sent twice, and what is fixed per cycle (its calibrator,
@@ -129,3 +165,37 @@ def test_a_score_with_no_scored_leader_above_sends_a_pinned_number_of_statements
     with svc.store.read() as s:
         assert s.execute(select(func.count()).select_from(AUDIT).where(
             AUDIT.c.evaluation_id == eid, AUDIT.c.trigger == "submit_score")).scalar_one() == 1
+
+
+def test_a_score_into_calibration_holds_the_pool_lock_from_its_compare_and_set(
+        world: World, counted: tuple[Service, StatementCounter], backend: str) -> None:
+    """PostgreSQL: the cycle's row lock that makes two last scores count each other
+    (service/pool.py) is taken by the compare-and-set's statement, and held: another
+    transaction cannot lock the cycle until the step commits."""
+    if backend != "postgresql":
+        pytest.skip("SQLite's one writer needs no cycle lock")
+    svc, counter = counted
+    world.submit_self("S1", when="2026-05-04 09:00")
+    world.answer_peers("S1", when="2026-05-06 09:00")
+    eid = world.ev("S1")
+    payload = sample.score(world.framework("S1"), world.rng, 0.9)
+    other = create_engine(svc.store.url)
+    try:
+        with svc.store.write_core() as session:
+            snap = load_snapshot(svc, session, eid)
+            change = plan(svc, session, snap, Trigger.SUBMIT_SCORE, "H1", payload,
+                          now=at("2026-05-11 09:00"))
+            counter.reset()
+            write(svc, session, [change])
+            cas = next(s for s in counter.statements if "UPDATE evaluation SET" in s)
+            assert "FOR UPDATE" in cas and "RETURNING" in cas, cas
+            assert not any(s.startswith("SELECT cycle.id") for s in counter.statements)
+            with other.connect() as conn, pytest.raises(OperationalError, match="lock"):
+                conn.execute(text("SELECT id FROM cycle WHERE id = :c FOR UPDATE NOWAIT"),
+                             {"c": snap.row.cycle_id})
+        with other.connect() as conn:  # committed: the lock is free again
+            assert conn.execute(text("SELECT id FROM cycle WHERE id = :c FOR UPDATE NOWAIT"),
+                                {"c": snap.row.cycle_id}).scalar_one() == snap.row.cycle_id
+    finally:
+        other.dispose()
+    assert world.state("S1") is State.CALIBRATION

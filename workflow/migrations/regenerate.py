@@ -30,6 +30,19 @@ SQLITE_AUDIT_HEAD_TRIGGER = '''
             "BEGIN UPDATE audithead SET last_seq = NEW.seq, last_hash = NEW.row_hash "
             "WHERE id = 1; END")
 '''
+# SQLite only: a peer's answer marks their peer assignments of the evaluation answered
+# in the answer's own INSERT (states/peer_input.peer_answered says which rows; the step
+# then sends no assignment UPDATE: service/transition.py). PostgreSQL sends the UPDATE.
+SQLITE_PEER_ANSWERED_TRIGGER = '''
+        # A peer's answer marks their peer assignments answered, in the answer's own
+        # INSERT (SQLite; PostgreSQL updates them itself: service/transition.py).
+        op.execute(
+            "CREATE TRIGGER submission_answers_peer AFTER INSERT ON submission "
+            "WHEN NEW.kind = 'peer_input' "
+            "BEGIN UPDATE assignment SET status = 'answered' "
+            "WHERE evaluation_id = NEW.evaluation_id AND person_id = NEW.author_id "
+            "AND role = 'peer'; END")
+'''
 END_OF_COMMANDS = "    # ### end Alembic commands ###\n"
 
 
@@ -48,7 +61,8 @@ def main() -> None:
     text = re.sub(r"workflow\.store\.(tables|types)\.UTCDateTime\(\)", "sa.DateTime()", text)
     text = text.replace("sqlmodel.sql.sqltypes.AutoString", "sa.String")
     # After the first block's end (upgrade's); downgrade drops the table, and its trigger.
-    text = text.replace(END_OF_COMMANDS, END_OF_COMMANDS + SQLITE_AUDIT_HEAD_TRIGGER, 1)
+    text = text.replace(END_OF_COMMANDS, END_OF_COMMANDS + SQLITE_AUDIT_HEAD_TRIGGER
+                        + SQLITE_PEER_ANSWERED_TRIGGER, 1)
     target.write_text(text, encoding="utf-8")
     sys.stdout.write(f"wrote {target}\n")
 

@@ -125,10 +125,28 @@ def phase_rows(session: Session, rules: CycleRules, cycle: PoolCycle, window: Ph
     return rows
 
 
+# PostgreSQL: the cycle's row lock as a CTE of a step's compare-and-set (service/
+# transition.py), taken by its RETURNING clause, so after the evaluation's own row
+# lock as when it is a statement of its own, and before the count, which is a later
+# statement and so reads what the lock waited for (a count in the lock's statement
+# would read the snapshot taken before the wait).
+LOCK_CTE = "pool_lock AS (SELECT id FROM cycle WHERE id = %s FOR UPDATE)"
+LOCK_RETURNING = " RETURNING (SELECT id FROM pool_lock)"
+
+
+def opens_here(svc: Service, session: Session, cycle_id: str) -> bool:
+    """Whether ``cycle_id`` has a calibration pool to open (its rules, cached)."""
+    return (svc.rules.get(session, cycle_id).config.enabled(State.CALIBRATION)
+            and bool(svc.rules.calibrator(session, cycle_id)))
+
+
 def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
-                     now: datetime) -> Mail:
-    """Start the calibration deadline of each cycle whose pool just became complete."""
+                     now: datetime, locked: Iterable[str] = ()) -> Mail:
+    """Start the calibration deadline of each cycle whose pool just became complete.
+
+    ``locked``: the cycles whose row this transaction has already locked (LOCK_CTE)."""
     mail = Mail([], [])
+    already = set(locked)
     for cycle_id in sorted(set(cycle_ids)):
         rules = svc.rules.get(session, cycle_id)
         cycle = _Pool(cycle_id, svc.rules.calibrator(session, cycle_id))
@@ -138,7 +156,7 @@ def open_if_complete(svc: Service, session: Session, cycle_ids: Iterable[str],
         # other's as not there yet, and neither would open the pool. The cycle's row
         # lock makes the second count after the first commits (on SQLite the one
         # writer already does, and the statement would be a plain read: not sent).
-        if bulk.dialect_name(session) != "sqlite":
+        if bulk.dialect_name(session) != "sqlite" and cycle_id not in already:
             session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id).with_for_update())
         before, waiting = counts(session, cycle_id)
         if before or not waiting or pending_timers(session, cycle_id):

@@ -56,6 +56,7 @@ from workflow.service.scoring_inputs import (
 )
 from workflow.states import SPECS
 from workflow.states.appeal_window import appeal_reviewer
+from workflow.states.peer_input import ANSWERED
 from workflow.store import audit, bulk
 from workflow.store.tables import (
     ASSIGNMENT,
@@ -306,6 +307,12 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
                (SUBMISSION, [ch.submission for ch in changes if ch.submission], None),
                (ASSIGNMENT, [a for ch in changes for a in ch.new_assignments], None)]
     inserted = False
+    # PostgreSQL, a step into calibration (or cancelled): the pool's cycle lock goes in
+    # the compare-and-set's statement too (pool.LOCK_CTE says why that is safe).
+    pool_locked: list[str] = []
+    if cancel_with_cas and changes[0].to_state in (State.CALIBRATION, State.CANCELLED) \
+            and pool.opens_here(svc, session, changes[0].cycle_id):
+        pool_locked.append(changes[0].cycle_id)
     for cols, params in by_columns.items():
         if cancel_with_cas:
             cte, cte_params = _cancel_sql(session, [changes[0].evaluation_id], None,
@@ -317,9 +324,13 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
                 ctes += together[0]
                 ctes_params += together[1]
                 inserted = True
+            if pool_locked:
+                ctes.append(pool.LOCK_CTE)
+                ctes_params.append(pool_locked[0])
             matched = bulk.execute_one_with(
                 session, ("compare_and_set", cols), partial(_compare_and_set, cols), params[0],
-                f"WITH {', '.join(ctes)}", ctes_params)
+                f"WITH {', '.join(ctes)}", ctes_params,
+                pool.LOCK_RETURNING if pool_locked else "")
         else:
             matched = bulk.execute_many(session, ("compare_and_set", cols),
                                         partial(_compare_and_set, cols), params)
@@ -343,8 +354,13 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     if not inserted:
         for table, rows, _ in inserts:
             bulk.insert_rows(session, table, rows)
+    # SQLite: a peer's answer marked their assignments answered in its INSERT (the
+    # schema's trigger submission_answers_peer), one statement fewer a peer step.
+    by_trigger = bulk.dialect_name(session) == "sqlite"
     statuses = [{"_aid": aid, "_status": status} for ch in changes
-                for aid, status in ch.assignment_status]
+                for aid, status in ch.assignment_status
+                if not (by_trigger and status == ANSWERED and ch.submission
+                        and ch.submission["kind"] == SubmissionKind.PEER_INPUT.value)]
     bulk.execute_many(session, "assignment_status", _assignment_status, statuses)
     mail = Mail([], [])
     for ch in changes:
@@ -353,7 +369,7 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     # last unscored one cancelled): its one calibration deadline starts then.
     touched = {ch.cycle_id for ch in changes if ch.moves
                and ch.to_state in (State.CALIBRATION, State.CANCELLED)}
-    mail.extend(pool.open_if_complete(svc, session, touched, changes[0].at))
+    mail.extend(pool.open_if_complete(svc, session, touched, changes[0].at, pool_locked))
     # A change may complete a unit's results: they are published in the unit then.
     published = publication.publish_ready(
         svc, session, [(ch.evaluation_id, ch.cycle_id, ch.to_state) for ch in changes

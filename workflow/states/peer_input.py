@@ -33,10 +33,15 @@ def validate_peer_input(payload: Mapping[str, Any], framework: Framework) -> dic
     return clean
 
 
+# What an answer makes of the peer's assignments (on SQLite the schema's trigger
+# submission_answers_peer sets it in the answer's INSERT: service/transition.py).
+ANSWERED = "answered"
+
+
 def peer_answered(ctx: TriggerContext) -> TriggerEffect:
     """The answering peer's assignment is answered."""
     return TriggerEffect(assignment_status=tuple(
-        (a.id, "answered") for a in ctx.peers() if a.person_id == ctx.actor_id))
+        (a.id, ANSWERED) for a in ctx.peers() if a.person_id == ctx.actor_id))
 
 
 def peer_input_closed(ctx: TriggerContext) -> TriggerEffect:

@@ -468,14 +468,16 @@ def insert_one_with(session: Session, table: Any, row: Row, cte: str,
 
 
 def execute_one_with(session: Session, key: Hashable, build: Callable[[], Any], row: Row,
-                     cte: str, cte_params: Sequence[Any]) -> int:
+                     cte: str, cte_params: Sequence[Any], returning: str = "") -> int:
     """``build()`` for one row (as ``execute_many``) preceded by ``cte`` and its
-    parameters, in one statement; returns the rows the main statement matched."""
+    parameters, in one statement, ``returning`` (a clause without parameters) after
+    it; returns the rows the main statement matched."""
     plan = _plan(dialect(session), key, tuple(row), build)
     if plan is None:
         raise ValueError(f"execute_one_with: {key} takes SQLAlchemy's path for "
                          f"{sorted(row)}; use execute_many or insert_rows")
-    return int(run(session, f"{cte} {plan.sql}", (*cte_params, *_one_row(plan, row))).rowcount)
+    return int(run(session, f"{cte} {plan.sql}{returning}",
+                   (*cte_params, *_one_row(plan, row))).rowcount)
 
 
 # A step's rows of several tables go in one PostgreSQL statement only while they are
