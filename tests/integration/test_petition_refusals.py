@@ -27,15 +27,13 @@ from notifications.dispatcher import send_due
 from notifications.testing import RecordingServer
 from tests.integration.test_petition_re_review import act, delivered, re_review_world, rows
 from tests.integration.test_scoring_leaders import give, pay, to_scoring
-from tests.support import DATA, World, at
+from tests.support import at, without_calibration
 from tests.web_support import Clock, make_web, text_of
 from workflow import catalog
 from workflow.cli import main
 from workflow.domain import State, Trigger
 from workflow.errors import AlreadyAppealed, AppealLimitReached, AppealUnderReview
 from workflow.service.core import Service
-from workflow.service.cycles import open_cycle
-from workflow.service.org import import_org
 from workflow.service.transition import fire
 from workflow.web import i18n
 
@@ -127,14 +125,7 @@ def test_a_window_closed_by_silence_after_a_review_is_not_said_as_the_limit(
 
 def test_without_re_review_a_second_appeal_names_the_one_allowed(
         new_service: Callable[..., Service], tmp_path: Path) -> None:
-    svc = new_service()
-    import_org(svc, DATA / "small_org.csv", now=at("2026-05-01 09:00"))
-    cycle = tmp_path / "cycle.yaml"
-    cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8").replace(
-        "calibration: {enabled: true, calibrator: D1}", "calibration: {enabled: false}"),
-        encoding="utf-8")
-    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
-    w = World(svc, "t-2026-04")
+    w = without_calibration(new_service(), tmp_path)
     to_scoring(w)
     give(w, "S1", "0.5", 2, when=SCORED)
     w.fire("S1", Trigger.LODGE_APPEAL, "S1", {"reasons": REASONS}, when="2026-05-14 09:00")

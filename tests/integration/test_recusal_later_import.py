@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests.integration.test_scoring_leaders import give, to_scoring
 from tests.integration.test_web_org import TOKEN, upload
-from tests.support import DATA, World, at
+from tests.support import DATA, World, at, without_calibration
 from tests.web_support import make_web, text_of
 from workflow.cli import main
 from workflow.domain import State, Trigger
@@ -48,13 +48,7 @@ def org_file(tmp_path: Path, conflicts: dict[str, str], name: str = "org.csv") -
 def world(new_service: Callable[..., Service], tmp_path: Path) -> World:
     """S1..S4 wait for H1's score; S3 is scored and has appealed (D1 reviews it)."""
     svc = new_service(admins=("UB1",))
-    import_org(svc, org_file(tmp_path, {}, "before.csv"), now=at("2026-05-01 09:00"))
-    cycle = tmp_path / "cycle.yaml"
-    cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8").replace(
-        "calibration: {enabled: true, calibrator: D1}", "calibration: {enabled: false}"),
-        encoding="utf-8")
-    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
-    w = World(svc, "t-2026-04")
+    w = without_calibration(svc, tmp_path, org_file(tmp_path, {}, "before.csv"))
     to_scoring(w)
     give(w, "S3", "0.5", 2, when="2026-05-13 09:00")
     w.fire("S3", Trigger.LODGE_APPEAL, "S3", {"reasons": "Hai sản phẩm <i>đúng hạn</i>"},
