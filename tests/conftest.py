@@ -87,8 +87,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrise ``backend``: both stores for ``both_stores`` tests, else SQLite."""
+    """Parametrise ``backend``: both stores for ``both_stores`` tests, PostgreSQL alone for
+    ``postgres_only`` ones, else SQLite."""
     if "backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("postgres_only") is not None:
+        metafunc.parametrize("backend", [
+            pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+        ], indirect=True)
         return
     if metafunc.definition.get_closest_marker("both_stores") is None \
             or metafunc.definition.get_closest_marker("sqlite_only") is not None:

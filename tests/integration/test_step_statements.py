@@ -167,13 +167,13 @@ def test_a_score_with_no_scored_leader_above_sends_a_pinned_number_of_statements
             AUDIT.c.evaluation_id == eid, AUDIT.c.trigger == "submit_score")).scalar_one() == 1
 
 
+@pytest.mark.postgres_only
 def test_a_score_into_calibration_holds_the_pool_lock_from_its_compare_and_set(
         world: World, counted: tuple[Service, StatementCounter], backend: str) -> None:
     """PostgreSQL: the cycle's row lock that makes two last scores count each other
     (service/pool.py) is taken by the compare-and-set's statement, and held: another
     transaction cannot lock the cycle until the step commits."""
-    if backend != "postgresql":
-        pytest.skip("SQLite's one writer needs no cycle lock")
+    assert backend == "postgresql"  # SQLite's one writer needs no cycle lock
     svc, counter = counted
     world.submit_self("S1", when="2026-05-04 09:00")
     world.answer_peers("S1", when="2026-05-06 09:00")
