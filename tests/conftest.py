@@ -231,33 +231,51 @@ def pg_database(pg_databases: PgDatabases) -> Iterator[str]:
 # --- services -------------------------------------------------------------------
 
 
+class _Copies:
+    """Services on copies of a template database made for one test (an SQLite file
+    copied into the test's folder, or ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL),
+    disposed and dropped when the test ends."""
+
+    def __init__(self, request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.pg: PgDatabases | None = (request.getfixturevalue("pg_databases")
+                                       if backend == "postgresql" else None)
+        self.made: list[Service] = []
+        self.pg_made: list[str] = []
+
+    def service(self, file_template: Path | str, pg_template: str | None, file_name: str,
+                overrides: dict[str, object]) -> Service:
+        if self.pg is not None:
+            db = self.pg.create(pg_template)
+            self.pg_made.append(db)
+            url = pg_url(db)
+        else:
+            path = self.tmp_path / file_name
+            shutil.copy(file_template, path)
+            url = f"sqlite:///{path}"
+        svc = Service(Store(url), make_settings(url, **overrides))
+        self.made.append(svc)
+        return svc
+
+    def close(self) -> None:
+        for svc in self.made:
+            svc.store.dispose()
+        if self.pg is not None:
+            for db in self.pg_made:
+                self.pg.drop(db)
+
+
 @pytest.fixture
 def new_service(request: pytest.FixtureRequest, backend: str, tmp_path: Path,
                 schema_template: Path) -> Iterator[Callable[..., Service]]:
     """Make services on fresh databases of ``backend`` (several per test when needed)."""
-    made: list[Service] = []
-    pg_made: list[str] = []
-    pg = request.getfixturevalue("pg_databases") if backend == "postgresql" else None
+    copies = _Copies(request, backend, tmp_path)
 
     def make(name: str = "kpi.sqlite3", **overrides: object) -> Service:
-        if pg is not None:
-            db = pg.create()
-            pg_made.append(db)
-            url = pg_url(db)
-        else:
-            path = tmp_path / name
-            shutil.copy(schema_template, path)
-            url = f"sqlite:///{path}"
-        svc = Service(Store(url), make_settings(url, **overrides))
-        made.append(svc)
-        return svc
+        return copies.service(schema_template, None, name, overrides)
 
     yield make
-    for svc in made:
-        svc.store.dispose()
-    if pg is not None:
-        for db in pg_made:
-            pg.drop(db)
+    copies.close()
 
 
 @pytest.fixture
@@ -321,27 +339,11 @@ def seeded_service(request: pytest.FixtureRequest, backend: str, tmp_path: Path,
     it, with that call's settings: every call of a key must mean the same world (a
     ``config_dir`` of the test's own, holding the same files, is fine: the database
     keeps the texts it used, never a path)."""
-    made: list[Service] = []
-    pg_made: list[str] = []
-    pg = request.getfixturevalue("pg_databases") if backend == "postgresql" else None
+    copies = _Copies(request, backend, tmp_path)
 
     def make(key: str, seed: Callable[[Service], object], **overrides: object) -> Service:
         template = seeded_templates.template(backend, key, seed, overrides)
-        if pg is not None:
-            db = pg.create(template)
-            pg_made.append(db)
-            url = pg_url(db)
-        else:
-            path = tmp_path / f"{key}.sqlite3"
-            shutil.copy(template, path)
-            url = f"sqlite:///{path}"
-        svc = Service(Store(url), make_settings(url, **overrides))
-        made.append(svc)
-        return svc
+        return copies.service(template, template, f"{key}.sqlite3", overrides)
 
     yield make
-    for svc in made:
-        svc.store.dispose()
-    if pg is not None:
-        for db in pg_made:
-            pg.drop(db)
+    copies.close()
