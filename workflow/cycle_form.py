@@ -259,22 +259,15 @@ def _phase(r: _Reader, state: str) -> dict[str, Any]:
     if sum(1 for given in (absolute, days, calendar_days) if given) > 1:
         r.out.problems[f"{base}.due"] = Problem(DUE_ONE if calendar_days else DUE_BOTH)
         return phase
-    if calendar_days:
-        # {days: N}: calendar days, as a regime's petition window may be counted.
-        r.out.origins[f"{base}.due"] = f"{base}.due.days"
-        due_days: dict[str, Any] = {"days": r.take(f"{base}.due.days", _int,
-                                                   f"{base}.due.days")}
-        at = r.take(f"{base}.due.at", _time)
-        if at is not None:
-            due_days["at"] = at
-        phase["due"] = due_days
-    elif absolute:
+    if absolute:
         phase["due"] = r.take(f"{base}.due", _datetime)
         r.out.origins[f"{base}.due"] = f"{base}.due"
-    elif days:
-        r.out.origins[f"{base}.due"] = f"{base}.due.working_days"
-        due: dict[str, Any] = {"working_days": r.take(f"{base}.due.working_days", _int,
-                                                      f"{base}.due.working_days")}
+    elif calendar_days or days:
+        # {days: N} counts calendar days (as a regime's petition window may), else
+        # {working_days: N}; either with an optional hour.
+        unit = "days" if calendar_days else "working_days"
+        r.out.origins[f"{base}.due"] = f"{base}.due.{unit}"
+        due: dict[str, Any] = {unit: r.take(f"{base}.due.{unit}", _int, f"{base}.due.{unit}")}
         at = r.take(f"{base}.due.at", _time)
         if at is not None:
             due["at"] = at
