@@ -181,7 +181,7 @@ def _reach_and_cycles(svc: Service, session: Session, granted: list[str]
     """(the units reached, the cycles with an evaluation in them, the cycles with all
     their evaluations in them)."""
     org = session.execute(select(func.max(AUDIT.c.seq))
-                          .where(text("auditevent.trigger = 'org_import'"))).scalar()
+                          .where(AUDIT.c.trigger == "org_import")).scalar()
     last = session.execute(select(func.max(EVALUATION.c.id))).scalar()
     key = (svc.store.url, tuple(sorted(granted)), org, last)
     with _REACHES_GUARD:
