@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
 from workflow import recusal
-from workflow.domain import Role, State
+from workflow.domain import Role, State, SubmissionKind
 from workflow.errors import EvaluationNotFound
 from workflow.evaluation_rows import STATE_INDEX, STATES, AssignmentRecord, EvaluationRecord
 from workflow.permissions import Delegation, EvaluationView
@@ -26,6 +27,9 @@ from workflow.store.db import Store
 from workflow.store.tables import (
     ASSIGNMENT,
     EVALUATION,
+    OVERRIDE,
+    PUBLICATION,
+    SUBMISSION,
 )
 
 if TYPE_CHECKING:
@@ -196,10 +200,25 @@ class _SnapshotSql:
     skip_locked: str
     assignments: str
     single: str  # SQLite, one evaluation: everything in one statement (or "")
+    # PostgreSQL: ``assignments`` with a last column, the JSON of a score's reads
+    # (SCORE_READS) of the one evaluation named by its last parameter.
+    assignments_scored: str
     evaluation_columns: tuple[str, ...]
     assignment_columns: tuple[str, ...]
     evaluation_results: tuple[Any, ...]
     assignment_results: tuple[Any, ...]
+    # SQLite, one evaluation: ``single`` with what a step asks besides (SCORE_READS,
+    # UNIT_STATES) as its last columns, by what is asked.
+    singles: dict[frozenset[str], str] = field(default_factory=dict)
+
+    def single_with(self, reads: frozenset[str]) -> str:
+        found = self.singles.get(reads)
+        if found is None:
+            extra = ((", " + _score_reads_sql("sqlite", "e.id") if SCORE_READS in reads
+                      else "") + (_UNIT_STATES_SQL if UNIT_STATES in reads else ""))
+            head, rest = self.single.rsplit(" FROM evaluation e WHERE ", 1)
+            found = self.singles[reads] = f"{head}{extra} FROM evaluation e WHERE {rest}"
+        return found
 
 
 def _snapshot_sql(session: Session) -> _SnapshotSql:
@@ -240,6 +259,15 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
     # PostgreSQL the head is locked last, on its own (transition.write says why).
     head = ("" if pg else ", (SELECT last_seq FROM audithead WHERE id = 1), "
             "(SELECT last_hash FROM audithead WHERE id = 1)")
+    assignments = (
+        f"SELECT 0, {', '.join(as_cols)}, {', '.join(['NULL'] * len(_PERSON_COLUMNS))}{{x}} "
+        f"FROM assignment WHERE evaluation_id {bulk.in_ids(dialect.name)} UNION ALL "
+        f"SELECT 1, {', '.join(['NULL'] * len(as_cols))}, {', '.join(_PERSON_COLUMNS)}{{x}} "
+        # One IN over a UNION, not two ORed conditions: each part looks up the
+        # person's primary key (an OR with a subquery scans the person table).
+        f"FROM person WHERE id IN ({people_ids} UNION SELECT person_id FROM assignment "
+        f"WHERE evaluation_id {bulk.in_ids(dialect.name)}){{scored}} ORDER BY 1, 2")
+    nulls = ", ".join(["NULL"] * (len(as_cols) + len(_PERSON_COLUMNS)))
     sql = _SnapshotSql(
         evaluations=select + rest,
         locked=select + head + rest + (" FOR UPDATE OF e" if pg else ""),
@@ -250,14 +278,10 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
         # people around the evaluations come in the same statement (load_people then
         # finds them in the transaction's cache): assignment rows first, person rows
         # after, in one column layout.
-        assignments=(
-            f"SELECT 0, {', '.join(as_cols)}, {', '.join(['NULL'] * len(_PERSON_COLUMNS))} "
-            f"FROM assignment WHERE evaluation_id {bulk.in_ids(dialect.name)} UNION ALL "
-            f"SELECT 1, {', '.join(['NULL'] * len(as_cols))}, {', '.join(_PERSON_COLUMNS)} "
-            # One IN over a UNION, not two ORed conditions: each part looks up the
-            # person's primary key (an OR with a subquery scans the person table).
-            f"FROM person WHERE id IN ({people_ids} UNION SELECT person_id FROM assignment "
-            f"WHERE evaluation_id {bulk.in_ids(dialect.name)}) ORDER BY 1, 2"),
+        assignments=assignments.format(x="", scored=""),
+        assignments_scored=assignments.format(
+            x=", NULL", scored=f" UNION ALL SELECT 2, {nulls}, "
+            f"{_score_reads_sql('postgresql', '%s')}") if pg else "",
         # SQLite, one evaluation (a step): nothing can change under the write lock, so
         # the assignments and the people come as JSON columns of the evaluation's row,
         # with the head: the whole snapshot in one statement. The extra people are the
@@ -283,6 +307,98 @@ _SNAPSHOT_SQL: dict[str, _SnapshotSql] = {}
 # In the transaction's cache: evaluation id -> its supervisor's evaluation in the
 # cycle (None: nobody above), as the snapshots read it (leaders.lock_above).
 ABOVE_KEY = "above"
+
+# What a step's snapshot may read besides, so that the step sends no query of its own
+# for it (issue 16: at most 8 statements a step). ``transition.fire`` asks by trigger.
+# SCORE_READS: the submissions a score is computed from (the reviewee's and the peers')
+# and the evaluation's override facts; in the transaction's cache by evaluation id, as
+# rows (part, id, kind, payload, author, override id, document, recorded by, recorded
+# at), payloads decoded and instants aware, for ``scoring_inputs`` to take once.
+SCORE_READS = "score_reads"
+# UNIT_STATES (SQLite): the evaluation's unit counted by state and its publication, as
+# read under the write lock before the step, for ``publication.publish_ready``.
+UNIT_STATES = "unit_states"
+_KINDS_SCORED = (f"('{SubmissionKind.SELF_ASSESSMENT.value}', "
+                 f"'{SubmissionKind.PEER_INPUT.value}')")
+
+
+def _score_reads_sql(dialect: str, evaluation: str) -> str:
+    """The JSON of a score's reads of the evaluation ``evaluation`` (an SQL expression)."""
+    if dialect == "postgresql":
+        return (
+            "(SELECT json_agg(json_build_array(x.part, x.id, x.kind, x.payload, x.author_id, "
+            "x.override_id, x.source_document, x.recorded_by, x.recorded_at) "
+            "ORDER BY x.part, x.id)::text FROM (SELECT 0 AS part, s.id, s.kind, s.payload, "
+            "s.author_id, NULL::varchar AS override_id, NULL::varchar AS source_document, "
+            "NULL::varchar AS recorded_by, NULL::timestamp AS recorded_at FROM submission s "
+            f"WHERE s.evaluation_id = {evaluation} AND s.kind IN {_KINDS_SCORED} UNION ALL "
+            "SELECT 1, o.id, NULL, NULL, NULL, o.override_id, o.source_document, "
+            "o.recorded_by, o.recorded_at FROM overridefact o "
+            f"WHERE o.evaluation_id = {evaluation}) x)")
+    return (
+        "(SELECT json_group_array(json_array(x.part, x.id, x.kind, x.payload, x.author_id, "
+        "x.override_id, x.source_document, x.recorded_by, x.recorded_at)) FROM ("
+        "SELECT 0 AS part, s.id, s.kind, s.payload, s.author_id, NULL AS override_id, "
+        "NULL AS source_document, NULL AS recorded_by, NULL AS recorded_at FROM submission s "
+        f"WHERE s.evaluation_id = {evaluation} AND s.kind IN {_KINDS_SCORED} UNION ALL "
+        "SELECT 1, o.id, NULL, NULL, NULL, o.override_id, o.source_document, o.recorded_by, "
+        f"o.recorded_at FROM overridefact o WHERE o.evaluation_id = {evaluation} "
+        "ORDER BY 1, 2) x)")
+
+
+# SQLite: the evaluation's unit, counted by state, and when it was published (if it was).
+_UNIT_STATES_SQL = (
+    ", (SELECT json_group_array(json_array(u.state, u.n)) FROM (SELECT state, count(*) AS n "
+    "FROM evaluation u WHERE u.cycle_id = e.cycle_id AND u.unit_id = e.unit_id "
+    "GROUP BY state) u), (SELECT p.published_at FROM publication p "
+    "WHERE p.cycle_id = e.cycle_id AND p.unit_id = e.unit_id)")
+
+
+@dataclass(frozen=True)
+class UnitAtRead:
+    """SQLite: an evaluation's unit as the step's snapshot read it (before the step)."""
+
+    cycle_id: str
+    unit_id: str
+    state: State  # the evaluation's own state when it was counted
+    states: dict[str, int]
+    published_at: datetime | None
+
+
+def _keep_score_reads(session: Session, evaluation_id: int, found: str | None,
+                      dialect: str) -> None:
+    """Keep a score's reads, from their JSON, in the transaction's cache (SCORE_READS)."""
+    [payload_of, at_of] = _SCORE_READ_PROCESSORS.setdefault(dialect, bulk.result_processors(
+        bulk.dialect(session), [SUBMISSION.c.payload, OVERRIDE.c.recorded_at]))
+    rows: list[tuple[Any, ...]] = []
+    for part, id_, kind, stored, author, override_id, document, by, at_text in json.loads(
+            found or "[]"):
+        # SQLite gives the payload's stored text (PostgreSQL's JSON, the object), and the
+        # instant's stored text (PostgreSQL's JSON, an ISO instant).
+        payload = payload_of(stored) if isinstance(stored, str) and payload_of else stored
+        at = (None if at_text is None else at_of(at_text) if dialect == "sqlite" and at_of
+              else datetime.fromisoformat(at_text).replace(tzinfo=UTC))
+        rows.append((part, id_, kind, payload, author, override_id, document, by, at))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    bulk.transaction_cache(session).setdefault(SCORE_READS, {})[evaluation_id] = rows
+
+
+_SCORE_READ_PROCESSORS: dict[str, tuple[Any, ...]] = {}
+_PUBLISHED_PROCESSOR: dict[str, tuple[Any, ...]] = {}
+
+
+def taken_score_reads(session: Session, evaluation_id: int) -> list[tuple[Any, ...]] | None:
+    """The score's reads of ``evaluation_id`` that its snapshot read, taken once (None:
+    not read with the snapshot, or taken already)."""
+    held: dict[int, list[tuple[Any, ...]]] = bulk.transaction_cache(session).get(
+        SCORE_READS, {})
+    return held.pop(evaluation_id, None)
+
+
+def taken_unit_states(session: Session, evaluation_id: int) -> UnitAtRead | None:
+    """SQLite: the unit of ``evaluation_id`` as its snapshot read it, taken once."""
+    held: dict[int, UnitAtRead] = bulk.transaction_cache(session).get(UNIT_STATES, {})
+    return held.pop(evaluation_id, None)
 
 
 def _values(rows: Sequence[Sequence[Any]], processors: tuple[Any, ...]
@@ -321,10 +437,11 @@ def _assignments(rows: Sequence[Sequence[Any]], processors: tuple[Any, ...]
 def _read_assignments_and_people(
         session: Session, sql: _SnapshotSql, rows: Sequence[EvaluationRecord],
         context: dict[str, tuple[CycleRules, str | None, frozenset[str]]],
-        assignments: dict[int, list[AssignmentRecord]]) -> None:
+        assignments: dict[int, list[AssignmentRecord]], scored: int | None = None) -> None:
     """The evaluations' assignments, and into the transaction's people cache the people
     a step on them may need (who they name, the cycle's calibrator and admins, whoever
-    the assignments name), in one statement."""
+    the assignments name), in one statement; with ``scored`` (PostgreSQL), that
+    evaluation's score reads too (SCORE_READS)."""
     dialect = bulk.dialect_name(session)
     cache = _people_cache(session)
     wanted: set[str | None] = set()
@@ -334,28 +451,48 @@ def _read_assignments_and_people(
                        row.scored_by, calibrator, *admins))
     unknown = sorted(i for i in wanted if i and i not in cache)
     ids = bulk.id_list(dialect, [r.id for r in rows])
-    raw = bulk.query(session, sql.assignments, [ids, bulk.id_list(dialect, unknown), ids])
+    params = [ids, bulk.id_list(dialect, unknown), ids]
+    if scored is not None:
+        raw = bulk.query(session, sql.assignments_scored, [*params, scored, scored])
+    else:
+        raw = bulk.query(session, sql.assignments, params)
     width = len(sql.assignment_columns)
     cache.update(dict.fromkeys(unknown))
     for r in raw:
-        if r[0] == 0:
+        if r[0] == 2:
+            _keep_score_reads(session, scored or 0, r[-1], dialect)
+        elif r[0] == 0:
             [a] = _assignments([r[1:width + 1]], sql.assignment_results)
             assignments[a.evaluation_id].append(a)
         else:
             cache[r[width + 1]] = _person(r[width + 1:])
 
 
-def _load_one(svc: Service, session: Session, sql: _SnapshotSql, evaluation_id: int
-              ) -> dict[int, Snapshot]:
-    """SQLite, one evaluation in a write transaction: the snapshot in one statement."""
+def _load_one(svc: Service, session: Session, sql: _SnapshotSql, evaluation_id: int,
+              reads: frozenset[str]) -> dict[int, Snapshot]:
+    """SQLite, one evaluation in a write transaction: the snapshot in one statement,
+    with what the step asks besides (``reads``)."""
     usual = sorted(svc.rules.usual_people() | set(svc.settings.admins))
-    raw = bulk.query(session, sql.single, [json.dumps(usual), json.dumps([evaluation_id])])
+    raw = bulk.query(session, sql.single_with(reads) if reads else sql.single,
+                     [json.dumps(usual), json.dumps([evaluation_id])])
     if not raw:
         return {}
     width = len(sql.evaluation_columns)
     [row] = _evaluations(raw, sql.evaluation_results)
     tail = raw[0][width:]
-    above_id, seq, last_hash, assignments_json, people_json = tail
+    above_id, seq, last_hash, assignments_json, people_json = tail[:5]
+    extra = list(tail[5:])
+    if SCORE_READS in reads:
+        _keep_score_reads(session, row.id, extra.pop(0), "sqlite")
+    if UNIT_STATES in reads:
+        states_json, published_at = extra
+        [published_of] = _PUBLISHED_PROCESSOR.setdefault("sqlite", bulk.result_processors(
+            bulk.dialect(session), [PUBLICATION.c.published_at]))
+        bulk.transaction_cache(session).setdefault(UNIT_STATES, {})[row.id] = UnitAtRead(
+            row.cycle_id, row.unit_id, row.state,
+            {state: int(n) for state, n in json.loads(states_json or "[]")},
+            published_of(published_at) if published_at is not None and published_of
+            else published_at)
     cache = bulk.transaction_cache(session)
     cache.setdefault(ABOVE_KEY, {})[row.id] = above_id
     if seq is not None:
@@ -374,13 +511,18 @@ def _load_one(svc: Service, session: Session, sql: _SnapshotSql, evaluation_id: 
 
 
 def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
-                   lock: bool = True, skip_locked: bool = False) -> dict[int, Snapshot]:
+                   lock: bool = True, skip_locked: bool = False,
+                   reads: frozenset[str] = frozenset()) -> dict[int, Snapshot]:
     """Snapshots of the evaluations ``ids`` (those that exist), locked when ``lock``.
 
     With ``skip_locked`` (the sweep), evaluations another worker holds are left out.
     Two statements per chunk of 900, run by the driver: the evaluations (locked, in
     id order) with their supervisors' evaluations, then their assignments and the
     people around them (kept for ``load_people`` in this transaction).
+
+    ``reads`` (one evaluation, locked: a step): what else to read in those statements,
+    into the transaction's cache (SCORE_READS; UNIT_STATES, on SQLite only, where the
+    write lock is held from the start: PostgreSQL counts after the cycle's lock).
     """
     sql = _snapshot_sql(session)
     dialect = bulk.dialect_name(session)
@@ -388,8 +530,10 @@ def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
     out: dict[int, Snapshot] = {}
     ordered = sorted(set(ids))
     width = len(sql.evaluation_columns)
-    if len(ordered) == 1 and lock and sql.single:
-        return _load_one(svc, session, sql, ordered[0])
+    one = len(ordered) == 1 and lock
+    if one and sql.single:
+        return _load_one(svc, session, sql, ordered[0], reads)
+    scored = ordered[0] if one and SCORE_READS in reads else None
     for start in range(0, len(ordered), 900):
         chunk = ordered[start:start + 900]
         raw = bulk.query(session, stmt, [bulk.id_list(dialect, chunk)])
@@ -405,7 +549,8 @@ def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
                                   svc.rules.calibrator(session, row.cycle_id),
                                   svc.admins(rules)) for row in rows}
         if found:
-            _read_assignments_and_people(session, sql, rows, context, assignments)
+            _read_assignments_and_people(session, sql, rows, context, assignments,
+                                         scored if scored in found else None)
         for row in rows:
             rules, calibrator, admins = context[row.cycle_id]
             mine = assignments[row.id]
@@ -416,8 +561,8 @@ def load_snapshots(svc: Service, session: Session, ids: Sequence[int], *,
 
 
 def load_snapshot(svc: Service, session: Session, evaluation_id: int, *,
-                  lock: bool = True) -> Snapshot:
-    snaps = load_snapshots(svc, session, [evaluation_id], lock=lock)
+                  lock: bool = True, reads: frozenset[str] = frozenset()) -> Snapshot:
+    snaps = load_snapshots(svc, session, [evaluation_id], lock=lock, reads=reads)
     if evaluation_id not in snaps:
         raise EvaluationNotFound(evaluation_id)
     return snaps[evaluation_id]

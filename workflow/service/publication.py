@@ -46,7 +46,7 @@ from workflow.errors import CycleNotFound, WorkflowError
 from workflow.petition import window_from_publication
 from workflow.reports.csv_files import safe_text
 from workflow.scoring import shown_total
-from workflow.service.core import Service, load_people
+from workflow.service.core import Service, load_people, taken_unit_states
 from workflow.service.notices import LINK_GRACE, PUBLICATION_ACTION, Mail, make_mail
 from workflow.service.rules import CycleRules
 from workflow.store import audit, bulk
@@ -153,11 +153,30 @@ def _units(session: Session, ids: Sequence[int]) -> dict[str, dict[str, _Unit]]:
     return out
 
 
+def _units_now(session: Session, changed: Sequence[tuple[int, str, State]],
+               ids: Sequence[int]) -> dict[str, dict[str, _Unit]]:
+    """The units of ``ids`` as they are now, the changes written: one step on SQLite
+    takes them from what its snapshot read under the write lock (core.UNIT_STATES),
+    its own evaluation moved from the state it was read in to its new one; else read."""
+    if len(changed) == 1 and len(ids) == 1 and bulk.dialect_name(session) == "sqlite":
+        read = taken_unit_states(session, ids[0])
+        if read is not None:
+            states = dict(read.states)
+            states[read.state.value] -= 1
+            new_state = changed[0][2].value
+            states[new_state] = states.get(new_state, 0) + 1
+            return {read.cycle_id: {read.unit_id: _Unit(
+                {k: n for k, n in states.items() if n}, read.published_at)}}
+    return _units(session, ids)
+
+
 def publish_ready(svc: Service, session: Session, changed: Sequence[tuple[int, str, State]],
-                  now: datetime) -> Published:
+                  now: datetime, locked: Iterable[str] = ()) -> Published:
     """Publish each unit that ``changed`` (evaluation id, cycle, new state) completes;
     start the petition windows that wait for a publication. Called by
-    ``transition.write`` in the change's own transaction."""
+    ``transition.write`` in the change's own transaction, after the changes are
+    written; ``locked``: the cycles whose row this transaction has locked already
+    (transition.write's compare-and-set, pool.LOCK_CTE)."""
     out = Published(Mail([], []), [])
     ids = [ev_id for ev_id, _cycle, state in changed if state in COMPLETING]
     if not ids:
@@ -165,11 +184,12 @@ def publish_ready(svc: Service, session: Session, changed: Sequence[tuple[int, s
     # Two workers giving a unit's last two results at once would each count the
     # other's as missing, and neither would publish: the cycles' row locks make the
     # second count after the first commits (on SQLite the one writer already does).
-    if bulk.dialect_name(session) == "postgresql":
-        cycles = sorted({cycle_id for ev_id, cycle_id, state in changed if state in COMPLETING})
+    cycles = sorted({cycle_id for ev_id, cycle_id, state in changed if state in COMPLETING}
+                    - set(locked))
+    if bulk.dialect_name(session) == "postgresql" and cycles:
         bulk.query(session, "SELECT id FROM cycle WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
                    [cycles])
-    for cycle_id, units in sorted(_units(session, ids).items()):
+    for cycle_id, units in sorted(_units_now(session, changed, ids).items()):
         rules = svc.rules.get(session, cycle_id)
         published: dict[str, datetime] = {
             unit_id: unit.published_at for unit_id, unit in units.items()

@@ -33,7 +33,7 @@ from workflow.scoring.model import CriterionKind, Framework
 from workflow.scoring.periods import PeriodStatus
 from workflow.scoring.tasks import WAIVER_KINDS, Approver, confirm_waivers
 from workflow.service import quota_guard
-from workflow.service.core import Snapshot
+from workflow.service.core import Snapshot, taken_score_reads
 from workflow.store import bulk
 from workflow.store.tables import (
     AUDIT,
@@ -270,23 +270,29 @@ def _score_reads(session: Session, evaluation_id: int
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[OverrideNote]]:
     """The evaluation's self-assessments and peer answers (oldest first, each with its
     ``_author``, as ``submissions_of`` gives them) and its override facts."""
-    dialect = bulk.dialect(session)
-    payload_of, recorded_at_of = bulk.result_processors(
-        dialect, [SUBMISSION.c.payload, OVERRIDE.c.recorded_at])
+    # A step's snapshot read them already (core.SCORE_READS), decoded; else one query.
+    rows = taken_score_reads(session, evaluation_id)
+    if rows is None:
+        dialect = bulk.dialect(session)
+        payload_of, recorded_at_of = bulk.result_processors(
+            dialect, [SUBMISSION.c.payload, OVERRIDE.c.recorded_at])
+        rows = [(part, id_, kind,
+                 payload_of(payload) if payload_of and payload is not None else payload,
+                 author, override_id, document, by,
+                 recorded_at_of(at) if recorded_at_of and at is not None else at)
+                for part, id_, kind, payload, author, override_id, document, by, at
+                in bulk.query(session, _SCORE_READS_SQL[dialect.name], (
+                    evaluation_id, SubmissionKind.SELF_ASSESSMENT.value,
+                    SubmissionKind.PEER_INPUT.value, evaluation_id))]
     selfs: list[dict[str, Any]] = []
     peers: list[dict[str, Any]] = []
     notes: list[OverrideNote] = []
-    rows = bulk.query(session, _SCORE_READS_SQL[dialect.name], (
-        evaluation_id, SubmissionKind.SELF_ASSESSMENT.value, SubmissionKind.PEER_INPUT.value,
-        evaluation_id))
     for part, _id, kind, payload, author, override_id, document, by, at in rows:
         if part == 0:
-            decoded = payload_of(payload) if payload_of and payload is not None else payload
             (selfs if kind == SubmissionKind.SELF_ASSESSMENT.value else peers).append(
-                dict(decoded, _author=author))
+                dict(payload, _author=author))
         else:
-            when = recorded_at_of(at) if recorded_at_of and at is not None else at
-            notes.append(OverrideNote(override_id, document, by, when.isoformat()))
+            notes.append(OverrideNote(override_id, document, by, at.isoformat()))
     return selfs, peers, notes
 
 

@@ -37,10 +37,13 @@ from workflow.errors import (
     TransitionNotAllowed,
     WorkflowError,
 )
+from workflow.machine import TRANSITIONS
 from workflow.service import class_restore, leaders, petition_rounds, pool, publication
 from workflow.service.change import Change, base_context, result_context, shown_or_none
 from workflow.service.class_note import class_note, note_context
 from workflow.service.core import (
+    SCORE_READS,
+    UNIT_STATES,
     PersonInfo,
     Service,
     Snapshot,
@@ -309,9 +312,12 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     inserted = False
     # PostgreSQL, a step into calibration (or cancelled): the pool's cycle lock goes in
     # the compare-and-set's statement too (pool.LOCK_CTE says why that is safe).
+    # So does the lock publishing takes, for a step that may complete its unit
+    # (publication.COMPLETING): the same row, taken once.
     pool_locked: list[str] = []
-    if cancel_with_cas and changes[0].to_state in (State.CALIBRATION, State.CANCELLED) \
-            and pool.opens_here(svc, session, changes[0].cycle_id):
+    if cancel_with_cas and (changes[0].to_state in publication.COMPLETING or (
+            changes[0].to_state in (State.CALIBRATION, State.CANCELLED)
+            and pool.opens_here(svc, session, changes[0].cycle_id))):
         pool_locked.append(changes[0].cycle_id)
     for cols, params in by_columns.items():
         if cancel_with_cas:
@@ -373,7 +379,7 @@ def write(svc: Service, session: Session, changes: Sequence[Change], *,
     # A change may complete a unit's results: they are published in the unit then.
     published = publication.publish_ready(
         svc, session, [(ch.evaluation_id, ch.cycle_id, ch.to_state) for ch in changes
-                       if ch.moves], changes[0].at)
+                       if ch.moves], changes[0].at, pool_locked)
     mail.extend(published.mail)
     write_mail(session, mail)
     # Every evaluation lock before the audit chain's head, which is locked last.
@@ -441,13 +447,25 @@ def fire(svc: Service, evaluation_id: int, trigger: Trigger, actor_id: str,
     """
     now = now or utc_now()
     with svc.store.write_core() as session:
-        snap = load_snapshot(svc, session, evaluation_id)
+        snap = load_snapshot(svc, session, evaluation_id, reads=_READS_OF.get(trigger, _NONE))
         change = plan(svc, session, snap, trigger, actor_id, payload, reason, now=now,
                       expected_state=expected_state)
         write(svc, session, [change])
     return Outcome(evaluation_id, change.from_state, change.to_state,
                    snap.version + 1, change.values.get("score"),
                    change.values.get("final_class"))
+
+
+# What a step's snapshot reads besides, by trigger (core.SCORE_READS, UNIT_STATES): a
+# score reads what it is computed from; a trigger that may lead into a state that
+# completes a unit (the machine's table says which) reads the unit's states.
+_NONE: frozenset[str] = frozenset()
+_READS_OF: Mapping[Trigger, frozenset[str]] = {
+    trigger: frozenset(
+        ({SCORE_READS} if trigger in (Trigger.SUBMIT_SCORE, Trigger.REVISE_SCORE) else set())
+        | ({UNIT_STATES} if any(t.trigger is trigger and t.dest in publication.COMPLETING
+                                for t in TRANSITIONS) else set()))
+    for trigger in Trigger}
 
 
 def is_open(state: State) -> bool:
