@@ -87,6 +87,7 @@ def child(what: str, database: Path, profile: Path | None) -> None:
     """One build on ``database``: prints its seconds, peak memory and bytes as JSON."""
     # Everything a serving process has loaded already, imported before the clock starts.
     from workflow.reports import charts, export, html  # noqa: F401
+    from workflow.service import report_cache
 
     svc = _service(f"sqlite:///{database}")
     out = database.with_name(f"out-{what}")
@@ -97,8 +98,11 @@ def child(what: str, database: Path, profile: Path | None) -> None:
         if what == "baseline":
             baseline(svc, out)
         elif what == "fragment":
-            out.write_text(html.cycle_report_fragment(svc, CYCLE, now=SCORED, locale="en"),
-                           encoding="utf-8")
+            # As the server builds it (report_cache): with the link to every signal.
+            out.write_text(html.cycle_report_fragment(
+                svc, CYCLE, now=SCORED, locale="en",
+                signals_download=report_cache.download_path(CYCLE, "signals.csv")),
+                encoding="utf-8")
         elif what == "html":
             out.write_text(html.cycle_report_html(svc, CYCLE, now=SCORED, locale="vi"),
                            encoding="utf-8")

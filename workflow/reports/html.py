@@ -330,11 +330,10 @@ def _context(report: CycleReport, locale: str, signals_download: str | None = No
 def cycle_report_fragment(svc: Service, cycle_id: str, *, now: datetime | None = None,
                           locale: str = "en", signals_download: str | None = None) -> str:
     """The report as an HTML fragment (a <section>): what the admin dashboard embeds, in
-    the admin's language. ``signals_download``: the link of every signal of the cycle
-    (CSV); given, the fragment lists at most ``GAPS_SHOWN`` signals of each gap kind
-    (the largest gaps first), says how many there are and links there."""
-    limit = GAPS_SHOWN if signals_download is not None else None
-    report = build_report(svc, cycle_id, now=now, locale=locale, limit=limit)
+    the admin's language. It lists at most ``GAPS_SHOWN`` signals of each gap kind (the
+    largest gaps first) and says how many there are; ``signals_download``: the link of
+    every signal of the cycle (CSV), given beside that count."""
+    report = build_report(svc, cycle_id, now=now, locale=locale, limit=GAPS_SHOWN)
     return _render(svc, "cycle_fragment.html.j2", locale,
                    **_context(report, locale, signals_download))
 
