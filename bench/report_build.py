@@ -42,13 +42,14 @@ from bench.results import machine_line, write_section
 SECRET = "bench-report-build-secret-key-0123456789abcdef"
 SCORED = datetime(2026, 5, 6, 3, 0, tzinfo=UTC)
 CYCLE = "bench-report"
-BUILDS = ("baseline", "fragment", "csv", "xlsx", "html")
+BUILDS = ("baseline", "fragment", "csv", "xlsx", "html", "signals")
 WHAT = {
     "baseline": "plain SELECT streamed to CSV by the csv module (the baseline)",
     "fragment": "report page fragment (charts, tables, signals)",
     "csv": "CSV report (one row per evaluation)",
     "xlsx": "XLSX report (summary and a sheet per unit)",
     "html": "HTML report (the fragment as a whole page)",
+    "signals": "every fairness signal (signals.csv, the page's download)",
 }
 
 
@@ -103,6 +104,8 @@ def child(what: str, database: Path, profile: Path | None) -> None:
                 svc, CYCLE, now=SCORED, locale="en",
                 signals_download=report_cache.download_path(CYCLE, "signals.csv")),
                 encoding="utf-8")
+        elif what == "signals":
+            report_cache.write_signals(svc, CYCLE, "en", out, SCORED)
         elif what == "html":
             out.write_text(html.cycle_report_html(svc, CYCLE, now=SCORED, locale="vi"),
                            encoding="utf-8")

@@ -273,10 +273,17 @@ def assess(facts: CycleFacts, found: Gaps | None, rules: SignalRules | None = No
         report.limit = limit
         report.found.update({SELF_GAP: len(found.large_self), PEER_GAP: len(found.large_peer)})
 
+        shown_before: dict[tuple[object, bool], str] = {}
+
         def shown(value: Decimal, signed: bool = False) -> str:
-            # Rounded already (``gap_figures``): written, never rounded again.
-            text = formatting.shown_number(value, locale)
-            return f"+{text}" if signed and value > 0 else text
+            # Rounded already (``gap_figures``): written, never rounded again; once per
+            # value as written (its digits and exponent), as ``num`` does.
+            key = (value.as_tuple(), signed)
+            text = shown_before.get(key)
+            if text is None:
+                text = formatting.shown_number(value, locale)
+                text = shown_before[key] = f"+{text}" if signed and value > 0 else text
+            return text
 
         def subject(t: SourceTotals) -> str:
             return say(N_("%(name)s (%(id)s), scored by %(scorer)s"),
