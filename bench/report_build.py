@@ -42,13 +42,14 @@ from bench.results import machine_line, write_section
 SECRET = "bench-report-build-secret-key-0123456789abcdef"
 SCORED = datetime(2026, 5, 6, 3, 0, tzinfo=UTC)
 CYCLE = "bench-report"
-BUILDS = ("baseline", "fragment", "csv", "xlsx", "html")
+BUILDS = ("baseline", "fragment", "csv", "xlsx", "html", "signals")
 WHAT = {
     "baseline": "plain SELECT streamed to CSV by the csv module (the baseline)",
     "fragment": "report page fragment (charts, tables, signals)",
     "csv": "CSV report (one row per evaluation)",
     "xlsx": "XLSX report (summary and a sheet per unit)",
     "html": "HTML report (the fragment as a whole page)",
+    "signals": "every fairness signal (signals.csv, the page's download)",
 }
 
 
@@ -87,6 +88,7 @@ def child(what: str, database: Path, profile: Path | None) -> None:
     """One build on ``database``: prints its seconds, peak memory and bytes as JSON."""
     # Everything a serving process has loaded already, imported before the clock starts.
     from workflow.reports import charts, export, html  # noqa: F401
+    from workflow.service import report_cache
 
     svc = _service(f"sqlite:///{database}")
     out = database.with_name(f"out-{what}")
@@ -97,8 +99,13 @@ def child(what: str, database: Path, profile: Path | None) -> None:
         if what == "baseline":
             baseline(svc, out)
         elif what == "fragment":
-            out.write_text(html.cycle_report_fragment(svc, CYCLE, now=SCORED, locale="en"),
-                           encoding="utf-8")
+            # As the server builds it (report_cache): with the link to every signal.
+            out.write_text(html.cycle_report_fragment(
+                svc, CYCLE, now=SCORED, locale="en",
+                signals_download=report_cache.download_path(CYCLE, "signals.csv")),
+                encoding="utf-8")
+        elif what == "signals":
+            report_cache.write_signals(svc, CYCLE, "en", out, SCORED)
         elif what == "html":
             out.write_text(html.cycle_report_html(svc, CYCLE, now=SCORED, locale="vi"),
                            encoding="utf-8")

@@ -457,10 +457,12 @@ CASES: tuple[Case, ...] = (
     *(Case(f"download April {a}", "GET", "/admin/cycle/{cycle_id}/download/{artefact}",
            _path(f"/admin/cycle/{APRIL}/download/{a}"), "200 403 403 403 403 403 403 401")
       for a in ("report.xlsx", "report.csv", "report.html", "report.pdf",
-                "list-not-completed.csv", "list-excellent.csv", "list-training.csv")),
+                "list-not-completed.csv", "list-excellent.csv", "list-training.csv",
+                "signals.csv")),
     *(Case(f"download May {a}", "GET", "/admin/cycle/{cycle_id}/download/{artefact}",
            _path(f"/admin/cycle/{MAY}/download/{a}"), "200 200 403 200 403 403 403 401")
-      for a in ("report.xlsx", "report.csv", "report.html", "list-excellent.csv")),
+      for a in ("report.xlsx", "report.csv", "report.html", "list-excellent.csv",
+                "signals.csv")),
     Case("record S2", "GET", "/admin/cycle/{cycle_id}/record",
          _path(f"/admin/cycle/{MAY}/record?person=S2&format=html"),
          "200 200 403 200 403 403 403 401"),
@@ -741,15 +743,16 @@ def test_a_kept_report_of_two_agencies_is_served_to_no_agency_admin(
     admin has April's (both agencies), neither agency's admin is served it; SNV's May
     report, kept for SNV's admin, is not STC's (its cycle is SNV's alone)."""
     copy = copies()
-    for artefact in ("report.csv", "report.xlsx", "list-excellent.csv"):
+    for artefact in ("report.csv", "report.xlsx", "list-excellent.csv", "signals.csv"):
         assert copy.client("UB1").get(
             f"/admin/cycle/{APRIL}/download/{artefact}").status_code == 200
     assert copy.client("A1").get(f"/admin/cycle/{MAY}/download/report.csv").status_code == 200
     with copy.svc.store.read() as s:
         kept = set(s.execute(select(REPORT_FILE.c.cycle_id, REPORT_FILE.c.artefact)).all())
-    assert {(APRIL, "report.csv"), (APRIL, "report.xlsx"), (MAY, "report.csv")} <= kept
+    assert {(APRIL, "report.csv"), (APRIL, "report.xlsx"), (APRIL, "signals.csv"),
+            (MAY, "report.csv")} <= kept
     for role in ("A1", "E9"):
-        for artefact in ("report.csv", "report.xlsx", "list-excellent.csv"):
+        for artefact in ("report.csv", "report.xlsx", "list-excellent.csv", "signals.csv"):
             got = copy.client(role).get(f"/admin/cycle/{APRIL}/download/{artefact}")
             assert got.status_code == 403 and not leaked(role, got, GETS[0]), (role, artefact)
     got = copy.client("E9").get(f"/admin/cycle/{MAY}/download/report.csv")

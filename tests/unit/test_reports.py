@@ -22,13 +22,20 @@ from workflow.reports.facts import (
     pool_meters,
 )
 from workflow.reports.fairness import (
+    GAPS_SHOWN,
     LENIENT,
+    PEER_GAP,
     SAME_CLASS,
     SAME_SCORE,
+    SELF_GAP,
     SEVERE,
     SignalRules,
     assess,
+    methods,
 )
+from workflow.reports.gaps import Gaps, SourceTotals
+from workflow.reports.html import environment
+from workflow.reports.signal_table import signal_table
 from workflow.reports.spreadsheet import sheet_title
 from workflow.reports.stamp import read_stamp
 from workflow.scoring.model import load_regime
@@ -167,3 +174,120 @@ def test_charts_are_accessible_svg_with_escaped_text_and_own_ids() -> None:
         "t1", "Title <b>", "Desc & figures", ["<script>alert(1)</script>", "$x$ Phòng"],
         [charts.Series("one", [1, 2]), charts.Series("two", [3, 0])], notes=["n", ""])
     assert again == svg  # deterministic: no date, stable ids
+
+
+# --- gap signals: the largest first, at most GAPS_SHOWN of each kind on the page -----------
+
+
+def totals(evaluation_id: int, supervisor: str, own: str | None = None,
+           peers: str | None = None, on_peer_criteria: str | None = None) -> SourceTotals:
+    return SourceTotals(evaluation_id, f"P{evaluation_id}", "U1", "H1", Decimal(supervisor),
+                        None if own is None else Decimal(own),
+                        None if peers is None else Decimal(peers),
+                        None if on_peer_criteria is None else Decimal(on_peer_criteria),
+                        None if peers is None else Decimal(30))
+
+
+def many_gaps() -> Gaps:
+    """1,234 self-assessment gaps: ids 1..1234, 23.5 self-assessed against supervisor
+    totals 40 + (id mod 50), so that many gaps tie; evaluation 7 scored exactly 89.995
+    (the largest of all but the 100s'); two peer gaps, of 12.005 and of -9.5."""
+    found = Gaps()
+    for i in range(1, 1235):
+        supervisor = "89.995" if i == 7 else str(40 + i % 50)
+        found.large_self.append(totals(i, supervisor, own="23.5"))
+    found.large_peer += [totals(2000, "80", peers="12.005", on_peer_criteria="0"),
+                         totals(2001, "80", peers="10.5", on_peer_criteria="20")]
+    return found
+
+
+def named(found: Gaps) -> CycleFacts:
+    out = facts({})
+    out.names.update({t.reviewee_id: f'<b>"Tên"</b> {t.reviewee_id}'
+                      for t in [*found.large_self, *found.large_peer]})
+    out.names["P9"] = "=1+1"
+    out.names["H1"] = "Trưởng phòng O'Brien"
+    return out
+
+
+def test_the_page_keeps_the_largest_gaps_of_each_kind_ties_by_evaluation_id() -> None:
+    found = many_gaps()
+    report = assess(named(found), found, limit=GAPS_SHOWN)
+    kept = report.of_kind(SELF_GAP)
+    assert len(kept) == GAPS_SHOWN == 100 and report.found_of(SELF_GAP) == 1234
+    # Evaluation 7's 66.495 first; then 89 - 23.5 = 65.5 (the 24 ids 49, 99, ... 1199,
+    # in that order), then 88's 24, then 87's... (the exact gaps, not the rounded ones).
+    ids = [int(s.subject_id) for s in kept]
+    assert ids[:3] == [7, 49, 99] and ids[24:26] == [1199, 48]
+    assert ids == [7, *sorted((i for i in range(1, 1235) if i != 7),
+                              key=lambda i: (-(i % 50), i))[:99]]
+    gaps_kept = [abs(s.gap.gap) for s in kept if s.gap is not None]
+    assert gaps_kept == sorted(gaps_kept, reverse=True)
+    assert report.found_of(PEER_GAP) == 2 and len(report.of_kind(PEER_GAP)) == 2
+    everything = assess(named(found), found)
+    assert report.found_of(SELF_GAP) == len(everything.of_kind(SELF_GAP)) == 1234
+    assert [s.subject_id for s in everything.of_kind(SELF_GAP)][:100] == \
+        [s.subject_id for s in kept]
+
+
+def test_a_gap_signal_shows_the_totals_by_the_display_rule_and_their_difference() -> None:
+    """89.995 reads 89.99 ("well completed") as on the person's own page, and the gap is
+    what the reader computes from the two figures shown (23.50 - 89.99), not the
+    exact -66.495 rounded half-up (-66.50)."""
+    found = many_gaps()
+    for locale, figure in (("en", "self-assessed 23.50, supervisor 89.99: -66.49"),
+                           ("vi", "23,50")):
+        [seven] = [s for s in assess(named(found), found, locale=locale, limit=10)
+                   .of_kind(SELF_GAP) if s.subject_id == "7"]
+        assert figure in seven.figure and "90" not in seven.figure, seven.figure
+        assert seven.gap is not None
+        assert (seven.gap.source, seven.gap.supervisor, seven.gap.gap) == (
+            Decimal("23.50"), Decimal("89.99"), Decimal("-66.49"))
+    peers = assess(named(found), found).of_kind(PEER_GAP)
+    assert [s.subject_id for s in peers] == ["2000", "2001"]  # 12.005 first, then -9.5
+    assert "peers' mean 12.01, supervisor 0.00 of 30.00 on the peer-rated criteria: +12.01" \
+        in peers[0].figure
+    assert peers[1].figure.endswith(": -9.50")
+
+
+@pytest.mark.parametrize(("locale", "said"), [
+    ("en", "100 of 1,234 shown, the largest gaps first."),
+    ("vi", "Hiển thị 100 trên tổng số 1.234, chênh lệch lớn nhất trước."),
+])
+def test_the_signals_section_says_how_many_there_are_and_links_to_all(
+        locale: str, said: str) -> None:
+    found = many_gaps()
+    report = assess(named(found), found, locale=locale, limit=GAPS_SHOWN)
+    link = "/admin/cycle/c/download/signals.csv"
+    page = environment(PROJECT_ROOT / "templates", locale).get_template(
+        "signals.html.j2").render(fair=report, f=named(found), signals_download=link,
+                                  methods=methods(report.rules, locale))
+    assert page.count('<div class="signal" data-kind="self_gap"') == 100
+    assert page.count("<div ") == page.count("</div>")
+    assert page.count('<div class="signal" data-kind="peer_gap"') == 2
+    assert said in page and page.count(f'href="{link}"') == 2  # the section's, the kind's
+    assert 'data-shown="100" data-total="1234"' in page
+    assert "<b>" not in page and "&lt;b&gt;&#34;Tên&#34;&lt;/b&gt; P7" in page
+    # Without a link (the HTML report file, the calibration page): every signal.
+    whole = environment(PROJECT_ROOT / "templates", locale).get_template(
+        "signals.html.j2").render(fair=assess(named(found), found, locale=locale),
+                                  f=named(found), signals_download=None,
+                                  methods=methods(report.rules, locale))
+    assert whole.count('<div class="signal" data-kind="self_gap"') == 1234
+    assert "signals-shown" not in whole and "signals.csv" not in whole
+
+
+def test_the_signal_table_has_every_signal_with_its_figures_as_numbers() -> None:
+    found = many_gaps()
+    report = assess(named(found), found, locale="vi")
+    header, rows = signal_table(report, named(found), "vi")
+    assert header[:2] == ["Dấu hiệu", "Mã dấu hiệu"] and header[-1] == "Chênh lệch"
+    assert len(rows) == 1236 and {r[1] for r in rows} == {SELF_GAP, PEER_GAP}
+    seven = next(r for r in rows if r[2] == "7")
+    assert seven[7:] == ["P7", '<b>"Tên"</b> P7', "H1", "Trưởng phòng O'Brien",
+                         Decimal("23.50"), Decimal("89.99"), "", Decimal("-66.49")]
+    nine = next(r for r in rows if r[2] == "9")
+    assert nine[8] == "=1+1"  # made safe by the CSV writer (csv_files.write_table)
+    peer = next(r for r in rows if r[2] == "2000")
+    assert peer[13] == Decimal(30) and f"{peer[13]:f}" == "30"
+

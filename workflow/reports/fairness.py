@@ -8,7 +8,9 @@ calibration page say how it was found and how many people are behind it.
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -17,7 +19,9 @@ from sqlmodel import Session
 from workflow import catalog, formatting
 from workflow.catalog import N_
 from workflow.reports.facts import CycleFacts, Spread, cycle_facts, names_of
-from workflow.reports.gaps import Gaps, gaps
+from workflow.reports.gaps import Gaps, SourceTotals, gaps
+from workflow.scoring.display import rounded, shown_total
+from workflow.scoring.model import Regime
 from workflow.service.core import Service
 
 HUNDREDTH = Decimal("0.01")  # the figures of the signals: two places, as written
@@ -42,6 +46,29 @@ SAME_CLASS = "same_class"
 SAME_SCORE = "same_score"
 SELF_GAP = "self_gap"
 PEER_GAP = "peer_gap"
+# One signal per evaluation: tens of thousands in a national cycle (the others are one
+# per supervisor or unit).
+GAP_KINDS = (SELF_GAP, PEER_GAP)
+# The report page lists at most this many signals of each gap kind, the largest gaps
+# first; the signals download (``signals.csv``) has every one. Nobody reads 50,000 rows
+# on a page, and they made it a 17 MiB fragment at 100,000 people (bench/RESULTS.md).
+GAPS_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class GapFigures:
+    """The figures of one gap signal as every surface shows them: the totals by the
+    regime's display rule (89.995 reads 89.99, as on the person's own page), the peers'
+    and the supervisor's points on the peer-rated criteria rounded by the rule, and the
+    gap as the difference of the two shown figures (it adds up on the page)."""
+
+    evaluation_id: int
+    reviewee_id: str
+    scorer_id: str
+    source: Decimal  # the self-assessed total, or the peers' mean points
+    supervisor: Decimal
+    gap: Decimal
+    maximum: Decimal | None  # of the peer-rated criteria (a peer gap only)
 
 
 @dataclass(frozen=True)
@@ -52,6 +79,7 @@ class Signal:
     people: int  # how many people the figure is computed from
     figure: str  # the numbers behind it
     message: str
+    gap: GapFigures | None = None  # a gap signal's figures, as numbers
 
 
 @dataclass(frozen=True)
@@ -77,9 +105,44 @@ class FairnessReport:
     agency_mean: float | None = None
     agency_sd: float | None = None
     agency_n: int = 0
+    # Signals of each kind found in the cycle, those left out of ``signals`` included
+    # (``limit``: at most that many of each gap kind kept, the largest gaps first).
+    found: dict[str, int] = field(default_factory=dict)
+    limit: int | None = None
 
     def of_kind(self, kind: str) -> list[Signal]:
         return [s for s in self.signals if s.kind == kind]
+
+    def found_of(self, kind: str) -> int:
+        """How many signals of ``kind`` the cycle has (shown or not)."""
+        return self.found.get(kind, len(self.of_kind(kind)))
+
+
+def gap_figures(t: SourceTotals, kind: str, regime: Regime) -> GapFigures:
+    """The shown figures of ``t``'s self-assessment or peer gap (pure)."""
+    if kind == SELF_GAP:
+        source = shown_total(t.self_total or Decimal(0), regime)
+        supervisor = shown_total(t.supervisor_total, regime)
+        maximum = None
+    else:
+        source = rounded(t.peer_points or Decimal(0), regime.display)
+        supervisor = rounded(t.supervisor_peer_points or Decimal(0), regime.display)
+        maximum = t.peer_max
+    return GapFigures(t.evaluation_id, t.reviewee_id, t.scorer_id, source, supervisor,
+                      source - supervisor, maximum)
+
+
+def largest_first(found: Iterable[SourceTotals], kind: str, limit: int | None = None
+                  ) -> list[SourceTotals]:
+    """The gaps of ``kind``, the largest (either way, on the exact figures) first, ties by
+    evaluation id; ``limit``: only that many."""
+    def rank(t: SourceTotals) -> tuple[Decimal, int]:
+        gap = t.self_gap if kind == SELF_GAP else t.peer_gap
+        return -abs(gap or Decimal(0)), t.evaluation_id
+
+    if limit is None:
+        return sorted(found, key=rank)
+    return heapq.nsmallest(limit, found, key=rank)
 
 
 def methods(rules: SignalRules, locale: str = "en") -> list[tuple[str, str, str]]:
@@ -137,8 +200,10 @@ def _compare(scorer_id: str, name: str, own: Spread, agency: Spread, sd: float |
 
 
 def assess(facts: CycleFacts, found: Gaps | None, rules: SignalRules | None = None,
-           locale: str = "en") -> FairnessReport:
-    """The signals of a cycle from its figures (pure), their texts in ``locale``."""
+           locale: str = "en", limit: int | None = None) -> FairnessReport:
+    """The signals of a cycle from its figures (pure), their texts in ``locale``; the gap
+    signals the largest first, ``limit``: at most that many of each gap kind (the report
+    page's; ``found`` counts them all)."""
     rules = rules or SignalRules()
 
     def say(text: str, **values: object) -> str:
@@ -204,29 +269,44 @@ def assess(facts: CycleFacts, found: Gaps | None, rules: SignalRules | None = No
                 say(N_("Nearly everyone in this unit got the same score."))))
     if found is not None:
         names = facts.names
-        for t in found.large_self:
-            gap = t.self_gap or Decimal(0)
+        regime = facts.regime
+        report.limit = limit
+        report.found.update({SELF_GAP: len(found.large_self), PEER_GAP: len(found.large_peer)})
+
+        shown_before: dict[tuple[object, bool], str] = {}
+
+        def shown(value: Decimal, signed: bool = False) -> str:
+            # Rounded already (``gap_figures``): written, never rounded again; once per
+            # value as written (its digits and exponent), as ``num`` does.
+            key = (value.as_tuple(), signed)
+            text = shown_before.get(key)
+            if text is None:
+                text = formatting.shown_number(value, locale)
+                text = shown_before[key] = f"+{text}" if signed and value > 0 else text
+            return text
+
+        def subject(t: SourceTotals) -> str:
+            return say(N_("%(name)s (%(id)s), scored by %(scorer)s"),
+                       name=names.get(t.reviewee_id, t.reviewee_id), id=t.reviewee_id,
+                       scorer=names.get(t.scorer_id, t.scorer_id))
+
+        for t in largest_first(found.large_self, SELF_GAP, limit):
+            g = gap_figures(t, SELF_GAP, regime)
             report.signals.append(Signal(
-                SELF_GAP, str(t.evaluation_id),
-                say(N_("%(name)s (%(id)s), scored by %(scorer)s"),
-                    name=names.get(t.reviewee_id, t.reviewee_id), id=t.reviewee_id,
-                    scorer=names.get(t.scorer_id, t.scorer_id)), 1,
+                SELF_GAP, str(t.evaluation_id), subject(t), 1,
                 say(N_("self-assessed %(own)s, supervisor %(supervisor)s: %(gap)s"),
-                    own=num(t.self_total or Decimal(0)), supervisor=num(t.supervisor_total),
-                    gap=num(gap, True)),
-                say(N_("The self-assessment and the supervisor's score are far apart."))))
-        for t in found.large_peer:
-            gap = t.peer_gap or Decimal(0)
+                    own=shown(g.source), supervisor=shown(g.supervisor),
+                    gap=shown(g.gap, True)),
+                say(N_("The self-assessment and the supervisor's score are far apart.")), g))
+        for t in largest_first(found.large_peer, PEER_GAP, limit):
+            g = gap_figures(t, PEER_GAP, regime)
             report.signals.append(Signal(
-                PEER_GAP, str(t.evaluation_id),
-                say(N_("%(name)s (%(id)s), scored by %(scorer)s"),
-                    name=names.get(t.reviewee_id, t.reviewee_id), id=t.reviewee_id,
-                    scorer=names.get(t.scorer_id, t.scorer_id)), 1,
+                PEER_GAP, str(t.evaluation_id), subject(t), 1,
                 say(N_("peers' mean %(peers)s, supervisor %(supervisor)s of %(max)s on the "
-                       "peer-rated criteria: %(gap)s"), peers=num(t.peer_points or Decimal(0)),
-                    supervisor=num(t.supervisor_peer_points or Decimal(0)),
-                    max=num(t.peer_max or Decimal(0)), gap=num(gap, True)),
-                say(N_("The peers' input and the supervisor's score are far apart."))))
+                       "peer-rated criteria: %(gap)s"), peers=shown(g.source),
+                    supervisor=shown(g.supervisor), max=num(g.maximum or Decimal(0)),
+                    gap=shown(g.gap, True)),
+                say(N_("The peers' input and the supervisor's score are far apart.")), g))
     return report
 
 

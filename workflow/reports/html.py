@@ -26,7 +26,16 @@ from workflow.clock import utc_now
 from workflow.errors import KpiError
 from workflow.reports import charts, words
 from workflow.reports.facts import TIMED_PHASES, CycleFacts, cycle_facts, names_of
-from workflow.reports.fairness import FairnessReport, SignalRules, assess, methods
+from workflow.reports.fairness import (
+    GAPS_SHOWN,
+    PEER_GAP,
+    SELF_GAP,
+    FairnessReport,
+    SignalRules,
+    assess,
+    largest_first,
+    methods,
+)
 from workflow.reports.gaps import Gaps, gaps
 from workflow.reports.record import PersonnelRecord, personnel_record
 from workflow.scoring.model import Regime
@@ -58,26 +67,31 @@ class CycleReport:
 
 
 def gather(svc: Service, cycle_id: str, rules: SignalRules | None = None,
-           locale: str = "en", now: datetime | None = None
+           locale: str = "en", now: datetime | None = None, limit: int | None = None
            ) -> tuple[CycleFacts, Gaps, FairnessReport]:
     """The figures, the streamed gaps and the signals of one cycle, in one read
-    transaction (no charts: the calibration page shows only the signals)."""
+    transaction (no charts: the calibration page shows only the signals); ``limit``: at
+    most that many signals of each gap kind, the largest gaps first."""
     rules = rules or SignalRules()
     with svc.store.read() as session:
         facts = cycle_facts(svc, cycle_id, session, now=now)
         found = gaps(svc, cycle_id, self_gap_points=rules.self_gap_points,
                      peer_gap_share=rules.peer_gap_share, session=session)
-        wanted = {t.reviewee_id for t in [*found.large_self, *found.large_peer]}
-        wanted |= set(found.by_scorer)
+        # The names of the people in the signals kept (not of the 50,000 left out).
+        named = [*largest_first(found.large_self, SELF_GAP, limit),
+                 *largest_first(found.large_peer, PEER_GAP, limit)]
+        wanted = {t.reviewee_id for t in named} | set(found.by_scorer)
         facts.names.update(names_of(session, wanted - set(facts.names)))
-    return facts, found, assess(facts, found, rules, locale)
+    return facts, found, assess(facts, found, rules, locale, limit)
 
 
 def build_report(svc: Service, cycle_id: str, rules: SignalRules | None = None, *,
-                 now: datetime | None = None, locale: str = "en") -> CycleReport:
-    """The figures, the streamed gaps, the signals and the charts of one cycle."""
+                 now: datetime | None = None, locale: str = "en",
+                 limit: int | None = None) -> CycleReport:
+    """The figures, the streamed gaps, the signals and the charts of one cycle
+    (``limit``: at most that many signals of each gap kind)."""
     now = now or utc_now()
-    facts, found, fairness = gather(svc, cycle_id, rules, locale, now)
+    facts, found, fairness = gather(svc, cycle_id, rules, locale, now, limit)
     notes: dict[str, str] = {}
     drawn = draw(facts, found, locale, notes)
     with svc.store.read() as session:
@@ -300,9 +314,11 @@ def _render(svc: Service, template: str, locale: str, **context: Any) -> str:
     return env.get_template(template).render(locale=locale, **context)
 
 
-def _context(report: CycleReport, locale: str) -> dict[str, Any]:
+def _context(report: CycleReport, locale: str, signals_download: str | None = None
+             ) -> dict[str, Any]:
     facts = report.facts
     return {"r": report, "f": facts, "fair": report.fairness,
+            "signals_download": signals_download,
             "methods": methods(report.fairness.rules, locale), "timed_phases": TIMED_PHASES,
             "class_name": lambda class_id: facts.label(class_id, locale),
             "year_end_said": lambda line: said(
@@ -312,11 +328,14 @@ def _context(report: CycleReport, locale: str) -> dict[str, Any]:
 
 
 def cycle_report_fragment(svc: Service, cycle_id: str, *, now: datetime | None = None,
-                          locale: str = "en") -> str:
+                          locale: str = "en", signals_download: str | None = None) -> str:
     """The report as an HTML fragment (a <section>): what the admin dashboard embeds, in
-    the admin's language."""
-    report = build_report(svc, cycle_id, now=now, locale=locale)
-    return _render(svc, "cycle_fragment.html.j2", locale, **_context(report, locale))
+    the admin's language. It lists at most ``GAPS_SHOWN`` signals of each gap kind (the
+    largest gaps first) and says how many there are; ``signals_download``: the link of
+    every signal of the cycle (CSV), given beside that count."""
+    report = build_report(svc, cycle_id, now=now, locale=locale, limit=GAPS_SHOWN)
+    return _render(svc, "cycle_fragment.html.j2", locale,
+                   **_context(report, locale, signals_download))
 
 
 def cycle_report_html(svc: Service, cycle_id: str, *, now: datetime | None = None,
@@ -331,7 +350,7 @@ def fairness_fragment(svc: Service, cycle_id: str, rules: SignalRules | None = N
     """The fairness signals with their methods, for the calibration page (information only)."""
     facts, _found, fairness = gather(svc, cycle_id, rules, locale)
     return _render(svc, "signals.html.j2", locale, fair=fairness, f=facts,
-                   methods=methods(fairness.rules, locale))
+                   methods=methods(fairness.rules, locale), signals_download=None)
 
 
 def record_html(svc: Service, person_id: str, *, now: datetime | None = None,

@@ -39,6 +39,7 @@ STEMS = {
     "list-not-completed": N_("not-completed"),
     "list-excellent": N_("excellent"),
     "list-training": N_("training"),
+    "signals": N_("fairness-signals"),
     "record": N_("record"),
     "dead-letters": N_("undeliverable-emails"),
 }
@@ -193,8 +194,9 @@ def exports_page(svc: Service, admin_id: str, cycle_id: str, locale: str, *,
 def cycle_download(svc: Service, admin_id: str, cycle_id: str, artefact: str, locale: str,
                    *, now: datetime | None = None) -> Download | report_cache.Preparing:
     """The cycle's report (``report.xlsx|csv|html|pdf``) or a list
-    (``list-not-completed|excellent|training.csv``), for its current state; a large
-    cycle's first one is prepared in the background (Preparing)."""
+    (``list-not-completed|excellent|training.csv``) or every fairness signal
+    (``signals.csv``), for its current state; a large cycle's first one is prepared in
+    the background (Preparing)."""
     _cycle_in_scope(svc, admin_id, cycle_id)
     if artefact not in report_cache.DOWNLOADS:
         raise FormatNotOffered(artefact, report_cache.DOWNLOADS)

@@ -35,6 +35,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Row, delete, func, insert, make_url, select, text
 from sqlalchemy.exc import IntegrityError
@@ -47,7 +48,8 @@ from workflow.domain import TimerKind
 from workflow.errors import CycleNotFound, KpiError
 from workflow.reports import csv_files, export, words
 from workflow.reports.decisions import decision_list
-from workflow.reports.html import cycle_report_fragment, cycle_report_html, write_pdf
+from workflow.reports.html import cycle_report_fragment, cycle_report_html, gather, write_pdf
+from workflow.reports.signal_table import signal_table
 from workflow.service.core import Service
 from workflow.store.tables import (
     AUDIT,
@@ -79,10 +81,21 @@ ARTEFACTS: dict[str, Artefact] = {a.name: a for a in (
     Artefact("list-not-completed.csv", "text/csv; charset=utf-8", True),
     Artefact("list-excellent.csv", "text/csv; charset=utf-8", True),
     Artefact("list-training.csv", "text/csv; charset=utf-8", True),
+    # Every fairness signal of the cycle (the report page lists at most GAPS_SHOWN of
+    # each gap kind, and links here).
+    Artefact("signals.csv", "text/csv; charset=utf-8", True),
     # The admin report page's fragment: kept like the downloads, never offered as one.
     Artefact("fragment.html", "text/html; charset=utf-8", True),
 )}
 DOWNLOADS = tuple(a for a in ARTEFACTS if a != "fragment.html")
+# Where the web serves a download of a cycle (routes_admin_files.admin_cycle_download):
+# the report page's fragment, kept here, links to the signals download by it.
+DOWNLOAD_PATH = "/admin/cycle/{cycle}/download/{artefact}"
+
+
+def download_path(cycle_id: str, artefact: str) -> str:
+    """The web path of a download of ``cycle_id`` (the id quoted for a URL's path)."""
+    return DOWNLOAD_PATH.format(cycle=quote(cycle_id, safe=""), artefact=artefact)
 
 
 @dataclass(frozen=True)
@@ -341,8 +354,11 @@ def _build(svc: Service, cycle_id: str, artefact: str, locale: str, now: datetim
     path = folder / artefact
     lang = locale or "en"
     if artefact == "fragment.html":
-        path.write_text(cycle_report_fragment(svc, cycle_id, now=now, locale=lang),
-                        encoding="utf-8")
+        path.write_text(cycle_report_fragment(
+            svc, cycle_id, now=now, locale=lang,
+            signals_download=download_path(cycle_id, "signals.csv")), encoding="utf-8")
+    elif artefact == "signals.csv":
+        write_signals(svc, cycle_id, lang, path, now)
     elif artefact == "report.pdf":
         write_pdf(cycle_report_html(svc, cycle_id, now=now, locale=lang), path)
     elif artefact.startswith("report."):
@@ -394,6 +410,15 @@ def write_list(svc: Service, cycle_id: str, which: str, locale: str, path: Path)
     titles = [catalog.gettext(locale, LIST_HEADERS[h]) if h in LIST_HEADERS else h
               for h in header]
     return csv_files.write_table(path, titles, localised)
+
+
+def write_signals(svc: Service, cycle_id: str, locale: str, path: Path, now: datetime
+                  ) -> int:
+    """Every fairness signal of the cycle as CSV in ``locale`` (the report page lists at
+    most ``fairness.GAPS_SHOWN`` of each gap kind)."""
+    facts, _found, fairness = gather(svc, cycle_id, locale=locale, now=now)
+    header, rows = signal_table(fairness, facts, locale)
+    return csv_files.write_table(path, header, rows)
 
 
 def _build_and_keep(svc: Service, cycle_id: str, artefact: str, locale: str, key: str,

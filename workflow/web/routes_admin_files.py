@@ -78,7 +78,8 @@ def admin_exports_page(cycle_id: str, req: ReqDep) -> Response:
 
 @router.get("/cycle/{cycle_id}/download/{artefact}")
 def admin_cycle_download(cycle_id: str, artefact: str, req: ReqDep) -> Response:
-    """``report.xlsx|csv|html|pdf``, ``list-not-completed|excellent|training.csv``."""
+    """``report.xlsx|csv|html|pdf``, ``list-not-completed|excellent|training.csv``,
+    ``signals.csv``."""
     person = req.require_person()
     got = admin_exports.cycle_download(req.svc, person.id, cycle_id, artefact, req.locale,
                                        now=req.now())
