@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from workflow.errors import ConfigError, DatabaseLocked, SchemaOutOfDate
+from workflow.store import sqlite_triggers
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -332,6 +333,7 @@ class Store:
 
         before = self.current_revision()
         command.upgrade(self.alembic_config(), "head")
+        self.repair_sqlite_triggers()
         return before, self.head_revision()
 
     def current_revision(self) -> str | None:
@@ -363,6 +365,21 @@ class Store:
                 raise SchemaOutOfDate(f"the database at {self.safe_url} has no kpi-workflow "
                                       "schema yet; run `kpi init`")
             raise SchemaOutOfDate()
+        self.repair_sqlite_triggers()
+
+    def repair_sqlite_triggers(self) -> sqlite_triggers.Repair | None:
+        """On a SQLite file at the newest migration made by an earlier build of it: the
+        schema's triggers it lacks, created in one write transaction with the rows they
+        keep in step (workflow/store/sqlite_triggers.py), and logged; None when none
+        was missing (one read of the schema) or on PostgreSQL. TriggerRepairRefused,
+        having changed nothing, when the audit chain after its head does not follow on."""
+        if self.dialect != "sqlite":
+            return None
+        with self.read_connection() as conn:
+            if not sqlite_triggers.missing(conn):
+                return None
+        with self.engine.begin() as conn:  # BEGIN IMMEDIATE: one repair at a time
+            return sqlite_triggers.repair(conn, make_url(self.url).database or self.url)
 
     @property
     def safe_url(self) -> str:
