@@ -723,6 +723,28 @@ class SchemaOutOfDate(StoreError):
     default_message = "the database schema is older than this version; run `kpi init`"
 
 
+class DatabaseLocked(StoreError):
+    """A write waited its whole budget for the SQLite file's write lock: another process
+    holds it (workflow/store/db.py, ``SQLITE_WRITE_WAIT_MS``)."""
+
+    user_message = N_("The system is busy with other work on its records and could not save "
+                      "this; nothing was saved. Please try again in a minute. If it happens "
+                      "again, tell the HR administrator.")
+
+    def __init__(self, database: str, waited_s: float, attempts: int, said: str) -> None:
+        self.database = database
+        self.waited_s = waited_s
+        self.attempts = attempts
+        super().__init__(
+            f"the SQLite database {database} stayed locked for {waited_s:.1f} s ({attempts} "
+            f"attempt{'s' if attempts != 1 else ''} to begin a write; SQLite said: {said}): "
+            "another process holds its write lock, a `kpi serve`, `kpi tick`, "
+            "`kpi mail send`, `kpi init` or `kpi org import` on the same file, a `sqlite3` "
+            "shell or a backup in the middle of a transaction. Find it with "
+            f"`fuser -v {database}` (or `lsof {database}`), let it finish or stop it, and "
+            "run only one kpi process on a SQLite file (several: use PostgreSQL)")
+
+
 class AuditChainBroken(StoreError):
     """`kpi audit verify` found a row whose hash does not follow from the one before."""
 

@@ -96,8 +96,13 @@ def test_they_follow_their_cycle_and_reach_nobody_outside_it(world: WebWorld) ->
     april = World(world.svc, "two-2026-04")
     assert h1.get(f"/admin/e/{april.ev('S1')}").status_code == 403
     assert h1.get(f"/admin/e/{april.ev('T2')}").status_code == 403
-    # A cycle not theirs is not found (its existence is not told), as for agency admins.
-    assert h1.get("/admin/cycle/two-2026-04/report").status_code == 404
+    # A cycle not theirs is refused, naming the agencies in it, as for agency admins and
+    # as its exports are (tests/integration/test_admin_scope_routes.py).
+    for tail in ("report", "exports"):
+        refused = h1.get(f"/admin/cycle/two-2026-04/{tail}")
+        assert refused.status_code == 403, tail
+        assert "You do not administer the evaluation cycle two-2026-04" in refused.text \
+            or "Anh/Chị không quản trị kỳ đánh giá two-2026-04" in refused.text, tail
     assert h1.get(f"/admin/cycle/{SNV_CYCLE}/report").status_code == 200
 
     s2 = world.world.ev("S2")
@@ -152,7 +157,7 @@ ROUTES = ("home", "search T2", "search S2", "may S2", "april T2", "report", "exp
 MATRIX = {
     "UB1": "200 200 200 200 200 200 200 200 200 200 200 200 200 200",  # the province
     "A1": "200 200 200 200 403 200 200 200 403 200 200 403 200 200",  # agency SNV
-    "E9": "200 200 200 403 200 404 403 403 200 200 200 403 200 200",  # agency STC
+    "E9": "200 200 200 403 200 403 403 403 200 200 200 403 200 200",  # agency STC
     "H1": "200 200 200 200 403 200 200 200 422 200 200 403 403 403",  # cycle snv-2026-05 only
     "D1": "403 403 403 403 403 403 403 403 403 403 403 403 403 403",  # staff (a supervisor)
 }

@@ -447,9 +447,13 @@ CASES: tuple[Case, ...] = (
     Case("evaluation S2 May", "GET", "/admin/e/{evaluation_id}", _admin_ev(MAY, "S2"),
          "200 200 403 200 403 403 403 401"),
     Case("report April", "GET", "/admin/cycle/{cycle_id}/report",
-         _path(f"/admin/cycle/{APRIL}/report"), "200 403 403 404 403 403 403 401"),
+         _path(f"/admin/cycle/{APRIL}/report"), "200 403 403 403 403 403 403 401"),
     Case("report May", "GET", "/admin/cycle/{cycle_id}/report",
-         _path(f"/admin/cycle/{MAY}/report"), "200 200 404 200 403 403 403 401"),
+         _path(f"/admin/cycle/{MAY}/report"), "200 200 403 200 403 403 403 401"),
+    Case("report of no cycle", "GET", "/admin/cycle/{cycle_id}/report",
+         _path("/admin/cycle/no-such-cycle/report"), "404 404 404 404 403 403 403 401"),
+    Case("exports of no cycle", "GET", "/admin/cycle/{cycle_id}/exports",
+         _path("/admin/cycle/no-such-cycle/exports"), "404 404 404 404 403 403 403 401"),
     Case("exports April", "GET", "/admin/cycle/{cycle_id}/exports",
          _path(f"/admin/cycle/{APRIL}/exports"), "200 403 403 403 403 403 403 401"),
     Case("exports May", "GET", "/admin/cycle/{cycle_id}/exports",
@@ -725,9 +729,8 @@ def test_every_post_route_refuses_a_missing_or_a_foreign_csrf_token(
     role = allowed[0] if allowed else "UB1"
     extra = case.prepare(copy) if case.prepare else {}
     other = "E9" if role != "E9" else "A1"
-    # Signing out without a token goes home and ends nothing (a forged sign-out is not
-    # worth a page of its own); every other route answers 403 (404: a forged link).
-    refused = {303} if case.route == "/sign-out" else {403, 404}
+    # Every route answers 403 (404: a forged link), signing out included.
+    refused = {403, 404}
     for token in (None, copy.token(other)):
         before = snapshot(copy)
         got = _request_with(copy, case, role, extra, token=token)
@@ -815,6 +818,37 @@ def test_each_refusal_names_the_unit_and_agency_in_the_readers_language(
         assert got.status_code == 403, (what, got.status_code)
         assert REFUSALS[lang][what].format(t2=t2) in said, (what, said[:600])
         assert not leaked("A1", got, GETS[0]), what
+
+
+# A cycle they see nothing of: the same refusal on its report page, its exports and its
+# downloads, naming the agencies in it (not "not found": the cycle exists, and its id is
+# the one they typed).
+NOT_THEIRS = {
+    "en": "You do not administer the evaluation cycle {cycle} (the agencies in it: {agencies}), "
+          "so its report and files are not shown.",
+    "vi": "Anh/Chị không quản trị kỳ đánh giá {cycle} (các cơ quan trong kỳ: {agencies}), nên "
+          "báo cáo và các tệp của kỳ không được hiển thị.",
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_a_cycle_not_theirs_is_refused_alike_on_its_report_its_exports_and_its_files(
+        copies: Callable[[], Copy], lang: str) -> None:
+    copy = copies()
+    asked = {("E9", MAY): "Ban Giám đốc (BGD)",
+             ("H1", APRIL): "Ban Giám đốc (BGD); Ban Giám đốc Sở Tài chính (BTC)"}
+    for (role, cycle), agencies in asked.items():
+        client = copy.client(role)
+        client.cookies.set("kpi_lang", lang)
+        said = set()
+        for tail in ("report", "exports", "download/report.csv", "download/list-excellent.csv"):
+            got = client.get(f"/admin/cycle/{cycle}/{tail}")
+            assert got.status_code == 403, (role, tail, got.status_code)
+            text = text_of(got.text)
+            assert NOT_THEIRS[lang].format(cycle=cycle, agencies=agencies) in text, text[:600]
+            assert not leaked(role, got, GETS[0]), (role, tail)
+            said.add(text)
+        assert len(said) == 1, said  # word for word the same page
 
 
 def test_a_reach_taken_away_by_an_organisation_import_ends_at_the_next_request(

@@ -44,7 +44,7 @@ from workflow.service.cycles import (
     plan_population,
 )
 from workflow.service.sweep import tick
-from workflow.store.tables import AUDIT, OUTBOX
+from workflow.store.tables import AUDIT, OUTBOX, WEB_SESSION
 from workflow.web import create_app
 from workflow.web.context import MAX_FORM_BYTES
 from workflow.web.security import SESSION_COOKIE
@@ -181,6 +181,48 @@ def test_a_cookie_replayed_after_sign_out_is_no_session(svc: Service) -> None:
     thief.cookies.set(SESSION_COOKIE, stolen)
     assert thief.get("/team").status_code == 401
     assert thief.get(f"/e/{world.ev('S1')}/score").status_code == 401
+
+
+def _sessions(svc: Service) -> list[tuple[Any, ...]]:
+    with svc.store.read() as s:
+        return sorted(tuple(r) for r in s.execute(select(WEB_SESSION)))
+
+
+@pytest.mark.both_stores
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_sign_out_without_a_valid_token_is_refused_and_ends_nothing(
+        svc: Service, lang: str) -> None:
+    """A page of another site posting to /sign-out (no token, or a token of another
+    browser) is refused as every other POST without one: 403, said in the reader's
+    language, the session alive on the server and in the browser. With the form's own
+    token the session ends there and then."""
+    world = _to_scoring(svc)
+    web = make_web(world)
+    web.clock.set("2026-05-08 11:00")
+    browser = web.sign_in("H1")
+    other = web.sign_in("A1")
+    browser.cookies.set("kpi_lang", lang)
+    cookie = browser.cookies.get(SESSION_COOKIE)
+    before = _sessions(svc)
+    refused_text = {"en": "Signing out could not be checked", "vi": "Chưa đăng xuất được"}[lang]
+    for token in (None, "", web.csrf(other, "/team")):
+        data = {} if token is None else {"csrf_token": token}
+        got = browser.post("/sign-out", data=data, follow_redirects=False)
+        assert got.status_code == 403, (token, got.status_code)
+        assert refused_text in text_of(got.text), text_of(got.text)
+        assert CSRF_VALUE.search(got.text)  # the page's own sign-out button, with a token
+        assert _sessions(svc) == before
+        assert browser.cookies.get(SESSION_COOKIE) == cookie
+        assert browser.get("/team").status_code == 200
+    done = browser.post("/sign-out", data={"csrf_token": web.csrf(browser, "/team")},
+                        follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/"
+    assert _sessions(svc) != before  # ended on the server
+    assert browser.get("/team").status_code == 401
+    thief = web.client_for()
+    thief.cookies.set(SESSION_COOKIE, cookie or "")
+    assert thief.get("/team").status_code == 401
+    assert other.get("/team").status_code == 200  # another person's session lives on
 
 
 def test_an_admin_ends_every_session_of_a_person(svc: Service) -> None:

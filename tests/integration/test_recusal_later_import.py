@@ -306,3 +306,100 @@ def test_a_substitute_calibrator_put_in_conflict_hands_it_on_again_and_the_next_
                                now=at("2026-05-14 11:00"))
     calibration.move_class(svc, w.ev("S1"), "well_completed", "Tỷ lệ <b>20%</b>", "H1",
                            now=at("2026-05-14 11:00"))
+
+
+def pool_rows(w: World, status: str = "pending") -> list[dict[str, Any]]:
+    """The pool's deadline rows (the cycle's, of no evaluation) of ``status``."""
+    from workflow.store.tables import DEADLINE
+    with w.svc.store.read() as s:
+        return [dict(r._mapping) for r in s.execute(
+            select(DEADLINE).where(DEADLINE.c.cycle_id == w.cycle_id,
+                                   DEADLINE.c.evaluation_id.is_(None),
+                                   DEADLINE.c.status == status).order_by(DEADLINE.c.id))]
+
+
+def timeline(rows: list[dict[str, Any]], after: datetime) -> set[tuple[str, int, datetime]]:
+    return {(r["kind"], r["seq"], r["fire_at"].replace(tzinfo=None)) for r in rows
+            if r["fire_at"].replace(tzinfo=None) > after.replace(tzinfo=None)}
+
+
+def test_the_pool_timers_follow_a_calibration_handed_over_after_the_pool_opened(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    """The open pool: D1 calibrates it, A1 (the cycle file's substitute) D1's own
+    evaluation. An import puts A1 in conflict with D1: A1 steps aside (A1's supervisor
+    H1, who now reads English, takes D1's evaluation on), and so does D1 from A1's (D1's
+    evaluator UB1 takes it on). In the same transaction the pool's rows follow: H1 and
+    UB1 get the reminder, due row and ladder its opening would have made them, from
+    then on; A1, who decides nothing in the pool any more, has theirs cancelled; D1,
+    still deciding the rest, keeps theirs. At the reminder's instant H1 is reminded by
+    email, A1 is not."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from notifications.dispatcher import send_due
+    from notifications.testing import RecordingServer
+    from tests.integration.test_deadlines import all_to_calibration
+    from workflow.service import calibration
+    from workflow.service.sweep import tick
+
+    with RecordingServer() as smtp:
+        base = new_service(admins=("UB1",))
+        svc = Service(base.store, replace(base.settings, smtp_port=smtp.port))
+        import_org(svc, org_file(tmp_path, {}, "before.csv"), now=at("2026-05-01 09:00"))
+        cycle = tmp_path / "cycle.yaml"
+        cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
+                         + "recusal: {calibration: A1}\n", encoding="utf-8")
+        open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
+        w = World(svc, "t-2026-04")
+        all_to_calibration(w)
+        opened = pool_rows(w)
+        # D1's rows (the due row and the ladder carry no recipient) and A1's own.
+        assert {r["recipient_id"] for r in opened} == {None, "D1", "A1"}
+        d1_rows = [r for r in opened if r["recipient_id"] in (None, "D1")]
+        (reminder,) = [r for r in d1_rows if r["kind"] == "reminder"]
+        remind_at = reminder["fire_at"]
+        now = w.row("S1")["phase_opens_at"] + timedelta(hours=1)
+        assert now < remind_at
+        expected = timeline(d1_rows, now)
+        assert ("reminder", reminder["seq"], remind_at.replace(tzinfo=None)) in expected
+
+        conflicts = org_file(tmp_path, {"A1": "D1"})
+        conflicts.write_text(conflicts.read_text(encoding="utf-8").replace(
+            "P1,Phòng Một,Trưởng phòng,leader,D1,A,vi,", "P1,Phòng Một,Trưởng phòng,leader,"
+            "D1,A,en,"), encoding="utf-8")
+        report = import_org(svc, conflicts, now=now)
+        assert sorted((h.reviewee_id, h.person_id, h.handed_to) for h in report.handovers) \
+            == [("A1", "D1", "UB1"), ("D1", "A1", "H1")]
+        members = {m.reviewee_id: m for m in calibration.view(svc, w.cycle_id).members}
+        assert (members["D1"].decided_by, members["A1"].decided_by) == ("H1", "UB1")
+        rows = pool_rows(w)
+        for taker in ("H1", "UB1"):
+            mine = [r for r in rows if r["recipient_id"] == taker]
+            assert timeline(mine, now) == expected, taker
+            assert all(r["fire_at"] > now for r in mine)  # nothing already past is made
+        assert [r for r in rows if r["recipient_id"] == "A1"] == []
+        cancelled = [r for r in pool_rows(w, "cancelled") if r["recipient_id"] == "A1"]
+        assert cancelled and {r["done_at"] for r in cancelled} == {now}
+        assert {r["id"] for r in d1_rows} <= {r["id"] for r in rows}  # D1 decides the rest
+
+        # The sweep and the dispatcher, as `kpi serve` runs them: the task emails first,
+        # then a minute before the reminder's instant (nothing), then at it.
+        send_due(svc, now=now)
+        h1_mail, a1_mail = "hung@snv.example.gov.vn", "hang@snv.example.gov.vn"
+        before = {a: len(smtp.by_recipient(a)) for a in (h1_mail, a1_mail)}
+        tick(svc, remind_at - timedelta(minutes=1))
+        send_due(svc, now=remind_at - timedelta(minutes=1))
+        assert {a: len(smtp.by_recipient(a)) for a in before} == before
+        tick(svc, remind_at)
+        sent = send_due(svc, now=remind_at)
+        assert sent.dead == 0, sent.errors
+        reminders = [r for r in outbox_of(w, "reminder") if r["evaluation_id"] is None]
+        assert sorted(r["recipient_id"] for r in reminders) == ["D1", "H1", "UB1"]
+        (h1,) = [r for r in reminders if r["recipient_id"] == "H1"]
+        assert (h1["locale"], h1["status"], h1["recipient_name"]) == ("en", "sent", HOSTILE)
+        assert h1["context"]["evaluations"] == 1  # D1's, what H1 decides
+        got = smtp.by_recipient(h1_mail)[before[h1_mail]:]
+        assert len(got) == 1
+        body = got[0].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "1 evaluation waits for it." in body, body
+        assert len(smtp.by_recipient(a1_mail)) == before[a1_mail]  # A1 stepped aside

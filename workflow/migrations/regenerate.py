@@ -18,31 +18,18 @@ from alembic import command
 
 from workflow.store.db import MIGRATIONS_DIR, Store
 
-# SQLite only: the audit chain's head follows each appended row inside the INSERT (a
-# step saves the statement that moved it; PostgreSQL moves it in the audit row's
-# own statement, a data-modifying CTE). Written into the migration after the tables.
-SQLITE_AUDIT_HEAD_TRIGGER = '''
-    # The audit chain's head follows each appended row, in the row's own INSERT
-    # (SQLite; PostgreSQL moves it in the same statement with a CTE: store/audit.py).
+# SQLite only: the schema's triggers, from their one definition (the store creates
+# any that a file of an earlier build lacks from the same: workflow/store/
+# sqlite_triggers.py). Written into the migration after the tables.
+SQLITE_TRIGGERS = '''
+    # SQLite only: the triggers the engine relies on there (the audit chain's head, a
+    # peer's answer); PostgreSQL does the same in its own statements. One definition,
+    # which the store also reads: workflow/store/sqlite_triggers.py.
     if op.get_bind().dialect.name == "sqlite":
-        op.execute(
-            "CREATE TRIGGER auditevent_moves_head AFTER INSERT ON auditevent "
-            "BEGIN UPDATE audithead SET last_seq = NEW.seq, last_hash = NEW.row_hash "
-            "WHERE id = 1; END")
+        for trigger in SQLITE_TRIGGERS:
+            op.execute(trigger.create)
 '''
-# SQLite only: a peer's answer marks their peer assignments of the evaluation answered
-# in the answer's own INSERT (states/peer_input.peer_answered says which rows; the step
-# then sends no assignment UPDATE: service/transition.py). PostgreSQL sends the UPDATE.
-SQLITE_PEER_ANSWERED_TRIGGER = '''
-        # A peer's answer marks their peer assignments answered, in the answer's own
-        # INSERT (SQLite; PostgreSQL updates them itself: service/transition.py).
-        op.execute(
-            "CREATE TRIGGER submission_answers_peer AFTER INSERT ON submission "
-            "WHEN NEW.kind = 'peer_input' "
-            "BEGIN UPDATE assignment SET status = 'answered' "
-            "WHERE evaluation_id = NEW.evaluation_id AND person_id = NEW.author_id "
-            "AND role = 'peer'; END")
-'''
+TRIGGERS_IMPORT = "from workflow.store.sqlite_triggers import SQLITE_TRIGGERS\n"
 END_OF_COMMANDS = "    # ### end Alembic commands ###\n"
 
 
@@ -61,8 +48,9 @@ def main() -> None:
     text = re.sub(r"workflow\.store\.(tables|types)\.UTCDateTime\(\)", "sa.DateTime()", text)
     text = text.replace("sqlmodel.sql.sqltypes.AutoString", "sa.String")
     # After the first block's end (upgrade's); downgrade drops the table, and its trigger.
-    text = text.replace(END_OF_COMMANDS, END_OF_COMMANDS + SQLITE_AUDIT_HEAD_TRIGGER
-                        + SQLITE_PEER_ANSWERED_TRIGGER, 1)
+    text = text.replace(END_OF_COMMANDS, END_OF_COMMANDS + SQLITE_TRIGGERS, 1)
+    text = text.replace("from alembic import op\n", "from alembic import op\n\n"
+                        + TRIGGERS_IMPORT, 1)
     target.write_text(text, encoding="utf-8")
     sys.stdout.write(f"wrote {target}\n")
 

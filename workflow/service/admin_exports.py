@@ -68,6 +68,27 @@ class NotAdminOfCycle(NotPermitted):
         super().__init__(0, person_id, "export", f"they do not administer cycle {cycle_id}")
 
 
+class CycleNotTheirs(NotAdminOfCycle):
+    """A cycle they see nothing of, asked for by its address (its report page, its
+    exports, a download): refused, as every cycle-wide file is (never "not found": the
+    same answer on every route), naming the agencies whose evaluations it holds."""
+
+    user_message = N_("You do not administer the evaluation cycle %(cycle)s (the agencies in "
+                      "it: %(agencies)s), so its report and files are not shown. An "
+                      "administrator of that cycle, or of the whole province, can see them.")
+
+    def __init__(self, person_id: str, cycle_id: str, agencies: tuple[str, ...]) -> None:
+        self.cycle_id = cycle_id
+        self.agencies = agencies
+        NotPermitted.__init__(self, 0, person_id, "export", (
+            f"they do not administer cycle {cycle_id} (its agencies: "
+            f"{'; '.join(agencies) or 'none'}); an admin of that cycle or of the whole "
+            "deployment may see it"))
+
+    def user_params(self) -> dict[str, object]:
+        return {"cycle": self.cycle_id, "agencies": "; ".join(self.agencies)}
+
+
 class PersonNotInScope(NotPermitted):
     user_message = N_("%(person)s has no evaluation in a cycle you administer, so their "
                       "record is not shown.")
@@ -153,14 +174,16 @@ def _cycle_in_scope(svc: Service, admin_id: str, cycle_id: str) -> str:
         if cycle_id in cycles:
             return cycles[cycle_id]
         known = session.execute(select(CYCLE.c.id).where(CYCLE.c.id == cycle_id)).first()
+    mine = admin_scope.scope_for(svc, admin_id)
+    if not mine.is_admin:  # before "not found": which cycles exist is an admin's to know
+        raise NotAnAdmin(admin_id)
     if known is None:
         raise CycleNotFound(cycle_id)
-    mine = admin_scope.scope_for(svc, admin_id)
-    if not mine.is_admin:
-        raise NotAnAdmin(admin_id)
     # A cycle they see part of: the refusal names the other agency's units in it.
     admin_scope.require_cycle_files(svc, mine, cycle_id)
-    raise NotAdminOfCycle(admin_id, cycle_id)
+    with svc.store.read() as session:
+        agencies = admin_scope.agencies_of_cycle(session, cycle_id)
+    raise CycleNotTheirs(admin_id, cycle_id, agencies)
 
 
 # --- the exports page -------------------------------------------------------------------

@@ -401,6 +401,18 @@ def _unit_and_agency(session: Session, unit_ids: Sequence[str]) -> tuple[tuple[s
     return tuple(f"{u} ({names.get(u, u)})" for u in same), agency
 
 
+def agencies_of_cycle(session: Session, cycle_id: str) -> tuple[str, ...]:
+    """The agencies whose units have evaluations in ``cycle_id``, each named as
+    ``agency_named`` does, sorted: read only for a refusal."""
+    units = list(session.execute(select(EVALUATION.c.unit_id).where(
+        EVALUATION.c.cycle_id == cycle_id).distinct()).scalars())
+    if not units:
+        return ()
+    people = session.execute(select(PERSON.c.id, PERSON.c.unit_id, PERSON.c.supervisor_id)).all()
+    names: dict[str, str] = dict(session.execute(select(UNIT.c.id, UNIT.c.name)).all())
+    return tuple(sorted({agency_named(u, people, names) for u in units}))
+
+
 def require_admin(svc: Service, admin_id: str) -> AdminScope:
     """Their scope, or NoAdminRights when they administer nothing."""
     scope = scope_for(svc, admin_id)

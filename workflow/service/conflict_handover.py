@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from workflow import recusal
@@ -34,7 +34,7 @@ from workflow.service.notices import make_mail, notices_for
 from workflow.service.recusals import OrgLine, assignment_rows, audit_entries
 from workflow.states import Notice
 from workflow.states.appeal_window import appeal_reviewer
-from workflow.store.tables import EVALUATION, SUBMISSION, Cycle
+from workflow.store.tables import DEADLINE, EVALUATION, SUBMISSION, Cycle
 
 BEFORE_SCORING = (State.SELF_ASSESSMENT, State.PEER_INPUT, State.SUPERVISOR_SCORING)
 TASK_OF = {recusal.SCORING: (State.SUPERVISOR_SCORING,
@@ -235,6 +235,43 @@ def _calibration_tasks(svc: Service, session: Session,
                      "due_at": due_at.isoformat() if due_at else None,
                      "cycle_timezone": rules.tz_name, "state": State.CALIBRATION.value},
             now=now, evaluation_id=None, link_expires_at=due_at, cycle_tz=rules.tz_name))
+
+
+def hand_over_pool_timers(svc: Service, session: Session,
+                          planned: Iterable[tuple[Snapshot, list[HandOver]]],
+                          now: datetime) -> None:
+    """In an open pool (its clock running), the pool's reminders, due row and ladder
+    follow its evaluations to whoever takes on calibrating them: the taker gets the rows
+    its opening would have made them, from ``now`` on (none if they have theirs), and
+    one who stepped aside and decides nothing more in the pool has theirs cancelled.
+    Run after the hand-overs are written (``transition.write``), in their transaction:
+    who decides what is read from the rows they wrote."""
+    moved: dict[str, list[HandOver]] = {}
+    for snap, handovers in planned:
+        for h in handovers:
+            if (h.handed_to and h.steps_aside_from == recusal.CALIBRATION
+                    and snap.state is State.CALIBRATION):
+                moved.setdefault(snap.row.cycle_id, []).append(h)
+    for cycle_id, handovers in sorted(moved.items()):
+        window = pool.open_window(session, cycle_id)
+        if window is None or not pool.pending_timers(session, cycle_id):
+            continue  # not open yet: its opening makes everyone's rows
+        cycle = session.get(Cycle, cycle_id)
+        if cycle is None or cycle.calibrator_id is None:
+            continue
+        rules = svc.rules.get(session, cycle_id)
+        _before, waiting = pool.counts(session, cycle_id)
+        has_rows = pool.pending_recipients(session, cycle)
+        takers = sorted({h.handed_to for h in handovers if h.handed_to} - has_rows)
+        people = load_people(session, takers)
+        rows = [row for taker in takers if taker in people and people[taker].active
+                for row in pool.taker_rows(rules, cycle_id, window, taker, people,
+                                           not_before=now, after=now)]
+        if rows:
+            session.execute(insert(DEADLINE), rows)
+        for person_id in sorted({h.person_id for h in handovers} & has_rows):
+            if not pool.waiting_for(session, cycle, person_id, waiting):
+                pool.cancel_timers_of(session, cycle, person_id, now)
 
 
 def _notes(svc: Service, session: Session, snap: Snapshot, after: EvaluationRecord,

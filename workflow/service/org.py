@@ -617,6 +617,7 @@ def apply_in_session(session: Any, name: str, raw: bytes, *, actor_id: str, now:
         planned = conflict_handover.plan(svc, session, new_pairs, after, lock=True)
         write(svc, session, conflict_handover.changes(
             svc, session, planned, file_name=Path(name).name, actor_id=actor_id, now=now))
+        conflict_handover.hand_over_pool_timers(svc, session, planned, now)
         report.handovers = [h for _, found in planned for h in found]
     audit.append(session, [audit.AuditEntry(
         actor_id=actor_id, role="admin", at=now, trigger="org_import",

@@ -120,9 +120,56 @@ def phase_rows(session: Session, rules: CycleRules, cycle: PoolCycle, window: Ph
     rows = phase_timers(rules, None, window, [cycle.calibrator_id], people,
                         cycle_id=cycle.id, **kwargs)
     for person_id in others:
-        rows += [{**row, "recipient_id": person_id} for row in phase_timers(
-            rules, None, window, [person_id], people, cycle_id=cycle.id, **kwargs)]
+        rows += taker_rows(rules, cycle.id, window, person_id, people, **kwargs)
     return rows
+
+
+def taker_rows(rules: CycleRules, cycle_id: str, window: PhaseWindow, person_id: str,
+               people: dict[str, PersonInfo], *, after: datetime | None = None,
+               **kwargs: Any) -> list[dict[str, Any]]:
+    """The pool's rows of one who calibrates some of its evaluations instead of the
+    calibrator: the due row, their reminders and the ladder, each with them as the
+    recipient. ``after``: only the rows that fire after it (someone who takes some on
+    once the pool is open: what its opening would have made them, from then on)."""
+    rows = [{**row, "recipient_id": person_id} for row in phase_timers(
+        rules, None, window, [person_id], people, cycle_id=cycle_id, **kwargs)]
+    return rows if after is None else [r for r in rows if r["fire_at"] > after]
+
+
+def pending_recipients(session: Session, cycle: PoolCycle) -> set[str]:
+    """Whose pending rows the pool has: each row's recipient, the calibrator's for a row
+    without one (the pool's due row and its ladder)."""
+    found = session.execute(select(DEADLINE.c.recipient_id).where(
+        DEADLINE.c.cycle_id == cycle.id, DEADLINE.c.evaluation_id.is_(None),
+        DEADLINE.c.status == TimerStatus.PENDING.value).distinct()).scalars()
+    return {str(r) if r is not None else str(cycle.calibrator_id) for r in found
+            if r is not None or cycle.calibrator_id is not None}
+
+
+def cancel_timers_of(session: Session, cycle: PoolCycle, person_id: str,
+                     now: datetime) -> None:
+    """Cancel the pool's pending rows of ``person_id`` (the calibrator's: those without a
+    recipient too)."""
+    whose = DEADLINE.c.recipient_id == person_id
+    if person_id == cycle.calibrator_id:
+        whose = whose | DEADLINE.c.recipient_id.is_(None)
+    session.execute(update(DEADLINE).where(
+        DEADLINE.c.cycle_id == cycle.id, DEADLINE.c.evaluation_id.is_(None),
+        DEADLINE.c.status == TimerStatus.PENDING.value, whose
+    ).values(status=TimerStatus.CANCELLED.value, done_at=now))
+
+
+def open_window(session: Session, cycle_id: str) -> PhaseWindow | None:
+    """The open pool's calibration window (its evaluations' own, set at its opening:
+    the earliest deadline); None when none of its evaluations waits in calibration."""
+    found = session.execute(
+        select(EVALUATION.c.phase_opens_at, EVALUATION.c.due_at).where(
+            EVALUATION.c.cycle_id == cycle_id, EVALUATION.c.state == State.CALIBRATION.value,
+            EVALUATION.c.due_at.is_not(None))
+        .order_by(EVALUATION.c.due_at).limit(1)).first()
+    if found is None:
+        return None
+    return PhaseWindow(State.CALIBRATION, found.phase_opens_at or found.due_at, found.due_at)
 
 
 # PostgreSQL: the cycle's row lock as a CTE of a step's compare-and-set (service/

@@ -31,7 +31,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from workflow.errors import ConfigError, SchemaOutOfDate
+from workflow.errors import ConfigError, DatabaseLocked, SchemaOutOfDate
+from workflow.store import sqlite_triggers
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -42,16 +43,22 @@ if TYPE_CHECKING:
 # per `kpi status` (issue 15; bench/RESULTS.md). The check reads the version table
 # and the migration files' own ``revision`` lines instead.
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long one write transaction waits for SQLite's write lock, in all: one budget
+# across the attempts below, so that a write on a file another process keeps locked
+# fails after about this long (DatabaseLocked, naming the file) and not after the
+# attempts times the busy timeout (it was 4 x 30 s).
+SQLITE_WRITE_WAIT_MS = 30_000
 # SQLite's busy handler polls (sleeps of 1 to 100 ms), it does not queue: a writer that
 # waits can be passed over, poll after poll, by writers that take the lock again as soon
 # as they free it, and give up with "database is locked" though every transaction is
 # short (measured: 6 processes of back-to-back writes with a 200 ms timeout, 53 of 360
-# transactions refused). Under a loaded machine the same happens within the 30 s. So a
+# transactions refused). Under a loaded machine the same happens within seconds. So a
 # ``BEGIN IMMEDIATE`` refused for a busy file is tried again, after a jittered pause
-# (the pauses spread the waiters apart), up to this many times in all; the last refusal
-# is raised as it came.
+# (the pauses spread the waiters apart), up to this many times in all, as long as the
+# write's budget lasts; each attempt waits at most the busy timeout (the budget's share
+# of one attempt, and what any other statement waits for a lock).
 SQLITE_BEGIN_ATTEMPTS = 4
+SQLITE_BUSY_TIMEOUT_MS = SQLITE_WRITE_WAIT_MS // SQLITE_BEGIN_ATTEMPTS
 SQLITE_BEGIN_PAUSE_S = (0.05, 0.5)  # the pause before another attempt: uniform in this
 _REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=]*=\s*['\"]?([\w-]*)['\"]?",
                             re.MULTILINE)
@@ -152,12 +159,14 @@ def json_text(value: Any) -> str:
 
 def make_engine(url: str, statement_counter: StatementCounter | None = None,
                 sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
-                sqlite_begin_attempts: int = SQLITE_BEGIN_ATTEMPTS, **kwargs: Any) -> Engine:
+                sqlite_begin_attempts: int = SQLITE_BEGIN_ATTEMPTS,
+                sqlite_write_wait_ms: int = SQLITE_WRITE_WAIT_MS, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the pragmas and transaction mode this engine relies on.
 
     ``statement_counter`` counts every statement sent to the driver (tests, benchmarks);
-    ``sqlite_busy_timeout_ms``: how long one SQLite statement waits for a lock, and
-    ``sqlite_begin_attempts`` how often a write transaction's BEGIN is tried (tests make
+    ``sqlite_busy_timeout_ms``: how long one SQLite statement (one attempt at a write
+    transaction's BEGIN) waits for a lock, ``sqlite_begin_attempts`` how often that BEGIN
+    is tried, and ``sqlite_write_wait_ms`` how long the attempts wait in all (tests make
     them small, to see what happens when they run out).
     """
     kwargs.setdefault("json_serializer", json_text)
@@ -168,6 +177,8 @@ def make_engine(url: str, statement_counter: StatementCounter | None = None,
             f"database_url {url!r} is not a database URL (expected sqlite:///path or "
             "postgresql+psycopg://user@host/db)") from None
     if parsed.get_backend_name() == "sqlite":
+        # One attempt never waits longer than the whole write may.
+        sqlite_busy_timeout_ms = min(sqlite_busy_timeout_ms, sqlite_write_wait_ms)
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # ``timeout``: the driver's busy handler, in place before the first pragma (the
@@ -177,7 +188,8 @@ def make_engine(url: str, statement_counter: StatementCounter | None = None,
         if statement_counter is not None:
             connect_args.update(statement_counter.connect_args("sqlite"))
         engine = create_engine(url, connect_args=connect_args, **kwargs)
-        _configure_sqlite(engine, sqlite_busy_timeout_ms, sqlite_begin_attempts)
+        _configure_sqlite(engine, sqlite_busy_timeout_ms, sqlite_begin_attempts,
+                          sqlite_write_wait_ms, parsed.database or ":memory:")
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() != "psycopg":
@@ -190,7 +202,8 @@ def make_engine(url: str, statement_counter: StatementCounter | None = None,
     raise ConfigError(f"database_url {url!r}: only sqlite and postgresql are supported")
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int, begin_attempts: int) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, begin_attempts: int,
+                      write_wait_ms: int, database: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself.
@@ -209,7 +222,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, begin_attempts: int)
         sql = "BEGIN" if conn.get_execution_options().get("kpi_read_only") else "BEGIN IMMEDIATE"
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            begin_sqlite(cursor, sql, begin_attempts)
+            begin_sqlite(cursor, sql, begin_attempts, wait_s=write_wait_ms / 1000,
+                         busy_timeout_ms=busy_timeout_ms, database=database)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(sql, (), exc, sqlite3.Error,
                                       dialect=conn.dialect) from exc
@@ -218,20 +232,41 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, begin_attempts: int)
 
 
 def begin_sqlite(cursor: sqlite3.Cursor, sql: str, attempts: int = SQLITE_BEGIN_ATTEMPTS,
-                 pause: tuple[float, float] = SQLITE_BEGIN_PAUSE_S) -> int:
+                 pause: tuple[float, float] = SQLITE_BEGIN_PAUSE_S, *,
+                 wait_s: float = SQLITE_WRITE_WAIT_MS / 1000,
+                 busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, database: str = "") -> int:
     """Run ``sql`` (BEGIN or BEGIN IMMEDIATE), trying again while SQLite answers that
-    the file is busy (see ``SQLITE_BEGIN_ATTEMPTS``); how many attempts it took. Safe to
-    repeat: a refused BEGIN has started nothing."""
-    for attempt in range(1, attempts + 1):
-        try:
-            cursor.execute(sql)
-            return attempt
-        except sqlite3.OperationalError as exc:
-            # SQLITE_BUSY, or one of its extended codes (the low byte is the code).
-            busy = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
-            if not busy or attempt == attempts:
-                raise
-            time.sleep(random.uniform(*pause))
+    the file is busy (see ``SQLITE_BEGIN_ATTEMPTS``), within ``wait_s`` in all; how
+    many attempts it took. DatabaseLocked, naming ``database``, when the attempts or
+    the budget run out. Safe to repeat: a refused BEGIN has started nothing.
+
+    ``busy_timeout_ms`` is the connection's own (its PRAGMA): an attempt that would
+    outlast the budget is given what is left of it, and the pragma is set back after."""
+    started = time.monotonic()
+    deadline = started + wait_s
+    shortened = False
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                cursor.execute(sql)
+                return attempt
+            except sqlite3.OperationalError as exc:
+                # SQLITE_BUSY, or one of its extended codes (the low byte is the code).
+                if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) != sqlite3.SQLITE_BUSY:
+                    raise
+                left = deadline - time.monotonic()
+                if attempt < attempts and left > 0:
+                    time.sleep(min(random.uniform(*pause), left))
+                left_ms = int((deadline - time.monotonic()) * 1000)
+                if attempt == attempts or left_ms <= 0:
+                    raise DatabaseLocked(database, time.monotonic() - started, attempt,
+                                         str(exc)) from exc
+                if left_ms < busy_timeout_ms:  # the next attempt gets what is left
+                    cursor.execute(f"PRAGMA busy_timeout={left_ms}")
+                    shortened = True
+    finally:
+        if shortened:
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
@@ -298,6 +333,7 @@ class Store:
 
         before = self.current_revision()
         command.upgrade(self.alembic_config(), "head")
+        self.repair_sqlite_triggers()
         return before, self.head_revision()
 
     def current_revision(self) -> str | None:
@@ -329,6 +365,21 @@ class Store:
                 raise SchemaOutOfDate(f"the database at {self.safe_url} has no kpi-workflow "
                                       "schema yet; run `kpi init`")
             raise SchemaOutOfDate()
+        self.repair_sqlite_triggers()
+
+    def repair_sqlite_triggers(self) -> sqlite_triggers.Repair | None:
+        """On a SQLite file at the newest migration made by an earlier build of it: the
+        schema's triggers it lacks, created in one write transaction with the rows they
+        keep in step (workflow/store/sqlite_triggers.py), and logged; None when none
+        was missing (one read of the schema) or on PostgreSQL. TriggerRepairRefused,
+        having changed nothing, when the audit chain after its head does not follow on."""
+        if self.dialect != "sqlite":
+            return None
+        with self.read_connection() as conn:
+            if not sqlite_triggers.missing(conn):
+                return None
+        with self.engine.begin() as conn:  # BEGIN IMMEDIATE: one repair at a time
+            return sqlite_triggers.repair(conn, make_url(self.url).database or self.url)
 
     @property
     def safe_url(self) -> str:

@@ -32,6 +32,9 @@ DEFAULT_LOCALE = catalog.DEFAULT_LOCALE
 
 CSRF_FAILED = N_("The form could not be checked (it is too old or was not sent from this "
                  "site). Nothing was saved: check the entries and send it again.")
+SIGN_OUT_REFUSED = N_("Signing out could not be checked (the page was too old or the request "
+                      "was not sent from this site), so nothing was ended. To sign out, use "
+                      "“Sign out” on this page.")
 LINK_MISMATCH = N_("This link belongs to another evaluation or task; nothing was saved.")
 # What a page says for a problem or an error it has no catalogue message for: never
 # the English text itself.

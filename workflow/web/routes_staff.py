@@ -24,7 +24,7 @@ from workflow.service import access, drafts, pages, race, transition
 from workflow.service.pages import EvaluationFile
 from workflow.web import forms, recusal_form, views
 from workflow.web.context import Req, form_fields, get_req
-from workflow.web.i18n import CSRF_FAILED
+from workflow.web.i18n import CSRF_FAILED, SIGN_OUT_REFUSED
 from workflow.web.race_view import race_lost
 from workflow.web.routes_task import (
     APPEAL_OPS,
@@ -92,10 +92,15 @@ def sign_in_request(req: ReqDep, fields: FormDep) -> Response:
 
 @router.post("/sign-out")
 def sign_out(req: ReqDep, fields: FormDep) -> Response:
+    """End the session, with the form's token only: refused as every other POST without
+    it (a page from another site must not sign anyone out); the page then has a sign-out
+    button of its own, with a fresh token."""
+    if not req.csrf_ok(fields):
+        return req.render("error.html", status=403, title=req.gettext("Not allowed"),
+                          message=req.gettext(SIGN_OUT_REFUSED))
+    req.end_session()
     response = req.redirect("/")
-    if req.csrf_ok(fields):
-        req.end_session()
-        response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from workflow.store.sqlite_triggers import SQLITE_TRIGGERS
+
 
 
 revision: str = '0001'
@@ -429,22 +431,12 @@ def upgrade() -> None:
 
     # ### end Alembic commands ###
 
-    # The audit chain's head follows each appended row, in the row's own INSERT
-    # (SQLite; PostgreSQL moves it in the same statement with a CTE: store/audit.py).
+    # SQLite only: the triggers the engine relies on there (the audit chain's head, a
+    # peer's answer); PostgreSQL does the same in its own statements. One definition,
+    # which the store also reads: workflow/store/sqlite_triggers.py.
     if op.get_bind().dialect.name == "sqlite":
-        op.execute(
-            "CREATE TRIGGER auditevent_moves_head AFTER INSERT ON auditevent "
-            "BEGIN UPDATE audithead SET last_seq = NEW.seq, last_hash = NEW.row_hash "
-            "WHERE id = 1; END")
-
-        # A peer's answer marks their peer assignments answered, in the answer's own
-        # INSERT (SQLite; PostgreSQL updates them itself: service/transition.py).
-        op.execute(
-            "CREATE TRIGGER submission_answers_peer AFTER INSERT ON submission "
-            "WHEN NEW.kind = 'peer_input' "
-            "BEGIN UPDATE assignment SET status = 'answered' "
-            "WHERE evaluation_id = NEW.evaluation_id AND person_id = NEW.author_id "
-            "AND role = 'peer'; END")
+        for trigger in SQLITE_TRIGGERS:
+            op.execute(trigger.create)
 
 
 def downgrade() -> None:
