@@ -115,3 +115,37 @@ def test_a_block_compare_and_set_counts_the_rows_it_matched(world: World) -> Non
             assert after[eid].version == version + 1
             assert after[eid].escalation_level == n
             assert after[eid].due_at == WHEN + timedelta(days=n)
+
+
+def test_rows_skipping_conflicts_are_stored_in_their_order_with_every_value(
+        new_service: Any) -> None:
+    """PostgreSQL stages such rows (COPY into a temporary table, then one INSERT ...
+    SELECT): they must come out as one row at a time stores them, ids in order."""
+    rows = [outbox_row(i) for i in range(MANY)]
+    rows.reverse()  # the ids follow the rows' order, not the keys'
+    staged, singles = new_service("staged.sqlite3"), new_service("singles.sqlite3")
+    for target in (staged, singles):
+        with target.store.write() as s:
+            bulk.insert_rows(s, OUTBOX, rows[:5], ignore_conflict_on="dedupe_key")
+    with staged.store.write() as s:
+        bulk.insert_rows(s, OUTBOX, rows, ignore_conflict_on="dedupe_key")
+        # A second chunk in the same transaction reuses the emptied staging table.
+        bulk.insert_rows(s, OUTBOX, [outbox_row(i, f"again-{i}") for i in range(30)],
+                         ignore_conflict_on="dedupe_key")
+    with singles.store.write() as s:
+        for row in [*rows, *(outbox_row(i, f"again-{i}") for i in range(30))]:
+            bulk.insert_rows(s, OUTBOX, [row], ignore_conflict_on="dedupe_key")
+    stored = stored_outbox(staged)
+    assert len(stored) == MANY + 30
+    assert [r[0] for r in stored[:MANY]] == [r["dedupe_key"] for r in rows]
+    assert stored == stored_outbox(singles)
+
+
+def test_a_failing_row_among_rows_skipping_conflicts_leaves_nothing(svc: Service) -> None:
+    rows = [outbox_row(i) for i in range(600)]
+    rows[300] = {**rows[300], "message_id": None}  # NOT NULL
+    with pytest.raises(IntegrityError) as failed, svc.store.write() as s:
+        bulk.insert_rows(s, OUTBOX, rows, ignore_conflict_on="dedupe_key")
+    assert "message_id" in str(failed.value)
+    assert len(str(failed.value)) < 3_000
+    assert stored_outbox(svc) == []

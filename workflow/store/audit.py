@@ -46,7 +46,12 @@ def canonical(value: Any) -> bytes:
 
 
 def payload_hash(payload: Any) -> str:
+    if payload is None:  # most rows of a sweep: no payload
+        return _NO_PAYLOAD_HASH
     return hashlib.sha256(canonical(payload)).hexdigest()
+
+
+_NO_PAYLOAD_HASH = hashlib.sha256(canonical(None)).hexdigest()
 
 
 @dataclass(frozen=True)
