@@ -279,17 +279,10 @@ def outbox_of(w: World, event: str) -> list[dict[str, Any]]:
 
 def test_a_substitute_calibrator_put_in_conflict_hands_it_on_again_and_the_next_decides(
         new_service: Callable[..., Service], tmp_path: Path) -> None:
-    from tests.integration.test_deadlines import all_to_calibration
     from workflow.service import calibration
 
     svc = new_service(admins=("UB1",))
-    import_org(svc, org_file(tmp_path, {}, "before.csv"), now=at("2026-05-01 09:00"))
-    cycle = tmp_path / "cycle.yaml"
-    cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
-                     + "recusal: {calibration: A1}\n", encoding="utf-8")
-    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
-    w = World(svc, "t-2026-04")
-    all_to_calibration(w)
+    w = substitute_in_calibration(svc, tmp_path)
     assert kpi(w, "org", "import", str(org_file(tmp_path, {"D1": "S1"}))).exit_code == 0
     members = {m.reviewee_id: m for m in calibration.view(svc, w.cycle_id).members}
     assert members["S1"].decided_by == "A1"  # the cycle file's substitute
@@ -338,20 +331,13 @@ def test_the_pool_timers_follow_a_calibration_handed_over_after_the_pool_opened(
 
     from notifications.dispatcher import send_due
     from notifications.testing import RecordingServer
-    from tests.integration.test_deadlines import all_to_calibration
     from workflow.service import calibration
     from workflow.service.sweep import tick
 
     with RecordingServer() as smtp:
         base = new_service(admins=("UB1",))
         svc = Service(base.store, replace(base.settings, smtp_port=smtp.port))
-        import_org(svc, org_file(tmp_path, {}, "before.csv"), now=at("2026-05-01 09:00"))
-        cycle = tmp_path / "cycle.yaml"
-        cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
-                         + "recusal: {calibration: A1}\n", encoding="utf-8")
-        open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
-        w = World(svc, "t-2026-04")
-        all_to_calibration(w)
+        w = substitute_in_calibration(svc, tmp_path)
         opened = pool_rows(w)
         # D1's rows (the due row and the ladder carry no recipient) and A1's own.
         assert {r["recipient_id"] for r in opened} == {None, "D1", "A1"}
@@ -403,3 +389,18 @@ def test_the_pool_timers_follow_a_calibration_handed_over_after_the_pool_opened(
         body = got[0].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         assert "1 evaluation waits for it." in body, body
         assert len(smtp.by_recipient(a1_mail)) == before[a1_mail]  # A1 stepped aside
+
+
+def substitute_in_calibration(svc: Service, tmp_path: Path) -> World:
+    """The small world whose cycle names A1 the substitute calibrator of D1's own
+    evaluation, everyone scored into calibration (the pool open)."""
+    from tests.integration.test_deadlines import all_to_calibration
+
+    import_org(svc, org_file(tmp_path, {}, "before.csv"), now=at("2026-05-01 09:00"))
+    cycle = tmp_path / "cycle.yaml"
+    cycle.write_text((DATA / "small_cycle.yaml").read_text(encoding="utf-8")
+                     + "recusal: {calibration: A1}\n", encoding="utf-8")
+    open_cycle(svc, cycle, now=at("2026-05-02 10:00"))
+    w = World(svc, "t-2026-04")
+    all_to_calibration(w)
+    return w
