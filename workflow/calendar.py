@@ -13,6 +13,7 @@ the cycle (for deadlines) or of the recipient (for reminders).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,6 +21,7 @@ from functools import cache, cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from workflow import formatting
 from workflow.catalog import N_
 from workflow.errors import Problem
 
@@ -82,29 +84,48 @@ HOLIDAY_LANGUAGES = {"vi": "vi", "en": HOLIDAY_LANGUAGE}
 def holiday_name(name: str, locale: str, country: str = "VN",
                  years: tuple[int, ...] = ()) -> str:
     """A public holiday's name (as the calendar gives it, in HOLIDAY_LANGUAGE) in
-    ``locale``'s language, from the package's own translations; any other text (a
-    cycle's own day off, written by the agency) as it is."""
+    ``locale``'s language, from the package's own translations, a date in it written
+    as the product writes one in that language; any other text (a cycle's own day off,
+    written by the agency) as it is."""
     language = HOLIDAY_LANGUAGES.get(locale)
-    if language is None or language == HOLIDAY_LANGUAGE:
+    if language is None:
         return name
     for year in years or _YEARS:
         found = _holiday_names(country, language, year).get(name)
         if found is not None:
-            return found
+            return _us_dates_read(found) if language == HOLIDAY_LANGUAGE else found
     return name
+
+
+# The package's American English writes the day a substitute day off replaces
+# month first ("Day off (substituted from 08/22/2026)"): on an English page of this
+# product that reads 8 October, when it is 22 August (``formatting.numeric_date``).
+_US_DATE = re.compile(r"\b(\d{2})/(\d{2})/(\d{4})\b")
+
+
+def _us_dates_read(name: str) -> str:
+    def english(found: re.Match[str]) -> str:
+        month, day, year = (int(part) for part in found.groups())
+        try:
+            return formatting.numeric_date(date(year, month, day), "en")
+        except ValueError:  # not a month-first date after all
+            return found.group(0)
+
+    return _US_DATE.sub(english, name)
 
 
 @dataclass(frozen=True, slots=True)
 class DayOffName:
     """Why a day is off, as a message names it: ``str`` is the calendar's English (the
     CLI); ``vi`` and ``en`` are the package's names in each language, so that a page
-    says "Ngày Chiến thắng" where the CLI says "Liberation Day/Reunification Day"."""
+    says "Ngày Chiến thắng" where the CLI says "Liberation Day/Reunification Day", and
+    "Day off (substituted from 22 Aug 2026)" where the package writes 08/22/2026."""
 
     name: str
 
     @property
     def en(self) -> str:
-        return self.name
+        return holiday_name(self.name, "en")
 
     @property
     def vi(self) -> str:

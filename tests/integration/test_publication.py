@@ -22,7 +22,7 @@ from tests.support import DATA, World, approve_pool, at, move_class, small_world
 from tests.web_support import WebWorld, make_web, text_of
 from workflow.cli import main
 from workflow.domain import State, TimerKind, Trigger
-from workflow.service import calibration
+from workflow.service import calibration, report_cache
 from workflow.service.core import Service
 from workflow.service.cycles import open_cycle
 from workflow.service.org import import_org
@@ -304,3 +304,79 @@ def test_the_pools_approval_publishes_every_unit_at_once(svc: Service) -> None:
             ["unit BGD: 1 result published", "unit P1: 6 results published"]
     [mail] = outbox(svc, "result", "S2")
     assert str(mail["context"]["publication_url"]).startswith("http://kpi.test/t/")
+
+
+def _scores(person: str, points: tuple[str, str, str], delays: int) -> dict[str, Any]:
+    """A score form: the three rubric points, four tasks done with ``delays`` delays."""
+    rubric = ("political_quality", "competence_attitude", "innovation")
+    tasks = [{"title": f"Báo cáo <b>\"{i + 1}\"</b> của {person}", "completed": True,
+              "meets_requirements": True, "failed_assessments": 0,
+              "delays": 1 if i < delays else 0} for i in range(4)]
+    return {"criteria": {c: {"points": p} for c, p in zip(rubric, points, strict=True)},
+            "ratios": {}, "tasks": tasks, "comment": "ok"}
+
+
+def test_the_published_list_writes_each_score_as_the_page_and_the_report_do(
+        decree: WebWorld, tmp_path: Path) -> None:
+    """S1 scores exactly 89.995 (shown 89.99, never 90.00: its class is "well completed"),
+    S3 100: the page, the file and the cycle report's CSV in the same language write the
+    same figure, with the decimal comma in Vietnamese and the point in English."""
+    import csv
+    import io
+
+    world, svc = decree.world, decree.svc
+    world.score("S1", payload=_scores("S1", ("8.12", "8.12", "8.13"), 3),
+                when="2026-05-06 09:00")
+    world.score("S3", payload=_scores("S3", ("10", "10", "10"), 0), when="2026-05-06 09:00")
+    for person in ("H1", "S2", "S4", "A1"):
+        world.score(person, when="2026-05-06 09:30")
+    assert str(world.row("S1")["score"]).startswith("89.995")
+    assert "P1" in publications(svc)
+
+    def read(csv_text: str) -> dict[str, list[str]]:
+        return {row[1]: row for row in csv.reader(io.StringIO(csv_text.lstrip("\ufeff")))}
+
+    env = {"KPI_DATABASE_URL": svc.settings.database_url}
+    for reader, lang, want in (("S1", "vi", ("89,99", "100,00")),
+                               ("S2", "en", ("89.99", "100.00"))):
+        link = publication_link(decree, reader)
+        page = text_of(decree.client.get(link).text)
+        rows = read(decree.client.get(f"{link}/results.csv").content.decode("utf-8"))
+        assert (rows[HOSTILE][4], rows["Vũ Thị Mai"][4]) == want, (lang, rows)
+        assert rows[HOSTILE][3] == ("Hoàn thành tốt nhiệm vụ" if lang == "vi"
+                                           else "Well completed")
+        for figure in want:
+            assert figure in page, (lang, figure)
+        other = "89.99" if lang == "vi" else "89,99"
+        assert other not in page and "90,00" not in page and "90.00" not in page
+        report = tmp_path / f"report-{lang}.csv"
+        out = CliRunner().invoke(main, ["report", world.cycle_id, "--out", str(report),
+                                        "--lang", lang], env=env)
+        assert out.exit_code == 0, out.output
+        with report.open(encoding="utf-8-sig", newline="") as handle:
+            table = list(csv.reader(handle))
+        name, score = table[0].index("Họ và tên" if lang == "vi" else "Full name"), \
+            table[0].index("Điểm" if lang == "vi" else "Score")
+        by_name = {row[name]: row[score] for row in table[1:]}
+        assert (by_name[HOSTILE], by_name["Vũ Thị Mai"]) == want
+        # The excellent list as the admin downloads it in that language (S3, 100).
+        listed = tmp_path / f"excellent-{lang}.csv"
+        report_cache.write_list(svc, world.cycle_id, "excellent", lang, listed)
+        with listed.open(encoding="utf-8-sig", newline="") as handle:
+            table = list(csv.reader(handle))
+        score = table[0].index("Điểm" if lang == "vi" else "Score")
+        assert [row[score] for row in table[1:]] == [want[1]], table
+    # `kpi publication --out` writes the file of the language asked for, the same way.
+    target = tmp_path / "p1-vi.csv"
+    out = CliRunner().invoke(main, ["publication", world.cycle_id, "--unit", "P1",
+                                    "--out", str(target)], env=env)
+    assert out.exit_code == 0, out.output
+    rows = read(target.read_text(encoding="utf-8"))
+    assert (rows[HOSTILE][4], rows["Vũ Thị Mai"][4]) == ("89,99", "100,00")
+    # Without a language the report keeps its column ids and a decimal point: scripts.
+    ids = tmp_path / "report-ids.csv"
+    out = CliRunner().invoke(main, ["report", world.cycle_id, "--out", str(ids)], env=env)
+    assert out.exit_code == 0, out.output
+    with ids.open(encoding="utf-8-sig", newline="") as handle:
+        scores = {r["employee_id"]: r["score"] for r in csv.DictReader(handle)}
+    assert (scores["S1"], scores["S3"]) == ("89.99", "100.00")

@@ -204,5 +204,7 @@ def test_the_csv_cells_are_the_cells_of_the_slow_writer(hostile: World, locale: 
     slow = [[csv_files.cell(c.kind, c.value(r), locale) for c in cols] for r in rows]
     assert written[1:] == slow
     s1 = next(line for line in written[1:] if HOSTILE["S1"] in line)
-    assert "89.99" in s1 and "89.995" not in s1
+    # A file in a language writes the score as its pages do; one for scripts with a point.
+    shown = "89,99" if locale == "vi" else "89.99"
+    assert shown in s1 and "89.995" not in s1 and "89,995" not in s1
     assert any(cell.startswith("'=HYPERLINK") for line in written for cell in line)

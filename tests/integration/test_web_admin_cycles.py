@@ -127,11 +127,23 @@ def test_an_admin_checks_a_copy_and_sees_the_month_grid_and_the_emails(web: WebW
     assert "August 2026" in text and "September 2026" in text
     # National Day's days off are named in the grid; the sample's own day off too.
     assert "National Day" in text and "Đại hội Đảng bộ tỉnh" in text
+    # Monday 31 August, off for Saturday 22 August: the date as English pages write one,
+    # not the holiday package's American 08/22/2026.
+    assert "Day off (substituted from 22 Aug 2026)" in text and "08/22/2026" not in text
     assert "Due: Self-assessment" in text
     assert "Emails by day, if nobody acts" in text
     assert re.search(r"08:00 — self-assessment task × 58", text), text[:3000]
     assert "58 evaluations: BGD 3, CCVC 18, TCBC 18, VP 19" in text
     assert cycles(web.svc) == 1  # a check writes nothing
+
+
+def test_the_month_grid_names_the_days_off_in_vietnamese(web: WebWorld) -> None:
+    admin = signed_in(web, lang="vi")
+    page = admin.post(FORM, data=july(web, admin, op="check"))
+    assert page.status_code == 200, text_of(page.text)[:800]
+    text = text_of(page.text)
+    assert "Ngày nghỉ (thay cho ngày 22/08/2026)" in text and "Quốc khánh" in text
+    assert "substituted" not in text and "National Day" not in text
 
 
 @pytest.mark.parametrize(("field", "typed", "where", "says"), [

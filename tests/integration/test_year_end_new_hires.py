@@ -322,3 +322,62 @@ def test_the_report_and_the_record_say_the_class_rests_on_the_months_worked(
     other = tmp_path / "s1.html"
     kpi_in(year, "record", "S1", "--out", str(other), "--lang", "en")
     assert "fewer than the 3" not in html_text(other.read_text(encoding="utf-8"))
+
+
+# --- the unit's publication says it as the exports do ----------------------------------
+
+
+def published_classes(year: World, lang: str) -> tuple[dict[str, str], str]:
+    """Each member's class in P1's published list (the CSV in ``lang``, by employee id),
+    and the text of the publication page S1 opens from their result email (Vietnamese)."""
+    import csv
+    import io
+
+    from workflow.service import publication
+
+    pub = publication.unit_publication(year.svc, YEAR, "P1")
+    assert pub.published_at is not None
+    names = {r.full_name: r.person_id for r in pub.results}
+    table = list(csv.reader(io.StringIO(publication.publication_csv(pub, lang).lstrip("\ufeff"))))
+    cells = {names[row[1]]: row[3] for row in table[1:]}
+    with year.svc.store.read() as s:
+        [mail] = s.execute(select(OUTBOX.c.context).where(
+            OUTBOX.c.event == "result", OUTBOX.c.evaluation_id == year.ev("S1"))).scalars()
+    web = make_web(year)
+    web.clock.set("2026-12-10 10:00")
+    page = web.client.get(str(mail["publication_url"]).removeprefix("http://kpi.test"))
+    assert page.status_code == 200, text_of(page.text)[-600:]
+    return cells, text_of(page.text)
+
+
+def test_the_publication_says_not_classified_with_the_months_as_the_report_does(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    year = play(new_service, tmp_path, NOT_CLASSIFIED, calibration=False)
+    for person in ("S1", "S2", "S3", "A1", "H1"):
+        year.score(person, payload={}, when="2026-12-09 10:00")
+    kpi_in(year, "--now", at("2026-12-10 09:00").isoformat(), "cancel", str(year.ev("S4")),
+           "--by", "A1", "--reason", "Không xếp loại năm nay: mới tuyển <b>'QĐ 12'</b>")
+    report = class_cells(year, tmp_path, "vi")
+    vi, page = published_classes(year, "vi")
+    assert vi["S4"] == report["S4"] == "không xếp loại năm nay (1 trong số 3 tháng cần có)"
+    assert vi["S1"] == report["S1"] and "tháng" not in vi["S1"]
+    assert "Đỗ Minh Quân" in page and vi["S4"] in page
+    en, _ = published_classes(year, "en")
+    assert en["S4"] == class_cells(year, tmp_path, "en")["S4"] == \
+        "not classified this year (1 of the 3 months needed)"
+    assert set(en) == set(vi) == {"S1", "S2", "S3", "S4", "A1", "H1"}
+
+
+def test_the_publication_gives_the_class_on_the_months_worked_with_its_note(
+        new_service: Callable[..., Service], tmp_path: Path) -> None:
+    year = play(new_service, tmp_path, ON_PERIODS_WORKED, calibration=False)
+    for person in ("S1", "S2", "S3", "S4", "A1", "H1"):
+        year.score(person, payload={}, when="2026-12-09 10:00")
+    for lang in ("vi", "en"):
+        published, page = published_classes(year, lang)
+        report = class_cells(year, tmp_path, lang)
+        assert published["S4"] == report["S4"], (lang, published, report)
+        assert published["S4"].startswith(published["S1"] + " (")
+        assert ("xếp loại theo 1 tháng công tác" if lang == "vi" else
+                "classified on 1 month(s) worked") in published["S4"]
+        assert "xếp loại theo 1 tháng công tác, ít hơn 3 tháng" in page  # S1 reads vi

@@ -116,3 +116,21 @@ def test_a_public_holiday_is_named_in_the_pages_language_and_an_agencys_day_as_w
     assert holiday_name("Day off (substituted from 08/22/2026)", "vi") == \
         "Ngày nghỉ (thay cho ngày 22/08/2026)"
     assert holiday_name("Đại hội Đảng bộ tỉnh", "vi") == "Đại hội Đảng bộ tỉnh"
+
+
+def test_an_english_holiday_name_writes_its_date_as_the_english_pages_do() -> None:
+    """The package's American English names a substitute day off month first
+    ("substituted from 08/22/2026", which an English page of this product would read as
+    8 October); the pages say 22 Aug 2026, as ``formatting.numeric_date`` writes a date."""
+    from workflow.calendar import DayOffName
+
+    reason = WorkingCalendar("VN").day_off_reason(date(2026, 8, 31))
+    assert reason == "Day off (substituted from 08/22/2026)"  # the package's, the CLI's
+    assert holiday_name(reason, "en") == "Day off (substituted from 22 Aug 2026)"
+    assert DayOffName(reason).en == "Day off (substituted from 22 Aug 2026)"
+    assert DayOffName(reason).vi == "Ngày nghỉ (thay cho ngày 22/08/2026)"
+    assert str(DayOffName(reason)) == reason
+    assert holiday_name("Day off (substituted from 04/26/2025)", "en") == \
+        "Day off (substituted from 26 Apr 2025)"
+    # An agency's own day off is its text, whatever digits it has.
+    assert holiday_name("Nghỉ bù ngày 05/09/2026", "en") == "Nghỉ bù ngày 05/09/2026"

@@ -4,6 +4,13 @@ UTF-8 with a byte-order mark, so that a spreadsheet opens the Vietnamese names
 right. A text cell that a spreadsheet would run as a formula (it starts with
 ``= + - @``, a tab or a carriage return) gets a leading apostrophe: the reasons
 and names are typed by people.
+
+Scores: a file in a reader's language (headers in words: ``kpi report --lang``, the
+admin's downloads and decision lists, the unit's published list) writes
+them as its pages and emails do, by ``workflow.formatting`` (89,99 in Vietnamese, 89.99
+in English; a spreadsheet set to that language reads either as a number); a file
+without one (column ids: ``kpi report`` and ``kpi report --list`` without ``--lang``,
+for scripts) with a decimal point, whatever the language.
 """
 
 from __future__ import annotations
@@ -12,10 +19,11 @@ import csv
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from workflow import catalog
+from workflow import catalog, formatting
 from workflow.catalog import N_
 from workflow.reports.rows import EvaluationRow
 from workflow.reports.table import Column
@@ -28,12 +36,28 @@ def safe_text(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
+def score_text(value: Any, locale: str | None = None) -> str:
+    """A score already rounded by the regime's display rule, as a CSV file holds it: the
+    way ``locale``'s pages write it (89,99 / 89.99), or with a decimal point for a file
+    in no language (scripts read it); never rounded again."""
+    if locale is None:
+        return f"{Decimal(value):f}"
+    return _written(f"{Decimal(value):f}", locale)
+
+
+# A report writes a score per criterion per evaluation (millions at national scale),
+# from a few thousand distinct values (0.00 to 100.00): Babel writes each one once.
+@lru_cache(maxsize=65536)
+def _written(text: str, locale: str) -> str:
+    return formatting.shown_number(text, locale)
+
+
 def cell(kind: str, value: Any, locale: str | None = None) -> str:
     """A value as the CSV holds it; ``locale``: the yes and no of the report's language."""
     if value is None:
         return ""
     if kind == "score":  # rounded already by the regime's display rule: written as is
-        return f"{Decimal(value):f}"
+        return score_text(value, locale)
     if kind == "bool":
         if locale is not None:
             return catalog.gettext(locale, N_("yes") if value else N_("no"))
@@ -49,7 +73,7 @@ def _writer(kind: str, locale: str | None) -> Callable[[Any], str]:
     """``cell`` for one column, its kind and words chosen once (millions of cells at
     national scale); the same text as ``cell``."""
     if kind == "score":
-        return lambda v: "" if v is None else f"{Decimal(v):f}"
+        return lambda v: "" if v is None else score_text(v, locale)
     if kind == "bool":
         yes, no = (("yes", "no") if locale is None else
                    (catalog.gettext(locale, N_("yes")), catalog.gettext(locale, N_("no"))))

@@ -23,6 +23,12 @@ action ``publication``, the reviewee's): the page lists their own unit's results
 name, position and class, and the score when the regime says so
 (``publication.show_score``), as a page and as a CSV file. The link names the unit
 through its evaluation, so nobody can open another unit's list with it.
+
+A year-end class resting on fewer months than the regime's minimum reads as the
+cycle report and the result page say it (``year_end_standing``): the class with
+"classified on 1 month(s) worked, ...", or, for someone the regime does not classify
+(their evaluation cancelled for it), "not classified this year (1 of the 3 months
+needed)". The file writes the score as the page does in its language (89,99 / 89.99).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlmodel import Session
 
 from workflow import catalog
@@ -44,11 +50,13 @@ from workflow.catalog import N_
 from workflow.domain import Role, State
 from workflow.errors import CycleNotFound, WorkflowError
 from workflow.petition import window_from_publication
-from workflow.reports.csv_files import safe_text
+from workflow.reports.csv_files import safe_text, score_text
 from workflow.scoring import shown_total
+from workflow.service import year_end_standing
 from workflow.service.core import Service, load_people, taken_unit_states
 from workflow.service.notices import LINK_GRACE, PUBLICATION_ACTION, Mail, make_mail
 from workflow.service.rules import CycleRules
+from workflow.service.year_end_standing import MonthsShort
 from workflow.store import audit, bulk
 from workflow.store.tables import (
     DEADLINE,
@@ -270,8 +278,18 @@ class PublishedResult:
     full_name: str
     position: str
     class_id: str
-    class_label: Mapping[str, str]  # {en, vi}
+    class_label: Mapping[str, str]  # {en, vi}; empty for someone not classified
     score: str | None  # as the regime shows it; None when the regime does not publish it
+    # A year-end class below the regime's minimum months (or none, not classified).
+    year_end: MonthsShort | None = None
+
+    def class_in(self, locale: str) -> str:
+        """The class as the page and the file say it in ``locale``, with the year-end
+        note the cycle report gives (``year_end_standing.said``)."""
+        label = self.class_label.get(locale) or self.class_label.get("en", "")
+        if self.year_end is None:
+            return label
+        return year_end_standing.said(self.year_end, label, locale)
 
 
 @dataclass(frozen=True)
@@ -292,17 +310,30 @@ class UnitPublication:
     petition_due_at: datetime | None  # the reader's own window end, when they have one
 
 
-def _results(session: Session, rules: CycleRules, unit_id: str) -> tuple[PublishedResult, ...]:
+def _results(svc: Service, session: Session, rules: CycleRules, unit_id: str
+             ) -> tuple[PublishedResult, ...]:
     regime = rules.regime
+    # Those the regime does not classify on their months (a year-end cycle only; {}
+    # without a query otherwise): their evaluations are cancelled for it, and the
+    # publication says so, as the cycle report does.
+    unclassified = year_end_standing.not_classified(svc, session, rules.cycle_id)
+    which: ColumnElement[bool] = EVALUATION.c.state.in_([s.value for s in WITH_RESULT])
+    if unclassified:
+        which = or_(which, and_(EVALUATION.c.state == State.CANCELLED.value,
+                                EVALUATION.c.reviewee_id.in_(sorted(unclassified))))
     rows = session.execute(
         select(EVALUATION.c.reviewee_id, EVALUATION.c.final_class, EVALUATION.c.score_class,
-               EVALUATION.c.score, PERSON.c.full_name, PERSON.c.position_id)
+               EVALUATION.c.score, EVALUATION.c.score_stamp, EVALUATION.c.state,
+               PERSON.c.full_name, PERSON.c.position_id)
         .join(PERSON, PERSON.c.id == EVALUATION.c.reviewee_id)
-        .where(EVALUATION.c.cycle_id == rules.cycle_id, EVALUATION.c.unit_id == unit_id,
-               EVALUATION.c.state.in_([s.value for s in WITH_RESULT]))
+        .where(EVALUATION.c.cycle_id == rules.cycle_id, EVALUATION.c.unit_id == unit_id, which)
         .order_by(PERSON.c.full_name, EVALUATION.c.reviewee_id)).all()
     out = []
     for r in rows:
+        if r.state == State.CANCELLED.value:
+            out.append(PublishedResult(r.reviewee_id, r.full_name, r.position_id, "", {},
+                                       None, unclassified[r.reviewee_id]))
+            continue
         class_id = r.final_class or r.score_class
         if not class_id:
             continue
@@ -311,7 +342,8 @@ def _results(session: Session, rules: CycleRules, unit_id: str) -> tuple[Publish
         if regime.publication.show_score and r.score not in (None, ""):
             score = str(shown_total(Decimal(str(r.score)), regime))
         out.append(PublishedResult(r.reviewee_id, r.full_name, r.position_id, class_id,
-                                   {"en": label.en, "vi": label.vi}, score))
+                                   {"en": label.en, "vi": label.vi}, score,
+                                   year_end_standing.from_stamp(r.score_stamp)))
     return tuple(out)
 
 
@@ -337,7 +369,7 @@ def unit_publication(svc: Service, cycle_id: str, unit_id: str,
             cycle_id, rules.config.name, unit_id, name or unit_id, rules.tz_name, published,
             sum(n for s, n in counts.items() if State(s) in BEFORE_RESULT),
             rules.regime.publication.show_score,
-            _results(session, rules, unit_id) if published else (),
+            _results(svc, session, rules, unit_id) if published else (),
             rules.petition_from_publication, due)
 
 
@@ -387,9 +419,9 @@ CSV_HEADERS = (N_("Unit"), N_("Full name"), N_("Position"), N_("Class"), N_("Tot
 
 def publication_csv(publication: UnitPublication, locale: str) -> str:
     """The published results as CSV (UTF-8 with a byte-order mark, so that a spreadsheet
-    reads the Vietnamese names right): one row per person, headers and class in
-    ``locale``; the score column only when the regime publishes scores. Refused before
-    the unit is published."""
+    reads the Vietnamese names right): one row per person, headers, class and score in
+    ``locale`` as the page writes them; the score column only when the regime publishes
+    scores. Refused before the unit is published."""
     if publication.published_at is None:
         raise UnitNotPublished(publication.cycle_id, publication.unit_id, publication.waiting)
     headers = CSV_HEADERS if publication.show_score else CSV_HEADERS[:-1]
@@ -398,8 +430,8 @@ def publication_csv(publication: UnitPublication, locale: str) -> str:
     writer.writerow([catalog.gettext(locale, h) for h in headers])
     for r in publication.results:
         row = [safe_text(publication.unit_name), safe_text(r.full_name), safe_text(r.position),
-               r.class_label.get(locale) or r.class_label["en"]]
+               r.class_in(locale)]
         if publication.show_score:
-            row.append(r.score or "")
+            row.append("" if r.score is None else score_text(r.score, locale))
         writer.writerow(row)
     return "\ufeff" + out.getvalue()

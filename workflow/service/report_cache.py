@@ -395,6 +395,8 @@ def write_list(svc: Service, cycle_id: str, which: str, locale: str, path: Path)
         return labels.vi if locale == "vi" else labels.en
 
     def say(name: str, value: object) -> object:
+        if name == "score":  # as the report's CSV in the same language writes it
+            return "" if value is None else csv_files.score_text(value, locale)
         if name in ("final_class_label", "below_class"):
             return label(value)
         if name == "state":
