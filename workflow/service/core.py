@@ -207,6 +207,9 @@ class _SnapshotSql:
     assignment_columns: tuple[str, ...]
     evaluation_results: tuple[Any, ...]
     assignment_results: tuple[Any, ...]
+    # The result processors of what a step reads besides: a submission's payload, an
+    # override fact's instant (SCORE_READS), a publication's instant (UNIT_STATES).
+    extra_results: tuple[Any, ...]
     # SQLite, one evaluation: ``single`` with what a step asks besides (SCORE_READS,
     # UNIT_STATES) as its last columns, by what is asked.
     singles: dict[frozenset[str], str] = field(default_factory=dict)
@@ -298,6 +301,8 @@ def _snapshot_sql(session: Session) -> _SnapshotSql:
         evaluation_columns=ev_cols, assignment_columns=as_cols,
         evaluation_results=bulk.result_processors(dialect, list(EVALUATION.c)),
         assignment_results=bulk.result_processors(dialect, list(ASSIGNMENT.c)),
+        extra_results=bulk.result_processors(dialect, [
+            SUBMISSION.c.payload, OVERRIDE.c.recorded_at, PUBLICATION.c.published_at]),
     )
     _SNAPSHOT_SQL[dialect.name] = sql
     return sql
@@ -365,11 +370,10 @@ class UnitAtRead:
     published_at: datetime | None
 
 
-def _keep_score_reads(session: Session, evaluation_id: int, found: str | None,
-                      dialect: str) -> None:
+def _keep_score_reads(session: Session, sql: _SnapshotSql, evaluation_id: int,
+                      found: str | None, dialect: str) -> None:
     """Keep a score's reads, from their JSON, in the transaction's cache (SCORE_READS)."""
-    [payload_of, at_of] = _SCORE_READ_PROCESSORS.setdefault(dialect, bulk.result_processors(
-        bulk.dialect(session), [SUBMISSION.c.payload, OVERRIDE.c.recorded_at]))
+    payload_of, at_of, _ = sql.extra_results
     rows: list[tuple[Any, ...]] = []
     for part, id_, kind, stored, author, override_id, document, by, at_text in json.loads(
             found or "[]"):
@@ -383,8 +387,6 @@ def _keep_score_reads(session: Session, evaluation_id: int, found: str | None,
     bulk.transaction_cache(session).setdefault(SCORE_READS, {})[evaluation_id] = rows
 
 
-_SCORE_READ_PROCESSORS: dict[str, tuple[Any, ...]] = {}
-_PUBLISHED_PROCESSOR: dict[str, tuple[Any, ...]] = {}
 
 
 def taken_score_reads(session: Session, evaluation_id: int) -> list[tuple[Any, ...]] | None:
@@ -460,7 +462,7 @@ def _read_assignments_and_people(
     cache.update(dict.fromkeys(unknown))
     for r in raw:
         if r[0] == 2:
-            _keep_score_reads(session, scored or 0, r[-1], dialect)
+            _keep_score_reads(session, sql, scored or 0, r[-1], dialect)
         elif r[0] == 0:
             [a] = _assignments([r[1:width + 1]], sql.assignment_results)
             assignments[a.evaluation_id].append(a)
@@ -483,11 +485,10 @@ def _load_one(svc: Service, session: Session, sql: _SnapshotSql, evaluation_id: 
     above_id, seq, last_hash, assignments_json, people_json = tail[:5]
     extra = list(tail[5:])
     if SCORE_READS in reads:
-        _keep_score_reads(session, row.id, extra.pop(0), "sqlite")
+        _keep_score_reads(session, sql, row.id, extra.pop(0), "sqlite")
     if UNIT_STATES in reads:
         states_json, published_at = extra
-        [published_of] = _PUBLISHED_PROCESSOR.setdefault("sqlite", bulk.result_processors(
-            bulk.dialect(session), [PUBLICATION.c.published_at]))
+        published_of = sql.extra_results[2]
         bulk.transaction_cache(session).setdefault(UNIT_STATES, {})[row.id] = UnitAtRead(
             row.cycle_id, row.unit_id, row.state,
             {state: int(n) for state, n in json.loads(states_json or "[]")},
