@@ -28,9 +28,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,18 +37,13 @@ from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from tests.conftest import make_settings
+from tests.e2e.admin_site import admin_site, seed_admin_folder
 from tests.e2e.conftest import LiveServer
 from tests.e2e.test_accessibility import Tour, _Sessions, screenshots
 from tests.integration.test_web_admin_vi import vietnamese_only
-from tests.support import CONFIG, DATA, at
-from tests.web_support import Clock
+from tests.support import DATA
 from workflow.service.core import Service
-from workflow.service.cycles import open_cycle
-from workflow.service.org import import_org
-from workflow.store.db import Store
 from workflow.store.tables import CYCLE, EVALUATION, EXTENSION, PERSON
-from workflow.web import create_app
 
 pytestmark = pytest.mark.browser
 
@@ -80,25 +74,8 @@ LATE_REMINDER = {"vi": "18:00 của ngày đến hạn không sớm hơn hạn c
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory, schema_template: Path) -> Path:
     """The small organisation with its April cycle open, and a config folder of its own
-    (the cycle form writes into it); seeded once for the module."""
-    folder = tmp_path_factory.mktemp("hr")
-    config = folder / "config"
-    for part in ("regimes", "frameworks"):
-        shutil.copytree(CONFIG / part, config / part)
-    (config / "cycles").mkdir()
-    shutil.copy(DATA / "small_cycle.yaml", config / "cycles" / "t-2026-04.yaml")
-    svc = service_on(folder / "seed.sqlite3", config, schema_template)
-    import_org(svc, DATA / "small_org.csv", now=at("2026-05-01 09:00"))
-    open_cycle(svc, config / "cycles" / "t-2026-04.yaml", now=at("2026-05-02 10:00"))
-    svc.store.dispose()
-    return folder
-
-
-def service_on(path: Path, config: Path, template: Path | None = None) -> Service:
-    if template is not None:
-        shutil.copy(template, path)
-    url = f"sqlite:///{path}"
-    return Service(Store(url), replace(make_settings(url, admins=(ADMIN,)), config_dir=config))
+    (the pages write into it); seeded once for the module."""
+    return seed_admin_folder(tmp_path_factory.mktemp("hr"), schema_template, ADMIN)
 
 
 @dataclass
@@ -115,16 +92,8 @@ class Console:
 
 @pytest.fixture
 def console(seeded: Path, tmp_path: Path) -> Iterator[Console]:
-    config = tmp_path / "config"
-    shutil.copytree(seeded / "config", config)
-    shutil.copy(seeded / "seed.sqlite3", tmp_path / "kpi.sqlite3")
-    svc = service_on(tmp_path / "kpi.sqlite3", config)
-    clock = Clock()
-    clock.set("2026-05-20 09:00")
-    app = create_app(svc, clock=clock)
-    with LiveServer(app) as live:
-        yield Console(svc, live, _Sessions(app.state.web.signer, svc), tmp_path)
-    svc.store.dispose()
+    with admin_site(seeded, tmp_path, ADMIN, "2026-05-20 09:00") as (svc, live, sessions):
+        yield Console(svc, live, sessions, tmp_path)
 
 
 def org_text(extra: str | None = None) -> str:

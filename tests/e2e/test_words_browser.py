@@ -18,24 +18,18 @@ scroll sideways on the phone, the page's ``lang``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import make_settings
+from tests.e2e.admin_site import admin_site, seed_admin_folder
 from tests.e2e.conftest import LiveServer
 from tests.e2e.test_accessibility import Tour, _Sessions, screenshots
-from tests.support import CONFIG, DATA, at
-from tests.web_support import Clock
+from tests.support import DATA
 from workflow.service.core import Service
-from workflow.service.cycles import open_cycle
-from workflow.service.org import import_org
-from workflow.store.db import Store
-from workflow.web import create_app
 
 pytestmark = pytest.mark.browser
 
@@ -71,25 +65,9 @@ NONE_CHOSEN = {"vi": "Chưa chọn tệp nào", "en": "No file chosen"}
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory, schema_template: Path) -> Path:
-    folder = tmp_path_factory.mktemp("words")
-    config = folder / "config"
-    for part in ("regimes", "frameworks"):
-        shutil.copytree(CONFIG / part, config / part)
-    (config / "cycles").mkdir()
-    (config / "series").mkdir()
-    shutil.copy(DATA / "small_cycle.yaml", config / "cycles" / "t-2026-04.yaml")
-    svc = service_on(folder / "seed.sqlite3", config, schema_template)
-    import_org(svc, DATA / "small_org.csv", now=at("2026-05-01 09:00"))
-    open_cycle(svc, config / "cycles" / "t-2026-04.yaml", now=at("2026-05-02 10:00"))
-    svc.store.dispose()
-    return folder
-
-
-def service_on(path: Path, config: Path, template: Path | None = None) -> Service:
-    if template is not None:
-        shutil.copy(template, path)
-    url = f"sqlite:///{path}"
-    return Service(Store(url), replace(make_settings(url, admins=(ADMIN,)), config_dir=config))
+    """The small organisation with its April cycle open, and a config folder of its own
+    (the pages write into it); seeded once for the module."""
+    return seed_admin_folder(tmp_path_factory.mktemp("words"), schema_template, ADMIN, series=True)
 
 
 @dataclass
@@ -102,16 +80,8 @@ class Site:
 
 @pytest.fixture
 def site(seeded: Path, tmp_path: Path) -> Iterator[Site]:
-    config = tmp_path / "config"
-    shutil.copytree(seeded / "config", config)
-    shutil.copy(seeded / "seed.sqlite3", tmp_path / "kpi.sqlite3")
-    svc = service_on(tmp_path / "kpi.sqlite3", config)
-    clock = Clock()
-    clock.set("2026-08-10 09:00")
-    app = create_app(svc, clock=clock)
-    with LiveServer(app) as live:
-        yield Site(svc, live, _Sessions(app.state.web.signer, svc), tmp_path)
-    svc.store.dispose()
+    with admin_site(seeded, tmp_path, ADMIN, "2026-08-10 09:00") as (svc, live, sessions):
+        yield Site(svc, live, sessions, tmp_path)
 
 
 def test_the_month_grid_keeps_its_words_whole_on_a_phone(page: Page, site: Site) -> None:
